@@ -1,0 +1,83 @@
+package dev.panamadiffusion.backend;
+
+import dev.panamadiffusion.tensor.Tensor;
+
+/**
+ * The operations the models are written in. Every model calls only these, so the CPU backend (the reference)
+ * and the CUDA backend compute the same functions.
+ *
+ * <p>Tensors passed in are resident on this backend ({@link #upload}); results are new tensors on this backend.
+ * Image tensors are logically NCHW, token tensors [batch, tokens, channels]. A backend may store them in any dtype
+ * or physical layout (CUDA: f16 NHWC) as long as {@link #download} returns the logical f32 tensor.
+ */
+public interface Backend extends AutoCloseable {
+
+    /** Short name for logs and reports ("cpu", "cuda"). */
+    String name();
+
+    /** Copies (or adopts) a host tensor of any floating dtype into this backend's compute format. */
+    Tensor upload(Tensor host);
+
+    /** A contiguous host f32 copy of {@code t}. */
+    Tensor download(Tensor t);
+
+    /** {@code x @ weight^T + bias}: x [..., in], weight [out, in], bias [out] or null → [..., out]. */
+    Tensor linear(Tensor x, Tensor weight, Tensor bias);
+
+    /** 2-D convolution, symmetric zero padding: x [N, C, H, W], weight [O, C, kh, kw], bias [O] or null. */
+    Tensor conv2d(Tensor x, Tensor weight, Tensor bias, int stride, int padding);
+
+    /** Zero padding of the last two dimensions: x [N, C, H, W] → [N, C, H + top + bottom, W + left + right]. */
+    Tensor pad2d(Tensor x, int left, int right, int top, int bottom);
+
+    /** GroupNorm over [N, C, ...] with per-channel affine, optionally followed by SiLU (fused). */
+    Tensor groupNorm(Tensor x, int groups, Tensor gamma, Tensor beta, float eps, boolean silu);
+
+    /** LayerNorm over the last dimension with affine. */
+    Tensor layerNorm(Tensor x, Tensor gamma, Tensor beta, float eps);
+
+    /**
+     * Scaled dot-product attention, softmax(q k^T / sqrt(d)) v, per head: q [B, Lq, H*d], k and v [B, Lk, H*d]
+     * → [B, Lq, H*d]. {@code causal} masks keys after the query position (CLIP).
+     */
+    Tensor attention(Tensor q, Tensor k, Tensor v, int heads, boolean causal);
+
+    /** x * sigmoid(x). */
+    Tensor silu(Tensor x);
+
+    /** Exact (erf) GELU. */
+    Tensor gelu(Tensor x);
+
+    /** x * sigmoid(1.702 x) (CLIP's quick_gelu). */
+    Tensor quickGelu(Tensor x);
+
+    /** GEGLU gate: x [..., 2F] → hidden * gelu(gate), where hidden = x[..., :F], gate = x[..., F:]. */
+    Tensor geglu(Tensor x);
+
+    /** Elementwise a + b, same shapes. */
+    Tensor add(Tensor a, Tensor b);
+
+    /** x [N, C, H, W] + v [N, C] broadcast over H, W (time embedding into a resnet). */
+    Tensor addChannelwise(Tensor x, Tensor v);
+
+    /** x * s. */
+    Tensor scale(Tensor x, float s);
+
+    /** Nearest-neighbour upsampling by 2: [N, C, H, W] → [N, C, 2H, 2W]. */
+    Tensor upsampleNearest2x(Tensor x);
+
+    /** Concatenation along dim 1: [N, C1, H, W] + [N, C2, H, W] → [N, C1 + C2, H, W]. */
+    Tensor concatChannels(Tensor a, Tensor b);
+
+    /** [N, C, H, W] → [N, H*W, C]. */
+    Tensor toTokens(Tensor x);
+
+    /** [N, H*W, C] → [N, C, H, W]. */
+    Tensor fromTokens(Tensor x, long height, long width);
+
+    /** Row gather: table [V, D], ids (host, any integer dtype) [B, L] → [B, L, D]; an id outside [0, V) throws. */
+    Tensor embedding(Tensor table, Tensor ids);
+
+    @Override
+    default void close() {}
+}

@@ -1,0 +1,25 @@
+package dev.panamadiffusion.nn;
+
+import dev.panamadiffusion.tensor.Tensor;
+import dev.panamadiffusion.weights.Weights;
+
+/** torch.nn.Conv2d (square kernel, symmetric padding): keys {@code weight} [out, in, k, k], {@code bias} [out]. */
+public final class Conv2d {
+    private final Weights w;
+    private final Tensor weight;
+    private final Tensor bias;
+    public final int stride;
+    public final int padding;
+
+    public Conv2d(Weights w, long in, long out, int kernel, int stride, int padding) {
+        this.w = w;
+        this.stride = stride;
+        this.padding = padding;
+        this.weight = w.get("weight", out, in, kernel, kernel);
+        this.bias = w.get("bias", out);
+    }
+
+    public Tensor forward(Tensor x) { // [N, in, H, W] -> [N, out, H', W']
+        return w.backend().conv2d(x, weight, bias, stride, padding);
+    }
+}

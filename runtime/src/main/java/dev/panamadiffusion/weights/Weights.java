@@ -1,0 +1,101 @@
+package dev.panamadiffusion.weights;
+
+import dev.panamadiffusion.backend.Backend;
+import dev.panamadiffusion.tensor.Tensor;
+
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+
+/**
+ * Strict weight binding by diffusers names. Modules ask for their keys under a prefix ({@code pp("down_blocks").pp(0)});
+ * each key is checked for presence and shape, then uploaded to the backend. Missing keys and shape mismatches are
+ * collected rather than thrown one at a time: {@link #finish()} fails with the full lists of missing, mismatched and
+ * unexpected (never asked for) keys, so a module is only usable after {@code finish()} returned.
+ */
+public final class Weights {
+    private final Root root;
+    private final String prefix;
+
+    private static final class Root {
+        final Map<String, Tensor> source;
+        final Backend backend;
+        final String what;
+        final Set<String> used = new LinkedHashSet<>();
+        final List<String> missing = new java.util.ArrayList<>();
+        final List<String> mismatched = new java.util.ArrayList<>();
+        final Map<String, Tensor> uploaded = new LinkedHashMap<>();
+
+        Root(Map<String, Tensor> source, Backend backend, String what) {
+            this.source = source;
+            this.backend = backend;
+            this.what = what;
+        }
+    }
+
+    private Weights(Root root, String prefix) {
+        this.root = root;
+        this.prefix = prefix;
+    }
+
+    /** Binds modules to {@code source} (host tensors, e.g. a mapped safetensors file), uploading to {@code backend}. */
+    public static Weights of(Map<String, Tensor> source, Backend backend, String what) {
+        return new Weights(new Root(source, backend, what), "");
+    }
+
+    /** The weights under {@code name.}. */
+    public Weights pp(String name) {
+        return new Weights(root, prefix + name + ".");
+    }
+
+    public Weights pp(int index) { return pp(Integer.toString(index)); }
+
+    public Backend backend() { return root.backend; }
+
+    /** Full key for {@code name} under this prefix. */
+    public String key(String name) { return prefix + name; }
+
+    public boolean contains(String name) { return root.source.containsKey(prefix + name); }
+
+    /**
+     * The tensor {@code name} uploaded to the backend, with its shape checked against {@code expectedShape}
+     * (pass none to skip the check). A missing or mismatched key is recorded and null returned; see {@link #finish()}.
+     */
+    public Tensor get(String name, long... expectedShape) {
+        String key = prefix + name;
+        Tensor t = root.source.get(key);
+        if (t == null) {
+            root.missing.add(key + (expectedShape.length > 0 ? " " + Arrays.toString(expectedShape) : ""));
+            return null;
+        }
+        root.used.add(key);
+        if (expectedShape.length > 0 && !Arrays.equals(t.shape(), expectedShape)) {
+            root.mismatched.add(key + ": file has " + Arrays.toString(t.shape()) + ", model expects " + Arrays.toString(expectedShape));
+            return null;
+        }
+        return root.uploaded.computeIfAbsent(key, k -> root.backend.upload(t));
+    }
+
+    /** Like {@link #get} but absent keys are allowed (returns null without recording). */
+    public Tensor optional(String name, long... expectedShape) {
+        return contains(name) ? get(name, expectedShape) : null;
+    }
+
+    /** Keys never asked for. */
+    public Set<String> unexpected() {
+        Set<String> out = new TreeSet<>(root.source.keySet());
+        out.removeAll(root.used);
+        return out;
+    }
+
+    /** Throws {@link WeightBindingException} listing every missing, mismatched and unexpected key, if any. */
+    public void finish() {
+        Set<String> unexpected = unexpected();
+        if (root.missing.isEmpty() && root.mismatched.isEmpty() && unexpected.isEmpty()) return;
+        throw new WeightBindingException(root.what, List.copyOf(root.missing), List.copyOf(root.mismatched), List.copyOf(unexpected));
+    }
+}
