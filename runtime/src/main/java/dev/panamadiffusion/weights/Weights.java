@@ -29,11 +29,14 @@ public final class Weights {
         final List<String> missing = new java.util.ArrayList<>();
         final List<String> mismatched = new java.util.ArrayList<>();
         final Map<String, Tensor> uploaded = new LinkedHashMap<>();
+        float std;
+        final java.util.SplittableRandom random; // non-null: generate every requested key instead of reading it
 
-        Root(Map<String, Tensor> source, Backend backend, String what) {
+        Root(Map<String, Tensor> source, Backend backend, String what, java.util.SplittableRandom random) {
             this.source = source;
             this.backend = backend;
             this.what = what;
+            this.random = random;
         }
     }
 
@@ -44,7 +47,18 @@ public final class Weights {
 
     /** Binds modules to {@code source} (host tensors, e.g. a mapped safetensors file), uploading to {@code backend}. */
     public static Weights of(Map<String, Tensor> source, Backend backend, String what) {
-        return new Weights(new Root(source, backend, what), "");
+        return new Weights(new Root(source, backend, what, null), "");
+    }
+
+    /**
+     * Weights that generate every requested key with its expected shape: N(0, std²) entries from {@code seed}
+     * (biases and norm weights included). For benchmarks and backend comparisons at real model sizes without a
+     * checkpoint; requires every {@link #get} to pass its shape.
+     */
+    public static Weights random(Backend backend, long seed, float std) {
+        Root root = new Root(new LinkedHashMap<>(), backend, "random(" + seed + ")", new java.util.SplittableRandom(seed));
+        root.std = std;
+        return new Weights(root, "");
     }
 
     /** The weights under {@code name.}. */
@@ -59,7 +73,7 @@ public final class Weights {
     /** Full key for {@code name} under this prefix. */
     public String key(String name) { return prefix + name; }
 
-    public boolean contains(String name) { return root.source.containsKey(prefix + name); }
+    public boolean contains(String name) { return root.random != null || root.source.containsKey(prefix + name); }
 
     /**
      * The tensor {@code name} uploaded to the backend, with its shape checked against {@code expectedShape}
@@ -67,6 +81,10 @@ public final class Weights {
      */
     public Tensor get(String name, long... expectedShape) {
         String key = prefix + name;
+        if (root.random != null && !root.source.containsKey(key)) {
+            if (expectedShape.length == 0) throw new IllegalArgumentException("random weights need a shape for " + key);
+            root.source.put(key, randomTensor(expectedShape));
+        }
         Tensor t = root.source.get(key);
         if (t == null) {
             root.missing.add(key + (expectedShape.length > 0 ? " " + Arrays.toString(expectedShape) : ""));
@@ -78,6 +96,17 @@ public final class Weights {
             return null;
         }
         return root.uploaded.computeIfAbsent(key, k -> root.backend.upload(t));
+    }
+
+    private Tensor randomTensor(long[] shape) {
+        float[] v = new float[Math.toIntExact(Tensor.numel(shape))];
+        for (int i = 0; i < v.length; i++) {
+            // Box-Muller from the seeded stream
+            double u1 = 1.0 - root.random.nextDouble();
+            double u2 = root.random.nextDouble();
+            v[i] = (float) (root.std * Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2));
+        }
+        return Tensor.fromFloats(v, shape);
     }
 
     /** Like {@link #get} but absent keys are allowed (returns null without recording). */
