@@ -15,7 +15,6 @@ import java.util.HashMap;
 import java.util.Iterator;
 import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.regex.Matcher;
@@ -157,7 +156,7 @@ public final class CLIPTokenizer {
 
     private void tokenizePiece(String piece, List<String> out) {
         if (piece.isEmpty()) return;
-        String clean = TextFixer.whitespaceClean(TextFixer.fixText(piece)).toLowerCase(Locale.ROOT);
+        String clean = TextFixer.pythonLower(TextFixer.whitespaceClean(TextFixer.fixText(piece)));
         Matcher m = PRE_TOKEN.matcher(clean);
         while (m.find()) out.addAll(bpe.encode(Bpe.byteEncode(m.group())));
     }

@@ -98,6 +98,61 @@ final class TextFixer {
                 || cp == 0x3000;
     }
 
+    /**
+     * Python's {@code str.lower()}: full lower-case mapping, and capital sigma becomes final sigma only after a cased
+     * letter (case-ignorables skipped) and not before one. Java's {@code toLowerCase} decides final sigma by word
+     * boundaries instead, which differs in strings like "3Σ".
+     */
+    static String pythonLower(String text) {
+        StringBuilder out = new StringBuilder(text.length());
+        for (int i = 0; i < text.length(); ) {
+            int cp = text.codePointAt(i);
+            if (cp == 0x03a3) out.append(isFinalSigma(text, i) ? '\u03c2' : '\u03c3');
+            else if (cp == 0x0130) out.append("i\u0307"); // the one unconditional multi-character lower case
+            else out.appendCodePoint(Character.toLowerCase(cp));
+            i += Character.charCount(cp);
+        }
+        return out.toString();
+    }
+
+    private static boolean isFinalSigma(String text, int at) {
+        int j = at;
+        int before = -1;
+        while (j > 0) {
+            int c = text.codePointBefore(j);
+            j -= Character.charCount(c);
+            if (!isCaseIgnorable(c)) {
+                before = c;
+                break;
+            }
+        }
+        if (before < 0 || !isCased(before)) return false;
+        for (j = at + 1; j < text.length(); ) {
+            int c = text.codePointAt(j);
+            j += Character.charCount(c);
+            if (!isCaseIgnorable(c)) return !isCased(c);
+        }
+        return true;
+    }
+
+    private static boolean isCased(int cp) {
+        return Character.isLowerCase(cp) || Character.isUpperCase(cp) || Character.isTitleCase(cp);
+    }
+
+    /** Unicode Case_Ignorable: Mn, Me, Cf, Lm, Sk, and Word_Break MidLetter, MidNumLet or Single_Quote. */
+    private static boolean isCaseIgnorable(int cp) {
+        int type = Character.getType(cp);
+        if (type == Character.NON_SPACING_MARK || type == Character.ENCLOSING_MARK || type == Character.FORMAT
+                || type == Character.MODIFIER_LETTER || type == Character.MODIFIER_SYMBOL) {
+            return true;
+        }
+        return switch (cp) {
+            case 0x27, 0x2e, 0x3a, 0xb7, 0x387, 0x55f, 0x5f4, 0x2018, 0x2019, 0x2024, 0x2027, 0xfe13, 0xfe52, 0xfe55,
+                 0xff07, 0xff0e, 0xff1a -> true;
+            default -> false;
+        };
+    }
+
     // ---- ftfy's fixes, in its order ----------------------------------------------------------------------
 
     /** Named references that end in ';' (and all-caps forms of lower-case ones), and numeric references. */
