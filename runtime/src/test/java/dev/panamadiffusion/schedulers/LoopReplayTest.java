@@ -1,5 +1,7 @@
 package dev.panamadiffusion.schedulers;
 
+import dev.panamadiffusion.rng.TorchCpuGenerator;
+import dev.panamadiffusion.tensor.Tensor;
 import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -38,5 +40,29 @@ class LoopReplayTest {
         EulerDiscreteScheduler s = new EulerDiscreteScheduler(loop.config);
         replay(loop, s, NO_NOISE);
         loop.checkSigmas(s.sigmas(), 1e-6);
+    }
+
+    @Test
+    void eulerAncestralWithRecordedNoise() {
+        LoopRecord loop = LoopRecord.load("euler_a");
+        EulerAncestralDiscreteScheduler s = new EulerAncestralDiscreteScheduler(loop.config);
+        replay(loop, s, loop.recordedAncestralNoise());
+        loop.checkSigmas(s.sigmas(), 1e-6);
+    }
+
+    @Test
+    void eulerAncestralWithTorchGenerator() {
+        // The loop starts from the seed-42 latents of the other loops; the steps drew their noise from one CPU
+        // generator seeded 1234, so our generator must reproduce that noise and the whole loop.
+        LoopRecord loop = LoopRecord.load("euler_a");
+        assertEquals(0.0, LoopRecord.relError(loop.get("noise"), new TorchCpuGenerator(42).randn(loop.get("noise").shape())),
+                "initial noise from seed 42");
+        TorchCpuGenerator generator = new TorchCpuGenerator(loop.get("generator_seed").getLong(0));
+        for (int i = 0; i < loop.iterations(); i++) {
+            Tensor recorded = loop.get("step" + i + "_ancestral_noise");
+            assertEquals(0.0, LoopRecord.relError(recorded, generator.randn(recorded.shape())), "ancestral noise " + i);
+        }
+        generator.manualSeed(loop.get("generator_seed").getLong(0));
+        replay(loop, new EulerAncestralDiscreteScheduler(loop.config), generator);
     }
 }
