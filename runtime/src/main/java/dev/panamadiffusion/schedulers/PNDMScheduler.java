@@ -39,7 +39,8 @@ public final class PNDMScheduler implements Scheduler {
 
     public PNDMScheduler(SchedulerConfig config) {
         this.config = config.withDefaults(DEFAULTS);
-        this.schedule = TrainingSchedule.of(this.config);
+        // PNDMScheduler has no rescale_betas_zero_snr argument: a config's value is ignored, as in diffusers
+        this.schedule = TrainingSchedule.of(this.config.with("rescale_betas_zero_snr", false));
         this.predictionType = PredictionType.of(this.config.predictionType());
         if (predictionType == PredictionType.SAMPLE) {
             throw new IllegalArgumentException("PNDMScheduler supports prediction_type epsilon and v_prediction, not sample");

@@ -65,4 +65,12 @@ class LoopReplayTest {
         generator.manualSeed(loop.get("generator_seed").getLong(0));
         replay(loop, new EulerAncestralDiscreteScheduler(loop.config), generator);
     }
+
+    @Test
+    void lms() {
+        LoopRecord loop = LoopRecord.load("lms");
+        LMSDiscreteScheduler s = new LMSDiscreteScheduler(loop.config);
+        replay(loop, s, NO_NOISE);
+        loop.checkSigmas(s.sigmas(), 1e-6);
+    }
 }
