@@ -73,4 +73,20 @@ class LoopReplayTest {
         replay(loop, s, NO_NOISE);
         loop.checkSigmas(s.sigmas(), 1e-6);
     }
+
+    @Test
+    void dpmSolverPlusPlus2M() {
+        LoopRecord loop = LoopRecord.load("dpmpp2m");
+        DPMSolverMultistepScheduler s = new DPMSolverMultistepScheduler(loop.config);
+        replay(loop, s, NO_NOISE);
+        loop.checkSigmas(s.sigmas(), 1e-6);
+    }
+
+    @Test
+    void dpmSolverPlusPlus2MKarras() {
+        LoopRecord loop = LoopRecord.load("dpmpp2m_karras");
+        DPMSolverMultistepScheduler s = new DPMSolverMultistepScheduler(loop.config);
+        replay(loop, s, NO_NOISE);
+        loop.checkSigmas(s.sigmas(), 1e-6);
+    }
 }
