@@ -54,12 +54,7 @@ public record CLIPTextConfig(
 
     /** Reads {@code config.json}; problems are an {@link IllegalArgumentException} naming the file. */
     public static CLIPTextConfig read(Path configFile) {
-        try {
-            return ConfigJson.read(configFile, CLIPTextConfig.class);
-        } catch (IllegalArgumentException e) {
-            if (e.getMessage() != null && e.getMessage().startsWith(configFile.toString())) throw e;
-            throw new IllegalArgumentException(configFile + ": " + e.getMessage(), e);
-        }
+        return ConfigJson.read(configFile, CLIPTextConfig.class);
     }
 
     /** The text encoder of Stable Diffusion 1.x (CLIP ViT-L/14). */

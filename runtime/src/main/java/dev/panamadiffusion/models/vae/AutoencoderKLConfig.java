@@ -73,12 +73,7 @@ public record AutoencoderKLConfig(
 
     /** Reads {@code config.json}; problems are an {@link IllegalArgumentException} naming the file. */
     public static AutoencoderKLConfig read(Path configFile) {
-        try {
-            return ConfigJson.read(configFile, AutoencoderKLConfig.class);
-        } catch (IllegalArgumentException e) {
-            if (e.getMessage() != null && e.getMessage().startsWith(configFile.toString())) throw e;
-            throw new IllegalArgumentException(configFile + ": " + e.getMessage(), e);
-        }
+        return ConfigJson.read(configFile, AutoencoderKLConfig.class);
     }
 
     /** The VAE of Stable Diffusion 1.x and 2.x. */

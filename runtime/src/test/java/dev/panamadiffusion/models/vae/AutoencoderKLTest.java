@@ -125,4 +125,16 @@ class AutoencoderKLTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> vae.decode(backend.upload(Tensor.zeros(1, 3, 8, 8))));
         assertTrue(e.getMessage().contains("[B, 4, H, W]"), e.getMessage());
     }
+
+    @Test
+    void configDefaultsAndUnsupportedBlocks(@TempDir Path dir) throws IOException {
+        Files.writeString(dir.resolve("a.json"), "{\"block_out_channels\": [32, 64], \"latents_mean\": null, \"foo\": 1}");
+        AutoencoderKLConfig c = AutoencoderKLConfig.read(dir.resolve("a.json"));
+        assertArrayEquals(new String[] {"UpDecoderBlock2D", "UpDecoderBlock2D"}, c.upBlockTypes());
+        assertEquals(0.18215, c.scalingFactor());
+        assertTrue(c.midBlockAddAttention());
+        Files.writeString(dir.resolve("b.json"), "{\"block_out_channels\": [32], \"down_block_types\": [\"AttnDownEncoderBlock2D\"]}");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> AutoencoderKLConfig.read(dir.resolve("b.json")));
+        assertTrue(e.getMessage().contains("b.json") && e.getMessage().contains("AttnDownEncoderBlock2D"), e.getMessage());
+    }
 }
