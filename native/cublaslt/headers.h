@@ -1,0 +1,2 @@
+/* Umbrella header for jextract: cuBLASLt (libcublasLt.so.*). See ../regenerate.sh. */
+#include <cublasLt.h>

@@ -1,0 +1,2 @@
+/* Umbrella header for jextract: the CUDA driver API (libcuda.so.1). See ../regenerate.sh. */
+#include <cuda.h>
