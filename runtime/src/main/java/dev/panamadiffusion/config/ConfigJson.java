@@ -1,5 +1,7 @@
 package dev.panamadiffusion.config;
 
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.json.JsonReadFeature;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -12,9 +14,12 @@ import java.nio.file.Path;
 /**
  * Reads Hugging Face {@code config.json} files into immutable records. Record components are camelCase and map to the
  * snake_case keys (so {@code useLinearProjection} reads {@code use_linear_projection}); unknown keys are ignored.
+ * Python's {@code NaN}, {@code Infinity} and {@code -Infinity} are accepted (diffusers writes them, e.g.
+ * {@code "lambda_min_clipped": -Infinity}).
  */
 public final class ConfigJson {
-    public static final ObjectMapper MAPPER = new ObjectMapper()
+    public static final ObjectMapper MAPPER = new ObjectMapper(
+            JsonFactory.builder().enable(JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS).build())
             .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
             .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false)
             .configure(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES, false);

@@ -114,6 +114,12 @@ public final class Weights {
         return contains(name) ? get(name, expectedShape) : null;
     }
 
+    /**
+     * Accepts the key {@code name} if present without reading or uploading it: a buffer the model recomputes
+     * (CLIP's {@code position_ids}), so that {@link #finish()} does not report it as unexpected.
+     */
+    public void ignore(String name) { root.used.add(prefix + name); }
+
     /** Keys never asked for. */
     public Set<String> unexpected() {
         Set<String> out = new TreeSet<>(root.source.keySet());

@@ -1,0 +1,321 @@
+package dev.panamadiffusion.backend.cpu;
+
+import dev.panamadiffusion.backend.Backend;
+import dev.panamadiffusion.tensor.DType;
+import dev.panamadiffusion.tensor.Tensor;
+
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+
+/**
+ * The reference backend: host f32 tensors, Vector API kernels, a fixed pool of threads. Matrix products (linear,
+ * convolution, attention) run on a blocked SGEMM whose weight operands are packed once and cached per weight
+ * tensor; weights must therefore not be modified after their first use.
+ */
+public final class CpuBackend implements Backend {
+    private final Parallel par;
+    private final WeightCache cache = new WeightCache();
+
+    /** A backend using every available processor. */
+    public CpuBackend() { this(Runtime.getRuntime().availableProcessors()); }
+
+    public CpuBackend(int threads) { this.par = new Parallel(threads); }
+
+    @Override
+    public String name() { return "cpu"; }
+
+    public int threads() { return par.threads(); }
+
+    /** Number of packed weight operands currently cached. */
+    public int cachedWeights() { return cache.size(); }
+
+    @Override
+    public Tensor upload(Tensor host) { return LayoutCpu.contiguousF32(host); }
+
+    @Override
+    public Tensor download(Tensor t) {
+        Tensor c = LayoutCpu.contiguousF32(t);
+        if (c != t) return c;
+        Tensor out = Tensor.allocate(DType.F32, t.shape());
+        MemorySegment.copy(c.segment(), 0, out.segment(), 0, c.byteSize());
+        return out;
+    }
+
+    // ---- matrix products -----------------------------------------------------------------------------------
+
+    @Override
+    public Tensor linear(Tensor x, Tensor weight, Tensor bias) {
+        x = f32(x);
+        weight = f32(weight);
+        require(weight.rank() == 2, "linear weight must be [out, in], got " + weight);
+        require(x.rank() >= 1, "linear input must have a feature dimension, got " + x);
+        int in = Math.toIntExact(weight.dim(1));
+        int outF = Math.toIntExact(weight.dim(0));
+        require(x.dim(-1) == in, "linear input " + x + " does not match weight " + weight);
+        long[] shape = x.shape();
+        shape[shape.length - 1] = outF;
+        Tensor out = Tensor.allocate(DType.F32, shape);
+        int m = Math.toIntExact(x.numel() / Math.max(1, in));
+        if (m == 0 || outF == 0) return out;
+        final Tensor wt = weight;
+        Packed w = packed(weight, "linearB", () -> Sgemm.packWeightT(wt.segment(), 0, outF, in));
+        float[] b = biasArray(bias, outF, w.nPad());
+        if (in == 0) return fillBias(out, m, outF, b);
+        Sgemm.linear(par, x.segment(), 0, m, w, b, out.segment());
+        return out;
+    }
+
+    @Override
+    public Tensor conv2d(Tensor x, Tensor weight, Tensor bias, int stride, int padding) {
+        x = f32(x);
+        weight = f32(weight);
+        require(x.rank() == 4 && weight.rank() == 4, "conv2d wants x [N, C, H, W] and weight [O, C, kh, kw], got " + x + ", " + weight);
+        require(stride >= 1 && padding >= 0, "conv2d stride " + stride + ", padding " + padding);
+        int n = Math.toIntExact(x.dim(0)), c = Math.toIntExact(x.dim(1)), h = Math.toIntExact(x.dim(2)), w = Math.toIntExact(x.dim(3));
+        int o = Math.toIntExact(weight.dim(0)), kh = Math.toIntExact(weight.dim(2)), kw = Math.toIntExact(weight.dim(3));
+        require(weight.dim(1) == c, "conv2d input " + x + " does not match weight " + weight);
+        int ho = (h + 2 * padding - kh) / stride + 1;
+        int wo = (w + 2 * padding - kw) / stride + 1;
+        require(h + 2 * padding >= kh && w + 2 * padding >= kw, "conv2d kernel larger than padded input: " + x + ", " + weight);
+        Tensor out = Tensor.allocate(DType.F32, n, o, ho, wo);
+        int k = c * kh * kw;
+        if (out.numel() == 0) return out;
+        final Tensor wt = weight;
+        Packed pw = packed(weight, "convA", () -> Conv2dCpu.packWeight(wt.segment(), 0, o, k));
+        float[] b = biasArray(bias, o, pw.nPad());
+        if (k == 0) {
+            Elementwise.addPerRow(par, out.segment(), repeat(b, n, o), out.segment(), n * o, (long) ho * wo);
+            return out;
+        }
+        Conv2dCpu.conv(par, x.segment(), 0, n, c, h, w, pw, kh, kw, stride, padding, b, out.segment());
+        return out;
+    }
+
+    @Override
+    public Tensor attention(Tensor q, Tensor k, Tensor v, int heads, boolean causal) {
+        q = f32(q);
+        k = f32(k);
+        v = f32(v);
+        require(q.rank() == 3 && k.rank() == 3 && v.rank() == 3, "attention wants [B, L, H*d] tensors, got " + q + ", " + k + ", " + v);
+        require(k.sameShape(v), "attention k " + k + " and v " + v + " differ");
+        require(q.dim(0) == k.dim(0) && q.dim(2) == k.dim(2), "attention q " + q + " does not match k " + k);
+        require(heads >= 1 && q.dim(2) % heads == 0, "attention width " + q.dim(2) + " not divisible by " + heads + " heads");
+        int b = Math.toIntExact(q.dim(0)), lq = Math.toIntExact(q.dim(1)), lk = Math.toIntExact(k.dim(1));
+        int d = Math.toIntExact(q.dim(2) / heads);
+        require(lk > 0 || lq == 0, "attention over zero keys");
+        Tensor out = Tensor.allocate(DType.F32, q.shape());
+        if (out.numel() == 0) return out;
+        AttentionCpu.attention(par, q.segment(), k.segment(), v.segment(), b, lq, lk, heads, d, causal, out.segment());
+        return out;
+    }
+
+    // ---- normalisation -------------------------------------------------------------------------------------
+
+    @Override
+    public Tensor groupNorm(Tensor x, int groups, Tensor gamma, Tensor beta, float eps, boolean silu) {
+        x = f32(x);
+        require(x.rank() >= 2, "groupNorm wants [N, C, ...], got " + x);
+        int n = Math.toIntExact(x.dim(0));
+        int c = Math.toIntExact(x.dim(1));
+        require(groups >= 1 && c % groups == 0, "groupNorm: " + c + " channels not divisible into " + groups + " groups");
+        float[] g = vector(gamma, c, "groupNorm gamma");
+        float[] b = vector(beta, c, "groupNorm beta");
+        long spatial = x.numel() / Math.max(1, (long) n * c);
+        Tensor out = Tensor.allocate(DType.F32, x.shape());
+        if (out.numel() == 0) return out;
+        NormsCpu.groupNorm(par, x.segment(), out.segment(), n, c, spatial, groups, g, b, eps, silu);
+        return out;
+    }
+
+    @Override
+    public Tensor layerNorm(Tensor x, Tensor gamma, Tensor beta, float eps) {
+        x = f32(x);
+        require(x.rank() >= 1, "layerNorm of a scalar");
+        int d = Math.toIntExact(x.dim(-1));
+        float[] g = vector(gamma, d, "layerNorm gamma");
+        float[] b = vector(beta, d, "layerNorm beta");
+        Tensor out = Tensor.allocate(DType.F32, x.shape());
+        if (out.numel() == 0) return out;
+        NormsCpu.layerNorm(par, x.segment(), out.segment(), x.numel() / d, d, g, b, eps);
+        return out;
+    }
+
+    // ---- elementwise ---------------------------------------------------------------------------------------
+
+    @Override
+    public Tensor silu(Tensor x) { return map(x, Elementwise::silu); }
+
+    @Override
+    public Tensor gelu(Tensor x) { return map(x, Elementwise::gelu); }
+
+    @Override
+    public Tensor quickGelu(Tensor x) { return map(x, Elementwise::quickGelu); }
+
+    @Override
+    public Tensor geglu(Tensor x) {
+        x = f32(x);
+        require(x.rank() >= 1 && x.dim(-1) % 2 == 0, "geglu wants an even last dimension, got " + x);
+        int f = Math.toIntExact(x.dim(-1) / 2);
+        long[] shape = x.shape();
+        shape[shape.length - 1] = f;
+        Tensor out = Tensor.allocate(DType.F32, shape);
+        if (out.numel() == 0) return out;
+        Elementwise.geglu(par, x.segment(), out.segment(), out.numel() / f, f);
+        return out;
+    }
+
+    @Override
+    public Tensor add(Tensor a, Tensor b) {
+        a = f32(a);
+        b = f32(b);
+        require(a.sameShape(b), "add of different shapes " + a + " and " + b);
+        Tensor out = Tensor.allocate(DType.F32, a.shape());
+        Elementwise.add(par, a.segment(), b.segment(), out.segment(), a.numel());
+        return out;
+    }
+
+    @Override
+    public Tensor addChannelwise(Tensor x, Tensor v) {
+        x = f32(x);
+        v = f32(v);
+        require(x.rank() == 4 && v.rank() == 2 && v.dim(0) == x.dim(0) && v.dim(1) == x.dim(1),
+                "addChannelwise wants x [N, C, H, W] and v [N, C], got " + x + ", " + v);
+        Tensor out = Tensor.allocate(DType.F32, x.shape());
+        int rows = Math.toIntExact(x.dim(0) * x.dim(1));
+        Elementwise.addPerRow(par, x.segment(), v.toFloatArray(), out.segment(), rows, x.dim(2) * x.dim(3));
+        return out;
+    }
+
+    @Override
+    public Tensor scale(Tensor x, float s) {
+        x = f32(x);
+        Tensor out = Tensor.allocate(DType.F32, x.shape());
+        Elementwise.scale(par, x.segment(), out.segment(), x.numel(), s);
+        return out;
+    }
+
+    // ---- layout --------------------------------------------------------------------------------------------
+
+    @Override
+    public Tensor pad2d(Tensor x, int left, int right, int top, int bottom) {
+        x = f32(x);
+        require(x.rank() == 4, "pad2d wants [N, C, H, W], got " + x);
+        require(left >= 0 && right >= 0 && top >= 0 && bottom >= 0, "pad2d with negative padding");
+        int h = Math.toIntExact(x.dim(2)), w = Math.toIntExact(x.dim(3));
+        Tensor out = Tensor.allocate(DType.F32, x.dim(0), x.dim(1), h + top + bottom, w + left + right);
+        LayoutCpu.pad2d(par, x.segment(), out.segment(), Math.toIntExact(x.dim(0) * x.dim(1)), h, w, left, right, top, bottom);
+        return out;
+    }
+
+    @Override
+    public Tensor upsampleNearest2x(Tensor x) {
+        x = f32(x);
+        require(x.rank() == 4, "upsampleNearest2x wants [N, C, H, W], got " + x);
+        int h = Math.toIntExact(x.dim(2)), w = Math.toIntExact(x.dim(3));
+        Tensor out = Tensor.allocate(DType.F32, x.dim(0), x.dim(1), 2L * h, 2L * w);
+        LayoutCpu.upsample2x(par, x.segment(), out.segment(), Math.toIntExact(x.dim(0) * x.dim(1)), h, w);
+        return out;
+    }
+
+    @Override
+    public Tensor concatChannels(Tensor a, Tensor b) {
+        a = f32(a);
+        b = f32(b);
+        require(a.rank() == 4 && b.rank() == 4 && a.dim(0) == b.dim(0) && a.dim(2) == b.dim(2) && a.dim(3) == b.dim(3),
+                "concatChannels wants [N, C1, H, W] and [N, C2, H, W], got " + a + ", " + b);
+        long plane = a.dim(2) * a.dim(3);
+        Tensor out = Tensor.allocate(DType.F32, a.dim(0), a.dim(1) + b.dim(1), a.dim(2), a.dim(3));
+        LayoutCpu.concat(par, a.segment(), b.segment(), out.segment(), Math.toIntExact(a.dim(0)), a.dim(1) * plane, b.dim(1) * plane);
+        return out;
+    }
+
+    @Override
+    public Tensor toTokens(Tensor x) {
+        x = f32(x);
+        require(x.rank() == 4, "toTokens wants [N, C, H, W], got " + x);
+        int c = Math.toIntExact(x.dim(1));
+        int hw = Math.toIntExact(x.dim(2) * x.dim(3));
+        Tensor out = Tensor.allocate(DType.F32, x.dim(0), hw, c);
+        LayoutCpu.transpose(par, x.segment(), out.segment(), Math.toIntExact(x.dim(0)), c, hw);
+        return out;
+    }
+
+    @Override
+    public Tensor fromTokens(Tensor x, long height, long width) {
+        x = f32(x);
+        require(x.rank() == 3 && x.dim(1) == height * width,
+                "fromTokens wants [N, " + height + "*" + width + ", C], got " + x);
+        int c = Math.toIntExact(x.dim(2));
+        int hw = Math.toIntExact(x.dim(1));
+        Tensor out = Tensor.allocate(DType.F32, x.dim(0), c, height, width);
+        LayoutCpu.transpose(par, x.segment(), out.segment(), Math.toIntExact(x.dim(0)), hw, c);
+        return out;
+    }
+
+    @Override
+    public Tensor embedding(Tensor table, Tensor ids) {
+        table = f32(table);
+        require(table.rank() == 2, "embedding table must be [V, D], got " + table);
+        require(ids.device() == dev.panamadiffusion.tensor.Device.CPU, "embedding ids must be a host tensor, got " + ids);
+        long[] shape = Arrays.copyOf(ids.shape(), ids.rank() + 1);
+        int d = Math.toIntExact(table.dim(1));
+        shape[ids.rank()] = d;
+        Tensor out = Tensor.allocate(DType.F32, shape);
+        LayoutCpu.embedding(table.segment(), table.dim(0), d, ids, out.segment());
+        return out;
+    }
+
+    @Override
+    public void close() {
+        par.close();
+        cache.clear();
+    }
+
+    // ---- helpers -------------------------------------------------------------------------------------------
+
+    private Tensor map(Tensor x, java.util.function.UnaryOperator<jdk.incubator.vector.FloatVector> f) {
+        x = f32(x);
+        Tensor out = Tensor.allocate(DType.F32, x.shape());
+        Elementwise.map(par, x.segment(), out.segment(), x.numel(), f);
+        return out;
+    }
+
+    private Packed packed(Tensor weight, String kind, java.util.function.Supplier<Packed> packer) {
+        return cache.get(weight, kind, packer);
+    }
+
+    private static Tensor f32(Tensor t) {
+        if (t == null) throw new NullPointerException("tensor argument is null");
+        return LayoutCpu.contiguousF32(t);
+    }
+
+    private static float[] vector(Tensor t, long n, String what) {
+        if (t == null) throw new NullPointerException(what + " is null");
+        require(t.numel() == n && t.rank() == 1, what + " must be [" + n + "], got " + t);
+        return LayoutCpu.floats(t);
+    }
+
+    /** The bias as an array padded with zeros to {@code padded}, or null. */
+    private static float[] biasArray(Tensor bias, int n, int padded) {
+        if (bias == null) return null;
+        float[] b = vector(bias, n, "bias");
+        return Arrays.copyOf(b, Math.max(padded, n));
+    }
+
+    private static float[] repeat(float[] b, int n, int o) {
+        float[] r = new float[n * o];
+        if (b != null) for (int i = 0; i < n; i++) System.arraycopy(b, 0, r, i * o, o);
+        return r;
+    }
+
+    private static Tensor fillBias(Tensor out, int m, int n, float[] b) {
+        if (b == null) return out;
+        MemorySegment s = out.segment();
+        for (long i = 0; i < m; i++) MemorySegment.copy(b, 0, s, java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, i * n * 4, n);
+        return out;
+    }
+
+    private static void require(boolean ok, String message) {
+        if (!ok) throw new IllegalArgumentException(message);
+    }
+}

@@ -1,0 +1,40 @@
+package dev.panamadiffusion.backend.cpu;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+/** Per-thread scratch buffers, grown on demand and reused across calls (packed panels, score blocks, edge tiles). */
+final class Scratch {
+    private static final ThreadLocal<Scratch> LOCAL = ThreadLocal.withInitial(Scratch::new);
+
+    static Scratch get() { return LOCAL.get(); }
+
+    final MemorySegment tile = Arena.ofAuto().allocate((long) Microkernel.MR * Microkernel.NR * 4, 64);
+    private float[] a = new float[0];
+    private float[] b = new float[0];
+    private float[] c = new float[0];
+    private float[] row = new float[0];
+    private MemorySegment s1 = MemorySegment.NULL;
+    private MemorySegment s2 = MemorySegment.NULL;
+
+    float[] a(int n) { return a.length >= n ? a : (a = new float[grow(n)]); }
+
+    float[] b(int n) { return b.length >= n ? b : (b = new float[grow(n)]); }
+
+    float[] c(int n) { return c.length >= n ? c : (c = new float[grow(n)]); }
+
+    float[] row(int n) { return row.length >= n ? row : (row = new float[grow(n)]); }
+
+    /** Native scratch of at least {@code floats} floats, 64-byte aligned. */
+    MemorySegment seg1(long floats) {
+        if (s1.byteSize() < floats * 4) s1 = Arena.ofAuto().allocate(floats * 4, 64);
+        return s1;
+    }
+
+    MemorySegment seg2(long floats) {
+        if (s2.byteSize() < floats * 4) s2 = Arena.ofAuto().allocate(floats * 4, 64);
+        return s2;
+    }
+
+    private static int grow(int n) { return (int) Math.min(Integer.MAX_VALUE - 8, Math.max(n, n + (long) n / 4)); }
+}

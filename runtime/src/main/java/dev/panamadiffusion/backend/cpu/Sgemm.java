@@ -1,0 +1,63 @@
+package dev.panamadiffusion.backend.cpu;
+
+import java.lang.foreign.MemorySegment;
+
+import static dev.panamadiffusion.backend.cpu.Microkernel.MR;
+import static dev.panamadiffusion.backend.cpu.Microkernel.NR;
+
+/**
+ * Blocked SGEMM for {@code linear}: C[M, N] = X[M, K] · W^T (+ bias[N]), with W packed once into NR-wide B panels
+ * (see {@link WeightCache}) and X packed per task into MR-wide A panels, one reduction block at a time. Tasks are
+ * blocks of {@link #MC} rows (and, when there are few rows, ranges of column panels).
+ */
+final class Sgemm {
+    private Sgemm() {}
+
+    static final int MC = 96;
+
+    /** Packs a weight [N, K] (row-major at element {@code base}) as the B operand of x·W^T. */
+    static Packed packWeightT(MemorySegment w, long base, int n, int k) {
+        return Packed.pack(w, base, k, 1, n, k, NR);
+    }
+
+    /**
+     * out[m, n] = sum_k x[m, k] * w[n, k] + bias[n]. {@code x} row-major [M, K] at element {@code xBase};
+     * {@code out} row-major [M, N]; {@code bias} padded to w.nPad() or null.
+     */
+    static void linear(Parallel par, MemorySegment x, long xBase, int m, Packed w, float[] bias, MemorySegment out) {
+        final int n = w.n();
+        final int k = w.k();
+        final int mTasks = (m + MC - 1) / MC;
+        final int panels = w.panels();
+        int nTasks = 1;
+        if (mTasks < 4 * par.threads()) nTasks = Math.min(panels, (4 * par.threads() + mTasks - 1) / mTasks);
+        final int nt = nTasks;
+        final int panelsPerTask = (panels + nt - 1) / nt;
+        par.forEach(mTasks * nt, task -> {
+            int mi = task / nt;
+            int ni = task % nt;
+            int m0 = mi * MC;
+            int rows = Math.min(MC, m - m0);
+            int q0 = ni * panelsPerTask;
+            int q1 = Math.min(panels, q0 + panelsPerTask);
+            if (q0 >= q1) return;
+            Scratch s = Scratch.get();
+            float[] a = s.a(Packed.pad(rows, MR) * w.kc());
+            float[] tmp = s.row(w.kc());
+            for (int kb = 0; kb < w.blocks(); kb++) {
+                int kc = w.kcOf(kb);
+                Packed.packRowsA(x, xBase, k, m0, rows, kb * w.kc(), kc, a, tmp);
+                boolean acc = kb > 0;
+                for (int q = q0; q < q1; q++) {
+                    int bo = w.offset(kb, q);
+                    int nr = Math.min(NR, n - q * NR);
+                    for (int p = 0; p * MR < rows; p++) {
+                        int mr = Math.min(MR, rows - p * MR);
+                        Microkernel.tile(a, p * kc * MR, w.data(), bo, kc, out, (long) (m0 + p * MR) * n + q * NR, n,
+                                mr, nr, acc, null, 0, bias, q * NR);
+                    }
+                }
+            }
+        });
+    }
+}

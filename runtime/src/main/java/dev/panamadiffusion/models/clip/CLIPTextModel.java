@@ -1,0 +1,51 @@
+package dev.panamadiffusion.models.clip;
+
+import dev.panamadiffusion.backend.Backend;
+import dev.panamadiffusion.io.ModelFiles;
+import dev.panamadiffusion.tensor.Tensor;
+import dev.panamadiffusion.weights.Weights;
+
+import java.lang.foreign.Arena;
+import java.nio.file.Path;
+
+/**
+ * transformers' {@code CLIPTextModel}, the Stable Diffusion text encoder: a {@link CLIPTextTransformer} under the
+ * key prefix {@code text_model}.
+ */
+public final class CLIPTextModel {
+    private final CLIPTextConfig config;
+    private final CLIPTextTransformer textModel;
+
+    /**
+     * Binds the model to {@code w}. Missing or mis-shaped keys are reported by {@code w.finish()}, which the caller
+     * must call before the first forward (as {@link #load} does).
+     */
+    public CLIPTextModel(CLIPTextConfig config, Weights w) {
+        this.config = config;
+        this.textModel = new CLIPTextTransformer(w.pp("text_model"), config);
+    }
+
+    /**
+     * Loads a diffusers/transformers {@code text_encoder/} folder: {@code config.json} and its safetensors weights,
+     * mapped into {@code arena} and uploaded to {@code backend}. Every weight must bind, and no key may be left over.
+     */
+    public static CLIPTextModel load(Path componentDir, Backend backend, Arena arena) {
+        CLIPTextConfig config = CLIPTextConfig.read(componentDir.resolve("config.json"));
+        Weights w = Weights.of(ModelFiles.loadWeights(componentDir, arena), backend, "CLIPTextModel " + componentDir);
+        CLIPTextModel model = new CLIPTextModel(config, w);
+        w.finish();
+        return model;
+    }
+
+    public CLIPTextConfig config() { return config; }
+
+    /** {@link #forward(Tensor, int)} without clip skip. */
+    public CLIPTextOutput forward(Tensor ids) { return forward(ids, 0); }
+
+    /**
+     * @param ids      host integer tensor [B, L] (L ≤ max_position_embeddings); an id outside [0, vocab_size) is an
+     *                 {@link IllegalArgumentException}
+     * @param clipSkip 0 for the last layer; k ≥ 1 conditions on hidden_states[-(k+1)] through final_layer_norm
+     */
+    public CLIPTextOutput forward(Tensor ids, int clipSkip) { return textModel.forward(ids, clipSkip); }
+}

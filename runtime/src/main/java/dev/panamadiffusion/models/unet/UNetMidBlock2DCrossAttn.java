@@ -1,0 +1,33 @@
+package dev.panamadiffusion.models.unet;
+
+import dev.panamadiffusion.models.attention.Transformer2DModel;
+import dev.panamadiffusion.tensor.Tensor;
+import dev.panamadiffusion.weights.Weights;
+
+/**
+ * diffusers' {@code UNetMidBlock2DCrossAttn} with one layer: {@code resnets.0}, {@code attentions.0},
+ * {@code resnets.1}, at the deepest resolution; resnet outputs divided by {@code mid_block_scale_factor}.
+ */
+final class UNetMidBlock2DCrossAttn {
+    private final ResnetBlock2D resnet0;
+    private final Transformer2DModel attention;
+    private final ResnetBlock2D resnet1;
+
+    UNetMidBlock2DCrossAttn(Weights w, UNet2DConditionConfig c) {
+        int last = c.numBlocks() - 1;
+        int channels = c.blockOutChannels()[last];
+        int heads = c.heads(last);
+        float eps = (float) c.normEps();
+        float scale = (float) c.midBlockScaleFactor();
+        this.resnet0 = new ResnetBlock2D(w.pp("resnets").pp(0), channels, channels, c.timeEmbedDim(), c.normNumGroups(), eps, scale);
+        this.attention = new Transformer2DModel(w.pp("attentions").pp(0), channels, heads, channels / heads,
+                c.transformerLayersPerBlock()[last], c.crossAttentionDim()[last], c.normNumGroups(), c.useLinearProjection());
+        this.resnet1 = new ResnetBlock2D(w.pp("resnets").pp(1), channels, channels, c.timeEmbedDim(), c.normNumGroups(), eps, scale);
+    }
+
+    Tensor forward(Tensor x, Tensor temb, Tensor context) { // [B, C, H, W]
+        Tensor h = resnet0.forward(x, temb);           // [B, C, H, W]
+        h = attention.forward(h, context);             // [B, C, H, W]
+        return resnet1.forward(h, temb);               // [B, C, H, W]
+    }
+}

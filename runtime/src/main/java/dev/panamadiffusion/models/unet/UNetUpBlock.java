@@ -1,0 +1,14 @@
+package dev.panamadiffusion.models.unet;
+
+import dev.panamadiffusion.tensor.Tensor;
+
+import java.util.List;
+
+/** An up block of the UNet: resnets on [x, skip] concatenations (with or without transformers), then an upsampler. */
+sealed interface UNetUpBlock permits CrossAttnUpBlock2D, UpBlock2D {
+    /** How many skip connections the block consumes (one per resnet). */
+    int numResnets();
+
+    /** Runs the block on x [B, C, H, W], taking its skip connections from the end of {@code residuals} (removed). */
+    Tensor forward(Tensor x, List<Tensor> residuals, Tensor temb, Tensor context);
+}

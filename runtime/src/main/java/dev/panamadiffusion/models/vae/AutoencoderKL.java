@@ -1,0 +1,81 @@
+package dev.panamadiffusion.models.vae;
+
+import dev.panamadiffusion.backend.Backend;
+import dev.panamadiffusion.io.ModelFiles;
+import dev.panamadiffusion.nn.Conv2d;
+import dev.panamadiffusion.tensor.Tensor;
+import dev.panamadiffusion.weights.Weights;
+
+import java.lang.foreign.Arena;
+import java.nio.file.Path;
+
+/**
+ * diffusers' {@code AutoencoderKL}: {@code encoder} + {@code quant_conv} to the latent distribution,
+ * {@code post_quant_conv} + {@code decoder} back to pixels.
+ */
+public final class AutoencoderKL {
+    private final AutoencoderKLConfig config;
+    private final Backend backend;
+    private final Encoder encoder;
+    private final Decoder decoder;
+    private final Conv2d quantConv;
+    private final Conv2d postQuantConv;
+
+    /**
+     * Binds the model to {@code w}. Missing or mis-shaped keys are reported by {@code w.finish()}, which the caller
+     * must call before the first forward (as {@link #load} does).
+     */
+    public AutoencoderKL(AutoencoderKLConfig config, Weights w) {
+        this.config = config;
+        this.backend = w.backend();
+        long latent2 = 2L * config.latentChannels();
+        this.encoder = new Encoder(w.pp("encoder"), config);
+        this.decoder = new Decoder(w.pp("decoder"), config);
+        this.quantConv = config.useQuantConv() ? new Conv2d(w.pp("quant_conv"), latent2, latent2, 1, 1, 0) : null;
+        this.postQuantConv = config.usePostQuantConv()
+                ? new Conv2d(w.pp("post_quant_conv"), config.latentChannels(), config.latentChannels(), 1, 1, 0) : null;
+    }
+
+    /**
+     * Loads a diffusers {@code vae/} folder: {@code config.json} and its safetensors weights, mapped into
+     * {@code arena} and uploaded to {@code backend}. Every weight must bind, and no key may be left over.
+     */
+    public static AutoencoderKL load(Path componentDir, Backend backend, Arena arena) {
+        AutoencoderKLConfig config = AutoencoderKLConfig.read(componentDir.resolve("config.json"));
+        Weights w = Weights.of(ModelFiles.loadWeights(componentDir, arena), backend, "AutoencoderKL " + componentDir);
+        AutoencoderKL model = new AutoencoderKL(config, w);
+        w.finish();
+        return model;
+    }
+
+    public AutoencoderKLConfig config() { return config; }
+
+    public float scalingFactor() { return (float) config.scalingFactor(); }
+
+    /**
+     * Latents to images, as diffusers' {@code vae.decode(z).sample}: {@code z} [B, latent, h, w] on the backend,
+     * already divided by {@link #scalingFactor()}; returns [B, out, 8h, 8w] (for SD) on the backend, roughly in [-1, 1].
+     */
+    public Tensor decode(Tensor z) {
+        checkChannels(z, config.latentChannels(), "latents");
+        Tensor h = postQuantConv != null ? postQuantConv.forward(z) : z; // [B, latent, h, w]
+        return decoder.forward(h);                                        // [B, out, H, W]
+    }
+
+    /**
+     * Images to the latent distribution, as diffusers' {@code vae.encode(x).latent_dist}: {@code x} [B, in, H, W] on
+     * the backend, in [-1, 1]; the distribution's tensors are host f32 [B, latent, H/8, W/8] (for SD), unscaled.
+     */
+    public DiagonalGaussianDistribution encode(Tensor x) {
+        checkChannels(x, config.inChannels(), "images");
+        Tensor h = encoder.forward(x);                                // [B, 2*latent, h, w]
+        Tensor moments = quantConv != null ? quantConv.forward(h) : h; // [B, 2*latent, h, w]
+        return new DiagonalGaussianDistribution(backend.download(moments));
+    }
+
+    private static void checkChannels(Tensor t, int channels, String what) {
+        if (t.rank() != 4 || t.dim(1) != channels) {
+            throw new IllegalArgumentException(what + " must be [B, " + channels + ", H, W], got " + t);
+        }
+    }
+}

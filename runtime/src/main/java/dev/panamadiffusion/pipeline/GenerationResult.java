@@ -1,0 +1,24 @@
+package dev.panamadiffusion.pipeline;
+
+import dev.panamadiffusion.image.Rgb8Image;
+
+import java.util.List;
+
+/**
+ * The images of one {@link StableDiffusionPipeline#generate} call, each with the seed it came from and its AUTOMATIC1111
+ * {@code parameters} text. All images of a batch share the request's seed (diffusers draws the whole batch from one
+ * generator); {@code seconds} is the wall time of the call.
+ */
+public record GenerationResult(List<Rgb8Image> images, List<Long> seeds, List<String> infotexts, double seconds) {
+    public GenerationResult {
+        images = List.copyOf(images);
+        seeds = List.copyOf(seeds);
+        infotexts = List.copyOf(infotexts);
+        if (images.size() != seeds.size() || images.size() != infotexts.size()) {
+            throw new IllegalArgumentException(images.size() + " images with " + seeds.size() + " seeds and "
+                    + infotexts.size() + " infotexts");
+        }
+    }
+
+    public int size() { return images.size(); }
+}

@@ -1,0 +1,11 @@
+package dev.panamadiffusion.pipeline;
+
+/** Told after every denoising step of a generation; runs on the generating thread, so keep it short. */
+@FunctionalInterface
+public interface ProgressListener {
+    /** Step {@code step} (1-based) of {@code steps} is done. */
+    void onStep(int step, int steps);
+
+    /** A listener that ignores everything. */
+    ProgressListener NONE = (step, steps) -> {};
+}

@@ -1,0 +1,22 @@
+package dev.panamadiffusion.pipeline;
+
+import java.util.Locale;
+
+/** Which noise generator draws the initial latents (and ancestral noise) from the seed. */
+public enum RngKind {
+    /** {@code TorchCpuGenerator}: the same numbers as {@code torch.randn} on a CPU generator, so seeds match diffusers. */
+    TORCH,
+    /** {@code JavaNoiseGenerator}: this runtime's own generator; fast, but its images differ from other tools'. */
+    JAVA;
+
+    /** "torch" or "java" (case-insensitive); anything else is an {@link IllegalArgumentException}. */
+    public static RngKind parse(String name) {
+        return switch (name.toLowerCase(Locale.ROOT)) {
+            case "torch" -> TORCH;
+            case "java" -> JAVA;
+            default -> throw new IllegalArgumentException("unknown rng '" + name + "' (use torch or java)");
+        };
+    }
+
+    public String cliName() { return name().toLowerCase(Locale.ROOT); }
+}

@@ -1,0 +1,327 @@
+package dev.panamadiffusion.backend.cpu;
+
+import dev.panamadiffusion.tensor.DType;
+import dev.panamadiffusion.tensor.Tensor;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import java.util.Arrays;
+import java.util.SplittableRandom;
+import java.util.function.DoubleUnaryOperator;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+/** Every CpuBackend op against the naive scalar {@link Reference}, on random inputs with awkward sizes. */
+class CpuBackendTest {
+    private static final CpuBackend CPU = new CpuBackend(3); // more threads than cores: exercises the pool
+    private final SplittableRandom random = new SplittableRandom(42);
+
+    @AfterAll
+    static void close() { CPU.close(); }
+
+    private float[] rand(int n) {
+        float[] a = new float[n];
+        for (int i = 0; i < n; i++) a[i] = (float) (random.nextDouble() * 2 - 1);
+        return a;
+    }
+
+    private Tensor tensor(float[] v, long... shape) { return Tensor.fromFloats(v, shape); }
+
+    static void assertClose(float[] expected, Tensor actual, double tol) {
+        float[] got = actual.toFloatArray();
+        assertEquals(expected.length, got.length, "element count");
+        for (int i = 0; i < got.length; i++) {
+            double e = expected[i];
+            if (!(Math.abs(got[i] - e) <= tol * (1 + Math.abs(e)))) {
+                fail("element " + i + " of " + actual + ": expected " + e + " got " + got[i]);
+            }
+        }
+    }
+
+    // ---- linear ---------------------------------------------------------------------------------------------
+
+    @ParameterizedTest
+    @CsvSource({"1,1,1,true", "7,13,5,false", "2,77,768,true", "33,300,70,true", "200,257,65,false", "97,513,33,true"})
+    void linear(int m, int k, int n, boolean withBias) {
+        float[] x = rand(m * k), w = rand(n * k), b = withBias ? rand(n) : null;
+        Tensor out = CPU.linear(tensor(x, m, k), tensor(w, n, k), b == null ? null : tensor(b, n));
+        assertArrayEquals(new long[] {m, n}, out.shape());
+        assertClose(Reference.linear(x, m, k, w, n, b), out, 1e-5);
+    }
+
+    @Test
+    void linearKeepsLeadingDimsAndReusesPackedWeight() {
+        int b = 2, l = 9, k = 40, n = 37;
+        float[] x = rand(b * l * k), w = rand(n * k), bias = rand(n);
+        Tensor wt = tensor(w, n, k);
+        Tensor first = CPU.linear(tensor(x, b, l, k), wt, tensor(bias, n));
+        int cached = CPU.cachedWeights();
+        Tensor second = CPU.linear(tensor(x, b, l, k), wt, tensor(bias, n));
+        assertEquals(cached, CPU.cachedWeights(), "second call must reuse the packed weight");
+        assertArrayEquals(new long[] {b, l, n}, first.shape());
+        float[] ref = Reference.linear(x, b * l, k, w, n, bias);
+        assertClose(ref, first, 1e-5);
+        assertClose(ref, second, 1e-5);
+    }
+
+    @Test
+    void linearOnNonContiguousAndHalfInputs() {
+        int m = 5, k = 12, n = 7;
+        float[] x = rand(m * k), w = rand(n * k);
+        Tensor xt = tensor(x, k, m).transpose(0, 1); // a strided view [m, k] with x' = x^T
+        float[] xv = xt.contiguous().toFloatArray();
+        Tensor w16 = tensor(w, n, k).to(DType.F16);
+        float[] w16v = w16.toFloatArray();
+        assertClose(Reference.linear(xv, m, k, w16v, n, null), CPU.linear(xt, w16, null), 1e-5);
+    }
+
+    @Test
+    void linearRejectsMismatchedShapes() {
+        assertThrows(IllegalArgumentException.class, () -> CPU.linear(Tensor.zeros(2, 3), Tensor.zeros(4, 5), null));
+        assertThrows(IllegalArgumentException.class, () -> CPU.linear(Tensor.zeros(2, 3), Tensor.zeros(4, 3), Tensor.zeros(5)));
+    }
+
+    // ---- conv2d ---------------------------------------------------------------------------------------------
+
+    @ParameterizedTest
+    @CsvSource({
+            "1,3,8,8,5,3,1,1,true", "2,4,9,7,6,3,1,1,false", "2,5,9,11,7,3,2,1,true", "2,8,16,16,13,1,1,0,true",
+            "1,3,5,5,2,3,2,0,false", "2,6,12,10,9,3,1,0,true", "1,4,65,3,4,3,1,1,true", "2,33,10,10,14,3,1,1,true",
+            "1,2,6,6,3,5,1,2,false", "1,20,7,7,7,3,2,1,true"})
+    void conv2d(int n, int c, int h, int w, int o, int k, int stride, int pad, boolean withBias) {
+        float[] x = rand(n * c * h * w), wt = rand(o * c * k * k), b = withBias ? rand(o) : null;
+        Tensor out = CPU.conv2d(tensor(x, n, c, h, w), tensor(wt, o, c, k, k), b == null ? null : tensor(b, o), stride, pad);
+        int ho = (h + 2 * pad - k) / stride + 1, wo = (w + 2 * pad - k) / stride + 1;
+        assertArrayEquals(new long[] {n, o, ho, wo}, out.shape());
+        assertClose(Reference.conv2d(x, n, c, h, w, wt, o, k, k, b, stride, pad), out, 1e-5);
+    }
+
+    @Test
+    void conv2dLargeReductionSpansSeveralBlocks() {
+        int n = 2, c = 70, h = 6, w = 5, o = 9; // K = 630 > one reduction block
+        float[] x = rand(n * c * h * w), wt = rand(o * c * 9), b = rand(o);
+        Tensor out = CPU.conv2d(tensor(x, n, c, h, w), tensor(wt, o, c, 3, 3), tensor(b, o), 1, 1);
+        assertClose(Reference.conv2d(x, n, c, h, w, wt, o, 3, 3, b, 1, 1), out, 1e-5);
+    }
+
+    @Test
+    void conv2dRejectsChannelMismatch() {
+        assertThrows(IllegalArgumentException.class,
+                () -> CPU.conv2d(Tensor.zeros(1, 3, 4, 4), Tensor.zeros(2, 4, 3, 3), null, 1, 1));
+    }
+
+    // ---- attention ------------------------------------------------------------------------------------------
+
+    @ParameterizedTest
+    @CsvSource({
+            "1,1,1,1,4,false", "2,37,77,8,5,false", "2,77,77,12,4,true", "1,100,9,2,40,false", "2,64,64,1,64,true",
+            "1,33,300,3,7,false", "1,5,5,1,3,true", "2,70,70,2,80,false"})
+    void attention(int b, int lq, int lk, int heads, int d, boolean causal) {
+        int hd = heads * d;
+        float[] q = rand(b * lq * hd), k = rand(b * lk * hd), v = rand(b * lk * hd);
+        for (int i = 0; i < q.length; i++) q[i] *= 3; // sharper softmax
+        Tensor out = CPU.attention(tensor(q, b, lq, hd), tensor(k, b, lk, hd), tensor(v, b, lk, hd), heads, causal);
+        assertArrayEquals(new long[] {b, lq, hd}, out.shape());
+        assertClose(Reference.attention(q, k, v, b, lq, lk, heads, d, causal), out, 1e-5);
+    }
+
+    @Test
+    void attentionRejectsIndivisibleHeads() {
+        assertThrows(IllegalArgumentException.class,
+                () -> CPU.attention(Tensor.zeros(1, 2, 10), Tensor.zeros(1, 2, 10), Tensor.zeros(1, 2, 10), 3, false));
+    }
+
+    // ---- norms ----------------------------------------------------------------------------------------------
+
+    @ParameterizedTest
+    @CsvSource({"2,32,8,8,32,false", "2,32,8,8,32,true", "1,6,5,3,3,true", "3,12,1,1,4,false", "2,64,7,9,32,true"})
+    void groupNorm(int n, int c, int h, int w, int groups, boolean silu) {
+        float[] x = rand(n * c * h * w), g = rand(c), b = rand(c);
+        for (int i = 0; i < x.length; i++) x[i] = x[i] * 4 + 2; // non-zero mean
+        Tensor out = CPU.groupNorm(tensor(x, n, c, h, w), groups, tensor(g, c), tensor(b, c), 1e-5f, silu);
+        assertClose(Reference.groupNorm(x, n, c, h * w, groups, g, b, 1e-5, silu), out, 2e-5);
+    }
+
+    @Test
+    void groupNormOnTokens() {
+        int n = 2, c = 8, l = 13;
+        float[] x = rand(n * c * l), g = rand(c), b = rand(c);
+        Tensor out = CPU.groupNorm(tensor(x, n, c, l), 4, tensor(g, c), tensor(b, c), 1e-6f, false);
+        assertClose(Reference.groupNorm(x, n, c, l, 4, g, b, 1e-6, false), out, 2e-5);
+        assertThrows(IllegalArgumentException.class, () -> CPU.groupNorm(tensor(x, n, c, l), 3, tensor(g, c), tensor(b, c), 1e-6f, false));
+    }
+
+    @ParameterizedTest
+    @CsvSource({"1,1", "3,7", "2,768", "10,33", "4,320"})
+    void layerNorm(int rows, int d) {
+        float[] x = rand(rows * d), g = rand(d), b = rand(d);
+        for (int i = 0; i < x.length; i++) x[i] = x[i] * 3 - 1;
+        Tensor out = CPU.layerNorm(tensor(x, 1, rows, d), tensor(g, d), tensor(b, d), 1e-5f);
+        assertArrayEquals(new long[] {1, rows, d}, out.shape());
+        assertClose(Reference.layerNorm(x, d, g, b, 1e-5), out, 2e-5);
+    }
+
+    // ---- elementwise ----------------------------------------------------------------------------------------
+
+    private void checkUnary(java.util.function.Function<Tensor, Tensor> op, DoubleUnaryOperator ref) {
+        for (int n : new int[] {1, 15, 16, 17, 1000, 70001}) {
+            float[] x = rand(n);
+            for (int i = 0; i < n; i++) x[i] *= 8; // cover the tails
+            float[] e = new float[n];
+            for (int i = 0; i < n; i++) e[i] = (float) ref.applyAsDouble(x[i]);
+            assertClose(e, op.apply(tensor(x, n)), 2e-6);
+        }
+    }
+
+    @Test
+    void silu() { checkUnary(CPU::silu, Reference::silu); }
+
+    @Test
+    void gelu() { checkUnary(CPU::gelu, Reference::gelu); }
+
+    @Test
+    void quickGelu() { checkUnary(CPU::quickGelu, Reference::quickGelu); }
+
+    @Test
+    void geglu() {
+        int rows = 7, f = 37;
+        float[] x = rand(rows * 2 * f);
+        float[] e = new float[rows * f];
+        for (int r = 0; r < rows; r++)
+            for (int i = 0; i < f; i++) e[r * f + i] = (float) (x[r * 2 * f + i] * Reference.gelu(x[r * 2 * f + f + i]));
+        Tensor out = CPU.geglu(tensor(x, 1, rows, 2 * f));
+        assertArrayEquals(new long[] {1, rows, f}, out.shape());
+        assertClose(e, out, 2e-6);
+    }
+
+    @Test
+    void addScaleAndChannelwise() {
+        int n = 2, c = 3, h = 5, w = 7;
+        float[] a = rand(n * c * h * w), b = rand(n * c * h * w), v = rand(n * c);
+        float[] sum = new float[a.length], scaled = new float[a.length], chan = new float[a.length];
+        for (int i = 0; i < a.length; i++) {
+            sum[i] = a[i] + b[i];
+            scaled[i] = a[i] * 0.18215f;
+            chan[i] = a[i] + v[i / (h * w)];
+        }
+        assertClose(sum, CPU.add(tensor(a, n, c, h, w), tensor(b, n, c, h, w)), 0);
+        assertClose(scaled, CPU.scale(tensor(a, n, c, h, w), 0.18215f), 0);
+        assertClose(chan, CPU.addChannelwise(tensor(a, n, c, h, w), tensor(v, n, c)), 0);
+        assertThrows(IllegalArgumentException.class, () -> CPU.add(tensor(a, n, c, h, w), tensor(b, n, c, w, h)));
+    }
+
+    // ---- layout ---------------------------------------------------------------------------------------------
+
+    @Test
+    void pad2d() {
+        int n = 2, c = 3, h = 4, w = 5;
+        float[] x = rand(n * c * h * w);
+        Tensor out = CPU.pad2d(tensor(x, n, c, h, w), 0, 1, 0, 1);
+        assertArrayEquals(new long[] {n, c, h + 1, w + 1}, out.shape());
+        Tensor out2 = CPU.pad2d(tensor(x, n, c, h, w), 2, 1, 3, 0);
+        for (int p = 0; p < n * c; p++)
+            for (int y = 0; y < h + 3; y++)
+                for (int xx = 0; xx < w + 3; xx++) {
+                    int sy = y - 3, sx = xx - 2;
+                    float e = sy >= 0 && sy < h && sx >= 0 && sx < w ? x[(p * h + sy) * w + sx] : 0;
+                    assertEquals(e, out2.getFloat((p * (h + 3) + y) * (w + 3) + xx));
+                }
+        assertEquals(x[(5 * h + 3) * w + 4], out.getFloat((5 * (h + 1) + 3) * (w + 1) + 4));
+        assertEquals(0f, out.getFloat((5 * (h + 1) + 4) * (w + 1) + 5));
+    }
+
+    @Test
+    void upsampleNearest2x() {
+        int n = 2, c = 3, h = 3, w = 5;
+        float[] x = rand(n * c * h * w);
+        float[] e = new float[n * c * 4 * h * w];
+        for (int p = 0; p < n * c; p++)
+            for (int y = 0; y < 2 * h; y++)
+                for (int xx = 0; xx < 2 * w; xx++) e[(p * 2 * h + y) * 2 * w + xx] = x[(p * h + y / 2) * w + xx / 2];
+        Tensor out = CPU.upsampleNearest2x(tensor(x, n, c, h, w));
+        assertArrayEquals(new long[] {n, c, 2 * h, 2 * w}, out.shape());
+        assertClose(e, out, 0);
+    }
+
+    @Test
+    void concatChannels() {
+        int n = 2, c1 = 3, c2 = 2, h = 3, w = 4;
+        float[] a = rand(n * c1 * h * w), b = rand(n * c2 * h * w);
+        float[] e = new float[n * (c1 + c2) * h * w];
+        int hw = h * w;
+        for (int i = 0; i < n; i++) {
+            System.arraycopy(a, i * c1 * hw, e, i * (c1 + c2) * hw, c1 * hw);
+            System.arraycopy(b, i * c2 * hw, e, (i * (c1 + c2) + c1) * hw, c2 * hw);
+        }
+        assertClose(e, CPU.concatChannels(tensor(a, n, c1, h, w), tensor(b, n, c2, h, w)), 0);
+    }
+
+    @Test
+    void tokensRoundTrip() {
+        int n = 2, c = 37, h = 9, w = 11;
+        float[] x = rand(n * c * h * w);
+        Tensor tokens = CPU.toTokens(tensor(x, n, c, h, w));
+        assertArrayEquals(new long[] {n, h * w, c}, tokens.shape());
+        float[] e = new float[x.length];
+        for (int i = 0; i < n; i++)
+            for (int ch = 0; ch < c; ch++)
+                for (int p = 0; p < h * w; p++) e[(i * h * w + p) * c + ch] = x[(i * c + ch) * h * w + p];
+        assertClose(e, tokens, 0);
+        Tensor back = CPU.fromTokens(tokens, h, w);
+        assertArrayEquals(new long[] {n, c, h, w}, back.shape());
+        assertClose(x, back, 0);
+    }
+
+    @Test
+    void embedding() {
+        int v = 11, d = 19;
+        float[] table = rand(v * d);
+        long[] ids = {0, 10, 3, 3, 7, 1};
+        Tensor out = CPU.embedding(tensor(table, v, d), Tensor.fromLongs(ids, 2, 3));
+        assertArrayEquals(new long[] {2, 3, d}, out.shape());
+        float[] e = new float[ids.length * d];
+        for (int i = 0; i < ids.length; i++) System.arraycopy(table, (int) ids[i] * d, e, i * d, d);
+        assertClose(e, out, 0);
+        Tensor i32 = Tensor.allocate(DType.I32, 1, 2);
+        i32.setFloat(0, 4);
+        i32.setFloat(1, 9);
+        assertClose(Arrays.copyOfRange(e, 0, 0), CPU.embedding(tensor(table, v, d), Tensor.allocate(DType.I64, 0)), 0);
+        float[] e32 = new float[2 * d];
+        System.arraycopy(table, 4 * d, e32, 0, d);
+        System.arraycopy(table, 9 * d, e32, d, d);
+        assertClose(e32, CPU.embedding(tensor(table, v, d), i32), 0);
+        IllegalArgumentException ex = assertThrows(IllegalArgumentException.class,
+                () -> CPU.embedding(tensor(table, v, d), Tensor.fromLongs(new long[] {2, 11}, 1, 2)));
+        assertTrue(ex.getMessage().contains("11"), ex.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> CPU.embedding(tensor(table, v, d), Tensor.fromLongs(new long[] {-1}, 1, 1)));
+    }
+
+    // ---- upload / download ----------------------------------------------------------------------------------
+
+    @Test
+    void uploadConvertsAndDownloadCopies() {
+        float[] x = rand(24);
+        Tensor f32 = tensor(x, 2, 3, 4);
+        assertSame(f32, CPU.upload(f32));
+        Tensor half = f32.to(DType.F16);
+        Tensor up = CPU.upload(half);
+        assertEquals(DType.F32, up.dtype());
+        assertClose(half.toFloatArray(), up, 0);
+        Tensor down = CPU.download(f32);
+        assertNotSame(f32, down);
+        assertClose(x, down, 0);
+        Tensor view = f32.permute(2, 0, 1);
+        Tensor downView = CPU.download(view);
+        assertTrue(downView.isContiguous());
+        assertClose(view.toFloatArray(), downView, 0);
+        assertEquals("cpu", CPU.name());
+    }
+}
