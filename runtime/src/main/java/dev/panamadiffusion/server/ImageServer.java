@@ -53,6 +53,9 @@ public final class ImageServer implements AutoCloseable {
         server.route("/v1/images/generations", ex -> openai.generations(ex, server.readJson(ex)));
         server.route("/health", server::health);
         server.route("/metrics", server::metrics);
+        server.route("/", ex -> {
+            throw new HttpError(404, null, "no such endpoint: " + ex.getRequestURI().getPath());
+        });
         http.start();
         return server;
     }
