@@ -5,6 +5,8 @@ import dev.panamadiffusion.rng.NoiseGenerator;
 import dev.panamadiffusion.tensor.Tensor;
 import org.junit.jupiter.api.Test;
 
+import java.util.function.DoubleUnaryOperator;
+
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
@@ -155,7 +157,7 @@ class StepFormulaTest {
                     int o = order;
                     int tt = t;
                     // the basis polynomial has degree order - 1 <= 3: Simpson's rule is exact
-                    java.util.function.DoubleUnaryOperator basis = tau -> {
+                    DoubleUnaryOperator basis = tau -> {
                         double p = 1;
                         for (int k = 0; k < o; k++) if (k != c) p *= (tau - sig[tt - k]) / ((double) sig[tt - c] - sig[tt - k]);
                         return p;
