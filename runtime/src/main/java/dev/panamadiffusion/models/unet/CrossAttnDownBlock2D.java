@@ -1,6 +1,8 @@
 package dev.panamadiffusion.models.unet;
 
 import dev.panamadiffusion.models.attention.Transformer2DModel;
+import dev.panamadiffusion.models.layers.Downsample2D;
+import dev.panamadiffusion.models.layers.ResnetBlock2D;
 import dev.panamadiffusion.tensor.Tensor;
 import dev.panamadiffusion.weights.Weights;
 

@@ -2,6 +2,8 @@ package dev.panamadiffusion.models.unet;
 
 import dev.panamadiffusion.backend.Backend;
 import dev.panamadiffusion.models.attention.Transformer2DModel;
+import dev.panamadiffusion.models.layers.ResnetBlock2D;
+import dev.panamadiffusion.models.layers.Upsample2D;
 import dev.panamadiffusion.tensor.Tensor;
 import dev.panamadiffusion.weights.Weights;
 

@@ -1,6 +1,7 @@
 package dev.panamadiffusion.models.unet;
 
 import dev.panamadiffusion.models.attention.Transformer2DModel;
+import dev.panamadiffusion.models.layers.ResnetBlock2D;
 import dev.panamadiffusion.tensor.Tensor;
 import dev.panamadiffusion.weights.Weights;
 

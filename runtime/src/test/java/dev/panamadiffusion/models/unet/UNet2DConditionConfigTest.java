@@ -3,9 +3,9 @@ package dev.panamadiffusion.models.unet;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.panamadiffusion.config.ConfigJson;
+import dev.panamadiffusion.models.Reference;
 import org.junit.jupiter.api.Test;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -85,8 +85,7 @@ class UNet2DConditionConfigTest {
 
     @Test
     void readsTheTinyReferenceConfig() {
-        Path file = Path.of(System.getProperty("pd.reference"), "tiny", "unet", "config.json");
-        assertTrue(Files.isRegularFile(file), "reference data missing: " + file);
+        Path file = Reference.tiny().resolve("unet/config.json");
         UNet2DConditionConfig c = UNet2DConditionConfig.read(file);
         assertArrayEquals(new int[] {32, 64}, c.blockOutChannels());
         assertArrayEquals(new int[] {1, 1}, c.layersPerBlock());

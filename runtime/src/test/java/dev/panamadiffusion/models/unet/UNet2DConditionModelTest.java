@@ -1,13 +1,18 @@
 package dev.panamadiffusion.models.unet;
 
 import dev.panamadiffusion.backend.Backend;
+import dev.panamadiffusion.backend.cpu.CpuBackend;
 import dev.panamadiffusion.io.ModelFiles;
 import dev.panamadiffusion.io.SafeTensors;
+import dev.panamadiffusion.models.NaiveBackend;
+import dev.panamadiffusion.models.Reference;
 import dev.panamadiffusion.tensor.Tensor;
 import dev.panamadiffusion.weights.WeightBindingException;
 import dev.panamadiffusion.weights.Weights;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -15,33 +20,13 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.*;
 
 /** Parity of the tiny SD 1.x-layout UNet with diffusers 0.27.2 (reference/tiny/unet_io.safetensors). */
 class UNet2DConditionModelTest {
     static final double TOLERANCE = 1e-4;
-
-    static Path reference() {
-        String dir = System.getProperty("pd.reference");
-        assertNotNull(dir, "system property pd.reference is not set");
-        Path p = Path.of(dir, "tiny");
-        assertTrue(Files.isDirectory(p), "reference data missing: " + p);
-        return p;
-    }
-
-    /** max |actual − expected| / max |expected|. */
-    static double relativeError(Tensor actual, Tensor expected) {
-        assertArrayEquals(expected.shape(), actual.shape(), "shape");
-        float[] a = actual.toFloatArray(), e = expected.toFloatArray();
-        double maxDiff = 0, maxRef = 0;
-        for (int i = 0; i < a.length; i++) {
-            assertTrue(Float.isFinite(a[i]), "non-finite output at " + i);
-            maxDiff = Math.max(maxDiff, Math.abs(a[i] - e[i]));
-            maxRef = Math.max(maxRef, Math.abs(e[i]));
-        }
-        return maxDiff / maxRef;
-    }
 
     static double[] timesteps(Tensor t) {
         long[] v = t.toLongArray();
@@ -50,12 +35,14 @@ class UNet2DConditionModelTest {
         return out;
     }
 
-    @Test
-    void matchesDiffusersAtTwoTimestepsAndAScalarTimestep() {
-        Path tiny = reference();
+    static Stream<Backend> backends() { return Stream.of(new NaiveBackend(), new CpuBackend(2)); }
+
+    @ParameterizedTest
+    @MethodSource("backends")
+    void matchesDiffusersAtTwoTimestepsAndAScalarTimestep(Backend backend) {
+        Path tiny = Reference.tiny();
         Map<String, Tensor> io = SafeTensors.readAll(tiny.resolve("unet_io.safetensors"));
-        Backend backend = new NaiveBackend();
-        try (Arena arena = Arena.ofConfined()) {
+        try (backend; Arena arena = Arena.ofConfined()) {
             UNet2DConditionModel unet = UNet2DConditionModel.load(tiny.resolve("unet"), backend, arena);
             Tensor sample = backend.upload(io.get("sample"));
             Tensor context = backend.upload(io.get("encoder_hidden_states"));
@@ -63,14 +50,10 @@ class UNet2DConditionModelTest {
             assertArrayEquals(new double[] {10, 500}, ts);
 
             Tensor out = backend.download(unet.forward(sample, ts, context));
-            double err = relativeError(out, io.get("out"));
-            System.out.printf("UNet parity, timesteps [10, 500]: relative error %.3e%n", err);
-            assertTrue(err <= TOLERANCE, "relative error " + err);
+            Reference.assertClose("UNet on " + backend.name() + ", timesteps [10, 500]", io.get("out"), out, TOLERANCE);
 
             Tensor scalar = backend.download(unet.forward(sample, 500, context));
-            double errScalar = relativeError(scalar, io.get("out_t500_scalar"));
-            System.out.printf("UNet parity, scalar timestep 500: relative error %.3e%n", errScalar);
-            assertTrue(errScalar <= TOLERANCE, "relative error " + errScalar);
+            Reference.assertClose("UNet on " + backend.name() + ", scalar timestep 500", io.get("out_t500_scalar"), scalar, TOLERANCE);
         }
     }
 
@@ -78,7 +61,7 @@ class UNet2DConditionModelTest {
     void linearProjectionPathEqualsConvolutionWithTheSameWeights() {
         // SD 2.x's use_linear_projection: proj_in/proj_out are Linear [C, C] instead of 1x1 Conv2d [C, C, 1, 1];
         // with the conv weights reshaped (what diffusers does when converting) the output must not change.
-        Path tiny = reference();
+        Path tiny = Reference.tiny();
         Map<String, Tensor> io = SafeTensors.readAll(tiny.resolve("unet_io.safetensors"));
         Backend backend = new NaiveBackend();
         try (Arena arena = Arena.ofConfined()) {
@@ -103,15 +86,13 @@ class UNet2DConditionModelTest {
             w.finish();
             Tensor out = backend.download(unet.forward(backend.upload(io.get("sample")), timesteps(io.get("timesteps")),
                     backend.upload(io.get("encoder_hidden_states"))));
-            double err = relativeError(out, io.get("out"));
-            System.out.printf("UNet parity with linear projections: relative error %.3e%n", err);
-            assertTrue(err <= TOLERANCE, "relative error " + err);
+            Reference.assertClose("UNet with linear projections", io.get("out"), out, TOLERANCE);
         }
     }
 
     @Test
     void aMissingWeightFailsNamingTheKey(@TempDir Path dir) throws IOException {
-        Path tiny = reference();
+        Path tiny = Reference.tiny();
         String dropped = "up_blocks.1.attentions.1.transformer_blocks.0.attn2.to_k.weight";
         Path unetDir = dir.resolve("unet");
         Files.createDirectories(unetDir);
@@ -133,7 +114,7 @@ class UNet2DConditionModelTest {
 
     @Test
     void anUnexpectedWeightFailsToo() {
-        Path tiny = reference();
+        Path tiny = Reference.tiny();
         try (Arena arena = Arena.ofConfined()) {
             Map<String, Tensor> weights = new LinkedHashMap<>(ModelFiles.loadWeights(tiny.resolve("unet"), arena));
             weights.put("mid_block.attentions.1.norm.weight", Tensor.zeros(64));
@@ -146,7 +127,7 @@ class UNet2DConditionModelTest {
 
     @Test
     void rejectsInputsOfTheWrongShape() {
-        Path tiny = reference();
+        Path tiny = Reference.tiny();
         Backend backend = new NaiveBackend();
         try (Arena arena = Arena.ofConfined()) {
             UNet2DConditionModel unet = UNet2DConditionModel.load(tiny.resolve("unet"), backend, arena);
