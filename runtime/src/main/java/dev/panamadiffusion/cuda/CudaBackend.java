@@ -62,8 +62,8 @@ public final class CudaBackend implements Backend {
             a = DeviceArena.create(arenaBytes > 0 ? arenaBytes : defaultArenaBytes(context));
             m = CudaModule.loadKernels();
             st = new Staging(s, STAGING_CHUNK);
-            b = new CublasLt(s, a, CUBLAS_WORKSPACE);
-            this.dnn = new Cudnn(s, a, CUDNN_MAX_WORKSPACE);
+            b = new CublasLt(s, a, Math.min(CUBLAS_WORKSPACE, a.capacity() / 8));
+            this.dnn = new Cudnn(s, a, Math.min(CUDNN_MAX_WORKSPACE, a.capacity() / 4));
         } catch (RuntimeException e) {
             for (AutoCloseable c : new AutoCloseable[] {b, st, m, a, s, context}) {
                 try {
@@ -142,6 +142,19 @@ public final class CudaBackend implements Backend {
     public void launch(CudaGraph graph) {
         enter();
         graph.launch(stream);
+    }
+
+    /** Copies the bytes of {@code src} over {@code dst}: same shape and layout, both dense (for graph inputs). */
+    void copyInto(Tensor src, Tensor dst) {
+        requireF16(src, "copyInto src");
+        requireF16(dst, "copyInto dst");
+        if (!src.sameShape(dst) || !Arrays.equals(src.strides(), dst.strides())
+                || !(src.isContiguous() || Layouts.isChannelsLast(src))) {
+            throw new IllegalArgumentException("copyInto " + src + " -> " + dst);
+        }
+        enter();
+        Check.cu(cuda_h.cuMemcpyDtoDAsync_v2(Layouts.address(dst), Layouts.address(src), src.numel() * 2, stream.handle()),
+                "cuMemcpyDtoDAsync_v2");
     }
 
     // ---- transfers ----------------------------------------------------------------------------------------------
