@@ -198,7 +198,13 @@ public final class CudaBackend implements Backend {
 
     @Override
     public Tensor download(Tensor t) {
-        if (t.device() == Device.CPU) return t.to(DType.F32).contiguous();
+        if (t.device() == Device.CPU) {  // a host tensor: a contiguous f32 copy, like the CPU backend gives
+            Tensor c = t.to(DType.F32);
+            if (c != t) return c;
+            Tensor copy = Tensor.allocate(DType.F32, t.shape());
+            MemorySegment.copy(t.segment(), 0, copy.segment(), 0, t.byteSize());
+            return copy;
+        }
         requireF16(t, "download");
         enter();
         long[] shape = t.shape();
