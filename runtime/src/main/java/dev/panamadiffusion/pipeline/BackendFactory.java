@@ -4,8 +4,6 @@ import dev.panamadiffusion.backend.Backend;
 import dev.panamadiffusion.backend.cpu.CpuBackend;
 
 import java.lang.reflect.InvocationTargetException;
-import java.lang.reflect.Method;
-import java.lang.reflect.Modifier;
 import java.util.Locale;
 import java.util.function.Consumer;
 
@@ -15,6 +13,7 @@ import java.util.function.Consumer;
  */
 public final class BackendFactory {
     static final String CUDA_CLASS = "dev.panamadiffusion.cuda.CudaBackend";
+    static final String PROBE_CLASS = "dev.panamadiffusion.cuda.CudaProbe";
 
     private BackendFactory() {}
 
@@ -31,13 +30,13 @@ public final class BackendFactory {
                 return new CpuBackend();
             case "cuda": {
                 String why = cudaUnavailableReason();
-                if (why != null) throw new IllegalStateException("backend cuda is not available: " + why);
+                if (why != null) throw new IllegalStateException("backend cuda: " + why);
                 return newCuda();
             }
             case "auto": {
                 String why = cudaUnavailableReason();
                 if (why == null) return newCuda();
-                log.accept("pdiff: no usable CUDA GPU (" + why + "); using the CPU backend");
+                log.accept("pdiff: using the CPU backend (" + why + ")");
                 return new CpuBackend();
             }
             default:
@@ -45,23 +44,27 @@ public final class BackendFactory {
         }
     }
 
-    /** Null when the CUDA backend can run here, otherwise why not (no backend class, no driver, no device). */
+    /**
+     * Null when the CUDA backend can run here, otherwise its one-line reason (no CUDA classes in this build, no driver,
+     * no device of compute capability 8.0+, missing libraries), from {@code dev.panamadiffusion.cuda.CudaProbe}.
+     */
     public static String cudaUnavailableReason() {
-        Class<?> cls;
+        Object status;
         try {
-            cls = Class.forName(CUDA_CLASS);
-        } catch (ClassNotFoundException | LinkageError e) {
+            status = Class.forName(PROBE_CLASS).getMethod("probe").invoke(null);
+        } catch (ClassNotFoundException | NoSuchMethodException | LinkageError e) {
             return "this build has no CUDA backend";
+        } catch (InvocationTargetException e) {
+            return "the CUDA probe failed: " + e.getCause();
+        } catch (IllegalAccessException e) {
+            throw new IllegalStateException(e);
         }
-        for (String probe : new String[] {"unavailableReason", "availabilityProblem"}) {
-            Method m = staticMethod(cls, probe, String.class);
-            if (m != null) return (String) invoke(m);
+        try {
+            boolean available = (Boolean) status.getClass().getMethod("available").invoke(status);
+            return available ? null : String.valueOf(status.getClass().getMethod("message").invoke(status));
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException("unexpected CUDA probe result " + status, e);
         }
-        for (String probe : new String[] {"isAvailable", "available"}) {
-            Method m = staticMethod(cls, probe, boolean.class);
-            if (m != null) return (Boolean) invoke(m) ? null : "no CUDA driver or device found";
-        }
-        return null; // no probe: let construction report what is missing
     }
 
     private static Backend newCuda() {
@@ -72,28 +75,6 @@ public final class BackendFactory {
             throw new IllegalStateException("backend cuda failed to start: " + (c.getMessage() != null ? c.getMessage() : c), c);
         } catch (ReflectiveOperationException | LinkageError e) {
             throw new IllegalStateException("backend cuda failed to start: " + e, e);
-        }
-    }
-
-    private static Method staticMethod(Class<?> cls, String name, Class<?> returnType) {
-        try {
-            Method m = cls.getMethod(name);
-            return Modifier.isStatic(m.getModifiers()) && m.getReturnType() == returnType ? m : null;
-        } catch (NoSuchMethodException e) {
-            return null;
-        }
-    }
-
-    private static Object invoke(Method m) {
-        try {
-            return m.invoke(null);
-        } catch (InvocationTargetException e) {
-            Throwable c = e.getCause();
-            if (c instanceof RuntimeException r) throw r;
-            if (c instanceof Error err) throw err;
-            throw new IllegalStateException(c);
-        } catch (IllegalAccessException e) {
-            throw new IllegalStateException(e);
         }
     }
 }

@@ -155,7 +155,8 @@ final class ComponentChecks {
         StringBuilder s = new StringBuilder("[");
         for (int i = 0; i < v.length; i++) {
             if (i > 0) s.append(',');
-            s.append(v[i] == Math.rint(v[i]) ? Long.toString((long) v[i]) : Double.toString(v[i]));
+            s.append(v[i] == Math.rint(v[i]) ? Long.toString((long) v[i])
+                    : java.math.BigDecimal.valueOf(v[i]).setScale(4, java.math.RoundingMode.HALF_EVEN).stripTrailingZeros().toPlainString());
         }
         return s.append(']').toString();
     }

@@ -94,4 +94,16 @@ class SchedulerConfigTest {
         assertEquals("PNDMScheduler", filled.className());
         assertEquals(1.0, filled.clipSampleRange());
     }
+
+    @Test
+    void equalityIsByValue() {
+        SchedulerConfig a = SchedulerConfig.parse("{\"trained_betas\": [0.1, 0.2], \"steps_offset\": 1}");
+        SchedulerConfig b = SchedulerConfig.parse("{\"steps_offset\": 1, \"trained_betas\": [0.1, 0.2]}");
+        assertEquals(a, b);
+        assertEquals(a.hashCode(), b.hashCode());
+        assertNotEquals(a, a.with("steps_offset", 0));
+        assertEquals(SchedulerConfig.sd15(), SchedulerConfig.sd15());
+        assertTrue(a.toString().contains("\"steps_offset\":1"), a.toString());
+        assertFalse(a.toString().contains("null"), a.toString());
+    }
 }
