@@ -3,18 +3,25 @@ package dev.panamadiffusion.cli;
 import dev.panamadiffusion.api.DiffusionEngine;
 import dev.panamadiffusion.api.EngineOptions;
 import dev.panamadiffusion.server.ImageServer;
+import java.io.PrintWriter;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /** {@code pdiff serve}: the HTTP image server (AUTOMATIC1111 and OpenAI APIs) over one loaded model. */
 @Command(name = "serve", mixinStandardHelpOptions = true,
-        description = "Serve a model over HTTP: /sdapi/v1/txt2img (AUTOMATIC1111), /v1/images/generations (OpenAI), /health, /metrics.")
+        description = "Serve a model over HTTP: POST /sdapi/v1/txt2img (AUTOMATIC1111), GET /sdapi/v1/progress, "
+                + "POST /sdapi/v1/interrupt, POST /v1/images/generations (OpenAI), GET /health, GET /metrics (Prometheus).")
 public final class ServeCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
     @Option(names = "--model", required = true, description = "Diffusers model folder.")
     Path model;
 
@@ -27,7 +34,8 @@ public final class ServeCommand implements Callable<Integer> {
     @Option(names = "--backend", defaultValue = "auto", description = "cpu, cuda or auto. Default: ${DEFAULT-VALUE}.")
     String backend;
 
-    @Option(names = "--max-batch", defaultValue = "8", description = "Most UNet rows per step across requests. Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--max-batch", defaultValue = "8",
+            description = "Most UNet rows per step across requests (a guided image takes 2). Default: ${DEFAULT-VALUE}.")
     int maxBatch;
 
     @Option(names = "--queue", defaultValue = "32", description = "Requests that may wait; more get 429. Default: ${DEFAULT-VALUE}.")
@@ -38,19 +46,28 @@ public final class ServeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (!Files.isDirectory(model)) {
-            System.err.println("error: model folder " + model + " does not exist");
-            return 2;
-        }
+        if (!Files.isDirectory(model)) throw new Main.UsageException("model folder " + model + " does not exist");
+        if (maxBatch < 1 || queue < 1 || maxBody < 1024) throw new Main.UsageException("--max-batch and --queue must be >= 1, --max-body >= 1024");
+        PrintWriter err = spec.commandLine().getErr();
         EngineOptions options = EngineOptions.defaults(model).withBackend(backend).withMaxBatch(maxBatch).withQueueCapacity(queue);
-        try (DiffusionEngine engine = DiffusionEngine.open(options);
-             ImageServer server = ImageServer.start(engine, new InetSocketAddress(host, port), maxBody)) {
-            System.err.printf("serving %s on http://%s:%d (backend %s, max batch %d, queue %d)%n",
-                    engine.modelName(), host, server.port(), engine.backendName(), maxBatch, queue);
-            CountDownLatch stop = new CountDownLatch(1);
-            Runtime.getRuntime().addShutdownHook(new Thread(stop::countDown));
-            stop.await();
+        DiffusionEngine engine = DiffusionEngine.open(options);
+        ImageServer server;
+        try {
+            server = ImageServer.start(engine, new InetSocketAddress(host, port), maxBody);
+        } catch (Exception e) {
+            engine.close();
+            throw e;
         }
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            server.close();
+            engine.close(); // frees the weights and backend memory
+            stopped.countDown();
+        }, "pd-shutdown"));
+        err.printf("serving %s on http://%s:%d (backend %s, max batch %d, queue %d); Ctrl-C stops%n",
+                engine.modelName(), host, server.port(), engine.backendName(), maxBatch, queue);
+        err.flush();
+        stopped.await();
         return 0;
     }
 }

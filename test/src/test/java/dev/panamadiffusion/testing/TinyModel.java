@@ -135,7 +135,7 @@ public final class TinyModel {
         Files.copy(reference().resolve("tokenizer/merges.txt"), dir.resolve("merges.txt"));
     }
 
-    static void copyDir(Path from, Path to) throws IOException {
+    public static void copyDir(Path from, Path to) throws IOException {
         Files.createDirectories(to);
         try (Stream<Path> files = Files.list(from)) {
             for (Path f : files.toList()) {
