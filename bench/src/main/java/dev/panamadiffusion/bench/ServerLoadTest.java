@@ -3,6 +3,7 @@ package dev.panamadiffusion.bench;
 import dev.panamadiffusion.api.DiffusionEngine;
 import dev.panamadiffusion.api.EngineOptions;
 import dev.panamadiffusion.server.ImageServer;
+import dev.panamadiffusion.verify.ReferenceModelFolder;
 import java.lang.management.BufferPoolMXBean;
 import java.lang.management.ManagementFactory;
 import java.net.InetSocketAddress;
@@ -28,7 +29,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * ("direct" pool, where every Arena allocation is counted) before and after each level.
  *
  * <p>Run: {@code java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp bench/target/benchmarks.jar
- * dev.panamadiffusion.bench.ServerLoadTest MODEL_DIR [requestsPerClient] [steps] [size] [levels]}.
+ * dev.panamadiffusion.bench.ServerLoadTest MODEL_DIR|REFERENCE_DIR [requestsPerClient] [steps] [size] [levels]}; a reference
+ * set ({@code ../shared/reference}) runs on the model folder assembled from its tiny components.
  */
 public final class ServerLoadTest {
     private ServerLoadTest() {}
@@ -40,6 +42,11 @@ public final class ServerLoadTest {
 
     public static void main(String[] args) throws Exception {
         Path model = Path.of(args[0]);
+        if (!java.nio.file.Files.exists(model.resolve("model_index.json")) && java.nio.file.Files.isDirectory(model.resolve("tiny"))) {
+            // a reference set: run on the model folder assembled from its tiny components
+            Path dir = java.nio.file.Files.createTempDirectory("pd-load");
+            model = ReferenceModelFolder.assemble(model, dir.resolve("tiny-sd"), "euler_a", ReferenceModelFolder.Tokenizer.TINY_BPE);
+        }
         int perClient = args.length > 1 ? Integer.parseInt(args[1]) : 4;
         int steps = args.length > 2 ? Integer.parseInt(args[2]) : 4;
         int size = args.length > 3 ? Integer.parseInt(args[3]) : 64;
