@@ -58,7 +58,9 @@ public final class ServerLoadTest {
             try (DiffusionEngine engine = DiffusionEngine.open(options);
                  ImageServer server = ImageServer.start(engine, new InetSocketAddress("127.0.0.1", 0), ImageServer.DEFAULT_BODY_LIMIT)) {
                 URI uri = URI.create("http://127.0.0.1:" + server.port() + "/sdapi/v1/txt2img");
-                run(uri, 1, 1, steps, size, mode); // warm-up: JIT, weight packing
+                // warm-up at the highest concurrency: JIT, packed weights, and the backend's memory pool at its working size,
+                // so that what the levels report afterwards is growth, not first use
+                run(uri, java.util.Arrays.stream(levels).max().orElse(1), 1, steps, size, mode);
                 for (int c : levels) results.add(run(uri, c, perClient, steps, size, mode));
             }
         }
