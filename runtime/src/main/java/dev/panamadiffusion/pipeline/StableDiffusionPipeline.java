@@ -126,7 +126,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
      * or a prompt with token ids outside the text encoder's vocabulary an {@link IllegalArgumentException}; a
      * cancelled {@code cancel} a {@link java.util.concurrent.CancellationException} (checked between steps).
      */
-    public GenerationResult generate(GenerationRequest request, ProgressListener progress, CancellationToken cancel) {
+    public synchronized GenerationResult generate(GenerationRequest request, ProgressListener progress,
+                                                  CancellationToken cancel) {
         long start = System.nanoTime();
         request.validate(sizeRule);
         ProgressListener listener = progress == null ? ProgressListener.NONE : progress;
@@ -143,6 +144,9 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         scheduler.setTimesteps(request.steps());
 
         // 1. text conditioning: [negative × batch; prompt × batch] (or prompt × batch without guidance)
+        List<String> warnings = new ArrayList<>();
+        truncationWarning(request.prompt(), "prompt", warnings);
+        if (guided) truncationWarning(request.negativePrompt(), "negative prompt", warnings);
         Tensor context = backend.upload(encodePrompts(request, guided)); // [(2)B, 77, D]
         token.throwIfCancelled("after encoding the prompt");
 
@@ -181,7 +185,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             seeds.add(seed);
             infotexts.add(Infotext.format(request, samplerName, seed, width, height, modelName(), b));
         }
-        return new GenerationResult(images, seeds, infotexts, (System.nanoTime() - start) / 1e9);
+        return new GenerationResult(images, seeds, infotexts, warnings, (System.nanoTime() - start) / 1e9);
     }
 
     /** Host [(2)B, 77, D]: the embeddings the UNet attends to, unconditional rows first. */
@@ -213,6 +217,16 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             }
         }
         return ids;
+    }
+
+    /** Adds a warning when {@code text} has more tokens than fit between the start and end tokens (as diffusers warns). */
+    private void truncationWarning(String text, String what, List<String> warnings) {
+        int tokens = tokenizer.tokenIds(text).length;
+        int room = tokenizer.maxLength() - 2;
+        if (tokens > room) {
+            warnings.add("the " + what + " is " + tokens + " tokens long; the text encoder reads the first " + room
+                    + " and ignores the rest");
+        }
     }
 
     /** The A1111 spelling of a sampler name the user typed in any case. */
