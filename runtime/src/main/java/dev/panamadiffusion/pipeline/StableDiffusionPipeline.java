@@ -88,6 +88,12 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                         + textEncoder.config().hiddenSize() + " does not match the UNet's cross_attention_dim "
                         + unet.config().crossAttentionDim()[0]);
             }
+            int latent = vae.config().latentChannels();
+            if (unet.config().inChannels() != latent || unet.config().outChannels() != latent) {
+                throw new IllegalArgumentException("model folder " + modelDir + ": the UNet maps " + unet.config().inChannels()
+                        + " to " + unet.config().outChannels() + " channels but the VAE's latents have " + latent
+                        + " (an inpainting or other conditioned model?); text to image needs them equal");
+            }
             return new StableDiffusionPipeline(folder, backend, arena, tokenizer, textEncoder, unet, vae, schedulerConfig,
                     defaultSampler, sizes);
         } catch (RuntimeException | Error e) {
