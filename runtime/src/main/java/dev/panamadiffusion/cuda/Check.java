@@ -49,6 +49,7 @@ final class Check {
     }
 
     /** A NUL-terminated C string returned by a library (never freed: static storage). */
+    @SuppressWarnings("restricted") // device/driver addresses: sizes come from the driver
     static String cString(MemorySegment p) {
         return p.equals(MemorySegment.NULL) ? "" : p.reinterpret(4096).getString(0);
     }

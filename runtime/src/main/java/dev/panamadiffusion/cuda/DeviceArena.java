@@ -45,6 +45,7 @@ public final class DeviceArena implements AutoCloseable {
     }
 
     /** A device block of {@code bytes}, returned to the arena when the segment becomes unreachable. */
+    @SuppressWarnings("restricted") // device/driver addresses: sizes come from the driver
     public MemorySegment allocate(long bytes) {
         long address = allocateOrCollect(bytes);
         long len = BlockAllocator.roundUp(bytes);

@@ -12,6 +12,7 @@ public final class PinnedBuffer implements AutoCloseable {
     private final MemorySegment segment;
     private boolean closed;
 
+    @SuppressWarnings("restricted") // device/driver addresses: sizes come from the driver
     private PinnedBuffer(MemorySegment raw, long bytes) {
         this.raw = raw;
         this.segment = raw.reinterpret(bytes);
