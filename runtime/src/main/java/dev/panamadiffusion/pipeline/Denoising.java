@@ -4,6 +4,8 @@ import dev.panamadiffusion.rng.NoiseGenerator;
 import dev.panamadiffusion.schedulers.Scheduler;
 import dev.panamadiffusion.tensor.Tensor;
 
+import java.util.List;
+
 /**
  * One request in the middle of its denoising loop: everything that is its own (resolved request, scheduler state,
  * noise generator, text conditioning, latents), so that {@link StableDiffusionPipeline#step} can run the UNet for
@@ -17,12 +19,13 @@ public final class Denoising {
     final NoiseGenerator generator;
     final Tensor hostContext;         // [(2)B, 77, D] host: unconditional rows first when guided
     final Tensor context;             // the same on the backend
+    final List<String> warnings;      // for the result: a prompt cut at the text encoder's length
     final long startNanos;
     Tensor latents;                   // [B, C, h, w] host
     int step;
 
     Denoising(GenerationRequest request, String samplerName, Scheduler scheduler, NoiseGenerator generator,
-              Tensor hostContext, Tensor context, Tensor latents, long startNanos) {
+              Tensor hostContext, Tensor context, Tensor latents, List<String> warnings, long startNanos) {
         this.request = request;
         this.samplerName = samplerName;
         this.scheduler = scheduler;
@@ -30,6 +33,7 @@ public final class Denoising {
         this.hostContext = hostContext;
         this.context = context;
         this.latents = latents;
+        this.warnings = List.copyOf(warnings);
         this.startNanos = startNanos;
     }
 

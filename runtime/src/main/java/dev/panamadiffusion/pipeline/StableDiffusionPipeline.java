@@ -88,6 +88,12 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                         + textEncoder.config().hiddenSize() + " does not match the UNet's cross_attention_dim "
                         + unet.config().crossAttentionDim()[0]);
             }
+            int latent = vae.config().latentChannels();
+            if (unet.config().inChannels() != latent || unet.config().outChannels() != latent) {
+                throw new IllegalArgumentException("model folder " + modelDir + ": the UNet maps " + unet.config().inChannels()
+                        + " to " + unet.config().outChannels() + " channels but the VAE's latents have " + latent
+                        + " (an inpainting or other conditioned model?); text to image needs them equal");
+            }
             return new StableDiffusionPipeline(folder, backend, arena, tokenizer, textEncoder, unet, vae, schedulerConfig,
                     defaultSampler, sizes);
         } catch (RuntimeException | Error e) {
@@ -126,7 +132,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
      * or a prompt with token ids outside the text encoder's vocabulary an {@link IllegalArgumentException}; a
      * cancelled {@code cancel} a {@link java.util.concurrent.CancellationException} (checked between steps).
      */
-    public GenerationResult generate(GenerationRequest request, ProgressListener progress, CancellationToken cancel) {
+    public synchronized GenerationResult generate(GenerationRequest request, ProgressListener progress,
+                                                  CancellationToken cancel) {
         ProgressListener listener = progress == null ? ProgressListener.NONE : progress;
         CancellationToken token = cancel == null ? CancellationToken.none() : cancel;
         Denoising d = begin(request);
@@ -145,7 +152,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
      * {@code randn([batch, 4, h, w])} from a generator seeded with the seed, times {@code init_noise_sigma}, as
      * diffusers' {@code prepare_latents}.
      */
-    public Denoising begin(GenerationRequest request) {
+    public synchronized Denoising begin(GenerationRequest request) {
         long start = System.nanoTime();
         request.validate(sizeRule);
         int width = request.width() == 0 ? defaultSize() : request.width();
@@ -159,12 +166,16 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         String samplerName = request.sampler() == null ? defaultSampler : canonicalSampler(request.sampler());
         scheduler.setTimesteps(request.steps());
 
+        List<String> warnings = new ArrayList<>();
+        truncationWarning(request.prompt(), "prompt", warnings);
+        if (guided) truncationWarning(request.negativePrompt(), "negative prompt", warnings);
         Tensor hostContext = encodePrompts(request, guided);  // [(2)B, 77, D]
         NoiseGenerator generator = request.rng() == RngKind.TORCH ? new TorchCpuGenerator(seed) : new JavaNoiseGenerator(seed);
         int scale = sizeRule.vaeScaleFactor();
         Tensor noise = generator.randn(request.batchSize(), unet.config().inChannels(), height / scale, width / scale); // [B, 4, h, w]
         Tensor latents = Latents.scale(noise, (float) scheduler.initNoiseSigma());                                   // [B, 4, h, w]
-        return new Denoising(resolved, samplerName, scheduler, generator, hostContext, backend.upload(hostContext), latents, start);
+        return new Denoising(resolved, samplerName, scheduler, generator, hostContext, backend.upload(hostContext), latents,
+                warnings, start);
     }
 
     /**
@@ -172,7 +183,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
      * across requests): each state's scaled input (twice when guided) and its own timestep and text conditioning,
      * then its own guidance and scheduler step. All states must have the same latent shape and not be finished.
      */
-    public void step(List<Denoising> group) {
+    public synchronized void step(List<Denoising> group) {
         if (group.isEmpty()) return;
         Denoising first = group.get(0);
         int rows = 0;
@@ -205,7 +216,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     }
 
     /** Decodes a finished state's latents, one image at a time, into RGB images with their A1111 parameters. */
-    public GenerationResult finish(Denoising d) {
+    public synchronized GenerationResult finish(Denoising d) {
         if (!d.finished()) throw new IllegalStateException("decode before the last step");
         GenerationRequest request = d.request;
         int batch = request.batchSize();
@@ -220,7 +231,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             seeds.add(request.seed());
             infotexts.add(Infotext.format(request, d.samplerName, request.seed(), request.width(), request.height(), modelName(), b));
         }
-        return new GenerationResult(images, seeds, infotexts, (System.nanoTime() - d.startNanos) / 1e9);
+        return new GenerationResult(images, seeds, infotexts, d.warnings, (System.nanoTime() - d.startNanos) / 1e9);
     }
 
     /** Host [(2)B, 77, D]: the embeddings the UNet attends to, unconditional rows first. */
@@ -252,6 +263,16 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             }
         }
         return ids;
+    }
+
+    /** Adds a warning when {@code text} has more tokens than fit between the start and end tokens (as diffusers warns). */
+    private void truncationWarning(String text, String what, List<String> warnings) {
+        int tokens = tokenizer.tokenIds(text).length;
+        int room = tokenizer.maxLength() - 2;
+        if (tokens > room) {
+            warnings.add("the " + what + " is " + tokens + " tokens long; the text encoder reads the first " + room
+                    + " and ignores the rest");
+        }
     }
 
     /** The A1111 spelling of a sampler name the user typed in any case. */
