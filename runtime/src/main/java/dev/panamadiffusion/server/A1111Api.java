@@ -9,6 +9,7 @@ import dev.panamadiffusion.image.PngWriter;
 import dev.panamadiffusion.pipeline.GenerationRequest;
 import dev.panamadiffusion.pipeline.GenerationResult;
 import dev.panamadiffusion.pipeline.RngKind;
+import dev.panamadiffusion.schedulers.Schedulers;
 
 import java.io.IOException;
 import java.time.LocalDateTime;
@@ -169,5 +170,41 @@ final class A1111Api {
         Exchanges.requireMethod(ex, "POST");
         for (Generation g : engine.running()) g.cancel();
         Exchanges.sendJson(ex, 200, Map.of());
+    }
+
+    /** GET /sdapi/v1/samplers: the sampler names txt2img accepts. */
+    void samplers(HttpExchange ex) throws IOException {
+        Exchanges.requireMethod(ex, "GET");
+        List<Map<String, Object>> out = new ArrayList<>();
+        for (String name : Schedulers.names()) {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("name", name);
+            m.put("aliases", List.of());
+            m.put("options", Map.of());
+            out.add(m);
+        }
+        Exchanges.sendJson(ex, 200, out);
+    }
+
+    /** GET /sdapi/v1/sd-models: the one model this server has loaded. */
+    void models(HttpExchange ex) throws IOException {
+        Exchanges.requireMethod(ex, "GET");
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("title", engine.modelName());
+        m.put("model_name", engine.modelName());
+        m.put("hash", null);
+        m.put("sha256", null);
+        m.put("filename", engine.options().modelDir().toAbsolutePath().toString());
+        m.put("config", null);
+        Exchanges.sendJson(ex, 200, List.of(m));
+    }
+
+    /** GET /sdapi/v1/options: the settings clients read before a txt2img (read-only here). */
+    void options(HttpExchange ex) throws IOException {
+        Exchanges.requireMethod(ex, "GET");
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("sd_model_checkpoint", engine.modelName());
+        m.put("CLIP_stop_at_last_layers", 1);
+        Exchanges.sendJson(ex, 200, m);
     }
 }

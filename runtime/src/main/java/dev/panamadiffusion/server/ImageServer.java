@@ -50,6 +50,9 @@ public final class ImageServer implements AutoCloseable {
         server.route("/sdapi/v1/txt2img", ex -> a1111.txt2img(ex, server.readJson(ex)));
         server.route("/sdapi/v1/progress", a1111::progress);
         server.route("/sdapi/v1/interrupt", a1111::interrupt);
+        server.route("/sdapi/v1/samplers", a1111::samplers);
+        server.route("/sdapi/v1/sd-models", a1111::models);
+        server.route("/sdapi/v1/options", a1111::options);
         server.route("/v1/images/generations", ex -> openai.generations(ex, server.readJson(ex)));
         server.route("/health", server::health);
         server.route("/metrics", server::metrics);

@@ -187,6 +187,16 @@ class ImageServerTest {
     }
 
     @Test
+    void a1111DiscoveryEndpoints() throws Exception {
+        JsonNode samplers = JSON.readTree(get("/sdapi/v1/samplers").body());
+        List<String> names = new ArrayList<>();
+        samplers.forEach(n -> names.add(n.get("name").asText()));
+        assertTrue(names.containsAll(List.of("Euler a", "DPM++ 2M Karras", "DDIM", "PNDM", "LMS")), names.toString());
+        assertEquals("tiny-sd", JSON.readTree(get("/sdapi/v1/sd-models").body()).get(0).get("model_name").asText());
+        assertEquals("tiny-sd", JSON.readTree(get("/sdapi/v1/options").body()).get("sd_model_checkpoint").asText());
+    }
+
+    @Test
     void healthAndMetrics() throws Exception {
         JsonNode health = JSON.readTree(get("/health").body());
         assertEquals("ok", health.get("status").asText());
