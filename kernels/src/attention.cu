@@ -204,12 +204,13 @@ PD_ATTENTION(80, 64)
 PD_ATTENTION(128, 32)
 PD_ATTENTION(160, 32)
 
-// Fallback softmax: s [rows, cols] f32 scores (rows = batch * Lq) -> p [rows, cols] f16 probabilities of
-// softmax(scale * s), with keys col > (row % Lq) masked when causal. One block per row.
-PD_KERNEL void softmax_rows_f32_f16(__half* p, const float* s, int cols, int Lq, float scale, int causal) {
+// Fallback softmax: s [rows, cols] f32 scores (rows = batch * Lq, a chunk of Lq queries starting at query
+// rowOffset) -> p [rows, cols] f16 probabilities of softmax(scale * s); when causal, key col is masked for query
+// rowOffset + row % Lq if col > that query. One block per row.
+PD_KERNEL void softmax_rows_f32_f16(__half* p, const float* s, int cols, int Lq, int rowOffset, float scale, int causal) {
     __shared__ float scratch[32];
     const i64 r = blockIdx.x;
-    const int qi = (int)(r % Lq);
+    const int qi = rowOffset + (int)(r % Lq);
     const int limit = causal ? min(cols, qi + 1) : cols;
     const float* sr = s + r * cols;
     float m = -INFINITY;

@@ -7,6 +7,10 @@ import java.nio.file.Path;
  * A diffusers model folder: {@code model_index.json} plus one folder per component ({@code unet/}, {@code vae/},
  * {@code text_encoder/}, {@code tokenizer/}, {@code scheduler/}). Every problem is an {@link IllegalArgumentException}
  * naming the folder and what is missing.
+ *
+ * <p>{@link #openComponents} also takes a bare folder of component folders without {@code model_index.json}, as the
+ * reference data ships ({@code unet/}, {@code vae/}, {@code text_encoder/}, {@code scheduler_ddim/}, ...); its index is
+ * then read from the components' own configs.
  */
 public final class ModelFolder {
     public static final String INDEX = "model_index.json";
@@ -29,6 +33,16 @@ public final class ModelFolder {
                     + " (expected " + INDEX + ", unet/, vae/, text_encoder/, tokenizer/, scheduler/)");
         }
         return new ModelFolder(dir, ModelIndex.read(index));
+    }
+
+    /**
+     * Like {@link #open}, but a folder without {@code model_index.json} is accepted when it holds component folders
+     * (see {@link ModelIndex#fromComponents}); its {@link #index()} has no pipeline class name.
+     */
+    public static ModelFolder openComponents(Path dir) {
+        if (Files.isRegularFile(dir.resolve(INDEX))) return open(dir);
+        if (!Files.isDirectory(dir)) throw new IllegalArgumentException("model folder " + dir + " does not exist or is not a directory");
+        return new ModelFolder(dir, ModelIndex.fromComponents(dir));
     }
 
     public Path dir() { return dir; }
@@ -54,9 +68,13 @@ public final class ModelFolder {
         return p;
     }
 
-    /** {@code scheduler/scheduler_config.json} for the scheduler, {@code <name>/config.json} otherwise. */
+    /**
+     * {@code scheduler/scheduler_config.json} for the scheduler (and any {@code scheduler_*} folder),
+     * {@code <name>/config.json} otherwise.
+     */
     public Path configFile(String name) {
-        Path file = component(name).resolve(name.equals("scheduler") ? "scheduler_config.json" : "config.json");
+        boolean scheduler = name.equals("scheduler") || name.startsWith("scheduler_");
+        Path file = component(name).resolve(scheduler ? "scheduler_config.json" : "config.json");
         if (!Files.isRegularFile(file)) {
             throw new IllegalArgumentException("model folder " + dir + " has no " + dir.relativize(file) + " file");
         }

@@ -3,10 +3,13 @@ package dev.panamadiffusion.io;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.panamadiffusion.config.ConfigJson;
 
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Collections;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -46,6 +49,48 @@ public record ModelIndex(String className, String diffusersVersion, Map<String, 
             components.put(e.getKey(), new Component(v.get(0).asText(), v.get(1).asText()));
         }
         return new ModelIndex(cls.asText(), version != null && version.isTextual() ? version.asText() : null, components);
+    }
+
+    /**
+     * The index of a folder of component folders that has no {@code model_index.json}: every sub-folder whose own
+     * config names its class ({@code _class_name} in {@code config.json} or {@code scheduler_config.json}: diffusers;
+     * {@code architectures} in {@code config.json}: transformers) or that holds a BPE tokenizer ({@code vocab.json} and
+     * {@code merges.txt}). The pipeline class name is null. A folder with no such sub-folder is an error naming it.
+     */
+    public static ModelIndex fromComponents(Path dir) {
+        List<Path> subdirs;
+        try (var list = Files.list(dir)) {
+            subdirs = list.filter(Files::isDirectory).sorted().toList();
+        } catch (IOException e) {
+            throw new IllegalArgumentException(dir + ": cannot list: " + e.getMessage(), e);
+        }
+        Map<String, Component> components = new LinkedHashMap<>();
+        String version = null;
+        for (Path sub : subdirs) {
+            String name = sub.getFileName().toString();
+            Path config = Files.isRegularFile(sub.resolve("scheduler_config.json")) ? sub.resolve("scheduler_config.json")
+                    : sub.resolve("config.json");
+            if (Files.isRegularFile(config)) {
+                JsonNode root = ConfigJson.tree(config);
+                JsonNode cls = root.path("_class_name");
+                JsonNode arch = root.path("architectures");
+                if (cls.isTextual()) {
+                    components.put(name, new Component("diffusers", cls.asText()));
+                    if (version == null && root.path("_diffusers_version").isTextual()) version = root.get("_diffusers_version").asText();
+                } else if (arch.isArray() && !arch.isEmpty() && arch.get(0).isTextual()) {
+                    components.put(name, new Component("transformers", arch.get(0).asText()));
+                }
+            } else if (Files.isRegularFile(sub.resolve("vocab.json")) && Files.isRegularFile(sub.resolve("merges.txt"))) {
+                Path tc = sub.resolve("tokenizer_config.json");
+                JsonNode cls = Files.isRegularFile(tc) ? ConfigJson.tree(tc).path("tokenizer_class") : null;
+                components.put(name, new Component("transformers", cls != null && cls.isTextual() ? cls.asText() : "CLIPTokenizer"));
+            }
+        }
+        if (components.isEmpty()) {
+            throw new IllegalArgumentException("model folder " + dir + " has neither " + ModelFolder.INDEX
+                    + " nor component folders (sub-folders with a config.json, scheduler_config.json or vocab.json)");
+        }
+        return new ModelIndex(null, version, components);
     }
 
     /** The class model_index.json names for {@code component}, or null when it lists none. */

@@ -30,7 +30,8 @@ public record SizeRule(int vaeScaleFactor, int unetDownsamplings) {
         int lower = value / m * m;
         String suggestion = lower == 0 ? Integer.toString(m) : lower + " or " + (lower + m);
         String msg = field + " " + value + " is not a multiple of " + m + " (try " + suggestion + ")";
-        if (unetDownsamplings > 0) {
+        int model = vaeScaleFactor << unetDownsamplings;
+        if (unetDownsamplings > 0 && value % model != 0) { // the model's own constraint is the one violated
             msg += ": the VAE turns " + vaeScaleFactor + "x" + vaeScaleFactor + " pixels into one latent and the UNet halves the"
                     + " latent " + unetDownsamplings + (unetDownsamplings == 1 ? " time" : " times")
                     + " and upsamples by exactly 2x, so " + field + " / " + vaeScaleFactor + " must be divisible by "

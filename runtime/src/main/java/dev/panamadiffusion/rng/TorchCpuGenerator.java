@@ -6,7 +6,8 @@ import dev.panamadiffusion.tensor.Tensor;
  * Reproduces {@code torch.randn(shape, generator=torch.Generator("cpu").manual_seed(seed))} in float32, bit for bit,
  * including the state carried between successive draws from one generator.
  *
- * <p>What torch does (PyTorch 1.13 to 2.x, x86-64 with AVX2), and therefore this class:
+ * <p>What torch does (PyTorch 1.13 on x86-64, whose CPU dispatch picks the AVX2 kernel; the reference tensors in
+ * {@code shared/reference/rng} come from it), and therefore this class:
  * <ul>
  *   <li>The engine is {@link Mt19937} seeded with the seed's low 32 bits. A float uniform is the low 24 bits of one
  *       32-bit draw times 2<sup>-24</sup>; a double uniform is the low 53 bits of a 64-bit draw (two 32-bit draws,
@@ -20,6 +21,8 @@ import dev.panamadiffusion.tensor.Tensor;
  *       uniforms, r cos(theta) returned and r sin(theta) cached in the generator for the next scalar normal (the
  *       cache survives large draws in between and is cleared by {@link #manualSeed}).</li>
  * </ul>
+ * A torch build that dispatches the scalar fallback instead of the AVX2 kernel computes the large-tensor normals with
+ * the C library's {@code log}/{@code cos}/{@code sin} and differs from these in the last bits (about 1e-6).
  * Not thread-safe.
  */
 public final class TorchCpuGenerator implements NoiseGenerator {

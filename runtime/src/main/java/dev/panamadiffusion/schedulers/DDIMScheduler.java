@@ -118,6 +118,7 @@ public final class DDIMScheduler implements Scheduler {
         float[] prev = new float[x.length];
         for (int i = 0; i < x.length; i++) prev[i] = sqrtAlphaPrev * x0[i] + directionCoeff * predEps[i];
         if (eta > 0) {
+            if (noise == null) throw new IllegalArgumentException("DDIM with eta > 0 needs a noise generator");
             float[] z = Latents.read(noise.randn(modelOutput.shape()), "variance noise");
             for (int i = 0; i < prev.length; i++) prev[i] = prev[i] + stdDevT * z[i];
         }

@@ -126,6 +126,29 @@ public record SchedulerConfig(
         }
     }
 
+    /** Equal when every key has the same value (arrays compared element by element). */
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof SchedulerConfig other
+                && ConfigJson.MAPPER.valueToTree(this).equals(ConfigJson.MAPPER.valueToTree(other));
+    }
+
+    @Override
+    public int hashCode() {
+        return ConfigJson.MAPPER.valueToTree(this).hashCode();
+    }
+
+    /** The keys that have a value, as JSON. */
+    @Override
+    public String toString() {
+        ObjectNode tree = ConfigJson.MAPPER.valueToTree(this);
+        ObjectNode present = tree.objectNode();
+        tree.fields().forEachRemaining(e -> {
+            if (!e.getValue().isNull()) present.set(e.getKey(), e.getValue());
+        });
+        return "SchedulerConfig" + present;
+    }
+
     /** The value of a key a scheduler's defaults always provide; {@code null} there is a programming error. */
     static <T> T required(T value, String key) {
         if (value == null) throw new IllegalStateException("scheduler config has no value for " + key);

@@ -52,7 +52,11 @@ public final class TrainingSchedule {
     /** alphas_cumprod[t] = prod over s ≤ t of (1 - beta[s]). */
     public float[] alphasCumprod() { return alphasCumprod.clone(); }
 
-    float alphaCumprod(int t) { return alphasCumprod[t]; }
+    /**
+     * alphas_cumprod[t]; a negative t counts from the end as in torch (diffusers' trailing spacing yields t = -1 for a
+     * few step counts, e.g. 61, and then reads the last entry).
+     */
+    float alphaCumprod(int t) { return alphasCumprod[t < 0 ? t + alphasCumprod.length : t]; }
 
     /**
      * alphas_cumprod with the last one set to 2^-24 when betas were rescaled to zero terminal SNR (as diffusers' Euler

@@ -44,6 +44,9 @@ class GenerationRequestTest {
         assertEquals("height must be positive, got -8", SD.check("height", -8));
         assertEquals(null, SD.check("width", 768));
         assertTrue(SD.check("width", 520).contains("width / 8 must be divisible by 8"));
+        // tiny model (VAE 2x, one UNet halving): 20 breaks only the multiple of 8, so no model explanation
+        assertEquals("width 20 is not a multiple of 8 (try 16 or 24)", new SizeRule(2, 1).check("width", 20));
+        assertTrue(new SizeRule(2, 3).check("width", 36).contains("halves the latent 3 times"));
         assertTrue(GenerationRequest.of("x").withGuidanceScale(Double.NaN).problems(SD).get(0).startsWith("guidance"));
         assertTrue(GenerationRequest.of("x").withSteps(1001).problems(SD).get(0).startsWith("steps"));
     }

@@ -1,5 +1,6 @@
 package dev.panamadiffusion.schedulers;
 
+import dev.panamadiffusion.rng.NoiseGenerator;
 import dev.panamadiffusion.rng.TorchCpuGenerator;
 import dev.panamadiffusion.tensor.Tensor;
 import org.junit.jupiter.api.Test;
@@ -12,13 +13,13 @@ class LoopReplayTest {
     private static final double TOLERANCE = 1e-4;
     private static final double EXPECTED_PRECISION = 2e-6;
 
-    private static void replay(LoopRecord loop, Scheduler scheduler, dev.panamadiffusion.rng.NoiseGenerator noise) {
+    private static void replay(LoopRecord loop, Scheduler scheduler, NoiseGenerator noise) {
         double worst = loop.replay(scheduler, noise, TOLERANCE);
         System.out.printf("%s: worst relative error %.3g%n", loop.name, worst);
         assertTrue(worst <= EXPECTED_PRECISION, loop.name + ": worst relative error " + worst);
     }
 
-    private static final dev.panamadiffusion.rng.NoiseGenerator NO_NOISE = shape -> {
+    private static final NoiseGenerator NO_NOISE = shape -> {
         throw new AssertionError("deterministic scheduler drew noise");
     };
 

@@ -15,6 +15,7 @@ import java.util.Arrays;
 public final class CpuBackend implements Backend {
     private final Parallel par;
     private final WeightCache cache = new WeightCache();
+    private final HostMemory memory = new HostMemory();
 
     /** A backend using every available processor. */
     public CpuBackend() { this(Runtime.getRuntime().availableProcessors()); }
@@ -36,7 +37,7 @@ public final class CpuBackend implements Backend {
     public Tensor download(Tensor t) {
         Tensor c = LayoutCpu.contiguousF32(t);
         if (c != t) return c;
-        Tensor out = Tensor.allocate(DType.F32, t.shape());
+        Tensor out = memory.uninitialized(t.shape());
         MemorySegment.copy(c.segment(), 0, out.segment(), 0, c.byteSize());
         return out;
     }
@@ -54,7 +55,7 @@ public final class CpuBackend implements Backend {
         require(x.dim(-1) == in, "linear input " + x + " does not match weight " + weight);
         long[] shape = x.shape();
         shape[shape.length - 1] = outF;
-        Tensor out = Tensor.allocate(DType.F32, shape);
+        Tensor out = in == 0 ? memory.zeros(shape) : memory.uninitialized(shape);
         int m = Math.toIntExact(x.numel() / Math.max(1, in));
         if (m == 0 || outF == 0) return out;
         final Tensor wt = weight;
@@ -77,8 +78,8 @@ public final class CpuBackend implements Backend {
         int ho = (h + 2 * padding - kh) / stride + 1;
         int wo = (w + 2 * padding - kw) / stride + 1;
         require(h + 2 * padding >= kh && w + 2 * padding >= kw, "conv2d kernel larger than padded input: " + x + ", " + weight);
-        Tensor out = Tensor.allocate(DType.F32, n, o, ho, wo);
         int k = c * kh * kw;
+        Tensor out = k == 0 ? memory.zeros(n, o, ho, wo) : memory.uninitialized(n, o, ho, wo);
         if (out.numel() == 0) return out;
         final Tensor wt = weight;
         Packed pw = packed(weight, "convA", () -> Conv2dCpu.packWeight(wt.segment(), 0, o, k));
@@ -103,7 +104,7 @@ public final class CpuBackend implements Backend {
         int b = Math.toIntExact(q.dim(0)), lq = Math.toIntExact(q.dim(1)), lk = Math.toIntExact(k.dim(1));
         int d = Math.toIntExact(q.dim(2) / heads);
         require(lk > 0 || lq == 0, "attention over zero keys");
-        Tensor out = Tensor.allocate(DType.F32, q.shape());
+        Tensor out = memory.uninitialized(q.shape());
         if (out.numel() == 0) return out;
         AttentionCpu.attention(par, q.segment(), k.segment(), v.segment(), b, lq, lk, heads, d, causal, out.segment());
         return out;
@@ -121,7 +122,7 @@ public final class CpuBackend implements Backend {
         float[] g = vector(gamma, c, "groupNorm gamma");
         float[] b = vector(beta, c, "groupNorm beta");
         long spatial = x.numel() / Math.max(1, (long) n * c);
-        Tensor out = Tensor.allocate(DType.F32, x.shape());
+        Tensor out = memory.uninitialized(x.shape());
         if (out.numel() == 0) return out;
         NormsCpu.groupNorm(par, x.segment(), out.segment(), n, c, spatial, groups, g, b, eps, silu);
         return out;
@@ -134,7 +135,7 @@ public final class CpuBackend implements Backend {
         int d = Math.toIntExact(x.dim(-1));
         float[] g = vector(gamma, d, "layerNorm gamma");
         float[] b = vector(beta, d, "layerNorm beta");
-        Tensor out = Tensor.allocate(DType.F32, x.shape());
+        Tensor out = memory.uninitialized(x.shape());
         if (out.numel() == 0) return out;
         NormsCpu.layerNorm(par, x.segment(), out.segment(), x.numel() / d, d, g, b, eps);
         return out;
@@ -158,7 +159,7 @@ public final class CpuBackend implements Backend {
         int f = Math.toIntExact(x.dim(-1) / 2);
         long[] shape = x.shape();
         shape[shape.length - 1] = f;
-        Tensor out = Tensor.allocate(DType.F32, shape);
+        Tensor out = memory.uninitialized(shape);
         if (out.numel() == 0) return out;
         Elementwise.geglu(par, x.segment(), out.segment(), out.numel() / f, f);
         return out;
@@ -169,7 +170,7 @@ public final class CpuBackend implements Backend {
         a = f32(a);
         b = f32(b);
         require(a.sameShape(b), "add of different shapes " + a + " and " + b);
-        Tensor out = Tensor.allocate(DType.F32, a.shape());
+        Tensor out = memory.uninitialized(a.shape());
         Elementwise.add(par, a.segment(), b.segment(), out.segment(), a.numel());
         return out;
     }
@@ -180,7 +181,7 @@ public final class CpuBackend implements Backend {
         v = f32(v);
         require(x.rank() == 4 && v.rank() == 2 && v.dim(0) == x.dim(0) && v.dim(1) == x.dim(1),
                 "addChannelwise wants x [N, C, H, W] and v [N, C], got " + x + ", " + v);
-        Tensor out = Tensor.allocate(DType.F32, x.shape());
+        Tensor out = memory.uninitialized(x.shape());
         int rows = Math.toIntExact(x.dim(0) * x.dim(1));
         Elementwise.addPerRow(par, x.segment(), v.toFloatArray(), out.segment(), rows, x.dim(2) * x.dim(3));
         return out;
@@ -189,7 +190,7 @@ public final class CpuBackend implements Backend {
     @Override
     public Tensor scale(Tensor x, float s) {
         x = f32(x);
-        Tensor out = Tensor.allocate(DType.F32, x.shape());
+        Tensor out = memory.uninitialized(x.shape());
         Elementwise.scale(par, x.segment(), out.segment(), x.numel(), s);
         return out;
     }
@@ -202,7 +203,7 @@ public final class CpuBackend implements Backend {
         require(x.rank() == 4, "pad2d wants [N, C, H, W], got " + x);
         require(left >= 0 && right >= 0 && top >= 0 && bottom >= 0, "pad2d with negative padding");
         int h = Math.toIntExact(x.dim(2)), w = Math.toIntExact(x.dim(3));
-        Tensor out = Tensor.allocate(DType.F32, x.dim(0), x.dim(1), h + top + bottom, w + left + right);
+        Tensor out = memory.zeros(x.dim(0), x.dim(1), h + top + bottom, w + left + right);
         LayoutCpu.pad2d(par, x.segment(), out.segment(), Math.toIntExact(x.dim(0) * x.dim(1)), h, w, left, right, top, bottom);
         return out;
     }
@@ -212,7 +213,7 @@ public final class CpuBackend implements Backend {
         x = f32(x);
         require(x.rank() == 4, "upsampleNearest2x wants [N, C, H, W], got " + x);
         int h = Math.toIntExact(x.dim(2)), w = Math.toIntExact(x.dim(3));
-        Tensor out = Tensor.allocate(DType.F32, x.dim(0), x.dim(1), 2L * h, 2L * w);
+        Tensor out = memory.uninitialized(x.dim(0), x.dim(1), 2L * h, 2L * w);
         LayoutCpu.upsample2x(par, x.segment(), out.segment(), Math.toIntExact(x.dim(0) * x.dim(1)), h, w);
         return out;
     }
@@ -224,7 +225,7 @@ public final class CpuBackend implements Backend {
         require(a.rank() == 4 && b.rank() == 4 && a.dim(0) == b.dim(0) && a.dim(2) == b.dim(2) && a.dim(3) == b.dim(3),
                 "concatChannels wants [N, C1, H, W] and [N, C2, H, W], got " + a + ", " + b);
         long plane = a.dim(2) * a.dim(3);
-        Tensor out = Tensor.allocate(DType.F32, a.dim(0), a.dim(1) + b.dim(1), a.dim(2), a.dim(3));
+        Tensor out = memory.uninitialized(a.dim(0), a.dim(1) + b.dim(1), a.dim(2), a.dim(3));
         LayoutCpu.concat(par, a.segment(), b.segment(), out.segment(), Math.toIntExact(a.dim(0)), a.dim(1) * plane, b.dim(1) * plane);
         return out;
     }
@@ -235,7 +236,7 @@ public final class CpuBackend implements Backend {
         require(x.rank() == 4, "toTokens wants [N, C, H, W], got " + x);
         int c = Math.toIntExact(x.dim(1));
         int hw = Math.toIntExact(x.dim(2) * x.dim(3));
-        Tensor out = Tensor.allocate(DType.F32, x.dim(0), hw, c);
+        Tensor out = memory.uninitialized(x.dim(0), hw, c);
         LayoutCpu.transpose(par, x.segment(), out.segment(), Math.toIntExact(x.dim(0)), c, hw);
         return out;
     }
@@ -247,7 +248,7 @@ public final class CpuBackend implements Backend {
                 "fromTokens wants [N, " + height + "*" + width + ", C], got " + x);
         int c = Math.toIntExact(x.dim(2));
         int hw = Math.toIntExact(x.dim(1));
-        Tensor out = Tensor.allocate(DType.F32, x.dim(0), c, height, width);
+        Tensor out = memory.uninitialized(x.dim(0), c, height, width);
         LayoutCpu.transpose(par, x.segment(), out.segment(), Math.toIntExact(x.dim(0)), hw, c);
         return out;
     }
@@ -260,7 +261,7 @@ public final class CpuBackend implements Backend {
         long[] shape = Arrays.copyOf(ids.shape(), ids.rank() + 1);
         int d = Math.toIntExact(table.dim(1));
         shape[ids.rank()] = d;
-        Tensor out = Tensor.allocate(DType.F32, shape);
+        Tensor out = memory.uninitialized(shape);
         LayoutCpu.embedding(table.segment(), table.dim(0), d, ids, out.segment());
         return out;
     }
@@ -275,7 +276,7 @@ public final class CpuBackend implements Backend {
 
     private Tensor map(Tensor x, java.util.function.UnaryOperator<jdk.incubator.vector.FloatVector> f) {
         x = f32(x);
-        Tensor out = Tensor.allocate(DType.F32, x.shape());
+        Tensor out = memory.uninitialized(x.shape());
         Elementwise.map(par, x.segment(), out.segment(), x.numel(), f);
         return out;
     }

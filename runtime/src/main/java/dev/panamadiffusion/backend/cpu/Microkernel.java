@@ -4,13 +4,13 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 
 /**
- * The register-blocked SGEMM inner kernel: an {@link #MR} x {@link #NR} tile of C updated with a packed A
- * micro-panel ({@code kc} steps of MR values, [k][r]) times a packed B micro-panel ({@code kc} steps of NR values,
- * [k][c]). C is row-major in a memory segment. The tile starts from C ({@code accumulate}) or from the biases.
+ * The register-blocked SGEMM inner kernel: an {@link #MR} x {@link #NR} tile of C updated with an A micro-panel
+ * (element (r, k) at {@code a[ao + r*ars + k*aks]}: packed [k][r] panels or plain row-major rows) times a packed B
+ * micro-panel ({@code kc} steps of NR values, [k][c]). C is row-major in a memory segment. The tile starts from C
+ * ({@code accumulate}) or from the biases.
  */
 final class Microkernel {
     private Microkernel() {}
@@ -20,17 +20,22 @@ final class Microkernel {
     static final int MR = 6;
     static final int NR = 2 * VL;
     private static final ByteOrder NO = ByteOrder.nativeOrder();
-    private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT_UNALIGNED;
 
     /**
      * C[r][c] (= or +=) sum_k a[k][r] * b[k][c] for r < mr, c < nr. {@code cIndex} and {@code ldc} in elements.
      * Without {@code accumulate} the tile starts from rowBias[ri + r] + colBias[ci + c] (each may be null; padded
-     * to whole tiles).
+     * to whole tiles). A and B must hold whole MR x kc and kc x NR panels; rows and columns past mr and nr are
+     * computed from whatever they hold and discarded.
      */
     static void tile(float[] a, int ao, float[] b, int bo, int kc, MemorySegment c, long cIndex, long ldc, int mr, int nr,
                      boolean accumulate, float[] rowBias, int ri, float[] colBias, int ci) {
+        tile(a, ao, 1, MR, b, bo, kc, c, cIndex, ldc, mr, nr, accumulate, rowBias, ri, colBias, ci);
+    }
+
+    static void tile(float[] a, int ao, int ars, int aks, float[] b, int bo, int kc, MemorySegment c, long cIndex, long ldc,
+                     int mr, int nr, boolean accumulate, float[] rowBias, int ri, float[] colBias, int ci) {
         if (mr == MR && nr == NR) {
-            kernel(a, ao, b, bo, kc, c, cIndex * 4, ldc * 4, accumulate, rowBias, ri, colBias, ci);
+            kernel(a, ao, ars, aks, b, bo, kc, c, cIndex * 4, ldc * 4, accumulate, rowBias, ri, colBias, ci);
             return;
         }
         MemorySegment t = Scratch.get().tile;
@@ -39,14 +44,15 @@ final class Microkernel {
                 MemorySegment.copy(c, (cIndex + r * ldc) * 4, t, (long) r * NR * 4, (long) nr * 4);
             }
         }
-        kernel(a, ao, b, bo, kc, t, 0, NR * 4L, accumulate, rowBias, ri, colBias, ci);
+        kernel(a, ao, ars, aks, b, bo, kc, t, 0, NR * 4L, accumulate, rowBias, ri, colBias, ci);
         for (int r = 0; r < mr; r++) {
             MemorySegment.copy(t, (long) r * NR * 4, c, (cIndex + r * ldc) * 4, (long) nr * 4);
         }
     }
 
-    private static void kernel(float[] a, int ao, float[] b, int bo, int kc, MemorySegment c, long co, long ldc,
+    private static void kernel(float[] a, int ao, int ars, int aks, float[] b, int bo, int kc, MemorySegment c, long co, long ldc,
                                boolean accumulate, float[] rowBias, int ri, float[] colBias, int ci) {
+        final int a1 = ars, a2 = 2 * ars, a3 = 3 * ars, a4 = 4 * ars, a5 = 5 * ars;
         final long vb = VL * 4L;
         FloatVector c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
         if (accumulate) {
@@ -84,17 +90,17 @@ final class Microkernel {
             FloatVector b1 = FloatVector.fromArray(S, b, bo + VL);
             FloatVector av = FloatVector.broadcast(S, a[ao]);
             c00 = av.fma(b0, c00); c01 = av.fma(b1, c01);
-            av = FloatVector.broadcast(S, a[ao + 1]);
+            av = FloatVector.broadcast(S, a[ao + a1]);
             c10 = av.fma(b0, c10); c11 = av.fma(b1, c11);
-            av = FloatVector.broadcast(S, a[ao + 2]);
+            av = FloatVector.broadcast(S, a[ao + a2]);
             c20 = av.fma(b0, c20); c21 = av.fma(b1, c21);
-            av = FloatVector.broadcast(S, a[ao + 3]);
+            av = FloatVector.broadcast(S, a[ao + a3]);
             c30 = av.fma(b0, c30); c31 = av.fma(b1, c31);
-            av = FloatVector.broadcast(S, a[ao + 4]);
+            av = FloatVector.broadcast(S, a[ao + a4]);
             c40 = av.fma(b0, c40); c41 = av.fma(b1, c41);
-            av = FloatVector.broadcast(S, a[ao + 5]);
+            av = FloatVector.broadcast(S, a[ao + a5]);
             c50 = av.fma(b0, c50); c51 = av.fma(b1, c51);
-            ao += MR;
+            ao += aks;
             bo += NR;
         }
         c00.intoMemorySegment(c, co, NO);

@@ -54,17 +54,4 @@ record Packed(float[] data, int n, int nPad, int k, int kc, int width) {
         }
         return p;
     }
-
-    /**
-     * Packs rows [r0, r0 + rows) x reduction [k0, k0 + kc) of the row-major matrix src[base + r*ld + kk] into
-     * {@code dst} as MR-wide panels, panel p at {@code p*kc*MR}. Rows past {@code rows} within the last panel are left as they are.
-     */
-    static void packRowsA(MemorySegment src, long base, long ld, int r0, int rows, int k0, int kc, float[] dst, float[] tmp) {
-        final int w = Microkernel.MR;
-        for (int i = 0; i < rows; i++) {
-            MemorySegment.copy(src, F, (base + (long) (r0 + i) * ld + k0) * 4, tmp, 0, kc);
-            int d = (i / w) * kc * w + i % w;
-            for (int kk = 0; kk < kc; kk++) dst[d + kk * w] = tmp[kk];
-        }
-    }
 }

@@ -14,6 +14,7 @@ final class Scratch {
     private float[] b = new float[0];
     private float[] c = new float[0];
     private float[] row = new float[0];
+
     private MemorySegment s1 = MemorySegment.NULL;
     private MemorySegment s2 = MemorySegment.NULL;
 

@@ -1,13 +1,14 @@
 package dev.panamadiffusion.backend.cpu;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 
 import static dev.panamadiffusion.backend.cpu.Microkernel.MR;
 import static dev.panamadiffusion.backend.cpu.Microkernel.NR;
 
 /**
  * Blocked SGEMM for {@code linear}: C[M, N] = X[M, K] · W^T (+ bias[N]), with W packed once into NR-wide B panels
- * (see {@link WeightCache}) and X packed per task into MR-wide A panels, one reduction block at a time. Tasks are
+ * (see {@link WeightCache}); X is read in place, a block of rows copied per task. Tasks are
  * blocks of {@link #MC} rows (and, when there are few rows, ranges of column panels).
  */
 final class Sgemm {
@@ -41,19 +42,19 @@ final class Sgemm {
             int q0 = ni * panelsPerTask;
             int q1 = Math.min(panels, q0 + panelsPerTask);
             if (q0 >= q1) return;
-            Scratch s = Scratch.get();
-            float[] a = s.a(Packed.pad(rows, MR) * w.kc());
-            float[] tmp = s.row(w.kc());
+            // the task's rows of x, row-major, as the A operand (rows padded to whole panels)
+            float[] a = Scratch.get().a(Packed.pad(rows, MR) * k);
+            MemorySegment.copy(x, ValueLayout.JAVA_FLOAT_UNALIGNED, (xBase + (long) m0 * k) * 4, a, 0, rows * k);
             for (int kb = 0; kb < w.blocks(); kb++) {
                 int kc = w.kcOf(kb);
-                Packed.packRowsA(x, xBase, k, m0, rows, kb * w.kc(), kc, a, tmp);
+                int k0 = kb * w.kc();
                 boolean acc = kb > 0;
                 for (int q = q0; q < q1; q++) {
                     int bo = w.offset(kb, q);
                     int nr = Math.min(NR, n - q * NR);
                     for (int p = 0; p * MR < rows; p++) {
                         int mr = Math.min(MR, rows - p * MR);
-                        Microkernel.tile(a, p * kc * MR, w.data(), bo, kc, out, (long) (m0 + p * MR) * n + q * NR, n,
+                        Microkernel.tile(a, p * MR * k + k0, k, 1, w.data(), bo, kc, out, (long) (m0 + p * MR) * n + q * NR, n,
                                 mr, nr, acc, null, 0, bias, q * NR);
                     }
                 }

@@ -1,0 +1,78 @@
+package dev.panamadiffusion.bench;
+
+import dev.panamadiffusion.backend.cpu.CpuBackend;
+import dev.panamadiffusion.tensor.Tensor;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+
+import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The CPU backend's heavy ops at SD 1.5 UNet sizes (64x64 latent, batch 2). GFLOP/s = flops / time, with
+ * flops: linear 2·M·K·N = 2·8192·320·1280; conv3x3 2·N·O·C·9·H·W = 2·2·320·320·9·64·64; attention
+ * 4·B·H·L²·d = 4·2·8·4096²·40 (QK^T and PV).
+ */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.MILLISECONDS)
+@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED"})
+@Warmup(iterations = 2)
+@Measurement(iterations = 3)
+public class OpsBenchmark {
+    private CpuBackend cpu;
+    private Tensor tokens;      // [2, 4096, 320]
+    private Tensor linearW;     // [1280, 320]
+    private Tensor linearB;     // [1280]
+    private Tensor image;       // [2, 320, 64, 64]
+    private Tensor convW;       // [320, 320, 3, 3]
+    private Tensor convB;       // [320]
+    private Tensor q, k, v;     // [2, 4096, 320]
+
+    @Setup(Level.Trial)
+    public void setUp() {
+        cpu = new CpuBackend();
+        SplittableRandom r = new SplittableRandom(1);
+        tokens = random(r, 2, 4096, 320);
+        linearW = random(r, 1280, 320);
+        linearB = random(r, 1280);
+        image = random(r, 2, 320, 64, 64);
+        convW = random(r, 320, 320, 3, 3);
+        convB = random(r, 320);
+        q = random(r, 2, 4096, 320);
+        k = random(r, 2, 4096, 320);
+        v = random(r, 2, 4096, 320);
+    }
+
+    @TearDown(Level.Trial)
+    public void tearDown() { cpu.close(); }
+
+    private static Tensor random(SplittableRandom r, long... shape) {
+        Tensor t = Tensor.zeros(shape);
+        long n = t.numel();
+        for (long i = 0; i < n; i++) t.setFloat(i, (float) (r.nextDouble() * 2 - 1) * 0.1f);
+        return t;
+    }
+
+    /** 8192 x 320 → 1280: 6.71 GFLOP. */
+    @Benchmark
+    public Tensor linear8192x320x1280() { return cpu.linear(tokens, linearW, linearB); }
+
+    /** 3x3, 320 → 320 channels, 2 x 64 x 64: 15.1 GFLOP. */
+    @Benchmark
+    public Tensor conv3x3c320hw64b2() { return cpu.conv2d(image, convW, convB, 1, 1); }
+
+    /** Self-attention, 2 x 8 heads x 4096 tokens x 40: 21.5 GFLOP. */
+    @Benchmark
+    public Tensor attention4096h8d40b2() { return cpu.attention(q, k, v, 8, false); }
+}

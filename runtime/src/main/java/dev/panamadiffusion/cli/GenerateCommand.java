@@ -1,0 +1,149 @@
+package dev.panamadiffusion.cli;
+
+import dev.panamadiffusion.backend.Backend;
+import dev.panamadiffusion.image.PngWriter;
+import dev.panamadiffusion.io.ModelFolder;
+import dev.panamadiffusion.pipeline.BackendFactory;
+import dev.panamadiffusion.pipeline.CancellationToken;
+import dev.panamadiffusion.pipeline.GenerationRequest;
+import dev.panamadiffusion.pipeline.GenerationResult;
+import dev.panamadiffusion.pipeline.InvalidRequestException;
+import dev.panamadiffusion.pipeline.RngKind;
+import dev.panamadiffusion.pipeline.SizeRule;
+import dev.panamadiffusion.pipeline.StableDiffusionPipeline;
+import dev.panamadiffusion.schedulers.Schedulers;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+/** {@code pdiff generate}: text to image, written as PNG with the A1111 {@code parameters} text. */
+@Command(name = "generate", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "Generate images from a prompt with a Stable Diffusion 1.x/2.x model in diffusers layout.")
+public final class GenerateCommand implements Callable<Integer> {
+    @Option(names = "--model", required = true, paramLabel = "DIR",
+            description = "Diffusers model folder (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/).")
+    Path model;
+
+    @Option(names = {"--prompt", "-p"}, required = true, paramLabel = "TEXT", description = "What to draw.")
+    String prompt;
+
+    @Option(names = {"--negative-prompt", "-n"}, defaultValue = "", paramLabel = "TEXT", description = "What to avoid.")
+    String negativePrompt;
+
+    @Option(names = "--steps", defaultValue = "20", description = "Denoising steps, 1-1000. Default: ${DEFAULT-VALUE}.")
+    int steps;
+
+    @Option(names = {"--guidance", "--cfg-scale"}, defaultValue = "7.5", paramLabel = "SCALE",
+            description = "Classifier-free guidance scale; <= 1 turns guidance off. Default: ${DEFAULT-VALUE}.")
+    double guidance;
+
+    @Option(names = {"--scheduler", "--sampler"}, paramLabel = "NAME",
+            description = "Sampler (A1111 names): DDIM, PNDM, Euler, \"Euler a\", \"DPM++ 2M\", \"DPM++ 2M Karras\", LMS."
+                    + " Default: the model's own scheduler.")
+    String scheduler;
+
+    @Option(names = "--seed", defaultValue = "-1", description = "Noise seed; -1 picks one. Default: ${DEFAULT-VALUE}.")
+    long seed;
+
+    @Option(names = {"--width", "-W"}, defaultValue = "0",
+            description = "Width in pixels, a multiple of 64 for SD (0: the model's size, 512 for SD 1.5).")
+    int width;
+
+    @Option(names = {"--height", "-H"}, defaultValue = "0", description = "Height in pixels (0: the model's size).")
+    int height;
+
+    @Option(names = "--batch", defaultValue = "1", description = "Images from one noise draw, 1-16. Default: ${DEFAULT-VALUE}.")
+    int batch;
+
+    @Option(names = "--clip-skip", defaultValue = "0",
+            description = "Text encoder layers to skip at the end (diffusers clip_skip; A1111's Clip skip 2 is 1). Default: ${DEFAULT-VALUE}.")
+    int clipSkip;
+
+    @Option(names = "--rng", defaultValue = "torch", paramLabel = "torch|java",
+            description = "Noise generator: torch (the same noise as diffusers on CPU) or java. Default: ${DEFAULT-VALUE}.")
+    String rng;
+
+    @Option(names = "--backend", defaultValue = "auto", paramLabel = "cpu|cuda|auto",
+            description = "Where to compute. Default: ${DEFAULT-VALUE} (CUDA when a GPU is usable).")
+    String backend;
+
+    @Option(names = {"--out", "-o"}, required = true, paramLabel = "FILE.png",
+            description = "Output PNG; with --batch N > 1, FILE-1.png … FILE-N.png.")
+    Path out;
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() throws IOException {
+        PrintWriter err = spec.commandLine().getErr();
+        PrintWriter stdout = spec.commandLine().getOut();
+        GenerationRequest request = request();
+        // everything that needs no weights is checked before loading any
+        if (!out.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".png")) {
+            throw new Main.UsageException("--out " + out + " must name a .png file");
+        }
+        if (request.sampler() != null) checkSampler(request.sampler());
+        SizeRule sizes = SizeRule.GENERIC;
+        try {
+            sizes = StableDiffusionPipeline.sizeRule(ModelFolder.open(model));
+        } catch (IllegalArgumentException e) {
+            // report the request's own problems first; a broken model folder is the next thing to fix
+            List<String> problems = request.problems(SizeRule.GENERIC);
+            if (!problems.isEmpty()) throw new InvalidRequestException(problems);
+            throw new Main.UsageException(e.getMessage());
+        }
+        request.validate(sizes);
+
+        List<Path> files = outputFiles(out, request.batchSize());
+        try (Backend b = BackendFactory.create(backend, err::println);
+             StableDiffusionPipeline pipeline = StableDiffusionPipeline.load(model, b)) {
+            ProgressBar bar = new ProgressBar(err, "sampling");
+            bar.begin();
+            GenerationResult result = pipeline.generate(request, bar, CancellationToken.none());
+            for (String w : result.warnings()) err.println("pdiff: warning: " + w);
+            for (int i = 0; i < result.size(); i++) {
+                PngWriter.write(files.get(i), result.images().get(i), PngWriter.parameters(result.infotexts().get(i)));
+                stdout.printf(Locale.ROOT, "wrote %s (%dx%d, seed %d)%n", files.get(i), result.images().get(i).width(),
+                        result.images().get(i).height(), result.seeds().get(i));
+            }
+            stdout.printf(Locale.ROOT, "%d image%s in %.1f s on %s%n", result.size(), result.size() == 1 ? "" : "s",
+                    result.seconds(), b.name());
+        }
+        return 0;
+    }
+
+    GenerationRequest request() {
+        RngKind kind;
+        try {
+            kind = RngKind.parse(rng);
+        } catch (IllegalArgumentException e) {
+            throw new Main.UsageException(e.getMessage());
+        }
+        return new GenerationRequest(prompt, negativePrompt, steps, guidance, scheduler, seed, width, height, batch,
+                clipSkip, kind);
+    }
+
+    private static void checkSampler(String name) {
+        for (String n : Schedulers.names()) if (n.equalsIgnoreCase(name.strip())) return;
+        throw new Main.UsageException("unknown scheduler '" + name + "' (use one of: " + String.join(", ", Schedulers.names()) + ")");
+    }
+
+    /** {@code out} itself for one image; {@code name-1.png} … {@code name-N.png} beside it for a batch. */
+    static List<Path> outputFiles(Path out, int count) {
+        if (count == 1) return List.of(out);
+        String name = out.getFileName().toString();
+        String stem = name.substring(0, name.length() - ".png".length());
+        List<Path> files = new ArrayList<>(count);
+        for (int i = 1; i <= count; i++) files.add(out.resolveSibling(stem + "-" + i + ".png"));
+        return files;
+    }
+}

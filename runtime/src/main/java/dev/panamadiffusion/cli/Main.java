@@ -1,0 +1,99 @@
+package dev.panamadiffusion.cli;
+
+import dev.panamadiffusion.pipeline.InvalidRequestException;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+import java.io.PrintWriter;
+
+/**
+ * {@code pdiff}: the command line. Every failure the user can cause (a bad option, a missing model folder, an invalid
+ * request, a model that does not load) is one line on standard error and a non-zero exit code: 2 for bad arguments,
+ * 1 for everything else. Set {@code PDIFF_DEBUG=1} to get stack traces too.
+ */
+@Command(name = "pdiff", mixinStandardHelpOptions = true, version = "pdiff 0.1.0",
+        description = "Stable Diffusion in Java (FFM + Vector API).",
+        subcommands = {GenerateCommand.class, VerifyCommand.class, ServeCommand.class, CommandLine.HelpCommand.class})
+public final class Main implements Runnable {
+    /** Exit code for bad arguments and invalid requests. */
+    public static final int EXIT_USAGE = 2;
+    /** Exit code for everything else that failed. */
+    public static final int EXIT_FAILURE = 1;
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    public static void main(String[] args) {
+        System.exit(commandLine().execute(args));
+    }
+
+    /** The configured command line, writing to standard output and error. */
+    public static CommandLine commandLine() {
+        CommandLine cmd = new CommandLine(new Main());
+        cmd.setParameterExceptionHandler(Main::onBadArguments);
+        cmd.setExecutionExceptionHandler(Main::onFailure);
+        return cmd;
+    }
+
+    /** Runs {@code args} with the given streams (tests, embedding); returns the exit code. */
+    public static int run(PrintWriter out, PrintWriter err, String... args) {
+        CommandLine cmd = commandLine();
+        cmd.setOut(out);
+        cmd.setErr(err);
+        try {
+            return cmd.execute(args);
+        } finally {
+            out.flush();
+            err.flush();
+        }
+    }
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(spec.commandLine().getOut());
+    }
+
+    private static int onBadArguments(CommandLine.ParameterException e, String[] args) {
+        CommandLine cmd = e.getCommandLine();
+        String where = cmd.getCommandName().equals("pdiff") ? "pdiff" : "pdiff " + cmd.getCommandName();
+        cmd.getErr().println(where + ": " + firstLine(e.getMessage()) + " (see " + where + " --help)");
+        debug(cmd, e);
+        return EXIT_USAGE;
+    }
+
+    private static int onFailure(Exception e, CommandLine cmd, CommandLine.ParseResult parsed) {
+        cmd.getErr().println("error: " + describe(e));
+        debug(cmd, e);
+        return e instanceof InvalidRequestException || e instanceof UsageException ? EXIT_USAGE : EXIT_FAILURE;
+    }
+
+    /** One line for any exception: its message, or its type when it has none. */
+    static String describe(Throwable e) {
+        String msg = e.getMessage();
+        if (e instanceof OutOfMemoryError) {
+            return "out of memory (" + msg + "); give Java more with PDIFF_JAVA_OPTS=-Xmx…";
+        }
+        if (msg == null || msg.isBlank()) return e.getClass().getSimpleName();
+        boolean expected = e instanceof IllegalArgumentException || e instanceof IllegalStateException
+                || e instanceof java.io.IOException || e instanceof java.io.UncheckedIOException
+                || e instanceof java.util.concurrent.CancellationException || e instanceof UsageException;
+        return expected ? msg.strip() : e.getClass().getSimpleName() + ": " + msg.strip();
+    }
+
+    private static String firstLine(String s) {
+        if (s == null) return "invalid arguments";
+        int nl = s.indexOf('\n');
+        return (nl < 0 ? s : s.substring(0, nl)).strip();
+    }
+
+    private static void debug(CommandLine cmd, Throwable e) {
+        if ("1".equals(System.getenv("PDIFF_DEBUG")) || Boolean.getBoolean("pdiff.debug")) e.printStackTrace(cmd.getErr());
+    }
+
+    /** A bad argument found after parsing (a missing folder, an unknown scheduler): exit code 2, one line. */
+    static final class UsageException extends RuntimeException {
+        UsageException(String message) {
+            super(message);
+        }
+    }
+}

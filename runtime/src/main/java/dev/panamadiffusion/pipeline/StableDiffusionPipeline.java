@@ -1,0 +1,320 @@
+package dev.panamadiffusion.pipeline;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.panamadiffusion.backend.Backend;
+import dev.panamadiffusion.config.ConfigJson;
+import dev.panamadiffusion.image.Images;
+import dev.panamadiffusion.image.Rgb8Image;
+import dev.panamadiffusion.io.ModelFolder;
+import dev.panamadiffusion.models.clip.CLIPTextModel;
+import dev.panamadiffusion.models.unet.UNet2DConditionModel;
+import dev.panamadiffusion.models.vae.AutoencoderKL;
+import dev.panamadiffusion.rng.JavaNoiseGenerator;
+import dev.panamadiffusion.rng.NoiseGenerator;
+import dev.panamadiffusion.rng.TorchCpuGenerator;
+import dev.panamadiffusion.schedulers.Scheduler;
+import dev.panamadiffusion.schedulers.SchedulerConfig;
+import dev.panamadiffusion.schedulers.Schedulers;
+import dev.panamadiffusion.tensor.Tensor;
+import dev.panamadiffusion.tokenizer.CLIPTokenizer;
+
+import java.lang.foreign.Arena;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.ThreadLocalRandom;
+
+/**
+ * diffusers' {@code StableDiffusionPipeline} (text to image, SD 1.x and 2.x): tokenizer, CLIP text encoder, UNet,
+ * scheduler and VAE decoder, loaded from a diffusers model folder onto one backend.
+ *
+ * <p>{@link #generate} follows diffusers 0.27 step by step: the prompt and negative prompt are encoded to
+ * [1, 77, D] each and repeated per image; the initial latents are ONE {@code randn([batch, 4, h, w])} from a generator
+ * seeded with the request's seed, times the scheduler's {@code init_noise_sigma}; each step runs the UNet on
+ * {@code [latents; latents]} against {@code [negative × batch; prompt × batch]} and combines
+ * {@code uncond + g · (text − uncond)} (guidance ≤ 1 runs the prompt alone), and the scheduler steps with the same
+ * generator (ancestral samplers draw from it); finally {@code vae.decode(latents / scaling_factor)} is mapped from
+ * [-1, 1] to 8-bit RGB. Differences from diffusers: clip skip applies to the negative prompt too (as in AUTOMATIC1111;
+ * diffusers 0.27 conditions the negative prompt on the last layer), and the VAE decodes one image at a time (as
+ * diffusers' {@code enable_vae_slicing}), which gives the same pixels with less memory.
+ *
+ * <p>One generation at a time per pipeline (the backend is not assumed to be thread-safe). The pipeline maps the weight
+ * files into its own arena, released by {@link #close()}; the backend stays the caller's.
+ */
+public final class StableDiffusionPipeline implements AutoCloseable {
+    private final ModelFolder folder;
+    private final Backend backend;
+    private final Arena arena;
+    private final CLIPTokenizer tokenizer;
+    private final CLIPTextModel textEncoder;
+    private final UNet2DConditionModel unet;
+    private final AutoencoderKL vae;
+    private final SchedulerConfig schedulerConfig;
+    private final String defaultSampler;
+    private final SizeRule sizeRule;
+
+    private StableDiffusionPipeline(ModelFolder folder, Backend backend, Arena arena, CLIPTokenizer tokenizer,
+                                    CLIPTextModel textEncoder, UNet2DConditionModel unet, AutoencoderKL vae,
+                                    SchedulerConfig schedulerConfig, String defaultSampler, SizeRule sizeRule) {
+        this.folder = folder;
+        this.backend = backend;
+        this.arena = arena;
+        this.tokenizer = tokenizer;
+        this.textEncoder = textEncoder;
+        this.unet = unet;
+        this.vae = vae;
+        this.schedulerConfig = schedulerConfig;
+        this.defaultSampler = defaultSampler;
+        this.sizeRule = sizeRule;
+    }
+
+    /** Loads the diffusers model folder {@code modelDir} onto {@code backend}. */
+    public static StableDiffusionPipeline load(Path modelDir, Backend backend) {
+        ModelFolder folder = ModelFolder.open(modelDir);
+        requireTextToImage(folder);
+        SizeRule sizes = sizeRule(folder);
+        Path schedulerFile = folder.configFile("scheduler");
+        SchedulerConfig schedulerConfig = SchedulerConfig.read(schedulerFile);
+        String defaultSampler = samplerName(ConfigJson.tree(schedulerFile));
+        Arena arena = Arena.ofShared();
+        try {
+            CLIPTokenizer tokenizer = CLIPTokenizer.load(folder.component("tokenizer"));
+            CLIPTextModel textEncoder = CLIPTextModel.load(folder.component("text_encoder"), backend, arena);
+            UNet2DConditionModel unet = UNet2DConditionModel.load(folder.component("unet"), backend, arena);
+            AutoencoderKL vae = AutoencoderKL.load(folder.component("vae"), backend, arena);
+            if (textEncoder.config().hiddenSize() != unet.config().crossAttentionDim()[0]) {
+                throw new IllegalArgumentException("model folder " + modelDir + ": the text encoder's hidden size "
+                        + textEncoder.config().hiddenSize() + " does not match the UNet's cross_attention_dim "
+                        + unet.config().crossAttentionDim()[0]);
+            }
+            int latent = vae.config().latentChannels();
+            if (unet.config().inChannels() != latent || unet.config().outChannels() != latent) {
+                throw new IllegalArgumentException("model folder " + modelDir + ": the UNet maps " + unet.config().inChannels()
+                        + " to " + unet.config().outChannels() + " channels but the VAE's latents have " + latent
+                        + " (an inpainting or other conditioned model?); text to image needs them equal");
+            }
+            return new StableDiffusionPipeline(folder, backend, arena, tokenizer, textEncoder, unet, vae, schedulerConfig,
+                    defaultSampler, sizes);
+        } catch (RuntimeException | Error e) {
+            arena.close();
+            throw e;
+        }
+    }
+
+    /**
+     * The sizes the model in {@code folder} can generate, from its {@code unet/} and {@code vae/} configs alone (no
+     * weights are read): the VAE scales by 2^(len(block_out_channels) − 1), the UNet downsamples once per down block
+     * but the last.
+     */
+    public static SizeRule sizeRule(ModelFolder folder) {
+        int vaeBlocks = arrayLength(folder.configFile("vae"), "block_out_channels");
+        int unetBlocks = arrayLength(folder.configFile("unet"), "block_out_channels");
+        return new SizeRule(1 << (vaeBlocks - 1), unetBlocks - 1);
+    }
+
+    public ModelFolder folder() { return folder; }
+
+    public String modelName() { return folder.name(); }
+
+    public Backend backend() { return backend; }
+
+    public SizeRule sizeRule() { return sizeRule; }
+
+    /** The A1111 name of the model's own scheduler (what a request without a sampler runs). */
+    public String defaultSampler() { return defaultSampler; }
+
+    /** Width and height when a request gives 0: the UNet's sample size times the VAE scale (512 for SD 1.5). */
+    public int defaultSize() { return unet.config().sampleSize() * sizeRule.vaeScaleFactor(); }
+
+    /**
+     * Runs {@code request}. Invalid fields are an {@link InvalidRequestException}; a sampler name that does not exist
+     * or a prompt with token ids outside the text encoder's vocabulary an {@link IllegalArgumentException}; a
+     * cancelled {@code cancel} a {@link java.util.concurrent.CancellationException} (checked between steps).
+     */
+    public synchronized GenerationResult generate(GenerationRequest request, ProgressListener progress,
+                                                  CancellationToken cancel) {
+        ProgressListener listener = progress == null ? ProgressListener.NONE : progress;
+        CancellationToken token = cancel == null ? CancellationToken.none() : cancel;
+        Denoising d = begin(request);
+        token.throwIfCancelled("after encoding the prompt");
+        while (!d.finished()) {
+            token.throwIfCancelled("before step " + (d.stepsDone() + 1) + " of " + d.totalSteps());
+            step(List.of(d));
+            listener.onStep(d.stepsDone(), d.totalSteps());
+        }
+        token.throwIfCancelled("before decoding");
+        return finish(d);
+    }
+
+    /**
+     * Validates {@code request}, resolves its seed and size, encodes its prompts and draws its initial latents: one
+     * {@code randn([batch, 4, h, w])} from a generator seeded with the seed, times {@code init_noise_sigma}, as
+     * diffusers' {@code prepare_latents}.
+     */
+    public synchronized Denoising begin(GenerationRequest request) {
+        long start = System.nanoTime();
+        request.validate(sizeRule);
+        int width = request.width() == 0 ? defaultSize() : request.width();
+        int height = request.height() == 0 ? defaultSize() : request.height();
+        long seed = request.seed() == -1 ? ThreadLocalRandom.current().nextLong(1L << 32) : request.seed();
+        GenerationRequest resolved = request.withSize(width, height).withSeed(seed);
+        boolean guided = request.usesGuidance();
+
+        Scheduler scheduler = request.sampler() == null ? Schedulers.fromConfig(schedulerConfig)
+                : Schedulers.create(request.sampler(), schedulerConfig);
+        String samplerName = request.sampler() == null ? defaultSampler : canonicalSampler(request.sampler());
+        scheduler.setTimesteps(request.steps());
+
+        List<String> warnings = new ArrayList<>();
+        truncationWarning(request.prompt(), "prompt", warnings);
+        if (guided) truncationWarning(request.negativePrompt(), "negative prompt", warnings);
+        Tensor hostContext = encodePrompts(request, guided);  // [(2)B, 77, D]
+        NoiseGenerator generator = request.rng() == RngKind.TORCH ? new TorchCpuGenerator(seed) : new JavaNoiseGenerator(seed);
+        int scale = sizeRule.vaeScaleFactor();
+        Tensor noise = generator.randn(request.batchSize(), unet.config().inChannels(), height / scale, width / scale); // [B, 4, h, w]
+        Tensor latents = Latents.scale(noise, (float) scheduler.initNoiseSigma());                                   // [B, 4, h, w]
+        return new Denoising(resolved, samplerName, scheduler, generator, hostContext, backend.upload(hostContext), latents,
+                warnings, start);
+    }
+
+    /**
+     * One denoising step for every state in {@code group} with ONE UNet call over all their rows (continuous batching
+     * across requests): each state's scaled input (twice when guided) and its own timestep and text conditioning,
+     * then its own guidance and scheduler step. All states must have the same latent shape and not be finished.
+     */
+    public synchronized void step(List<Denoising> group) {
+        if (group.isEmpty()) return;
+        Denoising first = group.get(0);
+        int rows = 0;
+        for (Denoising d : group) {
+            if (d.finished()) throw new IllegalStateException("step on a finished generation");
+            if (!d.sameLatentShape(first)) throw new IllegalArgumentException("latent shapes differ within one UNet batch");
+            rows += d.rows();
+        }
+        List<Tensor> inputs = new ArrayList<>(group.size());
+        double[] t = new double[rows];
+        int r = 0;
+        for (Denoising d : group) {
+            Tensor input = d.scheduler.scaleModelInput(d.latents, d.step); // [B, 4, h, w]
+            inputs.add(d.request.usesGuidance() ? Latents.twice(input) : input); // [(2)B, 4, h, w]
+            Arrays.fill(t, r, r + d.rows(), d.scheduler.timesteps()[d.step]);
+            r += d.rows();
+        }
+        Tensor context = group.size() == 1 ? first.context
+                : backend.upload(Latents.concatRows(group.stream().map(d -> d.hostContext).toList())); // [R, 77, D]
+        Tensor sample = backend.upload(Latents.concatRows(inputs));                                       // [R, 4, h, w]
+        Tensor noisePred = backend.download(unet.forward(sample, t, context));                           // [R, 4, h, w]
+        r = 0;
+        for (Denoising d : group) {
+            Tensor out = noisePred.slice(0, r, r + d.rows());                                            // [(2)B, 4, h, w]
+            r += d.rows();
+            Tensor eps = d.request.usesGuidance() ? Latents.guide(out, (float) d.request.guidanceScale()) : out.contiguous();
+            d.latents = d.scheduler.step(eps, d.step, d.latents, d.generator);                           // [B, 4, h, w]
+            d.step++;
+        }
+    }
+
+    /** Decodes a finished state's latents, one image at a time, into RGB images with their A1111 parameters. */
+    public synchronized GenerationResult finish(Denoising d) {
+        if (!d.finished()) throw new IllegalStateException("decode before the last step");
+        GenerationRequest request = d.request;
+        int batch = request.batchSize();
+        List<Rgb8Image> images = new ArrayList<>(batch);
+        List<Long> seeds = new ArrayList<>(batch);
+        List<String> infotexts = new ArrayList<>(batch);
+        float scalingFactor = vae.scalingFactor();
+        for (int b = 0; b < batch; b++) {
+            Tensor z = Latents.divide(d.latents.slice(0, b, b + 1), scalingFactor); // [1, 4, h, w]
+            Tensor decoded = backend.download(vae.decode(backend.upload(z)));      // [1, 3, H, W]
+            images.add(Images.toRgb8(Latents.denormalize(decoded), 0));
+            seeds.add(request.seed());
+            infotexts.add(Infotext.format(request, d.samplerName, request.seed(), request.width(), request.height(), modelName(), b));
+        }
+        return new GenerationResult(images, seeds, infotexts, d.warnings, (System.nanoTime() - d.startNanos) / 1e9);
+    }
+
+    /** Host [(2)B, 77, D]: the embeddings the UNet attends to, unconditional rows first. */
+    private Tensor encodePrompts(GenerationRequest request, boolean guided) {
+        int[] prompt = tokenIds(request.prompt(), "prompt");
+        int[] negative = guided ? tokenIds(request.negativePrompt(), "negative prompt") : null;
+        List<int[]> rows = guided ? List.of(negative, prompt) : List.of(prompt);
+        int length = prompt.length;
+        long[] ids = new long[rows.size() * length];
+        for (int r = 0; r < rows.size(); r++) {
+            for (int i = 0; i < length; i++) ids[r * length + i] = rows.get(r)[i];
+        }
+        Tensor idTensor = Tensor.fromLongs(ids, rows.size(), length);                                  // [n, 77]
+        Tensor hidden = backend.download(textEncoder.forward(idTensor, request.clipSkip()).hiddenState()); // [n, 77, D]
+        int batch = request.batchSize();
+        if (!guided) return Latents.repeatRows(hidden, null, batch);                                    // [B, 77, D]
+        return Latents.repeatRows(hidden.slice(0, 0, 1), hidden.slice(0, 1, 2), batch);                // [2B, 77, D]
+    }
+
+    /** The tokenizer's ids for {@code text}, each checked to exist in the text encoder's embedding table. */
+    private int[] tokenIds(String text, String what) {
+        int[] ids = tokenizer.encode(text);
+        int vocab = textEncoder.config().vocabSize();
+        for (int id : ids) {
+            if (id < 0 || id >= vocab) {
+                throw new IllegalArgumentException("the " + what + " has token id " + id + ", outside the text encoder's"
+                        + " vocabulary of " + vocab + " ids: " + folder.dir().resolve("tokenizer")
+                        + " does not belong to this text encoder");
+            }
+        }
+        return ids;
+    }
+
+    /** Adds a warning when {@code text} has more tokens than fit between the start and end tokens (as diffusers warns). */
+    private void truncationWarning(String text, String what, List<String> warnings) {
+        int tokens = tokenizer.tokenIds(text).length;
+        int room = tokenizer.maxLength() - 2;
+        if (tokens > room) {
+            warnings.add("the " + what + " is " + tokens + " tokens long; the text encoder reads the first " + room
+                    + " and ignores the rest");
+        }
+    }
+
+    /** The A1111 spelling of a sampler name the user typed in any case. */
+    private static String canonicalSampler(String name) {
+        for (String n : Schedulers.names()) if (n.equalsIgnoreCase(name.strip())) return n;
+        return name;
+    }
+
+    /** The A1111 name of a diffusers scheduler config ({@code _class_name}, Karras sigmas). */
+    static String samplerName(JsonNode schedulerConfig) {
+        JsonNode cls = schedulerConfig.get("_class_name");
+        String name = cls == null ? "" : cls.asText();
+        JsonNode karrasNode = schedulerConfig.get("use_karras_sigmas");
+        boolean karras = karrasNode != null && karrasNode.asBoolean(false);
+        return switch (name) {
+            case "DDIMScheduler" -> "DDIM";
+            case "PNDMScheduler" -> "PNDM";
+            case "EulerDiscreteScheduler" -> karras ? "Euler Karras" : "Euler";
+            case "EulerAncestralDiscreteScheduler" -> "Euler a";
+            case "DPMSolverMultistepScheduler" -> karras ? "DPM++ 2M Karras" : "DPM++ 2M";
+            case "LMSDiscreteScheduler" -> karras ? "LMS Karras" : "LMS";
+            default -> name.isEmpty() ? "unknown" : name;
+        };
+    }
+
+    private static void requireTextToImage(ModelFolder folder) {
+        if (folder.index().components().containsKey("text_encoder_2")) {
+            throw new IllegalArgumentException("model folder " + folder.dir() + " is a " + folder.index().className()
+                    + " (SDXL, two text encoders); this runtime runs Stable Diffusion 1.x and 2.x");
+        }
+    }
+
+    private static int arrayLength(Path config, String key) {
+        JsonNode node = ConfigJson.tree(config).get(key);
+        if (node == null || !node.isArray() || node.isEmpty()) {
+            throw new IllegalArgumentException(config + ": no \"" + key + "\" list");
+        }
+        return node.size();
+    }
+
+    @Override
+    public void close() {
+        arena.close();
+    }
+}

@@ -1,0 +1,167 @@
+package dev.panamadiffusion.verify;
+
+import dev.panamadiffusion.backend.Backend;
+import dev.panamadiffusion.io.ModelFiles;
+import dev.panamadiffusion.io.SafeTensors;
+import dev.panamadiffusion.models.clip.CLIPTextOutput;
+import dev.panamadiffusion.models.vae.DiagonalGaussianDistribution;
+import dev.panamadiffusion.tensor.Tensor;
+
+import java.lang.foreign.Arena;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Map;
+import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/** Single forward passes of the text encoder, UNet and VAE against {@code <component>_io.safetensors}. */
+final class ComponentChecks {
+    private static final Pattern SCALAR_OUT = Pattern.compile("out_t([0-9]+(?:\\.[0-9]+)?)_scalar");
+    private static final Pattern CLIP_SKIP = Pattern.compile("hidden_state_clip_skip([0-9]+)");
+
+    private ComponentChecks() {}
+
+    /**
+     * {@code input_ids} [B, L] → {@code last_hidden_state}, {@code pooler_output}, and each optional
+     * {@code hidden_state_clip_skip<k>} (what the UNet gets with clip skip k: hidden_states[-(k+1)] through the final
+     * layer norm; k = 1 is the penultimate layer).
+     */
+    static void textEncoder(ReferenceSet set, Models models, Context ctx, Arena arena) {
+        Map<String, Tensor> io = SafeTensors.open(set.io("text_encoder"), arena).tensors();
+        String name = set.label() + "text_encoder";
+        Tensor ids = require(io, "input_ids", set.io("text_encoder"));
+        Backend b = ctx.backend();
+        CLIPTextOutput out = models.textEncoder().forward(ids, 0);
+        if (io.containsKey("last_hidden_state")) {
+            ctx.report(Compare.tensors(name + " last_hidden_state", b.download(out.lastHiddenState()),
+                    io.get("last_hidden_state"), ctx.tolerances().model()));
+        }
+        if (io.containsKey("pooler_output")) {
+            ctx.report(Compare.tensors(name + " pooler_output", b.download(out.pooledOutput()),
+                    io.get("pooler_output"), ctx.tolerances().model()));
+        }
+        for (String key : new TreeSet<>(io.keySet())) {
+            Matcher m = CLIP_SKIP.matcher(key);
+            if (!m.matches()) continue;
+            int k = Integer.parseInt(m.group(1));
+            Tensor hidden = b.download(models.textEncoder().forward(ids, k).hiddenState());
+            ctx.report(Compare.tensors(name + " clip skip " + k, hidden, io.get(key), ctx.tolerances().model()));
+        }
+    }
+
+    /**
+     * {@code sample} [B, C, h, w], {@code timesteps} [B], {@code encoder_hidden_states} [B, L, D] → {@code out}; and each
+     * {@code out_t<T>_scalar}: the output for the single timestep T given to every row.
+     */
+    static void unet(ReferenceSet set, Models models, Context ctx, Arena arena) {
+        Path file = set.io("unet");
+        Map<String, Tensor> io = SafeTensors.open(file, arena).tensors();
+        String name = set.label() + "unet";
+        Backend b = ctx.backend();
+        Tensor sample = b.upload(require(io, "sample", file));
+        Tensor context = b.upload(require(io, "encoder_hidden_states", file));
+        long rows = sample.dim(0);
+        if (io.containsKey("out")) {
+            double[] t = doubles(require(io, "timesteps", file));
+            if (t.length != rows) {
+                ctx.report(CheckResult.error(name + " out", "timesteps has " + t.length + " values for " + rows + " rows"));
+            } else {
+                Tensor out = b.download(models.unet().forward(sample, t, context));
+                ctx.report(Compare.tensors(name + " t=" + list(t), out, io.get("out"), ctx.tolerances().model()));
+            }
+        }
+        for (String key : new TreeSet<>(io.keySet())) {
+            Matcher m = SCALAR_OUT.matcher(key);
+            if (!m.matches()) continue;
+            double[] t = new double[Math.toIntExact(rows)];
+            Arrays.fill(t, Double.parseDouble(m.group(1)));
+            Tensor out = b.download(models.unet().forward(sample, t, context));
+            ctx.report(Compare.tensors(name + " t=" + m.group(1) + " (scalar)", out, io.get(key), ctx.tolerances().model()));
+        }
+    }
+
+    /**
+     * {@code latents} → {@code decoded} (the decoder alone: {@code vae.decode(latents)}, no scaling factor), and
+     * {@code enc_image} → {@code enc_mean}, {@code enc_logvar} (the encoder's latent distribution).
+     */
+    static void vae(ReferenceSet set, Models models, Context ctx, Arena arena) {
+        Map<String, Tensor> io = SafeTensors.open(set.io("vae"), arena).tensors();
+        String name = set.label() + "vae";
+        Backend b = ctx.backend();
+        if (io.containsKey("latents") && io.containsKey("decoded")) {
+            Tensor decoded = b.download(models.vae().decode(b.upload(io.get("latents"))));
+            ctx.report(Compare.tensors(name + " decode", decoded, io.get("decoded"), ctx.tolerances().model()));
+        }
+        if (io.containsKey("enc_image") && (io.containsKey("enc_mean") || io.containsKey("enc_logvar"))) {
+            DiagonalGaussianDistribution d = models.vae().encode(b.upload(io.get("enc_image")));
+            if (io.containsKey("enc_mean")) {
+                ctx.report(Compare.tensors(name + " encode mean", b.download(d.mean()), io.get("enc_mean"), ctx.tolerances().model()));
+            }
+            if (io.containsKey("enc_logvar")) {
+                ctx.report(Compare.tensors(name + " encode logvar", b.download(d.logvar()), io.get("enc_logvar"),
+                        ctx.tolerances().model()));
+            }
+        }
+    }
+
+    /** {@code <component>_weights.safetensors} holds exactly the tensors of the {@code <component>/} folder. */
+    static void flatWeights(ReferenceSet set, String component, Context ctx, Arena arena) {
+        Path flat = set.flatWeights(component);
+        String name = set.label() + component + " folder == " + flat.getFileName();
+        if (!Files.isDirectory(set.component(component))) {
+            ctx.report(CheckResult.error(name, "no " + component + "/ folder beside " + flat.getFileName()));
+            return;
+        }
+        Map<String, Tensor> a = ModelFiles.loadWeights(set.component(component), arena);
+        Map<String, Tensor> e = SafeTensors.open(flat, arena).tensors();
+        TreeSet<String> onlyFolder = new TreeSet<>(a.keySet());
+        onlyFolder.removeAll(e.keySet());
+        TreeSet<String> onlyFlat = new TreeSet<>(e.keySet());
+        onlyFlat.removeAll(a.keySet());
+        if (!onlyFolder.isEmpty() || !onlyFlat.isEmpty()) {
+            ctx.report(CheckResult.error(name, onlyFolder.size() + " keys only in the folder " + head(onlyFolder) + ", "
+                    + onlyFlat.size() + " only in the file " + head(onlyFlat)));
+            return;
+        }
+        CheckResult worst = null;
+        for (String key : new TreeSet<>(a.keySet())) {
+            CheckResult r = Compare.tensors(key, a.get(key), e.get(key), Tolerance.EXACT);
+            if (worst == null || !r.passed() || r.maxAbsErr() > worst.maxAbsErr()) worst = r;
+            if (!r.passed()) break;
+        }
+        if (worst == null) {
+            ctx.report(CheckResult.error(name, "no tensors"));
+        } else {
+            ctx.report(new CheckResult(name, worst.maxAbsErr(), worst.maxRelErr(), 0, worst.passed(),
+                    a.size() + " tensors" + (worst.passed() ? "" : "; " + worst.name() + " differs " + worst.detail())));
+        }
+    }
+
+    static Tensor require(Map<String, Tensor> io, String key, Path file) {
+        Tensor t = io.get(key);
+        if (t == null) throw new IllegalArgumentException(file.getFileName() + " has no tensor '" + key + "'");
+        return t;
+    }
+
+    static double[] doubles(Tensor t) {
+        double[] out = new double[Math.toIntExact(t.numel())];
+        for (int i = 0; i < out.length; i++) out[i] = t.getDouble(i);
+        return out;
+    }
+
+    static String list(double[] v) {
+        StringBuilder s = new StringBuilder("[");
+        for (int i = 0; i < v.length; i++) {
+            if (i > 0) s.append(',');
+            s.append(v[i] == Math.rint(v[i]) ? Long.toString((long) v[i])
+                    : java.math.BigDecimal.valueOf(v[i]).setScale(4, java.math.RoundingMode.HALF_EVEN).stripTrailingZeros().toPlainString());
+        }
+        return s.append(']').toString();
+    }
+
+    private static String head(TreeSet<String> keys) {
+        return keys.isEmpty() ? "" : "(" + String.join(", ", keys.stream().limit(3).toList()) + (keys.size() > 3 ? ", …)" : ")");
+    }
+}

@@ -1,0 +1,90 @@
+package dev.panamadiffusion.verify;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+
+/**
+ * One folder of reference files (docs/VERIFY.md): which checks its files allow. {@code label} prefixes every check
+ * name ("tiny/" for a set found in a sub-folder, "" for the folder given on the command line).
+ */
+public record ReferenceSet(Path dir, String label) {
+    public static final String TOKENIZATIONS = "tokenizations.json";
+    public static final String RANDN = "torch_cpu_randn.safetensors";
+    public static final List<String> COMPONENTS = List.of("text_encoder", "unet", "vae");
+
+    /** {@code dir} itself and each sub-folder (two levels deep at most) that holds reference files, in name order. */
+    public static List<ReferenceSet> find(Path dir) {
+        List<ReferenceSet> sets = new ArrayList<>();
+        collect(dir, dir, 0, sets);
+        return sets;
+    }
+
+    private static void collect(Path root, Path dir, int depth, List<ReferenceSet> out) {
+        String label = root.equals(dir) ? "" : root.relativize(dir).toString().replace('\\', '/') + "/";
+        ReferenceSet set = new ReferenceSet(dir, label);
+        if (set.hasAnything()) out.add(set);
+        if (depth >= 2) return;
+        for (Path sub : list(dir)) {
+            String name = sub.getFileName().toString();
+            // component and scheduler folders belong to the set around them
+            if (Files.isDirectory(sub) && !COMPONENTS.contains(name) && !name.startsWith("scheduler_") && !name.startsWith(".")) {
+                collect(root, sub, depth + 1, out);
+            }
+        }
+    }
+
+    boolean hasAnything() {
+        return tokenizations() != null || Files.isRegularFile(dir.resolve(RANDN)) || !loops().isEmpty()
+                || COMPONENTS.stream().anyMatch(c -> Files.isRegularFile(io(c)));
+    }
+
+    /** {@code tokenizations.json}, or null. */
+    public Path tokenizations() {
+        Path p = dir.resolve(TOKENIZATIONS);
+        return Files.isRegularFile(p) ? p : null;
+    }
+
+    /** {@code <component>_io.safetensors}. */
+    public Path io(String component) { return dir.resolve(component + "_io.safetensors"); }
+
+    /** {@code <component>_weights.safetensors}. */
+    public Path flatWeights(String component) { return dir.resolve(component + "_weights.safetensors"); }
+
+    /** The component's diffusers folder ({@code unet/}). */
+    public Path component(String component) { return dir.resolve(component); }
+
+    /** {@code loop_*.safetensors}, in name order. */
+    public List<Path> loops() {
+        List<Path> out = new ArrayList<>();
+        for (Path p : list(dir)) {
+            String n = p.getFileName().toString();
+            if (n.startsWith("loop_") && n.endsWith(".safetensors") && Files.isRegularFile(p)) out.add(p);
+        }
+        return out;
+    }
+
+    /**
+     * The scheduler name of a loop file: {@code loop_euler_a_cfg7.5.safetensors} → {@code euler_a} (the part after
+     * {@code loop_} up to an optional {@code _cfg…} suffix); its config is {@code scheduler_<name>/scheduler_config.json}.
+     */
+    public static String loopScheduler(Path loop) {
+        String n = loop.getFileName().toString();
+        n = n.substring("loop_".length(), n.length() - ".safetensors".length());
+        int cfg = n.lastIndexOf("_cfg");
+        return cfg > 0 ? n.substring(0, cfg) : n;
+    }
+
+    private static List<Path> list(Path dir) {
+        if (!Files.isDirectory(dir)) return List.of();
+        try (Stream<Path> s = Files.list(dir)) {
+            return s.sorted().toList();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+}

@@ -1,0 +1,47 @@
+package dev.panamadiffusion.verify;
+
+import dev.panamadiffusion.io.SafeTensors;
+import dev.panamadiffusion.rng.TorchCpuGenerator;
+import dev.panamadiffusion.tensor.Tensor;
+
+import java.lang.foreign.Arena;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * {@code torch_cpu_randn.safetensors}: {@code seed<S>_shape<d0>x<d1>…} is {@code torch.randn(shape)} from a CPU
+ * generator seeded S; {@code seed<S>_two_draws} is two consecutive {@code randn([2, 4, 8, 8])} from one generator,
+ * flattened. Checked against {@link TorchCpuGenerator}; other keys are ignored.
+ */
+final class RngChecks {
+    private static final Pattern SHAPE = Pattern.compile("seed(\\d+)_shape(\\d+(?:x\\d+)*)");
+    private static final Pattern TWO_DRAWS = Pattern.compile("seed(\\d+)_two_draws");
+
+    private RngChecks() {}
+
+    static void run(ReferenceSet set, Context ctx, Arena arena) {
+        Map<String, Tensor> ref = new TreeMap<>(SafeTensors.open(set.dir().resolve(ReferenceSet.RANDN), arena).tensors());
+        for (Map.Entry<String, Tensor> e : ref.entrySet()) {
+            String name = set.label() + "torch randn " + e.getKey();
+            Matcher shape = SHAPE.matcher(e.getKey());
+            Matcher two = TWO_DRAWS.matcher(e.getKey());
+            if (shape.matches()) {
+                String[] parts = shape.group(2).split("x");
+                long[] dims = new long[parts.length];
+                for (int i = 0; i < dims.length; i++) dims[i] = Long.parseLong(parts[i]);
+                Tensor got = new TorchCpuGenerator(Long.parseLong(shape.group(1))).randn(dims);
+                ctx.report(Compare.tensors(name, got, e.getValue(), ctx.tolerances().rng()));
+            } else if (two.matches()) {
+                TorchCpuGenerator g = new TorchCpuGenerator(Long.parseLong(two.group(1)));
+                float[] a = g.randn(2, 4, 8, 8).toFloatArray();
+                float[] b = g.randn(2, 4, 8, 8).toFloatArray();
+                float[] both = new float[a.length + b.length];
+                System.arraycopy(a, 0, both, 0, a.length);
+                System.arraycopy(b, 0, both, a.length, b.length);
+                ctx.report(Compare.tensors(name, Tensor.fromFloats(both, both.length), e.getValue(), ctx.tolerances().rng()));
+            }
+        }
+    }
+}

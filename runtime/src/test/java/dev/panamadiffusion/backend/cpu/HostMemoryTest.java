@@ -1,0 +1,65 @@
+package dev.panamadiffusion.backend.cpu;
+
+import dev.panamadiffusion.tensor.Tensor;
+import org.junit.jupiter.api.Test;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class HostMemoryTest {
+
+    private static void awaitReturn(HostMemory m, long expectedLent) throws InterruptedException {
+        for (int i = 0; i < 100 && m.lentBytes() != expectedLent; i++) {
+            System.gc();
+            Thread.sleep(20);
+        }
+    }
+
+    @Test
+    void blocksComeBackWhenTheResultIsUnreachableAndAreReused() throws InterruptedException {
+        HostMemory m = new HostMemory();
+        Tensor t = m.uninitialized(256, 1024); // 1 MiB
+        assertEquals(HostMemory.sizeClass(1 << 20), m.lentBytes());
+        long pooled = m.pooledBytes();
+        t = null;
+        awaitReturn(m, 0);
+        assertEquals(0, m.lentBytes(), "block returned");
+        Tensor again = m.uninitialized(250, 1024); // same size class
+        assertEquals(pooled, m.pooledBytes(), "block reused, not a new one");
+        assertEquals(250 * 1024, again.numel());
+    }
+
+    @Test
+    void aSliceKeepsTheBlockLent() throws InterruptedException {
+        HostMemory m = new HostMemory();
+        Tensor t = m.uninitialized(256, 1024);
+        MemorySegment slice = t.segment().asSlice(4096, 4096);
+        slice.set(ValueLayout.JAVA_FLOAT, 0, 7f);
+        t = null;
+        awaitReturn(m, 0);
+        assertTrue(m.lentBytes() > 0, "a live slice must keep its block out of the pool");
+        assertEquals(7f, slice.get(ValueLayout.JAVA_FLOAT, 0));
+    }
+
+    @Test
+    void zerosAreZeroEvenOnARecycledBlock() throws InterruptedException {
+        HostMemory m = new HostMemory();
+        Tensor t = m.uninitialized(64, 1024);
+        t.segment().fill((byte) 1);
+        t = null;
+        awaitReturn(m, 0);
+        Tensor z = m.zeros(64, 1024);
+        for (float v : z.toFloatArray()) assertEquals(0f, v);
+    }
+
+    @Test
+    void sizeClassesHaveAtMostOneEighthSlack() {
+        for (long b : new long[] {1, 4095, 4096, 65537, 1 << 20, (1 << 20) + 1, 10_485_760L, 41_943_041L}) {
+            long c = HostMemory.sizeClass(b);
+            assertTrue(c >= b && c <= Math.max(4096, b + b / 8 + 4096), b + " -> " + c);
+        }
+    }
+}
