@@ -187,6 +187,21 @@ class CpuBackendTest {
     void silu() { checkUnary(CPU::silu, Reference::silu); }
 
     @Test
+    void geluOnADenseGrid() {
+        int n = 12001;
+        float[] x = new float[n];
+        float[] e = new float[n];
+        for (int i = 0; i < n; i++) {
+            x[i] = (i - 6000) / 1000f;
+            e[i] = (float) Reference.gelu(x[i]);
+        }
+        Tensor out = CPU.gelu(tensor(x, n));
+        for (int i = 0; i < n; i++) {
+            assertTrue(Math.abs(out.getFloat(i) - e[i]) <= 1e-6 * (1 + Math.abs(e[i])), "gelu(" + x[i] + ")");
+        }
+    }
+
+    @Test
     void gelu() { checkUnary(CPU::gelu, Reference::gelu); }
 
     @Test
@@ -240,9 +255,9 @@ class CpuBackendTest {
         assertEquals(0f, out.getFloat((5 * (h + 1) + 4) * (w + 1) + 5));
     }
 
-    @Test
-    void upsampleNearest2x() {
-        int n = 2, c = 3, h = 3, w = 5;
+    @ParameterizedTest
+    @CsvSource({"2,3,3,5", "1,2,4,37", "2,2,2,32"})
+    void upsampleNearest2x(int n, int c, int h, int w) {
         float[] x = rand(n * c * h * w);
         float[] e = new float[n * c * 4 * h * w];
         for (int p = 0; p < n * c; p++)
