@@ -77,6 +77,14 @@ class CpuBackendTest {
     }
 
     @Test
+    void aClosedBackendRefusesWorkInsteadOfHanging() {
+        CpuBackend cpu = new CpuBackend(2);
+        cpu.close();
+        Tensor x = tensor(rand(64 * 64), 64, 64);
+        org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class, () -> cpu.linear(x, x, null));
+    }
+
+    @Test
     void linearOnNonContiguousAndHalfInputs() {
         int m = 5, k = 12, n = 7;
         float[] x = rand(m * k), w = rand(n * k);
