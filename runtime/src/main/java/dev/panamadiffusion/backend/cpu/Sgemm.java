@@ -15,6 +15,8 @@ final class Sgemm {
     private Sgemm() {}
 
     static final int MC = 96;
+    /** Column panels finished together (a 96 x 256 block of C). */
+    static final int QC = 8;
 
     /** Packs a weight [N, K] (row-major at element {@code base}) as the B operand of x·W^T. */
     static Packed packWeightT(MemorySegment w, long base, int n, int k) {
@@ -55,17 +57,21 @@ final class Sgemm {
                 // the block's rows of x, row-major, as the A operand (rows padded to whole panels)
                 float[] a = Scratch.get().a(Packed.pad(rows, MR) * k);
                 MemorySegment.copy(x, ValueLayout.JAVA_FLOAT_UNALIGNED, (xBase + (long) m0 * k) * 4, a, 0, rows * k);
-                for (int kb = 0; kb < w.blocks(); kb++) {
-                    int kc = w.kcOf(kb);
-                    int k0 = kb * w.kc();
-                    boolean acc = kb > 0;
-                    for (int q = q0; q < q1; q++) {
-                        int bo = w.offset(kb, q);
-                        int nr = Math.min(NR, n - q * NR);
-                        for (int p = 0; p * MR < rows; p++) {
-                            int mr = Math.min(MR, rows - p * MR);
-                            Microkernel.tile(a, p * MR * k + k0, k, 1, w.data(), bo, kc, out, (long) (m0 + p * MR) * n + q * NR,
-                                    n, mr, nr, acc, null, 0, bias, q * NR);
+                // column panels in groups, each finished over all of K before the next: its C block stays in L2
+                for (int g0 = q0; g0 < q1; g0 += QC) {
+                    int g1 = Math.min(q1, g0 + QC);
+                    for (int kb = 0; kb < w.blocks(); kb++) {
+                        int kc = w.kcOf(kb);
+                        int k0 = kb * w.kc();
+                        boolean acc = kb > 0;
+                        for (int q = g0; q < g1; q++) {
+                            int bo = w.offset(kb, q);
+                            int nr = Math.min(NR, n - q * NR);
+                            for (int p = 0; p * MR < rows; p++) {
+                                int mr = Math.min(MR, rows - p * MR);
+                                Microkernel.tile(a, p * MR * k + k0, k, 1, w.data(), bo, kc, out,
+                                        (long) (m0 + p * MR) * n + q * NR, n, mr, nr, acc, null, 0, bias, q * NR);
+                            }
                         }
                     }
                 }
