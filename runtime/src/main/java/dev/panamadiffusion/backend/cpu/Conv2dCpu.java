@@ -28,8 +28,8 @@ final class Conv2dCpu {
     private static final ByteOrder NO = ByteOrder.nativeOrder();
 
     /** Packs a weight [O, C, kh, kw] as the A operand. */
-    static Packed packWeight(MemorySegment w, long base, int o, int k) {
-        return Packed.pack(w, base, k, 1, o, k, MR);
+    static Packed packWeight(Parallel par, MemorySegment w, long base, int o, int k) {
+        return Packed.pack(par, w, base, k, 1, o, k, MR);
     }
 
     /**
