@@ -47,7 +47,7 @@ public final class CpuBackend implements Backend {
     @Override
     public Tensor linear(Tensor x, Tensor weight, Tensor bias) {
         x = f32(x);
-        weight = f32(weight);
+        weight = weightF32(weight);
         require(weight.rank() == 2, "linear weight must be [out, in], got " + weight);
         require(x.rank() >= 1, "linear input must have a feature dimension, got " + x);
         int in = Math.toIntExact(weight.dim(1));
@@ -59,7 +59,7 @@ public final class CpuBackend implements Backend {
         int m = Math.toIntExact(x.numel() / Math.max(1, in));
         if (m == 0 || outF == 0) return out;
         final Tensor wt = weight;
-        Packed w = packed(weight, "linearB", () -> Sgemm.packWeightT(par, wt.segment(), 0, outF, in));
+        Packed w = packed(weight, "linearB", () -> Sgemm.packWeightT(packer(wt), wt.segment(), 0, outF, in));
         float[] b = biasArray(bias, outF, w.nPad());
         if (in == 0) return fillBias(out, m, outF, b);
         Sgemm.linear(par, x.segment(), 0, m, w, b, out.segment());
@@ -69,7 +69,7 @@ public final class CpuBackend implements Backend {
     @Override
     public Tensor conv2d(Tensor x, Tensor weight, Tensor bias, int stride, int padding) {
         x = f32(x);
-        weight = f32(weight);
+        weight = weightF32(weight);
         require(x.rank() == 4 && weight.rank() == 4, "conv2d wants x [N, C, H, W] and weight [O, C, kh, kw], got " + x + ", " + weight);
         require(stride >= 1 && padding >= 0, "conv2d stride " + stride + ", padding " + padding);
         int n = Math.toIntExact(x.dim(0)), c = Math.toIntExact(x.dim(1)), h = Math.toIntExact(x.dim(2)), w = Math.toIntExact(x.dim(3));
@@ -82,7 +82,7 @@ public final class CpuBackend implements Backend {
         Tensor out = k == 0 ? memory.zeros(n, o, ho, wo) : memory.uninitialized(n, o, ho, wo);
         if (out.numel() == 0) return out;
         final Tensor wt = weight;
-        Packed pw = packed(weight, "convA", () -> Conv2dCpu.packWeight(par, wt.segment(), 0, o, k));
+        Packed pw = packed(weight, "convA", () -> Conv2dCpu.packWeight(packer(wt), wt.segment(), 0, o, k));
         float[] b = biasArray(bias, o, pw.nPad());
         if (k == 0) {
             Elementwise.addPerRow(par, out.segment(), repeat(b, n, o), out.segment(), n * o, (long) ho * wo);
@@ -252,7 +252,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public Tensor embedding(Tensor table, Tensor ids) {
-        table = f32(table);
+        table = weightF32(table);
         require(table.rank() == 2, "embedding table must be [V, D], got " + table);
         require(ids.device() == dev.panamadiffusion.tensor.Device.CPU, "embedding ids must be a host tensor, got " + ids);
         long[] shape = Arrays.copyOf(ids.shape(), ids.rank() + 1);
@@ -282,9 +282,27 @@ public final class CpuBackend implements Backend {
         return cache.get(weight, kind, packer);
     }
 
-    private static Tensor f32(Tensor t) {
+    /**
+     * An input the pool's threads will read: contiguous host f32, copied into shared memory when its segment is
+     * confined to the calling thread (a tensor from {@code Arena.ofConfined()}).
+     */
+    private Tensor f32(Tensor t) {
+        Tensor c = weightF32(t);
+        if (par.canRead(c.segment())) return c;
+        Tensor shared = memory.uninitialized(c.shape());
+        MemorySegment.copy(c.segment(), 0, shared.segment(), 0, c.byteSize());
+        return shared;
+    }
+
+    /** A weight, read only by the calling thread (packing) or converted to arrays: contiguous host f32. */
+    private static Tensor weightF32(Tensor t) {
         if (t == null) throw new NullPointerException("tensor argument is null");
         return LayoutCpu.contiguousF32(t);
+    }
+
+    /** The pool for packing {@code weight}, or null (pack on the calling thread) when its memory is confined to it. */
+    private Parallel packer(Tensor weight) {
+        return par.canRead(weight.segment()) ? par : null;
     }
 
     private static float[] vector(Tensor t, long n, String what) {

@@ -30,6 +30,11 @@ final class Parallel implements AutoCloseable {
 
     int threads() { return threads; }
 
+    /** Whether the pool's threads may read {@code segment} (not so for memory confined to another thread). */
+    boolean canRead(java.lang.foreign.MemorySegment segment) {
+        return workers.length == 0 || segment.isAccessibleBy(workers[0]);
+    }
+
     private void work() {
         while (!closed) {
             try {

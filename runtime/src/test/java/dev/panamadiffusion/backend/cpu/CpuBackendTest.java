@@ -334,6 +334,31 @@ class CpuBackendTest {
         assertThrows(IllegalArgumentException.class, () -> CPU.embedding(tensor(table, v, d), Tensor.fromLongs(new long[] {-1}, 1, 1)));
     }
 
+    @Test
+    void inputsConfinedToTheCallingThreadWork() {
+        int n = 2, c = 8, h = 9, w = 10, o = 5;
+        float[] x = rand(n * c * h * w), wt = rand(o * c * 9), lw = rand(o * c), tok = rand(n * 40 * c);
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            Tensor xc = confined(arena, x, n, c, h, w);
+            Tensor wc = confined(arena, wt, o, c, 3, 3);
+            Tensor lwc = confined(arena, lw, o, c);
+            Tensor tc = confined(arena, tok, n, 40, c);
+            assertClose(Reference.conv2d(x, n, c, h, w, wt, o, 3, 3, null, 1, 1), CPU.conv2d(xc, wc, null, 1, 1), 1e-5);
+            assertClose(Reference.linear(tok, n * 40, c, lw, o, null), CPU.linear(tc, lwc, null), 1e-5);
+            assertClose(Reference.attention(tok, tok, tok, n, 40, 40, 2, c / 2, false), CPU.attention(tc, tc, tc, 2, false), 1e-5);
+            float[] twice = new float[x.length];
+            for (int i = 0; i < x.length; i++) twice[i] = x[i] + x[i];
+            assertClose(twice, CPU.add(xc, xc), 0);
+            assertClose(x, CPU.fromTokens(CPU.toTokens(xc), h, w), 0);
+        }
+    }
+
+    private static Tensor confined(java.lang.foreign.Arena arena, float[] v, long... shape) {
+        Tensor t = Tensor.allocate(arena, DType.F32, shape);
+        java.lang.foreign.MemorySegment.copy(v, 0, t.segment(), java.lang.foreign.ValueLayout.JAVA_FLOAT, 0, v.length);
+        return t;
+    }
+
     // ---- upload / download ----------------------------------------------------------------------------------
 
     @Test
