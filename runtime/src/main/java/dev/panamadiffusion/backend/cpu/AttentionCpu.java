@@ -40,7 +40,7 @@ final class AttentionCpu {
         final Packed[] vt = new Packed[batch * heads];
         par.forEach(batch * heads, bh -> {
             long base = (long) (bh / heads) * lk * hd + (long) (bh % heads) * d;
-            kp[bh] = Packed.pack(k, base, hd, 1, lk, d, MR);     // K_h [Lk, d]
+            kp[bh] = Packed.pack(null, k, base, hd, 1, lk, d, MR, d); // K_h [Lk, d], one reduction block
             vt[bh] = packTransposed(v, base, hd, lk, d);          // V_h^T [d, Lk], reduction blocks of KB keys
         });
         final int qPanels = (lq + NR - 1) / NR;

@@ -34,7 +34,11 @@ record Packed(float[] data, int n, int nPad, int k, int kc, int width) {
      * panels of {@code width}, rows in parallel when {@code par} is given.
      */
     static Packed pack(Parallel par, MemorySegment src, long base, long rs, long ks, int n, int k, int width) {
-        int kc = blockK(k);
+        return pack(par, src, base, rs, ks, n, k, width, blockK(k));
+    }
+
+    /** As {@link #pack(Parallel, MemorySegment, long, long, long, int, int, int)} with reduction blocks of {@code kc}. */
+    static Packed pack(Parallel par, MemorySegment src, long base, long rs, long ks, int n, int k, int width, int kc) {
         int nPad = pad(n, width);
         Packed p = new Packed(new float[Math.multiplyExact(nPad, k)], n, nPad, k, kc, width);
         int rowsPerTask = Math.max(width, (1 << 16) / Math.max(1, k) / width * width);

@@ -138,7 +138,7 @@ class CpuBackendTest {
     @CsvSource({
             "1,1,1,1,4,false", "2,37,77,8,5,false", "2,77,77,12,4,true", "1,100,9,2,40,false", "2,64,64,1,64,true",
             "1,33,300,3,7,false", "1,5,5,1,3,true", "2,70,70,2,80,false", "1,300,500,2,8,false", "1,500,500,1,16,true",
-            "1,129,129,2,4,true", "1,1,1000,1,3,false"})
+            "1,129,129,2,4,true", "1,1,1000,1,3,false", "1,50,70,1,300,false", "1,40,33,2,512,true"})
     void attention(int b, int lq, int lk, int heads, int d, boolean causal) {
         int hd = heads * d;
         float[] q = rand(b * lq * hd), k = rand(b * lk * hd), v = rand(b * lk * hd);
