@@ -25,8 +25,16 @@ final class Scratch {
 
     float[] c(int n) { return c.length >= n ? c : (c = new float[grow(n)]); }
 
-    /** The zero-padded input of a convolution (filled by the calling thread, read by the pool). */
-    float[] padded(int n) { return padded.length >= n ? padded : (padded = new float[grow(n)]); }
+    /**
+     * The zero-padded input of a convolution (filled by the calling thread, read by the pool). Inputs above 16 MiB
+     * (VAE decoder planes) get an array of their own rather than one kept for the life of the thread.
+     */
+    float[] padded(int n) {
+        if (n > KEEP_LIMIT) return new float[n];
+        return padded.length >= n ? padded : (padded = new float[Math.min(KEEP_LIMIT, grow(n))]);
+    }
+
+    private static final int KEEP_LIMIT = 4 << 20;
 
     float[] row(int n) { return row.length >= n ? row : (row = new float[grow(n)]); }
 
