@@ -2,6 +2,7 @@ package dev.panamadiffusion.bench;
 
 import dev.panamadiffusion.backend.Backend;
 import dev.panamadiffusion.backend.cpu.CpuBackend;
+import dev.panamadiffusion.config.ConfigJson;
 import dev.panamadiffusion.cuda.CudaBackend;
 import dev.panamadiffusion.cuda.CudaProbe;
 import dev.panamadiffusion.cuda.CudaStatus;
@@ -16,11 +17,13 @@ import dev.panamadiffusion.weights.Weights;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.lang.foreign.Arena;
+import java.lang.reflect.RecordComponent;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Objects;
 
 /** What the CUDA benchmarks share: the GPU check, the SD 1.5 UNet with random weights (in memory or as a file). */
 final class CudaBench {
@@ -71,24 +74,43 @@ final class CudaBench {
         return unet;
     }
 
+    /** Stable Diffusion 1.5's unet/config.json (the keys that differ from the defaults), as {@link UNet2DConditionConfig#sd15()}. */
+    static final String SD15_CONFIG = """
+            {"_class_name": "UNet2DConditionModel", "sample_size": 64, "cross_attention_dim": 768, "attention_head_dim": 8}
+            """;
+
     /**
-     * Writes the random SD 1.5 UNet as a diffusers component folder: {@code config.json} (SD 1.5's values) and
-     * {@code diffusion_pytorch_model.fp16.safetensors} (the {@link #randomSd15} weights in f16, about 1.7 GB).
-     * Returns the bytes written.
+     * Writes a UNet of {@code configJson} with random weights (as {@link #randomSd15}: seed {@link #SEED}, N(0, 0.02²),
+     * stored in f16) as a diffusers component folder: {@code config.json} and
+     * {@code diffusion_pytorch_model.fp16.safetensors} (1.7 GB for SD 1.5). Returns the bytes of the weights file.
      */
-    static long writeRandomSd15(Path componentDir) {
+    static long writeRandom(String configJson, Path componentDir) {
         try (CpuBackend host = new CpuBackend(1)) {  // upload on the CPU backend adopts f32 host tensors: no copies
+            UNet2DConditionConfig config = UNet2DConditionConfig.fromJson(ConfigJson.MAPPER.readTree(configJson));
+            Weights w = Weights.random(host, SEED, STD);
+            new UNet2DConditionModel(config, w);
+            w.finish();
             Map<String, Tensor> f16 = new LinkedHashMap<>();
-            for (Map.Entry<String, Tensor> e : randomSd15(host).weights().entrySet()) f16.put(e.getKey(), e.getValue().to(DType.F16));
+            for (Map.Entry<String, Tensor> e : w.bound().entrySet()) f16.put(e.getKey(), e.getValue().to(DType.F16));
             Files.createDirectories(componentDir);
-            Files.writeString(componentDir.resolve("config.json"), """
-                    {"_class_name": "UNet2DConditionModel", "sample_size": 64, "cross_attention_dim": 768, "attention_head_dim": 8}
-                    """);
+            Files.writeString(componentDir.resolve("config.json"), configJson);
             Path file = componentDir.resolve("diffusion_pytorch_model.fp16.safetensors");
-            SafeTensors.write(file, f16, Map.of("format", "pt", "note", "random SD 1.5 UNet weights for benchmarks"));
+            SafeTensors.write(file, f16, Map.of("format", "pt", "note", "random UNet weights for benchmarks"));
             return Files.size(file);
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot write the random SD 1.5 UNet to " + componentDir, e);
+            throw new UncheckedIOException("cannot write a random UNet to " + componentDir, e);
+        }
+    }
+
+    /** Whether two configs are equal component by component (records of arrays do not compare their contents). */
+    static boolean sameConfig(UNet2DConditionConfig a, UNet2DConditionConfig b) {
+        try {
+            for (RecordComponent c : UNet2DConditionConfig.class.getRecordComponents()) {
+                if (!Objects.deepEquals(c.getAccessor().invoke(a), c.getAccessor().invoke(b))) return false;
+            }
+            return true;
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException(e);
         }
     }
 

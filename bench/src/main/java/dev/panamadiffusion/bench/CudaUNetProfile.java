@@ -3,6 +3,7 @@ package dev.panamadiffusion.bench;
 import dev.panamadiffusion.cuda.CudaBackend;
 import dev.panamadiffusion.cuda.CudaEvent;
 import dev.panamadiffusion.cuda.CudaProbe;
+import dev.panamadiffusion.models.unet.UNet2DConditionConfig;
 import dev.panamadiffusion.pipeline.EagerUNet;
 import dev.panamadiffusion.pipeline.GraphedUNet;
 import dev.panamadiffusion.pipeline.UNetRunner;
@@ -59,7 +60,7 @@ public final class CudaUNetProfile {
         Path unetDir = dir.resolve("unet");
         if (!Files.isRegularFile(unetDir.resolve("diffusion_pytorch_model.fp16.safetensors"))) {
             long t = System.nanoTime();
-            long bytes = CudaBench.writeRandomSd15(unetDir);
+            long bytes = CudaBench.writeRandom(CudaBench.SD15_CONFIG, unetDir);
             System.out.printf(Locale.ROOT, "checkpoint: random SD 1.5 UNet written to %s (%.2f GB) in %.1f s%n",
                     unetDir, bytes / 1e9, seconds(t));
         } else {
@@ -73,6 +74,9 @@ public final class CudaUNetProfile {
             long[] memStart = cuda.deviceMemory();
             long t1 = System.nanoTime();
             CudaBench.Bound bound = CudaBench.load(unetDir, cuda, files);
+            if (!CudaBench.sameConfig(bound.unet().config(), UNet2DConditionConfig.sd15())) {
+                throw new IllegalStateException(unetDir + " is not the SD 1.5 UNet: delete it to have it written again");
+            }
             cuda.synchronize();
             double loadS = seconds(t1);
             long weightBytes = cuda.arenaUsed();
