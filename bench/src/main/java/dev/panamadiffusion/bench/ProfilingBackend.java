@@ -3,6 +3,7 @@ package dev.panamadiffusion.bench;
 import dev.panamadiffusion.backend.Backend;
 import dev.panamadiffusion.tensor.Tensor;
 
+import java.lang.management.ManagementFactory;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
@@ -13,14 +14,17 @@ import java.util.Map;
 import java.util.function.Supplier;
 
 /**
- * A {@link Backend} that delegates every op and adds up its wall time, per op and per op with its input shapes, to
- * show which ops (and which sizes of them) dominate a forward pass. Only meaningful for synchronous backends (the CPU
- * backend); an asynchronous one would be timed at launch.
+ * A {@link Backend} that delegates every op and adds up its wall time and the process CPU time it took, per op and
+ * per op with its input shapes, to show which ops (and which sizes of them) dominate a forward pass. CPU time is the
+ * steadier measure on a shared machine. Only meaningful for synchronous backends (the CPU backend); an asynchronous
+ * one would be timed at launch.
  */
 public final class ProfilingBackend implements Backend {
     private final Backend delegate;
-    private final Map<String, long[]> byOp = new LinkedHashMap<>();    // op -> {nanos, calls}
-    private final Map<String, long[]> byShape = new LinkedHashMap<>(); // op + shapes -> {nanos, calls}
+    private final Map<String, long[]> byOp = new LinkedHashMap<>();    // op -> {wall ns, calls, flops, cpu ns}
+    private final Map<String, long[]> byShape = new LinkedHashMap<>(); // op + shapes -> the same
+    private final com.sun.management.OperatingSystemMXBean os =
+            ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.OperatingSystemMXBean b ? b : null;
 
     public ProfilingBackend(Backend delegate) { this.delegate = delegate; }
 
@@ -30,21 +34,38 @@ public final class ProfilingBackend implements Backend {
         byShape.clear();
     }
 
-    private <T> T time(String op, String shapes, Supplier<T> call) {
+    private <T> T time(String op, String shapes, Supplier<T> call) { return time(op, shapes, 0, call); }
+
+    /**
+     * Runs {@code call}, charging its wall time, the process CPU time (all threads: robust to other processes taking
+     * cores) and {@code flops} (multiply and add counted apart) to the op and to the op with its shapes.
+     */
+    private <T> T time(String op, String shapes, long flops, Supplier<T> call) {
+        long c0 = cpuNanos();
         long t0 = System.nanoTime();
         T out = call.get();
         long dt = System.nanoTime() - t0;
+        long dc = cpuNanos() - c0;
         synchronized (this) {
-            add(byOp, op, dt);
-            add(byShape, op + " " + shapes, dt);
+            add(byOp, op, dt, flops, dc);
+            add(byShape, op + " " + shapes, dt, flops, dc);
         }
         return out;
     }
 
-    private static void add(Map<String, long[]> m, String key, long nanos) {
-        long[] v = m.computeIfAbsent(key, k -> new long[2]);
+    private long cpuNanos() { return os == null ? 0 : os.getProcessCpuTime(); }
+
+    private static void add(Map<String, long[]> m, String key, long nanos, long flops, long cpuNanos) {
+        long[] v = m.computeIfAbsent(key, k -> new long[4]);
         v[0] += nanos;
         v[1]++;
+        v[2] += flops;
+        v[3] += cpuNanos;
+    }
+
+    /** GFLOP per CPU-second (a core fully busy for a second), blank for ops without a FLOP count. */
+    private static String rate(long[] v) {
+        return v[2] == 0 || v[3] == 0 ? "" : String.format(Locale.ROOT, "%7.1f", v[2] / (double) v[3]);
     }
 
     private static String s(Tensor... ts) {
@@ -56,33 +77,47 @@ public final class ProfilingBackend implements Backend {
         return sb.toString();
     }
 
-    /** Total nanoseconds spent in ops. */
+    /** Total wall nanoseconds spent in ops. */
     public synchronized long totalNanos() {
         return byOp.values().stream().mapToLong(v -> v[0]).sum();
     }
 
-    /** A table of ops by total time, then the {@code topShapes} most expensive (op, shapes) pairs. */
+    /** Total process CPU nanoseconds spent in ops. */
+    public synchronized long totalCpuNanos() {
+        return byOp.values().stream().mapToLong(v -> v[3]).sum();
+    }
+
+    /**
+     * A table of ops by CPU time, then the {@code topShapes} most expensive (op, shapes) pairs. Columns: wall seconds,
+     * CPU seconds (all threads), share of the CPU total, calls, GFLOP, and GFLOP per CPU-second (per busy core).
+     */
     public synchronized String report(int topShapes) {
-        double total = totalNanos();
+        double total = totalCpuNanos();
         StringBuilder sb = new StringBuilder();
-        sb.append(String.format(Locale.ROOT, "%-22s %10s %7s %8s%n", "op", "seconds", "share", "calls"));
+        sb.append(String.format(Locale.ROOT, "%-22s %8s %8s %7s %7s %7s %9s%n",
+                "op", "wall s", "cpu s", "share", "calls", "GFLOP", "GFLOP/cpu-s"));
         for (Map.Entry<String, long[]> e : sorted(byOp)) {
             long[] v = e.getValue();
-            sb.append(String.format(Locale.ROOT, "%-22s %10.3f %6.1f%% %8d%n", e.getKey(), v[0] / 1e9, 100 * v[0] / total, v[1]));
+            sb.append(String.format(Locale.ROOT, "%-22s %8.3f %8.3f %6.1f%% %7d %7s %9s%n", e.getKey(), v[0] / 1e9,
+                    v[3] / 1e9, 100 * v[3] / total, v[1],
+                    v[2] == 0 ? "" : String.format(Locale.ROOT, "%7.1f", v[2] / 1e9), rate(v)));
         }
-        sb.append(String.format(Locale.ROOT, "%-22s %10.3f%n%n", "total", total / 1e9));
-        sb.append(String.format(Locale.ROOT, "%10s %7s %6s  %s%n", "seconds", "share", "calls", "op and input shapes"));
+        sb.append(String.format(Locale.ROOT, "%-22s %8.3f %8.3f%n%n", "total", totalNanos() / 1e9, total / 1e9));
+        sb.append(String.format(Locale.ROOT, "%8s %8s %7s %6s %9s  %s%n",
+                "wall s", "cpu s", "share", "calls", "GFLOP/cpu-s", "op and input shapes"));
         List<Map.Entry<String, long[]>> shapes = sorted(byShape);
         for (Map.Entry<String, long[]> e : shapes.subList(0, Math.min(topShapes, shapes.size()))) {
             long[] v = e.getValue();
-            sb.append(String.format(Locale.ROOT, "%10.3f %6.1f%% %6d  %s%n", v[0] / 1e9, 100 * v[0] / total, v[1], e.getKey()));
+            sb.append(String.format(Locale.ROOT, "%8.3f %8.3f %6.1f%% %6d %9s  %s%n", v[0] / 1e9, v[3] / 1e9,
+                    100 * v[3] / total, v[1], rate(v), e.getKey()));
         }
         return sb.toString();
     }
 
     private static List<Map.Entry<String, long[]>> sorted(Map<String, long[]> m) {
         List<Map.Entry<String, long[]>> l = new ArrayList<>(m.entrySet());
-        l.sort(Comparator.comparingLong((Map.Entry<String, long[]> e) -> e.getValue()[0]).reversed());
+        l.sort(Comparator.comparingLong((Map.Entry<String, long[]> e) -> e.getValue()[3])
+                .thenComparingLong(e -> e.getValue()[0]).reversed());
         return l;
     }
 
@@ -94,12 +129,17 @@ public final class ProfilingBackend implements Backend {
 
     @Override
     public Tensor linear(Tensor x, Tensor weight, Tensor bias) {
-        return time("linear", s(x, weight), () -> delegate.linear(x, weight, bias));
+        long flops = 2 * (x.numel() / x.dim(-1)) * weight.dim(0) * weight.dim(1);
+        return time("linear", s(x, weight), flops, () -> delegate.linear(x, weight, bias));
     }
 
     @Override
     public Tensor conv2d(Tensor x, Tensor weight, Tensor bias, int stride, int padding) {
-        return time("conv2d", s(x, weight) + " s" + stride + " p" + padding, () -> delegate.conv2d(x, weight, bias, stride, padding));
+        long oh = (x.dim(2) + 2L * padding - weight.dim(2)) / stride + 1;
+        long ow = (x.dim(3) + 2L * padding - weight.dim(3)) / stride + 1;
+        long flops = 2 * x.dim(0) * oh * ow * weight.numel();
+        return time("conv2d", s(x, weight) + " s" + stride + " p" + padding, flops,
+                () -> delegate.conv2d(x, weight, bias, stride, padding));
     }
 
     @Override
@@ -119,7 +159,8 @@ public final class ProfilingBackend implements Backend {
 
     @Override
     public Tensor attention(Tensor q, Tensor k, Tensor v, int heads, boolean causal) {
-        return time("attention", s(q, k) + " h" + heads, () -> delegate.attention(q, k, v, heads, causal));
+        long flops = 4 * q.dim(0) * q.dim(1) * k.dim(1) * q.dim(2); // q k^T and p v, all heads
+        return time("attention", s(q, k) + " h" + heads, flops, () -> delegate.attention(q, k, v, heads, causal));
     }
 
     @Override public Tensor silu(Tensor x) { return time("silu", s(x), () -> delegate.silu(x)); }

@@ -4,6 +4,7 @@ import dev.panamadiffusion.backend.cpu.CpuBackend;
 import dev.panamadiffusion.models.unet.UNet2DConditionModel;
 import dev.panamadiffusion.tensor.Tensor;
 
+import java.lang.management.ManagementFactory;
 import java.util.Locale;
 
 /**
@@ -32,12 +33,24 @@ public final class UNetProfile {
             backend.download(unet.forward(sample, timesteps, context));
             System.out.printf(Locale.ROOT, "warm-up step %.2f s%n", (System.nanoTime() - t0) / 1e9);
             backend.reset();
+            long cpu0 = processCpuNanos();
             t0 = System.nanoTime();
             for (int i = 0; i < steps; i++) backend.download(unet.forward(sample, timesteps, context));
             double wall = (System.nanoTime() - t0) / 1e9;
-            System.out.printf(Locale.ROOT, "%d profiled step(s): %.2f s wall, %.2f s per step, %.2f s in ops%n%n",
-                    steps, wall, wall / steps, backend.totalNanos() / 1e9);
+            double cpu = (processCpuNanos() - cpu0) / 1e9;
+            System.out.printf(Locale.ROOT, "%d profiled step(s): %.2f s wall per step (%.2f s in ops), %.2f s process CPU "
+                            + "per step (%.2f s in ops; %.2f cores busy on average; %d available, load average %.1f)%n%n",
+                    steps, wall / steps, backend.totalNanos() / 1e9 / steps, cpu / steps,
+                    backend.totalCpuNanos() / 1e9 / steps, cpu / wall,
+                    Runtime.getRuntime().availableProcessors(),
+                    ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
             System.out.print(backend.report(40));
         }
+    }
+
+    /** CPU time of the whole process (all threads), or -1 where the JVM does not report it. */
+    private static long processCpuNanos() {
+        return ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.OperatingSystemMXBean os
+                ? os.getProcessCpuTime() : -1;
     }
 }

@@ -109,6 +109,7 @@ public final class GenerateCommand implements Callable<Integer> {
             ProgressBar bar = new ProgressBar(err, "sampling");
             bar.begin();
             GenerationResult result = pipeline.generate(request, bar, CancellationToken.none());
+            for (String w : result.warnings()) err.println("pdiff: warning: " + w);
             for (int i = 0; i < result.size(); i++) {
                 PngWriter.write(files.get(i), result.images().get(i), PngWriter.parameters(result.infotexts().get(i)));
                 stdout.printf(Locale.ROOT, "wrote %s (%dx%d, seed %d)%n", files.get(i), result.images().get(i).width(),

@@ -13,7 +13,7 @@ import java.io.PrintWriter;
  */
 @Command(name = "pdiff", mixinStandardHelpOptions = true, version = "pdiff 0.1.0",
         description = "Stable Diffusion in Java (FFM + Vector API).",
-        subcommands = {GenerateCommand.class, VerifyCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {GenerateCommand.class, VerifyCommand.class, ServeCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     /** Exit code for bad arguments and invalid requests. */
     public static final int EXIT_USAGE = 2;

@@ -2,19 +2,18 @@ package dev.panamadiffusion.pipeline;
 
 import dev.panamadiffusion.backend.Backend;
 import dev.panamadiffusion.backend.cpu.CpuBackend;
+import dev.panamadiffusion.cuda.CudaBackend;
+import dev.panamadiffusion.cuda.CudaProbe;
+import dev.panamadiffusion.cuda.CudaStatus;
 
-import java.lang.reflect.InvocationTargetException;
 import java.util.Locale;
 import java.util.function.Consumer;
 
 /**
  * Backends by name: {@code cpu}, {@code cuda}, or {@code auto} (CUDA when a GPU is usable, otherwise the CPU with one
- * log line). The CUDA backend is looked up by class name so that the CPU path never touches CUDA classes.
+ * log line). The CPU path never loads a CUDA library: the probe looks for the driver first.
  */
 public final class BackendFactory {
-    static final String CUDA_CLASS = "dev.panamadiffusion.cuda.CudaBackend";
-    static final String PROBE_CLASS = "dev.panamadiffusion.cuda.CudaProbe";
-
     private BackendFactory() {}
 
     /** {@link #create(String, Consumer)} logging to standard error. */
@@ -45,36 +44,20 @@ public final class BackendFactory {
     }
 
     /**
-     * Null when the CUDA backend can run here, otherwise its one-line reason (no CUDA classes in this build, no driver,
-     * no device of compute capability 8.0+, missing libraries), from {@code dev.panamadiffusion.cuda.CudaProbe}.
+     * Null when the CUDA backend can run here, otherwise its one-line reason (no driver, no device of compute
+     * capability 8.0+, missing libraries), from {@link CudaProbe}, which never throws and never loads a CUDA library
+     * that is not there.
      */
     public static String cudaUnavailableReason() {
-        Object status;
-        try {
-            status = Class.forName(PROBE_CLASS).getMethod("probe").invoke(null);
-        } catch (ClassNotFoundException | NoSuchMethodException | LinkageError e) {
-            return "this build has no CUDA backend";
-        } catch (InvocationTargetException e) {
-            return "the CUDA probe failed: " + e.getCause();
-        } catch (IllegalAccessException e) {
-            throw new IllegalStateException(e);
-        }
-        try {
-            boolean available = (Boolean) status.getClass().getMethod("available").invoke(status);
-            return available ? null : String.valueOf(status.getClass().getMethod("message").invoke(status));
-        } catch (ReflectiveOperationException e) {
-            throw new IllegalStateException("unexpected CUDA probe result " + status, e);
-        }
+        CudaStatus status = CudaProbe.probe();
+        return status.available() ? null : status.message();
     }
 
     private static Backend newCuda() {
         try {
-            return (Backend) Class.forName(CUDA_CLASS).getConstructor().newInstance();
-        } catch (InvocationTargetException e) {
-            Throwable c = e.getCause();
-            throw new IllegalStateException("backend cuda failed to start: " + (c.getMessage() != null ? c.getMessage() : c), c);
-        } catch (ReflectiveOperationException | LinkageError e) {
-            throw new IllegalStateException("backend cuda failed to start: " + e, e);
+            return new CudaBackend();
+        } catch (RuntimeException | LinkageError e) {
+            throw new IllegalStateException("backend cuda failed to start: " + (e.getMessage() != null ? e.getMessage() : e), e);
         }
     }
 }

@@ -7,11 +7,14 @@ import java.util.List;
 /**
  * The images of one {@link StableDiffusionPipeline#generate} call, each with the seed it came from and its AUTOMATIC1111
  * {@code parameters} text. All images of a batch share the request's seed (diffusers draws the whole batch from one
- * generator); {@code seconds} is the wall time of the call.
+ * generator); {@code warnings} are things the caller should know (a prompt cut at the text encoder's length);
+ * {@code seconds} is the wall time of the call.
  */
-public record GenerationResult(List<Rgb8Image> images, List<Long> seeds, List<String> infotexts, double seconds) {
+public record GenerationResult(List<Rgb8Image> images, List<Long> seeds, List<String> infotexts, List<String> warnings,
+                               double seconds) {
     public GenerationResult {
         images = List.copyOf(images);
+        warnings = List.copyOf(warnings);
         seeds = List.copyOf(seeds);
         infotexts = List.copyOf(infotexts);
         if (images.size() != seeds.size() || images.size() != infotexts.size()) {

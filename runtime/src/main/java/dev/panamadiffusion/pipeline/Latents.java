@@ -1,5 +1,10 @@
 package dev.panamadiffusion.pipeline;
 
+import dev.panamadiffusion.tensor.DType;
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+import java.util.List;
+
 import dev.panamadiffusion.tensor.Tensor;
 
 /**
@@ -70,5 +75,27 @@ public final class Latents {
         float[] v = image.toFloatArray();
         for (int i = 0; i < v.length; i++) v[i] = Math.min(1f, Math.max(0f, v[i] / 2 + 0.5f));
         return Tensor.fromFloats(v, image.shape());
+    }
+
+    /** Concatenation along dim 0 of host tensors with equal trailing dimensions: [R1, ...] + [R2, ...] → [R1 + R2, ...]. */
+    public static Tensor concatRows(List<Tensor> parts) {
+        if (parts.size() == 1) return parts.get(0).contiguous();
+        long[] shape = parts.get(0).shape();
+        long rows = 0;
+        for (Tensor p : parts) {
+            long[] s = p.shape();
+            s[0] = shape[0];
+            if (!Arrays.equals(s, shape)) throw new IllegalArgumentException("cannot stack " + p + " under " + parts.get(0));
+            rows += p.dim(0);
+        }
+        shape[0] = rows;
+        Tensor out = Tensor.allocate(DType.F32, shape);
+        long offset = 0;
+        for (Tensor p : parts) {
+            MemorySegment src = p.contiguous().segment();
+            MemorySegment.copy(src, 0, out.segment(), offset, src.byteSize());
+            offset += src.byteSize();
+        }
+        return out;
     }
 }

@@ -88,6 +88,12 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                         + textEncoder.config().hiddenSize() + " does not match the UNet's cross_attention_dim "
                         + unet.config().crossAttentionDim()[0]);
             }
+            int latent = vae.config().latentChannels();
+            if (unet.config().inChannels() != latent || unet.config().outChannels() != latent) {
+                throw new IllegalArgumentException("model folder " + modelDir + ": the UNet maps " + unet.config().inChannels()
+                        + " to " + unet.config().outChannels() + " channels but the VAE's latents have " + latent
+                        + " (an inpainting or other conditioned model?); text to image needs them equal");
+            }
             return new StableDiffusionPipeline(folder, backend, arena, tokenizer, textEncoder, unet, vae, schedulerConfig,
                     defaultSampler, sizes);
         } catch (RuntimeException | Error e) {
@@ -126,15 +132,33 @@ public final class StableDiffusionPipeline implements AutoCloseable {
      * or a prompt with token ids outside the text encoder's vocabulary an {@link IllegalArgumentException}; a
      * cancelled {@code cancel} a {@link java.util.concurrent.CancellationException} (checked between steps).
      */
-    public GenerationResult generate(GenerationRequest request, ProgressListener progress, CancellationToken cancel) {
-        long start = System.nanoTime();
-        request.validate(sizeRule);
+    public synchronized GenerationResult generate(GenerationRequest request, ProgressListener progress,
+                                                  CancellationToken cancel) {
         ProgressListener listener = progress == null ? ProgressListener.NONE : progress;
         CancellationToken token = cancel == null ? CancellationToken.none() : cancel;
+        Denoising d = begin(request);
+        token.throwIfCancelled("after encoding the prompt");
+        while (!d.finished()) {
+            token.throwIfCancelled("before step " + (d.stepsDone() + 1) + " of " + d.totalSteps());
+            step(List.of(d));
+            listener.onStep(d.stepsDone(), d.totalSteps());
+        }
+        token.throwIfCancelled("before decoding");
+        return finish(d);
+    }
+
+    /**
+     * Validates {@code request}, resolves its seed and size, encodes its prompts and draws its initial latents: one
+     * {@code randn([batch, 4, h, w])} from a generator seeded with the seed, times {@code init_noise_sigma}, as
+     * diffusers' {@code prepare_latents}.
+     */
+    public synchronized Denoising begin(GenerationRequest request) {
+        long start = System.nanoTime();
+        request.validate(sizeRule);
         int width = request.width() == 0 ? defaultSize() : request.width();
         int height = request.height() == 0 ? defaultSize() : request.height();
         long seed = request.seed() == -1 ? ThreadLocalRandom.current().nextLong(1L << 32) : request.seed();
-        int batch = request.batchSize();
+        GenerationRequest resolved = request.withSize(width, height).withSeed(seed);
         boolean guided = request.usesGuidance();
 
         Scheduler scheduler = request.sampler() == null ? Schedulers.fromConfig(schedulerConfig)
@@ -142,46 +166,72 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         String samplerName = request.sampler() == null ? defaultSampler : canonicalSampler(request.sampler());
         scheduler.setTimesteps(request.steps());
 
-        // 1. text conditioning: [negative × batch; prompt × batch] (or prompt × batch without guidance)
-        Tensor context = backend.upload(encodePrompts(request, guided)); // [(2)B, 77, D]
-        token.throwIfCancelled("after encoding the prompt");
-
-        // 2. initial noise: one draw for the whole batch, as diffusers' prepare_latents
+        List<String> warnings = new ArrayList<>();
+        truncationWarning(request.prompt(), "prompt", warnings);
+        if (guided) truncationWarning(request.negativePrompt(), "negative prompt", warnings);
+        Tensor hostContext = encodePrompts(request, guided);  // [(2)B, 77, D]
         NoiseGenerator generator = request.rng() == RngKind.TORCH ? new TorchCpuGenerator(seed) : new JavaNoiseGenerator(seed);
         int scale = sizeRule.vaeScaleFactor();
-        Tensor noise = generator.randn(batch, unet.config().inChannels(), height / scale, width / scale); // [B, 4, h, w]
-        Tensor latents = Latents.scale(noise, (float) scheduler.initNoiseSigma());                       // [B, 4, h, w]
+        Tensor noise = generator.randn(request.batchSize(), unet.config().inChannels(), height / scale, width / scale); // [B, 4, h, w]
+        Tensor latents = Latents.scale(noise, (float) scheduler.initNoiseSigma());                                   // [B, 4, h, w]
+        return new Denoising(resolved, samplerName, scheduler, generator, hostContext, backend.upload(hostContext), latents,
+                warnings, start);
+    }
 
-        // 3. denoising loop
-        double[] timesteps = scheduler.timesteps();
-        int rows = guided ? 2 * batch : batch;
-        float g = (float) request.guidanceScale();
-        for (int i = 0; i < timesteps.length; i++) {
-            token.throwIfCancelled("before step " + (i + 1) + " of " + timesteps.length);
-            Tensor input = scheduler.scaleModelInput(latents, i);                  // [B, 4, h, w]
-            Tensor unetInput = guided ? Latents.twice(input) : input;              // [(2)B, 4, h, w]
-            double[] t = new double[rows];
-            Arrays.fill(t, timesteps[i]);
-            Tensor noisePred = backend.download(unet.forward(backend.upload(unetInput), t, context)); // [(2)B, 4, h, w]
-            Tensor eps = guided ? Latents.guide(noisePred, g) : noisePred;        // [B, 4, h, w]
-            latents = scheduler.step(eps, i, latents, generator);                  // [B, 4, h, w]
-            listener.onStep(i + 1, timesteps.length);
+    /**
+     * One denoising step for every state in {@code group} with ONE UNet call over all their rows (continuous batching
+     * across requests): each state's scaled input (twice when guided) and its own timestep and text conditioning,
+     * then its own guidance and scheduler step. All states must have the same latent shape and not be finished.
+     */
+    public synchronized void step(List<Denoising> group) {
+        if (group.isEmpty()) return;
+        Denoising first = group.get(0);
+        int rows = 0;
+        for (Denoising d : group) {
+            if (d.finished()) throw new IllegalStateException("step on a finished generation");
+            if (!d.sameLatentShape(first)) throw new IllegalArgumentException("latent shapes differ within one UNet batch");
+            rows += d.rows();
         }
+        List<Tensor> inputs = new ArrayList<>(group.size());
+        double[] t = new double[rows];
+        int r = 0;
+        for (Denoising d : group) {
+            Tensor input = d.scheduler.scaleModelInput(d.latents, d.step); // [B, 4, h, w]
+            inputs.add(d.request.usesGuidance() ? Latents.twice(input) : input); // [(2)B, 4, h, w]
+            Arrays.fill(t, r, r + d.rows(), d.scheduler.timesteps()[d.step]);
+            r += d.rows();
+        }
+        Tensor context = group.size() == 1 ? first.context
+                : backend.upload(Latents.concatRows(group.stream().map(d -> d.hostContext).toList())); // [R, 77, D]
+        Tensor sample = backend.upload(Latents.concatRows(inputs));                                       // [R, 4, h, w]
+        Tensor noisePred = backend.download(unet.forward(sample, t, context));                           // [R, 4, h, w]
+        r = 0;
+        for (Denoising d : group) {
+            Tensor out = noisePred.slice(0, r, r + d.rows());                                            // [(2)B, 4, h, w]
+            r += d.rows();
+            Tensor eps = d.request.usesGuidance() ? Latents.guide(out, (float) d.request.guidanceScale()) : out.contiguous();
+            d.latents = d.scheduler.step(eps, d.step, d.latents, d.generator);                           // [B, 4, h, w]
+            d.step++;
+        }
+    }
 
-        // 4. decode, one image at a time
+    /** Decodes a finished state's latents, one image at a time, into RGB images with their A1111 parameters. */
+    public synchronized GenerationResult finish(Denoising d) {
+        if (!d.finished()) throw new IllegalStateException("decode before the last step");
+        GenerationRequest request = d.request;
+        int batch = request.batchSize();
         List<Rgb8Image> images = new ArrayList<>(batch);
         List<Long> seeds = new ArrayList<>(batch);
         List<String> infotexts = new ArrayList<>(batch);
         float scalingFactor = vae.scalingFactor();
         for (int b = 0; b < batch; b++) {
-            token.throwIfCancelled("before decoding");
-            Tensor z = Latents.divide(latents.slice(0, b, b + 1), scalingFactor);    // [1, 4, h, w]
-            Tensor decoded = backend.download(vae.decode(backend.upload(z)));       // [1, 3, H, W]
+            Tensor z = Latents.divide(d.latents.slice(0, b, b + 1), scalingFactor); // [1, 4, h, w]
+            Tensor decoded = backend.download(vae.decode(backend.upload(z)));      // [1, 3, H, W]
             images.add(Images.toRgb8(Latents.denormalize(decoded), 0));
-            seeds.add(seed);
-            infotexts.add(Infotext.format(request, samplerName, seed, width, height, modelName(), b));
+            seeds.add(request.seed());
+            infotexts.add(Infotext.format(request, d.samplerName, request.seed(), request.width(), request.height(), modelName(), b));
         }
-        return new GenerationResult(images, seeds, infotexts, (System.nanoTime() - start) / 1e9);
+        return new GenerationResult(images, seeds, infotexts, d.warnings, (System.nanoTime() - d.startNanos) / 1e9);
     }
 
     /** Host [(2)B, 77, D]: the embeddings the UNet attends to, unconditional rows first. */
@@ -213,6 +263,16 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             }
         }
         return ids;
+    }
+
+    /** Adds a warning when {@code text} has more tokens than fit between the start and end tokens (as diffusers warns). */
+    private void truncationWarning(String text, String what, List<String> warnings) {
+        int tokens = tokenizer.tokenIds(text).length;
+        int room = tokenizer.maxLength() - 2;
+        if (tokens > room) {
+            warnings.add("the " + what + " is " + tokens + " tokens long; the text encoder reads the first " + room
+                    + " and ignores the rest");
+        }
     }
 
     /** The A1111 spelling of a sampler name the user typed in any case. */

@@ -1,5 +1,7 @@
 package dev.panamadiffusion.cli;
 
+import dev.panamadiffusion.testing.TinyModel;
+
 import dev.panamadiffusion.io.SafeTensors;
 import dev.panamadiffusion.tensor.Tensor;
 import org.junit.jupiter.api.Test;
@@ -33,7 +35,7 @@ class GenerateEndToEndTest {
     void writesPngWithA1111Parameters(@TempDir Path tmp) throws IOException {
         Path model = TinyModel.assemble(tmp.resolve("tiny-sd"), "pndm", TinyModel.Tokenizer.TINY_BPE);
         Path out = tmp.resolve("out/horse.png");
-        TinyModel.Run r = TinyModel.run("generate", "--model", model.toString(), "--prompt", "a horse",
+        CliRun r = CliRun.run("generate", "--model", model.toString(), "--prompt", "a horse",
                 "--negative-prompt", "blurry", "--steps", "3", "--seed", "42", "--backend", "cpu", "--out", out.toString());
         assertEquals(0, r.exit(), r.err());
         assertTrue(r.out().contains("wrote " + out), r.out());
@@ -48,11 +50,11 @@ class GenerateEndToEndTest {
 
         // the same seed gives the same pixels; another seed different ones
         Path again = tmp.resolve("again.png");
-        assertEquals(0, TinyModel.run("generate", "--model", model.toString(), "--prompt", "a horse", "--negative-prompt",
+        assertEquals(0, CliRun.run("generate", "--model", model.toString(), "--prompt", "a horse", "--negative-prompt",
                 "blurry", "--steps", "3", "--seed", "42", "--backend", "cpu", "--out", again.toString()).exit());
         assertTrue(Arrays.deepEquals(pixels(out), pixels(again)));
         Path other = tmp.resolve("other.png");
-        assertEquals(0, TinyModel.run("generate", "--model", model.toString(), "--prompt", "a horse", "--negative-prompt",
+        assertEquals(0, CliRun.run("generate", "--model", model.toString(), "--prompt", "a horse", "--negative-prompt",
                 "blurry", "--steps", "3", "--seed", "43", "--backend", "cpu", "--out", other.toString()).exit());
         assertFalse(Arrays.deepEquals(pixels(out), pixels(other)));
     }
@@ -61,7 +63,7 @@ class GenerateEndToEndTest {
     void batchWritesNumberedFilesFromOneNoiseDraw(@TempDir Path tmp) throws IOException {
         Path model = TinyModel.assemble(tmp.resolve("m"), "ddim", TinyModel.Tokenizer.TINY_BPE);
         Path out = tmp.resolve("cat.png");
-        TinyModel.Run r = TinyModel.run("generate", "--model", model.toString(), "--prompt", "a cat", "--steps", "2",
+        CliRun r = CliRun.run("generate", "--model", model.toString(), "--prompt", "a cat", "--steps", "2",
                 "--seed", "7", "--batch", "2", "--width", "24", "--height", "16", "--guidance", "1", "--backend", "cpu",
                 "--out", out.toString());
         assertEquals(0, r.exit(), r.err());
@@ -91,7 +93,7 @@ class GenerateEndToEndTest {
         Map<String, Tensor> loop = SafeTensors.readAll(TinyModel.reference().resolve("tiny/loop_" + scheduler + "_cfg7.5.safetensors"));
         long steps = loop.containsKey("num_inference_steps") ? loop.get("num_inference_steps").getLong(0) : loop.get("timesteps").numel();
         Path out = tmp.resolve("astronaut.png");
-        TinyModel.Run r = TinyModel.run("generate", "--model", model.toString(), "--prompt",
+        CliRun r = CliRun.run("generate", "--model", model.toString(), "--prompt",
                 "a photograph of an astronaut riding a horse", "--steps", Long.toString(steps), "--guidance", "7.5",
                 "--seed", "42", "--backend", "cpu", "--out", out.toString());
         assertEquals(0, r.exit(), r.err());
@@ -135,7 +137,7 @@ class GenerateEndToEndTest {
     @Test
     void unknownScheduler(@TempDir Path tmp) throws IOException {
         Path model = TinyModel.assemble(tmp.resolve("m"), "pndm", TinyModel.Tokenizer.TINY_BPE);
-        TinyModel.Run r = expectOneLine(2, null, "generate", "--model", model.toString(), "--prompt", "x", "--scheduler",
+        CliRun r = expectOneLine(2, null, "generate", "--model", model.toString(), "--prompt", "x", "--scheduler",
                 "Heun", "--out", tmp.resolve("x.png").toString());
         assertTrue(r.errLines().get(0).startsWith("error: unknown scheduler 'Heun' (use one of: DDIM, PNDM, Euler, Euler a,"),
                 r.err());
@@ -179,8 +181,8 @@ class GenerateEndToEndTest {
     }
 
     /** Runs the CLI and checks the exit code and that stderr is exactly one line ({@code line}, unless null). */
-    private static TinyModel.Run expectOneLine(int exit, String line, String... args) {
-        TinyModel.Run r = TinyModel.run(args);
+    private static CliRun expectOneLine(int exit, String line, String... args) {
+        CliRun r = CliRun.run(args);
         assertEquals(exit, r.exit(), r.err());
         assertEquals(1, r.errLines().size(), "one line on stderr, got:\n" + r.err());
         assertFalse(r.err().contains("\tat "), "no stack trace");

@@ -1,5 +1,7 @@
 package dev.panamadiffusion.cli;
 
+import dev.panamadiffusion.testing.TinyModel;
+
 import dev.panamadiffusion.io.SafeTensors;
 import dev.panamadiffusion.tensor.Tensor;
 import org.junit.jupiter.api.Test;
@@ -21,7 +23,7 @@ class VerifyCommandTest {
 
     @Test
     void everyCheckOfTheTinyReferencePasses() {
-        TinyModel.Run r = TinyModel.run("verify", TinyModel.reference().resolve("tiny").toString(), "--backend", "cpu");
+        CliRun r = CliRun.run("verify", TinyModel.reference().resolve("tiny").toString(), "--backend", "cpu");
         List<String> lines = r.out().lines().toList();
         String last = lines.getLast();
         assertTrue(last.matches("\\d+ passed, 0 failed"), r.out() + r.err());
@@ -42,7 +44,7 @@ class VerifyCommandTest {
     @Test
     void tokenizerAndNoiseGeneratorReferencesPass() {
         for (String dir : List.of("tokenizer", "rng")) {
-            TinyModel.Run r = TinyModel.run("verify", TinyModel.reference().resolve(dir).toString());
+            CliRun r = CliRun.run("verify", TinyModel.reference().resolve(dir).toString());
             assertEquals(0, r.exit(), r.out() + r.err());
             assertTrue(r.out().lines().toList().getLast().matches("[1-9]\\d* passed, 0 failed"), r.out());
         }
@@ -57,7 +59,7 @@ class VerifyCommandTest {
         perturb(tiny.resolve("loop_ddim_cfg7.5.safetensors"), copy.resolve("loop_ddim_cfg7.5.safetensors"),
                 "step2_latents_out", 5, 5e-2f);
 
-        TinyModel.Run r = TinyModel.run("verify", copy.toString(), "--backend", "cpu");
+        CliRun r = CliRun.run("verify", copy.toString(), "--backend", "cpu");
         assertEquals(1, r.exit(), r.out());
         List<String> lines = r.out().lines().toList();
         assertTrue(line(lines, "unet t=[10,500]").contains(" FAIL"), r.out());
@@ -70,10 +72,10 @@ class VerifyCommandTest {
 
     @Test
     void missingOrEmptyFolder(@TempDir Path tmp) {
-        TinyModel.Run missing = TinyModel.run("verify", tmp.resolve("nope").toString());
+        CliRun missing = CliRun.run("verify", tmp.resolve("nope").toString());
         assertEquals(2, missing.exit());
         assertEquals(List.of("error: reference folder " + tmp.resolve("nope") + " does not exist"), missing.errLines());
-        TinyModel.Run empty = TinyModel.run("verify", tmp.toString(), "--backend", "cpu");
+        CliRun empty = CliRun.run("verify", tmp.toString(), "--backend", "cpu");
         assertEquals(1, empty.exit());
         assertEquals(1, empty.errLines().size(), empty.err());
         assertTrue(empty.errLines().get(0).startsWith("error: no reference files in " + tmp), empty.err());

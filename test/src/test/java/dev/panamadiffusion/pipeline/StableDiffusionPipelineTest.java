@@ -140,6 +140,16 @@ class StableDiffusionPipelineTest {
     }
 
     @Test
+    void promptsLongerThanTheTextEncoderAreCutWithAWarning() {
+        String longPrompt = "a horse ".repeat(40).strip(); // 80 tokens
+        GenerationResult r = pipeline.generate(GenerationRequest.of(longPrompt).withSteps(1).withSeed(1), null, null);
+        assertEquals(List.of("the prompt is 80 tokens long; the text encoder reads the first 75 and ignores the rest"),
+                r.warnings());
+        assertEquals(List.of(), pipeline.generate(GenerationRequest.of("a horse").withSteps(1).withSeed(1), null, null)
+                .warnings());
+    }
+
+    @Test
     void clipSkipAndJavaRngChangeTheImage() {
         GenerationRequest r = GenerationRequest.of("a photograph of an astronaut").withSteps(2).withSeed(5);
         Rgb8Image base = pipeline.generate(r, null, null).images().getFirst();

@@ -14,14 +14,20 @@ import static dev.panamadiffusion.backend.cpu.Microkernel.NR;
 import static dev.panamadiffusion.backend.cpu.Microkernel.VL;
 
 /**
- * Scaled dot-product attention in blocks of NR queries, computed transposed so that every step is a GEMM tile
- * and the softmax runs across vector lanes: per (batch, head), K and V^T are packed once as A panels; per query
- * block, S^T[Lk, NR] = K · Q^T, P^T = exp(scale (S^T - max)) column-wise, O^T[d, NR] = V^T · P^T, and the output
- * is O^T transposed divided by the column sums. Only an Lk x NR score block exists at a time.
+ * Scaled dot-product attention, computed transposed so that every product is a GEMM tile and the softmax runs
+ * across vector lanes, with an online softmax over blocks of keys (flash-attention style). Per (batch, head), K
+ * and V^T are packed once as A panels, in blocks of {@link #KB} keys. A task takes up to {@link #PANELS} panels of
+ * NR queries; for each key block and panel: S^T[KB, NR] = K · Q^T (Q pre-scaled by 1/sqrt(d)), the running column
+ * max m and sum l are updated, the accumulator rescaled, P^T = exp(S^T - m) and O^T[d, NR] += V^T · P^T. Output is
+ * O^T / l, transposed. Only a KB x NR score block exists at a time, and a key block is reused while in cache.
  */
 final class AttentionCpu {
     private AttentionCpu() {}
 
+    /** Keys per block: a multiple of MR, so that a block starts on a K panel. */
+    static final int KB = 40 * MR;
+    /** Query panels (of NR queries) per task. */
+    static final int PANELS = 4;
     private static final VectorSpecies<Float> S = Microkernel.S;
     private static final ByteOrder NO = ByteOrder.nativeOrder();
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT_UNALIGNED;
@@ -33,94 +39,163 @@ final class AttentionCpu {
         final Packed[] kp = new Packed[batch * heads];
         final Packed[] vt = new Packed[batch * heads];
         par.forEach(batch * heads, bh -> {
-            int b = bh / heads;
-            int h = bh % heads;
-            long base = (long) b * lk * hd + (long) h * d;
-            kp[bh] = Packed.pack(k, base, hd, 1, lk, d, MR);   // K_h [Lk, d]
-            vt[bh] = Packed.pack(v, base, 1, hd, d, lk, MR);   // V_h^T [d, Lk]
+            long base = (long) (bh / heads) * lk * hd + (long) (bh % heads) * d;
+            kp[bh] = Packed.pack(k, base, hd, 1, lk, d, MR);     // K_h [Lk, d]
+            vt[bh] = packTransposed(v, base, hd, lk, d);          // V_h^T [d, Lk], reduction blocks of KB keys
         });
-        final int qBlocks = (lq + NR - 1) / NR;
+        final int qPanels = (lq + NR - 1) / NR;
+        final int groups = (qPanels + PANELS - 1) / PANELS;
         final float scale = (float) (1.0 / Math.sqrt(d));
-        par.forEach(batch * heads * qBlocks, task -> {
-            int bh = task / qBlocks;
-            int q0 = (task % qBlocks) * NR;
-            int nq = Math.min(NR, lq - q0);
+        par.forEach(batch * heads * groups, task -> {
+            int bh = task / groups;
+            int g = task % groups;
             int b = bh / heads;
             int h = bh % heads;
-            Packed kh = kp[bh];
-            Packed vh = vt[bh];
-            Scratch s = Scratch.get();
-            // Q^T block as B panels over d: qt[kk*NR + j] = q[b, q0 + j, h*d + k0 + kk]
-            float[] qt = s.b(d * NR);
-            java.util.Arrays.fill(qt, 0, d * NR, 0f);
-            for (int j = 0; j < nq; j++) {
-                long src = ((long) b * lq + q0 + j) * hd + (long) h * d;
-                for (int kk = 0; kk < d; kk++) qt[kk * NR + j] = q.getAtIndex(F, src + kk);
-            }
-            MemorySegment st = s.seg1((long) kh.nPad() * NR); // S^T [Lk, NR]
-            for (int p = 0; p < kh.panels(); p++) {
-                for (int kb = 0; kb < kh.blocks(); kb++) {
-                    Microkernel.tile(kh.data(), kh.offset(kb, p), qt, kb * kh.kc() * NR, kh.kcOf(kb), st,
-                            (long) p * MR * NR, NR, MR, NR, kb > 0, null, 0, null, 0);
-                }
-            }
-            float[] pt = s.c(lk * NR); // P^T [Lk, NR], unnormalised
-            float[] sums = new float[NR];
-            softmaxColumns(st, pt, lk, q0, causal, scale, sums);
-            MemorySegment ot = s.seg2((long) vh.nPad() * NR); // O^T [d, NR]
-            for (int p = 0; p < vh.panels(); p++) {
-                for (int kb = 0; kb < vh.blocks(); kb++) {
-                    Microkernel.tile(vh.data(), vh.offset(kb, p), pt, kb * vh.kc() * NR, vh.kcOf(kb), ot,
-                            (long) p * MR * NR, NR, MR, NR, kb > 0, null, 0, null, 0);
-                }
-            }
-            for (int j = 0; j < nq; j++) {
-                float inv = 1f / sums[j];
-                long dst = ((long) b * lq + q0 + j) * hd + (long) h * d;
-                for (int i = 0; i < d; i++) out.setAtIndex(F, dst + i, ot.getAtIndex(F, (long) i * NR + j) * inv);
-            }
+            int panels = Math.min(PANELS, qPanels - g * PANELS);
+            new Block(kp[bh], vt[bh], d, lk, causal).run(q, out, ((long) b * lq) * hd + (long) h * d, hd,
+                    g * PANELS * NR, Math.min(lq, (g * PANELS + panels) * NR), scale);
         });
     }
 
-    /** pt[r][j] = exp(scale * (st[r][j] - max_r st[r][j])) over valid (r, j); sums[j] = sum_r pt[r][j]. */
-    private static void softmaxColumns(MemorySegment st, float[] pt, int lk, int q0, boolean causal, float scale, float[] sums) {
-        FloatVector m0 = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
-        FloatVector m1 = m0;
-        final long vb = VL * 4L;
+    /** V^T as MR-wide A panels over d with reduction blocks of exactly KB keys. */
+    private static Packed packTransposed(MemorySegment v, long base, long ld, int lk, int d) {
+        int dPad = Packed.pad(d, MR);
+        int kc = Math.min(KB, lk);
+        Packed p = new Packed(new float[Math.multiplyExact(dPad, lk)], d, dPad, lk, kc, MR);
+        float[] row = new float[d];
         for (int r = 0; r < lk; r++) {
-            long off = (long) r * NR * 4;
-            FloatVector s0 = FloatVector.fromMemorySegment(S, st, off, NO);
-            FloatVector s1 = FloatVector.fromMemorySegment(S, st, off + vb, NO);
-            if (causal) {
-                s0 = s0.blend(Float.NEGATIVE_INFINITY, masked(r - q0));
-                s1 = s1.blend(Float.NEGATIVE_INFINITY, masked(r - q0 - VL));
-            }
-            m0 = m0.max(s0);
-            m1 = m1.max(s1);
+            MemorySegment.copy(v, F, (base + r * ld) * 4, row, 0, d);
+            int kb = r / kc;
+            int kk = r % kc;
+            for (int i = 0; i < d; i++) p.data()[p.offset(kb, i / MR) + kk * MR + i % MR] = row[i];
         }
-        FloatVector sc = FloatVector.broadcast(S, scale);
-        FloatVector bias0 = m0.mul(sc).neg();
-        FloatVector bias1 = m1.mul(sc).neg();
-        FloatVector a0 = FloatVector.zero(S);
-        FloatVector a1 = a0;
-        for (int r = 0; r < lk; r++) {
-            long off = (long) r * NR * 4;
-            FloatVector s0 = FloatVector.fromMemorySegment(S, st, off, NO).fma(sc, bias0).lanewise(VectorOperators.EXP);
-            FloatVector s1 = FloatVector.fromMemorySegment(S, st, off + vb, NO).fma(sc, bias1).lanewise(VectorOperators.EXP);
-            if (causal) {
-                s0 = s0.blend(0f, masked(r - q0));
-                s1 = s1.blend(0f, masked(r - q0 - VL));
-            }
-            s0.intoArray(pt, r * NR);
-            s1.intoArray(pt, r * NR + VL);
-            a0 = a0.add(s0);
-            a1 = a1.add(s1);
-        }
-        a0.intoArray(sums, 0);
-        a1.intoArray(sums, VL);
+        return p;
     }
 
-    /** Lanes j with j < t: the query q0 + j lies before key r when t = r - q0 (minus the half offset). */
+    /** One task: the queries [q0, q1) of one (batch, head). */
+    private static final class Block {
+        final Packed kh;
+        final Packed vh;
+        final int d;
+        final int lk;
+        final boolean causal;
+
+        Block(Packed kh, Packed vh, int d, int lk, boolean causal) {
+            this.kh = kh;
+            this.vh = vh;
+            this.d = d;
+            this.lk = lk;
+            this.causal = causal;
+        }
+
+        void run(MemorySegment q, MemorySegment out, long base, int ld, int q0, int q1, float scale) {
+            Scratch s = Scratch.get();
+            int panels = (q1 - q0 + NR - 1) / NR;
+            int dPad = vh.nPad();
+            float[] qt = s.b(panels * d * NR);                       // Q^T per panel: [d][NR], pre-scaled
+            float[] row = s.row(d);
+            for (int j = q0; j < q1; j++) {
+                MemorySegment.copy(q, F, (base + (long) j * ld) * 4, row, 0, d);
+                int o = ((j - q0) / NR) * d * NR + (j - q0) % NR;
+                for (int kk = 0; kk < d; kk++) qt[o + kk * NR] = row[kk] * scale;
+            }
+            for (int j = q1; j < q0 + panels * NR; j++) {
+                int o = ((j - q0) / NR) * d * NR + (j - q0) % NR;
+                for (int kk = 0; kk < d; kk++) qt[o + kk * NR] = 0f;
+            }
+            MemorySegment st = s.seg1((long) KB * NR);                 // S^T block [KB, NR]
+            float[] pt = s.c(KB * NR);                                 // P^T block
+            MemorySegment acc = s.seg2((long) panels * dPad * NR);     // O^T per panel [dPad, NR]
+            float[] m = new float[panels * NR];
+            float[] l = new float[panels * NR];
+            java.util.Arrays.fill(m, Float.NEGATIVE_INFINITY);
+            boolean[] started = new boolean[panels];
+            for (int kb = 0; kb < vh.blocks(); kb++) {
+                int r0 = kb * vh.kc();
+                int rows = vh.kcOf(kb);
+                for (int p = 0; p < panels; p++) {
+                    int qp = q0 + p * NR;
+                    if (causal && r0 > Math.min(q1 - 1, qp + NR - 1)) continue; // every key of the block is masked
+                    for (int i = 0; i * MR < rows; i++) {
+                        int panel = r0 / MR + i;
+                        Microkernel.tile(kh.data(), kh.offset(0, panel), qt, p * d * NR, d, st, (long) i * MR * NR, NR,
+                                MR, NR, false, null, 0, null, 0);
+                    }
+                    long accBase = (long) p * dPad * NR;
+                    boolean first = !started[p];
+                    softmaxBlock(st, pt, rows, r0 - qp, m, l, p * NR, acc, accBase, dPad, first);
+                    for (int i = 0; i < vh.panels(); i++) {
+                        Microkernel.tile(vh.data(), vh.offset(kb, i), pt, 0, rows, acc, accBase + (long) i * MR * NR, NR,
+                                MR, NR, !first, null, 0, null, 0);
+                    }
+                    started[p] = true;
+                }
+            }
+            for (int j = q0; j < q1; j++) {
+                int p = (j - q0) / NR;
+                int c = (j - q0) % NR;
+                float inv = 1f / l[p * NR + c];
+                long accBase = (long) p * dPad * NR;
+                for (int i = 0; i < d; i++) row[i] = acc.getAtIndex(F, accBase + (long) i * NR + c) * inv;
+                MemorySegment.copy(row, 0, out, F, (base + (long) j * ld) * 4, d);
+            }
+        }
+
+        /**
+         * Online softmax step for one key block of one query panel: new column max, rescale of the running sum and
+         * (unless {@code first}) of the accumulator, P^T = exp(S^T - m). {@code t} is the first key minus the
+         * first query (for the causal mask).
+         */
+        private void softmaxBlock(MemorySegment st, float[] pt, int rows, int t, float[] m, float[] l, int mo,
+                                  MemorySegment acc, long accBase, int dPad, boolean first) {
+            final long vb = VL * 4L;
+            FloatVector m0 = FloatVector.fromArray(S, m, mo);
+            FloatVector m1 = FloatVector.fromArray(S, m, mo + VL);
+            FloatVector n0 = m0, n1 = m1;
+            for (int r = 0; r < rows; r++) {
+                long off = (long) r * NR * 4;
+                FloatVector s0 = FloatVector.fromMemorySegment(S, st, off, NO);
+                FloatVector s1 = FloatVector.fromMemorySegment(S, st, off + vb, NO);
+                if (causal) {
+                    s0 = s0.blend(Float.NEGATIVE_INFINITY, masked(t + r));
+                    s1 = s1.blend(Float.NEGATIVE_INFINITY, masked(t + r - VL));
+                }
+                n0 = n0.max(s0);
+                n1 = n1.max(s1);
+            }
+            FloatVector sum0 = FloatVector.zero(S), sum1 = sum0;
+            if (!first) {
+                FloatVector a0 = m0.sub(n0).lanewise(VectorOperators.EXP);
+                FloatVector a1 = m1.sub(n1).lanewise(VectorOperators.EXP);
+                sum0 = FloatVector.fromArray(S, l, mo).mul(a0);
+                sum1 = FloatVector.fromArray(S, l, mo + VL).mul(a1);
+                for (int i = 0; i < dPad; i++) {
+                    long off = (accBase + (long) i * NR) * 4;
+                    FloatVector.fromMemorySegment(S, acc, off, NO).mul(a0).intoMemorySegment(acc, off, NO);
+                    FloatVector.fromMemorySegment(S, acc, off + vb, NO).mul(a1).intoMemorySegment(acc, off + vb, NO);
+                }
+            }
+            for (int r = 0; r < rows; r++) {
+                long off = (long) r * NR * 4;
+                FloatVector p0 = FloatVector.fromMemorySegment(S, st, off, NO).sub(n0).lanewise(VectorOperators.EXP);
+                FloatVector p1 = FloatVector.fromMemorySegment(S, st, off + vb, NO).sub(n1).lanewise(VectorOperators.EXP);
+                if (causal) {
+                    p0 = p0.blend(0f, masked(t + r));
+                    p1 = p1.blend(0f, masked(t + r - VL));
+                }
+                p0.intoArray(pt, r * NR);
+                p1.intoArray(pt, r * NR + VL);
+                sum0 = sum0.add(p0);
+                sum1 = sum1.add(p1);
+            }
+            n0.intoArray(m, mo);
+            n1.intoArray(m, mo + VL);
+            sum0.intoArray(l, mo);
+            sum1.intoArray(l, mo + VL);
+        }
+    }
+
+    /** Lanes j with j < t, i.e. queries before the key when t = key - first query of the half panel. */
     private static VectorMask<Float> masked(int t) {
         return S.indexInRange(0, Math.max(0, Math.min(VL, t)));
     }

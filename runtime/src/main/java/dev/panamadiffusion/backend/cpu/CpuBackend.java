@@ -144,13 +144,13 @@ public final class CpuBackend implements Backend {
     // ---- elementwise ---------------------------------------------------------------------------------------
 
     @Override
-    public Tensor silu(Tensor x) { return map(x, Elementwise::silu); }
+    public Tensor silu(Tensor x) { return map(x, Elementwise.Unary.SILU, 0f); }
 
     @Override
-    public Tensor gelu(Tensor x) { return map(x, Elementwise::gelu); }
+    public Tensor gelu(Tensor x) { return map(x, Elementwise.Unary.GELU, 0f); }
 
     @Override
-    public Tensor quickGelu(Tensor x) { return map(x, Elementwise::quickGelu); }
+    public Tensor quickGelu(Tensor x) { return map(x, Elementwise.Unary.QUICK_GELU, 0f); }
 
     @Override
     public Tensor geglu(Tensor x) {
@@ -189,10 +189,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public Tensor scale(Tensor x, float s) {
-        x = f32(x);
-        Tensor out = memory.uninitialized(x.shape());
-        Elementwise.scale(par, x.segment(), out.segment(), x.numel(), s);
-        return out;
+        return map(x, Elementwise.Unary.SCALE, s);
     }
 
     // ---- layout --------------------------------------------------------------------------------------------
@@ -274,10 +271,10 @@ public final class CpuBackend implements Backend {
 
     // ---- helpers -------------------------------------------------------------------------------------------
 
-    private Tensor map(Tensor x, java.util.function.UnaryOperator<jdk.incubator.vector.FloatVector> f) {
+    private Tensor map(Tensor x, Elementwise.Unary op, float s) {
         x = f32(x);
         Tensor out = memory.uninitialized(x.shape());
-        Elementwise.map(par, x.segment(), out.segment(), x.numel(), f);
+        Elementwise.map(par, x.segment(), out.segment(), x.numel(), op, s);
         return out;
     }
 

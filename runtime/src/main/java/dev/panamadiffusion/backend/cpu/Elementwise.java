@@ -7,7 +7,6 @@ import jdk.incubator.vector.VectorSpecies;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
-import java.util.function.UnaryOperator;
 
 /** Elementwise activations and arithmetic over contiguous f32 segments, vectorised with masked tails. */
 final class Elementwise {
@@ -32,56 +31,82 @@ final class Elementwise {
     }
 
     /**
-     * erf by Abramowitz and Stegun 7.1.26 refined: |error| below 2e-7, computed as
-     * sign(x) (1 - poly(t) exp(-x^2)), t = 1 / (1 + p |x|).
+     * erf as a rational function of x on [-4, 4] (outside, erf is ±1 in f32): x P(x²) / Q(x²), the minimax fit used
+     * by Eigen and XLA; no exp, one division.
      */
     static FloatVector erf(FloatVector x) {
-        FloatVector ax = x.abs();
-        FloatVector t = ax.mul(0.3275911f).add(1f);
-        t = FloatVector.broadcast(S, 1f).div(t);
-        FloatVector poly = t.mul(1.061405429f).add(-1.453152027f);
-        poly = poly.mul(t).add(1.421413741f);
-        poly = poly.mul(t).add(-0.284496736f);
-        poly = poly.mul(t).add(0.254829592f);
-        poly = poly.mul(t);
-        FloatVector e = ax.mul(ax).neg().lanewise(VectorOperators.EXP);
-        FloatVector y = FloatVector.broadcast(S, 1f).sub(poly.mul(e));
-        return y.blend(y.neg(), x.compare(VectorOperators.LT, 0f));
+        x = x.max(-4f).min(4f);
+        FloatVector x2 = x.mul(x);
+        FloatVector p = x2.fma(-2.72614225801306e-10f, 2.77068142495902e-08f);
+        p = p.fma(x2, bc(-2.10102402082508e-06f));
+        p = p.fma(x2, bc(-5.69250639462346e-05f));
+        p = p.fma(x2, bc(-7.34990630326855e-04f));
+        p = p.fma(x2, bc(-2.95459980854025e-03f));
+        p = p.fma(x2, bc(-1.60960333262415e-02f));
+        p = p.mul(x);
+        FloatVector q = x2.fma(-1.45660718464996e-05f, -2.13374055278905e-04f);
+        q = q.fma(x2, bc(-1.68282697438203e-03f));
+        q = q.fma(x2, bc(-7.37332916720468e-03f));
+        q = q.fma(x2, bc(-1.42647390514189e-02f));
+        return p.div(q);
     }
 
-    /** out = f(x) over n elements. */
-    static void map(Parallel par, MemorySegment x, MemorySegment out, long n, UnaryOperator<FloatVector> f) {
-        par.forRange(n, GRAIN, (s, e) -> {
-            for (long i = s; i < e; i += VL) {
-                VectorMask<Float> m = S.indexInRange(i, e);
-                f.apply(FloatVector.fromMemorySegment(S, x, i * 4, NO, m)).intoMemorySegment(out, i * 4, NO, m);
+    private static FloatVector bc(float v) { return FloatVector.broadcast(S, v); }
+
+    /** The unary maps; a switch (not a lambda) so that every vector stays in registers. */
+    enum Unary { SILU, GELU, QUICK_GELU, SCALE }
+
+    private static FloatVector apply(Unary op, FloatVector v, float s) {
+        return switch (op) {
+            case SILU -> silu(v);
+            case GELU -> gelu(v);
+            case QUICK_GELU -> quickGelu(v);
+            case SCALE -> v.mul(s);
+        };
+    }
+
+    /** out = op(x) over n elements ({@code s}: the SCALE factor). */
+    static void map(Parallel par, MemorySegment x, MemorySegment out, long n, Unary op, float s) {
+        par.forRange(n, GRAIN, (start, end) -> {
+            long i = start;
+            for (; i + VL <= end; i += VL) {
+                apply(op, FloatVector.fromMemorySegment(S, x, i * 4, NO), s).intoMemorySegment(out, i * 4, NO);
+            }
+            if (i < end) {
+                VectorMask<Float> m = S.indexInRange(i, end);
+                apply(op, FloatVector.fromMemorySegment(S, x, i * 4, NO, m), s).intoMemorySegment(out, i * 4, NO, m);
             }
         });
     }
 
     static void add(Parallel par, MemorySegment a, MemorySegment b, MemorySegment out, long n) {
-        par.forRange(n, GRAIN, (s, e) -> {
-            for (long i = s; i < e; i += VL) {
-                VectorMask<Float> m = S.indexInRange(i, e);
+        par.forRange(n, GRAIN, (start, end) -> {
+            long i = start;
+            for (; i + VL <= end; i += VL) {
+                FloatVector.fromMemorySegment(S, a, i * 4, NO).add(FloatVector.fromMemorySegment(S, b, i * 4, NO))
+                        .intoMemorySegment(out, i * 4, NO);
+            }
+            if (i < end) {
+                VectorMask<Float> m = S.indexInRange(i, end);
                 FloatVector.fromMemorySegment(S, a, i * 4, NO, m).add(FloatVector.fromMemorySegment(S, b, i * 4, NO, m))
                         .intoMemorySegment(out, i * 4, NO, m);
             }
         });
     }
 
-    static void scale(Parallel par, MemorySegment x, MemorySegment out, long n, float s0) {
-        map(par, x, out, n, v -> v.mul(s0));
-    }
-
     /** x [rows, plane] + v[row] for each row (rows = N*C). */
     static void addPerRow(Parallel par, MemorySegment x, float[] v, MemorySegment out, int rows, long plane) {
         par.forEach(rows, r -> {
             long base = r * plane;
+            long end = base + plane;
             FloatVector add = FloatVector.broadcast(S, v[r]);
-            for (long i = 0; i < plane; i += VL) {
-                VectorMask<Float> m = S.indexInRange(i, plane);
-                long off = (base + i) * 4;
-                FloatVector.fromMemorySegment(S, x, off, NO, m).add(add).intoMemorySegment(out, off, NO, m);
+            long i = base;
+            for (; i + VL <= end; i += VL) {
+                FloatVector.fromMemorySegment(S, x, i * 4, NO).add(add).intoMemorySegment(out, i * 4, NO);
+            }
+            if (i < end) {
+                VectorMask<Float> m = S.indexInRange(i, end);
+                FloatVector.fromMemorySegment(S, x, i * 4, NO, m).add(add).intoMemorySegment(out, i * 4, NO, m);
             }
         });
     }
@@ -92,7 +117,13 @@ final class Elementwise {
             for (long r = r0; r < r1; r++) {
                 long in = r * 2 * f;
                 long o = r * f;
-                for (int i = 0; i < f; i += VL) {
+                int i = 0;
+                for (; i + VL <= f; i += VL) {
+                    FloatVector hidden = FloatVector.fromMemorySegment(S, x, (in + i) * 4, NO);
+                    FloatVector gate = FloatVector.fromMemorySegment(S, x, (in + f + i) * 4, NO);
+                    hidden.mul(gelu(gate)).intoMemorySegment(out, (o + i) * 4, NO);
+                }
+                if (i < f) {
                     VectorMask<Float> m = S.indexInRange(i, f);
                     FloatVector hidden = FloatVector.fromMemorySegment(S, x, (in + i) * 4, NO, m);
                     FloatVector gate = FloatVector.fromMemorySegment(S, x, (in + f + i) * 4, NO, m);

@@ -84,8 +84,9 @@ final class HostMemory {
     }
 
     private void giveBack(Block block) {
-        lent.addAndGet(-block.segment.byteSize());
+        // into the free list first: whoever sees the lent count drop must find the block there
         free.computeIfAbsent(block.segment.byteSize(), k -> new ConcurrentLinkedQueue<>()).add(block);
+        lent.addAndGet(-block.segment.byteSize());
     }
 
     /** Frees free blocks, largest first, until at most {@code target} bytes are pooled. */

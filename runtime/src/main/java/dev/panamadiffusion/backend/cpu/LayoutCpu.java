@@ -3,15 +3,25 @@ package dev.panamadiffusion.backend.cpu;
 import dev.panamadiffusion.tensor.DType;
 import dev.panamadiffusion.tensor.Tensor;
 
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorShuffle;
+import jdk.incubator.vector.VectorSpecies;
+
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
 
 /** Data movement: padding, upsampling, concatenation, NCHW ↔ token transposes, row gathers, strided copies. */
 final class LayoutCpu {
     private LayoutCpu() {}
 
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT_UNALIGNED;
-    private static final int TB = 32; // transpose block
+    private static final VectorSpecies<Float> S = Microkernel.S;
+    private static final int VL = S.length();
+    private static final ByteOrder NO = ByteOrder.nativeOrder();
+    private static final int TB = 2 * VL; // transpose tile
+    private static final VectorShuffle<Float> LOW = VectorShuffle.fromOp(S, i -> i / 2);
+    private static final VectorShuffle<Float> HIGH = VectorShuffle.fromOp(S, i -> (i + VL) / 2);
 
     /** x [planes, h, w] → out [planes, h + top + bottom, w + left + right] (out zero-filled). */
     static void pad2d(Parallel par, MemorySegment x, MemorySegment out, int planes, int h, int w, int left, int right, int top,
@@ -25,20 +35,32 @@ final class LayoutCpu {
         });
     }
 
-    /** x [planes, h, w] → out [planes, 2h, 2w]. */
+    /** x [planes, h, w] → out [planes, 2h, 2w]: each vector of a row becomes two interleaved vectors, stored twice. */
     static void upsample2x(Parallel par, MemorySegment x, MemorySegment out, int planes, int h, int w) {
-        par.forEach(planes, p -> {
-            float[] row = new float[w];
-            float[] wide = new float[2 * w];
-            for (int y = 0; y < h; y++) {
-                MemorySegment.copy(x, F, ((long) p * h + y) * w * 4, row, 0, w);
-                for (int i = 0; i < w; i++) {
-                    wide[2 * i] = row[i];
-                    wide[2 * i + 1] = row[i];
+        par.forRange(planes, Math.max(1, (1 << 16) / Math.max(1, h * w)), (p0, p1) -> {
+            for (long p = p0; p < p1; p++) {
+                for (int y = 0; y < h; y++) {
+                    long src = (p * h + y) * w;
+                    long o = (p * 2 * h + 2L * y) * 2 * w;
+                    int i = 0;
+                    for (; i + VL <= w; i += VL) {
+                        FloatVector v = FloatVector.fromMemorySegment(S, x, (src + i) * 4, NO);
+                        FloatVector lo = v.rearrange(LOW);
+                        FloatVector hi = v.rearrange(HIGH);
+                        long d = (o + 2L * i) * 4;
+                        lo.intoMemorySegment(out, d, NO);
+                        hi.intoMemorySegment(out, d + VL * 4L, NO);
+                        lo.intoMemorySegment(out, d + 2L * w * 4, NO);
+                        hi.intoMemorySegment(out, d + 2L * w * 4 + VL * 4L, NO);
+                    }
+                    for (; i < w; i++) {
+                        float v = x.getAtIndex(F, src + i);
+                        out.setAtIndex(F, o + 2L * i, v);
+                        out.setAtIndex(F, o + 2L * i + 1, v);
+                        out.setAtIndex(F, o + 2L * w + 2L * i, v);
+                        out.setAtIndex(F, o + 2L * w + 2L * i + 1, v);
+                    }
                 }
-                long o = ((long) p * 2 * h + 2 * y) * 2 * w;
-                MemorySegment.copy(wide, 0, out, F, o * 4, 2 * w);
-                MemorySegment.copy(wide, 0, out, F, (o + 2L * w) * 4, 2 * w);
             }
         });
     }
@@ -51,26 +73,43 @@ final class LayoutCpu {
         });
     }
 
-    /** Per image: x [rows, cols] → out [cols, rows], in blocks. */
+    /** Per image: x [rows, cols] → out [cols, rows], in TB x TB tiles (vector row loads, scalar transpose). */
     static void transpose(Parallel par, MemorySegment x, MemorySegment out, int n, int rows, int cols) {
         int rb = (rows + TB - 1) / TB;
         par.forEach(n * rb, task -> {
             int img = task / rb;
             int r0 = (task % rb) * TB;
-            int r1 = Math.min(rows, r0 + TB);
+            int rh = Math.min(TB, rows - r0);
             long base = (long) img * rows * cols;
-            float[] blk = new float[TB * TB];
+            float[] in = new float[TB * TB];
+            float[] t = new float[TB * TB];
             for (int c0 = 0; c0 < cols; c0 += TB) {
-                int c1 = Math.min(cols, c0 + TB);
-                int cw = c1 - c0;
-                for (int r = r0; r < r1; r++) MemorySegment.copy(x, F, (base + (long) r * cols + c0) * 4, blk, (r - r0) * TB, cw);
-                float[] t = new float[TB];
-                for (int c = c0; c < c1; c++) {
-                    for (int r = r0; r < r1; r++) t[r - r0] = blk[(r - r0) * TB + c - c0];
-                    MemorySegment.copy(t, 0, out, F, (base + (long) c * rows + r0) * 4, r1 - r0);
+                int cw = Math.min(TB, cols - c0);
+                for (int r = 0; r < rh; r++) read(x, base + (long) (r0 + r) * cols + c0, in, r * TB, cw);
+                for (int r = 0; r < rh; r++) {
+                    for (int c = 0; c < cw; c++) t[c * TB + r] = in[r * TB + c];
                 }
+                for (int c = 0; c < cw; c++) write(t, c * TB, out, base + (long) (c0 + c) * rows + r0, rh);
             }
         });
+    }
+
+    private static void read(MemorySegment src, long index, float[] dst, int at, int len) {
+        if (len == TB) {
+            FloatVector.fromMemorySegment(S, src, index * 4, NO).intoArray(dst, at);
+            FloatVector.fromMemorySegment(S, src, (index + VL) * 4, NO).intoArray(dst, at + VL);
+        } else {
+            MemorySegment.copy(src, F, index * 4, dst, at, len);
+        }
+    }
+
+    private static void write(float[] src, int at, MemorySegment dst, long index, int len) {
+        if (len == TB) {
+            FloatVector.fromArray(S, src, at).intoMemorySegment(dst, index * 4, NO);
+            FloatVector.fromArray(S, src, at + VL).intoMemorySegment(dst, (index + VL) * 4, NO);
+        } else {
+            MemorySegment.copy(src, at, dst, F, index * 4, len);
+        }
     }
 
     /** table [V, D] rows gathered by ids [count] into out [count, D]. */

@@ -42,6 +42,7 @@ final class Parallel implements AutoCloseable {
 
     /** Runs {@code body.accept(i)} for every i in [0, n), in parallel; returns when all are done. */
     void forEach(int n, IntConsumer body) {
+        if (closed) throw new IllegalStateException("the CPU backend is closed");
         if (n <= 0) return;
         if (n == 1 || workers.length == 0) {
             for (int i = 0; i < n; i++) body.accept(i);

@@ -14,6 +14,7 @@ final class Scratch {
     private float[] b = new float[0];
     private float[] c = new float[0];
     private float[] row = new float[0];
+    private float[] padded = new float[0];
 
     private MemorySegment s1 = MemorySegment.NULL;
     private MemorySegment s2 = MemorySegment.NULL;
@@ -23,6 +24,9 @@ final class Scratch {
     float[] b(int n) { return b.length >= n ? b : (b = new float[grow(n)]); }
 
     float[] c(int n) { return c.length >= n ? c : (c = new float[grow(n)]); }
+
+    /** The zero-padded input of a convolution (filled by the calling thread, read by the pool). */
+    float[] padded(int n) { return padded.length >= n ? padded : (padded = new float[grow(n)]); }
 
     float[] row(int n) { return row.length >= n ? row : (row = new float[grow(n)]); }
 

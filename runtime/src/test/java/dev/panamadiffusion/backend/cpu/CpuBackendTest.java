@@ -62,14 +62,25 @@ class CpuBackendTest {
         int b = 2, l = 9, k = 40, n = 37;
         float[] x = rand(b * l * k), w = rand(n * k), bias = rand(n);
         Tensor wt = tensor(w, n, k);
-        Tensor first = CPU.linear(tensor(x, b, l, k), wt, tensor(bias, n));
-        int cached = CPU.cachedWeights();
-        Tensor second = CPU.linear(tensor(x, b, l, k), wt, tensor(bias, n));
-        assertEquals(cached, CPU.cachedWeights(), "second call must reuse the packed weight");
-        assertArrayEquals(new long[] {b, l, n}, first.shape());
-        float[] ref = Reference.linear(x, b * l, k, w, n, bias);
-        assertClose(ref, first, 1e-5);
-        assertClose(ref, second, 1e-5);
+        // a backend of its own: the shared one's weak cache also holds other tests' weights, which the GC may drop
+        try (CpuBackend cpu = new CpuBackend(2)) {
+            Tensor first = cpu.linear(tensor(x, b, l, k), wt, tensor(bias, n));
+            assertEquals(1, cpu.cachedWeights(), "the weight is packed once");
+            Tensor second = cpu.linear(tensor(x, b, l, k), wt, tensor(bias, n));
+            assertEquals(1, cpu.cachedWeights(), "second call must reuse the packed weight");
+            assertArrayEquals(new long[] {b, l, n}, first.shape());
+            float[] ref = Reference.linear(x, b * l, k, w, n, bias);
+            assertClose(ref, first, 1e-5);
+            assertClose(ref, second, 1e-5);
+        }
+    }
+
+    @Test
+    void aClosedBackendRefusesWorkInsteadOfHanging() {
+        CpuBackend cpu = new CpuBackend(2);
+        cpu.close();
+        Tensor x = tensor(rand(64 * 64), 64, 64);
+        org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class, () -> cpu.linear(x, x, null));
     }
 
     @Test
@@ -95,7 +106,8 @@ class CpuBackendTest {
     @CsvSource({
             "1,3,8,8,5,3,1,1,true", "2,4,9,7,6,3,1,1,false", "2,5,9,11,7,3,2,1,true", "2,8,16,16,13,1,1,0,true",
             "1,3,5,5,2,3,2,0,false", "2,6,12,10,9,3,1,0,true", "1,4,65,3,4,3,1,1,true", "2,33,10,10,14,3,1,1,true",
-            "1,2,6,6,3,5,1,2,false", "1,20,7,7,7,3,2,1,true"})
+            "1,2,6,6,3,5,1,2,false", "1,20,7,7,7,3,2,1,true", "2,7,40,70,5,1,1,0,true", "1,3,8,8,4,1,2,0,false",
+            "2,5,33,35,13,3,1,1,true", "1,4,6,6,3,1,1,1,true"})
     void conv2d(int n, int c, int h, int w, int o, int k, int stride, int pad, boolean withBias) {
         float[] x = rand(n * c * h * w), wt = rand(o * c * k * k), b = withBias ? rand(o) : null;
         Tensor out = CPU.conv2d(tensor(x, n, c, h, w), tensor(wt, o, c, k, k), b == null ? null : tensor(b, o), stride, pad);
@@ -123,7 +135,8 @@ class CpuBackendTest {
     @ParameterizedTest
     @CsvSource({
             "1,1,1,1,4,false", "2,37,77,8,5,false", "2,77,77,12,4,true", "1,100,9,2,40,false", "2,64,64,1,64,true",
-            "1,33,300,3,7,false", "1,5,5,1,3,true", "2,70,70,2,80,false"})
+            "1,33,300,3,7,false", "1,5,5,1,3,true", "2,70,70,2,80,false", "1,300,500,2,8,false", "1,500,500,1,16,true",
+            "1,129,129,2,4,true", "1,1,1000,1,3,false"})
     void attention(int b, int lq, int lk, int heads, int d, boolean causal) {
         int hd = heads * d;
         float[] q = rand(b * lq * hd), k = rand(b * lk * hd), v = rand(b * lk * hd);
@@ -185,6 +198,21 @@ class CpuBackendTest {
     void silu() { checkUnary(CPU::silu, Reference::silu); }
 
     @Test
+    void geluOnADenseGrid() {
+        int n = 12001;
+        float[] x = new float[n];
+        float[] e = new float[n];
+        for (int i = 0; i < n; i++) {
+            x[i] = (i - 6000) / 1000f;
+            e[i] = (float) Reference.gelu(x[i]);
+        }
+        Tensor out = CPU.gelu(tensor(x, n));
+        for (int i = 0; i < n; i++) {
+            assertTrue(Math.abs(out.getFloat(i) - e[i]) <= 1e-6 * (1 + Math.abs(e[i])), "gelu(" + x[i] + ")");
+        }
+    }
+
+    @Test
     void gelu() { checkUnary(CPU::gelu, Reference::gelu); }
 
     @Test
@@ -238,9 +266,9 @@ class CpuBackendTest {
         assertEquals(0f, out.getFloat((5 * (h + 1) + 4) * (w + 1) + 5));
     }
 
-    @Test
-    void upsampleNearest2x() {
-        int n = 2, c = 3, h = 3, w = 5;
+    @ParameterizedTest
+    @CsvSource({"2,3,3,5", "1,2,4,37", "2,2,2,32"})
+    void upsampleNearest2x(int n, int c, int h, int w) {
         float[] x = rand(n * c * h * w);
         float[] e = new float[n * c * 4 * h * w];
         for (int p = 0; p < n * c; p++)

@@ -1,15 +1,19 @@
 package dev.panamadiffusion.models.clip;
 
 import dev.panamadiffusion.backend.Backend;
+import dev.panamadiffusion.backend.cpu.CpuBackend;
 import dev.panamadiffusion.io.SafeTensors;
 import dev.panamadiffusion.models.NaiveBackend;
 import dev.panamadiffusion.models.Reference;
 import dev.panamadiffusion.tensor.Tensor;
 import dev.panamadiffusion.weights.WeightBindingException;
 import dev.panamadiffusion.weights.Weights;
+import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -17,21 +21,29 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.*;
 
 class CLIPTextModelTest {
     static final double TOL = 1e-4;
-    static Backend backend;
+    static final CpuBackend backend = new CpuBackend(2);
     static Map<String, Tensor> io;
     static CLIPTextModel model;
 
+    /** The naive reference ops and a fresh CPU backend (JUnit closes parameters after each invocation). */
+    static Stream<Backend> backends() { return Stream.of(new NaiveBackend(), new CpuBackend(2)); }
+
+    static CLIPTextModel load(Backend b) { return CLIPTextModel.load(Reference.tiny().resolve("text_encoder"), b, Arena.ofAuto()); }
+
     @BeforeAll
     static void load() {
-        backend = new NaiveBackend();
         io = Reference.read("text_encoder_io.safetensors");
-        model = CLIPTextModel.load(Reference.tiny().resolve("text_encoder"), backend, Arena.ofAuto());
+        model = load(backend);
     }
+
+    @AfterAll
+    static void close() { backend.close(); }
 
     @Test
     void configMirrorsConfigJson() {
@@ -48,11 +60,13 @@ class CLIPTextModelTest {
         assertEquals(999, c.eosTokenId());
     }
 
-    @Test
-    void lastHiddenStateAndPooledMatchTransformers() {
-        CLIPTextOutput out = model.forward(io.get("input_ids"));
-        Reference.assertClose("clip last_hidden_state", io.get("last_hidden_state"), backend.download(out.lastHiddenState()), TOL);
-        Reference.assertClose("clip pooler_output", io.get("pooler_output"), backend.download(out.pooledOutput()), TOL);
+    @ParameterizedTest
+    @MethodSource("backends")
+    void lastHiddenStateAndPooledMatchTransformers(Backend backend) {
+        CLIPTextOutput out = load(backend).forward(io.get("input_ids"));
+        String on = " on " + backend.name();
+        Reference.assertClose("clip last_hidden_state" + on, io.get("last_hidden_state"), backend.download(out.lastHiddenState()), TOL);
+        Reference.assertClose("clip pooler_output" + on, io.get("pooler_output"), backend.download(out.pooledOutput()), TOL);
         assertSame(out.lastHiddenState(), out.hiddenState(), "clip skip 0 conditions on the last hidden state");
     }
 
@@ -70,8 +84,10 @@ class CLIPTextModelTest {
         }
     }
 
-    @Test
-    void clipSkipOneIsThePenultimateLayerThroughFinalLayerNorm() {
+    @ParameterizedTest
+    @MethodSource("backends")
+    void clipSkipOneIsThePenultimateLayerThroughFinalLayerNorm(Backend backend) {
+        CLIPTextModel model = load(backend);
         // A one-layer model over the same weights computes hidden_states[-2] → final_layer_norm as its last state.
         Map<String, Tensor> weights = new LinkedHashMap<>(Reference.read("text_encoder_weights.safetensors"));
         weights.keySet().removeIf(k -> k.startsWith("text_model.encoder.layers.1."));
@@ -85,7 +101,7 @@ class CLIPTextModelTest {
 
         Tensor ids = io.get("input_ids");
         CLIPTextOutput skip1 = model.forward(ids, 1);
-        Reference.assertClose("clip skip 1 vs 1-layer model", backend.download(truncated.forward(ids).lastHiddenState()),
+        Reference.assertClose("clip skip 1 vs 1-layer model on " + backend.name(), backend.download(truncated.forward(ids).lastHiddenState()),
                 backend.download(skip1.hiddenState()), 1e-6);
         // the other outputs stay those of the full model
         Reference.assertClose("clip skip 1 last_hidden_state", io.get("last_hidden_state"), backend.download(skip1.lastHiddenState()), TOL);
@@ -93,8 +109,10 @@ class CLIPTextModelTest {
                 backend.download(skip1.hiddenState()), TOL));
     }
 
-    @Test
-    void clipSkipAllLayersIsTheNormalisedEmbedding() {
+    @ParameterizedTest
+    @MethodSource("backends")
+    void clipSkipAllLayersIsTheNormalisedEmbedding(Backend backend) {
+        CLIPTextModel model = load(backend);
         Tensor ids = io.get("input_ids");
         Map<String, Tensor> w = Reference.read("text_encoder_weights.safetensors");
         float[] tok = w.get("text_model.embeddings.token_embedding.weight").toFloatArray();
@@ -113,7 +131,7 @@ class CLIPTextModelTest {
             for (int i = 0; i < d; i++) var += (x[i] - mean) * (x[i] - mean) / d;
             for (int i = 0; i < d; i++) expected[r * d + i] = (float) ((x[i] - mean) / Math.sqrt(var + 1e-5) * g[i] + bias[i]);
         }
-        Reference.assertClose("clip skip 2 (embeddings)", Tensor.fromFloats(expected, 2, 77, d),
+        Reference.assertClose("clip skip 2 (embeddings) on " + backend.name(), Tensor.fromFloats(expected, 2, 77, d),
                 backend.download(model.forward(ids, 2).hiddenState()), 1e-5);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> model.forward(ids, 3));
         assertTrue(e.getMessage().contains("clip skip 3"), e.getMessage());

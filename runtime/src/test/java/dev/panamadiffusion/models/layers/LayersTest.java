@@ -1,11 +1,12 @@
 package dev.panamadiffusion.models.layers;
 
 import dev.panamadiffusion.backend.Backend;
-import dev.panamadiffusion.models.NaiveBackend;
+import dev.panamadiffusion.backend.cpu.CpuBackend;
 import dev.panamadiffusion.models.Reference;
 import dev.panamadiffusion.tensor.Tensor;
 import dev.panamadiffusion.weights.WeightBindingException;
 import dev.panamadiffusion.weights.Weights;
+import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 
 import java.util.LinkedHashMap;
@@ -19,7 +20,10 @@ import static org.junit.jupiter.api.Assertions.*;
  * symmetric padding), checked by identities that hold only when each piece sits where diffusers puts it.
  */
 class LayersTest {
-    static final Backend backend = new NaiveBackend();
+    static final CpuBackend backend = new CpuBackend(2);
+
+    @AfterAll
+    static void close() { backend.close(); }
     static final SplittableRandom random = new SplittableRandom(7);
 
     static Tensor rand(long... shape) {

@@ -1,6 +1,7 @@
 package dev.panamadiffusion.models.vae;
 
 import dev.panamadiffusion.backend.Backend;
+import dev.panamadiffusion.backend.cpu.CpuBackend;
 import dev.panamadiffusion.io.SafeTensors;
 import dev.panamadiffusion.models.NaiveBackend;
 import dev.panamadiffusion.models.Reference;
@@ -8,9 +9,12 @@ import dev.panamadiffusion.rng.NoiseGenerator;
 import dev.panamadiffusion.tensor.Tensor;
 import dev.panamadiffusion.weights.WeightBindingException;
 import dev.panamadiffusion.weights.Weights;
+import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -19,21 +23,29 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.*;
 
 class AutoencoderKLTest {
     static final double TOL = 1e-4;
-    static Backend backend;
+    static final CpuBackend backend = new CpuBackend(2);
     static Map<String, Tensor> io;
     static AutoencoderKL vae;
 
+    /** The naive reference ops and a fresh CPU backend (JUnit closes parameters after each invocation). */
+    static Stream<Backend> backends() { return Stream.of(new NaiveBackend(), new CpuBackend(2)); }
+
+    static AutoencoderKL load(Backend b) { return AutoencoderKL.load(Reference.tiny().resolve("vae"), b, Arena.ofAuto()); }
+
     @BeforeAll
     static void load() {
-        backend = new NaiveBackend();
         io = Reference.read("vae_io.safetensors");
-        vae = AutoencoderKL.load(Reference.tiny().resolve("vae"), backend, Arena.ofAuto());
+        vae = load(backend);
     }
+
+    @AfterAll
+    static void close() { backend.close(); }
 
     @Test
     void configMirrorsConfigJson() {
@@ -48,18 +60,20 @@ class AutoencoderKLTest {
         assertTrue(c.useQuantConv() && c.usePostQuantConv() && c.midBlockAddAttention());
     }
 
-    @Test
-    void decodeMatchesDiffusers() {
-        Tensor out = backend.download(vae.decode(backend.upload(io.get("latents"))));
+    @ParameterizedTest
+    @MethodSource("backends")
+    void decodeMatchesDiffusers(Backend backend) {
+        Tensor out = backend.download(load(backend).decode(backend.upload(io.get("latents"))));
         assertArrayEquals(new long[] {1, 3, 16, 16}, out.shape());
-        Reference.assertClose("vae decoded", io.get("decoded"), out, TOL);
+        Reference.assertClose("vae decoded on " + backend.name(), io.get("decoded"), out, TOL);
     }
 
-    @Test
-    void encodeMatchesDiffusers() {
-        DiagonalGaussianDistribution d = vae.encode(backend.upload(io.get("enc_image")));
-        Reference.assertClose("vae enc_mean", io.get("enc_mean"), d.mean(), TOL);
-        Reference.assertClose("vae enc_logvar", io.get("enc_logvar"), d.logvar(), TOL);
+    @ParameterizedTest
+    @MethodSource("backends")
+    void encodeMatchesDiffusers(Backend backend) {
+        DiagonalGaussianDistribution d = load(backend).encode(backend.upload(io.get("enc_image")));
+        Reference.assertClose("vae enc_mean on " + backend.name(), io.get("enc_mean"), d.mean(), TOL);
+        Reference.assertClose("vae enc_logvar on " + backend.name(), io.get("enc_logvar"), d.logvar(), TOL);
         float[] lv = io.get("enc_logvar").toFloatArray(), std = d.std().toFloatArray();
         for (int i = 0; i < lv.length; i++) assertEquals(Math.exp(0.5 * lv[i]), std[i], 1e-4 * Math.exp(0.5 * lv[i]));
     }
@@ -102,7 +116,7 @@ class AutoencoderKLTest {
         Weights w = Weights.of(weights, backend, "legacy vae");
         AutoencoderKL legacy = new AutoencoderKL(vae.config(), w);
         w.finish();
-        Reference.assertClose("vae decoded (legacy keys)", io.get("decoded"),
+        Reference.assertClose("vae decoded (legacy keys) on cpu", io.get("decoded"),
                 backend.download(legacy.decode(backend.upload(io.get("latents")))), TOL);
     }
 

@@ -1,4 +1,4 @@
-package dev.panamadiffusion.cli;
+package dev.panamadiffusion.verify;
 
 import com.fasterxml.jackson.core.json.JsonReadFeature;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -6,8 +6,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import java.io.IOException;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -18,16 +16,17 @@ import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
 
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Assembles complete diffusers model folders from the tiny reference components (../shared/reference/tiny), with one
- * of three tokenizers, and runs the CLI in-process.
+ * Assembles a complete, runnable diffusers model folder from a reference set's tiny components
+ * ({@code <reference>/tiny/{text_encoder,unet,vae,scheduler_*}}, laid out as in docs/VERIFY.md) with one of three
+ * tokenizers and a {@code model_index.json}: what the end-to-end tests, the engine and server tests and the server load
+ * test run on. {@code pdiff} never needs it for real models.
  */
-final class TinyModel {
+public final class ReferenceModelFolder {
     private static final ObjectMapper JSON = new ObjectMapper().enable(JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS.mappedFeature());
 
-    enum Tokenizer {
+    public enum Tokenizer {
         /** A generated 1,000-id byte-level BPE (512 byte symbols, 486 merges, the two specials at 998 and 999). */
         TINY_BPE,
         /** The real CLIP vocabulary with ids folded as the reference data did ({@code t % 997 + 1}, specials 998/999). */
@@ -36,18 +35,11 @@ final class TinyModel {
         REAL_CLIP
     }
 
-    private TinyModel() {}
-
-    /** The reference folder from {@code -Dpd.reference}; missing data fails the test (it is always present in CI). */
-    static Path reference() {
-        String p = System.getProperty("pd.reference");
-        assertTrue(p != null && Files.isDirectory(Path.of(p, "tiny")), "reference data missing: -Dpd.reference=" + p);
-        return Path.of(p);
-    }
+    private ReferenceModelFolder() {}
 
     /** A model folder in {@code dest} whose scheduler is {@code scheduler_<scheduler>/} of the reference. */
-    static Path assemble(Path dest, String scheduler, Tokenizer tokenizer) throws IOException {
-        Path tiny = reference().resolve("tiny");
+    public static Path assemble(Path reference, Path dest, String scheduler, Tokenizer tokenizer) throws IOException {
+        Path tiny = reference.resolve("tiny");
         Files.createDirectories(dest);
         for (String c : List.of("text_encoder", "unet", "vae")) copyDir(tiny.resolve(c), dest.resolve(c));
         Path sched = dest.resolve("scheduler");
@@ -68,10 +60,10 @@ final class TinyModel {
         Files.createDirectories(tok);
         switch (tokenizer) {
             case TINY_BPE -> writeTinyBpe(tok);
-            case FOLDED_CLIP -> writeFoldedClip(tok);
+            case FOLDED_CLIP -> writeFoldedClip(reference, tok);
             case REAL_CLIP -> {
-                Files.copy(reference().resolve("tokenizer/vocab.json"), tok.resolve("vocab.json"));
-                Files.copy(reference().resolve("tokenizer/merges.txt"), tok.resolve("merges.txt"));
+                Files.copy(reference.resolve("tokenizer/vocab.json"), tok.resolve("vocab.json"));
+                Files.copy(reference.resolve("tokenizer/merges.txt"), tok.resolve("merges.txt"));
             }
         }
         return dest;
@@ -125,8 +117,8 @@ final class TinyModel {
     }
 
     /** The real CLIP BPE with every id folded into the tiny text encoder's 1,000 ids exactly as the reference did. */
-    static void writeFoldedClip(Path dir) throws IOException {
-        JsonNode real = JSON.readTree(reference().resolve("tokenizer/vocab.json").toFile());
+    static void writeFoldedClip(Path reference, Path dir) throws IOException {
+        JsonNode real = JSON.readTree(reference.resolve("tokenizer/vocab.json").toFile());
         ObjectNode folded = JSON.createObjectNode();
         for (Iterator<Map.Entry<String, JsonNode>> it = real.fields(); it.hasNext(); ) {
             Map.Entry<String, JsonNode> e = it.next();
@@ -134,10 +126,10 @@ final class TinyModel {
             folded.put(e.getKey(), id == 49406 ? 998 : id == 49407 ? 999 : id % 997 + 1);
         }
         JSON.writeValue(dir.resolve("vocab.json").toFile(), folded);
-        Files.copy(reference().resolve("tokenizer/merges.txt"), dir.resolve("merges.txt"));
+        Files.copy(reference.resolve("tokenizer/merges.txt"), dir.resolve("merges.txt"));
     }
 
-    static void copyDir(Path from, Path to) throws IOException {
+    public static void copyDir(Path from, Path to) throws IOException {
         Files.createDirectories(to);
         try (Stream<Path> files = Files.list(from)) {
             for (Path f : files.toList()) {
@@ -147,18 +139,11 @@ final class TinyModel {
         }
     }
 
-    /** Exit code and captured output of one in-process CLI run. */
-    record Run(int exit, String out, String err) {
-        /** Standard error's non-empty lines. */
-        List<String> errLines() {
-            return err.lines().filter(l -> !l.isBlank()).toList();
+    /** Deletes {@code dir} and everything under it (no-op when absent). */
+    public static void deleteTree(Path dir) throws IOException {
+        if (dir == null || !Files.exists(dir)) return;
+        try (Stream<Path> all = Files.walk(dir)) {
+            for (Path p : all.sorted(java.util.Comparator.reverseOrder()).toList()) Files.delete(p);
         }
-    }
-
-    static Run run(String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        int exit = Main.run(new PrintWriter(out), new PrintWriter(err), args);
-        return new Run(exit, out.toString(), err.toString());
     }
 }

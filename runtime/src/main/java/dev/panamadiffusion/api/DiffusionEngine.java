@@ -1,0 +1,64 @@
+package dev.panamadiffusion.api;
+
+import dev.panamadiffusion.engine.Engine;
+import dev.panamadiffusion.pipeline.BackendFactory;
+import dev.panamadiffusion.pipeline.GenerationRequest;
+import dev.panamadiffusion.pipeline.ProgressListener;
+import java.util.List;
+
+/**
+ * A Stable Diffusion model loaded once and shared by many concurrent requests (thread-safe). Requests of the same
+ * size join one UNet batch at step boundaries (continuous batching), each with its own prompt, guidance, sampler
+ * and seed. {@link #close()} cancels what is pending and frees native memory (weights, backend buffers).
+ */
+public final class DiffusionEngine implements AutoCloseable {
+    private final Engine engine;
+
+    private DiffusionEngine(Engine engine) {
+        this.engine = engine;
+    }
+
+    /** Loads the model of {@code options} onto its backend. */
+    public static DiffusionEngine open(EngineOptions options) {
+        return new DiffusionEngine(new Engine(options, BackendFactory.create(options.backend())));
+    }
+
+    /**
+     * Queues {@code request}. Invalid fields throw {@link dev.panamadiffusion.pipeline.InvalidRequestException} (or
+     * {@link IllegalArgumentException} for an unknown sampler); a full queue throws {@link EngineBusyException}.
+     * {@code listener} is called on the engine thread after every step.
+     */
+    public Generation submit(GenerationRequest request, ProgressListener listener) {
+        return engine.submit(request, listener);
+    }
+
+    public Generation submit(GenerationRequest request) {
+        return submit(request, ProgressListener.NONE);
+    }
+
+    /** Requests being denoised now, oldest first. */
+    public List<? extends Generation> running() { return engine.running(); }
+
+    /** Requests waiting to start. */
+    public int queued() { return engine.queued(); }
+
+    public String modelName() { return engine.modelName(); }
+
+    public String backendName() { return engine.backendName(); }
+
+    /** The engine's limits, for clients that want to check a request before sending it. */
+    public EngineOptions options() { return engine.options(); }
+
+    /** Pixel sizes must be multiples of this for this model. */
+    public int sizeMultiple() { return engine.sizeMultiple(); }
+
+    /** Engine metrics in the Prometheus text format. */
+    public String prometheusMetrics() {
+        StringBuilder sb = new StringBuilder();
+        engine.metrics().writePrometheus(sb);
+        return sb.toString();
+    }
+
+    @Override
+    public void close() { engine.close(); }
+}

@@ -1,0 +1,73 @@
+package dev.panamadiffusion.cli;
+
+import dev.panamadiffusion.api.DiffusionEngine;
+import dev.panamadiffusion.api.EngineOptions;
+import dev.panamadiffusion.server.ImageServer;
+import java.io.PrintWriter;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/** {@code pdiff serve}: the HTTP image server (AUTOMATIC1111 and OpenAI APIs) over one loaded model. */
+@Command(name = "serve", mixinStandardHelpOptions = true,
+        description = "Serve a model over HTTP: POST /sdapi/v1/txt2img (AUTOMATIC1111), GET /sdapi/v1/progress, "
+                + "POST /sdapi/v1/interrupt, POST /v1/images/generations (OpenAI), GET /health, GET /metrics (Prometheus).")
+public final class ServeCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--model", required = true, description = "Diffusers model folder.")
+    Path model;
+
+    @Option(names = "--port", defaultValue = "7860", description = "TCP port (0 picks a free one). Default: ${DEFAULT-VALUE}.")
+    int port;
+
+    @Option(names = "--host", defaultValue = "127.0.0.1", description = "Address to bind. Default: ${DEFAULT-VALUE}.")
+    String host;
+
+    @Option(names = "--backend", defaultValue = "auto", description = "cpu, cuda or auto. Default: ${DEFAULT-VALUE}.")
+    String backend;
+
+    @Option(names = "--max-batch", defaultValue = "8",
+            description = "Most UNet rows per step across requests (a guided image takes 2). Default: ${DEFAULT-VALUE}.")
+    int maxBatch;
+
+    @Option(names = "--queue", defaultValue = "32", description = "Requests that may wait; more get 429. Default: ${DEFAULT-VALUE}.")
+    int queue;
+
+    @Option(names = "--max-body", defaultValue = "65536", description = "Largest request body in bytes. Default: ${DEFAULT-VALUE}.")
+    int maxBody;
+
+    @Override
+    public Integer call() throws Exception {
+        if (!Files.isDirectory(model)) throw new Main.UsageException("model folder " + model + " does not exist");
+        if (maxBatch < 1 || queue < 1 || maxBody < 1024) throw new Main.UsageException("--max-batch and --queue must be >= 1, --max-body >= 1024");
+        PrintWriter err = spec.commandLine().getErr();
+        EngineOptions options = EngineOptions.defaults(model).withBackend(backend).withMaxBatch(maxBatch).withQueueCapacity(queue);
+        DiffusionEngine engine = DiffusionEngine.open(options);
+        ImageServer server;
+        try {
+            server = ImageServer.start(engine, new InetSocketAddress(host, port), maxBody);
+        } catch (Exception e) {
+            engine.close();
+            throw e;
+        }
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            server.close();
+            engine.close(); // frees the weights and backend memory
+            stopped.countDown();
+        }, "pd-shutdown"));
+        err.printf("serving %s on http://%s:%d (backend %s, max batch %d, queue %d); Ctrl-C stops%n",
+                engine.modelName(), host, server.port(), engine.backendName(), maxBatch, queue);
+        err.flush();
+        stopped.await();
+        return 0;
+    }
+}

@@ -1,0 +1,118 @@
+package dev.panamadiffusion.engine;
+
+import dev.panamadiffusion.api.EngineBusyException;
+import dev.panamadiffusion.api.EngineOptions;
+import dev.panamadiffusion.api.Generation;
+import dev.panamadiffusion.backend.Backend;
+import dev.panamadiffusion.pipeline.GenerationRequest;
+import dev.panamadiffusion.pipeline.InvalidRequestException;
+import dev.panamadiffusion.pipeline.ProgressListener;
+import dev.panamadiffusion.pipeline.StableDiffusionPipeline;
+import dev.panamadiffusion.schedulers.SamplerName;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The engine behind {@link dev.panamadiffusion.api.DiffusionEngine}: validation on the caller's thread, a bounded
+ * queue, and one engine thread that does all backend work ({@link BatchLoop}).
+ */
+public final class Engine implements AutoCloseable {
+    private final EngineOptions options;
+    private final Backend backend;
+    private final StableDiffusionPipeline pipeline;
+    private final BlockingQueue<RequestState> queue;
+    private final EngineMetrics metrics;
+    private final BatchLoop loop;
+    private final Thread thread;
+    private final AtomicLong ids = new AtomicLong();
+    private volatile boolean closed;
+
+    public Engine(EngineOptions options, Backend backend) {
+        this.options = options;
+        this.backend = backend;
+        try {
+            this.pipeline = StableDiffusionPipeline.load(options.modelDir(), backend);
+        } catch (RuntimeException e) {
+            backend.close();
+            throw e;
+        }
+        this.queue = new ArrayBlockingQueue<>(options.queueCapacity());
+        this.metrics = new EngineMetrics(queue::size);
+        this.loop = new BatchLoop(pipeline, queue, metrics, options.maxBatch());
+        this.thread = Thread.ofPlatform().name("pd-engine").daemon(true).start(loop);
+    }
+
+    public EngineOptions options() { return options; }
+
+    public String modelName() { return pipeline.modelName(); }
+
+    public String backendName() { return backend.name(); }
+
+    public int sizeMultiple() { return pipeline.sizeRule().multiple(); }
+
+    public EngineMetrics metrics() { return metrics; }
+
+    public int queued() { return queue.size(); }
+
+    public List<? extends Generation> running() { return loop.running(); }
+
+    public Generation submit(GenerationRequest request, ProgressListener listener) {
+        if (closed) throw new IllegalStateException("engine is closed");
+        GenerationRequest r = validate(request);
+        RequestState state = new RequestState(ids.incrementAndGet(), r, listener);
+        if (!queue.offer(state)) {
+            metrics.requestsRejected.incrementAndGet();
+            throw new EngineBusyException(queue.size(), retryAfterSeconds());
+        }
+        metrics.requestsTotal.incrementAndGet();
+        return state;
+    }
+
+    /** Seconds a refused client should wait: about one request's time at the current pace. */
+    private int retryAfterSeconds() {
+        double p50 = metrics.requestSeconds.quantileUpperBound(0.5);
+        return (int) Math.max(1, Math.min(600, Double.isInfinite(p50) ? 60 : Math.ceil(p50)));
+    }
+
+    /**
+     * Every field against the model and this engine's limits (all problems in one exception); resolves the model's
+     * default size and a random seed so that the request as served is reproducible.
+     */
+    GenerationRequest validate(GenerationRequest r) {
+        List<String> problems = new ArrayList<>(r.problems(pipeline.sizeRule()));
+        if (r.width() > options.maxSide()) problems.add("width must be at most " + options.maxSide() + ", got " + r.width());
+        if (r.height() > options.maxSide()) problems.add("height must be at most " + options.maxSide() + ", got " + r.height());
+        if (r.steps() > options.maxSteps()) problems.add("steps must be between 1 and " + options.maxSteps() + ", got " + r.steps());
+        if (r.batchSize() > options.maxCount()) problems.add("batch size must be between 1 and " + options.maxCount() + ", got " + r.batchSize());
+        if (r.guidanceScale() > 100) problems.add("guidance scale must be at most 100, got " + r.guidanceScale());
+        if (r.sampler() != null) {
+            try {
+                SamplerName.parse(r.sampler());
+            } catch (IllegalArgumentException e) {
+                problems.add("sampler " + e.getMessage());
+            }
+        }
+        if (!problems.isEmpty()) throw new InvalidRequestException(problems);
+        int side = pipeline.defaultSize();
+        GenerationRequest out = r.withSize(r.width() == 0 ? side : r.width(), r.height() == 0 ? side : r.height());
+        return r.seed() == -1 ? out.withSeed(ThreadLocalRandom.current().nextLong(1L << 32)) : out;
+    }
+
+    @Override
+    public void close() {
+        if (closed) return;
+        closed = true;
+        loop.stop();
+        try {
+            thread.join(120_000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        pipeline.close();
+        backend.close();
+    }
+}

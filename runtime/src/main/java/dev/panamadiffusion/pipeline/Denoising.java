@@ -1,0 +1,60 @@
+package dev.panamadiffusion.pipeline;
+
+import dev.panamadiffusion.rng.NoiseGenerator;
+import dev.panamadiffusion.schedulers.Scheduler;
+import dev.panamadiffusion.tensor.Tensor;
+
+import java.util.List;
+
+/**
+ * One request in the middle of its denoising loop: everything that is its own (resolved request, scheduler state,
+ * noise generator, text conditioning, latents), so that {@link StableDiffusionPipeline#step} can run the UNet for
+ * several requests in one batch while each keeps diffusers' semantics. Made by {@link StableDiffusionPipeline#begin};
+ * used by one thread at a time.
+ */
+public final class Denoising {
+    final GenerationRequest request;  // seed, width and height resolved
+    final String samplerName;
+    final Scheduler scheduler;
+    final NoiseGenerator generator;
+    final Tensor hostContext;         // [(2)B, 77, D] host: unconditional rows first when guided
+    final Tensor context;             // the same on the backend
+    final List<String> warnings;      // for the result: a prompt cut at the text encoder's length
+    final long startNanos;
+    Tensor latents;                   // [B, C, h, w] host
+    int step;
+
+    Denoising(GenerationRequest request, String samplerName, Scheduler scheduler, NoiseGenerator generator,
+              Tensor hostContext, Tensor context, Tensor latents, List<String> warnings, long startNanos) {
+        this.request = request;
+        this.samplerName = samplerName;
+        this.scheduler = scheduler;
+        this.generator = generator;
+        this.hostContext = hostContext;
+        this.context = context;
+        this.latents = latents;
+        this.warnings = List.copyOf(warnings);
+        this.startNanos = startNanos;
+    }
+
+    /** The request as it runs: seed, width and height resolved. */
+    public GenerationRequest request() { return request; }
+
+    /** UNet rows this request needs per step: twice its batch with classifier-free guidance. */
+    public int rows() { return request.usesGuidance() ? 2 * request.batchSize() : request.batchSize(); }
+
+    public int stepsDone() { return step; }
+
+    /** Loop iterations of its schedule (PNDM's PLMS runs one more than the requested steps). */
+    public int totalSteps() { return scheduler.timesteps().length; }
+
+    public boolean finished() { return step >= totalSteps(); }
+
+    /** Whether {@code o}'s latents can share a UNet batch with these (same channels, height and width). */
+    public boolean sameLatentShape(Denoising o) {
+        return latents.dim(1) == o.latents.dim(1) && latents.dim(2) == o.latents.dim(2) && latents.dim(3) == o.latents.dim(3);
+    }
+
+    /** The current latents (host, [B, C, h, w]). */
+    public Tensor latents() { return latents; }
+}

@@ -1,0 +1,210 @@
+package dev.panamadiffusion.server;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.sun.net.httpserver.HttpExchange;
+import dev.panamadiffusion.api.DiffusionEngine;
+import dev.panamadiffusion.api.Generation;
+import dev.panamadiffusion.api.Progress;
+import dev.panamadiffusion.image.PngWriter;
+import dev.panamadiffusion.pipeline.GenerationRequest;
+import dev.panamadiffusion.pipeline.GenerationResult;
+import dev.panamadiffusion.pipeline.RngKind;
+import dev.panamadiffusion.schedulers.Schedulers;
+
+import java.io.IOException;
+import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ThreadLocalRandom;
+
+/** AUTOMATIC1111-compatible endpoints, so that existing clients work unchanged. */
+final class A1111Api {
+    private final DiffusionEngine engine;
+
+    A1111Api(DiffusionEngine engine) {
+        this.engine = engine;
+    }
+
+    /**
+     * POST /sdapi/v1/txt2img. {@code n_iter} batches run as separate requests with seeds {@code seed + i·batch_size}
+     * (as A1111 numbers them), batched together by the engine. Fields A1111 accepts that do not change a plain
+     * txt2img here are ignored; {@code enable_hr} is refused.
+     */
+    void txt2img(HttpExchange ex, JsonNode json) throws IOException, InterruptedException {
+        JsonFields f = new JsonFields(json);
+        String prompt = f.string("prompt", "", false);
+        String negative = f.string("negative_prompt", "", false);
+        int steps = f.integer("steps", 20, 1, 100_000);
+        double cfg = f.number("cfg_scale", 7.0, 0, 1e6);
+        String sampler = f.string("sampler_name", f.string("sampler_index", "Euler", false), false);
+        long seed = f.longValue("seed", -1);
+        if (seed < -1) throw HttpError.badField("seed", "seed must be >= 0 or -1 (random), got " + seed);
+        if (seed == -1) seed = ThreadLocalRandom.current().nextLong(1L << 32);
+        int width = f.integer("width", 512, 1, 1 << 16);
+        int height = f.integer("height", 512, 1, 1 << 16);
+        int batch = f.integer("batch_size", 1, 1, 1024);
+        int iterations = f.integer("n_iter", 1, 1, 64);
+        int clipSkip = clipSkip(f);
+        JsonNode hr = f.node("enable_hr");
+        if (hr != null && hr.asBoolean(false)) throw HttpError.badField("enable_hr", "enable_hr is not supported (txt2img only)");
+        List<Generation> generations = new ArrayList<>();
+        try {
+            for (int i = 0; i < iterations; i++) {
+                GenerationRequest request = new GenerationRequest(prompt, negative, steps, cfg, sampler, seed + (long) i * batch,
+                        width, height, batch, clipSkip - 1, RngKind.TORCH);
+                generations.add(Fields.submit(engine, request, NAMES));
+            }
+        } catch (RuntimeException e) {
+            for (Generation g : generations) g.cancel();
+            throw e;
+        }
+        List<String> images = new ArrayList<>();
+        List<Long> seeds = new ArrayList<>();
+        List<String> infotexts = new ArrayList<>();
+        for (Generation g : generations) {
+            GenerationResult result;
+            try {
+                result = g.result().get();
+            } catch (CancellationException e) {
+                interrupted(ex, prompt, generations);
+                return;
+            } catch (ExecutionException e) {
+                if (e.getCause() instanceof CancellationException) {
+                    interrupted(ex, prompt, generations);
+                    return;
+                }
+                for (Generation other : generations) other.cancel();
+                throw new HttpError(500, null, "generation failed: " + e.getCause().getMessage());
+            }
+            for (int k = 0; k < result.size(); k++) {
+                images.add(Base64.getEncoder().encodeToString(PngWriter.encode(result.images().get(k),
+                        Map.of("parameters", result.infotexts().get(k)))));
+                seeds.add(result.seeds().get(k));
+                infotexts.add(result.infotexts().get(k));
+            }
+        }
+        Map<String, Object> info = new LinkedHashMap<>();
+        info.put("prompt", prompt);
+        info.put("all_prompts", repeat(prompt, images.size()));
+        info.put("negative_prompt", negative);
+        info.put("all_negative_prompts", repeat(negative, images.size()));
+        info.put("seed", seed);
+        info.put("all_seeds", seeds);
+        info.put("subseed", -1);
+        info.put("all_subseeds", repeat(-1, images.size()));
+        info.put("subseed_strength", 0);
+        info.put("width", generations.get(0).request().width());
+        info.put("height", generations.get(0).request().height());
+        info.put("sampler_name", sampler);
+        info.put("cfg_scale", cfg);
+        info.put("steps", steps);
+        info.put("batch_size", batch);
+        info.put("clip_skip", clipSkip);
+        info.put("sd_model_name", engine.modelName());
+        info.put("job_timestamp", LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMddHHmmss")));
+        info.put("infotexts", infotexts);
+        Map<String, Object> body = new LinkedHashMap<>();
+        body.put("images", images);
+        body.put("parameters", Exchanges.JSON.convertValue(json, Map.class));
+        body.put("info", Exchanges.JSON.writeValueAsString(info));
+        Exchanges.sendJson(ex, 200, body);
+    }
+
+    /** Pipeline field names → this API's. */
+    private static final Map<String, String> NAMES = Map.of("guidance scale", "cfg_scale", "sampler", "sampler_name",
+            "batch size", "batch_size", "clip skip", "clip_skip", "negative prompt", "negative_prompt");
+
+    private static int clipSkip(JsonFields f) {
+        int direct = f.integer("clip_skip", 1, 1, 12);
+        JsonNode settings = f.node("override_settings");
+        if (settings == null) return direct;
+        if (!settings.isObject()) throw HttpError.badField("override_settings", "override_settings must be an object");
+        return new JsonFields(settings).integer("CLIP_stop_at_last_layers", direct, 1, 12);
+    }
+
+    private void interrupted(HttpExchange ex, String prompt, List<Generation> generations) throws IOException {
+        for (Generation g : generations) g.cancel();
+        Map<String, Object> body = new LinkedHashMap<>();
+        body.put("images", List.of());
+        body.put("parameters", Map.of("prompt", prompt));
+        body.put("info", "{\"interrupted\": true}");
+        Exchanges.sendJson(ex, 200, body);
+    }
+
+    private static <T> List<T> repeat(T v, int n) {
+        List<T> out = new ArrayList<>();
+        for (int i = 0; i < n; i++) out.add(v);
+        return out;
+    }
+
+    /** GET /sdapi/v1/progress: the oldest running request's progress, as A1111 reports its current job. */
+    void progress(HttpExchange ex) throws IOException {
+        Exchanges.requireMethod(ex, "GET");
+        List<? extends Generation> running = engine.running();
+        Progress p = running.isEmpty() ? null : running.get(0).progress();
+        Map<String, Object> state = new LinkedHashMap<>();
+        state.put("skipped", false);
+        state.put("interrupted", false);
+        state.put("job", p == null ? "" : "job(" + running.get(0).id() + ")");
+        state.put("job_count", running.size() + engine.queued());
+        state.put("job_no", 0);
+        state.put("sampling_step", p == null ? 0 : p.stepsDone());
+        state.put("sampling_steps", p == null ? 0 : p.totalSteps());
+        Map<String, Object> body = new LinkedHashMap<>();
+        body.put("progress", p == null ? 0.0 : p.fraction());
+        body.put("eta_relative", p == null ? 0.0 : p.etaSeconds());
+        body.put("state", state);
+        body.put("current_image", null);
+        body.put("textinfo", null);
+        Exchanges.sendJson(ex, 200, body);
+    }
+
+    /** POST /sdapi/v1/interrupt: cancels every request being denoised now (queued ones keep their place). */
+    void interrupt(HttpExchange ex) throws IOException {
+        Exchanges.requireMethod(ex, "POST");
+        for (Generation g : engine.running()) g.cancel();
+        Exchanges.sendJson(ex, 200, Map.of());
+    }
+
+    /** GET /sdapi/v1/samplers: the sampler names txt2img accepts. */
+    void samplers(HttpExchange ex) throws IOException {
+        Exchanges.requireMethod(ex, "GET");
+        List<Map<String, Object>> out = new ArrayList<>();
+        for (String name : Schedulers.names()) {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("name", name);
+            m.put("aliases", List.of());
+            m.put("options", Map.of());
+            out.add(m);
+        }
+        Exchanges.sendJson(ex, 200, out);
+    }
+
+    /** GET /sdapi/v1/sd-models: the one model this server has loaded. */
+    void models(HttpExchange ex) throws IOException {
+        Exchanges.requireMethod(ex, "GET");
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("title", engine.modelName());
+        m.put("model_name", engine.modelName());
+        m.put("hash", null);
+        m.put("sha256", null);
+        m.put("filename", engine.options().modelDir().toAbsolutePath().toString());
+        m.put("config", null);
+        Exchanges.sendJson(ex, 200, List.of(m));
+    }
+
+    /** GET /sdapi/v1/options: the settings clients read before a txt2img (read-only here). */
+    void options(HttpExchange ex) throws IOException {
+        Exchanges.requireMethod(ex, "GET");
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("sd_model_checkpoint", engine.modelName());
+        m.put("CLIP_stop_at_last_layers", 1);
+        Exchanges.sendJson(ex, 200, m);
+    }
+}

@@ -1,0 +1,71 @@
+package dev.panamadiffusion.server;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.sun.net.httpserver.HttpExchange;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+
+/** Reading bounded request bodies and writing JSON/text answers. */
+final class Exchanges {
+    static final ObjectMapper JSON = new ObjectMapper();
+
+    private Exchanges() {}
+
+    static void requireMethod(HttpExchange ex, String method) {
+        if (!ex.getRequestMethod().equalsIgnoreCase(method)) {
+            throw new HttpError(405, null, "use " + method + " for " + ex.getRequestURI().getPath());
+        }
+    }
+
+    /** The request body as JSON; larger than {@code limit} bytes is a 413, malformed JSON a 400. */
+    static JsonNode readJson(HttpExchange ex, int limit) throws IOException {
+        String len = ex.getRequestHeaders().getFirst("Content-Length");
+        if (len != null) {
+            try {
+                if (Long.parseLong(len.trim()) > limit) throw new HttpError(413, null, "request body larger than " + limit + " bytes");
+            } catch (NumberFormatException e) {
+                throw new HttpError(400, null, "bad Content-Length");
+            }
+        }
+        ByteArrayOutputStream buf = new ByteArrayOutputStream();
+        try (InputStream in = ex.getRequestBody()) {
+            byte[] chunk = new byte[8192];
+            int n;
+            while ((n = in.read(chunk)) > 0) {
+                if (buf.size() + n > limit) throw new HttpError(413, null, "request body larger than " + limit + " bytes");
+                buf.write(chunk, 0, n);
+            }
+        }
+        if (buf.size() == 0) throw new HttpError(400, null, "request body is empty (expected JSON)");
+        try {
+            return JSON.readTree(buf.toByteArray());
+        } catch (JsonProcessingException e) {
+            throw new HttpError(400, null, "malformed JSON: " + e.getOriginalMessage());
+        }
+    }
+
+    static void sendJson(HttpExchange ex, int status, Object body) throws IOException {
+        send(ex, status, "application/json", JSON.writeValueAsBytes(body));
+    }
+
+    static void sendText(HttpExchange ex, int status, String contentType, String body) throws IOException {
+        send(ex, status, contentType, body.getBytes(StandardCharsets.UTF_8));
+    }
+
+    static void send(HttpExchange ex, int status, String contentType, byte[] bytes) throws IOException {
+        ex.getResponseHeaders().set("Content-Type", contentType);
+        ex.sendResponseHeaders(status, bytes.length == 0 ? -1 : bytes.length);
+        if (bytes.length > 0) {
+            try (OutputStream out = ex.getResponseBody()) {
+                out.write(bytes);
+            }
+        }
+        ex.close();
+    }
+}

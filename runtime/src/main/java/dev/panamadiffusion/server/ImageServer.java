@@ -1,0 +1,144 @@
+package dev.panamadiffusion.server;
+
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpHandler;
+import com.sun.net.httpserver.HttpServer;
+import dev.panamadiffusion.api.DiffusionEngine;
+import dev.panamadiffusion.api.EngineBusyException;
+import dev.panamadiffusion.pipeline.InvalidRequestException;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * The HTTP front of an engine, on the JDK's own server with one virtual thread per exchange: the AUTOMATIC1111
+ * API ({@code /sdapi/v1/txt2img}, {@code /progress}, {@code /interrupt}), the OpenAI images API
+ * ({@code /v1/images/generations}), {@code /health} and {@code /metrics}. Every failure is answered (400 naming the
+ * field, 413, 429 with Retry-After, 500) and never stops the server.
+ */
+public final class ImageServer implements AutoCloseable {
+    /** Largest request body accepted, in bytes. */
+    public static final int DEFAULT_BODY_LIMIT = 64 * 1024;
+
+    private final HttpServer http;
+    private final ExecutorService executor;
+    private final DiffusionEngine engine;
+    private final int bodyLimit;
+    private final Map<Integer, LongAdder> responses = new ConcurrentHashMap<>();
+
+    private ImageServer(HttpServer http, ExecutorService executor, DiffusionEngine engine, int bodyLimit) {
+        this.http = http;
+        this.executor = executor;
+        this.engine = engine;
+        this.bodyLimit = bodyLimit;
+    }
+
+    /** Starts serving {@code engine} on {@code address} (port 0 picks a free port). */
+    public static ImageServer start(DiffusionEngine engine, InetSocketAddress address, int bodyLimit) throws IOException {
+        HttpServer http = HttpServer.create(address, 128);
+        ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
+        http.setExecutor(executor);
+        ImageServer server = new ImageServer(http, executor, engine, bodyLimit);
+        A1111Api a1111 = new A1111Api(engine);
+        OpenAiImagesApi openai = new OpenAiImagesApi(engine);
+        server.route("/sdapi/v1/txt2img", ex -> a1111.txt2img(ex, server.readJson(ex)));
+        server.route("/sdapi/v1/progress", a1111::progress);
+        server.route("/sdapi/v1/interrupt", a1111::interrupt);
+        server.route("/sdapi/v1/samplers", a1111::samplers);
+        server.route("/sdapi/v1/sd-models", a1111::models);
+        server.route("/sdapi/v1/options", a1111::options);
+        server.route("/v1/images/generations", ex -> openai.generations(ex, server.readJson(ex)));
+        server.route("/health", server::health);
+        server.route("/metrics", server::metrics);
+        server.route("/", ex -> {
+            throw new HttpError(404, null, "no such endpoint: " + ex.getRequestURI().getPath());
+        });
+        http.start();
+        return server;
+    }
+
+    public int port() { return http.getAddress().getPort(); }
+
+    private com.fasterxml.jackson.databind.JsonNode readJson(HttpExchange ex) throws IOException {
+        Exchanges.requireMethod(ex, "POST");
+        return Exchanges.readJson(ex, bodyLimit);
+    }
+
+    interface Handler {
+        void handle(HttpExchange ex) throws Exception;
+    }
+
+    private void route(String path, Handler h) {
+        HttpHandler wrapped = ex -> {
+            int status = 500;
+            try {
+                if (!ex.getRequestURI().getPath().equals(path)) throw new HttpError(404, null, "no such endpoint: " + ex.getRequestURI().getPath());
+                h.handle(ex);
+                status = ex.getResponseCode();
+            } catch (HttpError e) {
+                status = e.status;
+                if (e.retryAfterSeconds > 0) ex.getResponseHeaders().set("Retry-After", Integer.toString(e.retryAfterSeconds));
+                error(ex, e.status, e.field, e.getMessage());
+            } catch (InvalidRequestException e) {
+                status = 400;
+                error(ex, 400, Fields.apiName(e.problems().get(0), java.util.Map.of()), e.getMessage());
+            } catch (EngineBusyException e) {
+                status = 429;
+                ex.getResponseHeaders().set("Retry-After", Integer.toString(e.retryAfterSeconds()));
+                error(ex, 429, null, e.getMessage());
+            } catch (Exception e) {
+                status = 500;
+                error(ex, 500, null, e.getClass().getSimpleName() + ": " + e.getMessage());
+            } finally {
+                responses.computeIfAbsent(status, k -> new LongAdder()).increment();
+                ex.close();
+            }
+        };
+        http.createContext(path, wrapped);
+    }
+
+    private static void error(HttpExchange ex, int status, String field, String message) {
+        Map<String, Object> err = new LinkedHashMap<>();
+        err.put("message", message);
+        if (field != null) err.put("field", field);
+        Map<String, Object> body = new LinkedHashMap<>();
+        body.put("error", err);
+        body.put("detail", message); // what AUTOMATIC1111 clients print
+        try {
+            Exchanges.sendJson(ex, status, body);
+        } catch (IOException | RuntimeException ignored) {
+            // the client went away, or headers were already sent
+        }
+    }
+
+    private void health(HttpExchange ex) throws IOException {
+        Exchanges.requireMethod(ex, "GET");
+        Map<String, Object> body = new LinkedHashMap<>();
+        body.put("status", "ok");
+        body.put("model", engine.modelName());
+        body.put("backend", engine.backendName());
+        body.put("queued", engine.queued());
+        body.put("running", engine.running().size());
+        Exchanges.sendJson(ex, 200, body);
+    }
+
+    private void metrics(HttpExchange ex) throws IOException {
+        Exchanges.requireMethod(ex, "GET");
+        StringBuilder sb = new StringBuilder(engine.prometheusMetrics());
+        sb.append("# HELP pd_http_responses_total HTTP responses by status code.\n# TYPE pd_http_responses_total counter\n");
+        responses.forEach((code, n) -> sb.append("pd_http_responses_total{code=\"").append(code).append("\"} ").append(n.sum()).append('\n'));
+        Exchanges.sendText(ex, 200, "text/plain; version=0.0.4; charset=utf-8", sb.toString());
+    }
+
+    @Override
+    public void close() {
+        http.stop(0);
+        executor.shutdownNow();
+    }
+}
