@@ -19,9 +19,11 @@ import java.util.Map;
  * one replay and downloads the prediction: no forward-pass code runs on the host, the backend allocates nothing for
  * the graph, and the download is the only wait for the device.
  *
- * <p>Up to {@code maxGraphs} shapes are kept, least recently used first out (each graph keeps the intermediate
- * tensors of one forward pass: about 1.5 GB for SD 1.5 at 512×512 with guidance). The time projection is computed on
- * the host per step ({@link UNet2DConditionModel#timeProjection}) and uploaded, as in the eager pass.
+ * <p>Up to {@code maxGraphs} shapes are kept, least recently used first out: each graph keeps the intermediate
+ * tensors of one forward pass for as long as it lives (bench/CudaUNetProfile reports how much, {@code graph_held_gb}).
+ * Batches whose row count changes from step to step (the engine's continuous batching) record one graph per row count
+ * seen; an evicted shape is recorded again, at the cost of one eager pass and a recording. The time projection is
+ * computed on the host per step ({@link UNet2DConditionModel#timeProjection}) and uploaded, as in the eager pass.
  */
 public final class GraphedUNet implements UNetRunner {
     /** Shapes kept by {@link UNetRunner#create}: guided and unguided steps of one size. */
