@@ -16,7 +16,8 @@
 #     tests    every @Tag("gpu") JUnit test (.device/run-tests.sh --include-tag gpu)        (limit 150 s)
 #     verify   pdiff verify <reference>/tiny --backend cuda                                 (limit  75 s)
 #     profile  CudaUNetProfile: cold start, eager vs graph steps, per-op profile, ceilings  (limit 150 s)
-#     jmh      CudaUNetStepBenchmark, eager and graph, short settings                       (limit  90 s)
+#     jmh      CudaUNetStepBenchmark, eager and graph, short settings                       (limit  90 s; 160 s
+#              when the profile left no checkpoint and each fork generates the random weights itself)
 # Output under $OUT (at most 8 files come back): summary.txt, env.txt, tests.txt, verify.txt, profile.txt,
 # jmh.txt, jmh.json. The summary is printed last, so the run's output tail holds it.
 set -uo pipefail
@@ -126,7 +127,8 @@ phase verify 75 "$out/verify.txt" "$java" $jvm -Xmx8g -cp "$cp" dev.panamadiffus
 phase profile 150 "$out/profile.txt" "$java" $jvm -Xmx24g -cp "$jar" dev.panamadiffusion.bench.CudaUNetProfile \
   "$weights_dir" 30 5
 # the profile wrote the checkpoint; without it the benchmark generates the weights itself (slower)
-if [ -f "$weights_dir/unet/diffusion_pytorch_model.fp16.safetensors" ]; then weights="$weights_dir/unet"; else weights=random; fi
+jmh_limit=90
+if [ -f "$weights_dir/unet/diffusion_pytorch_model.fp16.safetensors" ]; then weights="$weights_dir/unet"; else weights=random jmh_limit=160; fi
 # JMH exits 0 when a benchmark fails: a "<failure>" in its output fails the phase
 jmh_run() {
   bash .device/bench.sh "$@"
@@ -136,7 +138,7 @@ jmh_run() {
 }
 export -f jmh_run
 export out
-phase jmh 90 "$out/jmh.txt" bash -c 'jmh_run "$@"' jmh CudaUNetStepBenchmark -f 1 -wi 1 -w 2s -i 3 -r 3s \
+phase jmh "$jmh_limit" "$out/jmh.txt" bash -c 'jmh_run "$@"' jmh CudaUNetStepBenchmark -f 1 -wi 1 -w 2s -i 3 -r 3s \
   -p weights="$weights" -rf json -rff "$out/jmh.json"
 
 {
