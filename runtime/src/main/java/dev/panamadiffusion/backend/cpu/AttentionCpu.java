@@ -165,8 +165,8 @@ final class AttentionCpu {
             }
             FloatVector sum0 = FloatVector.zero(S), sum1 = sum0;
             if (!first) {
-                FloatVector a0 = m0.sub(n0).lanewise(VectorOperators.EXP);
-                FloatVector a1 = m1.sub(n1).lanewise(VectorOperators.EXP);
+                FloatVector a0 = VectorMath.exp(m0.sub(n0));
+                FloatVector a1 = VectorMath.exp(m1.sub(n1));
                 sum0 = FloatVector.fromArray(S, l, mo).mul(a0);
                 sum1 = FloatVector.fromArray(S, l, mo + VL).mul(a1);
                 for (int i = 0; i < dPad; i++) {
@@ -177,8 +177,8 @@ final class AttentionCpu {
             }
             for (int r = 0; r < rows; r++) {
                 long off = (long) r * NR * 4;
-                FloatVector p0 = FloatVector.fromMemorySegment(S, st, off, NO).sub(n0).lanewise(VectorOperators.EXP);
-                FloatVector p1 = FloatVector.fromMemorySegment(S, st, off + vb, NO).sub(n1).lanewise(VectorOperators.EXP);
+                FloatVector p0 = VectorMath.exp(FloatVector.fromMemorySegment(S, st, off, NO).sub(n0));
+                FloatVector p1 = VectorMath.exp(FloatVector.fromMemorySegment(S, st, off + vb, NO).sub(n1));
                 if (causal) {
                     p0 = p0.blend(0f, masked(t + r));
                     p1 = p1.blend(0f, masked(t + r - VL));

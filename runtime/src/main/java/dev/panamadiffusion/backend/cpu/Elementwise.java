@@ -18,11 +18,11 @@ final class Elementwise {
     static final long GRAIN = 1 << 15;
 
     static FloatVector silu(FloatVector x) {
-        return x.div(x.neg().lanewise(VectorOperators.EXP).add(1f));
+        return x.div(VectorMath.exp(x.neg()).add(1f));
     }
 
     static FloatVector quickGelu(FloatVector x) {
-        return x.div(x.mul(-1.702f).lanewise(VectorOperators.EXP).add(1f));
+        return x.div(VectorMath.exp(x.mul(-1.702f)).add(1f));
     }
 
     /** 0.5 x (1 + erf(x / sqrt 2)). */
