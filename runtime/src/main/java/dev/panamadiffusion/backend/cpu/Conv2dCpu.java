@@ -45,46 +45,85 @@ final class Conv2dCpu {
         final int pixels = ho * wo;
         final boolean direct = kh == 1 && kw == 1 && stride == 1 && pad == 0;
         final float[] xp = direct ? null : padded(par, x, xBase, n * c, h, wd, pad);
-        final int pTasks = (pixels + NC - 1) / NC;
+        // Column chunks: NC output pixels, spanning images when whole panels never straddle two (so a weight block
+        // serves every image while in cache), else per image.
+        final boolean span = pixels % NR == 0;
+        final int perImage = (pixels + NC - 1) / NC;
+        final int chunks = span ? (int) (((long) n * pixels + NC - 1) / NC) : n * perImage;
         final int panelsO = w.panels();
         int oTasks = 1;
-        if (n * pTasks < 4 * par.threads()) oTasks = Math.min(panelsO, (4 * par.threads() + n * pTasks - 1) / (n * pTasks));
+        if (chunks < 4 * par.threads()) oTasks = Math.min(panelsO, (4 * par.threads() + chunks - 1) / chunks);
         final int ot = oTasks;
         final int panelsPerTask = (panelsO + ot - 1) / ot;
         final int khw = kh * kw;
-        par.forEach(n * pTasks * ot, task -> {
-            int oi = task % ot;
-            int pi = (task / ot) % pTasks;
-            int img = task / ot / pTasks;
-            int p0 = oi * panelsPerTask;
+        par.forEach(chunks * ot, task -> {
+            int p0 = (task % ot) * panelsPerTask;
             int p1 = Math.min(panelsO, p0 + panelsPerTask);
             if (p0 >= p1) return;
-            int j0 = pi * NC;
-            int cols = Math.min(NC, pixels - j0);
-            int colPanels = (cols + NR - 1) / NR;
-            Scratch s = Scratch.get();
-            float[] b = s.b(colPanels * NR * w.kc());
-            Runs runs = new Runs(j0, cols, wo, stride, wp);
-            long outBase = (long) img * o * pixels;
+            int chunk = task / ot;
+            long j0 = span ? (long) chunk * NC : (long) (chunk / perImage) * pixels + (long) (chunk % perImage) * NC;
+            long j1 = span ? Math.min((long) n * pixels, j0 + NC) : Math.min(j0 + NC, (chunk / perImage + 1L) * pixels);
+            Piece[] pieces = Piece.split(j0, j1, pixels, wo, stride, wp);
+            int colPanels = pieces[pieces.length - 1].q0 + pieces[pieces.length - 1].panels;
+            float[] b = Scratch.get().b(colPanels * NR * w.kc());
             for (int kb = 0; kb < w.blocks(); kb++) {
                 int kc = w.kcOf(kb);
                 int k0 = kb * w.kc();
-                if (direct) {
-                    packDirect(x, xBase + (long) img * c * pixels + j0, pixels, k0, kc, cols, b);
-                } else {
-                    packColumns(xp, img * c * hp * wp, hp, wp, kh, kw, khw, stride, k0, kc, runs, b);
+                for (Piece pc : pieces) {
+                    if (direct) {
+                        packDirect(x, xBase + (long) pc.img * c * pixels + pc.j0, pixels, k0, kc, pc.cols, b, pc.q0);
+                    } else {
+                        packColumns(xp, pc.img * c * hp * wp, hp, wp, kw, khw, stride, k0, kc, pc.runs, b, pc.q0);
+                    }
                 }
                 boolean acc = kb > 0;
                 for (int p = p0; p < p1; p++) {
                     int ao = w.offset(kb, p);
                     int mr = Math.min(MR, o - p * MR);
-                    for (int q = 0; q < colPanels; q++) {
-                        Microkernel.tile(w.data(), ao, b, q * kc * NR, kc, out, outBase + (long) p * MR * pixels + j0 + q * NR,
-                                pixels, mr, Math.min(NR, cols - q * NR), acc, bias, p * MR, null, 0);
+                    for (Piece pc : pieces) {
+                        long outBase = ((long) pc.img * o + (long) p * MR) * pixels + pc.j0;
+                        for (int q = 0; q < pc.panels; q++) {
+                            Microkernel.tile(w.data(), ao, b, (pc.q0 + q) * kc * NR, kc, out, outBase + (long) q * NR, pixels,
+                                    mr, Math.min(NR, pc.cols - q * NR), acc, bias, p * MR, null, 0);
+                        }
                     }
                 }
             }
         });
+    }
+
+    /** The part of a column chunk inside one image: columns [j0, j0 + cols) of image img, from B panel q0 on. */
+    private static final class Piece {
+        final int img;
+        final int j0;
+        final int cols;
+        final int q0;
+        final int panels;
+        final Runs runs;
+
+        private Piece(int img, int j0, int cols, int q0, Runs runs) {
+            this.img = img;
+            this.j0 = j0;
+            this.cols = cols;
+            this.q0 = q0;
+            this.panels = (cols + NR - 1) / NR;
+            this.runs = runs;
+        }
+
+        static Piece[] split(long g0, long g1, int pixels, int wo, int stride, int wp) {
+            java.util.List<Piece> list = new java.util.ArrayList<>(2);
+            int q0 = 0;
+            for (long g = g0; g < g1; ) {
+                int img = (int) (g / pixels);
+                int j = (int) (g % pixels);
+                int cols = (int) Math.min(g1 - g, pixels - j);
+                Piece pc = new Piece(img, j, cols, q0, new Runs(j, cols, wo, stride, wp));
+                list.add(pc);
+                q0 += pc.panels;
+                g += cols;
+            }
+            return list.toArray(new Piece[0]);
+        }
     }
 
     /** The input with {@code pad} zeros around every plane, in the calling thread's scratch: [planes, h+2p, w+2p]. */
@@ -140,9 +179,10 @@ final class Conv2dCpu {
     }
 
     /** B block for reduction [k0, k0 + kc): b[q][kk][jj] = xp[img, ch, oy*stride + ky, ox*stride + kx]. */
-    private static void packColumns(float[] xp, int imgBase, int hp, int wp, int kh, int kw, int khw, int stride, int k0,
-                                    int kc, Runs runs, float[] b) {
+    private static void packColumns(float[] xp, int imgBase, int hp, int wp, int kw, int khw, int stride, int k0, int kc,
+                                    Runs runs, float[] b, int q0) {
         final int panelStride = kc * NR;
+        final int bBase = q0 * panelStride;
         for (int kk = 0; kk < kc; kk++) {
             int kIdx = k0 + kk;
             int ch = kIdx / khw;
@@ -152,7 +192,7 @@ final class Conv2dCpu {
             int dstK = kk * NR;
             for (int r = 0; r < runs.count; r++) {
                 int src = srcK + runs.src[r];
-                int dst = runs.panel[r] * panelStride + dstK + runs.dst[r];
+                int dst = bBase + runs.panel[r] * panelStride + dstK + runs.dst[r];
                 int len = runs.len[r];
                 if (stride == 1) {
                     int i = 0;
@@ -166,12 +206,13 @@ final class Conv2dCpu {
     }
 
     /** B block of a 1x1 convolution: b[q][kk][jj] = x[img, k0 + kk, j0 + jj], read straight from the input. */
-    private static void packDirect(MemorySegment x, long base, int pixels, int k0, int kc, int cols, float[] b) {
+    private static void packDirect(MemorySegment x, long base, int pixels, int k0, int kc, int cols, float[] b, int q0) {
         final int panelStride = kc * NR;
+        final int bBase = q0 * panelStride;
         for (int kk = 0; kk < kc; kk++) {
             long src = base + (long) (k0 + kk) * pixels;
             for (int jj = 0; jj < cols; jj += NR) {
-                int dst = (jj / NR) * panelStride + kk * NR;
+                int dst = bBase + (jj / NR) * panelStride + kk * NR;
                 int len = Math.min(NR, cols - jj);
                 if (len == NR) {
                     FloatVector.fromMemorySegment(S, x, (src + jj) * 4, NO).intoArray(b, dst);

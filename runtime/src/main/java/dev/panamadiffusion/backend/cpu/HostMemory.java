@@ -5,11 +5,12 @@ import dev.panamadiffusion.tensor.Tensor;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.util.concurrent.ConcurrentLinkedQueue;
-import java.util.concurrent.ConcurrentSkipListMap;
+import java.util.ArrayDeque;
+import java.util.Iterator;
+import java.util.LinkedHashSet;
+import java.util.TreeMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Result tensors from recycled native blocks. Fresh native memory costs a page fault per 4 KiB and a zero fill,
@@ -17,20 +18,25 @@ import java.util.concurrent.atomic.AtomicLong;
  * the block returns to the pool when that arena (every view and slice of the result) becomes unreachable.
  *
  * <p>Automatic arenas are only released by the garbage collector, which native allocations do not prompt. So when
- * the pool would grow past its threshold, free blocks of other sizes are released first; if that is not enough,
- * a collection is requested and the pool waits for the blocks it returns. The threshold then adapts to twice the
- * memory still lent out.
+ * the pool would grow past its threshold, the free blocks unused for longest are released first; if that is not
+ * enough, a collection is requested and the pool waits for the blocks it returns. The threshold then adapts to
+ * twice the memory still lent out.
  */
 final class HostMemory {
     private static final long MIN_POOLED = 64L << 10; // smaller results come straight from Arena.ofAuto()
-    private static final long INITIAL_THRESHOLD = 1L << 30;
+    private static final long INITIAL_THRESHOLD = 2L << 30;
 
-    private record Block(Arena arena, MemorySegment segment) {}
+    private record Block(Arena arena, MemorySegment segment) {
+        long size() { return segment.byteSize(); }
+    }
 
-    private final ConcurrentSkipListMap<Long, ConcurrentLinkedQueue<Block>> free = new ConcurrentSkipListMap<>();
-    private final AtomicLong pooled = new AtomicLong(); // bytes in all blocks, lent or free
-    private final AtomicLong lent = new AtomicLong();
-    private volatile long threshold = INITIAL_THRESHOLD;
+    // guarded by this
+    private final TreeMap<Long, ArrayDeque<Block>> free = new TreeMap<>();
+    private final LinkedHashSet<Block> idle = new LinkedHashSet<>(); // free blocks, least recently returned first
+    private long pooled;                                             // bytes in all blocks, lent or free
+    private long lent;
+    private long threshold = INITIAL_THRESHOLD;
+    private int collections;
 
     /**
      * With {@code -Dpd.cpu.poison=true} every uninitialized result starts as NaN, so that an op that reads an element
@@ -55,55 +61,72 @@ final class HostMemory {
         return Tensor.of(DType.F32, s, shape);
     }
 
-    long pooledBytes() { return pooled.get(); }
+    synchronized long pooledBytes() { return pooled; }
 
-    long lentBytes() { return lent.get(); }
+    synchronized long lentBytes() { return lent; }
+
+    /** Collections this pool has requested so far. */
+    synchronized int collections() { return collections; }
 
     private MemorySegment borrow(long bytes) {
         long size = sizeClass(bytes);
-        Block block = take(size);
-        if (block == null && pooled.get() + size > threshold) {
-            releaseFree(threshold - size);
-            if (pooled.get() + size > threshold) {
-                collect();
+        Block block;
+        boolean collect;
+        synchronized (this) {
+            block = take(size);
+            collect = block == null && pooled + size > threshold && !releaseIdle(threshold - size);
+        }
+        if (collect) {
+            collect();
+            synchronized (this) {
+                collections++;
                 block = take(size);
-                if (block == null) releaseFree(threshold - size);
-                threshold = Math.max(INITIAL_THRESHOLD, 2 * (lent.get() + size));
+                if (block == null) releaseIdle(threshold - size);
+                threshold = Math.max(INITIAL_THRESHOLD, 2 * (lent + size));
             }
         }
         if (block == null) {
             Arena arena = Arena.ofShared();
             block = new Block(arena, arena.allocate(size, 64));
-            pooled.addAndGet(size);
+            synchronized (this) {
+                pooled += size;
+            }
         }
-        lent.addAndGet(block.segment.byteSize());
+        synchronized (this) {
+            lent += block.size();
+        }
         final Block b = block;
         return block.segment.reinterpret(bytes, Arena.ofAuto(), ignored -> giveBack(b));
     }
 
     /** A free block of {@code size}, or of a class at most a quarter larger. */
     private Block take(long size) {
-        for (var e : free.subMap(size, true, size + size / 4, true).entrySet()) {
-            Block b = e.getValue().poll();
-            if (b != null) return b;
+        for (var q : free.subMap(size, true, size + size / 4, true).values()) {
+            Block b = q.poll();
+            if (b != null) {
+                idle.remove(b);
+                return b;
+            }
         }
         return null;
     }
 
-    private void giveBack(Block block) {
-        // into the free list first: whoever sees the lent count drop must find the block there
-        free.computeIfAbsent(block.segment.byteSize(), k -> new ConcurrentLinkedQueue<>()).add(block);
-        lent.addAndGet(-block.segment.byteSize());
+    private synchronized void giveBack(Block block) {
+        free.computeIfAbsent(block.size(), k -> new ArrayDeque<>()).add(block);
+        idle.add(block);
+        lent -= block.size();
     }
 
-    /** Frees free blocks, largest first, until at most {@code target} bytes are pooled. */
-    private void releaseFree(long target) {
-        for (var q : free.descendingMap().values()) {
-            for (Block b; pooled.get() > target && (b = q.poll()) != null; ) {
-                pooled.addAndGet(-b.segment.byteSize());
-                b.arena.close();
-            }
+    /** Frees idle blocks, least recently returned first, until at most {@code target} bytes are pooled. */
+    private boolean releaseIdle(long target) {
+        for (Iterator<Block> it = idle.iterator(); pooled > target && it.hasNext(); ) {
+            Block b = it.next();
+            it.remove();
+            free.get(b.size()).remove(b);
+            pooled -= b.size();
+            b.arena.close();
         }
+        return pooled <= target;
     }
 
     /** Requests a collection and waits (briefly) until the cleaner has run the arenas it found unreachable. */

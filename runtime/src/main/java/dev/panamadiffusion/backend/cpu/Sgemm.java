@@ -8,13 +8,15 @@ import static dev.panamadiffusion.backend.cpu.Microkernel.NR;
 
 /**
  * Blocked SGEMM for {@code linear}: C[M, N] = X[M, K] · W^T (+ bias[N]), with W packed once into NR-wide B panels
- * (see {@link WeightCache}); X is read in place, a block of rows copied per task. Tasks are
- * blocks of {@link #MC} rows (and, when there are few rows, ranges of column panels).
+ * (see {@link WeightCache}); X is copied a block of {@link #MC} rows at a time into the A operand. Tasks are ranges
+ * of row blocks times ranges of column panels, shaped so that the larger operand is read as few times as possible.
  */
 final class Sgemm {
     private Sgemm() {}
 
     static final int MC = 96;
+    /** Column panels finished together (a 96 x 256 block of C). */
+    static final int QC = 8;
 
     /** Packs a weight [N, K] (row-major at element {@code base}) as the B operand of x·W^T. */
     static Packed packWeightT(MemorySegment w, long base, int n, int k) {
@@ -28,34 +30,49 @@ final class Sgemm {
     static void linear(Parallel par, MemorySegment x, long xBase, int m, Packed w, float[] bias, MemorySegment out) {
         final int n = w.n();
         final int k = w.k();
-        final int mTasks = (m + MC - 1) / MC;
+        final int rowBlocks = (m + MC - 1) / MC;
         final int panels = w.panels();
-        int nTasks = 1;
-        if (mTasks < 4 * par.threads()) nTasks = Math.min(panels, (4 * par.threads() + mTasks - 1) / mTasks);
+        // Task grid: every task re-reads the x rows of its column range and the weight panels of its row range, so
+        // split the larger operand's other dimension less: many row tasks when x dominates, many column tasks when
+        // the weight does (small batches of tokens through big projections).
+        int mTasks, nTasks;
+        if ((long) n * k > (long) m * k) {
+            nTasks = Math.min(panels, 8 * par.threads());
+            mTasks = Math.min(rowBlocks, Math.max(1, (4 * par.threads() + nTasks - 1) / nTasks));
+        } else {
+            mTasks = rowBlocks;
+            nTasks = mTasks >= 4 * par.threads() ? 1 : Math.min(panels, (4 * par.threads() + mTasks - 1) / mTasks);
+        }
+        final int blocksPerTask = (rowBlocks + mTasks - 1) / mTasks;
+        final int panelsPerTask = (panels + nTasks - 1) / nTasks;
         final int nt = nTasks;
-        final int panelsPerTask = (panels + nt - 1) / nt;
-        par.forEach(mTasks * nt, task -> {
-            int mi = task / nt;
-            int ni = task % nt;
-            int m0 = mi * MC;
-            int rows = Math.min(MC, m - m0);
-            int q0 = ni * panelsPerTask;
+        par.forEach(mTasks * nTasks, task -> {
+            int q0 = (task % nt) * panelsPerTask;
             int q1 = Math.min(panels, q0 + panelsPerTask);
-            if (q0 >= q1) return;
-            // the task's rows of x, row-major, as the A operand (rows padded to whole panels)
-            float[] a = Scratch.get().a(Packed.pad(rows, MR) * k);
-            MemorySegment.copy(x, ValueLayout.JAVA_FLOAT_UNALIGNED, (xBase + (long) m0 * k) * 4, a, 0, rows * k);
-            for (int kb = 0; kb < w.blocks(); kb++) {
-                int kc = w.kcOf(kb);
-                int k0 = kb * w.kc();
-                boolean acc = kb > 0;
-                for (int q = q0; q < q1; q++) {
-                    int bo = w.offset(kb, q);
-                    int nr = Math.min(NR, n - q * NR);
-                    for (int p = 0; p * MR < rows; p++) {
-                        int mr = Math.min(MR, rows - p * MR);
-                        Microkernel.tile(a, p * MR * k + k0, k, 1, w.data(), bo, kc, out, (long) (m0 + p * MR) * n + q * NR, n,
-                                mr, nr, acc, null, 0, bias, q * NR);
+            int rb0 = (task / nt) * blocksPerTask;
+            int rb1 = Math.min(rowBlocks, rb0 + blocksPerTask);
+            for (int rb = rb0; rb < rb1 && q0 < q1; rb++) {
+                int m0 = rb * MC;
+                int rows = Math.min(MC, m - m0);
+                // the block's rows of x, row-major, as the A operand (rows padded to whole panels)
+                float[] a = Scratch.get().a(Packed.pad(rows, MR) * k);
+                MemorySegment.copy(x, ValueLayout.JAVA_FLOAT_UNALIGNED, (xBase + (long) m0 * k) * 4, a, 0, rows * k);
+                // column panels in groups, each finished over all of K before the next: its C block stays in L2
+                for (int g0 = q0; g0 < q1; g0 += QC) {
+                    int g1 = Math.min(q1, g0 + QC);
+                    for (int kb = 0; kb < w.blocks(); kb++) {
+                        int kc = w.kcOf(kb);
+                        int k0 = kb * w.kc();
+                        boolean acc = kb > 0;
+                        for (int q = g0; q < g1; q++) {
+                            int bo = w.offset(kb, q);
+                            int nr = Math.min(NR, n - q * NR);
+                            for (int p = 0; p * MR < rows; p++) {
+                                int mr = Math.min(MR, rows - p * MR);
+                                Microkernel.tile(a, p * MR * k + k0, k, 1, w.data(), bo, kc, out,
+                                        (long) (m0 + p * MR) * n + q * NR, n, mr, nr, acc, null, 0, bias, q * NR);
+                            }
+                        }
                     }
                 }
             }

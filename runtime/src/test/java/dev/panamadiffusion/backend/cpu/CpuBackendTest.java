@@ -49,7 +49,8 @@ class CpuBackendTest {
     // ---- linear ---------------------------------------------------------------------------------------------
 
     @ParameterizedTest
-    @CsvSource({"1,1,1,true", "7,13,5,false", "2,77,768,true", "33,300,70,true", "200,257,65,false", "97,513,33,true"})
+    @CsvSource({"1,1,1,true", "7,13,5,false", "2,77,768,true", "33,300,70,true", "200,257,65,false", "97,513,33,true",
+            "3,40,1000,true", "300,20,700,false"})
     void linear(int m, int k, int n, boolean withBias) {
         float[] x = rand(m * k), w = rand(n * k), b = withBias ? rand(n) : null;
         Tensor out = CPU.linear(tensor(x, m, k), tensor(w, n, k), b == null ? null : tensor(b, n));
@@ -107,7 +108,8 @@ class CpuBackendTest {
             "1,3,8,8,5,3,1,1,true", "2,4,9,7,6,3,1,1,false", "2,5,9,11,7,3,2,1,true", "2,8,16,16,13,1,1,0,true",
             "1,3,5,5,2,3,2,0,false", "2,6,12,10,9,3,1,0,true", "1,4,65,3,4,3,1,1,true", "2,33,10,10,14,3,1,1,true",
             "1,2,6,6,3,5,1,2,false", "1,20,7,7,7,3,2,1,true", "2,7,40,70,5,1,1,0,true", "1,3,8,8,4,1,2,0,false",
-            "2,5,33,35,13,3,1,1,true", "1,4,6,6,3,1,1,1,true"})
+            "2,5,33,35,13,3,1,1,true", "1,4,6,6,3,1,1,1,true", "3,6,8,8,7,3,1,1,true", "3,5,16,16,9,1,1,0,false",
+            "5,3,8,4,8,3,1,1,true"})
     void conv2d(int n, int c, int h, int w, int o, int k, int stride, int pad, boolean withBias) {
         float[] x = rand(n * c * h * w), wt = rand(o * c * k * k), b = withBias ? rand(o) : null;
         Tensor out = CPU.conv2d(tensor(x, n, c, h, w), tensor(wt, o, c, k, k), b == null ? null : tensor(b, o), stride, pad);
