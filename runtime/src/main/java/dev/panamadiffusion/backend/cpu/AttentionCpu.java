@@ -131,13 +131,15 @@ final class AttentionCpu {
                     started[p] = true;
                 }
             }
-            for (int j = q0; j < q1; j++) {
-                int p = (j - q0) / NR;
-                int c = (j - q0) % NR;
-                float inv = 1f / l[p * NR + c];
-                long accBase = (long) p * dPad * NR;
-                for (int i = 0; i < d; i++) row[i] = acc.getAtIndex(F, accBase + (long) i * NR + c) * inv;
-                MemorySegment.copy(row, 0, out, F, (base + (long) j * ld) * 4, d);
+            float[] ot = s.a(dPad * NR);
+            for (int p = 0; p < panels; p++) {
+                MemorySegment.copy(acc, F, (long) p * dPad * NR * 4, ot, 0, dPad * NR);
+                for (int j = q0 + p * NR; j < Math.min(q1, q0 + (p + 1) * NR); j++) {
+                    int c = (j - q0) % NR;
+                    float inv = 1f / l[p * NR + c];
+                    for (int i = 0; i < d; i++) row[i] = ot[i * NR + c] * inv;
+                    MemorySegment.copy(row, 0, out, F, (base + (long) j * ld) * 4, d);
+                }
             }
         }
 

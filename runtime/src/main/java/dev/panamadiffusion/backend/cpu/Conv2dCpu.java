@@ -1,6 +1,7 @@
 package dev.panamadiffusion.backend.cpu;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -27,8 +28,8 @@ final class Conv2dCpu {
     private static final ByteOrder NO = ByteOrder.nativeOrder();
 
     /** Packs a weight [O, C, kh, kw] as the A operand. */
-    static Packed packWeight(MemorySegment w, long base, int o, int k) {
-        return Packed.pack(w, base, k, 1, o, k, MR);
+    static Packed packWeight(Parallel par, MemorySegment w, long base, int o, int k) {
+        return Packed.pack(par, w, base, k, 1, o, k, MR);
     }
 
     /**
@@ -52,7 +53,8 @@ final class Conv2dCpu {
         final int chunks = span ? (int) (((long) n * pixels + NC - 1) / NC) : n * perImage;
         final int panelsO = w.panels();
         int oTasks = 1;
-        if (chunks < 4 * par.threads()) oTasks = Math.min(panelsO, (4 * par.threads() + chunks - 1) / chunks);
+        // too few chunks for the pool: split the output channels too (each such task packs its chunk's columns again)
+        if (chunks < 2 * par.threads()) oTasks = Math.min(panelsO, (2 * par.threads() + chunks - 1) / chunks);
         final int ot = oTasks;
         final int panelsPerTask = (panelsO + ot - 1) / ot;
         final int khw = kh * kw;
@@ -197,7 +199,10 @@ final class Conv2dCpu {
                 if (stride == 1) {
                     int i = 0;
                     for (; i + VL <= len; i += VL) FloatVector.fromArray(S, xp, src + i).intoArray(b, dst + i);
-                    for (; i < len; i++) b[dst + i] = xp[src + i];
+                    if (i < len) {
+                        VectorMask<Float> m = S.indexInRange(i, len);
+                        FloatVector.fromArray(S, xp, src + i, m).intoArray(b, dst + i, m);
+                    }
                 } else {
                     for (int i = 0; i < len; i++) b[dst + i] = xp[src + i * stride];
                 }

@@ -59,7 +59,7 @@ public final class CpuBackend implements Backend {
         int m = Math.toIntExact(x.numel() / Math.max(1, in));
         if (m == 0 || outF == 0) return out;
         final Tensor wt = weight;
-        Packed w = packed(weight, "linearB", () -> Sgemm.packWeightT(wt.segment(), 0, outF, in));
+        Packed w = packed(weight, "linearB", () -> Sgemm.packWeightT(par, wt.segment(), 0, outF, in));
         float[] b = biasArray(bias, outF, w.nPad());
         if (in == 0) return fillBias(out, m, outF, b);
         Sgemm.linear(par, x.segment(), 0, m, w, b, out.segment());
@@ -82,7 +82,7 @@ public final class CpuBackend implements Backend {
         Tensor out = k == 0 ? memory.zeros(n, o, ho, wo) : memory.uninitialized(n, o, ho, wo);
         if (out.numel() == 0) return out;
         final Tensor wt = weight;
-        Packed pw = packed(weight, "convA", () -> Conv2dCpu.packWeight(wt.segment(), 0, o, k));
+        Packed pw = packed(weight, "convA", () -> Conv2dCpu.packWeight(par, wt.segment(), 0, o, k));
         float[] b = biasArray(bias, o, pw.nPad());
         if (k == 0) {
             Elementwise.addPerRow(par, out.segment(), repeat(b, n, o), out.segment(), n * o, (long) ho * wo);

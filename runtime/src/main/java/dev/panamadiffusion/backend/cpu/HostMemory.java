@@ -24,7 +24,7 @@ import java.util.concurrent.TimeUnit;
  */
 final class HostMemory {
     private static final long MIN_POOLED = 64L << 10; // smaller results come straight from Arena.ofAuto()
-    private static final long INITIAL_THRESHOLD = 2L << 30;
+    private static final long DEFAULT_THRESHOLD = 2L << 30;
 
     private record Block(Arena arena, MemorySegment segment) {
         long size() { return segment.byteSize(); }
@@ -35,8 +35,18 @@ final class HostMemory {
     private final LinkedHashSet<Block> idle = new LinkedHashSet<>(); // free blocks, least recently returned first
     private long pooled;                                             // bytes in all blocks, lent or free
     private long lent;
-    private long threshold = INITIAL_THRESHOLD;
+    private final long initialThreshold;
+    private long threshold;
     private int collections;
+    private long returns;
+
+    HostMemory() { this(DEFAULT_THRESHOLD); }
+
+    /** A pool that first asks for a collection when it would grow past {@code initialThreshold} bytes. */
+    HostMemory(long initialThreshold) {
+        this.initialThreshold = initialThreshold;
+        this.threshold = initialThreshold;
+    }
 
     /**
      * With {@code -Dpd.cpu.poison=true} every uninitialized result starts as NaN, so that an op that reads an element
@@ -82,7 +92,7 @@ final class HostMemory {
                 collections++;
                 block = take(size);
                 if (block == null) releaseIdle(threshold - size);
-                threshold = Math.max(INITIAL_THRESHOLD, 2 * (lent + size));
+                threshold = Math.max(initialThreshold, 2 * (lent + size));
             }
         }
         if (block == null) {
@@ -115,6 +125,7 @@ final class HostMemory {
         free.computeIfAbsent(block.size(), k -> new ArrayDeque<>()).add(block);
         idle.add(block);
         lent -= block.size();
+        returns++;
     }
 
     /** Frees idle blocks, least recently returned first, until at most {@code target} bytes are pooled. */
@@ -129,17 +140,29 @@ final class HostMemory {
         return pooled <= target;
     }
 
-    /** Requests a collection and waits (briefly) until the cleaner has run the arenas it found unreachable. */
-    private static void collect() {
+    /**
+     * Requests a collection and waits (briefly) for the cleaner: until an arena made unreachable just before has
+     * been cleaned, and then until blocks stop coming back.
+     */
+    private void collect() {
         CountDownLatch canary = new CountDownLatch(1);
         MemorySegment.NULL.reinterpret(0, Arena.ofAuto(), ignored -> canary.countDown());
         System.gc();
         try {
             canary.await(200, TimeUnit.MILLISECONDS);
+            long seen = returns();
+            for (int i = 0; i < 50; i++) {
+                Thread.sleep(1);
+                long now = returns();
+                if (now == seen) break;
+                seen = now;
+            }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
     }
+
+    private synchronized long returns() { return returns; }
 
     /** Sizes rounded up to 1/8 steps between powers of two (at most 12.5% slack), whole 4 KiB pages. */
     static long sizeClass(long bytes) {

@@ -31,27 +31,38 @@ record Packed(float[] data, int n, int nPad, int k, int kc, int width) {
 
     /**
      * Packs the n x k matrix M[i][kk] = src[base + i*rs + kk*ks] (element indices into an f32 segment) into
-     * panels of {@code width}.
+     * panels of {@code width}, rows in parallel when {@code par} is given.
      */
-    static Packed pack(MemorySegment src, long base, long rs, long ks, int n, int k, int width) {
+    static Packed pack(Parallel par, MemorySegment src, long base, long rs, long ks, int n, int k, int width) {
         int kc = blockK(k);
         int nPad = pad(n, width);
         Packed p = new Packed(new float[Math.multiplyExact(nPad, k)], n, nPad, k, kc, width);
+        int rowsPerTask = Math.max(width, (1 << 16) / Math.max(1, k) / width * width);
+        Parallel.RangeBody body = (r0, r1) -> p.packRows(src, base, rs, ks, (int) r0, (int) r1);
+        if (par == null) body.run(0, n);
+        else par.forRange(n, rowsPerTask, body);
+        return p;
+    }
+
+    static Packed pack(MemorySegment src, long base, long rs, long ks, int n, int k, int width) {
+        return pack(null, src, base, rs, ks, n, k, width);
+    }
+
+    private void packRows(MemorySegment src, long base, long rs, long ks, int r0, int r1) {
         float[] row = new float[Math.min(k, kc)];
-        for (int kb = 0; kb < p.blocks(); kb++) {
+        for (int kb = 0; kb < blocks(); kb++) {
             int k0 = kb * kc;
-            int len = p.kcOf(kb);
-            for (int i = 0; i < n; i++) {
-                int dst = p.offset(kb, i / width) + i % width;
+            int len = kcOf(kb);
+            for (int i = r0; i < r1; i++) {
+                int dst = offset(kb, i / width) + i % width;
                 long s = base + i * rs + k0 * ks;
                 if (ks == 1) {
                     MemorySegment.copy(src, F, s * 4, row, 0, len);
-                    for (int kk = 0; kk < len; kk++) p.data[dst + kk * width] = row[kk];
+                    for (int kk = 0; kk < len; kk++) data[dst + kk * width] = row[kk];
                 } else {
-                    for (int kk = 0; kk < len; kk++) p.data[dst + kk * width] = src.getAtIndex(F, s + kk * ks);
+                    for (int kk = 0; kk < len; kk++) data[dst + kk * width] = src.getAtIndex(F, s + kk * ks);
                 }
             }
         }
-        return p;
     }
 }

@@ -19,8 +19,8 @@ final class Sgemm {
     static final int QC = 8;
 
     /** Packs a weight [N, K] (row-major at element {@code base}) as the B operand of x·W^T. */
-    static Packed packWeightT(MemorySegment w, long base, int n, int k) {
-        return Packed.pack(w, base, k, 1, n, k, NR);
+    static Packed packWeightT(Parallel par, MemorySegment w, long base, int n, int k) {
+        return Packed.pack(par, w, base, k, 1, n, k, NR);
     }
 
     /**

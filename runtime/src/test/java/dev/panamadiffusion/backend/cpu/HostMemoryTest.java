@@ -62,4 +62,19 @@ class HostMemoryTest {
             assertTrue(c >= b && c <= Math.max(4096, b + b / 8 + 4096), b + " -> " + c);
         }
     }
+
+    @Test
+    void aPoolPastItsThresholdCollectsAndStaysBounded() {
+        long threshold = 8L << 20;
+        HostMemory m = new HostMemory(threshold);
+        Tensor keep = m.uninitialized(256, 1024); // 1 MiB that stays lent throughout
+        for (int i = 0; i < 200; i++) {
+            Tensor t = m.uninitialized(256 + i % 3 * 64, 1024); // 1-1.5 MiB results, dropped at once
+            t.segment().fill((byte) i);
+        }
+        assertTrue(m.collections() > 0, "the pool asked for a collection");
+        assertTrue(m.pooledBytes() <= 2 * threshold, "pool bounded: " + m.pooledBytes() + " bytes");
+        assertTrue(m.lentBytes() >= HostMemory.sizeClass(1 << 20), "the kept result is still lent");
+        assertEquals(256 * 1024, keep.numel());
+    }
 }
