@@ -75,6 +75,9 @@ final class BlockAllocator {
 
     synchronized long peak() { return peak; }
 
+    /** Restarts the high-water mark from the bytes in use now. */
+    synchronized void resetPeak() { peak = used; }
+
     long capacity() { return size; }
 
     /** The largest block that {@link #allocate} could return now. */

@@ -1,6 +1,7 @@
 package dev.panamadiffusion.cuda;
 
 import dev.panamadiffusion.backend.Backend;
+import dev.panamadiffusion.backend.GraphBackend;
 import dev.panamadiffusion.bindings.cuda.cuda_h;
 import dev.panamadiffusion.tensor.DType;
 import dev.panamadiffusion.tensor.Device;
@@ -22,7 +23,7 @@ import java.util.Arrays;
  * ({@code -Dpd.cuda.arena=BYTES}, suffixes k/m/g; default 60% of the free memory); intermediate tensors return to it
  * when they become unreachable. Not thread-safe: use one backend from one thread at a time.
  */
-public final class CudaBackend implements Backend {
+public final class CudaBackend implements GraphBackend {
     /** System property: the arena size in bytes (k, m, g suffixes allowed). */
     public static final String ARENA_PROPERTY = "pd.cuda.arena";
 
@@ -144,17 +145,72 @@ public final class CudaBackend implements Backend {
         graph.launch(stream);
     }
 
-    /** Copies the bytes of {@code src} over {@code dst}: same shape and layout, both dense (for graph inputs). */
-    void copyInto(Tensor src, Tensor dst) {
+    @Override
+    public Graph captureGraph(Runnable work) {
+        CudaGraph graph = capture(work);
+        return new Graph() {
+            @Override
+            public void replay() { launch(graph); }
+
+            @Override
+            public void close() {
+                if (closed) return;  // the backend's close released the context and everything in it
+                enter();
+                graph.close();
+            }
+        };
+    }
+
+    /**
+     * Overwrites {@code dst} (row-major or channels-last, as this backend makes them) with the values of {@code src}
+     * (same shape, any layout): one device-to-device copy when the layouts match, else one strided copy kernel.
+     * Queued on the stream, so it can feed the inputs of a graph before {@link #launch}.
+     */
+    @Override
+    public void copyInto(Tensor src, Tensor dst) {
         requireF16(src, "copyInto src");
         requireF16(dst, "copyInto dst");
-        if (!src.sameShape(dst) || !Arrays.equals(src.strides(), dst.strides())
-                || !(src.isContiguous() || Layouts.isChannelsLast(src))) {
-            throw new IllegalArgumentException("copyInto " + src + " -> " + dst);
+        if (!src.sameShape(dst)) throw new IllegalArgumentException("copyInto " + src + " -> " + dst + ": shapes differ");
+        boolean dstChannelsLast = Layouts.isChannelsLast(dst);
+        if (!dstChannelsLast && !dst.isContiguous()) {
+            throw new IllegalArgumentException("copyInto destination " + dst + " is neither row-major nor channels-last");
         }
         enter();
-        Check.cu(cuda_h.cuMemcpyDtoDAsync_v2(Layouts.address(dst), Layouts.address(src), src.numel() * 2, stream.handle()),
-                "cuMemcpyDtoDAsync_v2");
+        long n = src.numel();
+        if (n == 0) return;
+        boolean sameDense = Arrays.equals(src.strides(), dst.strides()) && (src.isContiguous() || Layouts.isChannelsLast(src));
+        if (sameDense) {
+            Check.cu(cuda_h.cuMemcpyDtoDAsync_v2(Layouts.address(dst), Layouts.address(src), n * 2, stream.handle()),
+                    "cuMemcpyDtoDAsync_v2");
+        } else if (dstChannelsLast) {
+            long[] st = src.strides();
+            copyStrided("copy_strided_f16_f16", Layouts.address(dst), src.storage().address(), Layouts.nhwc(src.shape()),
+                    new long[] {st[0], st[2], st[3], st[1]}, src.offset(), n);
+        } else {
+            copyStrided("copy_strided_f16_f16", Layouts.address(dst), src.storage().address(), src.shape(), src.strides(),
+                    src.offset(), n);
+        }
+    }
+
+    /** Records {@code event} at the current end of this backend's stream (GPU-side timing of queued work). */
+    public void record(CudaEvent event) {
+        enter();
+        event.record(stream);
+    }
+
+    /** The most bytes of the device arena in use at once since start or the last {@link #resetArenaPeak}. */
+    public long arenaPeak() { return arena.peak(); }
+
+    /** Starts a new {@link #arenaPeak} measurement from the bytes in use now. */
+    public void resetArenaPeak() { arena.resetPeak(); }
+
+    /** Bytes of the device arena (taken at start). */
+    public long arenaCapacity() { return arena.capacity(); }
+
+    /** {free, total} bytes of device memory as the driver reports them (cuMemGetInfo; the arena counts as used). */
+    public long[] deviceMemory() {
+        enter();
+        return context.memoryInfo();
     }
 
     // ---- transfers ----------------------------------------------------------------------------------------------

@@ -122,6 +122,9 @@ public final class DeviceArena implements AutoCloseable {
 
     public long peak() { return blocks.peak(); }
 
+    /** Restarts {@link #peak} from the bytes in use now. */
+    public void resetPeak() { blocks.resetPeak(); }
+
     @Override
     public void close() {
         if (closed) return;

@@ -49,6 +49,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     private final CLIPTokenizer tokenizer;
     private final CLIPTextModel textEncoder;
     private final UNet2DConditionModel unet;
+    private final UNetRunner unetRunner;  // eager, or CUDA-graph replays on a GraphBackend
     private final AutoencoderKL vae;
     private final SchedulerConfig schedulerConfig;
     private final String defaultSampler;
@@ -63,6 +64,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         this.tokenizer = tokenizer;
         this.textEncoder = textEncoder;
         this.unet = unet;
+        this.unetRunner = UNetRunner.create(unet, backend);
         this.vae = vae;
         this.schedulerConfig = schedulerConfig;
         this.defaultSampler = defaultSampler;
@@ -203,8 +205,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         }
         Tensor context = group.size() == 1 ? first.context
                 : backend.upload(Latents.concatRows(group.stream().map(d -> d.hostContext).toList())); // [R, 77, D]
-        Tensor sample = backend.upload(Latents.concatRows(inputs));                                       // [R, 4, h, w]
-        Tensor noisePred = backend.download(unet.forward(sample, t, context));                           // [R, 4, h, w]
+        Tensor sample = Latents.concatRows(inputs);                                                      // [R, 4, h, w]
+        Tensor noisePred = unetRunner.predict(sample, t, context);                                       // [R, 4, h, w]
         r = 0;
         for (Denoising d : group) {
             Tensor out = noisePred.slice(0, r, r + d.rows());                                            // [(2)B, 4, h, w]
@@ -315,6 +317,10 @@ public final class StableDiffusionPipeline implements AutoCloseable {
 
     @Override
     public void close() {
-        arena.close();
+        try {
+            unetRunner.close();
+        } finally {
+            arena.close();
+        }
     }
 }

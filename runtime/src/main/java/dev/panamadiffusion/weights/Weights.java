@@ -127,6 +127,12 @@ public final class Weights {
         return out;
     }
 
+    /**
+     * The backend tensors bound so far, by full key in binding order (for {@link #random} weights, the generated
+     * ones): to save a model's weights, or to bind a second model to the same tensors ({@link #of} on this map).
+     */
+    public Map<String, Tensor> bound() { return java.util.Collections.unmodifiableMap(root.uploaded); }
+
     /** Throws {@link WeightBindingException} listing every missing, mismatched and unexpected key, if any. */
     public void finish() {
         Set<String> unexpected = unexpected();

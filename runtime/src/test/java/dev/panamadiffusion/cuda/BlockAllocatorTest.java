@@ -27,6 +27,21 @@ class BlockAllocatorTest {
     }
 
     @Test
+    void peakIsTheHighWaterMarkSinceTheLastReset() {
+        BlockAllocator a = new BlockAllocator(BASE, 16 * 256);
+        long x = a.allocate(4 * 256), y = a.allocate(2 * 256);
+        a.free(y, 2 * 256);
+        assertEquals(6 * 256, a.peak());
+        a.resetPeak();
+        assertEquals(4 * 256, a.peak(), "a reset starts from the bytes in use");
+        long z = a.allocate(256);
+        a.free(z, 256);
+        a.free(x, 4 * 256);
+        assertEquals(5 * 256, a.peak());
+        assertEquals(0, a.used());
+    }
+
+    @Test
     void bestFitAndMerging() {
         BlockAllocator a = new BlockAllocator(BASE, 10 * 256);
         long b0 = a.allocate(256), b1 = a.allocate(3 * 256), b2 = a.allocate(256), b3 = a.allocate(256);

@@ -146,7 +146,8 @@ final class AttentionCpu {
         /**
          * Online softmax step for one key block of one query panel: new column max, rescale of the running sum and
          * (unless {@code first}) of the accumulator, P^T = exp(S^T - m). {@code t} is the first key minus the
-         * first query (for the causal mask).
+         * first query (for the causal mask). The exponentials run in {@link VectorMath#expInPlace} over the block
+         * (one compiled copy of exp, not four inlined here).
          */
         private void softmaxBlock(MemorySegment st, float[] pt, int rows, int t, float[] m, float[] l, int mo,
                                   MemorySegment acc, long accBase, int dPad, boolean first) {
@@ -165,10 +166,27 @@ final class AttentionCpu {
                 n0 = n0.max(s0);
                 n1 = n1.max(s1);
             }
+            // pt = S^T - m (masked entries: -inf), then exp in place
+            for (int r = 0; r < rows; r++) {
+                long off = (long) r * NR * 4;
+                FloatVector s0 = FloatVector.fromMemorySegment(S, st, off, NO).sub(n0);
+                FloatVector s1 = FloatVector.fromMemorySegment(S, st, off + vb, NO).sub(n1);
+                if (causal) {
+                    s0 = s0.blend(Float.NEGATIVE_INFINITY, masked(t + r));
+                    s1 = s1.blend(Float.NEGATIVE_INFINITY, masked(t + r - VL));
+                }
+                s0.intoArray(pt, r * NR);
+                s1.intoArray(pt, r * NR + VL);
+            }
+            VectorMath.expInPlace(pt, 0, rows * NR);
             FloatVector sum0 = FloatVector.zero(S), sum1 = sum0;
             if (!first) {
-                FloatVector a0 = m0.sub(n0).lanewise(VectorOperators.EXP);
-                FloatVector a1 = m1.sub(n1).lanewise(VectorOperators.EXP);
+                float[] alpha = new float[NR];
+                m0.sub(n0).intoArray(alpha, 0);
+                m1.sub(n1).intoArray(alpha, VL);
+                VectorMath.expInPlace(alpha, 0, NR);
+                FloatVector a0 = FloatVector.fromArray(S, alpha, 0);
+                FloatVector a1 = FloatVector.fromArray(S, alpha, VL);
                 sum0 = FloatVector.fromArray(S, l, mo).mul(a0);
                 sum1 = FloatVector.fromArray(S, l, mo + VL).mul(a1);
                 for (int i = 0; i < dPad; i++) {
@@ -178,17 +196,8 @@ final class AttentionCpu {
                 }
             }
             for (int r = 0; r < rows; r++) {
-                long off = (long) r * NR * 4;
-                FloatVector p0 = FloatVector.fromMemorySegment(S, st, off, NO).sub(n0).lanewise(VectorOperators.EXP);
-                FloatVector p1 = FloatVector.fromMemorySegment(S, st, off + vb, NO).sub(n1).lanewise(VectorOperators.EXP);
-                if (causal) {
-                    p0 = p0.blend(0f, masked(t + r));
-                    p1 = p1.blend(0f, masked(t + r - VL));
-                }
-                p0.intoArray(pt, r * NR);
-                p1.intoArray(pt, r * NR + VL);
-                sum0 = sum0.add(p0);
-                sum1 = sum1.add(p1);
+                sum0 = sum0.add(FloatVector.fromArray(S, pt, r * NR));
+                sum1 = sum1.add(FloatVector.fromArray(S, pt, r * NR + VL));
             }
             n0.intoArray(m, mo);
             n1.intoArray(m, mo + VL);

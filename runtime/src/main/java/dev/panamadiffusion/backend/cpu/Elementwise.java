@@ -18,11 +18,11 @@ final class Elementwise {
     static final long GRAIN = 1 << 15;
 
     static FloatVector silu(FloatVector x) {
-        return x.div(x.neg().lanewise(VectorOperators.EXP).add(1f));
+        return x.div(VectorMath.exp(x.neg()).add(1f));
     }
 
     static FloatVector quickGelu(FloatVector x) {
-        return x.div(x.mul(-1.702f).lanewise(VectorOperators.EXP).add(1f));
+        return x.div(VectorMath.exp(x.mul(-1.702f)).add(1f));
     }
 
     /** 0.5 x (1 + erf(x / sqrt 2)). */
@@ -53,30 +53,61 @@ final class Elementwise {
 
     private static FloatVector bc(float v) { return FloatVector.broadcast(S, v); }
 
-    /** The unary maps; a switch (not a lambda) so that every vector stays in registers. */
+    /** The unary maps. */
     enum Unary { SILU, GELU, QUICK_GELU, SCALE }
 
-    private static FloatVector apply(Unary op, FloatVector v, float s) {
-        return switch (op) {
-            case SILU -> silu(v);
-            case GELU -> gelu(v);
-            case QUICK_GELU -> quickGelu(v);
-            case SCALE -> v.mul(s);
-        };
-    }
-
-    /** out = op(x) over n elements ({@code s}: the SCALE factor). */
+    /**
+     * out = op(x) over n elements ({@code s}: the SCALE factor). One loop method per op: each is compiled on its own
+     * with its few vector expansions inlined (one method holding them all exceeds C2's inlining budget, and then
+     * every vector is boxed).
+     */
     static void map(Parallel par, MemorySegment x, MemorySegment out, long n, Unary op, float s) {
         par.forRange(n, GRAIN, (start, end) -> {
-            long i = start;
-            for (; i + VL <= end; i += VL) {
-                apply(op, FloatVector.fromMemorySegment(S, x, i * 4, NO), s).intoMemorySegment(out, i * 4, NO);
-            }
-            if (i < end) {
-                VectorMask<Float> m = S.indexInRange(i, end);
-                apply(op, FloatVector.fromMemorySegment(S, x, i * 4, NO, m), s).intoMemorySegment(out, i * 4, NO, m);
+            switch (op) {
+                case SILU -> siluRange(x, out, start, end);
+                case GELU -> geluRange(x, out, start, end);
+                case QUICK_GELU -> quickGeluRange(x, out, start, end);
+                case SCALE -> scaleRange(x, out, start, end, s);
             }
         });
+    }
+
+    private static void siluRange(MemorySegment x, MemorySegment out, long start, long end) {
+        long i = start;
+        for (; i + VL <= end; i += VL) silu(FloatVector.fromMemorySegment(S, x, i * 4, NO)).intoMemorySegment(out, i * 4, NO);
+        if (i < end) {
+            VectorMask<Float> m = S.indexInRange(i, end);
+            silu(FloatVector.fromMemorySegment(S, x, i * 4, NO, m)).intoMemorySegment(out, i * 4, NO, m);
+        }
+    }
+
+    private static void geluRange(MemorySegment x, MemorySegment out, long start, long end) {
+        long i = start;
+        for (; i + VL <= end; i += VL) gelu(FloatVector.fromMemorySegment(S, x, i * 4, NO)).intoMemorySegment(out, i * 4, NO);
+        if (i < end) {
+            VectorMask<Float> m = S.indexInRange(i, end);
+            gelu(FloatVector.fromMemorySegment(S, x, i * 4, NO, m)).intoMemorySegment(out, i * 4, NO, m);
+        }
+    }
+
+    private static void quickGeluRange(MemorySegment x, MemorySegment out, long start, long end) {
+        long i = start;
+        for (; i + VL <= end; i += VL) {
+            quickGelu(FloatVector.fromMemorySegment(S, x, i * 4, NO)).intoMemorySegment(out, i * 4, NO);
+        }
+        if (i < end) {
+            VectorMask<Float> m = S.indexInRange(i, end);
+            quickGelu(FloatVector.fromMemorySegment(S, x, i * 4, NO, m)).intoMemorySegment(out, i * 4, NO, m);
+        }
+    }
+
+    private static void scaleRange(MemorySegment x, MemorySegment out, long start, long end, float s) {
+        long i = start;
+        for (; i + VL <= end; i += VL) FloatVector.fromMemorySegment(S, x, i * 4, NO).mul(s).intoMemorySegment(out, i * 4, NO);
+        if (i < end) {
+            VectorMask<Float> m = S.indexInRange(i, end);
+            FloatVector.fromMemorySegment(S, x, i * 4, NO, m).mul(s).intoMemorySegment(out, i * 4, NO, m);
+        }
     }
 
     static void add(Parallel par, MemorySegment a, MemorySegment b, MemorySegment out, long n) {

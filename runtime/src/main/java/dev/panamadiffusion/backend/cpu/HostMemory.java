@@ -48,11 +48,18 @@ final class HostMemory {
         this.threshold = initialThreshold;
     }
 
+    /**
+     * With {@code -Dpd.cpu.poison=true} every uninitialized result starts as NaN, so that an op that reads an element
+     * before writing it shows up in its tests (a recycled block otherwise holds an earlier result's numbers).
+     */
+    static final boolean POISON = Boolean.getBoolean("pd.cpu.poison");
+
     /** An f32 tensor whose contents are unspecified: the caller writes every element. */
     Tensor uninitialized(long... shape) {
         long bytes = Tensor.numel(shape) * 4;
-        if (bytes < MIN_POOLED) return Tensor.allocate(DType.F32, shape);
-        return Tensor.of(DType.F32, borrow(bytes), shape);
+        MemorySegment s = bytes < MIN_POOLED ? Arena.ofAuto().allocate(Math.max(bytes, 4), 64).asSlice(0, bytes) : borrow(bytes);
+        if (POISON) s.fill((byte) 0xff); // 0xffffffff is a NaN
+        return Tensor.of(DType.F32, s, shape);
     }
 
     /** A zero-filled f32 tensor. */

@@ -65,7 +65,7 @@ final class NormsCpu {
         long i = 0;
         long body = len - len % VL;
         for (; i < body; i += VL) acc = acc.add(FloatVector.fromMemorySegment(S, x, (start + i) * 4, NO));
-        double s = acc.reduceLanes(jdk.incubator.vector.VectorOperators.ADD);
+        double s = VectorMath.sum(acc);
         for (; i < len; i++) s += x.getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, start + i);
         return s;
     }
@@ -79,7 +79,7 @@ final class NormsCpu {
             FloatVector dv = FloatVector.fromMemorySegment(S, x, (start + i) * 4, NO).sub(m);
             acc = dv.fma(dv, acc);
         }
-        double s = acc.reduceLanes(jdk.incubator.vector.VectorOperators.ADD);
+        double s = VectorMath.sum(acc);
         for (; i < len; i++) {
             double dv = x.getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, start + i) - mean;
             s += dv * dv;

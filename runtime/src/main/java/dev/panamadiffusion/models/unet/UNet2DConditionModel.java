@@ -106,11 +106,35 @@ public final class UNet2DConditionModel {
      * h and w must be multiples of 2^(blocks − 1) (8 for SD), as diffusers' upsampling by exactly 2 requires.
      */
     public Tensor forward(Tensor sample, double[] timesteps, Tensor encoderHiddenStates) {
-        checkInputs(sample, timesteps, encoderHiddenStates);
-        Tensor context = encoderHiddenStates;                                   // [B, L, D]
+        checkInputs(sample, encoderHiddenStates);
+        if (timesteps.length != sample.dim(0)) {
+            throw new IllegalArgumentException("UNet: " + timesteps.length + " timesteps for a batch of " + sample.dim(0));
+        }
+        return forwardProjected(sample, backend.upload(timeProjection(timesteps)), encoderHiddenStates);
+    }
 
-        Tensor tEmb = backend.upload(timeProj.embed(timesteps));               // [B, c0]
-        Tensor emb = timeEmbedding.forward(tEmb);                               // [B, T]
+    /**
+     * diffusers' {@code time_proj} of {@code timesteps}: the sinusoidal embedding [B, block_out_channels[0]], a host
+     * tensor. {@link #forward} uploads it and continues with {@link #forwardProjected}.
+     */
+    public Tensor timeProjection(double[] timesteps) {
+        return timeProj.embed(timesteps);                                       // [B, c0]
+    }
+
+    /**
+     * {@link #forward} from the time projection on: {@code timeProjection} [B, c0] is
+     * {@link #timeProjection}'s result uploaded to this model's backend. Everything here is backend ops on backend
+     * tensors (no host transfer), so a backend can record it once and replay it (CUDA graphs).
+     */
+    public Tensor forwardProjected(Tensor sample, Tensor timeProjection, Tensor encoderHiddenStates) {
+        checkInputs(sample, encoderHiddenStates);
+        int c0 = config.blockOutChannels()[0];
+        if (timeProjection.rank() != 2 || timeProjection.dim(0) != sample.dim(0) || timeProjection.dim(1) != c0) {
+            throw new IllegalArgumentException("UNet time projection must be [" + sample.dim(0) + ", " + c0 + "], got "
+                    + timeProjection);
+        }
+        Tensor context = encoderHiddenStates;                                   // [B, L, D]
+        Tensor emb = timeEmbedding.forward(timeProjection);                     // [B, T]
 
         Tensor h = convIn.forward(sample);                                      // [B, c0, h, w]
         List<Tensor> residuals = new ArrayList<>();
@@ -129,14 +153,11 @@ public final class UNet2DConditionModel {
         return convOut.forward(h);                                              // [B, out, h, w]
     }
 
-    private void checkInputs(Tensor sample, double[] timesteps, Tensor context) {
+    private void checkInputs(Tensor sample, Tensor context) {
         if (sample.rank() != 4 || sample.dim(1) != config.inChannels()) {
             throw new IllegalArgumentException("UNet sample must be [B, " + config.inChannels() + ", h, w], got " + sample);
         }
         long b = sample.dim(0);
-        if (timesteps.length != b) {
-            throw new IllegalArgumentException("UNet: " + timesteps.length + " timesteps for a batch of " + b);
-        }
         int f = config.downscaleFactor();
         if (sample.dim(2) % f != 0 || sample.dim(3) % f != 0) {
             throw new IllegalArgumentException("UNet sample " + sample.dim(2) + "x" + sample.dim(3)

@@ -1,0 +1,34 @@
+package dev.panamadiffusion.pipeline;
+
+import dev.panamadiffusion.backend.Backend;
+import dev.panamadiffusion.backend.GraphBackend;
+import dev.panamadiffusion.models.unet.UNet2DConditionModel;
+import dev.panamadiffusion.tensor.Tensor;
+
+/**
+ * One UNet evaluation per denoising step: from the host latents the scheduler holds to the host noise prediction it
+ * needs. {@link #create} picks how: on a {@link GraphBackend} (CUDA) the forward pass is recorded once per
+ * {@link UNetShape} and replayed ({@link GraphedUNet}); on any other backend it runs as before ({@link EagerUNet}).
+ * Not thread-safe (neither are backends).
+ */
+public interface UNetRunner extends AutoCloseable {
+    /** System property: {@code false} turns graph replay off (eager forward passes on every backend). */
+    String GRAPHS_PROPERTY = "pd.cuda.graphs";
+
+    /**
+     * The model output for host {@code sample} [B, C, h, w] at {@code timesteps} (one per row), conditioned on
+     * {@code context} [B, L, D] already on the backend: a host f32 tensor [B, out_channels, h, w].
+     */
+    Tensor predict(Tensor sample, double[] timesteps, Tensor context);
+
+    /** Releases what the runner keeps on the backend (recorded graphs); the model and backend stay open. */
+    @Override
+    default void close() {}
+
+    /** Graph replay on a {@link GraphBackend} unless {@code -Dpd.cuda.graphs=false}; eager otherwise. */
+    static UNetRunner create(UNet2DConditionModel unet, Backend backend) {
+        boolean graphs = !"false".equalsIgnoreCase(System.getProperty(GRAPHS_PROPERTY, "true").strip());
+        if (graphs && backend instanceof GraphBackend g) return new GraphedUNet(unet, g, GraphedUNet.DEFAULT_MAX_GRAPHS);
+        return new EagerUNet(unet, backend);
+    }
+}

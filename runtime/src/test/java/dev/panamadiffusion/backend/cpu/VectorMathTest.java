@@ -1,0 +1,56 @@
+package dev.panamadiffusion.backend.cpu;
+
+import jdk.incubator.vector.FloatVector;
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class VectorMathTest {
+    private static final int VL = Microkernel.S.length();
+
+    private static float[] exp(float[] x) {
+        float[] out = new float[x.length];
+        for (int i = 0; i < x.length; i += VL) VectorMath.exp(FloatVector.fromArray(Microkernel.S, x, i)).intoArray(out, i);
+        return out;
+    }
+
+    @Test
+    void expMatchesMathExpToTwoTenthsOfAMillionth() {
+        int n = 200_000 / VL * VL;
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++) x[i] = -87f + 175f * i / n;
+        float[] y = exp(x);
+        for (int i = 0; i < n; i++) {
+            double want = Math.exp(x[i]);
+            assertTrue(Math.abs(y[i] - want) <= 2.5e-7 * want, "exp(" + x[i] + ") = " + y[i] + ", want " + want);
+        }
+    }
+
+    @Test
+    void expEdges() {
+        float[] x = new float[VL];
+        x[0] = Float.NEGATIVE_INFINITY;
+        x[1] = -1000f;
+        x[2] = 0f;
+        x[3] = 1000f;
+        x[4] = Float.POSITIVE_INFINITY;
+        x[5] = 1f;
+        float[] y = exp(x);
+        assertEquals(0f, y[0]);
+        assertEquals(0f, y[1]);
+        assertEquals(1f, y[2]);
+        assertEquals(Float.POSITIVE_INFINITY, y[3]);
+        assertEquals(Float.POSITIVE_INFINITY, y[4]);
+        assertEquals((float) Math.E, y[5], 1e-6f);
+    }
+
+    @Test
+    void sumAddsInLaneOrder() {
+        float[] v = new float[VL];
+        for (int i = 0; i < VL; i++) v[i] = (i % 2 == 0 ? 1e8f : 1f);
+        double want = 0;
+        for (float f : v) want += f;
+        assertEquals(want, VectorMath.sum(FloatVector.fromArray(Microkernel.S, v, 0)));
+    }
+}
