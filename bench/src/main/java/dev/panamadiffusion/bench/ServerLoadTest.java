@@ -62,6 +62,11 @@ public final class ServerLoadTest {
                 // so that what the levels report afterwards is growth, not first use
                 run(uri, java.util.Arrays.stream(levels).max().orElse(1), 1, steps, size, mode);
                 for (int c : levels) results.add(run(uri, c, perClient, steps, size, mode));
+                // the top level once more: with no leak, memory after it is what it was after the first pass
+                int top = java.util.Arrays.stream(levels).max().orElse(1);
+                Level again = run(uri, top, perClient, steps, size, mode);
+                results.add(new Level(mode + " (top level again)", again.clients(), again.requests(), again.errors(), again.seconds(),
+                        again.p50(), again.p99(), again.directBefore(), again.directAfter(), again.rssBefore(), again.rssAfter()));
             }
         }
         System.out.println("| mode | clients | requests | errors | images/s | p50 s | p99 s | direct MiB before → after | RSS MiB before → after |");

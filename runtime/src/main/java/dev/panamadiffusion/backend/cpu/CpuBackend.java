@@ -267,6 +267,7 @@ public final class CpuBackend implements Backend {
     public void close() {
         par.close();
         cache.clear();
+        memory.close();
     }
 
     // ---- helpers -------------------------------------------------------------------------------------------

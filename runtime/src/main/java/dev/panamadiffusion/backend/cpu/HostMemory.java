@@ -39,6 +39,7 @@ final class HostMemory {
     private long threshold;
     private int collections;
     private long returns;
+    private boolean closed;
 
     HostMemory() { this(DEFAULT_THRESHOLD); }
 
@@ -122,10 +123,25 @@ final class HostMemory {
     }
 
     private synchronized void giveBack(Block block) {
+        if (closed) { // the backend is gone: this block's memory goes back to the system now
+            lent -= block.size();
+            pooled -= block.size();
+            block.arena.close();
+            return;
+        }
         free.computeIfAbsent(block.size(), k -> new ArrayDeque<>()).add(block);
         idle.add(block);
         lent -= block.size();
         returns++;
+    }
+
+    /**
+     * Frees every free block now; blocks still lent (results the caller holds) are freed as soon as they come back.
+     * Called when the backend closes, so that its native memory does not wait for the next collection.
+     */
+    synchronized void close() {
+        closed = true;
+        releaseIdle(0);
     }
 
     /** Frees idle blocks, least recently returned first, until at most {@code target} bytes are pooled. */

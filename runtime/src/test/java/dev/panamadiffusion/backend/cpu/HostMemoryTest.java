@@ -77,4 +77,21 @@ class HostMemoryTest {
         assertTrue(m.lentBytes() >= HostMemory.sizeClass(1 << 20), "the kept result is still lent");
         assertEquals(256 * 1024, keep.numel());
     }
+
+    @Test
+    void closeFreesIdleBlocksAtOnceAndLentOnesWhenTheyComeBack() throws InterruptedException {
+        HostMemory m = new HostMemory();
+        Tensor kept = m.uninitialized(256, 1024);
+        Tensor dropped = m.uninitialized(512, 1024);
+        long keptBytes = HostMemory.sizeClass(256 * 1024 * 4);
+        dropped = null;
+        awaitReturn(m, keptBytes);
+        assertEquals(keptBytes, m.lentBytes());
+        m.close();
+        assertEquals(keptBytes, m.pooledBytes(), "the idle block is freed, the lent one stays");
+        assertEquals(256 * 1024, kept.numel());
+        kept = null;
+        awaitReturn(m, 0);
+        assertEquals(0, m.pooledBytes(), "the lent block is freed when it comes back");
+    }
 }
