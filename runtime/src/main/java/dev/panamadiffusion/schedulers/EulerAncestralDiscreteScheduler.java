@@ -9,17 +9,12 @@ import dev.panamadiffusion.tensor.Tensor;
  * adds fresh noise of size sigma_up, drawn from the generator passed to {@link #step} (one draw of the latents' shape
  * per step, the last step included, where it is multiplied by 0 — as diffusers draws it).
  */
-public final class EulerAncestralDiscreteScheduler implements Scheduler {
+public final class EulerAncestralDiscreteScheduler extends SigmaScheduler {
     static final SchedulerConfig DEFAULTS = SchedulerConfig.parse("""
             {"_class_name": "EulerAncestralDiscreteScheduler", "num_train_timesteps": 1000, "beta_start": 0.0001,
              "beta_end": 0.02, "beta_schedule": "linear", "trained_betas": null, "prediction_type": "epsilon",
              "timestep_spacing": "linspace", "steps_offset": 0, "rescale_betas_zero_snr": false}""");
 
-    private final SchedulerConfig config;
-    private final PredictionType predictionType;
-    private final float[] trainSigmas;
-    private final SigmaSchedule.Options options;
-    private SigmaSchedule schedule = new SigmaSchedule(new double[0], new float[] {0f});
 
     public EulerAncestralDiscreteScheduler(SchedulerConfig config) {
         this.config = config.withDefaults(DEFAULTS);
@@ -33,26 +28,6 @@ public final class EulerAncestralDiscreteScheduler implements Scheduler {
                 false, null, null, false);
     }
 
-    public SchedulerConfig config() { return config; }
-
-    @Override
-    public void setTimesteps(int numInferenceSteps) {
-        schedule = SigmaSchedule.of(trainSigmas, numInferenceSteps, options);
-    }
-
-    @Override
-    public double[] timesteps() { return schedule.timesteps().clone(); }
-
-    /** The noise levels of the current schedule, one per timestep plus a final 0. */
-    public float[] sigmas() { return schedule.sigmas().clone(); }
-
-    @Override
-    public double initNoiseSigma() { return schedule.initNoiseSigma(options.spacing()); }
-
-    @Override
-    public Tensor scaleModelInput(Tensor sample, int stepIndex) {
-        return schedule.scale(sample, stepIndex);
-    }
 
     @Override
     public Tensor step(Tensor modelOutput, int stepIndex, Tensor sample, NoiseGenerator noise) {

@@ -9,7 +9,7 @@ import dev.panamadiffusion.tensor.Tensor;
  * {@code use_karras_sigmas}). Deterministic: the noise generator is not used. (diffusers draws a noise tensor in every
  * step even though churn 0 multiplies it away; skipping it changes no result.)
  */
-public final class EulerDiscreteScheduler implements Scheduler {
+public final class EulerDiscreteScheduler extends SigmaScheduler {
     static final SchedulerConfig DEFAULTS = SchedulerConfig.parse("""
             {"_class_name": "EulerDiscreteScheduler", "num_train_timesteps": 1000, "beta_start": 0.0001,
              "beta_end": 0.02, "beta_schedule": "linear", "trained_betas": null, "prediction_type": "epsilon",
@@ -17,11 +17,6 @@ public final class EulerDiscreteScheduler implements Scheduler {
              "timestep_spacing": "linspace", "timestep_type": "discrete", "steps_offset": 0,
              "rescale_betas_zero_snr": false}""");
 
-    private final SchedulerConfig config;
-    private final PredictionType predictionType;
-    private final float[] trainSigmas;
-    private final SigmaSchedule.Options options;
-    private SigmaSchedule schedule = new SigmaSchedule(new double[0], new float[] {0f});
 
     public EulerDiscreteScheduler(SchedulerConfig config) {
         this.config = config.withDefaults(DEFAULTS);
@@ -41,26 +36,6 @@ public final class EulerDiscreteScheduler implements Scheduler {
                 "continuous".equals(timestepType) && predictionType == PredictionType.V_PREDICTION);
     }
 
-    public SchedulerConfig config() { return config; }
-
-    @Override
-    public void setTimesteps(int numInferenceSteps) {
-        schedule = SigmaSchedule.of(trainSigmas, numInferenceSteps, options);
-    }
-
-    @Override
-    public double[] timesteps() { return schedule.timesteps().clone(); }
-
-    /** The noise levels of the current schedule, one per timestep plus a final 0. */
-    public float[] sigmas() { return schedule.sigmas().clone(); }
-
-    @Override
-    public double initNoiseSigma() { return schedule.initNoiseSigma(options.spacing()); }
-
-    @Override
-    public Tensor scaleModelInput(Tensor sample, int stepIndex) {
-        return schedule.scale(sample, stepIndex);
-    }
 
     @Override
     public Tensor step(Tensor modelOutput, int stepIndex, Tensor sample, NoiseGenerator noise) {

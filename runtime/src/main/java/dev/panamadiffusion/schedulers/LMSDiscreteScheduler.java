@@ -14,7 +14,7 @@ import java.util.List;
  *
  * <p>Stateful: steps must be taken in order, from index 0, after {@link #setTimesteps}.
  */
-public final class LMSDiscreteScheduler implements Scheduler {
+public final class LMSDiscreteScheduler extends SigmaScheduler {
     static final SchedulerConfig DEFAULTS = SchedulerConfig.parse("""
             {"_class_name": "LMSDiscreteScheduler", "num_train_timesteps": 1000, "beta_start": 0.0001,
              "beta_end": 0.02, "beta_schedule": "linear", "trained_betas": null, "use_karras_sigmas": false,
@@ -22,11 +22,6 @@ public final class LMSDiscreteScheduler implements Scheduler {
     /** diffusers' default {@code order} argument of {@code step}. */
     public static final int ORDER = 4;
 
-    private final SchedulerConfig config;
-    private final PredictionType predictionType;
-    private final float[] trainSigmas;
-    private final SigmaSchedule.Options options;
-    private SigmaSchedule schedule = new SigmaSchedule(new double[0], new float[] {0f});
     private final List<float[]> derivatives = new ArrayList<>();
     private int nextStep;
 
@@ -40,27 +35,11 @@ public final class LMSDiscreteScheduler implements Scheduler {
                 this.config.useKarrasSigmas(), null, null, false);
     }
 
-    public SchedulerConfig config() { return config; }
-
     @Override
     public void setTimesteps(int numInferenceSteps) {
-        schedule = SigmaSchedule.of(trainSigmas, numInferenceSteps, options);
+        super.setTimesteps(numInferenceSteps);
         derivatives.clear();
         nextStep = 0;
-    }
-
-    @Override
-    public double[] timesteps() { return schedule.timesteps().clone(); }
-
-    /** The noise levels of the current schedule, one per timestep plus a final 0. */
-    public float[] sigmas() { return schedule.sigmas().clone(); }
-
-    @Override
-    public double initNoiseSigma() { return schedule.initNoiseSigma(options.spacing()); }
-
-    @Override
-    public Tensor scaleModelInput(Tensor sample, int stepIndex) {
-        return schedule.scale(sample, stepIndex);
     }
 
     /**
