@@ -1,8 +1,11 @@
 package dev.panamadiffusion.weights;
 
 import dev.panamadiffusion.backend.Backend;
+import dev.panamadiffusion.io.ModelFiles;
 import dev.panamadiffusion.tensor.Tensor;
 
+import java.lang.foreign.Arena;
+import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
@@ -10,6 +13,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.function.Function;
 
 /**
  * Strict weight binding by diffusers names. Modules ask for their keys under a prefix ({@code pp("down_blocks").pp(0)});
@@ -48,6 +52,17 @@ public final class Weights {
     /** Binds modules to {@code source} (host tensors, e.g. a mapped safetensors file), uploading to {@code backend}. */
     public static Weights of(Map<String, Tensor> source, Backend backend, String what) {
         return new Weights(new Root(source, backend, what, null), "");
+    }
+
+    /**
+     * The module {@code build} makes from {@code componentDir}'s safetensors weights (mapped into {@code arena},
+     * uploaded to {@code backend}), after checking that it bound every key and no key was left over ({@link #finish}).
+     */
+    public static <T> T load(Path componentDir, Backend backend, Arena arena, String what, Function<Weights, T> build) {
+        Weights w = of(ModelFiles.loadWeights(componentDir, arena), backend, what + " " + componentDir);
+        T module = build.apply(w);
+        w.finish();
+        return module;
     }
 
     /**

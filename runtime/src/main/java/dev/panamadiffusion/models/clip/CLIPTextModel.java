@@ -1,7 +1,6 @@
 package dev.panamadiffusion.models.clip;
 
 import dev.panamadiffusion.backend.Backend;
-import dev.panamadiffusion.io.ModelFiles;
 import dev.panamadiffusion.tensor.Tensor;
 import dev.panamadiffusion.weights.Weights;
 
@@ -31,10 +30,7 @@ public final class CLIPTextModel {
      */
     public static CLIPTextModel load(Path componentDir, Backend backend, Arena arena) {
         CLIPTextConfig config = CLIPTextConfig.read(componentDir.resolve("config.json"));
-        Weights w = Weights.of(ModelFiles.loadWeights(componentDir, arena), backend, "CLIPTextModel " + componentDir);
-        CLIPTextModel model = new CLIPTextModel(config, w);
-        w.finish();
-        return model;
+        return Weights.load(componentDir, backend, arena, "CLIPTextModel", w -> new CLIPTextModel(config, w));
     }
 
     public CLIPTextConfig config() { return config; }

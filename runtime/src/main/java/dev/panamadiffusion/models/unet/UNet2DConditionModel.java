@@ -1,7 +1,6 @@
 package dev.panamadiffusion.models.unet;
 
 import dev.panamadiffusion.backend.Backend;
-import dev.panamadiffusion.io.ModelFiles;
 import dev.panamadiffusion.nn.Conv2d;
 import dev.panamadiffusion.nn.GroupNorm;
 import dev.panamadiffusion.tensor.Tensor;
@@ -38,10 +37,7 @@ public final class UNet2DConditionModel {
      */
     public static UNet2DConditionModel load(Path componentDir, Backend backend, Arena arena) {
         UNet2DConditionConfig config = UNet2DConditionConfig.read(componentDir.resolve("config.json"));
-        Weights w = Weights.of(ModelFiles.loadWeights(componentDir, arena), backend, "UNet2DConditionModel " + componentDir);
-        UNet2DConditionModel model = new UNet2DConditionModel(config, w);
-        w.finish();
-        return model;
+        return Weights.load(componentDir, backend, arena, "UNet2DConditionModel", w -> new UNet2DConditionModel(config, w));
     }
 
     /** Binds the model's weights from {@code w}; call {@link Weights#finish()} afterwards to verify the binding. */

@@ -1,7 +1,6 @@
 package dev.panamadiffusion.models.vae;
 
 import dev.panamadiffusion.backend.Backend;
-import dev.panamadiffusion.io.ModelFiles;
 import dev.panamadiffusion.nn.Conv2d;
 import dev.panamadiffusion.tensor.Tensor;
 import dev.panamadiffusion.weights.Weights;
@@ -42,10 +41,7 @@ public final class AutoencoderKL {
      */
     public static AutoencoderKL load(Path componentDir, Backend backend, Arena arena) {
         AutoencoderKLConfig config = AutoencoderKLConfig.read(componentDir.resolve("config.json"));
-        Weights w = Weights.of(ModelFiles.loadWeights(componentDir, arena), backend, "AutoencoderKL " + componentDir);
-        AutoencoderKL model = new AutoencoderKL(config, w);
-        w.finish();
-        return model;
+        return Weights.load(componentDir, backend, arena, "AutoencoderKL", w -> new AutoencoderKL(config, w));
     }
 
     public AutoencoderKLConfig config() { return config; }
