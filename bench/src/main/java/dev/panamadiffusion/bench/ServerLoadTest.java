@@ -4,6 +4,7 @@ import dev.panamadiffusion.api.DiffusionEngine;
 import dev.panamadiffusion.api.EngineOptions;
 import dev.panamadiffusion.server.ImageServer;
 import dev.panamadiffusion.verify.ReferenceModelFolder;
+import java.io.IOException;
 import java.lang.management.BufferPoolMXBean;
 import java.lang.management.ManagementFactory;
 import java.net.InetSocketAddress;
@@ -11,9 +12,11 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
 import java.util.Locale;
@@ -42,9 +45,9 @@ public final class ServerLoadTest {
 
     public static void main(String[] args) throws Exception {
         Path model = Path.of(args[0]);
-        if (!java.nio.file.Files.exists(model.resolve("model_index.json")) && java.nio.file.Files.isDirectory(model.resolve("tiny"))) {
+        if (!Files.exists(model.resolve("model_index.json")) && Files.isDirectory(model.resolve("tiny"))) {
             // a reference set: run on the model folder assembled from its tiny components
-            Path dir = java.nio.file.Files.createTempDirectory("pd-load");
+            Path dir = Files.createTempDirectory("pd-load");
             model = ReferenceModelFolder.assemble(model, dir.resolve("tiny-sd"), "euler_a", ReferenceModelFolder.Tokenizer.TINY_BPE);
         }
         int perClient = args.length > 1 ? Integer.parseInt(args[1]) : 4;
@@ -60,10 +63,10 @@ public final class ServerLoadTest {
                 URI uri = URI.create("http://127.0.0.1:" + server.port() + "/sdapi/v1/txt2img");
                 // warm-up at the highest concurrency: JIT, packed weights, and the backend's memory pool at its working size,
                 // so that what the levels report afterwards is growth, not first use
-                run(uri, java.util.Arrays.stream(levels).max().orElse(1), 1, steps, size, mode);
+                run(uri, Arrays.stream(levels).max().orElse(1), 1, steps, size, mode);
                 for (int c : levels) results.add(run(uri, c, perClient, steps, size, mode));
                 // the top level once more: with no leak, memory after it is what it was after the first pass
-                int top = java.util.Arrays.stream(levels).max().orElse(1);
+                int top = Arrays.stream(levels).max().orElse(1);
                 Level again = run(uri, top, perClient, steps, size, mode);
                 results.add(new Level(mode + " (top level again)", again.clients(), again.requests(), again.errors(), again.seconds(),
                         again.p50(), again.p99(), again.directBefore(), again.directAfter(), again.rssBefore(), again.rssAfter()));
@@ -133,10 +136,10 @@ public final class ServerLoadTest {
     /** Resident set size of this process in bytes (Linux), after the GC of {@link #directBytes()}. */
     static long rssBytes() {
         try {
-            for (String line : java.nio.file.Files.readAllLines(Path.of("/proc/self/status"))) {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
                 if (line.startsWith("VmRSS:")) return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
             }
-        } catch (java.io.IOException e) {
+        } catch (IOException e) {
             return -1;
         }
         return -1;

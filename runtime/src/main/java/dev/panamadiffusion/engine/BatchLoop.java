@@ -4,7 +4,6 @@ import dev.panamadiffusion.pipeline.Denoising;
 import dev.panamadiffusion.pipeline.GenerationResult;
 import dev.panamadiffusion.pipeline.StableDiffusionPipeline;
 import java.util.ArrayList;
-import java.util.Iterator;
 import java.util.List;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CancellationException;
@@ -174,8 +173,7 @@ final class BatchLoop implements Runnable {
     }
 
     private void failAll(RuntimeException e, boolean includeQueued) {
-        for (Iterator<RequestState> it = List.copyOf(active).iterator(); it.hasNext(); ) {
-            RequestState r = it.next();
+        for (RequestState r : List.copyOf(active)) {
             remove(r);
             if (e instanceof CancellationException) metrics.requestsCancelled.incrementAndGet();
             else metrics.requestsFailed.incrementAndGet();

@@ -13,7 +13,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -97,9 +96,7 @@ public final class Engine implements AutoCloseable {
             }
         }
         if (!problems.isEmpty()) throw new InvalidRequestException(problems);
-        int side = pipeline.defaultSize();
-        GenerationRequest out = r.withSize(r.width() == 0 ? side : r.width(), r.height() == 0 ? side : r.height());
-        return r.seed() == -1 ? out.withSeed(ThreadLocalRandom.current().nextLong(1L << 32)) : out;
+        return pipeline.resolve(r);
     }
 
     @Override

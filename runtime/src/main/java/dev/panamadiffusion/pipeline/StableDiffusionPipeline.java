@@ -150,17 +150,28 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     }
 
     /**
-     * Validates {@code request}, resolves its seed and size, encodes its prompts and draws its initial latents: one
+     * {@code request} as it will run: validated ({@link InvalidRequestException}), a width or height of 0 replaced by
+     * the model's {@link #defaultSize()}, a seed of -1 by a random one. Needs no backend work.
+     */
+    public GenerationRequest resolve(GenerationRequest request) {
+        request.validate(sizeRule);
+        int width = request.width() == 0 ? defaultSize() : request.width();
+        int height = request.height() == 0 ? defaultSize() : request.height();
+        long seed = request.seed() == -1 ? ThreadLocalRandom.current().nextLong(1L << 32) : request.seed();
+        return request.withSize(width, height).withSeed(seed);
+    }
+
+    /**
+     * Validates {@code request}, resolves its seed and size ({@link #resolve}), encodes its prompts and draws its initial latents: one
      * {@code randn([batch, 4, h, w])} from a generator seeded with the seed, times {@code init_noise_sigma}, as
      * diffusers' {@code prepare_latents}.
      */
     public synchronized Denoising begin(GenerationRequest request) {
         long start = System.nanoTime();
-        request.validate(sizeRule);
-        int width = request.width() == 0 ? defaultSize() : request.width();
-        int height = request.height() == 0 ? defaultSize() : request.height();
-        long seed = request.seed() == -1 ? ThreadLocalRandom.current().nextLong(1L << 32) : request.seed();
-        GenerationRequest resolved = request.withSize(width, height).withSeed(seed);
+        GenerationRequest resolved = resolve(request);
+        int width = resolved.width();
+        int height = resolved.height();
+        long seed = resolved.seed();
         boolean guided = request.usesGuidance();
 
         Scheduler scheduler = request.sampler() == null ? Schedulers.fromConfig(schedulerConfig)

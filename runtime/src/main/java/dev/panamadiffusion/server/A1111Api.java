@@ -5,7 +5,6 @@ import com.sun.net.httpserver.HttpExchange;
 import dev.panamadiffusion.api.DiffusionEngine;
 import dev.panamadiffusion.api.Generation;
 import dev.panamadiffusion.api.Progress;
-import dev.panamadiffusion.image.PngWriter;
 import dev.panamadiffusion.pipeline.GenerationRequest;
 import dev.panamadiffusion.pipeline.GenerationResult;
 import dev.panamadiffusion.pipeline.RngKind;
@@ -15,7 +14,6 @@ import java.io.IOException;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
-import java.util.Base64;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -83,8 +81,7 @@ final class A1111Api {
                 throw new HttpError(500, null, "generation failed: " + e.getCause().getMessage());
             }
             for (int k = 0; k < result.size(); k++) {
-                images.add(Base64.getEncoder().encodeToString(PngWriter.encode(result.images().get(k),
-                        Map.of("parameters", result.infotexts().get(k)))));
+                images.add(Fields.base64Png(result, k));
                 seeds.add(result.seeds().get(k));
                 infotexts.add(result.infotexts().get(k));
             }

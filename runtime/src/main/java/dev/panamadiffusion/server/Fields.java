@@ -2,8 +2,11 @@ package dev.panamadiffusion.server;
 
 import dev.panamadiffusion.api.DiffusionEngine;
 import dev.panamadiffusion.api.Generation;
+import dev.panamadiffusion.image.PngWriter;
 import dev.panamadiffusion.pipeline.GenerationRequest;
+import dev.panamadiffusion.pipeline.GenerationResult;
 import dev.panamadiffusion.pipeline.InvalidRequestException;
+import java.util.Base64;
 import java.util.Map;
 
 /**
@@ -34,5 +37,11 @@ final class Fields {
         }
         if (best == null) return null;
         return apiNames.getOrDefault(best, best.replace(' ', '_'));
+    }
+
+    /** Image {@code k} of {@code result} as a base64 PNG carrying its A1111 {@code parameters} text. */
+    static String base64Png(GenerationResult result, int k) {
+        byte[] png = PngWriter.encode(result.images().get(k), Map.of("parameters", result.infotexts().get(k)));
+        return Base64.getEncoder().encodeToString(png);
     }
 }

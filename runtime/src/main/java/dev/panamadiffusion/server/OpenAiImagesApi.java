@@ -4,14 +4,12 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.sun.net.httpserver.HttpExchange;
 import dev.panamadiffusion.api.DiffusionEngine;
 import dev.panamadiffusion.api.Generation;
-import dev.panamadiffusion.image.PngWriter;
 import dev.panamadiffusion.pipeline.GenerationRequest;
 import dev.panamadiffusion.pipeline.GenerationResult;
 import dev.panamadiffusion.pipeline.RngKind;
 
 import java.io.IOException;
 import java.util.ArrayList;
-import java.util.Base64;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -69,8 +67,7 @@ final class OpenAiImagesApi {
         List<Map<String, Object>> data = new ArrayList<>();
         for (int k = 0; k < result.size(); k++) {
             Map<String, Object> d = new LinkedHashMap<>();
-            d.put("b64_json", Base64.getEncoder().encodeToString(PngWriter.encode(result.images().get(k),
-                    Map.of("parameters", result.infotexts().get(k)))));
+            d.put("b64_json", Fields.base64Png(result, k));
             d.put("revised_prompt", prompt);
             data.add(d);
         }
