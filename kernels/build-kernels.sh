@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Compiles kernels/src/*.cu into one fatbin, kernels.fatbin in OUT_DIR (a jar resource of this module, loaded by
 # dev.panamadiffusion.cuda.CudaModule with cuModuleLoadData): machine code for sm_80, sm_86, sm_89 and sm_90a
-# plus compute_90 PTX, which the driver compiles for newer GPUs.
+# plus compute_90 PTX, which the driver compiles for newer GPUs and the CUDA emulator (emulator/) interprets. The fatbin
+# is not compressed (-compress-mode=none), so that the emulator can read its PTX without a zstd library.
 #
 #   kernels/build-kernels.sh OUT_DIR        (run by Maven in generate-resources; NVCC=... picks the compiler)
 #
@@ -30,6 +31,7 @@ unity=$(mktemp -d)/kernels.cu
 trap 'rm -rf "$(dirname "$unity")"' EXIT
 for s in "$here"/src/*.cu; do echo "#include \"$(basename "$s")\""; done > "$unity"
 "$nvcc" -fatbin -O3 -std=c++17 -I "$here/src" --threads "${PD_NVCC_THREADS:-2}" \
+  -compress-mode=none \
   -gencode=arch=compute_80,code=sm_80 \
   -gencode=arch=compute_86,code=sm_86 \
   -gencode=arch=compute_89,code=sm_89 \

@@ -71,8 +71,8 @@ public final class GenerateCommand implements Callable<Integer> {
             description = "Noise generator: torch (the same noise as diffusers on CPU) or java. Default: ${DEFAULT-VALUE}.")
     String rng;
 
-    @Option(names = "--backend", defaultValue = "auto", paramLabel = "cpu|cuda|auto",
-            description = "Where to compute. Default: ${DEFAULT-VALUE} (CUDA when a GPU is usable).")
+    @Option(names = "--backend", defaultValue = "auto", paramLabel = "cpu|cuda|cuda-emu|auto",
+            description = "Where to compute: cpu, cuda, cuda-emu (the CUDA path on the CPU-run CUDA emulator: slow, for checking) or auto. Default: ${DEFAULT-VALUE} (CUDA when a GPU is usable).")
     String backend;
 
     @Option(names = {"--out", "-o"}, required = true, paramLabel = "FILE.png",

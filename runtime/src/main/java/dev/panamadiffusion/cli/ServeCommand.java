@@ -31,7 +31,7 @@ public final class ServeCommand implements Callable<Integer> {
     @Option(names = "--host", defaultValue = "127.0.0.1", description = "Address to bind. Default: ${DEFAULT-VALUE}.")
     String host;
 
-    @Option(names = "--backend", defaultValue = "auto", description = "cpu, cuda or auto. Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--backend", defaultValue = "auto", description = "cpu, cuda, cuda-emu (the CUDA emulator) or auto. Default: ${DEFAULT-VALUE}.")
     String backend;
 
     @Option(names = "--max-batch", defaultValue = "8",

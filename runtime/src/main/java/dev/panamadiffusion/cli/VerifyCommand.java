@@ -24,7 +24,7 @@ public final class VerifyCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "DIR", description = "Reference folder (sub-folders holding reference files are checked too).")
     Path dir;
 
-    @Option(names = "--backend", defaultValue = "cpu", paramLabel = "cpu|cuda|auto",
+    @Option(names = "--backend", defaultValue = "cpu", paramLabel = "cpu|cuda|cuda-emu|auto",
             description = "Backend under test. Default: ${DEFAULT-VALUE}.")
     String backend;
 

@@ -96,6 +96,16 @@ public final class CudaLibraries {
         return null;
     }
 
+    /**
+     * The emulator's libraries: its one library (which exports the driver, cuBLASLt and cuDNN symbols) stands for all
+     * three (see {@link CudaDriver}).
+     */
+    public static CudaLibraries emulated(Path emulatorLibrary) {
+        Map<Library, Path> found = new java.util.EnumMap<>(Library.class);
+        for (Library lib : Library.values()) found.put(lib, emulatorLibrary.toAbsolutePath());
+        return new CudaLibraries(List.of(emulatorLibrary.toAbsolutePath()), found);
+    }
+
     /** The library's path, if found. */
     public Optional<Path> path(Library lib) { return Optional.ofNullable(found.get(lib)); }
 

@@ -17,21 +17,61 @@ import java.nio.file.Path;
  * becomes one {@link CudaStatus#message()}. Nothing here touches the CPU backend, which keeps working either way.
  */
 public final class CudaProbe {
-    private static volatile CudaStatus cached;
+    private static CudaStatus cached;
+    private static CudaDriver cachedDriver;
 
     private CudaProbe() {}
 
-    /** The status for the default library search (the first call probes; later calls return the same result). */
-    public static CudaStatus probe() {
-        CudaStatus s = cached;
-        if (s == null) {
-            synchronized (CudaProbe.class) {
-                s = cached;
-                if (s == null) cached = s = probe(CudaLibraries.locate());
-            }
+    /**
+     * The status for the driver {@link CudaDriver#setting()} names (the first call probes; later calls return the same
+     * result). With {@code auto}, NVIDIA's driver when it is found, else the emulator.
+     */
+    public static synchronized CudaStatus probe() {
+        if (cached != null) return cached;
+        String setting;
+        try {
+            setting = CudaDriver.setting();
+        } catch (IllegalArgumentException e) {
+            return CudaStatus.unavailable(e.getMessage());
         }
+        CudaDriver driver = switch (setting) {
+            case "emulator" -> CudaDriver.EMULATOR;
+            case "auto" -> CudaLibraries.locate().path(CudaLibraries.Library.DRIVER).isPresent()
+                    ? CudaDriver.REAL : CudaDriver.EMULATOR;
+            default -> CudaDriver.REAL;
+        };
+        return probe(driver);
+    }
+
+    /**
+     * The status for {@code driver} (probed on the first call, then cached). One JVM binds to one driver: asking for
+     * the other one after a probe answers "unavailable" with the reason.
+     */
+    public static synchronized CudaStatus probe(CudaDriver driver) {
+        if (cached != null) {
+            if (cachedDriver == driver) return cached;
+            return CudaStatus.unavailable("this JVM already bound the CUDA backend to the " + name(cachedDriver)
+                    + "; the " + name(driver) + " needs a new process (one set of CUDA symbols per JVM)");
+        }
+        CudaStatus s;
+        if (driver == CudaDriver.EMULATOR) {
+            try {
+                s = probe(CudaLibraries.emulated(CudaDriver.emulatorLibrary()));
+            } catch (CudaException e) {
+                s = CudaStatus.unavailable(e.getMessage());
+            }
+        } else {
+            s = probe(CudaLibraries.locate());
+        }
+        cachedDriver = driver;
+        cached = s;
         return s;
     }
+
+    /** The driver the CUDA backend is bound to in this JVM, or null before the first probe. */
+    public static synchronized CudaDriver boundDriver() { return cachedDriver; }
+
+    private static String name(CudaDriver d) { return d == CudaDriver.EMULATOR ? "CUDA emulator" : "NVIDIA driver"; }
 
     /** Probes with the given libraries (not cached: for tests and diagnostics). */
     static CudaStatus probe(CudaLibraries libs) {

@@ -3,6 +3,7 @@ package dev.panamadiffusion.pipeline;
 import dev.panamadiffusion.backend.Backend;
 import dev.panamadiffusion.backend.cpu.CpuBackend;
 import dev.panamadiffusion.cuda.CudaBackend;
+import dev.panamadiffusion.cuda.CudaDriver;
 import dev.panamadiffusion.cuda.CudaProbe;
 import dev.panamadiffusion.cuda.CudaStatus;
 
@@ -10,8 +11,10 @@ import java.util.Locale;
 import java.util.function.Consumer;
 
 /**
- * Backends by name: {@code cpu}, {@code cuda}, or {@code auto} (CUDA when a GPU is usable, otherwise the CPU with one
- * log line). The CPU path never loads a CUDA library: the probe looks for the driver first.
+ * Backends by name: {@code cpu}, {@code cuda}, {@code cuda-emu} (the CUDA backend on this project's CUDA emulator:
+ * the same Java code and kernels, executed on the CPU; slow, for checking the GPU path without a GPU), or
+ * {@code auto} (CUDA when a GPU is usable, otherwise the CPU with one log line; never the emulator). The CPU path
+ * never loads a CUDA library: the probe looks for the driver first.
  */
 public final class BackendFactory {
     private BackendFactory() {}
@@ -32,6 +35,11 @@ public final class BackendFactory {
                 if (why != null) throw new IllegalStateException("backend cuda: " + why);
                 return newCuda();
             }
+            case "cuda-emu": {
+                CudaStatus status = CudaProbe.probe(CudaDriver.EMULATOR);
+                if (!status.available()) throw new IllegalStateException("backend cuda-emu: " + status.message());
+                return newCuda();
+            }
             case "auto": {
                 String why = cudaUnavailableReason();
                 if (why == null) return newCuda();
@@ -39,7 +47,7 @@ public final class BackendFactory {
                 return new CpuBackend();
             }
             default:
-                throw new IllegalArgumentException("unknown backend '" + name + "' (use cpu, cuda or auto)");
+                throw new IllegalArgumentException("unknown backend '" + name + "' (use cpu, cuda, cuda-emu or auto)");
         }
     }
 

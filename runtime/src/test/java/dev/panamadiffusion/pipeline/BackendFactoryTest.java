@@ -21,7 +21,7 @@ class BackendFactoryTest {
     @Test
     void unknownNameIsOneClearError() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> BackendFactory.create("tpu"));
-        assertEquals("unknown backend 'tpu' (use cpu, cuda or auto)", e.getMessage());
+        assertEquals("unknown backend 'tpu' (use cpu, cuda, cuda-emu or auto)", e.getMessage());
     }
 
     @Test
