@@ -14,22 +14,31 @@ final class Check {
 
     /** Throws unless {@code status} is CUDA_SUCCESS. */
     static void cu(int status, String call) {
-        if (status != cuda_h.CUDA_SUCCESS()) throw new CudaException(call, status, cuErrorName(status), cuErrorString(status));
+        if (status != cuda_h.CUDA_SUCCESS()) {
+            throw new CudaException(call, status, cuErrorName(status), withEmulatorDetail(cuErrorString(status)));
+        }
     }
 
     /** Throws unless {@code status} is CUBLAS_STATUS_SUCCESS. */
     static void cublas(int status, String call) {
         if (status != cublasLt_h.CUBLAS_STATUS_SUCCESS()) {
             throw new CudaException(call, status, cString(cublasLt_h.cublasLtGetStatusName(status)),
-                    cString(cublasLt_h.cublasLtGetStatusString(status)));
+                    withEmulatorDetail(cString(cublasLt_h.cublasLtGetStatusString(status))));
         }
     }
 
     /** Throws unless {@code status} is CUDNN_STATUS_SUCCESS. */
     static void cudnn(int status, String call) {
         if (status != cudnn_h.CUDNN_STATUS_SUCCESS()) {
-            throw new CudaException(call, status, cString(cudnn_h.cudnnGetErrorString(status)), "");
+            throw new CudaException(call, status, cString(cudnn_h.cudnnGetErrorString(status)), withEmulatorDetail(""));
         }
+    }
+
+    /** {@code text} followed by the CUDA emulator's detail of the failure, when running on the emulator. */
+    private static String withEmulatorDetail(String text) {
+        String detail = EmulatorDiagnostics.lastErrorDetail();
+        if (detail.isEmpty()) return text;
+        return (text.isEmpty() ? "" : text + " ") + "[emulator: " + detail + "]";
     }
 
     static String cuErrorName(int status) {

@@ -23,6 +23,7 @@ public final class Denoising {
     final long startNanos;
     Tensor latents;                   // [B, C, h, w] host
     int step;
+    StepObserver observer = StepObserver.NONE;
 
     Denoising(GenerationRequest request, String samplerName, Scheduler scheduler, NoiseGenerator generator,
               Tensor hostContext, Tensor context, Tensor latents, List<String> warnings, long startNanos) {
@@ -57,4 +58,10 @@ public final class Denoising {
 
     /** The current latents (host, [B, C, h, w]). */
     public Tensor latents() { return latents; }
+
+    /** The scheduler, with its timesteps set. */
+    public Scheduler scheduler() { return scheduler; }
+
+    /** Hands every later step's intermediates to {@code o} (replacing any earlier observer). */
+    public void observe(StepObserver o) { observer = o == null ? StepObserver.NONE : o; }
 }

@@ -56,19 +56,36 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     private final SizeRule sizeRule;
 
     private StableDiffusionPipeline(ModelFolder folder, Backend backend, Arena arena, CLIPTokenizer tokenizer,
-                                    CLIPTextModel textEncoder, UNet2DConditionModel unet, AutoencoderKL vae,
-                                    SchedulerConfig schedulerConfig, String defaultSampler, SizeRule sizeRule) {
+                                    CLIPTextModel textEncoder, UNet2DConditionModel unet, UNetRunner unetRunner,
+                                    AutoencoderKL vae, SchedulerConfig schedulerConfig, String defaultSampler,
+                                    SizeRule sizeRule) {
         this.folder = folder;
         this.backend = backend;
         this.arena = arena;
         this.tokenizer = tokenizer;
         this.textEncoder = textEncoder;
         this.unet = unet;
-        this.unetRunner = UNetRunner.create(unet, backend);
+        this.unetRunner = unetRunner;
         this.vae = vae;
         this.schedulerConfig = schedulerConfig;
         this.defaultSampler = defaultSampler;
         this.sizeRule = sizeRule;
+    }
+
+    /**
+     * A pipeline over models the caller loaded and keeps (they are not closed with it), without a tokenizer or text
+     * encoder: every request must come with its embeddings ({@link PipelineInputs}). The pipeline closes
+     * {@code unetRunner}. What {@code pdiff verify} replays recorded diffusers loops through.
+     *
+     * @param vae may be null when nothing is decoded
+     */
+    public static StableDiffusionPipeline fromComponents(Backend backend, UNet2DConditionModel unet, UNetRunner unetRunner,
+                                                         AutoencoderKL vae, SchedulerConfig schedulerConfig,
+                                                         String defaultSampler) {
+        int vaeScale = vae == null ? 8 : 1 << (vae.config().blockOutChannels().length - 1);
+        SizeRule sizes = new SizeRule(vaeScale, unet.config().blockOutChannels().length - 1);
+        return new StableDiffusionPipeline(null, backend, null, null, null, unet, unetRunner, vae, schedulerConfig,
+                defaultSampler, sizes);
     }
 
     /** Loads the diffusers model folder {@code modelDir} onto {@code backend}. */
@@ -96,8 +113,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                         + " to " + unet.config().outChannels() + " channels but the VAE's latents have " + latent
                         + " (an inpainting or other conditioned model?); text to image needs them equal");
             }
-            return new StableDiffusionPipeline(folder, backend, arena, tokenizer, textEncoder, unet, vae, schedulerConfig,
-                    defaultSampler, sizes);
+            return new StableDiffusionPipeline(folder, backend, arena, tokenizer, textEncoder, unet,
+                    UNetRunner.create(unet, backend), vae, schedulerConfig, defaultSampler, sizes);
         } catch (RuntimeException | Error e) {
             arena.close();
             throw e;
@@ -117,7 +134,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
 
     public ModelFolder folder() { return folder; }
 
-    public String modelName() { return folder.name(); }
+    public String modelName() { return folder == null ? "components" : folder.name(); }
 
     public Backend backend() { return backend; }
 
@@ -167,6 +184,14 @@ public final class StableDiffusionPipeline implements AutoCloseable {
      * diffusers' {@code prepare_latents}.
      */
     public synchronized Denoising begin(GenerationRequest request) {
+        return begin(request, PipelineInputs.NONE);
+    }
+
+    /**
+     * {@link #begin(GenerationRequest)} with what {@code inputs} gives in place of encoding the prompts, drawing the
+     * initial noise or seeding the generator (diffusers' {@code prompt_embeds}, {@code latents}, {@code generator}).
+     */
+    public synchronized Denoising begin(GenerationRequest request, PipelineInputs inputs) {
         long start = System.nanoTime();
         GenerationRequest resolved = resolve(request);
         int width = resolved.width();
@@ -180,13 +205,20 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         scheduler.setTimesteps(request.steps());
 
         List<String> warnings = new ArrayList<>();
-        truncationWarning(request.prompt(), "prompt", warnings);
-        if (guided) truncationWarning(request.negativePrompt(), "negative prompt", warnings);
-        Tensor hostContext = encodePrompts(request, guided);  // [(2)B, 77, D]
-        NoiseGenerator generator = request.rng() == RngKind.TORCH ? new TorchCpuGenerator(seed) : new JavaNoiseGenerator(seed);
+        Tensor hostContext;                                                                  // [(2)B, L, D]
+        if (inputs.promptEmbeds() != null) {
+            hostContext = givenContext(inputs, guided, request.batchSize());
+        } else {
+            truncationWarning(request.prompt(), "prompt", warnings);
+            if (guided) truncationWarning(request.negativePrompt(), "negative prompt", warnings);
+            hostContext = encodePrompts(request, guided);
+        }
+        NoiseGenerator generator = inputs.generator() != null ? inputs.generator()
+                : request.rng() == RngKind.TORCH ? new TorchCpuGenerator(seed) : new JavaNoiseGenerator(seed);
         int scale = sizeRule.vaeScaleFactor();
-        Tensor noise = generator.randn(request.batchSize(), unet.config().inChannels(), height / scale, width / scale); // [B, 4, h, w]
-        Tensor latents = Latents.scale(noise, (float) scheduler.initNoiseSigma());                                   // [B, 4, h, w]
+        long[] shape = {request.batchSize(), unet.config().inChannels(), height / scale, width / scale};
+        Tensor noise = inputs.latents() != null ? givenLatents(inputs.latents(), shape) : generator.randn(shape); // [B, 4, h, w]
+        Tensor latents = Latents.scale(noise, (float) scheduler.initNoiseSigma());                                // [B, 4, h, w]
         return new Denoising(resolved, samplerName, scheduler, generator, hostContext, backend.upload(hostContext), latents,
                 warnings, start);
     }
@@ -219,11 +251,16 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         Tensor sample = Latents.concatRows(inputs);                                                      // [R, 4, h, w]
         Tensor noisePred = unetRunner.predict(sample, t, context);                                       // [R, 4, h, w]
         r = 0;
-        for (Denoising d : group) {
+        for (int i = 0; i < group.size(); i++) {
+            Denoising d = group.get(i);
             Tensor out = noisePred.slice(0, r, r + d.rows());                                            // [(2)B, 4, h, w]
             r += d.rows();
             Tensor eps = d.request.usesGuidance() ? Latents.guide(out, (float) d.request.guidanceScale()) : out.contiguous();
             d.latents = d.scheduler.step(eps, d.step, d.latents, d.generator);                           // [B, 4, h, w]
+            if (d.observer != StepObserver.NONE) {
+                d.observer.onStep(new StepObserver.Step(d.step, d.scheduler.timesteps()[d.step], inputs.get(i),
+                        out.contiguous(), eps, d.latents));
+            }
             d.step++;
         }
     }
@@ -236,15 +273,59 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         List<Rgb8Image> images = new ArrayList<>(batch);
         List<Long> seeds = new ArrayList<>(batch);
         List<String> infotexts = new ArrayList<>(batch);
-        float scalingFactor = vae.scalingFactor();
+        Tensor decoded = Latents.denormalize(decode(d.latents));                   // [B, 3, H, W]
         for (int b = 0; b < batch; b++) {
-            Tensor z = Latents.divide(d.latents.slice(0, b, b + 1), scalingFactor); // [1, 4, h, w]
-            Tensor decoded = backend.download(vae.decode(backend.upload(z)));      // [1, 3, H, W]
-            images.add(Images.toRgb8(Latents.denormalize(decoded), 0));
+            images.add(Images.toRgb8(decoded, b));
             seeds.add(request.seed());
             infotexts.add(Infotext.format(request, d.samplerName, request.seed(), request.width(), request.height(), modelName(), b));
         }
         return new GenerationResult(images, seeds, infotexts, d.warnings, (System.nanoTime() - d.startNanos) / 1e9);
+    }
+
+    /**
+     * {@code vae.decode(latents / scaling_factor)} one image at a time (as diffusers' {@code enable_vae_slicing}):
+     * host [B, C, h, w] → host [B, 3, H, W] in about [-1, 1], before any clamping.
+     */
+    public synchronized Tensor decode(Tensor latents) {
+        if (vae == null) throw new IllegalStateException("this pipeline has no VAE");
+        int batch = Math.toIntExact(latents.dim(0));
+        List<Tensor> images = new ArrayList<>(batch);
+        for (int b = 0; b < batch; b++) {
+            Tensor z = Latents.divide(latents.slice(0, b, b + 1), vae.scalingFactor()); // [1, 4, h, w]
+            images.add(backend.download(vae.decode(backend.upload(z))));            // [1, 3, H, W]
+        }
+        return Latents.concatRows(images);                                          // [B, 3, H, W]
+    }
+
+    /** Host [(2)B, L, D] from given embeddings: [1 or B, L, D] each, unconditional rows first with guidance. */
+    private static Tensor givenContext(PipelineInputs inputs, boolean guided, int batch) {
+        Tensor prompt = perImage(inputs.promptEmbeds(), batch, "prompt embeddings");
+        if (!guided) return prompt;
+        if (inputs.negativePromptEmbeds() == null) {
+            throw new IllegalArgumentException("guidance with given prompt embeddings needs negative prompt embeddings too");
+        }
+        Tensor negative = perImage(inputs.negativePromptEmbeds(), batch, "negative prompt embeddings");
+        if (!Arrays.equals(prompt.shape(), negative.shape())) {
+            throw new IllegalArgumentException("prompt embeddings " + Arrays.toString(prompt.shape())
+                    + " and negative prompt embeddings " + Arrays.toString(negative.shape()) + " differ in shape");
+        }
+        return Latents.concatRows(List.of(negative, prompt));
+    }
+
+    /** [1, L, D] repeated to [B, L, D], or [B, L, D] as it is. */
+    private static Tensor perImage(Tensor embeds, int batch, String what) {
+        if (embeds.rank() != 3) throw new IllegalArgumentException(what + " must be [1 or B, L, D], got " + Arrays.toString(embeds.shape()));
+        if (embeds.dim(0) == 1) return Latents.repeatRows(embeds, null, batch);
+        if (embeds.dim(0) == batch) return embeds.to(dev.panamadiffusion.tensor.DType.F32).contiguous();
+        throw new IllegalArgumentException(what + " have " + embeds.dim(0) + " rows for a batch of " + batch);
+    }
+
+    private static Tensor givenLatents(Tensor latents, long[] shape) {
+        if (!Arrays.equals(latents.shape(), shape)) {
+            throw new IllegalArgumentException("given latents are " + Arrays.toString(latents.shape()) + " but the request needs "
+                    + Arrays.toString(shape));
+        }
+        return latents.to(dev.panamadiffusion.tensor.DType.F32).contiguous();
     }
 
     /** Host [(2)B, 77, D]: the embeddings the UNet attends to, unconditional rows first. */
@@ -266,6 +347,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
 
     /** The tokenizer's ids for {@code text}, each checked to exist in the text encoder's embedding table. */
     private int[] tokenIds(String text, String what) {
+        if (tokenizer == null) throw new IllegalStateException("this pipeline has no text encoder: give prompt embeddings");
         int[] ids = tokenizer.encode(text);
         int vocab = textEncoder.config().vocabSize();
         for (int id : ids) {
@@ -280,6 +362,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
 
     /** Adds a warning when {@code text} has more tokens than fit between the start and end tokens (as diffusers warns). */
     private void truncationWarning(String text, String what, List<String> warnings) {
+        if (tokenizer == null) return;
         int tokens = tokenizer.tokenIds(text).length;
         int room = tokenizer.maxLength() - 2;
         if (tokens > room) {
@@ -331,7 +414,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         try {
             unetRunner.close();
         } finally {
-            arena.close();
+            if (arena != null) arena.close();
         }
     }
 }

@@ -33,6 +33,11 @@ final class ComponentChecks {
         String name = set.label() + "text_encoder";
         Tensor ids = require(io, "input_ids", set.io("text_encoder"));
         Backend b = ctx.backend();
+        boolean clipSkips = io.keySet().stream().anyMatch(k -> CLIP_SKIP.matcher(k).matches());
+        if (!io.containsKey("last_hidden_state") && !io.containsKey("pooler_output") && !clipSkips) {
+            ctx.report(nothingToCompare(name, set.io("text_encoder"), "last_hidden_state, pooler_output or hidden_state_clip_skip<k>"));
+            return;
+        }
         CLIPTextOutput out = models.textEncoder().forward(ids, 0);
         if (io.containsKey("last_hidden_state")) {
             ctx.report(Compare.tensors(name + " last_hidden_state", b.download(out.lastHiddenState()),
@@ -63,6 +68,10 @@ final class ComponentChecks {
         Tensor sample = b.upload(require(io, "sample", file));
         Tensor context = b.upload(require(io, "encoder_hidden_states", file));
         long rows = sample.dim(0);
+        if (!io.containsKey("out") && io.keySet().stream().noneMatch(k -> SCALAR_OUT.matcher(k).matches())) {
+            ctx.report(nothingToCompare(name, file, "out or out_t<T>_scalar"));
+            return;
+        }
         if (io.containsKey("out")) {
             double[] t = doubles(require(io, "timesteps", file));
             if (t.length != rows) {
@@ -90,6 +99,20 @@ final class ComponentChecks {
         Map<String, Tensor> io = SafeTensors.open(set.io("vae"), arena).tensors();
         String name = set.label() + "vae";
         Backend b = ctx.backend();
+        boolean decode = io.containsKey("latents") || io.containsKey("decoded");
+        boolean encode = io.containsKey("enc_image") || io.containsKey("enc_mean") || io.containsKey("enc_logvar");
+        if (!decode && !encode) {
+            ctx.report(nothingToCompare(name, set.io("vae"), "latents + decoded or enc_image + enc_mean/enc_logvar"));
+            return;
+        }
+        if (decode && !(io.containsKey("latents") && io.containsKey("decoded"))) {
+            ctx.report(CheckResult.error(name + " decode", set.io("vae").getFileName() + " has "
+                    + (io.containsKey("latents") ? "latents but no decoded" : "decoded but no latents")));
+        }
+        if (encode && !(io.containsKey("enc_image") && (io.containsKey("enc_mean") || io.containsKey("enc_logvar")))) {
+            ctx.report(CheckResult.error(name + " encode", set.io("vae").getFileName() + " has "
+                    + (io.containsKey("enc_image") ? "enc_image but neither enc_mean nor enc_logvar" : "no enc_image for its encoder outputs")));
+        }
         if (io.containsKey("latents") && io.containsKey("decoded")) {
             Tensor decoded = b.download(models.vae().decode(b.upload(io.get("latents"))));
             ctx.report(Compare.tensors(name + " decode", decoded, io.get("decoded"), ctx.tolerances().model()));
@@ -104,6 +127,11 @@ final class ComponentChecks {
                         ctx.tolerances().model()));
             }
         }
+    }
+
+    /** The FAIL of a reference file that records inputs but none of the outputs its check compares. */
+    static CheckResult nothingToCompare(String name, Path file, String expected) {
+        return CheckResult.error(name, file.getFileName() + " records nothing to compare (expected " + expected + ")");
     }
 
     /** {@code <component>_weights.safetensors} holds exactly the tensors of the {@code <component>/} folder. */

@@ -1,13 +1,16 @@
 package dev.panamadiffusion.verify;
 
-import dev.panamadiffusion.backend.Backend;
 import dev.panamadiffusion.io.SafeTensors;
+import dev.panamadiffusion.pipeline.Denoising;
+import dev.panamadiffusion.pipeline.GenerationRequest;
 import dev.panamadiffusion.pipeline.Latents;
+import dev.panamadiffusion.pipeline.PipelineInputs;
+import dev.panamadiffusion.pipeline.RngKind;
+import dev.panamadiffusion.pipeline.StableDiffusionPipeline;
+import dev.panamadiffusion.pipeline.UNetRunner;
 import dev.panamadiffusion.rng.NoiseGenerator;
 import dev.panamadiffusion.rng.TorchCpuGenerator;
-import dev.panamadiffusion.schedulers.Scheduler;
 import dev.panamadiffusion.schedulers.SchedulerConfig;
-import dev.panamadiffusion.schedulers.Schedulers;
 import dev.panamadiffusion.tensor.Tensor;
 
 import java.lang.foreign.Arena;
@@ -19,18 +22,25 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Replays a recorded sampling loop ({@code loop_<scheduler>[_cfg<g>].safetensors}) the way the pipeline runs it, with
- * the scheduler built from {@code scheduler_<scheduler>/scheduler_config.json}, the set's UNet and VAE, and the loop's
- * own embeddings, initial noise and guidance scale; every recorded intermediate is compared on the way. The replay
+ * Replays a recorded sampling loop ({@code loop_<scheduler>[_cfg<g>].safetensors}) through the production
+ * {@link StableDiffusionPipeline} (the same {@code begin}/{@code step}/{@code decode} that {@code pdiff generate} and
+ * the server run), with the scheduler built from {@code scheduler_<scheduler>/scheduler_config.json}, the set's UNet
+ * and VAE, and the loop's own embeddings, initial noise and guidance scale given as {@link PipelineInputs}; every
+ * recorded intermediate is compared on the way, as the pipeline's {@link dev.panamadiffusion.pipeline.StepObserver}
+ * hands it out. The replay
  * runs free (each step starts from this runtime's previous result, not the reference's), so the per-step errors show
  * how far the whole pipeline drifts. Stochastic samplers draw the recorded {@code step<i>_ancestral_noise}.
  */
 final class LoopChecks {
     private LoopChecks() {}
 
-    static void run(ReferenceSet set, Path loopFile, Models models, Context ctx, Arena arena) {
+    /**
+     * Replays {@code loopFile} with {@code unet} computing each step's UNet pass (eager, or CUDA-graph replays);
+     * {@code suffix} tells the two apart in the check names ("" or " [cuda graph]").
+     */
+    static void run(ReferenceSet set, Path loopFile, Models models, UNetRunner unet, String suffix, Context ctx, Arena arena) {
         String file = loopFile.getFileName().toString();
-        String name = set.label() + file.substring(0, file.length() - ".safetensors".length());
+        String name = set.label() + file.substring(0, file.length() - ".safetensors".length()) + suffix;
         String schedulerName = ReferenceSet.loopScheduler(loopFile);
         Path configFile = set.dir().resolve("scheduler_" + schedulerName).resolve("scheduler_config.json");
         if (!Files.isRegularFile(configFile)) {
@@ -39,70 +49,103 @@ final class LoopChecks {
         }
         Map<String, Tensor> f = SafeTensors.open(loopFile, arena).tensors();
         Tolerances tol = ctx.tolerances();
-        Backend b = ctx.backend();
-
-        // schedule
-        Scheduler scheduler = Schedulers.fromConfig(SchedulerConfig.read(configFile));
         double[] refTimesteps = ComponentChecks.doubles(ComponentChecks.require(f, "timesteps", loopFile));
-        int steps = f.containsKey("num_inference_steps") ? (int) f.get("num_inference_steps").getLong(0) : refTimesteps.length;
-        scheduler.setTimesteps(steps);
-        double[] timesteps = scheduler.timesteps();
-        List<CheckResult> schedule = new ArrayList<>();
-        schedule.add(Compare.arrays("timesteps", timesteps, refTimesteps, tol.schedule()));
-        if (f.containsKey("init_noise_sigma")) {
-            schedule.add(Compare.arrays("init_noise_sigma", new double[] {scheduler.initNoiseSigma()},
-                    new double[] {f.get("init_noise_sigma").getDouble(0)}, tol.schedule()));
-        }
-        CheckResult scheduleResult = Compare.worst(name + " schedule", schedule.toArray(CheckResult[]::new));
-        ctx.report(scheduleResult);
-        if (timesteps.length != refTimesteps.length) return; // the per-step comparison would be meaningless
-
-        // initial latents and conditioning
         Tensor noise = ComponentChecks.require(f, "noise", loopFile);                        // [B, 4, h, w]
-        Tensor latents = Latents.scale(noise, (float) scheduler.initNoiseSigma());           // [B, 4, h, w]
-        if (f.containsKey("init_latents")) {
-            ctx.report(Compare.tensors(name + " init latents", latents, f.get("init_latents"), tol.loop()));
-        }
-        int batch = Math.toIntExact(noise.dim(0));
-        Tensor uncond = ComponentChecks.require(f, "uncond_emb", loopFile);                  // [1, 77, D]
-        Tensor cond = ComponentChecks.require(f, "cond_emb", loopFile);                      // [1, 77, D]
-        Tensor context = b.upload(Latents.repeatRows(uncond, cond, batch));                   // [2B, 77, D]
+        Tensor uncond = ComponentChecks.require(f, "uncond_emb", loopFile);                  // [1 or B, 77, D]
+        Tensor cond = ComponentChecks.require(f, "cond_emb", loopFile);                      // [1 or B, 77, D]
+        int steps = f.containsKey("num_inference_steps") ? (int) f.get("num_inference_steps").getLong(0) : refTimesteps.length;
         float g = f.containsKey("guidance_scale") ? f.get("guidance_scale").getFloat(0) : 7.5f;
-        NoiseGenerator ancestral = new RecordedNoise(f, timesteps.length, name);
+        boolean decode = f.containsKey("image_raw") || f.containsKey("image_01");
+        String incomplete = missingKeys(f, refTimesteps.length, decode && !models.has("vae"));
+        if (incomplete != null) {
+            ctx.report(CheckResult.error(name, loopFile.getFileName() + ": " + incomplete));
+            return;
+        }
 
-        for (int i = 0; i < timesteps.length; i++) {
-            String p = "step" + i + "_";
-            List<CheckResult> parts = new ArrayList<>();
-            Tensor input = Latents.twice(scheduler.scaleModelInput(latents, i));             // [2B, 4, h, w]
-            compareIfPresent(parts, "model_input", input, f, p + "model_input", tol);
-            double[] t = new double[2 * batch];
-            Arrays.fill(t, timesteps[i]);
-            Tensor out = b.download(models.unet().forward(b.upload(input), t, context));     // [2B, 4, h, w]
-            compareIfPresent(parts, "noise_uncond", out.slice(0, 0, batch), f, p + "noise_uncond", tol);
-            compareIfPresent(parts, "noise_text", out.slice(0, batch, 2L * batch), f, p + "noise_text", tol);
-            Tensor guided = Latents.guide(out, g);                                           // [B, 4, h, w]
-            compareIfPresent(parts, "guided", guided, f, p + "guided", tol);
-            latents = scheduler.step(guided, i, latents, ancestral);                         // [B, 4, h, w]
-            compareIfPresent(parts, "latents_out", latents, f, p + "latents_out", tol);
-            if (!parts.isEmpty()) {
-                ctx.report(Compare.worst(name + " step " + i + " (t=" + ComponentChecks.list(new double[] {timesteps[i]})
-                        .replaceAll("[\\[\\]]", "") + ")", parts.toArray(CheckResult[]::new)));
+        // the production pipeline, given the loop's embeddings, initial noise and (ancestral) noise draws
+        SchedulerConfig schedulerConfig = SchedulerConfig.read(configFile);
+        try (StableDiffusionPipeline pipeline = StableDiffusionPipeline.fromComponents(ctx.backend(), models.unet(), unet,
+                decode ? models.vae() : null, schedulerConfig, schedulerName)) {
+            int scale = pipeline.sizeRule().vaeScaleFactor();
+            GenerationRequest request = new GenerationRequest("", "", steps, g, null, 0,
+                    Math.toIntExact(noise.dim(3)) * scale, Math.toIntExact(noise.dim(2)) * scale,
+                    Math.toIntExact(noise.dim(0)), 0, RngKind.TORCH);
+            Denoising d = pipeline.begin(request, new PipelineInputs(cond, uncond, noise,
+                    new RecordedNoise(f, refTimesteps.length, name)));
+
+            // schedule
+            double[] timesteps = d.scheduler().timesteps();
+            List<CheckResult> schedule = new ArrayList<>();
+            schedule.add(Compare.arrays("timesteps", timesteps, refTimesteps, tol.schedule()));
+            if (f.containsKey("init_noise_sigma")) {
+                schedule.add(Compare.arrays("init_noise_sigma", new double[] {d.scheduler().initNoiseSigma()},
+                        new double[] {f.get("init_noise_sigma").getDouble(0)}, tol.schedule()));
             }
-        }
-        if (f.containsKey("final_latents")) {
-            ctx.report(Compare.tensors(name + " final latents", latents, f.get("final_latents"), tol.loop()));
-        }
-        if (models.has("vae") && (f.containsKey("image_raw") || f.containsKey("image_01"))) {
-            Tensor z = Latents.divide(latents, models.vae().scalingFactor());                // [B, 4, h, w]
-            Tensor raw = b.download(models.vae().decode(b.upload(z)));                       // [B, 3, H, W]
-            if (f.containsKey("image_raw")) ctx.report(Compare.tensors(name + " image_raw", raw, f.get("image_raw"), tol.loop()));
-            if (f.containsKey("image_01")) {
-                ctx.report(Compare.tensors(name + " image_01", Latents.denormalize(raw), f.get("image_01"), tol.loop()));
+            ctx.report(Compare.worst(name + " schedule", schedule.toArray(CheckResult[]::new)));
+            if (timesteps.length != refTimesteps.length) return; // the per-step comparison would be meaningless
+            if (f.containsKey("init_latents")) {
+                ctx.report(Compare.tensors(name + " init latents", d.latents(), f.get("init_latents"), tol.loop()));
+            }
+
+            // every step's intermediates, as the pipeline hands them out
+            int batch = Math.toIntExact(noise.dim(0));
+            d.observe(step -> {
+                String p = "step" + step.index() + "_";
+                List<CheckResult> parts = new ArrayList<>();
+                compareIfPresent(parts, "model_input", step.modelInput(), f, p + "model_input", tol);
+                compareIfPresent(parts, "noise_uncond", step.noisePred().slice(0, 0, batch), f, p + "noise_uncond", tol);
+                compareIfPresent(parts, "noise_text", step.noisePred().slice(0, batch, 2L * batch), f, p + "noise_text", tol);
+                compareIfPresent(parts, "guided", step.guided(), f, p + "guided", tol);
+                compareIfPresent(parts, "latents_out", step.latents(), f, p + "latents_out", tol);
+                if (!parts.isEmpty()) {
+                    ctx.report(Compare.worst(name + " step " + step.index() + " (t="
+                            + ComponentChecks.list(new double[] {step.timestep()}).replaceAll("[\\[\\]]", "") + ")",
+                            parts.toArray(CheckResult[]::new)));
+                }
+            });
+            while (!d.finished()) pipeline.step(List.of(d));
+            if (f.containsKey("final_latents")) {
+                ctx.report(Compare.tensors(name + " final latents", d.latents(), f.get("final_latents"), tol.loop()));
+            }
+            if (decode) {
+                Tensor raw = pipeline.decode(d.latents());                                    // [B, 3, H, W]
+                if (f.containsKey("image_raw")) ctx.report(Compare.tensors(name + " image_raw", raw, f.get("image_raw"), tol.loop()));
+                if (f.containsKey("image_01")) {
+                    ctx.report(Compare.tensors(name + " image_01", Latents.denormalize(raw), f.get("image_01"), tol.loop()));
+                }
             }
         }
         if (f.containsKey("generator_seed") && f.containsKey("step0_ancestral_noise")) {
-            ancestralFromSeed(name, f, timesteps.length, ctx);
+            ancestralFromSeed(name, f, refTimesteps.length, ctx);
         }
+    }
+
+    /** Per-step outputs a loop file may record; whatever step 0 records, every step must. */
+    private static final List<String> STEP_OUTPUTS = List.of("model_input", "noise_uncond", "noise_text", "guided", "latents_out");
+
+    /**
+     * Why the loop file cannot be checked as a whole (null when it can): it records nothing to compare, one half of
+     * the UNet output without the other, a step output in some steps but not in others, or images without a
+     * {@code vae/} folder to decode them. Such a file is a FAIL, not a silently smaller check.
+     */
+    static String missingKeys(Map<String, Tensor> f, int steps, boolean imagesWithoutVae) {
+        if (imagesWithoutVae) return "records image_raw/image_01 but the reference set has no vae/ folder to decode them";
+        List<String> recorded = STEP_OUTPUTS.stream().filter(k -> f.containsKey("step0_" + k)).toList();
+        if (recorded.isEmpty() && !f.containsKey("final_latents") && !f.containsKey("image_raw") && !f.containsKey("image_01")) {
+            return "records nothing to compare (expected step<i>_* intermediates, final_latents or image_raw/image_01)";
+        }
+        if (recorded.contains("noise_uncond") != recorded.contains("noise_text")) {
+            return "records only one half of the UNet output (step<i>_noise_uncond and step<i>_noise_text go together)";
+        }
+        for (int i = 1; i < steps; i++) {
+            for (String k : recorded) {
+                if (!f.containsKey("step" + i + "_" + k)) return "records step0_" + k + " but no step" + i + "_" + k;
+            }
+        }
+        for (String k : STEP_OUTPUTS) {
+            if (!recorded.contains(k) && f.containsKey("step1_" + k)) return "records step1_" + k + " but no step0_" + k;
+        }
+        return null;
     }
 
     /** The recorded ancestral noise equals the draws of one {@link TorchCpuGenerator} seeded {@code generator_seed}. */

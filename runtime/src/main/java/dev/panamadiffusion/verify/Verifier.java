@@ -1,5 +1,9 @@
 package dev.panamadiffusion.verify;
 
+import dev.panamadiffusion.backend.GraphBackend;
+import dev.panamadiffusion.pipeline.EagerUNet;
+import dev.panamadiffusion.pipeline.GraphedUNet;
+import dev.panamadiffusion.pipeline.UNetRunner;
 import dev.panamadiffusion.backend.Backend;
 
 import java.lang.foreign.Arena;
@@ -16,6 +20,9 @@ import java.util.function.Consumer;
  * reason; nothing stops the remaining checks.
  */
 public final class Verifier {
+    /** Added to the names of loop checks that ran through CUDA graphs. */
+    static final String GRAPH_SUFFIX = " [cuda graph]";
+
     private final Backend backend;
     private final Tolerances tolerances;
 
@@ -73,10 +80,24 @@ public final class Verifier {
             if (Files.isRegularFile(set.io("vae"))) {
                 guarded(ctx, set.label() + "vae", () -> ComponentChecks.vae(set, models, ctx, arena));
             }
+            // every loop eagerly; on a GraphBackend (CUDA) also through recorded CUDA graphs, as the pipeline runs it
+            boolean graphs = backend instanceof GraphBackend;
             for (Path loop : set.loops()) {
                 String n = loop.getFileName().toString();
-                guarded(ctx, set.label() + n.substring(0, n.length() - ".safetensors".length()),
-                        () -> LoopChecks.run(set, loop, models, ctx, arena));
+                String name = set.label() + n.substring(0, n.length() - ".safetensors".length());
+                guarded(ctx, name, () -> {
+                    try (UNetRunner eager = new EagerUNet(models.unet(), backend)) {
+                        LoopChecks.run(set, loop, models, eager, "", ctx, arena);
+                    }
+                });
+                if (graphs) {
+                    guarded(ctx, name + GRAPH_SUFFIX, () -> {
+                        try (UNetRunner graphed = new GraphedUNet(models.unet(), (GraphBackend) backend,
+                                GraphedUNet.DEFAULT_MAX_GRAPHS)) {
+                            LoopChecks.run(set, loop, models, graphed, GRAPH_SUFFIX, ctx, arena);
+                        }
+                    });
+                }
             }
         }
     }

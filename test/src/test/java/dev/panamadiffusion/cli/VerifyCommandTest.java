@@ -71,6 +71,37 @@ class VerifyCommandTest {
     }
 
     @Test
+    void referenceFilesMissingTheirOutputsFailAndSayWhich(@TempDir Path tmp) throws IOException {
+        Path tiny = TinyModel.reference().resolve("tiny");
+        Path copy = tmp.resolve("tiny");
+        for (String d : List.of("unet", "scheduler_ddim", "scheduler_euler")) TinyModel.copyDir(tiny.resolve(d), copy.resolve(d));
+        // a UNet file with its inputs but none of its outputs
+        strip(tiny.resolve("unet_io.safetensors"), copy.resolve("unet_io.safetensors"), k -> k.startsWith("out"));
+        // a loop missing one half of the UNet output at every step
+        strip(tiny.resolve("loop_ddim_cfg7.5.safetensors"), copy.resolve("loop_ddim_cfg7.5.safetensors"),
+                k -> k.endsWith("_noise_text") || k.startsWith("image_"));
+        // a loop missing one step's latents, and recording images with no vae/ folder to decode them
+        strip(tiny.resolve("loop_euler_cfg7.5.safetensors"), copy.resolve("loop_euler_cfg7.5.safetensors"), k -> k.equals("step2_latents_out"));
+
+        CliRun r = CliRun.run("verify", copy.toString(), "--backend", "cpu");
+        assertEquals(1, r.exit(), r.out());
+        List<String> lines = r.out().lines().toList();
+        assertTrue(line(lines, "unet ").contains("FAIL") && line(lines, "unet ").contains("records nothing to compare"), r.out());
+        String ddim = line(lines, "loop_ddim_cfg7.5");
+        assertTrue(ddim.contains("FAIL") && ddim.contains("only one half of the UNet output"), ddim);
+        String euler = line(lines, "loop_euler_cfg7.5");
+        assertTrue(euler.contains("FAIL") && euler.contains("no vae/ folder"), euler);
+        assertTrue(lines.getLast().matches("\\d+ passed, 3 failed"), r.out());
+
+        // with the images gone too, the missing step is what fails
+        strip(tiny.resolve("loop_euler_cfg7.5.safetensors"), copy.resolve("loop_euler_cfg7.5.safetensors"),
+                k -> k.equals("step2_latents_out") || k.startsWith("image_"));
+        CliRun again = CliRun.run("verify", copy.toString(), "--backend", "cpu");
+        String missingStep = line(again.out().lines().toList(), "loop_euler_cfg7.5");
+        assertTrue(missingStep.contains("FAIL") && missingStep.contains("step0_latents_out but no step2_latents_out"), missingStep);
+    }
+
+    @Test
     void missingOrEmptyFolder(@TempDir Path tmp) {
         CliRun missing = CliRun.run("verify", tmp.resolve("nope").toString());
         assertEquals(2, missing.exit());
@@ -84,6 +115,13 @@ class VerifyCommandTest {
     private static String line(List<String> lines, String prefix) {
         return lines.stream().filter(l -> l.startsWith(prefix)).findFirst()
                 .orElseThrow(() -> new AssertionError("no line '" + prefix + "' in\n" + String.join("\n", lines)));
+    }
+
+    /** Copies {@code from} to {@code to} without the tensors whose keys {@code drop} accepts. */
+    private static void strip(Path from, Path to, java.util.function.Predicate<String> drop) throws IOException {
+        Map<String, Tensor> tensors = new LinkedHashMap<>(SafeTensors.readAll(from));
+        tensors.keySet().removeIf(drop);
+        SafeTensors.write(to, tensors, Map.of("note", "keys removed"));
     }
 
     /** Copies {@code from} to {@code to} with element {@code index} of tensor {@code key} increased by {@code delta}. */
