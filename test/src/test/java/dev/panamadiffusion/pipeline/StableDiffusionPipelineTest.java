@@ -173,6 +173,48 @@ class StableDiffusionPipelineTest {
     }
 
     /** The CPU backend, recording the batch size of every UNet call (its conv_in: 4 → 32 channels, 3×3). */
+    @Test
+    void givenNoiseAndGeneratorReproduceTheSeededRunAndTheObserverSeesEveryStep() {
+        GenerationRequest r = GenerationRequest.of("a horse").withSteps(3).withSeed(7).withBatchSize(2).withSampler("Euler a");
+        Denoising seeded = pipeline.begin(r);
+        List<StepObserver.Step> seen = new ArrayList<>();
+        seeded.observe(seen::add);
+        while (!seeded.finished()) pipeline.step(List.of(seeded));
+
+        // diffusers' latents= and generator= arguments: the same numbers the seed would have drawn
+        var generator = new dev.panamadiffusion.rng.TorchCpuGenerator(7);
+        Tensor noise = generator.randn(2, 4, 8, 8);                                     // [B, 4, h, w]
+        Denoising given = pipeline.begin(r, new PipelineInputs(null, null, noise, generator));
+        while (!given.finished()) pipeline.step(List.of(given));
+        assertTrue(java.util.Arrays.equals(seeded.latents().toFloatArray(), given.latents().toFloatArray()));
+
+        assertEquals(3, seen.size());
+        for (int i = 0; i < 3; i++) {
+            StepObserver.Step s = seen.get(i);
+            assertEquals(i, s.index());
+            assertEquals(seeded.scheduler().timesteps()[i], s.timestep());
+            assertEquals(List.of(4L, 4L, 8L, 8L), dims(s.modelInput()), "[uncond; cond] rows");
+            assertEquals(List.of(4L, 4L, 8L, 8L), dims(s.noisePred()));
+            assertEquals(List.of(2L, 4L, 8L, 8L), dims(s.guided()));
+            float[] u = s.noisePred().slice(0, 0, 2).contiguous().toFloatArray();
+            float[] c = s.noisePred().slice(0, 2, 4).contiguous().toFloatArray();
+            float[] g = s.guided().toFloatArray();
+            for (int k = 0; k < g.length; k++) assertEquals(u[k] + 7.5f * (c[k] - u[k]), g[k], 1e-5f * (1 + Math.abs(g[k])));
+        }
+        assertTrue(java.util.Arrays.equals(seen.get(2).latents().toFloatArray(), seeded.latents().toFloatArray()));
+
+        // a list of prompts as embeddings: one row per image; a wrong row count is refused
+        Tensor one = Tensor.fromFloats(new float[77 * 32], 1, 77, 32);
+        Tensor three = Tensor.fromFloats(new float[3 * 77 * 32], 3, 77, 32);
+        assertThrows(IllegalArgumentException.class, () -> pipeline.begin(r, new PipelineInputs(three, three, null, null)));
+        assertThrows(IllegalArgumentException.class, () -> pipeline.begin(r, new PipelineInputs(one, null, null, null)),
+                "guidance needs negative embeddings");
+        assertThrows(IllegalArgumentException.class,
+                () -> pipeline.begin(r, new PipelineInputs(null, null, Tensor.fromFloats(new float[16], 1, 4, 2, 2), null)));
+    }
+
+    private static List<Long> dims(Tensor t) { return java.util.Arrays.stream(t.shape()).boxed().toList(); }
+
     static final class CountingBackend implements Backend {
         final Backend d;
         final List<Long> unetRows = new ArrayList<>();
