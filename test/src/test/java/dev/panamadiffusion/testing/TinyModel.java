@@ -34,6 +34,17 @@ public final class TinyModel {
         return ReferenceModelFolder.assemble(reference(), dest, scheduler, tokenizer.kind);
     }
 
+    /**
+     * The CUDA backend's name for the CUDA these tests bind to ({@code -Dpd.cuda.driver}, {@code auto} in the build):
+     * {@code cuda} on a machine with NVIDIA's driver, {@code cuda-emu} on the CUDA emulator everywhere else. Fails
+     * the test when neither can start.
+     */
+    public static String cudaBackend() {
+        dev.panamadiffusion.cuda.CudaStatus s = dev.panamadiffusion.cuda.CudaProbe.probe();
+        assertTrue(s.available(), s.message());
+        return dev.panamadiffusion.cuda.CudaProbe.boundDriver() == dev.panamadiffusion.cuda.CudaDriver.EMULATOR ? "cuda-emu" : "cuda";
+    }
+
     public static void copyDir(Path from, Path to) throws IOException { ReferenceModelFolder.copyDir(from, to); }
 
     public static void deleteTree(Path dir) throws IOException { ReferenceModelFolder.deleteTree(dir); }
