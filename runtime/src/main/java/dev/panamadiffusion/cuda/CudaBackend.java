@@ -20,7 +20,8 @@ import java.util.Arrays;
  *
  * <p>Construction probes CUDA ({@link CudaProbe}) and fails with its message when CUDA is unusable; nothing is
  * loaded before that, so the CPU backend is unaffected either way. Device memory is one arena taken at start
- * ({@code -Dpd.cuda.arena=BYTES}, suffixes k/m/g; default 60% of the free memory); intermediate tensors return to it
+ * ({@code -Dpd.cuda.arena=BYTES}, suffixes k/m/g; default 60% of the free memory, on the CUDA emulator at most a quarter
+ * of the host's memory); intermediate tensors return to it
  * when they become unreachable. Not thread-safe: use one backend from one thread at a time.
  */
 public final class CudaBackend implements GraphBackend {
@@ -87,7 +88,13 @@ public final class CudaBackend implements GraphBackend {
         String p = System.getProperty(ARENA_PROPERTY);
         if (p != null && !p.isBlank()) return parseBytes(p.trim());
         long free = context.memoryInfo()[0];
-        return Math.max(256L << 20, (long) (free * 0.6));
+        long bytes = (long) (free * 0.6);
+        if (CudaProbe.boundDriver() == CudaDriver.EMULATOR) {
+            // the emulator's "device" memory is this host's memory, whatever size the emulated H200 reports
+            var os = (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+            bytes = Math.min(bytes, os.getTotalMemorySize() / 4);
+        }
+        return Math.max(256L << 20, bytes);
     }
 
     /** "4g", "512m", "1048576" → bytes. */

@@ -173,7 +173,7 @@ class CudaBackendGpuTest {
 
     @Test
     void layerNorm() {
-        Tensor x = rand(-2, 3, 2, 77, 768), g = rand(768), b = rand(768);
+        Tensor x = rand(-2.0, 3.0, 2, 77, 768), g = rand(768), b = rand(768);
         compare("layerNorm [2, 77, 768]", be -> be.layerNorm(be.upload(x), be.upload(g), be.upload(b), 1e-5f), 1e-2, 1e-2);
         Tensor y = rand(3, 5, 7), gy = rand(7), by = rand(7);
         compare("layerNorm [3, 5, 7]", be -> be.layerNorm(be.upload(y), be.upload(gy), be.upload(by), 1e-5f), 1e-2, 1e-2);
@@ -183,7 +183,7 @@ class CudaBackendGpuTest {
 
     @Test
     void activations() {
-        Tensor img = rand(-6, 6, 2, 5, 7, 3), tok = rand(-6, 6, 2, 77, 96);
+        Tensor img = rand(-6.0, 6.0, 2, 5, 7, 3), tok = rand(-6.0, 6.0, 2, 77, 96);
         for (Tensor x : new Tensor[] {img, tok}) {
             compare("silu " + x, be -> be.silu(be.upload(x)));
             compare("gelu " + x, be -> be.gelu(be.upload(x)));
@@ -194,7 +194,7 @@ class CudaBackendGpuTest {
 
     @Test
     void geglu() {
-        Tensor x = rand(-4, 4, 2, 77, 2 * 1280);
+        Tensor x = rand(-4.0, 4.0, 2, 77, 2 * 1280);
         compare("geglu", be -> be.geglu(be.upload(x)));
     }
 
