@@ -35,6 +35,12 @@ public:
     /** Allocates device memory for a module-scope .global/.const variable (zero-filled); 0 when out of memory. */
     virtual uint64_t allocate_module_variable(size_t size, size_t align) = 0;
     virtual void free_module_variable(uint64_t address) = 0;
+    /**
+     * Added for the interpreter's per-warp address cache: when `address` lies inside a live allocation, its whole
+     * range [*base, *base + *size) (all of which resolve() would accept). The default answers false, and then every
+     * access goes through resolve(). Must be safe to call from several threads.
+     */
+    virtual bool range(uint64_t address, uint64_t* base, uint64_t* size) { return false; }
 };
 
 /** How a launch ended. The driver maps each to its CUresult (in brackets) and makes the faults sticky. */
@@ -94,6 +100,8 @@ public:
     /** The kernel (.entry) with this name, or nullptr. */
     virtual const Kernel* kernel(std::string_view name) const = 0;
     virtual std::vector<std::string> kernel_names() const = 0;
+    /** Added: device address and size of a module-scope .global/.const variable (cuModuleGetGlobal), 0 if none. */
+    virtual uint64_t global(std::string_view name, size_t* size) const { return 0; }
 };
 
 /**
