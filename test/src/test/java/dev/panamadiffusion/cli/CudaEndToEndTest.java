@@ -63,6 +63,7 @@ class CudaEndToEndTest {
                     n++;
                 }
             }
+            System.out.printf("[gpu] %s image %d vs cpu: worst pixel %d levels, mean %.3f%n", backend, image, worst, sum / (double) n);
             // f16 activations over 6 steps: a few 8-bit levels at worst, a fraction of one on average
             assertTrue(worst <= 4, "image " + image + ": worst pixel differs by " + worst + " levels");
             assertTrue(sum / (double) n <= 0.5, "image " + image + ": mean difference " + sum / (double) n + " levels");
