@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace pdemu;
@@ -264,6 +265,39 @@ TEST(launch_configuration_limits) {
     CHECK_EQ(cuFuncSetAttribute(f, cu::FUNC_PREFERRED_SHARED_MEMORY_CARVEOUT, 50), cu::SUCCESS);
     CHECK_EQ(cuFuncSetAttribute(f, cu::FUNC_PREFERRED_SHARED_MEMORY_CARVEOUT, 101), cu::ERROR_INVALID_VALUE);
     CHECK_EQ(cuMemFree_v2(d), cu::SUCCESS);
+    CHECK_EQ(cuModuleUnload(m), cu::SUCCESS);
+}
+
+TEST(several_threads_share_the_context) {
+    open_context();
+    CUmodule m = load_test_module();
+    CUfunction f = nullptr;
+    CHECK_EQ(cuModuleGetFunction(&f, m, "fill"), cu::SUCCESS);
+    CUcontext ctx = nullptr;
+    CHECK_EQ(cuCtxGetCurrent(&ctx), cu::SUCCESS);
+    std::vector<std::thread> threads;
+    std::vector<int> wrong(4, 0);
+    for (int t = 0; t < 4; ++t)
+        threads.emplace_back([&, t] {
+            CHECK_EQ(cuCtxSetCurrent(ctx), cu::SUCCESS);
+            CUstream s = nullptr;
+            CHECK_EQ(cuStreamCreate(&s, cu::STREAM_NON_BLOCKING), cu::SUCCESS);
+            for (int i = 0; i < 20; ++i) {
+                CUdeviceptr d = 0;
+                CHECK_EQ(cuMemAlloc_v2(&d, 300 * 4), cu::SUCCESS);
+                uint32_t n = 300;
+                float v = float(t * 100 + i);
+                void* params[] = {&d, &n, &v};
+                CHECK_EQ(cuLaunchKernel(f, 5, 1, 1, 64, 1, 1, 0, s, params, nullptr), cu::SUCCESS);
+                std::vector<float> h(300);
+                CHECK_EQ(cuMemcpyDtoHAsync_v2(h.data(), d, 1200, s), cu::SUCCESS);
+                for (float x : h) wrong[t] += x != v;
+                CHECK_EQ(cuMemFree_v2(d), cu::SUCCESS);
+            }
+            CHECK_EQ(cuStreamDestroy_v2(s), cu::SUCCESS);
+        });
+    for (auto& th : threads) th.join();
+    for (int w : wrong) CHECK_EQ(w, 0);
     CHECK_EQ(cuModuleUnload(m), cu::SUCCESS);
 }
 

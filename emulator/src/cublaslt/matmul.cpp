@@ -111,7 +111,7 @@ CUresult run(Task t) {
         auto emit = [&](uint64_t i, uint64_t j, float acc) {
             float v = t.alpha * acc;
             if (C) v += t.beta * load(t.c.type, C, oc + index(t.c, i, j));
-            if (BIAS) v += 0;
+            if (BIAS) v += load(bias_type, BIAS, obias + i);
             if (t.desc.epilogue == EPILOGUE_RELU || t.desc.epilogue == EPILOGUE_RELU_BIAS) v = v > 0.0f ? v : 0.0f;
             if (t.desc.epilogue == EPILOGUE_GELU || t.desc.epilogue == EPILOGUE_GELU_BIAS) v = gelu(v);
             store(t.d.type, D, od + index(t.d, i, j), v);

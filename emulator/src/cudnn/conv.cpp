@@ -82,7 +82,7 @@ CUresult convolve(const Problem& p, int algo, float alpha, float beta, uint64_t 
     const size_t rsc = size_t(R) * S * C;
     auto column = [&](int n, int oh, int ow, float* col) {  // the (r, s, c) input window of one output pixel
         for (int r = 0; r < R; ++r) {
-            int ih = oh * cv.u + r * cv.dil_h;
+            int ih = oh * cv.u - cv.pad_h + r * cv.dil_h;
             for (int s = 0; s < S; ++s) {
                 int iw = ow * cv.v - cv.pad_w + s * cv.dil_w;
                 float* dst = col + (size_t(r) * S + s) * C;
