@@ -52,13 +52,18 @@ public final class BackendFactory {
     }
 
     /**
-     * Null when the CUDA backend can run here, otherwise its one-line reason (no driver, no device of compute
-     * capability 8.0+, missing libraries), from {@link CudaProbe}, which never throws and never loads a CUDA library
-     * that is not there.
+     * Null when the CUDA backend can run here on NVIDIA's driver, otherwise its one-line reason (no driver, no device
+     * of compute capability 8.0+, missing libraries, or a JVM bound to the emulator), from {@link CudaProbe}, which
+     * never throws and never loads a CUDA library that is not there.
      */
     public static String cudaUnavailableReason() {
         CudaStatus status = CudaProbe.probe();
-        return status.available() ? null : status.message();
+        if (!status.available()) return status.message();
+        if (CudaProbe.boundDriver() == CudaDriver.EMULATOR) {
+            return "CUDA unavailable: this JVM is bound to the CUDA emulator (-D" + CudaDriver.PROPERTY
+                    + "), which only backend cuda-emu uses";
+        }
+        return null;
     }
 
     private static Backend newCuda() {

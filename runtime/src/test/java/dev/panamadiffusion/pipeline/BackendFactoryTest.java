@@ -25,6 +25,26 @@ class BackendFactoryTest {
     }
 
     @Test
+    void cudaEmuRunsTheCudaBackendOnTheEmulatorAndAutoNeverPicksIt() {
+        dev.panamadiffusion.cuda.CudaProbe.probe();  // binds this JVM as -Dpd.cuda.driver says (auto in the build)
+        if (dev.panamadiffusion.cuda.CudaProbe.boundDriver() == dev.panamadiffusion.cuda.CudaDriver.REAL) {
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> BackendFactory.create("cuda-emu"));
+            assertTrue(e.getMessage().contains("needs a new process"), e.getMessage());
+            return;
+        }
+        try (Backend b = BackendFactory.create("cuda-emu", msg -> { throw new AssertionError("no log expected: " + msg); })) {
+            assertEquals("cuda", b.name());
+            assertTrue(((dev.panamadiffusion.cuda.CudaBackend) b).status().deviceName().contains("emulator"));
+        }
+        String why = BackendFactory.cudaUnavailableReason();
+        assertTrue(why != null && why.contains("emulator"), String.valueOf(why));
+        List<String> log = new ArrayList<>();
+        try (Backend b = BackendFactory.create("auto", log::add)) {
+            assertEquals("cpu", b.name());
+        }
+    }
+
+    @Test
     void autoFallsBackToTheCpuWithOneLineWhenCudaIsUnusable() {
         String why = BackendFactory.cudaUnavailableReason();
         List<String> log = new ArrayList<>();
