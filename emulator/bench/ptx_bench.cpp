@@ -110,6 +110,10 @@ int main(int argc, char** argv) {
             return ptxtest::run(*m, "attention_f16_d64", {L / 64, H, B}, {128, 1, 1}, a, mem, smem,
                                 pdemu::RaceCheck::off, threads);
         });
+        measure("attention_f16_d64, racecheck error", [&] {
+            return ptxtest::run(*m, "attention_f16_d64", {L / 64, H, B}, {128, 1, 1}, a, mem, smem,
+                                pdemu::RaceCheck::error, threads);
+        });
     }
     {   // layernorm: 64 rows of 768
         const int rows = 64, D = 768;

@@ -215,6 +215,9 @@ TEST(launch_runs_the_kernel_with_copied_parameters) {
     size_t too_small = 12;
     void* short_extra[] = {cu::LAUNCH_PARAM_BUFFER_POINTER, buffer, cu::LAUNCH_PARAM_BUFFER_SIZE, &too_small, cu::LAUNCH_PARAM_END};
     CHECK_EQ(cuLaunchKernel(f, 1, 1, 1, 32, 1, 1, 0, nullptr, nullptr, short_extra), cu::ERROR_INVALID_VALUE);
+    size_t too_large = 24;  // e.g. a caller that packed a 64-bit count where the kernel declares .u32
+    void* long_extra[] = {cu::LAUNCH_PARAM_BUFFER_POINTER, buffer, cu::LAUNCH_PARAM_BUFFER_SIZE, &too_large, cu::LAUNCH_PARAM_END};
+    CHECK_EQ(cuLaunchKernel(f, 1, 1, 1, 32, 1, 1, 0, nullptr, nullptr, long_extra), cu::ERROR_INVALID_VALUE);
     void* params[] = {&d, &n, &v};
     CHECK_EQ(cuLaunchKernel(f, 1, 1, 1, 32, 1, 1, 0, nullptr, params, extra), cu::ERROR_INVALID_VALUE);  // both
     CHECK_EQ(cuLaunchKernel(f, 1, 1, 1, 32, 1, 1, 0, nullptr, nullptr, nullptr), cu::ERROR_INVALID_VALUE);  // neither

@@ -235,4 +235,30 @@ TEST(brace_scoped_blocks_with_inner_registers) {
     CHECK_EQ(run.at(1), 3u);
 }
 
+TEST(atomics_global_and_shared) {
+    // out[0]: atom.global.add.u32 by every thread of 4 blocks on 2 host threads; out[1]: red.global.add.f32 of 0.5;
+    // out[2]: atom.global.max.s32 of tid - 100; out[3]: atom.inc.u32 with limit 9 (wraps to 0 after 9);
+    // out[4..]: per block, the shared counter after atom.shared.add and the number of successful cas 0 -> 1
+    Run run("\t.shared .align 4 .b8 sh[8];\n\tmov.u32 %r1, %tid.x;\n\tmov.u32 %r2, %ctaid.x;\n"
+            "\tatom.global.add.u32 %r3, [%rd0], 1;\n"
+            "\tred.global.add.f32 [%rd0+4], 0f3F000000;\n"
+            "\tadd.s32 %r4, %r1, -100;\n\tatom.global.max.s32 %r5, [%rd0+8], %r4;\n"
+            "\tatom.global.inc.u32 %r6, [%rd0+12], 9;\n"
+            "\tatom.shared.add.u32 %r7, [sh], 2;\n\tatom.shared.cas.b32 %r8, [sh+4], 0, 1;\n"
+            "\tsetp.eq.u32 %p1, %r8, 0;\n\tselp.u32 %r9, 1, 0, %p1;\n\tmov.u64 %rd5, sh;\n\tcvta.shared.u64 %rd6, %rd5;\n"
+            "\tatom.add.u32 %r10, [%rd6], 0;\n"                       // generic address into shared
+            "\tbar.sync 0;\n\tsetp.ne.u32 %p2, %r1, 0;\n\t@%p2 bra $Lend;\n"
+            "\tld.shared.u32 %r11, [sh];\n\tmul.wide.u32 %rd2, %r2, 8;\n\tadd.s64 %rd3, %rd0, %rd2;\n"
+            "\tst.global.u32 [%rd3+16], %r11;\n\tld.shared.u32 %r12, [sh+4];\n\tst.global.u32 [%rd3+20], %r12;\n$Lend:\n",
+            {4, 1, 1}, {64, 1, 1}, 12, "", 2);
+    CHECK_EQ(run.at(0), 256u);
+    CHECK_EQ(std::bit_cast<float>(run.at(1)), 128.0f);
+    CHECK_EQ(run.at(2), static_cast<uint32_t>(63 - 100 < 0 ? 0 : 63 - 100));   // max(0, tid - 100) = 0
+    CHECK_EQ(run.at(3), 256u % 10);
+    for (int b = 0; b < 4; ++b) {
+        CHECK_EQ(run.at(4 + 2 * b), 128u);
+        CHECK_EQ(run.at(5 + 2 * b), 1u);
+    }
+}
+
 PDEMU_TEST_MAIN

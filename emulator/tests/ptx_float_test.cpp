@@ -248,6 +248,32 @@ TEST(float_int_conversions) {
     CHECK_EQ(std::bit_cast<double>(v[23]), static_cast<double>(F(0x3eaaaaab)));
 }
 
+TEST(half_precision_arithmetic) {
+    auto v = run1("\tmov.b16 %rs1, 0x3C00;\n\tmov.b16 %rs2, 0x1000;\n\tadd.f16 %rs3, %rs1, %rs2;\n" + S(0, "%rs3", "b16") +  // 1 + 2^-11: tie -> 1
+                  "\tmov.b16 %rs4, 0x3C01;\n\tadd.rn.f16 %rs3, %rs4, %rs2;\n" + S(1, "%rs3", "b16") +                       // tie -> even 0x3c02
+                  "\tmov.b32 %r1, 0x42004000;\n\tmov.b32 %r2, 0x7BFF3800;\n\tmul.f16x2 %r3, %r1, %r2;\n" + S(2, "%r3") +
+                  "\tmov.b16 %rs5, 0x4000;\n\tmov.b16 %rs6, 0x4200;\n\tfma.rn.f16 %rs7, %rs5, %rs6, %rs1;\n" + S(3, "%rs7", "b16") +
+                  "\tmov.b16 %rs8, 0x7E00;\n\tmax.f16 %rs3, %rs8, %rs1;\n" + S(4, "%rs3", "b16") +
+                  "\tmin.NaN.f16 %rs3, %rs8, %rs1;\n" + S(5, "%rs3", "b16") +
+                  "\tmov.b32 %r4, 0x3F80BF80;\n\tneg.bf16x2 %r5, %r4;\n" + S(6, "%r5") +
+                  "\tmov.b16 %rs1, 0x3F80;\n\tmov.b16 %rs2, 0x3B80;\n\tadd.rn.bf16 %rs3, %rs1, %rs2;\n" + S(7, "%rs3", "b16") +
+                  "\tmov.b16 %rs1, 0x3F81;\n\tadd.rn.bf16 %rs3, %rs1, %rs2;\n" + S(8, "%rs3", "b16") +
+                  "\tmov.b16 %rs1, 0x3A00;\n\tmov.b16 %rs2, 0x3800;\n\tadd.sat.f16 %rs3, %rs1, %rs2;\n" + S(9, "%rs3", "b16") +
+                  "\tmov.b16 %rs1, 0x0001;\n\tmul.ftz.f16 %rs3, %rs1, 0x3C00;\n" + S(10, "%rs3", "b16"), 11);
+    if (v.empty()) return;
+    CHECK_EQ(v[0], 0x3c00ull);
+    CHECK_EQ(v[1], 0x3c02ull);
+    CHECK_EQ(v[2], 0x7c003c00ull);   // {2*0.5, 3*65504 -> inf}
+    CHECK_EQ(v[3], 0x4700ull);       // 2*3+1
+    CHECK_EQ(v[4], 0x3c00ull);
+    CHECK_EQ(v[5], 0x7fffull);
+    CHECK_EQ(v[6], 0xbf803f80ull);
+    CHECK_EQ(v[7], 0x3f80ull);
+    CHECK_EQ(v[8], 0x3f82ull);
+    CHECK_EQ(v[9], 0x3c00ull);
+    CHECK_EQ(v[10], 0x0000ull);
+}
+
 TEST(fast_f16_rounding_matches_the_general_rounder) {
     // the interpreter's bit-trick f32->f16 (hot path) against its general rounding routine, on every f16 boundary
     // region and random patterns; the general routine is itself checked against known values above

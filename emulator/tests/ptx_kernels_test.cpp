@@ -139,20 +139,38 @@ TEST(softmax_rows_f32_f16) {
     }
 }
 
+namespace {
+void attention_case(Kernels& k, int d, int causal, int B, int H, int Lq, int Lk);
+}
+
 TEST(attention_f16_d64) {
     Kernels k;
     if (!k.ok) return;
-    for (int causal = 0; causal < 2; ++causal) {
-        const int B = 2, H = 2, d = 64, E = H * d, Lq = 70, Lk = causal ? 70 : 50;
+    for (int causal = 0; causal < 2; ++causal) attention_case(k, 64, causal, 2, 2, 70, causal ? 70 : 50);
+}
+
+TEST(attention_f16_other_head_dims) {
+    // d40/d80 pad the head dim to a multiple of 16; d128/d160 use 32-key tiles (BC = 32)
+    Kernels k;
+    if (!k.ok) return;
+    for (int d : {40, 80, 128, 160}) attention_case(k, d, d == 80, 1, 2, 33, d == 80 ? 33 : 45);
+}
+
+namespace {
+void attention_case(Kernels& k, int d, int causal, int B, int H, int Lq, int Lk) {
+    {
+        const int E = H * d;
+        const std::string name = "attention_f16_d" + std::to_string(d);
+        const pdemu::Dim3 grid{static_cast<uint32_t>((Lq + 63) / 64), static_cast<uint32_t>(H), static_cast<uint32_t>(B)};
         const float scale = 1.0f / std::sqrt(static_cast<float>(d));
         auto q = random_f16(B * Lq * E, -2, 2, 10), kk = random_f16(B * Lk * E, -2, 2, 11), v = random_f16(B * Lk * E, -1, 1, 12);
         uint64_t dq = k.upload(q), dk = k.upload(kk), dv = k.upload(v), dout = k.upload(std::vector<f16>(B * Lq * E));
         Args a;
         a.add(dout).add(dq).add(dk).add(dv).add(H).add(Lq).add(Lk).add(int64_t{E}).add(int64_t{E}).add(int64_t{E})
             .add(int64_t{E}).add(scale).add(causal);
-        const int bc = 64;
+        const int bc = d >= 128 ? 32 : 64;
         uint32_t smem = (64 + 2 * bc) * ((d + 15) / 16 * 16 + 8) * 2;
-        auto r = ptxtest::run(*k.m, "attention_f16_d64", {(Lq + 63) / 64, H, B}, {128, 1, 1}, a, k.mem, smem,
+        auto r = ptxtest::run(*k.m, name.c_str(), grid, {128, 1, 1}, a, k.mem, smem,
                               pdemu::RaceCheck::error, 2);
         CHECK_EQ(r.message, std::string());
         CHECK_EQ(r.races, 0u);
@@ -183,11 +201,12 @@ TEST(attention_f16_d64) {
         // one host thread gives bit-identical results (blocks are independent)
         uint64_t dout1 = k.upload(std::vector<f16>(B * Lq * E));
         a.storage[0].assign(reinterpret_cast<uint8_t*>(&dout1), reinterpret_cast<uint8_t*>(&dout1) + 8);
-        r = ptxtest::run(*k.m, "attention_f16_d64", {(Lq + 63) / 64, H, B}, {128, 1, 1}, a, k.mem, smem);
+        r = ptxtest::run(*k.m, name.c_str(), grid, {128, 1, 1}, a, k.mem, smem);
         CHECK_EQ(r.message, std::string());
         CHECK(std::memcmp(k.mem.ptr<void>(dout), k.mem.ptr<void>(dout1), B * Lq * E * 2) == 0);
     }
 }
+}  // namespace
 
 TEST(gelu_f16_and_quick_gelu_f16) {
     Kernels k;

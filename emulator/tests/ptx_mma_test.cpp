@@ -155,4 +155,45 @@ TEST(m16n8k16_f16_accumulator) {
     check_product(t);
 }
 
+TEST(ldmatrix_x4_and_trans) {
+    // four 8x8 b16 matrices in shared memory, rows padded to 24 bytes apart (row starts stay 16-byte aligned: 32 B);
+    // thread 8j+r supplies the address of row r of matrix j (ISA: x4 uses threads 0-31)
+    ptxtest::TestMemory mem;
+    std::string err;
+    auto m = pdemu::load_ptx(ptxtest::ptx(
+        ".visible .entry t(.param .u64 in, .param .u64 out)\n{\n\t.reg .b32 %r<12>;\n\t.reg .b64 %rd<8>;\n"
+        "\t.shared .align 16 .b8 sm[1024];\n\tld.param.u64 %rd1, [in];\n\tld.param.u64 %rd2, [out];\n"
+        "\tmov.u32 %r0, %laneid;\n\tmov.u32 %r1, sm;\n"
+        // copy 1024 bytes in: lane copies 32 bytes
+        "\tmul.wide.u32 %rd3, %r0, 32;\n\tadd.s64 %rd4, %rd1, %rd3;\n\tshl.b32 %r2, %r0, 5;\n\tadd.s32 %r3, %r1, %r2;\n"
+        "\tld.global.v4.u32 {%r4, %r5, %r6, %r7}, [%rd4];\n\tst.shared.v4.u32 [%r3], {%r4, %r5, %r6, %r7};\n"
+        "\tld.global.v4.u32 {%r4, %r5, %r6, %r7}, [%rd4+16];\n\tst.shared.v4.u32 [%r3+16], {%r4, %r5, %r6, %r7};\n"
+        "\tbar.sync 0;\n"
+        // row address: matrix j = lane/8 at j*256, row r = lane%8 at r*32
+        "\tshr.u32 %r8, %r0, 3;\n\tand.b32 %r9, %r0, 7;\n\tshl.b32 %r8, %r8, 8;\n\tshl.b32 %r9, %r9, 5;\n"
+        "\tadd.s32 %r10, %r8, %r9;\n\tadd.s32 %r10, %r10, %r1;\n"
+        "\tldmatrix.sync.aligned.m8n8.x4.shared.b16 {%r4, %r5, %r6, %r7}, [%r10];\n"
+        "\tmul.wide.u32 %rd5, %r0, 32;\n\tadd.s64 %rd6, %rd2, %rd5;\n\tst.global.v4.u32 [%rd6], {%r4, %r5, %r6, %r7};\n"
+        "\tldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%r4, %r5, %r6, %r7}, [%r10];\n"
+        "\tst.global.v4.u32 [%rd6+16], {%r4, %r5, %r6, %r7};\n\tret;\n}\n"), mem, &err);
+    CHECK(m != nullptr);
+    if (!m) { std::fprintf(stderr, "%s\n", err.c_str()); return; }
+    uint64_t in = mem.alloc(1024), out = mem.alloc(1024);
+    auto elem = [](int j, int r, int c) { return static_cast<uint16_t>(j * 1000 + r * 10 + c); };
+    for (int j = 0; j < 4; ++j)
+        for (int r = 0; r < 8; ++r)
+            for (int c = 0; c < 8; ++c) mem.ptr<uint16_t>(in)[(j * 256 + r * 32) / 2 + c] = elem(j, r, c);
+    Args a;
+    a.add(in).add(out);
+    auto res = ptxtest::run(*m, "t", {1, 1, 1}, {32, 1, 1}, a, mem);
+    CHECK_EQ(res.message, std::string());
+    for (int lane = 0; lane < 32; ++lane)
+        for (int j = 0; j < 4; ++j) {
+            uint32_t v = mem.ptr<uint32_t>(out)[lane * 8 + j], t = mem.ptr<uint32_t>(out)[lane * 8 + 4 + j];
+            int row = lane / 4, col = (lane % 4) * 2;
+            CHECK_EQ(v, static_cast<uint32_t>(elem(j, row, col)) | static_cast<uint32_t>(elem(j, row, col + 1)) << 16);
+            CHECK_EQ(t, static_cast<uint32_t>(elem(j, col, row)) | static_cast<uint32_t>(elem(j, col + 1, row)) << 16);
+        }
+}
+
 PDEMU_TEST_MAIN

@@ -5,7 +5,12 @@
 #include "driver/module.h"
 #include "driver/state.h"
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <vector>
 #include <cstdlib>
 #include <cstring>
 #include <thread>
@@ -58,6 +63,46 @@ std::string dims(uint32_t x, uint32_t y, uint32_t z) {
     return std::to_string(x) + "x" + std::to_string(y) + "x" + std::to_string(z);
 }
 
+/**
+ * PDEMU_PROFILE=1: per kernel, the launches, thread-instructions and host time of every launch this process ran,
+ * printed to stderr at exit, most expensive first (what to shrink when the emulator is slow on a workload).
+ */
+struct KernelProfile {
+    uint64_t launches = 0, instructions = 0;
+    std::chrono::steady_clock::duration time{};
+};
+
+std::map<std::string, KernelProfile>* profile_table() {
+    static std::map<std::string, KernelProfile>* table = [] {
+        const char* v = std::getenv("PDEMU_PROFILE");
+        if (!v || !*v || std::string(v) == "0") return static_cast<std::map<std::string, KernelProfile>*>(nullptr);
+        auto* t = new std::map<std::string, KernelProfile>();  // never destroyed: printed at exit
+        std::atexit([] {
+            auto* t = profile_table();
+            std::vector<std::pair<std::string, KernelProfile>> rows(t->begin(), t->end());
+            std::sort(rows.begin(), rows.end(), [](auto& a, auto& b) { return a.second.time > b.second.time; });
+            std::fprintf(stderr, "pdemu profile: %-28s %9s %14s %10s %8s\n", "kernel", "launches", "thread-instr", "ms", "M/s");
+            for (auto& [name, p] : rows) {
+                double ms = std::chrono::duration<double, std::milli>(p.time).count();
+                std::fprintf(stderr, "pdemu profile: %-28s %9llu %14llu %10.1f %8.1f\n", name.c_str(),
+                             (unsigned long long) p.launches, (unsigned long long) p.instructions, ms,
+                             ms > 0 ? p.instructions / ms / 1e3 : 0.0);
+            }
+        });
+        return t;
+    }();
+    return table;
+}
+
+void profile_launch(const std::string& kernel, uint64_t instructions, std::chrono::steady_clock::duration time) {
+    auto* t = profile_table();
+    if (!t) return;
+    KernelProfile& p = (*t)[kernel];  // launches run under the driver's one lock
+    p.launches++;
+    p.instructions += instructions;
+    p.time += time;
+}
+
 /** The kernel's parameter bytes, packed at the offsets the interpreter gives, from kernelParams or `extra`. */
 CUresult pack_params(const Kernel& k, void** kernelParams, void** extra, std::vector<uint8_t>* out, const char* api) {
     const std::vector<Param>& params = k.params();
@@ -76,9 +121,12 @@ CUresult pack_params(const Kernel& k, void** kernelParams, void** extra, std::ve
         }
         if (!buffer || !size)
             return fail(cu::ERROR_INVALID_VALUE, std::string(api) + ": extra needs CU_LAUNCH_PARAM_BUFFER_POINTER and _SIZE");
-        if (*size < total)
+        // Stricter than "at least": a buffer of another size means the caller packed other parameter types than
+        // the kernel's .param list declares, which a GPU would run with shifted or garbage values.
+        if (*size != total)
             return fail(cu::ERROR_INVALID_VALUE, std::string(api) + ": extra's parameter buffer has " + std::to_string(*size) +
-                                                     " bytes, the kernel's parameters need " + std::to_string(total));
+                                                     " bytes, but the .param list of kernel " + k.name() + " packs to " +
+                                                     std::to_string(total));
         std::memcpy(out->data(), buffer, total);
         return cu::SUCCESS;
     }
@@ -147,8 +195,10 @@ PDEMU_API CUresult cuLaunchKernel(CUfunction f, unsigned int gridDimX, unsigned 
         std::vector<uint8_t> copy = bytes;  // the kernel sees its own copy of the values on every run
         std::vector<void*> pointers;
         for (const Param& p : kernel->params()) pointers.push_back(copy.data() + p.offset);
+        auto start = std::chrono::steady_clock::now();
         LaunchResult res = kernel->launch(config, pointers.data(), memory());
         g_instructions.fetch_add(res.instructions, std::memory_order_relaxed);
+        profile_launch(kernel->name(), res.instructions, std::chrono::steady_clock::now() - start);
         CUresult r = to_result(res.status);
         if (r != cu::SUCCESS) return fail(r, what + ": " + res.message);
         return cu::SUCCESS;

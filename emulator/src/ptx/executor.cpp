@@ -279,6 +279,8 @@ LaunchResult launch_kernel(const KernelCode& k, const LaunchConfig& cfg, void* c
     uint64_t dyn_base = (k.static_shared + k.dyn_align - 1) / k.dyn_align * k.dyn_align;
     uint64_t smem = cfg.dynamic_shared_bytes ? dyn_base + cfg.dynamic_shared_bytes : k.static_shared;
     if (smem > 232448) return fail(LaunchStatus::out_of_resources, std::to_string(smem) + " bytes of shared memory exceed 227 KiB");
+    if (k.local_bytes > 512 * 1024)
+        return fail(LaunchStatus::out_of_resources, std::to_string(k.local_bytes) + " bytes of local memory per thread exceed 512 KiB");
     if (!params && !k.params.empty()) return fail(LaunchStatus::invalid_value, "no kernel parameters given");
     std::vector<uint8_t> pbuf(k.param_bytes + 8, 0);
     for (size_t i = 0; i < k.params.size(); ++i) {

@@ -83,7 +83,6 @@ struct KernelCode {
     uint32_t static_shared = 0, dyn_align = 16;
     uint32_t local_bytes = 0;
     uint32_t maxntid[3] = {0, 0, 0}, reqntid[3] = {0, 0, 0};
-    bool uses_racecheck_sync = false;
 };
 
 struct Block;
@@ -200,12 +199,15 @@ void register_int_ops(OpTable&);
 void register_compare_ops(OpTable&);
 /** Float forms of add/sub/mul/mad/div/min/max/neg/abs (ops_float.cpp); the int decoder forwards them. */
 bool decode_float_arith(Decoder& d, const Stmt& s, Inst& in);
+/** f16/f16x2/bf16/bf16x2 forms (ops_half.cpp); decode_float_arith forwards them. */
+bool decode_half_arith(Decoder& d, const Stmt& s, Inst& in);
 void register_float_ops(OpTable&);
 void register_cvt_ops(OpTable&);
 void register_mem_ops(OpTable&);
 void register_control_ops(OpTable&);
 void register_warp_ops(OpTable&);
 void register_mma_ops(OpTable&);
+void register_atom_ops(OpTable&);
 
 }  // namespace pdemu::ptx
 

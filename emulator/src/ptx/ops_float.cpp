@@ -174,6 +174,7 @@ bool operands(Decoder& d, const Stmt& s, Inst& in, size_t n, T t) {
 bool decode_float_arith(Decoder& d, const Stmt& s, Inst& in) {
     Mods m = mods_of(s);
     std::string_view op = s.base;
+    if (m.t == T::f16 || m.t == T::f16x2 || m.t == T::bf16 || m.t == T::bf16x2) return decode_half_arith(d, s, in);
     if (!m.ok || (m.t != T::f32 && m.t != T::f64)) {
         d.fail("only f32/f64 forms of " + std::string(op) + " are supported");
         return false;

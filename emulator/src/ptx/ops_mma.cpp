@@ -10,6 +10,7 @@
 // Accumulation is in f32: D = C + sum_k A*B, each product exact (f16*f16 and bf16*bf16 fit in f32), added in
 // increasing k. The hardware's internal summation order/precision is not specified; see docs/PTX.md.
 #include <cstdio>
+#include <cstring>
 
 #include "ptx/fp16.h"
 #include "ptx/ir.h"
@@ -76,6 +77,66 @@ void mma_op(Warp& w, const Inst& in, uint32_t m) {
     }
 }
 
+// ldmatrix.sync.aligned.m8n8.{x1,x2,x4}{.trans}.shared.b16 d, [a] (PTX ISA, "ldmatrix"): matrix j's 8 rows of 16
+// bytes start at the addresses held by threads 8j..8j+7; lane l receives in d_j the elements (l/4, 2*(l%4)) and
+// (l/4, 2*(l%4)+1) of matrix j, the lower column in the low half; .trans delivers the transposed matrix, i.e.
+// elements (2*(l%4), l/4) and (2*(l%4)+1, l/4). o: d_j at 0..3, address base at 8; n: number of matrices;
+// flags: 1 trans. space: shared or generic.
+void ldmatrix_op(Warp& w, const Inst& in, uint32_t m) {
+    if (m != kFullMask) {
+        char buf[96];
+        std::snprintf(buf, sizeof buf, "ldmatrix.sync.aligned executed by lanes 0x%08x; all 32 lanes must execute it", m);
+        fault(w, std::countr_zero(m), LaunchStatus::illegal_instruction, buf);
+        return;
+    }
+    ++w.sync_count;
+    const uint64_t* base = reg(w, in.o[8]);
+    uint16_t M[4][8][8];
+    for (int j = 0; j < in.n; ++j)
+        for (int r = 0; r < 8; ++r) {
+            int lane = 8 * j + r;
+            uint8_t* p = access(w, lane, in.space, base[lane] + static_cast<uint64_t>(in.imm), 16, false);
+            if (!p) return;
+            std::memcpy(M[j][r], p, 16);
+        }
+    const bool trans = in.flags & 1;
+    for (int j = 0; j < in.n; ++j) {
+        uint64_t* d = reg(w, in.o[j]);
+        for (int lane = 0; lane < 32; ++lane) {
+            int g = lane >> 2, c = (lane & 3) * 2;
+            uint32_t lo = trans ? M[j][c][g] : M[j][g][c], hi = trans ? M[j][c + 1][g] : M[j][g][c + 1];
+            d[lane] = (hi << 16) | lo;
+        }
+    }
+}
+
+bool decode_ldmatrix(Decoder& d, const Stmt& s, Inst& in) {
+    in.space = Space::generic;
+    bool shape = false, sync = false, aligned = false, b16 = false;
+    for (auto m : s.mods) {
+        if (m == "sync") sync = true;
+        else if (m == "aligned") aligned = true;
+        else if (m == "m8n8") shape = true;
+        else if (m == "x1" || m == "x2" || m == "x4") in.n = static_cast<uint8_t>(m[1] - '0');
+        else if (m == "trans") in.flags = 1;
+        else if (m == "shared" || m == "shared::cta") in.space = Space::shared;
+        else if (m == "b16") b16 = true;
+        else { d.fail("unsupported ldmatrix qualifier ." + std::string(m)); return false; }
+    }
+    if (!shape || !sync || !aligned || !b16 || !in.n || s.ops.size() != 2) {
+        d.fail("only ldmatrix.sync.aligned.m8n8.{x1,x2,x4}{.trans}{.shared}.b16 is supported");
+        return false;
+    }
+    const POperand& dst = s.ops[0];
+    if (in.n == 1 && dst.kind == POperand::reg) in.o[0] = d.dst(dst);
+    else if (dst.kind == POperand::vec && dst.elems.size() == in.n) for (int j = 0; j < in.n; ++j) in.o[j] = d.dst(dst.elems[j]);
+    else { d.fail("ldmatrix destination does not match ." + std::string("x") + std::to_string(in.n)); return false; }
+    if (!d.address(s.ops[1], in.space, in.o[8], in.imm)) return false;
+    in.fn = ldmatrix_op;
+    in.sync = true;
+    return !d.failed();
+}
+
 bool regs(Decoder& d, const POperand& op, size_t n, uint32_t* out, bool dst) {
     if (op.kind != POperand::vec || op.elems.size() != n) { d.fail("mma fragment has the wrong number of registers"); return false; }
     for (size_t i = 0; i < n; ++i) out[i] = dst ? d.dst(op.elems[i]) : d.src(op.elems[i], T::b32);
@@ -109,6 +170,9 @@ bool decode_mma(Decoder& d, const Stmt& s, Inst& in) {
 
 }  // namespace
 
-void register_mma_ops(OpTable& t) { t["mma"] = decode_mma; }
+void register_mma_ops(OpTable& t) {
+    t["mma"] = decode_mma;
+    t["ldmatrix"] = decode_ldmatrix;
+}
 
 }  // namespace pdemu::ptx

@@ -47,7 +47,7 @@ class Parser final : public Decoder {
 public:
     Parser(std::string_view text, DeviceMemory& memory, ModuleImpl& module) : src_(text), memory_(memory), module_(module) {
         register_int_ops(ops_); register_compare_ops(ops_); register_float_ops(ops_); register_cvt_ops(ops_); register_mem_ops(ops_);
-        register_control_ops(ops_); register_warp_ops(ops_); register_mma_ops(ops_);
+        register_control_ops(ops_); register_warp_ops(ops_); register_mma_ops(ops_); register_atom_ops(ops_);
     }
 
     bool run(std::string* error);

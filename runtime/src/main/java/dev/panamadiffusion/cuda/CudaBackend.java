@@ -84,6 +84,14 @@ public final class CudaBackend implements GraphBackend {
         this.maxGrid = context.multiprocessors() * 32;
     }
 
+    /**
+     * Threads for a kernel that reduces one row of {@code n} values per block: whole warps (the block reductions
+     * shuffle over full warps), no more than the row needs, at most {@link #BLOCK}.
+     */
+    static int rowBlock(long n) {
+        return (int) Math.min(BLOCK, Math.max(32, (n + 31) / 32 * 32));
+    }
+
     static long defaultArenaBytes(CudaContext context) {
         String p = System.getProperty(ARENA_PROPERTY);
         if (p != null && !p.isBlank()) return parseBytes(p.trim());
@@ -398,7 +406,7 @@ public final class CudaBackend implements GraphBackend {
                     blas.matmul(true, new CublasLt.Matrix(kAddr, CublasLt.Type.F16, d, lk, e, b, (long) lk * e),
                             false, new CublasLt.Matrix(qAddr, CublasLt.Type.F16, d, rows, e, b, (long) lq * e),
                             new CublasLt.Matrix(s, CublasLt.Type.F32, lk, rows, lk, b, (long) rows * lk), 0, 1.0f, 0.0f);
-                    kernels.function("softmax_rows_f32_f16").launch(stream, b * rows, BLOCK, 0, KernelArgs.of()
+                    kernels.function("softmax_rows_f32_f16").launch(stream, b * rows, rowBlock(lk), 0, KernelArgs.of()
                             .ptr(p).ptr(s).i32(lk).i32(rows).i32(q0).f32(scale).i32(causal ? 1 : 0));
                     // Oᵀ (col-major d × rows) = (V as d × Lk) · (P as Lk × rows)
                     blas.matmul(false, new CublasLt.Matrix(vAddr, CublasLt.Type.F16, d, lk, e, b, (long) lk * e),
@@ -446,7 +454,7 @@ public final class CudaBackend implements GraphBackend {
         long partialBytes = 12L * ng * splits, statsBytes = 8L * ng;
         long partial = arena.allocateScratch(partialBytes), stats = arena.allocateScratch(statsBytes);
         try {
-            kernels.function("groupnorm_stats_f16").launch(stream, ng, splits, 1, BLOCK, 1, 1, 0, KernelArgs.of()
+            kernels.function("groupnorm_stats_f16").launch(stream, ng, splits, 1, rowBlock((count + splits - 1) / splits), 1, 1, 0, KernelArgs.of()
                     .ptr(partial).ptr(Layouts.address(xin)).i32((int) c).i64(spatial).i32(groups).i64(strideC)
                     .i64(strideS).i32(splits));
             kernels.function("groupnorm_finalize_f32").launch(stream, (ng + 127) / 128, 128, 0, KernelArgs.of()
@@ -474,7 +482,7 @@ public final class CudaBackend implements GraphBackend {
         Tensor y = newRowMajor(x.shape());
         if (x.numel() == 0) return y;
         long rows = x.numel() / d;
-        kernels.function("layernorm_f16").launch(stream, Math.toIntExact(rows), BLOCK, (int) (d * 4), KernelArgs.of()
+        kernels.function("layernorm_f16").launch(stream, Math.toIntExact(rows), rowBlock(d), (int) (d * 4), KernelArgs.of()
                 .ptr(Layouts.address(y)).ptr(Layouts.address(xr)).ptr(Layouts.address(g)).ptr(Layouts.address(bt))
                 .i32((int) d).f32(eps));
         return y;

@@ -5,7 +5,10 @@ import dev.panamadiffusion.bindings.cuda.cuda_h;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
-/** A kernel of a loaded {@link CudaModule}, launched on a stream with {@link KernelArgs}. */
+/**
+ * A kernel of a loaded {@link CudaModule}, launched on a stream with {@link KernelArgs}, passed as one packed parameter
+ * buffer ({@code extra}) so that the driver sees its size.
+ */
 public final class CudaFunction {
     private final String name;
     private final MemorySegment handle;
@@ -28,7 +31,7 @@ public final class CudaFunction {
         if (gridX <= 0 || gridY <= 0 || gridZ <= 0) return;  // nothing to do (empty tensor)
         try (Arena a = Arena.ofConfined()) {
             int rc = cuda_h.cuLaunchKernel(handle, gridX, gridY, gridZ, blockX, blockY, blockZ, sharedBytes,
-                    stream.handle(), args.marshal(a), MemorySegment.NULL);
+                    stream.handle(), MemorySegment.NULL, args.packExtra(a));
             if (rc != cuda_h.CUDA_SUCCESS()) {
                 throw new CudaException("cuLaunchKernel(" + name + ")", rc, Check.cuErrorName(rc),
                         "grid " + gridX + "x" + gridY + "x" + gridZ + ", block " + blockX + "x" + blockY + "x" + blockZ

@@ -12,25 +12,30 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** Marshalling of launch parameters and the layout helpers (host-only). */
+/** Packing of launch parameters and the layout helpers (host-only). */
 class KernelArgsTest {
     @Test
-    void eachSlotPointsAtItsValue() {
+    void extraPacksTheValuesAtTheirCOffsetsAndGivesTheSize() {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment struct = a.allocate(16);
             struct.set(ValueLayout.JAVA_LONG, 0, 11);
             struct.set(ValueLayout.JAVA_LONG, 8, 22);
+            // void* at 0, int at 8, long long at 16 (after 4 bytes of padding), float at 24, struct at 32 (8-aligned)
             KernelArgs args = KernelArgs.of().ptr(0xdead_beef_00L).i32(-5).i64(1L << 40).f32(0.25f).struct(struct);
-            MemorySegment array = args.marshal(a);
+            MemorySegment extra = args.packExtra(a).reinterpret(5 * ValueLayout.ADDRESS.byteSize());
             assertEquals(5, args.size());
-            MemorySegment[] slots = new MemorySegment[5];
-            for (int i = 0; i < 5; i++) slots[i] = array.getAtIndex(ValueLayout.ADDRESS, i).reinterpret(16);
-            assertEquals(0xdead_beef_00L, slots[0].get(ValueLayout.JAVA_LONG, 0));
-            assertEquals(-5, slots[1].get(ValueLayout.JAVA_INT, 0));
-            assertEquals(1L << 40, slots[2].get(ValueLayout.JAVA_LONG, 0));
-            assertEquals(0.25f, slots[3].get(ValueLayout.JAVA_FLOAT, 0));
-            assertEquals(22, slots[4].get(ValueLayout.JAVA_LONG, 8));
-            assertEquals(0, slots[4].address() % 8, "struct copy aligned");
+            assertEquals(KernelArgs.LAUNCH_PARAM_BUFFER_POINTER, extra.getAtIndex(ValueLayout.ADDRESS, 0).address());
+            assertEquals(KernelArgs.LAUNCH_PARAM_BUFFER_SIZE, extra.getAtIndex(ValueLayout.ADDRESS, 2).address());
+            assertEquals(KernelArgs.LAUNCH_PARAM_END, extra.getAtIndex(ValueLayout.ADDRESS, 4).address());
+            long size = extra.getAtIndex(ValueLayout.ADDRESS, 3).reinterpret(8).get(ValueLayout.JAVA_LONG, 0);
+            assertEquals(48, size);
+            MemorySegment buf = extra.getAtIndex(ValueLayout.ADDRESS, 1).reinterpret(size);
+            assertEquals(0xdead_beef_00L, buf.get(ValueLayout.JAVA_LONG, 0));
+            assertEquals(-5, buf.get(ValueLayout.JAVA_INT, 8));
+            assertEquals(1L << 40, buf.get(ValueLayout.JAVA_LONG, 16));
+            assertEquals(0.25f, buf.get(ValueLayout.JAVA_FLOAT, 24));
+            assertEquals(11, buf.get(ValueLayout.JAVA_LONG, 32));
+            assertEquals(22, buf.get(ValueLayout.JAVA_LONG, 40));
         }
     }
 
