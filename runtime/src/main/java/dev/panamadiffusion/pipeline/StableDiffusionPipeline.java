@@ -9,9 +9,7 @@ import dev.panamadiffusion.io.ModelFolder;
 import dev.panamadiffusion.models.clip.CLIPTextModel;
 import dev.panamadiffusion.models.unet.UNet2DConditionModel;
 import dev.panamadiffusion.models.vae.AutoencoderKL;
-import dev.panamadiffusion.rng.JavaNoiseGenerator;
 import dev.panamadiffusion.rng.NoiseGenerator;
-import dev.panamadiffusion.rng.TorchCpuGenerator;
 import dev.panamadiffusion.schedulers.Scheduler;
 import dev.panamadiffusion.schedulers.SchedulerConfig;
 import dev.panamadiffusion.schedulers.Schedulers;
@@ -213,8 +211,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             if (guided) truncationWarning(request.negativePrompt(), "negative prompt", warnings);
             hostContext = encodePrompts(request, guided);
         }
-        NoiseGenerator generator = inputs.generator() != null ? inputs.generator()
-                : request.rng() == RngKind.TORCH ? new TorchCpuGenerator(seed) : new JavaNoiseGenerator(seed);
+        NoiseGenerator generator = inputs.generator() != null ? inputs.generator() : request.rng().generator(seed);
         int scale = sizeRule.vaeScaleFactor();
         long[] shape = {request.batchSize(), unet.config().inChannels(), height / scale, width / scale};
         Tensor noise = inputs.latents() != null ? givenLatents(inputs.latents(), shape) : generator.randn(shape); // [B, 4, h, w]
