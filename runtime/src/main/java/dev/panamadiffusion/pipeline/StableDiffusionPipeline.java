@@ -177,6 +177,30 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     }
 
     /**
+     * A new scheduler for {@code request} (its sampler, or the model's own), with the request's timesteps set. A sampler
+     * this model's scheduler config cannot make, or a step count the sampler cannot take (PNDM with Runge-Kutta warm-up
+     * steps needs at least 4), is an {@link IllegalArgumentException}; {@link InvalidRequestException} names the field.
+     */
+    public Scheduler scheduler(GenerationRequest request) {
+        Scheduler scheduler;
+        try {
+            scheduler = request.sampler() == null ? Schedulers.fromConfig(schedulerConfig)
+                    : Schedulers.create(request.sampler(), schedulerConfig);
+        } catch (InvalidRequestException e) {
+            throw e;
+        } catch (IllegalArgumentException e) {
+            throw new InvalidRequestException(List.of("sampler " + e.getMessage()));
+        }
+        try {
+            scheduler.setTimesteps(request.steps());
+        } catch (IllegalArgumentException e) {
+            throw new InvalidRequestException(List.of("steps " + request.steps() + " do not suit the sampler "
+                    + (request.sampler() == null ? defaultSampler : canonicalSampler(request.sampler())) + ": " + e.getMessage()));
+        }
+        return scheduler;
+    }
+
+    /**
      * Validates {@code request}, resolves its seed and size ({@link #resolve}), encodes its prompts and draws its initial latents: one
      * {@code randn([batch, 4, h, w])} from a generator seeded with the seed, times {@code init_noise_sigma}, as
      * diffusers' {@code prepare_latents}.
@@ -197,10 +221,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         long seed = resolved.seed();
         boolean guided = request.usesGuidance();
 
-        Scheduler scheduler = request.sampler() == null ? Schedulers.fromConfig(schedulerConfig)
-                : Schedulers.create(request.sampler(), schedulerConfig);
+        Scheduler scheduler = scheduler(request);
         String samplerName = request.sampler() == null ? defaultSampler : canonicalSampler(request.sampler());
-        scheduler.setTimesteps(request.steps());
 
         List<String> warnings = new ArrayList<>();
         Tensor hostContext;                                                                  // [(2)B, L, D]
