@@ -96,6 +96,7 @@ public final class Engine implements AutoCloseable {
             }
         }
         if (!problems.isEmpty()) throw new InvalidRequestException(problems);
+        pipeline.scheduler(r); // a step count the sampler cannot take is the client's mistake, found before queueing
         return pipeline.resolve(r);
     }
 

@@ -71,6 +71,17 @@ public record GenerationRequest(String prompt, String negativePrompt, int steps,
         return new GenerationRequest(prompt, negativePrompt, steps, guidanceScale, sampler, seed, width, height, batchSize, clipSkip, v);
     }
 
+    /**
+     * Iteration {@code i} (0-based) of AUTOMATIC1111's {@code n_iter}: this request with the seed {@code seed + i · batchSize},
+     * so that the iterations continue the numbering of A1111's {@code all_seeds} (each iteration's batch then comes
+     * from one noise draw, as diffusers'). The seed must be resolved (not -1).
+     */
+    public GenerationRequest iteration(int i) {
+        if (seed < 0) throw new IllegalStateException("resolve the seed (" + seed + ") before numbering n_iter iterations");
+        if (i < 0) throw new IllegalArgumentException("iteration must be >= 0, got " + i);
+        return withSeed(seed + (long) i * batchSize);
+    }
+
     /** Classifier-free guidance runs only above 1, as in diffusers ({@code do_classifier_free_guidance}). */
     public boolean usesGuidance() { return guidanceScale > 1; }
 

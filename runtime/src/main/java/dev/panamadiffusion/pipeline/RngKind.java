@@ -1,5 +1,9 @@
 package dev.panamadiffusion.pipeline;
 
+import dev.panamadiffusion.rng.JavaNoiseGenerator;
+import dev.panamadiffusion.rng.NoiseGenerator;
+import dev.panamadiffusion.rng.TorchCpuGenerator;
+
 import java.util.Locale;
 
 /** Which noise generator draws the initial latents (and ancestral noise) from the seed. */
@@ -16,6 +20,11 @@ public enum RngKind {
             case "java" -> JAVA;
             default -> throw new IllegalArgumentException("unknown rng '" + name + "' (use torch or java)");
         };
+    }
+
+    /** A generator of this kind seeded with {@code seed}: what the pipeline draws a request's noise from. */
+    public NoiseGenerator generator(long seed) {
+        return this == TORCH ? new TorchCpuGenerator(seed) : new JavaNoiseGenerator(seed);
     }
 
     public String cliName() { return name().toLowerCase(Locale.ROOT); }

@@ -9,9 +9,7 @@ import dev.panamadiffusion.io.ModelFolder;
 import dev.panamadiffusion.models.clip.CLIPTextModel;
 import dev.panamadiffusion.models.unet.UNet2DConditionModel;
 import dev.panamadiffusion.models.vae.AutoencoderKL;
-import dev.panamadiffusion.rng.JavaNoiseGenerator;
 import dev.panamadiffusion.rng.NoiseGenerator;
-import dev.panamadiffusion.rng.TorchCpuGenerator;
 import dev.panamadiffusion.schedulers.Scheduler;
 import dev.panamadiffusion.schedulers.SchedulerConfig;
 import dev.panamadiffusion.schedulers.Schedulers;
@@ -179,6 +177,30 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     }
 
     /**
+     * A new scheduler for {@code request} (its sampler, or the model's own), with the request's timesteps set. A sampler
+     * this model's scheduler config cannot make, or a step count the sampler cannot take (PNDM with Runge-Kutta warm-up
+     * steps needs at least 4), is an {@link IllegalArgumentException}; {@link InvalidRequestException} names the field.
+     */
+    public Scheduler scheduler(GenerationRequest request) {
+        Scheduler scheduler;
+        try {
+            scheduler = request.sampler() == null ? Schedulers.fromConfig(schedulerConfig)
+                    : Schedulers.create(request.sampler(), schedulerConfig);
+        } catch (InvalidRequestException e) {
+            throw e;
+        } catch (IllegalArgumentException e) {
+            throw new InvalidRequestException(List.of("sampler " + e.getMessage()));
+        }
+        try {
+            scheduler.setTimesteps(request.steps());
+        } catch (IllegalArgumentException e) {
+            throw new InvalidRequestException(List.of("steps " + request.steps() + " do not suit the sampler "
+                    + (request.sampler() == null ? defaultSampler : canonicalSampler(request.sampler())) + ": " + e.getMessage()));
+        }
+        return scheduler;
+    }
+
+    /**
      * Validates {@code request}, resolves its seed and size ({@link #resolve}), encodes its prompts and draws its initial latents: one
      * {@code randn([batch, 4, h, w])} from a generator seeded with the seed, times {@code init_noise_sigma}, as
      * diffusers' {@code prepare_latents}.
@@ -199,10 +221,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         long seed = resolved.seed();
         boolean guided = request.usesGuidance();
 
-        Scheduler scheduler = request.sampler() == null ? Schedulers.fromConfig(schedulerConfig)
-                : Schedulers.create(request.sampler(), schedulerConfig);
+        Scheduler scheduler = scheduler(request);
         String samplerName = request.sampler() == null ? defaultSampler : canonicalSampler(request.sampler());
-        scheduler.setTimesteps(request.steps());
 
         List<String> warnings = new ArrayList<>();
         Tensor hostContext;                                                                  // [(2)B, L, D]
@@ -213,8 +233,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             if (guided) truncationWarning(request.negativePrompt(), "negative prompt", warnings);
             hostContext = encodePrompts(request, guided);
         }
-        NoiseGenerator generator = inputs.generator() != null ? inputs.generator()
-                : request.rng() == RngKind.TORCH ? new TorchCpuGenerator(seed) : new JavaNoiseGenerator(seed);
+        NoiseGenerator generator = inputs.generator() != null ? inputs.generator() : request.rng().generator(seed);
         int scale = sizeRule.vaeScaleFactor();
         long[] shape = {request.batchSize(), unet.config().inChannels(), height / scale, width / scale};
         Tensor noise = inputs.latents() != null ? givenLatents(inputs.latents(), shape) : generator.randn(shape); // [B, 4, h, w]

@@ -10,7 +10,8 @@ import java.util.List;
  * Pseudo numerical methods for diffusion models (Liu et al. 2022), as diffusers 0.27.2's {@code PNDMScheduler}:
  * linear multistep (PLMS) steps on the DDIM transfer, after a Runge-Kutta (PRK) warm-up unless
  * {@code skip_prk_steps} (what Stable Diffusion ships, A1111 "PLMS"). With skip_prk_steps, n inference steps take n+1
- * model evaluations: the second timestep repeats, to take a second-order first step.
+ * model evaluations: the second timestep repeats, to take a second-order first step (one inference step is one plain
+ * evaluation, as in diffusers).
  *
  * <p>Stateful: steps must be taken in order, from index 0, after {@link #setTimesteps}.
  */
@@ -70,12 +71,16 @@ public final class PNDMScheduler implements Scheduler {
         double[] plms;
         if (config.skipPrkSteps()) {
             prkTimesteps = new double[0];
-            if (n < 2) throw new IllegalArgumentException("PNDM needs at least 2 inference steps");
-            // [t_0 .. t_{n-2}, t_{n-2}, t_{n-1}] reversed
-            plms = new double[n + 1];
-            for (int i = 0; i < n - 1; i++) plms[n - i] = base[i];
-            plms[1] = base[n - 2];
-            plms[0] = base[n - 1];
+            if (n == 1) {
+                // _timesteps[:-1] and _timesteps[-2:-1] are empty: one plain DDIM-form step
+                plms = new double[] {base[0]};
+            } else {
+                // [t_0 .. t_{n-2}, t_{n-2}, t_{n-1}] reversed
+                plms = new double[n + 1];
+                for (int i = 0; i < n - 1; i++) plms[n - i] = base[i];
+                plms[1] = base[n - 2];
+                plms[0] = base[n - 1];
+            }
         } else {
             if (n < PNDM_ORDER) throw new IllegalArgumentException("PNDM with PRK steps needs at least " + PNDM_ORDER + " inference steps");
             int half = numTrain / numInferenceSteps / 2;

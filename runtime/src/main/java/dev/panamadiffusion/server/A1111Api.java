@@ -53,11 +53,9 @@ final class A1111Api {
         if (hr != null && hr.asBoolean(false)) throw HttpError.badField("enable_hr", "enable_hr is not supported (txt2img only)");
         List<Generation> generations = new ArrayList<>();
         try {
-            for (int i = 0; i < iterations; i++) {
-                GenerationRequest request = new GenerationRequest(prompt, negative, steps, cfg, sampler, seed + (long) i * batch,
-                        width, height, batch, clipSkip - 1, RngKind.TORCH);
-                generations.add(Fields.submit(engine, request, NAMES));
-            }
+            GenerationRequest first = new GenerationRequest(prompt, negative, steps, cfg, sampler, seed, width, height, batch,
+                    clipSkip - 1, RngKind.TORCH);
+            for (int i = 0; i < iterations; i++) generations.add(Fields.submit(engine, first.iteration(i), NAMES));
         } catch (RuntimeException e) {
             for (Generation g : generations) g.cancel();
             throw e;

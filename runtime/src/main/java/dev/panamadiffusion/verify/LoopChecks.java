@@ -56,6 +56,8 @@ final class LoopChecks {
         int steps = f.containsKey("num_inference_steps") ? (int) f.get("num_inference_steps").getLong(0) : refTimesteps.length;
         float g = f.containsKey("guidance_scale") ? f.get("guidance_scale").getFloat(0) : 7.5f;
         boolean decode = f.containsKey("image_raw") || f.containsKey("image_01");
+        long noiseSeed = f.containsKey("noise_seed") ? f.get("noise_seed").getLong(0) : -1;
+        boolean selfSeeded = noiseSeed >= 0 && !f.containsKey("generator_seed");
         String incomplete = missingKeys(f, refTimesteps.length, decode && !models.has("vae"));
         if (incomplete != null) {
             ctx.report(CheckResult.error(name, loopFile.getFileName() + ": " + incomplete));
@@ -67,11 +69,12 @@ final class LoopChecks {
         try (StableDiffusionPipeline pipeline = StableDiffusionPipeline.fromComponents(ctx.backend(), models.unet(), unet,
                 decode ? models.vae() : null, schedulerConfig, schedulerName)) {
             int scale = pipeline.sizeRule().vaeScaleFactor();
-            GenerationRequest request = new GenerationRequest("", "", steps, g, null, 0,
+            // with noise_seed (and no separate generator_seed) the pipeline seeds itself, as from a request's seed
+            GenerationRequest request = new GenerationRequest("", "", steps, g, null, selfSeeded ? noiseSeed : 0,
                     Math.toIntExact(noise.dim(3)) * scale, Math.toIntExact(noise.dim(2)) * scale,
                     Math.toIntExact(noise.dim(0)), 0, RngKind.TORCH);
-            Denoising d = pipeline.begin(request, new PipelineInputs(cond, uncond, noise,
-                    new RecordedNoise(f, refTimesteps.length, name)));
+            Denoising d = pipeline.begin(request, selfSeeded ? new PipelineInputs(cond, uncond, null, null)
+                    : new PipelineInputs(cond, uncond, noise, new RecordedNoise(f, refTimesteps.length, name)));
 
             // schedule
             double[] timesteps = d.scheduler().timesteps();
@@ -118,6 +121,23 @@ final class LoopChecks {
         if (f.containsKey("generator_seed") && f.containsKey("step0_ancestral_noise")) {
             ancestralFromSeed(name, f, refTimesteps.length, ctx);
         }
+        if (noiseSeed >= 0) noiseFromSeed(name, f, noiseSeed, selfSeeded, refTimesteps.length, ctx);
+    }
+
+    /**
+     * {@code noise} equals {@code TorchCpuGenerator(noise_seed).randn(noise.shape)}; without a separate
+     * {@code generator_seed}, the same generator then draws each recorded {@code step<i>_ancestral_noise} in order.
+     */
+    private static void noiseFromSeed(String name, Map<String, Tensor> f, long seed, boolean sameGenerator, int steps, Context ctx) {
+        TorchCpuGenerator g = new TorchCpuGenerator(seed);
+        Tensor noise = f.get("noise");
+        List<CheckResult> parts = new ArrayList<>();
+        parts.add(Compare.tensors("noise", g.randn(noise.shape()), noise, ctx.tolerances().rng()));
+        for (int i = 0; sameGenerator && i < steps && f.containsKey("step" + i + "_ancestral_noise"); i++) {
+            Tensor ref = f.get("step" + i + "_ancestral_noise");
+            parts.add(Compare.tensors("step" + i, g.randn(ref.shape()), ref, ctx.tolerances().rng()));
+        }
+        ctx.report(Compare.worst(name + " noise = TorchCpuGenerator(" + seed + ")", parts.toArray(CheckResult[]::new)));
     }
 
     /** Per-step outputs a loop file may record; whatever step 0 records, every step must. */

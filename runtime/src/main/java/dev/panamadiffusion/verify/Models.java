@@ -42,9 +42,7 @@ final class Models implements AutoCloseable {
     Backend backend() { return backend; }
 
     private Path folder(String component) {
-        Path p = set.component(component);
-        if (!Files.isDirectory(p)) throw new IllegalArgumentException("no " + component + "/ folder in " + set.dir());
-        return p;
+        return set.checkedComponent(component);
     }
 
     @Override

@@ -15,6 +15,7 @@ import java.util.stream.Stream;
 public record ReferenceSet(Path dir, String label) {
     public static final String TOKENIZATIONS = "tokenizations.json";
     public static final String RANDN = "torch_cpu_randn.safetensors";
+    public static final String N_ITER = "n_iter_noise.safetensors";
     public static final List<String> COMPONENTS = List.of("text_encoder", "unet", "vae");
 
     /** {@code dir} itself and each sub-folder (two levels deep at most) that holds reference files, in name order. */
@@ -39,7 +40,8 @@ public record ReferenceSet(Path dir, String label) {
     }
 
     boolean hasAnything() {
-        return tokenizations() != null || Files.isRegularFile(dir.resolve(RANDN)) || !loops().isEmpty()
+        return tokenizations() != null || Files.isRegularFile(dir.resolve(RANDN)) || Files.isRegularFile(dir.resolve(N_ITER))
+                || !loops().isEmpty()
                 || COMPONENTS.stream().anyMatch(c -> Files.isRegularFile(io(c)));
     }
 
@@ -55,8 +57,28 @@ public record ReferenceSet(Path dir, String label) {
     /** {@code <component>_weights.safetensors}. */
     public Path flatWeights(String component) { return dir.resolve(component + "_weights.safetensors"); }
 
-    /** The component's diffusers folder ({@code unet/}). */
-    public Path component(String component) { return dir.resolve(component); }
+    /**
+     * The component's diffusers folder: the set's own ({@code unet/}), else the one its {@link ComponentsFile
+     * components.json} points to (not yet checked against the recorded hashes: see {@link #checkedComponent}).
+     */
+    public Path component(String component) {
+        Path local = dir.resolve(component);
+        if (Files.isDirectory(local)) return local;
+        ComponentsFile c = ComponentsFile.read(dir);
+        return c == null ? local : c.from().resolve(component);
+    }
+
+    /**
+     * {@link #component}, with the files {@code components.json} lists checked against their sha256; a missing folder
+     * or another file is an {@link IllegalArgumentException} saying which.
+     */
+    Path checkedComponent(String component) {
+        Path local = dir.resolve(component);
+        if (Files.isDirectory(local)) return local;
+        ComponentsFile c = ComponentsFile.read(dir);
+        if (c == null) throw new IllegalArgumentException("no " + component + "/ folder in " + dir + " (and no " + ComponentsFile.NAME + ")");
+        return c.checkedFolder(component);
+    }
 
     /** {@code loop_*.safetensors}, in name order. */
     public List<Path> loops() {

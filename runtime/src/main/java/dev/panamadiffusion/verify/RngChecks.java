@@ -1,10 +1,13 @@
 package dev.panamadiffusion.verify;
 
 import dev.panamadiffusion.io.SafeTensors;
+import dev.panamadiffusion.pipeline.GenerationRequest;
+import dev.panamadiffusion.pipeline.RngKind;
 import dev.panamadiffusion.rng.TorchCpuGenerator;
 import dev.panamadiffusion.tensor.Tensor;
 
 import java.lang.foreign.Arena;
+import java.nio.file.Path;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.regex.Matcher;
@@ -42,6 +45,42 @@ final class RngChecks {
                 System.arraycopy(b, 0, both, a.length, b.length);
                 ctx.report(Compare.tensors(name, Tensor.fromFloats(both, both.length), e.getValue(), ctx.tolerances().rng()));
             }
+        }
+    }
+
+    /**
+     * {@code n_iter_noise.safetensors}: AUTOMATIC1111's {@code n_iter}. {@code seed} and {@code batch_size} describe the
+     * first iteration; {@code iter<i>_noise} [batch_size, C, h, w] is {@code torch.randn} from a CPU generator seeded
+     * {@code seed + i · batch_size}. Each is checked against the production numbering
+     * ({@link GenerationRequest#iteration}) and the pipeline's generator for that seed ({@link RngKind#generator}).
+     */
+    static void nIter(ReferenceSet set, Context ctx, Arena arena) {
+        Path file = set.dir().resolve(ReferenceSet.N_ITER);
+        Map<String, Tensor> f = SafeTensors.open(file, arena).tensors();
+        long seed = ComponentChecks.require(f, "seed", file).getLong(0);
+        int batch = Math.toIntExact(ComponentChecks.require(f, "batch_size", file).getLong(0));
+        int iterations = 0;
+        while (f.containsKey("iter" + iterations + "_noise")) iterations++;
+        String name = set.label() + "n_iter seed " + seed + " batch " + batch;
+        if (iterations == 0) {
+            ctx.report(CheckResult.error(name, file.getFileName() + " records no iter0_noise"));
+            return;
+        }
+        if (f.containsKey("n_iter") && f.get("n_iter").getLong(0) != iterations) {
+            ctx.report(CheckResult.error(name, file.getFileName() + ": n_iter is " + f.get("n_iter").getLong(0) + " but iter0_noise.."
+                    + "iter" + (iterations - 1) + "_noise are recorded"));
+            return;
+        }
+        GenerationRequest first = GenerationRequest.of("").withSeed(seed).withBatchSize(batch);
+        for (int i = 0; i < iterations; i++) {
+            Tensor ref = f.get("iter" + i + "_noise");
+            GenerationRequest it = first.iteration(i);
+            String label = name + " iteration " + i + " (seed " + it.seed() + ")";
+            if (ref.dim(0) != batch) {
+                ctx.report(CheckResult.error(label, "iter" + i + "_noise has " + ref.dim(0) + " rows for batch_size " + batch));
+                continue;
+            }
+            ctx.report(Compare.tensors(label, it.rng().generator(it.seed()).randn(ref.shape()), ref, ctx.tolerances().rng()));
         }
     }
 }

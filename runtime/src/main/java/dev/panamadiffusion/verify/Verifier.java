@@ -66,6 +66,9 @@ public final class Verifier {
             if (Files.isRegularFile(set.dir().resolve(ReferenceSet.RANDN))) {
                 guarded(ctx, set.label() + "torch randn", () -> RngChecks.run(set, ctx, arena));
             }
+            if (Files.isRegularFile(set.dir().resolve(ReferenceSet.N_ITER))) {
+                guarded(ctx, set.label() + "n_iter", () -> RngChecks.nIter(set, ctx, arena));
+            }
             for (String component : ReferenceSet.COMPONENTS) {
                 if (Files.isRegularFile(set.flatWeights(component))) {
                     guarded(ctx, set.label() + component + " weights", () -> ComponentChecks.flatWeights(set, component, ctx, arena));

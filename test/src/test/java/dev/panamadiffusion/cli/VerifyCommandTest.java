@@ -41,6 +41,52 @@ class VerifyCommandTest {
         }
     }
 
+    /**
+     * reference/strength (tools/refgen/gen_strength.py): batches of 3 (one prompt) and 2 (a list of prompts), one step
+     * of every scheduler, clip skip 1 and 2, A1111's n_iter noise; every check passes and every kind ran.
+     */
+    @Test
+    void everyCheckOfTheStrengthReferencePasses(@TempDir Path tmp) throws IOException {
+        Path sets = TinyModel.strength(tmp.resolve("strength"));
+        CliRun r = CliRun.run("verify", sets.toString(), "--backend", "cpu");
+        List<String> lines = r.out().lines().toList();
+        assertTrue(lines.getLast().matches("\\d+ passed, 0 failed"), r.out() + r.err());
+        assertEquals(0, r.exit(), r.out());
+        for (String l : lines.subList(0, lines.size() - 1)) assertTrue(l.contains(" PASS"), l);
+        List<String> expected = new java.util.ArrayList<>(List.of(
+                "batch/loop_euler_a_cfg7.5 step 2 (t=0)", "batch/loop_euler_a_cfg7.5 image_raw",
+                "batch/loop_euler_a_cfg7.5 noise = TorchCpuGenerator(31)", "batch/loop_dpmpp2m_cfg5 step 2 (t=333)",
+                "batch/loop_dpmpp2m_cfg5 image_01", "clip_skip/text_encoder clip skip 1", "clip_skip/text_encoder clip skip 2",
+                "n_iter/n_iter seed 1000 batch 2 iteration 0 (seed 1000)", "n_iter/n_iter seed 1000 batch 2 iteration 2 (seed 1004)"));
+        for (String s : List.of("ddim", "pndm", "euler", "euler_a", "dpmpp2m", "dpmpp2m_karras", "lms")) {
+            expected.add("one_step/loop_" + s + "_cfg7.5 step 0 ");
+            expected.add("one_step/loop_" + s + "_cfg7.5 image_raw");
+            expected.add("one_step/loop_" + s + "_cfg7.5 noise = TorchCpuGenerator(7)");
+        }
+        for (String e : expected) {
+            assertTrue(lines.stream().anyMatch(l -> l.startsWith(e)), "no check '" + e + "' in\n" + r.out());
+        }
+    }
+
+    /** A set whose components.json records other weights (or points nowhere) fails, naming the file. */
+    @Test
+    void componentsOfOtherWeightsFail(@TempDir Path tmp) throws IOException {
+        Path sets = TinyModel.strength(tmp.resolve("strength"));
+        Path json = sets.resolve("one_step/components.json");
+        String text = Files.readString(json);
+        String hash = text.substring(text.indexOf("unet/diffusion_pytorch_model.safetensors\":\"") + 43).substring(0, 64);
+        Files.writeString(json, text.replace(hash, "0".repeat(64)));
+        Files.writeString(sets.resolve("clip_skip/components.json"), "{\"components_from\": \"nowhere\"}");
+        CliRun r = CliRun.run("verify", sets.toString(), "--backend", "cpu");
+        assertEquals(1, r.exit(), r.out());
+        List<String> lines = r.out().lines().toList();
+        String pndm = line(lines, "one_step/loop_pndm_cfg7.5");
+        assertTrue(pndm.contains("FAIL") && pndm.contains("unet/diffusion_pytorch_model.safetensors has sha256 " + hash), pndm);
+        String clip = line(lines, "clip_skip/text_encoder");
+        assertTrue(clip.contains("FAIL") && clip.contains("no text_encoder/ folder"), clip);
+        assertTrue(line(lines, "batch/loop_dpmpp2m_cfg5 image_raw").contains(" PASS"), r.out());
+    }
+
     @Test
     void tokenizerAndNoiseGeneratorReferencesPass() {
         for (String dir : List.of("tokenizer", "rng")) {

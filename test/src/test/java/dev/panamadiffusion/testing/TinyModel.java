@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Test access to the reference data and to model folders assembled from its tiny components. */
 public final class TinyModel {
+    private static final com.fasterxml.jackson.databind.ObjectMapper JSON = new com.fasterxml.jackson.databind.ObjectMapper();
     /** The tokenizers {@link #assemble} can write. */
     public enum Tokenizer {
         TINY_BPE(ReferenceModelFolder.Tokenizer.TINY_BPE),
@@ -27,6 +28,27 @@ public final class TinyModel {
         String p = System.getProperty("pd.reference");
         assertTrue(p != null && Files.isDirectory(Path.of(p, "tiny")), "reference data missing: -Dpd.reference=" + p);
         return Path.of(p);
+    }
+
+    /**
+     * The repository's {@code reference/strength} sets ({@code -Dpd.strength}, set by the build; tools/refgen/README.md),
+     * copied to {@code dest} with each {@code components.json} pointing at {@link #reference()}{@code /tiny} (its recorded
+     * sha256 kept), so they replay wherever the shared reference is.
+     */
+    public static Path strength(Path dest) throws IOException {
+        String p = System.getProperty("pd.strength");
+        assertTrue(p != null && Files.isDirectory(Path.of(p, "one_step")), "reference/strength missing: -Dpd.strength=" + p);
+        copyDir(Path.of(p), dest);
+        String tiny = reference().resolve("tiny").toAbsolutePath().toString();
+        try (java.util.stream.Stream<Path> files = Files.walk(dest)) {
+            for (Path f : files.filter(f -> f.getFileName().toString().equals("components.json")).toList()) {
+                com.fasterxml.jackson.databind.node.ObjectNode json =
+                        (com.fasterxml.jackson.databind.node.ObjectNode) JSON.readTree(f.toFile());
+                json.put("components_from", tiny);
+                JSON.writeValue(f.toFile(), json);
+            }
+        }
+        return dest;
     }
 
     /** A model folder in {@code dest} whose scheduler is {@code scheduler_<scheduler>/} of the reference. */
