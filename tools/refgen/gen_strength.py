@@ -128,8 +128,8 @@ def loop(set_dir, sname, steps, guidance, prompts, negatives, per_prompt, seed):
     noise = torch.randn((batch, 4, 8, 8), generator=gen, dtype=torch.float32)
     lat = noise * sch.init_noise_sigma
     rec = {"noise": noise, "noise_seed": torch.tensor(seed), "init_latents": lat, "timesteps": sch.timesteps.clone(),
-           "num_inference_steps": torch.tensor(steps), "cond_emb": cond if per_prompt == 1 else cond[:1],
-           "uncond_emb": uncond if per_prompt == 1 else uncond[:1], "guidance_scale": torch.tensor(float(guidance)),
+           "num_inference_steps": torch.tensor(steps), "cond_emb": cond, "uncond_emb": uncond,   # [P, 77, D]
+           "guidance_scale": torch.tensor(float(guidance)),
            "init_noise_sigma": torch.tensor(float(sch.init_noise_sigma)), "alphas_cumprod": sch.alphas_cumprod}
     if hasattr(sch, "sigmas"): rec["sigmas"] = sch.sigmas.clone()
     stochastic = sname == "euler_a"

@@ -13,15 +13,11 @@ import javax.imageio.ImageIO;
 import java.awt.image.BufferedImage;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.zip.CRC32;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -192,28 +188,9 @@ class GenerateEndToEndTest {
 
     // ---- PNG reading, independent of the writer ----------------------------------------------------------------
 
-    /** tEXt chunks by keyword, checking every chunk's CRC on the way. */
+    /** tEXt chunks by keyword (CRCs checked). */
     static Map<String, String> textChunks(byte[] png) {
-        Map<String, String> out = new LinkedHashMap<>();
-        ByteBuffer b = ByteBuffer.wrap(png, 8, png.length - 8);
-        while (b.hasRemaining()) {
-            int len = b.getInt();
-            byte[] type = new byte[4];
-            b.get(type);
-            byte[] data = new byte[len];
-            b.get(data);
-            CRC32 crc = new CRC32();
-            crc.update(type);
-            crc.update(data);
-            assertEquals((int) crc.getValue(), b.getInt(), "CRC of " + new String(type, StandardCharsets.US_ASCII));
-            if (new String(type, StandardCharsets.US_ASCII).equals("tEXt")) {
-                int nul = 0;
-                while (data[nul] != 0) nul++;
-                out.put(new String(data, 0, nul, StandardCharsets.ISO_8859_1),
-                        new String(data, nul + 1, data.length - nul - 1, StandardCharsets.ISO_8859_1));
-            }
-        }
-        return out;
+        return dev.panamadiffusion.testing.Png.textChunks(png);
     }
 
     /** [channel][y * width + x] as 0..255, read by ImageIO. */
