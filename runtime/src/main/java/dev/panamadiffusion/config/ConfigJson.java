@@ -1,8 +1,11 @@
 package dev.panamadiffusion.config;
 
 import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonLocation;
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.json.JsonReadFeature;
 import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonMappingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
@@ -24,16 +27,47 @@ public final class ConfigJson {
             .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false)
             .configure(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES, false);
 
+    /**
+     * Config files larger than this are refused before they are read (CLIP's vocab.json, the largest a Stable
+     * Diffusion folder has, is about 1 MB; a sharded index of a large model a few hundred kB).
+     */
+    public static final long MAX_BYTES = 64L << 20;
+
     private ConfigJson() {}
 
-    /** The JSON tree of {@code file}; a missing or malformed file is an {@link IllegalArgumentException} naming it. */
+    /**
+     * The JSON tree of {@code file}; a missing, oversized or malformed file (deep nesting included: Jackson's limit of
+     * 1,000 levels) is an {@link IllegalArgumentException} naming it, in one line.
+     */
     public static JsonNode tree(Path file) {
         if (!Files.isRegularFile(file)) throw new IllegalArgumentException(file + ": no such config file");
         try {
-            return MAPPER.readTree(file.toFile());
+            long size = Files.size(file);
+            if (size > MAX_BYTES) {
+                throw new ConfigException(file, "(file)", size + " bytes is over the " + MAX_BYTES + "-byte limit for a JSON config file");
+            }
+            JsonNode root = MAPPER.readTree(file.toFile());
+            if (root == null || root.isMissingNode()) throw new ConfigException(file, "(file)", "is empty, not JSON");
+            return root;
         } catch (IOException e) {
-            throw new IllegalArgumentException(file + ": not valid JSON: " + e.getMessage(), e);
+            throw new IllegalArgumentException(file + ": not valid JSON: " + oneLine(e), e);
         }
+    }
+
+    /** A Jackson problem in one line: the message without its source excerpt, and the position or key path. */
+    public static String oneLine(IOException e) {
+        if (!(e instanceof JsonProcessingException j)) return String.valueOf(e.getMessage()).strip().replace('\n', ' ');
+        String msg = String.valueOf(j.getOriginalMessage()).strip().replace('\n', ' ');
+        if (j instanceof JsonMappingException m && !m.getPath().isEmpty()) {
+            StringBuilder path = new StringBuilder();
+            for (JsonMappingException.Reference r : m.getPath()) {
+                if (r.getFieldName() != null) path.append(path.isEmpty() ? "" : ".").append(r.getFieldName());
+                else if (r.getIndex() >= 0) path.append('[').append(r.getIndex()).append(']');
+            }
+            return path + ": " + msg;
+        }
+        JsonLocation at = j.getLocation();
+        return at == null ? msg : msg + " (line " + at.getLineNr() + ", column " + at.getColumnNr() + ")";
     }
 
     /** {@code file} bound to {@code type}; problems are an {@link IllegalArgumentException} naming the file. */
@@ -42,7 +76,7 @@ public final class ConfigJson {
         try {
             return MAPPER.treeToValue(node, type);
         } catch (IOException e) {
-            throw new IllegalArgumentException(file + ": cannot read as " + type.getSimpleName() + ": " + e.getMessage(), e);
+            throw new IllegalArgumentException(file + ": cannot read as " + type.getSimpleName() + ": " + oneLine(e), e);
         }
     }
 }
