@@ -13,9 +13,12 @@ public class ConfigException extends IllegalArgumentException {
     private final String field;
     private final String problem;
 
-    /** {@code file} may be null for a config built in code (a preset); {@code field} is the JSON key. */
+    /**
+     * {@code file} may be null for a config built in code (a preset); {@code field} is the JSON key, or null for a
+     * problem with the file as a whole (not JSON, too large).
+     */
     public ConfigException(Path file, String field, String problem) {
-        super((file == null ? "config" : file.toString()) + ": " + field + ": " + problem);
+        super(oneLine((file == null ? "config" : file.toString()) + ": " + (field == null ? "" : field + ": ") + problem));
         this.file = file;
         this.field = field;
         this.problem = problem;
@@ -28,10 +31,28 @@ public class ConfigException extends IllegalArgumentException {
         return e;
     }
 
+    /**
+     * {@code text} with control characters (a newline in a key or value the file supplies) written as {@code \\uXXXX},
+     * so a message is always one line.
+     */
+    public static String oneLine(String text) {
+        StringBuilder b = null;
+        for (int i = 0; i < text.length(); i++) {
+            char c = text.charAt(i);
+            boolean control = c < 0x20 || (c >= 0x7f && c < 0xa0) || c == 0x2028 || c == 0x2029;
+            if (control && b == null) b = new StringBuilder(text.length() + 16).append(text, 0, i);
+            if (b != null) {
+                if (control) b.append(String.format("\\u%04x", (int) c));
+                else b.append(c);
+            }
+        }
+        return b == null ? text : b.toString();
+    }
+
     /** The config file, or null for a config built in code. */
     public Path file() { return file; }
 
-    /** The JSON key at fault (for a key inside a list, the list's key). */
+    /** The JSON key at fault (for a key inside a list, the list's key); null for the file as a whole. */
     public String field() { return field; }
 
     /** What is wrong, without the file and key. */

@@ -25,7 +25,9 @@ public final class ConfigJson {
             JsonFactory.builder().enable(JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS).build())
             .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
             .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false)
-            .configure(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES, false);
+            .configure(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES, false)
+            .configure(DeserializationFeature.ACCEPT_FLOAT_AS_INT, false) // 1.5 for a count is an error, not 1
+            .configure(DeserializationFeature.FAIL_ON_TRAILING_TOKENS, true); // "{} junk" is not a config
 
     /**
      * Config files larger than this are refused before they are read (CLIP's vocab.json, the largest a Stable
@@ -36,21 +38,24 @@ public final class ConfigJson {
     private ConfigJson() {}
 
     /**
-     * The JSON tree of {@code file}; a missing, oversized or malformed file (deep nesting included: Jackson's limit of
-     * 1,000 levels) is an {@link IllegalArgumentException} naming it, in one line.
+     * The JSON tree of {@code file}; a missing file is an {@link IllegalArgumentException}, an oversized or malformed
+     * one (deep nesting included: Jackson's limit of 1,000 levels) a {@link ConfigException}, each naming it in one line.
      */
     public static JsonNode tree(Path file) {
         if (!Files.isRegularFile(file)) throw new IllegalArgumentException(file + ": no such config file");
         try {
             long size = Files.size(file);
             if (size > MAX_BYTES) {
-                throw new ConfigException(file, "(file)", size + " bytes is over the " + MAX_BYTES + "-byte limit for a JSON config file");
+                throw new ConfigException(file, null, size + " bytes is over the " + MAX_BYTES + "-byte limit for a JSON config file");
             }
             JsonNode root = MAPPER.readTree(file.toFile());
-            if (root == null || root.isMissingNode()) throw new ConfigException(file, "(file)", "is empty, not JSON");
+            if (root == null || root.isMissingNode()) throw new ConfigException(file, null, "is empty, not JSON");
+            if (!root.isContainerNode()) throw new ConfigException(file, null, "is " + root.getNodeType() + ", not a JSON object");
             return root;
         } catch (IOException e) {
-            throw new IllegalArgumentException(file + ": not valid JSON: " + oneLine(e), e);
+            ConfigException c = new ConfigException(file, null, "not valid JSON: " + oneLine(e));
+            c.initCause(e);
+            throw c;
         }
     }
 
@@ -70,13 +75,16 @@ public final class ConfigJson {
         return at == null ? msg : msg + " (line " + at.getLineNr() + ", column " + at.getColumnNr() + ")";
     }
 
-    /** {@code file} bound to {@code type}; problems are an {@link IllegalArgumentException} naming the file. */
+    /** {@code file} bound to {@code type}; problems are a {@link ConfigException} naming the file and the key. */
     public static <T> T read(Path file, Class<T> type) {
         JsonNode node = tree(file);
+        if (!node.isObject()) throw new ConfigException(file, null, "is " + node.getNodeType() + ", not a JSON object");
         try {
             return MAPPER.treeToValue(node, type);
         } catch (IOException e) {
-            throw new IllegalArgumentException(file + ": cannot read as " + type.getSimpleName() + ": " + oneLine(e), e);
+            ConfigException c = new ConfigException(file, null, "cannot read as " + type.getSimpleName() + ": " + oneLine(e));
+            c.initCause(e);
+            throw c;
         }
     }
 }

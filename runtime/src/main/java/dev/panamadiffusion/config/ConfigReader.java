@@ -19,7 +19,7 @@ public final class ConfigReader {
     /** {@code file} names the source in messages (null for a config built in code); {@code root} must be an object. */
     public ConfigReader(Path file, JsonNode root) {
         if (root == null || !root.isObject()) {
-            throw new ConfigException(file, "(top level)", "not a JSON object but " + (root == null ? "nothing" : root.getNodeType()));
+            throw new ConfigException(file, null, "not a JSON object but " + (root == null ? "nothing" : root.getNodeType()));
         }
         this.file = file;
         this.root = root;

@@ -32,7 +32,7 @@ public record ModelIndex(String className, String diffusersVersion, Map<String, 
     /** Reads and validates {@code file}; problems are an {@link IllegalArgumentException} naming it. */
     public static ModelIndex read(Path file) {
         JsonNode root = ConfigJson.tree(file);
-        if (!root.isObject()) throw new ConfigException(file, "(top level)", "not a JSON object but " + root.getNodeType());
+        if (!root.isObject()) throw new ConfigException(file, null, "not a JSON object but " + root.getNodeType());
         JsonNode cls = root.get("_class_name");
         if (cls == null || !cls.isTextual()) throw new ConfigException(file, "_class_name", "missing or not a string");
         JsonNode version = root.get("_diffusers_version");

@@ -2,6 +2,7 @@ package dev.panamadiffusion.pipeline;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.panamadiffusion.backend.Backend;
+import dev.panamadiffusion.config.ConfigException;
 import dev.panamadiffusion.config.ConfigJson;
 import dev.panamadiffusion.image.Images;
 import dev.panamadiffusion.image.Rgb8Image;
@@ -108,6 +109,11 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                 throw new IllegalArgumentException("model folder " + modelDir + ": the text encoder's hidden size "
                         + textEncoder.config().hiddenSize() + " does not match the UNet's cross_attention_dim "
                         + unet.config().crossAttentionDim()[0]);
+            }
+            if (tokenizer.maxLength() > textEncoder.config().maxPositionEmbeddings()) {
+                throw new ConfigException(folder.component("tokenizer").resolve("tokenizer_config.json"), "model_max_length",
+                        tokenizer.maxLength() + ", but the text encoder has " + textEncoder.config().maxPositionEmbeddings()
+                                + " positions");
             }
             int latent = vae.config().latentChannels();
             if (unet.config().inChannels() != latent || unet.config().outChannels() != latent) {

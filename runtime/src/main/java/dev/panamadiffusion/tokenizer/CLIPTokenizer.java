@@ -200,7 +200,7 @@ public final class CLIPTokenizer {
 
     private static Map<String, Integer> readVocab(Path file) {
         JsonNode root = ConfigJson.tree(file);
-        if (!root.isObject()) throw new ConfigException(file, "(top level)", "not a JSON object of token ids");
+        if (!root.isObject()) throw new ConfigException(file, null, "not a JSON object of token ids");
         Map<String, Integer> encoder = new HashMap<>(root.size() * 2);
         for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext(); ) {
             Map.Entry<String, JsonNode> e = it.next();
@@ -218,6 +218,10 @@ public final class CLIPTokenizer {
         if (!Files.isRegularFile(file)) throw new IllegalArgumentException(file + ": no such merges file");
         List<String> lines;
         try {
+            long size = Files.size(file);
+            if (size > ConfigJson.MAX_BYTES) {
+                throw new ConfigException(file, null, size + " bytes is over the " + ConfigJson.MAX_BYTES + "-byte limit");
+            }
             lines = Arrays.asList(Files.readString(file, StandardCharsets.UTF_8).strip().split("\n"));
         } catch (IOException e) {
             throw new UncheckedIOException(file + ": cannot read", e);

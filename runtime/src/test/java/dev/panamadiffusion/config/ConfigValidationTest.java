@@ -261,6 +261,10 @@ class ConfigValidationTest {
         edit(f, "layers_per_block", 1);
         edit(f, "only_cross_attention", List.of(false, "yes"));
         assertEquals("entry 1 must be true or false, not \"yes\"", refused(f, "only_cross_attention", () -> loadUNet(m)).problem());
+        Path s = m.resolve("scheduler/scheduler_config.json");
+        edit(s, "num_train_timesteps", 999.5);
+        ConfigException e = assertThrows(ConfigException.class, () -> SchedulerConfig.read(s));
+        assertTrue(e.getMessage().startsWith(s + ": cannot read as SchedulerConfig: num_train_timesteps: "), e.getMessage());
     }
 
     @Test
@@ -272,6 +276,15 @@ class ConfigValidationTest {
                 refused(f, "model_max_length", () -> CLIPTokenizer.load(m.resolve("tokenizer"))).problem());
         Files.writeString(f, "{\"model_max_length\": 1000000000000000019884624838656}");
         assertEquals(77, CLIPTokenizer.load(m.resolve("tokenizer")).maxLength(), "transformers' no-limit keeps 77");
+    }
+
+    @Test
+    void tokenizerLongerThanTheTextEncoderIsRefused() throws IOException {
+        Path m = model();
+        Path f = m.resolve("tokenizer/tokenizer_config.json");
+        Files.writeString(f, "{\"model_max_length\": 78}");
+        assertEquals("78, but the text encoder has 77 positions",
+                refused(f, "model_max_length", () -> StableDiffusionPipeline.load(m, backend).close()).problem());
     }
 
     @Test

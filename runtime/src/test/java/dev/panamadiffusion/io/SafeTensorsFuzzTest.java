@@ -1,6 +1,7 @@
 package dev.panamadiffusion.io;
 
 import com.code_intelligence.jazzer.api.FuzzedDataProvider;
+import com.code_intelligence.jazzer.junit.DictionaryEntries;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import dev.panamadiffusion.tensor.Tensor;
 
@@ -24,12 +25,16 @@ class SafeTensorsFuzzTest {
     private static final Path FILE = Path.of("fuzz.safetensors");
 
     /** Arbitrary bytes as a whole file (the 8-byte length prefix included). */
+    @DictionaryEntries({"\"dtype\"", "\"shape\"", "\"data_offsets\"", "\"__metadata__\"", "\"F32\"", "\"F16\"", "\"BF16\"",
+            "\"I64\"", "\"BOOL\"", "\"F8_E4M3\"", "{\"a\":{", "[0,4]", "[]", "9223372036854775807", "-1", "1e400", "null"})
     @FuzzTest(maxDuration = "2m")
     void wholeFile(byte[] bytes) {
         check(bytes);
     }
 
     /** Arbitrary text as the JSON header behind a correct length prefix, then a data section of fuzzed length. */
+    @DictionaryEntries({"\"dtype\"", "\"shape\"", "\"data_offsets\"", "\"__metadata__\"", "\"F32\"", "\"F16\"", "\"BF16\"",
+            "\"I64\"", "\"BOOL\"", "\"F8_E4M3\"", "{\"a\":{", "[0,4]", "[]", "9223372036854775807", "-1", "1e400", "null"})
     @FuzzTest(maxDuration = "2m")
     void header(FuzzedDataProvider data) {
         int dataLen = data.consumeInt(0, 256);
@@ -46,6 +51,7 @@ class SafeTensorsFuzzTest {
         } catch (SafeTensorsException e) {
             assertEquals(FILE, e.file());
             assertTrue(e.getMessage().startsWith(FILE + ": "), e.getMessage());
+            assertTrue(e.getMessage().lines().count() == 1, "one line: " + e.getMessage());
             return;
         }
         long headerLen = ByteBuffer.wrap(bytes, 0, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
