@@ -1,5 +1,6 @@
 package dev.panamadiffusion.cli;
 
+import dev.panamadiffusion.config.ConfigException;
 import dev.panamadiffusion.pipeline.InvalidRequestException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -8,8 +9,9 @@ import java.io.PrintWriter;
 
 /**
  * {@code pdiff}: the command line. Every failure the user can cause (a bad option, a missing model folder, an invalid
- * request, a model that does not load) is one line on standard error and a non-zero exit code: 2 for bad arguments,
- * 1 for everything else. Set {@code PDIFF_DEBUG=1} to get stack traces too.
+ * request, a model that does not load) is one line on standard error and a non-zero exit code: 2 for bad arguments
+ * and for a model config that is refused ({@link ConfigException}: a bad type, a value out of range, a size the
+ * weights contradict), 1 for everything else. Set {@code PDIFF_DEBUG=1} to get stack traces too.
  */
 @Command(name = "pdiff", mixinStandardHelpOptions = true, version = "pdiff 0.1.0",
         description = "Stable Diffusion in Java (FFM + Vector API).",
@@ -64,7 +66,8 @@ public final class Main implements Runnable {
     private static int onFailure(Exception e, CommandLine cmd, CommandLine.ParseResult parsed) {
         cmd.getErr().println("error: " + describe(e));
         debug(cmd, e);
-        return e instanceof InvalidRequestException || e instanceof UsageException ? EXIT_USAGE : EXIT_FAILURE;
+        return e instanceof InvalidRequestException || e instanceof UsageException || e instanceof ConfigException
+                ? EXIT_USAGE : EXIT_FAILURE;
     }
 
     /** One line for any exception: its message, or its type when it has none. */

@@ -1,8 +1,11 @@
 package dev.panamadiffusion.config;
 
 import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonLocation;
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.json.JsonReadFeature;
 import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonMappingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
@@ -22,27 +25,66 @@ public final class ConfigJson {
             JsonFactory.builder().enable(JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS).build())
             .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
             .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false)
-            .configure(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES, false);
+            .configure(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES, false)
+            .configure(DeserializationFeature.ACCEPT_FLOAT_AS_INT, false) // 1.5 for a count is an error, not 1
+            .configure(DeserializationFeature.FAIL_ON_TRAILING_TOKENS, true); // "{} junk" is not a config
+
+    /**
+     * Config files larger than this are refused before they are read (CLIP's vocab.json, the largest a Stable
+     * Diffusion folder has, is about 1 MB; a sharded index of a large model a few hundred kB).
+     */
+    public static final long MAX_BYTES = 64L << 20;
 
     private ConfigJson() {}
 
-    /** The JSON tree of {@code file}; a missing or malformed file is an {@link IllegalArgumentException} naming it. */
+    /**
+     * The JSON tree of {@code file}; a missing file is an {@link IllegalArgumentException}, an oversized or malformed
+     * one (deep nesting included: Jackson's limit of 1,000 levels) a {@link ConfigException}, each naming it in one line.
+     */
     public static JsonNode tree(Path file) {
         if (!Files.isRegularFile(file)) throw new IllegalArgumentException(file + ": no such config file");
         try {
-            return MAPPER.readTree(file.toFile());
+            long size = Files.size(file);
+            if (size > MAX_BYTES) {
+                throw new ConfigException(file, null, size + " bytes is over the " + MAX_BYTES + "-byte limit for a JSON config file");
+            }
+            JsonNode root = MAPPER.readTree(file.toFile());
+            if (root == null || root.isMissingNode()) throw new ConfigException(file, null, "is empty, not JSON");
+            if (!root.isContainerNode()) throw new ConfigException(file, null, "is " + root.getNodeType() + ", not a JSON object");
+            return root;
         } catch (IOException e) {
-            throw new IllegalArgumentException(file + ": not valid JSON: " + e.getMessage(), e);
+            ConfigException c = new ConfigException(file, null, "not valid JSON: " + oneLine(e));
+            c.initCause(e);
+            throw c;
         }
     }
 
-    /** {@code file} bound to {@code type}; problems are an {@link IllegalArgumentException} naming the file. */
+    /** A Jackson problem in one line: the message without its source excerpt, and the position or key path. */
+    public static String oneLine(IOException e) {
+        if (!(e instanceof JsonProcessingException j)) return String.valueOf(e.getMessage()).strip().replace('\n', ' ');
+        String msg = String.valueOf(j.getOriginalMessage()).strip().replace('\n', ' ');
+        if (j instanceof JsonMappingException m && !m.getPath().isEmpty()) {
+            StringBuilder path = new StringBuilder();
+            for (JsonMappingException.Reference r : m.getPath()) {
+                if (r.getFieldName() != null) path.append(path.isEmpty() ? "" : ".").append(r.getFieldName());
+                else if (r.getIndex() >= 0) path.append('[').append(r.getIndex()).append(']');
+            }
+            return path + ": " + msg;
+        }
+        JsonLocation at = j.getLocation();
+        return at == null ? msg : msg + " (line " + at.getLineNr() + ", column " + at.getColumnNr() + ")";
+    }
+
+    /** {@code file} bound to {@code type}; problems are a {@link ConfigException} naming the file and the key. */
     public static <T> T read(Path file, Class<T> type) {
         JsonNode node = tree(file);
+        if (!node.isObject()) throw new ConfigException(file, null, "is " + node.getNodeType() + ", not a JSON object");
         try {
             return MAPPER.treeToValue(node, type);
         } catch (IOException e) {
-            throw new IllegalArgumentException(file + ": cannot read as " + type.getSimpleName() + ": " + e.getMessage(), e);
+            ConfigException c = new ConfigException(file, null, "cannot read as " + type.getSimpleName() + ": " + oneLine(e));
+            c.initCause(e);
+            throw c;
         }
     }
 }

@@ -1,7 +1,9 @@
 package dev.panamadiffusion.io;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.panamadiffusion.config.ConfigException;
 import dev.panamadiffusion.config.ConfigJson;
+import dev.panamadiffusion.config.ConfigReader;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -30,9 +32,9 @@ public record ModelIndex(String className, String diffusersVersion, Map<String, 
     /** Reads and validates {@code file}; problems are an {@link IllegalArgumentException} naming it. */
     public static ModelIndex read(Path file) {
         JsonNode root = ConfigJson.tree(file);
-        if (!root.isObject()) throw new IllegalArgumentException(file + ": not a JSON object");
+        if (!root.isObject()) throw new ConfigException(file, null, "not a JSON object but " + root.getNodeType());
         JsonNode cls = root.get("_class_name");
-        if (cls == null || !cls.isTextual()) throw new IllegalArgumentException(file + ": no \"_class_name\" string");
+        if (cls == null || !cls.isTextual()) throw new ConfigException(file, "_class_name", "missing or not a string");
         JsonNode version = root.get("_diffusers_version");
         Map<String, Component> components = new LinkedHashMap<>();
         for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext(); ) {
@@ -40,11 +42,11 @@ public record ModelIndex(String className, String diffusersVersion, Map<String, 
             if (e.getKey().startsWith("_") || !e.getValue().isArray()) continue;
             JsonNode v = e.getValue();
             if (v.size() != 2) {
-                throw new IllegalArgumentException(file + ": component \"" + e.getKey() + "\" is not a [library, class] pair: " + v);
+                throw new ConfigException(file, e.getKey(), "not a [library, class] pair: " + ConfigReader.describe(v));
             }
             if (v.get(0).isNull() && v.get(1).isNull()) continue;
             if (!v.get(0).isTextual() || !v.get(1).isTextual()) {
-                throw new IllegalArgumentException(file + ": component \"" + e.getKey() + "\" is not a [library, class] pair: " + v);
+                throw new ConfigException(file, e.getKey(), "not a [library, class] pair: " + ConfigReader.describe(v));
             }
             components.put(e.getKey(), new Component(v.get(0).asText(), v.get(1).asText()));
         }

@@ -156,8 +156,10 @@ public final class SafeTensors {
         try {
             root = JSON.readTree(text);
         } catch (JsonProcessingException e) {
-            throw new SafeTensorsException(file, null, "header is not valid JSON: " + e.getOriginalMessage()
-                    + " (at character " + e.getLocation().getCharOffset() + ")");
+            // a nesting or length limit (StreamConstraintsException) has no location
+            String at = e.getLocation() == null ? "" : " (at character " + e.getLocation().getCharOffset() + ")";
+            throw new SafeTensorsException(file, null, "header is not valid JSON: "
+                    + String.valueOf(e.getOriginalMessage()).strip().replace('\n', ' ') + at, e);
         }
         if (root == null || !root.isObject()) {
             throw new SafeTensorsException(file, null, "header is not a JSON object but "

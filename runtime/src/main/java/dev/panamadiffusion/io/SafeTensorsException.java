@@ -1,14 +1,19 @@
 package dev.panamadiffusion.io;
 
+import dev.panamadiffusion.config.ConfigException;
+
 import java.nio.file.Path;
 
-/** A safetensors file that cannot be trusted: the message names the file, the tensor (if any) and what is wrong. */
+/**
+ * A safetensors file that cannot be trusted: the message names the file, the tensor (if any) and what is wrong, in one
+ * line (control characters in a tensor name are escaped).
+ */
 public class SafeTensorsException extends RuntimeException {
     private final Path file;
     private final String tensor;
 
     public SafeTensorsException(Path file, String tensor, String problem) {
-        super(file + (tensor == null ? "" : ": tensor '" + tensor + "'") + ": " + problem);
+        super(ConfigException.oneLine(file + (tensor == null ? "" : ": tensor '" + tensor + "'") + ": " + problem));
         this.file = file;
         this.tensor = tensor;
     }

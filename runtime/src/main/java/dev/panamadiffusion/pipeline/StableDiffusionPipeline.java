@@ -2,13 +2,16 @@ package dev.panamadiffusion.pipeline;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.panamadiffusion.backend.Backend;
+import dev.panamadiffusion.config.ConfigException;
 import dev.panamadiffusion.config.ConfigJson;
 import dev.panamadiffusion.image.Images;
 import dev.panamadiffusion.image.Rgb8Image;
 import dev.panamadiffusion.io.ModelFolder;
 import dev.panamadiffusion.models.clip.CLIPTextModel;
+import dev.panamadiffusion.models.unet.UNet2DConditionConfig;
 import dev.panamadiffusion.models.unet.UNet2DConditionModel;
 import dev.panamadiffusion.models.vae.AutoencoderKL;
+import dev.panamadiffusion.models.vae.AutoencoderKLConfig;
 import dev.panamadiffusion.rng.NoiseGenerator;
 import dev.panamadiffusion.schedulers.Scheduler;
 import dev.panamadiffusion.schedulers.SchedulerConfig;
@@ -105,6 +108,11 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                         + textEncoder.config().hiddenSize() + " does not match the UNet's cross_attention_dim "
                         + unet.config().crossAttentionDim()[0]);
             }
+            if (tokenizer.maxLength() > textEncoder.config().maxPositionEmbeddings()) {
+                throw new ConfigException(folder.component("tokenizer").resolve("tokenizer_config.json"), "model_max_length",
+                        tokenizer.maxLength() + ", but the text encoder has " + textEncoder.config().maxPositionEmbeddings()
+                                + " positions");
+            }
             int latent = vae.config().latentChannels();
             if (unet.config().inChannels() != latent || unet.config().outChannels() != latent) {
                 throw new IllegalArgumentException("model folder " + modelDir + ": the UNet maps " + unet.config().inChannels()
@@ -125,8 +133,9 @@ public final class StableDiffusionPipeline implements AutoCloseable {
      * but the last.
      */
     public static SizeRule sizeRule(ModelFolder folder) {
-        int vaeBlocks = arrayLength(folder.configFile("vae"), "block_out_channels");
-        int unetBlocks = arrayLength(folder.configFile("unet"), "block_out_channels");
+        // the validated configs: block counts are bounded, so the shifts cannot overflow
+        int vaeBlocks = AutoencoderKLConfig.read(folder.configFile("vae")).blockOutChannels().length;
+        int unetBlocks = UNet2DConditionConfig.read(folder.configFile("unet")).numBlocks();
         return new SizeRule(1 << (vaeBlocks - 1), unetBlocks - 1);
     }
 
@@ -418,14 +427,6 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             throw new IllegalArgumentException("model folder " + folder.dir() + " is a " + folder.index().className()
                     + " (SDXL, two text encoders); this runtime runs Stable Diffusion 1.x and 2.x");
         }
-    }
-
-    private static int arrayLength(Path config, String key) {
-        JsonNode node = ConfigJson.tree(config).get(key);
-        if (node == null || !node.isArray() || node.isEmpty()) {
-            throw new IllegalArgumentException(config + ": no \"" + key + "\" list");
-        }
-        return node.size();
     }
 
     @Override

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.panamadiffusion.config.ConfigException;
 import dev.panamadiffusion.config.ConfigJson;
 
 import java.io.IOException;
@@ -74,15 +75,68 @@ public record SchedulerConfig(
 
     /** Reads a {@code scheduler_config.json}; problems are an {@link IllegalArgumentException} naming the file. */
     public static SchedulerConfig read(Path file) {
-        return ConfigJson.read(file, SchedulerConfig.class);
+        SchedulerConfig c = ConfigJson.read(file, SchedulerConfig.class);
+        c.check(file);
+        return c;
+    }
+
+    /** Most training timesteps a config may give (Stable Diffusion trains with 1,000; the tables are this long). */
+    public static final int MAX_TRAIN_TIMESTEPS = 100_000;
+
+    /**
+     * Throws a {@link ConfigException} naming {@code file} (null: a config built in code) and the key of the first
+     * value no scheduler can run with: sizes that would allocate without bound, zero or negative counts, NaN.
+     */
+    public void check(Path file) {
+        if (numTrainTimesteps != null && (numTrainTimesteps < 1 || numTrainTimesteps > MAX_TRAIN_TIMESTEPS)) {
+            throw new ConfigException(file, "num_train_timesteps", numTrainTimesteps + " is out of range [1, " + MAX_TRAIN_TIMESTEPS + "]");
+        }
+        if (trainedBetas != null) {
+            if (trainedBetas.length < 1 || trainedBetas.length > MAX_TRAIN_TIMESTEPS) {
+                throw new ConfigException(file, "trained_betas", "has " + trainedBetas.length + " entries; 1 to " + MAX_TRAIN_TIMESTEPS + " are accepted");
+            }
+            for (double b : trainedBetas) {
+                if (!(b >= 0 && b < 1)) throw new ConfigException(file, "trained_betas", "has " + b + ", outside [0, 1)");
+            }
+        }
+        unit(file, "beta_start", betaStart);
+        unit(file, "beta_end", betaEnd);
+        int steps = numTrainTimesteps == null ? MAX_TRAIN_TIMESTEPS : numTrainTimesteps;
+        if (stepsOffset != null && (stepsOffset < 0 || stepsOffset >= steps)) {
+            throw new ConfigException(file, "steps_offset", stepsOffset + " is out of range [0, " + (steps - 1) + "]");
+        }
+        if (solverOrder != null && (solverOrder < 1 || solverOrder > 3)) {
+            throw new ConfigException(file, "solver_order", solverOrder + " is out of range [1, 3]");
+        }
+        positive(file, "clip_sample_range", clipSampleRange);
+        positive(file, "sample_max_value", sampleMaxValue);
+        positive(file, "sigma_min", sigmaMin);
+        positive(file, "sigma_max", sigmaMax);
+        if (dynamicThresholdingRatio != null && !(dynamicThresholdingRatio > 0 && dynamicThresholdingRatio <= 1)) {
+            throw new ConfigException(file, "dynamic_thresholding_ratio", dynamicThresholdingRatio + " is out of range (0, 1]");
+        }
+        if (lambdaMinClipped != null && Double.isNaN(lambdaMinClipped)) {
+            throw new ConfigException(file, "lambda_min_clipped", "is NaN");
+        }
+    }
+
+    private static void unit(Path file, String key, Double v) {
+        if (v != null && !(v >= 0 && v <= 1)) throw new ConfigException(file, key, v + " is out of range [0, 1]");
+    }
+
+    private static void positive(Path file, String key, Double v) {
+        if (v != null && !(v > 0 && v < Double.POSITIVE_INFINITY)) throw new ConfigException(file, key, v + " is not a positive finite number");
     }
 
     /** A config from JSON text in the {@code scheduler_config.json} format. */
     public static SchedulerConfig parse(String json) {
         try {
-            return ConfigJson.MAPPER.readValue(json, SchedulerConfig.class);
+            SchedulerConfig c = ConfigJson.MAPPER.readValue(json, SchedulerConfig.class);
+            if (c == null) throw new IllegalArgumentException("not a scheduler config: empty");
+            c.check(null);
+            return c;
         } catch (IOException e) {
-            throw new IllegalArgumentException("not a scheduler config: " + e.getMessage(), e);
+            throw new IllegalArgumentException("not a scheduler config: " + ConfigJson.oneLine(e), e);
         }
     }
 
@@ -120,9 +174,11 @@ public record SchedulerConfig(
 
     private static SchedulerConfig fromTree(ObjectNode tree) {
         try {
-            return ConfigJson.MAPPER.treeToValue(tree, SchedulerConfig.class);
+            SchedulerConfig c = ConfigJson.MAPPER.treeToValue(tree, SchedulerConfig.class);
+            c.check(null);
+            return c;
         } catch (IOException e) {
-            throw new IllegalArgumentException("invalid scheduler config value: " + e.getMessage(), e);
+            throw new IllegalArgumentException("invalid scheduler config value: " + ConfigJson.oneLine(e), e);
         }
     }
 

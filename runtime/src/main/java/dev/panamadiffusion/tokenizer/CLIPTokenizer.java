@@ -1,7 +1,9 @@
 package dev.panamadiffusion.tokenizer;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.panamadiffusion.config.ConfigException;
 import dev.panamadiffusion.config.ConfigJson;
+import dev.panamadiffusion.config.ConfigReader;
 import dev.panamadiffusion.tensor.Tensor;
 
 import java.io.IOException;
@@ -87,15 +89,36 @@ public final class CLIPTokenizer {
             unk = tokenContent(p, root, "unk_token", unk);
             pad = tokenContent(p, root, "pad_token", pad);
         }
-        if (Files.isRegularFile(config)) {
-            JsonNode len = ConfigJson.tree(config).get("model_max_length");
-            // transformers writes 1e30 when a tokenizer has no limit of its own; CLIP's position table has 77
-            if (len != null && len.canConvertToInt() && len.asLong() >= 2) maxLength = len.intValue();
-        }
+        if (Files.isRegularFile(config)) maxLength = maxLength(config, ConfigJson.tree(config).get("model_max_length"));
         Map<String, List<String>> fixed = new HashMap<>();
         fixed.put("<|startoftext|>", List.of("<|startoftext|>"));
         fixed.put("<|endoftext|>", List.of("<|endoftext|>"));
-        return new CLIPTokenizer(encoder, new Bpe(ranks, fixed), new SpecialTokens(bos, eos, unk, pad), maxLength);
+        try {
+            return new CLIPTokenizer(encoder, new Bpe(ranks, fixed), new SpecialTokens(bos, eos, unk, pad), maxLength);
+        } catch (ConfigException e) {
+            throw e.in(tokenizerDir.resolve("vocab.json"));
+        }
+    }
+
+    /** Longest model_max_length taken as a limit; larger values are transformers' "no limit" sentinel (1e30). */
+    public static final int MAX_LENGTH = 4096;
+
+    /**
+     * {@code model_max_length}: an integer in [2, {@link #MAX_LENGTH}], or transformers' "no limit" (1e30, anything
+     * from 1e15 up), which keeps CLIP's 77; absent or null keeps 77 too.
+     */
+    private static int maxLength(Path config, JsonNode len) {
+        if (len == null || len.isNull()) return DEFAULT_MAX_LENGTH;
+        if (!len.isNumber() || Double.isNaN(len.asDouble())) {
+            throw new ConfigException(config, "model_max_length", "must be an integer, not " + ConfigReader.describe(len));
+        }
+        double v = len.isBigInteger() ? len.bigIntegerValue().doubleValue() : len.asDouble();
+        if (v >= 1e15) return DEFAULT_MAX_LENGTH;
+        if (v != Math.rint(v) || v < 2 || v > MAX_LENGTH) {
+            throw new ConfigException(config, "model_max_length", len + " is out of range [2, " + MAX_LENGTH
+                    + "] (or 1e30 for no limit)");
+        }
+        return (int) v;
     }
 
     /** Exactly {@link #maxLength()} ids: bos, the prompt's tokens (truncated), eos, then pad tokens. */
@@ -177,12 +200,12 @@ public final class CLIPTokenizer {
 
     private static Map<String, Integer> readVocab(Path file) {
         JsonNode root = ConfigJson.tree(file);
-        if (!root.isObject()) throw new IllegalArgumentException(file + ": not a JSON object of token ids");
+        if (!root.isObject()) throw new ConfigException(file, null, "not a JSON object of token ids");
         Map<String, Integer> encoder = new HashMap<>(root.size() * 2);
         for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext(); ) {
             Map.Entry<String, JsonNode> e = it.next();
             if (!e.getValue().canConvertToInt() || !e.getValue().isIntegralNumber() || e.getValue().intValue() < 0) {
-                throw new IllegalArgumentException(file + ": token '" + e.getKey() + "' has id " + e.getValue()
+                throw new ConfigException(file, e.getKey(), "has id " + ConfigReader.describe(e.getValue())
                         + ", not a non-negative integer");
             }
             encoder.put(e.getKey(), e.getValue().intValue());
@@ -195,6 +218,10 @@ public final class CLIPTokenizer {
         if (!Files.isRegularFile(file)) throw new IllegalArgumentException(file + ": no such merges file");
         List<String> lines;
         try {
+            long size = Files.size(file);
+            if (size > ConfigJson.MAX_BYTES) {
+                throw new ConfigException(file, null, size + " bytes is over the " + ConfigJson.MAX_BYTES + "-byte limit");
+            }
             lines = Arrays.asList(Files.readString(file, StandardCharsets.UTF_8).strip().split("\n"));
         } catch (IOException e) {
             throw new UncheckedIOException(file + ": cannot read", e);
@@ -219,12 +246,12 @@ public final class CLIPTokenizer {
         if (n == null || n.isNull()) return dflt;
         if (n.isTextual()) return n.asText();
         if (n.isObject() && n.path("content").isTextual()) return n.get("content").asText();
-        throw new IllegalArgumentException(file + ": " + key + " is neither a string nor an object with \"content\": " + n);
+        throw new ConfigException(file, key, "is neither a string nor an object with \"content\": " + ConfigReader.describe(n));
     }
 
     private static int requireId(Map<String, Integer> encoder, String token, String what) {
         Integer id = encoder.get(token);
-        if (id == null) throw new IllegalArgumentException(what + " '" + token + "' is not in vocab.json");
+        if (id == null) throw new ConfigException(null, what, "'" + token + "' is not in the vocabulary");
         return id;
     }
 }

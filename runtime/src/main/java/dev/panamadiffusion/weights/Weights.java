@@ -13,6 +13,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.function.Consumer;
 import java.util.function.Function;
 
 /**
@@ -59,7 +60,19 @@ public final class Weights {
      * uploaded to {@code backend}), after checking that it bound every key and no key was left over ({@link #finish}).
      */
     public static <T> T load(Path componentDir, Backend backend, Arena arena, String what, Function<Weights, T> build) {
-        Weights w = of(ModelFiles.loadWeights(componentDir, arena), backend, what + " " + componentDir);
+        return load(componentDir, backend, arena, what, weights -> { }, build);
+    }
+
+    /**
+     * As {@link #load(Path, Backend, Arena, String, Function)}, but {@code check} sees the mapped tensors (nothing
+     * uploaded yet) before {@code build} runs: a config is checked against the weights' shapes before any module is
+     * allocated from it.
+     */
+    public static <T> T load(Path componentDir, Backend backend, Arena arena, String what,
+                             Consumer<Map<String, Tensor>> check, Function<Weights, T> build) {
+        Map<String, Tensor> source = ModelFiles.loadWeights(componentDir, arena);
+        check.accept(java.util.Collections.unmodifiableMap(source));
+        Weights w = of(source, backend, what + " " + componentDir);
         T module = build.apply(w);
         w.finish();
         return module;

@@ -29,8 +29,10 @@ public final class CLIPTextModel {
      * mapped into {@code arena} and uploaded to {@code backend}. Every weight must bind, and no key may be left over.
      */
     public static CLIPTextModel load(Path componentDir, Backend backend, Arena arena) {
-        CLIPTextConfig config = CLIPTextConfig.read(componentDir.resolve("config.json"));
-        return Weights.load(componentDir, backend, arena, "CLIPTextModel", w -> new CLIPTextModel(config, w));
+        Path configFile = componentDir.resolve("config.json");
+        CLIPTextConfig config = CLIPTextConfig.read(configFile);
+        return Weights.load(componentDir, backend, arena, "CLIPTextModel", weights -> config.checkWeights(configFile, weights),
+                w -> new CLIPTextModel(config, w));
     }
 
     public CLIPTextConfig config() { return config; }

@@ -2,12 +2,15 @@ package dev.panamadiffusion.models.unet;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.panamadiffusion.config.ConfigException;
 import dev.panamadiffusion.config.ConfigJson;
+import dev.panamadiffusion.config.ConfigReader;
+import dev.panamadiffusion.config.WeightShapes;
+import dev.panamadiffusion.tensor.Tensor;
 
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 /**
@@ -15,8 +18,9 @@ import java.util.Set;
  * accepts as "int or list" ({@code attention_head_dim}, {@code layers_per_block}, {@code cross_attention_dim},
  * {@code transformer_layers_per_block}, {@code only_cross_attention}) are expanded to one entry per down block.
  *
- * <p>Only what Stable Diffusion 1.x and 2.x use is supported; {@link #validate()} (called by {@link #fromJson})
- * rejects every other value with a message naming the key, so an SDXL, Kandinsky or DeepFloyd config fails before
+ * <p>Every key is type- and range-checked as it is read; only what Stable Diffusion 1.x and 2.x use is supported, and
+ * {@link #validate()} (called by {@link #fromJson}) rejects every other value with a message naming the key, so an
+ * SDXL, Kandinsky or DeepFloyd config fails before
  * any weight is read.
  *
  * <p>diffusers' naming quirk: with {@code num_attention_heads} null (always, for SD), {@code attention_head_dim} is
@@ -69,64 +73,81 @@ public record UNet2DConditionConfig(
     private static final Set<String> UP_BLOCKS = Set.of("CrossAttnUpBlock2D", "UpBlock2D");
     private static final String MID_BLOCK = "UNetMidBlock2DCrossAttn";
 
-    /** Reads and validates {@code config.json}; problems are an {@link IllegalArgumentException} naming the file. */
+    /** Most down (and up) blocks a config may list; Stable Diffusion has 4. */
+    public static final int MAX_BLOCKS = 8;
+    /** Largest channel count, head count or embedding width a config may give before the weights are consulted. */
+    public static final int MAX_CHANNELS = 1 << 16;
+    /** Most resnets or transformer layers per block a config may give. */
+    public static final int MAX_LAYERS = 64;
+    /** Largest sample_size (latent pixels): 256 latents are 2048 image pixels, the engine's default limit. */
+    public static final int MAX_SAMPLE_SIZE = 256;
+
+    /**
+     * Reads and validates {@code config.json}: every key's type and range, then what this runtime implements.
+     * Problems are a {@link ConfigException} naming the file and the key. The sizes are checked against the weights
+     * by {@link #checkWeights}.
+     */
     public static UNet2DConditionConfig read(Path configFile) {
         try {
-            return fromJson(ConfigJson.tree(configFile));
-        } catch (IllegalArgumentException e) {
-            if (e.getMessage() != null && e.getMessage().startsWith(configFile.toString())) throw e;
-            throw new IllegalArgumentException(configFile + ": " + e.getMessage(), e);
+            return fromJson(ConfigReader.of(configFile));
+        } catch (ConfigException e) {
+            throw e.file() == null ? e.in(configFile) : e;
         }
     }
 
     /** The config from a parsed config.json, diffusers 0.27.2 defaults for absent keys, validated. */
     public static UNet2DConditionConfig fromJson(JsonNode j) {
-        String[] down = strings(j, "down_block_types",
+        return fromJson(new ConfigReader(null, j));
+    }
+
+    private static UNet2DConditionConfig fromJson(ConfigReader j) {
+        String[] down = j.strings("down_block_types", MAX_BLOCKS,
                 "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D");
         int n = down.length;
+        int maxC = MAX_CHANNELS;
         UNet2DConditionConfig c = new UNet2DConditionConfig(
                 // diffusers' default is None; Stable Diffusion pipelines need it, so SD 1.x's 64 is assumed
-                integer(j, "sample_size", 64),
-                integer(j, "in_channels", 4),
-                integer(j, "out_channels", 4),
-                bool(j, "center_input_sample", false),
-                bool(j, "flip_sin_to_cos", true),
-                number(j, "freq_shift", 0),
+                j.integer("sample_size", 64, 1, MAX_SAMPLE_SIZE),
+                j.integer("in_channels", 4, 1, maxC),
+                j.integer("out_channels", 4, 1, maxC),
+                j.bool("center_input_sample", false),
+                j.bool("flip_sin_to_cos", true),
+                j.number("freq_shift", 0, -1e6, 1e6),
                 down,
-                nullableString(j, "mid_block_type", MID_BLOCK),
-                strings(j, "up_block_types", "UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
-                perBlockBools(j, "only_cross_attention", false, n),
-                ints(j, "block_out_channels", 320, 640, 1280, 1280),
-                perBlockInts(j, "layers_per_block", 2, n),
-                integer(j, "downsample_padding", 1),
-                number(j, "mid_block_scale_factor", 1),
-                string(j, "act_fn", "silu"),
-                nullableInteger(j, "norm_num_groups", 32),
-                number(j, "norm_eps", 1e-5),
-                perBlockInts(j, "cross_attention_dim", 1280, n),
-                perBlockInts(j, "transformer_layers_per_block", 1, n),
-                isSet(j, "reverse_transformer_layers_per_block"),
-                nullableInteger(j, "encoder_hid_dim", null),
-                nullableString(j, "encoder_hid_dim_type", null),
-                perBlockInts(j, "attention_head_dim", 8, n),
-                isSet(j, "num_attention_heads") ? perBlockInts(j, "num_attention_heads", 0, n) : null,
-                bool(j, "dual_cross_attention", false),
-                bool(j, "use_linear_projection", false),
-                nullableString(j, "class_embed_type", null),
-                nullableString(j, "addition_embed_type", null),
-                nullableInteger(j, "num_class_embeds", null),
-                bool(j, "upcast_attention", false),
-                string(j, "resnet_time_scale_shift", "default"),
-                bool(j, "resnet_skip_time_act", false),
-                string(j, "time_embedding_type", "positional"),
-                nullableInteger(j, "time_embedding_dim", null),
-                nullableString(j, "time_embedding_act_fn", null),
-                nullableString(j, "timestep_post_act", null),
-                nullableInteger(j, "time_cond_proj_dim", null),
-                integer(j, "conv_in_kernel", 3),
-                integer(j, "conv_out_kernel", 3),
-                string(j, "attention_type", "default"),
-                bool(j, "class_embeddings_concat", false));
+                j.nullableString("mid_block_type", MID_BLOCK),
+                j.strings("up_block_types", MAX_BLOCKS, "UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+                j.perBlockBools("only_cross_attention", false, n),
+                j.ints("block_out_channels", MAX_BLOCKS, 1, maxC, 320, 640, 1280, 1280),
+                j.perBlockInts("layers_per_block", 2, n, 1, MAX_LAYERS),
+                j.integer("downsample_padding", 1, 0, 1),
+                j.number("mid_block_scale_factor", 1, -1e6, 1e6),
+                j.string("act_fn", "silu"),
+                j.nullableInteger("norm_num_groups", 32, 1, maxC),
+                j.number("norm_eps", 1e-5, Double.MIN_VALUE, 1),
+                j.perBlockInts("cross_attention_dim", 1280, n, 1, maxC),
+                j.perBlockInts("transformer_layers_per_block", 1, n, 1, MAX_LAYERS),
+                j.isSet("reverse_transformer_layers_per_block"),
+                j.nullableInteger("encoder_hid_dim", null, 1, maxC),
+                j.nullableString("encoder_hid_dim_type", null),
+                j.perBlockInts("attention_head_dim", 8, n, 1, maxC),
+                j.isSet("num_attention_heads") ? j.perBlockInts("num_attention_heads", 0, n, 1, maxC) : null,
+                j.bool("dual_cross_attention", false),
+                j.bool("use_linear_projection", false),
+                j.nullableString("class_embed_type", null),
+                j.nullableString("addition_embed_type", null),
+                j.nullableInteger("num_class_embeds", null, 1, maxC),
+                j.bool("upcast_attention", false),
+                j.string("resnet_time_scale_shift", "default"),
+                j.bool("resnet_skip_time_act", false),
+                j.string("time_embedding_type", "positional"),
+                j.nullableInteger("time_embedding_dim", null, 1, 4 * maxC),
+                j.nullableString("time_embedding_act_fn", null),
+                j.nullableString("timestep_post_act", null),
+                j.nullableInteger("time_cond_proj_dim", null, 1, maxC),
+                j.integer("conv_in_kernel", 3, 1, 15),
+                j.integer("conv_out_kernel", 3, 1, 15),
+                j.string("attention_type", "default"),
+                j.bool("class_embeddings_concat", false));
         c.validate();
         return c;
     }
@@ -159,6 +180,7 @@ public record UNet2DConditionConfig(
         for (String t : upBlockTypes) require(UP_BLOCKS.contains(t), "up_block_types", "unsupported block " + t + " (supported: " + UP_BLOCKS + ")");
         require(MID_BLOCK.equals(midBlockType), "mid_block_type", "unsupported: " + midBlockType + " (supported: " + MID_BLOCK + ")");
         require(normNumGroups != null, "norm_num_groups", "null (no output norm) is not supported");
+        require(normNumGroups > 0, "norm_num_groups", normNumGroups + " is not positive");
         for (int c : blockOutChannels) {
             require(c > 0 && c % normNumGroups == 0, "block_out_channels", c + " is not a positive multiple of norm_num_groups " + normNumGroups);
         }
@@ -196,6 +218,41 @@ public record UNet2DConditionConfig(
         }
     }
 
+    /**
+     * Checks this config, read from {@code configFile}, against the checkpoint's tensors before any module is built:
+     * block and layer counts, channel widths, kernel sizes and the text width must be what the weights hold.
+     */
+    public void checkWeights(Path configFile, Map<String, Tensor> weights) {
+        WeightShapes w = new WeightShapes(configFile, weights);
+        int n = numBlocks();
+        w.expectCount("down_block_types", n, "down_blocks.");
+        w.expectCount("up_block_types", n, "up_blocks.");
+        w.expect("block_out_channels", blockOutChannels[0], "conv_in.weight", 0);
+        w.expect("in_channels", inChannels, "conv_in.weight", 1);
+        w.expect("conv_in_kernel", convInKernel, "conv_in.weight", 2);
+        w.expect("out_channels", outChannels, "conv_out.weight", 0);
+        w.expect("conv_out_kernel", convOutKernel, "conv_out.weight", 2);
+        w.expect(timeEmbeddingDim != null ? "time_embedding_dim" : "block_out_channels", timeEmbedDim(),
+                "time_embedding.linear_1.weight", 0);
+        for (int i = 0; i < n; i++) {
+            String down = "down_blocks." + i + ".";
+            w.expectCount("layers_per_block", layersPerBlock[i], down + "resnets.");
+            w.expect("block_out_channels", blockOutChannels[i], down + "resnets.0.conv1.weight", 0);
+            if (downBlockTypes[i].startsWith("CrossAttn")) {
+                w.expectCount("layers_per_block", layersPerBlock[i], down + "attentions.");
+                w.expectCount("transformer_layers_per_block", transformerLayersPerBlock[i], down + "attentions.0.transformer_blocks.");
+                w.expect("cross_attention_dim", crossAttentionDim[i], down + "attentions.0.transformer_blocks.0.attn2.to_k.weight", 1);
+            }
+            int r = n - 1 - i; // up block i mirrors down block n-1-i and has one resnet more
+            String up = "up_blocks." + i + ".";
+            w.expectCount("layers_per_block", layersPerBlock[r], layersPerBlock[r] + 1L, up + "resnets.");
+            if (upBlockTypes[i].startsWith("CrossAttn")) {
+                w.expectCount("transformer_layers_per_block", transformerLayersPerBlock[r], up + "attentions.0.transformer_blocks.");
+            }
+        }
+        w.expectCount("transformer_layers_per_block", transformerLayersPerBlock[n - 1], "mid_block.attentions.0.transformer_blocks.");
+    }
+
     /** Number of down (and up) blocks. */
     public int numBlocks() { return downBlockTypes.length; }
 
@@ -220,118 +277,7 @@ public record UNet2DConditionConfig(
                 + ", sampleSize=" + sampleSize + "]";
     }
 
-    // ---- JSON helpers -------------------------------------------------------------------------------------
-
     private static void require(boolean ok, String key, String problem) {
-        if (!ok) throw new IllegalArgumentException("UNet config: " + key + " " + problem);
-    }
-
-    private static boolean isSet(JsonNode j, String key) {
-        JsonNode v = j.get(key);
-        return v != null && !v.isNull();
-    }
-
-    private static int integer(JsonNode j, String key, int dflt) {
-        Integer v = nullableInteger(j, key, dflt);
-        if (v == null) throw new IllegalArgumentException("UNet config: " + key + " must not be null");
-        return v;
-    }
-
-    private static Integer nullableInteger(JsonNode j, String key, Integer dflt) {
-        JsonNode v = j.get(key);
-        if (v == null) return dflt;
-        if (v.isNull()) return null;
-        if (!v.isIntegralNumber() && !(v.isNumber() && v.asDouble() == Math.rint(v.asDouble()))) {
-            throw new IllegalArgumentException("UNet config: " + key + " must be an integer, not " + v);
-        }
-        return v.asInt();
-    }
-
-    private static double number(JsonNode j, String key, double dflt) {
-        JsonNode v = j.get(key);
-        if (v == null) return dflt;
-        if (!v.isNumber()) throw new IllegalArgumentException("UNet config: " + key + " must be a number, not " + v);
-        return v.asDouble();
-    }
-
-    private static boolean bool(JsonNode j, String key, boolean dflt) {
-        JsonNode v = j.get(key);
-        if (v == null || v.isNull()) return dflt;
-        if (!v.isBoolean()) throw new IllegalArgumentException("UNet config: " + key + " must be true or false, not " + v);
-        return v.asBoolean();
-    }
-
-    private static String string(JsonNode j, String key, String dflt) {
-        String s = nullableString(j, key, dflt);
-        if (s == null) throw new IllegalArgumentException("UNet config: " + key + " must not be null");
-        return s;
-    }
-
-    private static String nullableString(JsonNode j, String key, String dflt) {
-        JsonNode v = j.get(key);
-        if (v == null) return dflt;
-        if (v.isNull()) return null;
-        if (!v.isTextual()) throw new IllegalArgumentException("UNet config: " + key + " must be a string, not " + v);
-        return v.asText();
-    }
-
-    private static String[] strings(JsonNode j, String key, String... dflt) {
-        JsonNode v = j.get(key);
-        if (v == null) return dflt;
-        if (!v.isArray()) throw new IllegalArgumentException("UNet config: " + key + " must be a list of strings, not " + v);
-        List<String> out = new ArrayList<>();
-        for (JsonNode e : v) {
-            if (!e.isTextual()) throw new IllegalArgumentException("UNet config: " + key + " must be a list of strings, not " + v);
-            out.add(e.asText());
-        }
-        return out.toArray(String[]::new);
-    }
-
-    private static int[] ints(JsonNode j, String key, int... dflt) {
-        JsonNode v = j.get(key);
-        if (v == null) return dflt;
-        if (!v.isArray()) throw new IllegalArgumentException("UNet config: " + key + " must be a list of integers, not " + v);
-        int[] out = new int[v.size()];
-        for (int i = 0; i < out.length; i++) {
-            if (!v.get(i).isIntegralNumber()) {
-                throw new IllegalArgumentException("UNet config: " + key + " must be a list of integers, not " + v);
-            }
-            out[i] = v.get(i).asInt();
-        }
-        return out;
-    }
-
-    /** An int, or a list with one int per down block; the int is repeated {@code n} times. */
-    private static int[] perBlockInts(JsonNode j, String key, int dflt, int n) {
-        JsonNode v = j.get(key);
-        if (v == null || v.isNull()) {
-            int[] out = new int[n];
-            Arrays.fill(out, dflt);
-            return out;
-        }
-        if (v.isIntegralNumber()) {
-            int[] out = new int[n];
-            Arrays.fill(out, v.asInt());
-            return out;
-        }
-        int[] out = ints(j, key);
-        if (out.length != n) {
-            throw new IllegalArgumentException("UNet config: " + key + " has " + out.length + " entries but down_block_types has " + n);
-        }
-        return out;
-    }
-
-    private static boolean[] perBlockBools(JsonNode j, String key, boolean dflt, int n) {
-        JsonNode v = j.get(key);
-        boolean[] out = new boolean[n];
-        if (v == null || v.isNull() || v.isBoolean()) {
-            Arrays.fill(out, v == null || v.isNull() ? dflt : v.asBoolean());
-            return out;
-        }
-        if (!v.isArray() || v.size() != n) {
-            throw new IllegalArgumentException("UNet config: " + key + " must be a boolean or " + n + " booleans, not " + v);
-        }
-        for (int i = 0; i < n; i++) out[i] = v.get(i).asBoolean();
-        return out;
+        if (!ok) throw new ConfigException(null, key, problem);
     }
 }

@@ -36,8 +36,10 @@ public final class UNet2DConditionModel {
      * with a {@link dev.panamadiffusion.weights.WeightBindingException} listing them.
      */
     public static UNet2DConditionModel load(Path componentDir, Backend backend, Arena arena) {
-        UNet2DConditionConfig config = UNet2DConditionConfig.read(componentDir.resolve("config.json"));
-        return Weights.load(componentDir, backend, arena, "UNet2DConditionModel", w -> new UNet2DConditionModel(config, w));
+        Path configFile = componentDir.resolve("config.json");
+        UNet2DConditionConfig config = UNet2DConditionConfig.read(configFile);
+        return Weights.load(componentDir, backend, arena, "UNet2DConditionModel", weights -> config.checkWeights(configFile, weights),
+                w -> new UNet2DConditionModel(config, w));
     }
 
     /** Binds the model's weights from {@code w}; call {@link Weights#finish()} afterwards to verify the binding. */

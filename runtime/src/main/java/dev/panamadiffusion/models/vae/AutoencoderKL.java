@@ -40,8 +40,10 @@ public final class AutoencoderKL {
      * {@code arena} and uploaded to {@code backend}. Every weight must bind, and no key may be left over.
      */
     public static AutoencoderKL load(Path componentDir, Backend backend, Arena arena) {
-        AutoencoderKLConfig config = AutoencoderKLConfig.read(componentDir.resolve("config.json"));
-        return Weights.load(componentDir, backend, arena, "AutoencoderKL", w -> new AutoencoderKL(config, w));
+        Path configFile = componentDir.resolve("config.json");
+        AutoencoderKLConfig config = AutoencoderKLConfig.read(configFile);
+        return Weights.load(componentDir, backend, arena, "AutoencoderKL", weights -> config.checkWeights(configFile, weights),
+                w -> new AutoencoderKL(config, w));
     }
 
     public AutoencoderKLConfig config() { return config; }
