@@ -28,8 +28,9 @@ import java.util.concurrent.Callable;
 @Command(name = "generate", mixinStandardHelpOptions = true, sortOptions = false,
         description = "Generate images from a prompt with a Stable Diffusion 1.x/2.x model in diffusers layout.")
 public final class GenerateCommand implements Callable<Integer> {
-    @Option(names = "--model", required = true, paramLabel = "DIR",
-            description = "Diffusers model folder (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/).")
+    @Option(names = "--model", paramLabel = "DIR",
+            description = "Diffusers model folder (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/)."
+                    + " Default: the project's demo model (models/pdiff-demo: coloured shapes, 64x64).")
     Path model;
 
     @Option(names = {"--prompt", "-p"}, required = true, paramLabel = "TEXT", description = "What to draw.")
@@ -92,6 +93,7 @@ public final class GenerateCommand implements Callable<Integer> {
             throw new Main.UsageException("--out " + out + " must name a .png file");
         }
         if (request.sampler() != null) checkSampler(request.sampler());
+        Path model = Main.modelOrDemo(this.model);
         SizeRule sizes = SizeRule.GENERIC;
         try {
             sizes = StableDiffusionPipeline.sizeRule(ModelFolder.open(model));

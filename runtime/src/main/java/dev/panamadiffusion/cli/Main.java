@@ -1,11 +1,13 @@
 package dev.panamadiffusion.cli;
 
 import dev.panamadiffusion.config.ConfigException;
+import dev.panamadiffusion.io.DemoModel;
 import dev.panamadiffusion.pipeline.InvalidRequestException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
 import java.io.PrintWriter;
+import java.nio.file.Path;
 
 /**
  * {@code pdiff}: the command line. Every failure the user can cause (a bad option, a missing model folder, an invalid
@@ -91,6 +93,16 @@ public final class Main implements Runnable {
 
     private static void debug(CommandLine cmd, Throwable e) {
         if ("1".equals(System.getenv("PDIFF_DEBUG")) || Boolean.getBoolean("pdiff.debug")) e.printStackTrace(cmd.getErr());
+    }
+
+    /** {@code model} when given, else the demo model shipped with the checkout ({@link DemoModel#locate()}). */
+    static Path modelOrDemo(Path model) {
+        if (model != null) return model;
+        try {
+            return DemoModel.locate();
+        } catch (IllegalArgumentException e) {
+            throw new UsageException(e.getMessage());
+        }
     }
 
     /** A bad argument found after parsing (a missing folder, an unknown scheduler): exit code 2, one line. */
