@@ -41,18 +41,36 @@ class CudaEndToEndTest {
 
     @Test
     void generateWritesTheCpuPictureWithinHalfPrecisionError(@TempDir Path tmp) throws IOException {
-        String backend = TinyModel.cudaBackend();
         Path model = TinyModel.assemble(tmp.resolve("m"), "euler_a", TinyModel.Tokenizer.FOLDED_CLIP);
+        assertSamePictures(tmp, 2, 4, 0.5, "--model", model.toString(), "--prompt", "a photograph of an astronaut riding a horse",
+                "--negative-prompt", "blurry", "--steps", "6", "--seed", "42", "--batch", "2", "--width", "32", "--height", "24");
+    }
+
+    /**
+     * The README's first command (the demo model, its own PNDM scheduler, 20 steps, CFG 7.5) on the CUDA backend. Each
+     * forward pass is within f16 error of the CPU (UNet 7e-4, VAE 1.5e-3, text encoder 1.2e-3 relative), but twenty
+     * guided steps amplify those differences (guidance multiplies them by 7.5 every step), so the pictures are held
+     * to a looser bound than the tiny model's 6 steps: the mean pixel within 2 levels, no pixel off by more than 32.
+     */
+    @Test
+    void theDemoModelDrawsTheCpuPictureOnCuda(@TempDir Path tmp) throws IOException {
+        assertSamePictures(tmp, 1, 32, 2.0, "--prompt", "a red circle on a blue background", "--seed", "7");
+    }
+
+    /** Runs {@code generate args} on the CPU and on the CUDA backend and compares the pictures pixel by pixel. */
+    private static void assertSamePictures(Path tmp, int batch, int maxWorst, double maxMean, String... args) throws IOException {
+        String backend = TinyModel.cudaBackend();
         Path cpu = tmp.resolve("cpu.png"), cuda = tmp.resolve("cuda.png");
         for (var run : List.of(List.of("cpu", cpu), List.of(backend, cuda))) {
-            CliRun r = CliRun.run("generate", "--model", model.toString(), "--prompt", "a photograph of an astronaut riding a horse",
-                    "--negative-prompt", "blurry", "--steps", "6", "--seed", "42", "--batch", "2", "--width", "32", "--height", "24",
-                    "--backend", (String) run.get(0), "--out", run.get(1).toString());
+            List<String> argv = new java.util.ArrayList<>(List.of("generate"));
+            argv.addAll(List.of(args));
+            argv.addAll(List.of("--backend", (String) run.get(0), "--out", run.get(1).toString()));
+            CliRun r = CliRun.run(argv.toArray(String[]::new));
             assertEquals(0, r.exit(), r.err());
         }
-        for (int image = 1; image <= 2; image++) {
-            int[][] a = GenerateEndToEndTest.pixels(tmp.resolve("cpu-" + image + ".png"));
-            int[][] b = GenerateEndToEndTest.pixels(tmp.resolve("cuda-" + image + ".png"));
+        for (int image = 1; image <= batch; image++) {
+            int[][] a = GenerateEndToEndTest.pixels(batch == 1 ? cpu : tmp.resolve("cpu-" + image + ".png"));
+            int[][] b = GenerateEndToEndTest.pixels(batch == 1 ? cuda : tmp.resolve("cuda-" + image + ".png"));
             int worst = 0;
             long sum = 0, n = 0;
             for (int c = 0; c < 3; c++) {
@@ -64,9 +82,8 @@ class CudaEndToEndTest {
                 }
             }
             System.out.printf("[gpu] %s image %d vs cpu: worst pixel %d levels, mean %.3f%n", backend, image, worst, sum / (double) n);
-            // f16 activations over 6 steps: a few 8-bit levels at worst, a fraction of one on average
-            assertTrue(worst <= 4, "image " + image + ": worst pixel differs by " + worst + " levels");
-            assertTrue(sum / (double) n <= 0.5, "image " + image + ": mean difference " + sum / (double) n + " levels");
+            assertTrue(worst <= maxWorst, "image " + image + ": worst pixel differs by " + worst + " levels");
+            assertTrue(sum / (double) n <= maxMean, "image " + image + ": mean difference " + sum / (double) n + " levels");
         }
     }
 }
