@@ -85,7 +85,8 @@ public record SchedulerConfig(
 
     /**
      * Throws a {@link ConfigException} naming {@code file} (null: a config built in code) and the key of the first
-     * value no scheduler can run with: sizes that would allocate without bound, zero or negative counts, NaN.
+     * value no scheduler can run with: sizes that would allocate without bound, zero or negative counts, betas outside
+     * [0, 1]. (Infinity for sigma_max and NaN or -Infinity for lambda_min_clipped are diffusers' own spellings and pass.)
      */
     public void check(Path file) {
         if (numTrainTimesteps != null && (numTrainTimesteps < 1 || numTrainTimesteps > MAX_TRAIN_TIMESTEPS)) {
@@ -110,13 +111,10 @@ public record SchedulerConfig(
         }
         positive(file, "clip_sample_range", clipSampleRange);
         positive(file, "sample_max_value", sampleMaxValue);
-        positive(file, "sigma_min", sigmaMin);
-        positive(file, "sigma_max", sigmaMax);
+        if (sigmaMin != null && !(sigmaMin > 0)) throw new ConfigException(file, "sigma_min", sigmaMin + " is not positive");
+        if (sigmaMax != null && !(sigmaMax > 0)) throw new ConfigException(file, "sigma_max", sigmaMax + " is not positive");
         if (dynamicThresholdingRatio != null && !(dynamicThresholdingRatio > 0 && dynamicThresholdingRatio <= 1)) {
             throw new ConfigException(file, "dynamic_thresholding_ratio", dynamicThresholdingRatio + " is out of range (0, 1]");
-        }
-        if (lambdaMinClipped != null && Double.isNaN(lambdaMinClipped)) {
-            throw new ConfigException(file, "lambda_min_clipped", "is NaN");
         }
     }
 

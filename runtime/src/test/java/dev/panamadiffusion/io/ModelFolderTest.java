@@ -63,6 +63,6 @@ class ModelFolderTest {
         assertTrue(bad.getMessage().contains("_class_name"), bad.getMessage());
         Files.writeString(dir.resolve("model_index.json"), "{\"_class_name\": \"X\", \"unet\": [\"diffusers\"]}");
         bad = assertThrows(IllegalArgumentException.class, () -> ModelFolder.open(dir));
-        assertTrue(bad.getMessage().contains("\"unet\" is not a [library, class] pair"), bad.getMessage());
+        assertTrue(bad.getMessage().contains("model_index.json: unet: not a [library, class] pair"), bad.getMessage());
     }
 }
