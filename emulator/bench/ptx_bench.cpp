@@ -5,15 +5,10 @@
 #include <cmath>
 #include <cstdio>
 #include <ctime>
-#include <fstream>
 #include <random>
-#include <sstream>
 
 #include "ptx/harness.h"
-
-#ifndef PDEMU_KERNELS_PTX
-#define PDEMU_KERNELS_PTX ""
-#endif
+#include "ptx/kernels_ptx.h"
 
 using ptxtest::Args;
 using f16 = _Float16;
@@ -46,12 +41,9 @@ int main(int argc, char** argv) {
     std::string path = argc > 1 ? argv[1] : PDEMU_KERNELS_PTX;
     unsigned threads = argc > 2 ? static_cast<unsigned>(std::atoi(argv[2])) : 1;
     if (path.empty()) { std::fprintf(stderr, "no kernels PTX (nvcc not found at configure time); pass a path\n"); return 2; }
-    std::ifstream f(path);
-    std::stringstream s;
-    s << f.rdbuf();
     ptxtest::TestMemory mem;
     std::string err;
-    auto m = pdemu::load_ptx(s.str(), mem, &err);
+    auto m = ptxtest::load_ptx_file(path, mem, &err);
     if (!m) { std::fprintf(stderr, "load failed: %s\n", err.c_str()); return 1; }
     std::printf("host threads: %u\n", threads);
     std::mt19937 g(1);

@@ -5,6 +5,7 @@
 #include "check.h"
 #include "cublaslt/lt.h"
 #include "driver/api.h"
+#include "driver_harness.h"
 #include "driver/numeric.h"
 
 #include <cmath>
@@ -17,15 +18,7 @@ using namespace pdemu::lt;
 
 namespace {
 
-void setup() {
-    static bool done = false;
-    if (done) return;
-    done = true;
-    CUcontext ctx = nullptr;
-    CHECK_EQ(cuInit(0), cu::SUCCESS);
-    CHECK_EQ(cuDevicePrimaryCtxRetain(&ctx, 0), cu::SUCCESS);
-    CHECK_EQ(cuCtxSetCurrent(ctx), cu::SUCCESS);
-}
+void setup() { pdemu_test::open_primary_context_once(); }
 
 /** A column-major matrix on the host (values already representable in `type`) and its device copy. */
 struct Mat {
@@ -271,8 +264,7 @@ TEST(matmul_is_stream_work_and_is_captured) {  // last: ends with a sticky fault
     CHECK_EQ(cublasLtCreate(&h), STATUS_SUCCESS);
     std::mt19937 rng(6);
     Mat a = make(R_32F, 3, 3, 3, rng), b = make(R_32F, 3, 3, 3, rng), d = make(R_32F, 3, 3, 3, rng);
-    CUstream s = nullptr;
-    CHECK_EQ(cuStreamCreate(&s, cu::STREAM_NON_BLOCKING), cu::SUCCESS);
+    CUstream s = pdemu_test::new_stream();
     cublasLtMatmulDesc_t op = desc(OP_N, OP_N);
     float one = 1, zero = 0;
     void *A = reinterpret_cast<void*>(a.dev), *B = reinterpret_cast<void*>(b.dev), *D = reinterpret_cast<void*>(d.dev);

@@ -5,6 +5,7 @@
 #include "check.h"
 #include "cudnn/dnn.h"
 #include "driver/api.h"
+#include "driver_harness.h"
 #include "driver/numeric.h"
 
 #include <cmath>
@@ -17,15 +18,7 @@ using namespace pdemu::dnn;
 
 namespace {
 
-void setup() {
-    static bool done = false;
-    if (done) return;
-    done = true;
-    CUcontext ctx = nullptr;
-    CHECK_EQ(cuInit(0), cu::SUCCESS);
-    CHECK_EQ(cuDevicePrimaryCtxRetain(&ctx, 0), cu::SUCCESS);
-    CHECK_EQ(cuCtxSetCurrent(ctx), cu::SUCCESS);
-}
+void setup() { pdemu_test::open_primary_context_once(); }
 
 struct Shape {
     int n, c, h, w, k, r, s, pad_h, pad_w, stride_h, stride_w, dil_h, dil_w;
@@ -287,8 +280,7 @@ TEST(convolution_runs_on_the_handle_stream_and_is_captured) {
     setup();
     cudnnHandle_t h = nullptr;
     CHECK_EQ(cudnnCreate(&h), STATUS_SUCCESS);
-    CUstream s = nullptr;
-    CHECK_EQ(cuStreamCreate(&s, cu::STREAM_NON_BLOCKING), cu::SUCCESS);
+    CUstream s = pdemu_test::new_stream();
     CHECK_EQ(cudnnSetStream(h, s), STATUS_SUCCESS);
     CHECK_EQ(cudnnSetStream(h, reinterpret_cast<CUstream>(0x1234)), STATUS_BAD_PARAM);
     std::mt19937 rng(9);

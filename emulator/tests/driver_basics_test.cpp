@@ -2,6 +2,7 @@
 // streams and events. Each misuse is checked against the CUresult the driver API documentation gives.
 #include "check.h"
 #include "driver/api.h"
+#include "driver_harness.h"
 
 #include <cstring>
 #include <string>
@@ -14,13 +15,7 @@ namespace {
 std::string detail() { return pdemuLastErrorDetail(); }
 bool mentions(const std::string& text, const char* what) { return text.find(what) != std::string::npos; }
 
-CUcontext open_context() {
-    CUcontext ctx = nullptr;
-    CHECK_EQ(cuInit(0), cu::SUCCESS);
-    CHECK_EQ(cuDevicePrimaryCtxRetain(&ctx, 0), cu::SUCCESS);
-    CHECK_EQ(cuCtxSetCurrent(ctx), cu::SUCCESS);
-    return ctx;
-}
+CUcontext open_context() { return pdemu_test::open_primary_context(); }
 }  // namespace
 
 TEST(calls_before_cuInit_are_not_initialized) {

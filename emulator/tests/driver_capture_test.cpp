@@ -4,6 +4,7 @@
 // cross-stream fork/join (UNJOINED, MERGE, ISOLATION) and the thread rules (WRONG_THREAD).
 #include "check.h"
 #include "driver/api.h"
+#include "driver_harness.h"
 #include "driver_ptx_kernels.h"
 
 #include <cstring>
@@ -18,22 +19,12 @@ CUmodule g_module = nullptr;
 CUfunction g_fill = nullptr;
 
 void setup() {
-    static bool done = false;
-    if (done) return;
-    done = true;
-    CUcontext ctx = nullptr;
-    CHECK_EQ(cuInit(0), cu::SUCCESS);
-    CHECK_EQ(cuDevicePrimaryCtxRetain(&ctx, 0), cu::SUCCESS);
-    CHECK_EQ(cuCtxSetCurrent(ctx), cu::SUCCESS);
+    if (!pdemu_test::open_primary_context_once()) return;
     CHECK_EQ(cuModuleLoadData(&g_module, kTestPtx), cu::SUCCESS);
     CHECK_EQ(cuModuleGetFunction(&g_fill, g_module, "fill"), cu::SUCCESS);
 }
 
-CUstream stream(unsigned flags = cu::STREAM_NON_BLOCKING) {
-    CUstream s = nullptr;
-    CHECK_EQ(cuStreamCreate(&s, flags), cu::SUCCESS);
-    return s;
-}
+CUstream stream(unsigned flags = cu::STREAM_NON_BLOCKING) { return pdemu_test::new_stream(flags); }
 
 CUresult fill(CUstream s, CUdeviceptr out, uint32_t n, float v) {
     void* params[] = {&out, &n, &v};

@@ -4,6 +4,7 @@
 // several host threads.
 #include "check.h"
 #include "ptx/harness.h"
+#include "ptx_check.h"
 
 using ptxtest::Args;
 
@@ -17,11 +18,11 @@ struct Run {
     pdemu::LaunchResult r;
     Run(const std::string& kernel_body, pdemu::Dim3 grid, pdemu::Dim3 block, size_t out_words, std::string extra = "",
         unsigned host_threads = 1) {
-        std::string err;
-        m = pdemu::load_ptx(ptxtest::ptx(extra + ".visible .entry t(.param .u64 out, .param .u32 n)\n{\n" + kRegs +
-                                         "\tld.param.u64 %rd0, [out];\n\tld.param.u32 %r0, [n];\n" + kernel_body + "\tret;\n}\n"),
-                            mem, &err);
-        if (!m) { std::fprintf(stderr, "load failed: %s\n", err.c_str()); CHECK(false); return; }
+        m = ptxtest::load_checked(ptxtest::ptx(extra + ".visible .entry t(.param .u64 out, .param .u32 n)\n{\n" + kRegs +
+                                               "\tld.param.u64 %rd0, [out];\n\tld.param.u32 %r0, [n];\n" + kernel_body +
+                                               "\tret;\n}\n"),
+                                  mem);
+        if (!m) return;
         out = mem.alloc(out_words * 4);
         Args a;
         a.add(out).add(static_cast<uint32_t>(out_words));

@@ -4,6 +4,7 @@
 // checks (.maxntid, block size, shared memory). Messages name the kernel, block, thread and instruction.
 #include "check.h"
 #include "ptx/harness.h"
+#include "ptx_check.h"
 
 using ptxtest::Args;
 using pdemu::LaunchStatus;
@@ -17,11 +18,11 @@ struct Fault {
     uint64_t buf = 0;
     Fault(const std::string& body, pdemu::Dim3 block = {32, 1, 1}, pdemu::Dim3 grid = {1, 1, 1}, std::string head = "",
           std::string decls = "", unsigned threads = 1, uint32_t buf_bytes = 64, bool free_first = false) {
-        std::string err;
-        auto m = pdemu::load_ptx(ptxtest::ptx(".visible .entry faulty(.param .u64 buf)\n" + head + "{\n" + kRegs + decls +
-                                              "\tld.param.u64 %rd1, [buf];\n\tmov.u32 %r1, %tid.x;\n\tmov.u32 %r2, %ctaid.x;\n" +
-                                              body + "\tret;\n}\n"), mem, &err);
-        if (!m) { std::fprintf(stderr, "load failed: %s\n", err.c_str()); CHECK(false); return; }
+        auto m = ptxtest::load_checked(ptxtest::ptx(".visible .entry faulty(.param .u64 buf)\n" + head + "{\n" + kRegs + decls +
+                                                    "\tld.param.u64 %rd1, [buf];\n\tmov.u32 %r1, %tid.x;\n\tmov.u32 %r2, %ctaid.x;\n" +
+                                                    body + "\tret;\n}\n"),
+                                       mem);
+        if (!m) return;
         buf = mem.alloc(buf_bytes);
         if (free_first) mem.free(buf);
         Args a;

@@ -7,30 +7,18 @@
 #include "check.h"
 #include "ptx/fp16.h"
 #include "ptx/harness.h"
+#include "ptx_check.h"
 #include <random>
-
-using ptxtest::Args;
 
 namespace {
 // One thread; each line of `body` may use %f1..%f8, %r1..%r8, %rd1..%rd8, %fd1..%fd4, %rs1..%rs4 and stores
 // results with S(slot, reg) as 32- or 64-bit words.
 std::vector<uint64_t> run1(const std::string& body, int slots) {
-    ptxtest::TestMemory mem;
-    std::string err;
-    auto m = pdemu::load_ptx(ptxtest::ptx(".visible .entry t(.param .u64 out)\n{\n\t.reg .pred %p<9>;\n\t.reg .b16 %rs<9>;\n"
-                                          "\t.reg .b32 %r<20>;\n\t.reg .b64 %rd<20>;\n\t.reg .f32 %f<20>;\n\t.reg .f64 %fd<9>;\n"
-                                          "\tld.param.u64 %rd0, [out];\n" + body + "\tret;\n}\n"), mem, &err);
-    if (!m) { std::fprintf(stderr, "load failed: %s\n", err.c_str()); CHECK(false); return {}; }
-    uint64_t out = mem.alloc(8 * slots);
-    Args a;
-    a.add(out);
-    auto r = ptxtest::run(*m, "t", {1, 1, 1}, {1, 1, 1}, a, mem);
-    CHECK_EQ(r.message, std::string());
-    return std::vector<uint64_t>(mem.ptr<uint64_t>(out), mem.ptr<uint64_t>(out) + slots);
+    return ptxtest::run_one_thread("\t.reg .pred %p<9>;\n\t.reg .b16 %rs<9>;\n\t.reg .b32 %r<20>;\n\t.reg .b64 %rd<20>;\n"
+                                   "\t.reg .f32 %f<20>;\n\t.reg .f64 %fd<9>;\n",
+                                   body, slots);
 }
-std::string S(int slot, const std::string& reg, const char* type = "b32") {
-    return "\tst.global." + std::string(type) + " [%rd0+" + std::to_string(slot * 8) + "], " + reg + ";\n";
-}
+std::string S(int slot, const std::string& reg, const char* type = "b32") { return ptxtest::store_slot(slot, reg, type); }
 float F(uint64_t bits) { return std::bit_cast<float>(static_cast<uint32_t>(bits)); }
 }  // namespace
 

@@ -3,30 +3,16 @@
 // setp/selp, predicate logic, mov packing.
 #include "check.h"
 #include "ptx/harness.h"
-
-using ptxtest::Args;
+#include "ptx_check.h"
 
 namespace {
 // One thread runs `body`; results are stored with st.global.u64 [%out+8*i]. Returns the 64-bit slots.
 std::vector<uint64_t> run1(const std::string& body, int slots) {
-    ptxtest::TestMemory mem;
-    std::string err;
-    std::string text = ptxtest::ptx(".visible .entry t(.param .u64 out)\n{\n\t.reg .pred %p<9>;\n\t.reg .b16 %rs<9>;\n"
-                                    "\t.reg .b32 %r<20>;\n\t.reg .b64 %rd<20>;\n\t.reg .f32 %f<9>;\n"
-                                    "\tld.param.u64 %rd0, [out];\n" + body + "\tret;\n}\n");
-    auto m = pdemu::load_ptx(text, mem, &err);
-    if (!m) { std::fprintf(stderr, "load failed: %s\n", err.c_str()); CHECK(false); return {}; }
-    uint64_t out = mem.alloc(8 * slots);
-    Args a;
-    a.add(out);
-    auto r = ptxtest::run(*m, "t", {1, 1, 1}, {1, 1, 1}, a, mem);
-    CHECK_EQ(r.message, std::string());
-    std::vector<uint64_t> v(mem.ptr<uint64_t>(out), mem.ptr<uint64_t>(out) + slots);
-    return v;
+    return ptxtest::run_one_thread("\t.reg .pred %p<9>;\n\t.reg .b16 %rs<9>;\n\t.reg .b32 %r<20>;\n\t.reg .b64 %rd<20>;\n"
+                                   "\t.reg .f32 %f<9>;\n",
+                                   body, slots);
 }
-std::string store(int slot, const std::string& reg, const char* type = "u64") {
-    return "\tst.global." + std::string(type) + " [%rd0+" + std::to_string(slot * 8) + "], " + reg + ";\n";
-}
+std::string store(int slot, const std::string& reg, const char* type = "u64") { return ptxtest::store_slot(slot, reg, type); }
 }  // namespace
 
 TEST(add_sub_mul_wrap_around) {

@@ -2,16 +2,11 @@
 // small inputs and compares with naive C++ computations of what each kernel documents (f32 math, f16 tolerance).
 // Launch shapes as the Java launch sites use them (runtime/.../cuda/CudaBackend.java). Skips visibly without nvcc.
 #include <cmath>
-#include <fstream>
 #include <random>
-#include <sstream>
 
 #include "check.h"
 #include "ptx/harness.h"
-
-#ifndef PDEMU_KERNELS_PTX
-#define PDEMU_KERNELS_PTX ""
-#endif
+#include "ptx/kernels_ptx.h"
 
 using ptxtest::Args;
 using f16 = _Float16;
@@ -28,11 +23,8 @@ struct Kernels {
             std::fprintf(stderr, "SKIPPED: nvcc was not found at configure time, so there is no kernels PTX to run\n");
             return;
         }
-        std::ifstream f(path);
-        std::stringstream s;
-        s << f.rdbuf();
         std::string err;
-        m = pdemu::load_ptx(s.str(), mem, &err);
+        m = ptxtest::load_ptx_file(path, mem, &err);
         CHECK_EQ(err, std::string());
         ok = m != nullptr;
     }

@@ -3,6 +3,7 @@
 // .sync collective; report vs error modes. The rule is documented in src/ptx/race.h and docs/PTX.md.
 #include "check.h"
 #include "ptx/harness.h"
+#include "ptx_check.h"
 
 using ptxtest::Args;
 
@@ -18,9 +19,8 @@ std::string neighbour_kernel(const std::string& sync) {
 }
 pdemu::LaunchResult launch(const std::string& text, pdemu::RaceCheck rc, uint32_t threads = 64) {
     ptxtest::TestMemory mem;
-    std::string err;
-    auto m = pdemu::load_ptx(text, mem, &err);
-    if (!m) { std::fprintf(stderr, "load failed: %s\n", err.c_str()); CHECK(false); return {}; }
+    auto m = ptxtest::load_checked(text, mem);
+    if (!m) return {};
     uint64_t out = mem.alloc(threads * 4);
     Args a;
     a.add(out);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "driver/cuda_types.h"
+#include "driver/registry.h"
 
 #include <cstddef>
 #include <cstdint>
@@ -92,14 +93,6 @@ struct Preference {
     uint32_t search_mode = 0;
 };
 
-/** The registry of live objects of one kind (so destroyed or foreign handles are refused, not dereferenced). */
-template <class T> struct Registry {
-    std::mutex mutex;
-    std::set<const void*> live;
-    void add(const void* p) { std::lock_guard l(mutex); live.insert(p); }
-    bool remove(const void* p) { std::lock_guard l(mutex); return live.erase(p) != 0; }
-    bool has(const void* p) { std::lock_guard l(mutex); return live.count(p) != 0; }
-};
 Registry<struct HandleTag>& handles();
 Registry<MatmulDesc>& descs();
 Registry<Layout>& layouts();

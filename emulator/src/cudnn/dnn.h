@@ -4,6 +4,7 @@
 #pragma once
 
 #include "driver/cuda_types.h"
+#include "driver/registry.h"
 
 #include <cstddef>
 #include <cstdint>
@@ -63,13 +64,6 @@ struct Conv {
     int math = MATH_DEFAULT;
 };
 
-template <class T> struct Registry {
-    std::mutex mutex;
-    std::set<const void*> live;
-    void add(const void* p) { std::lock_guard l(mutex); live.insert(p); }
-    bool remove(const void* p) { std::lock_guard l(mutex); return live.erase(p) != 0; }
-    bool has(const void* p) { std::lock_guard l(mutex); return live.count(p) != 0; }
-};
 Registry<Handle>& handles();
 Registry<Tensor>& tensors();
 Registry<Filter>& filters();

@@ -52,6 +52,18 @@ Op copy_to_host(void* dst, uint64_t src, size_t n) {
     };
 }
 
+/** The ranges of a copy between host and device: the device range first (written when `to_device`), then the host's. */
+CUresult check_copy_ranges(uint64_t device, const void* host, size_t size, bool to_device, const char* api) {
+    if (CUresult r = check_device_range(device, size, to_device, api, to_device ? "destination" : "source")) return r;
+    return check_host_range(host, size, api, to_device ? "source" : "destination");
+}
+
+/** The current context and the stream an asynchronous call names in it. */
+CUresult context_and_stream(CUstream hStream, Context** c, CUstream_st** s, const char* api) {
+    if (CUresult r = require_context(api, c)) return r;
+    return resolve_stream(**c, hStream, s, api);
+}
+
 /** Synchronous copies run on the legacy stream: the capture rules for it and for "unsafe" calls apply. */
 CUresult sync_copy_checks(Context& c, const char* api) {
     if (CUresult r = check_legacy_use(c, api)) return r;
@@ -124,8 +136,7 @@ PDEMU_API CUresult cuMemcpyHtoD_v2(CUdeviceptr dstDevice, const void* srcHost, s
     if (CUresult r = require_context(api, &c)) return r;
     if (CUresult r = sync_copy_checks(*c, api)) return r;
     if (ByteCount == 0) return cu::SUCCESS;
-    if (CUresult r = check_device_range(dstDevice, ByteCount, true, api, "destination")) return r;
-    if (CUresult r = check_host_range(srcHost, ByteCount, api, "source")) return r;
+    if (CUresult r = check_copy_ranges(dstDevice, srcHost, ByteCount, true, api)) return r;
     return enqueue(*c, &c->legacy_stream, "memcpy HtoD", copy_to_device(dstDevice, srcHost, ByteCount), api);
 }
 
@@ -136,8 +147,7 @@ PDEMU_API CUresult cuMemcpyDtoH_v2(void* dstHost, CUdeviceptr srcDevice, size_t 
     if (CUresult r = require_context(api, &c)) return r;
     if (CUresult r = sync_copy_checks(*c, api)) return r;
     if (ByteCount == 0) return cu::SUCCESS;
-    if (CUresult r = check_device_range(srcDevice, ByteCount, false, api, "source")) return r;
-    if (CUresult r = check_host_range(dstHost, ByteCount, api, "destination")) return r;
+    if (CUresult r = check_copy_ranges(srcDevice, dstHost, ByteCount, false, api)) return r;
     return enqueue(*c, &c->legacy_stream, "memcpy DtoH", copy_to_host(dstHost, srcDevice, ByteCount), api);
 }
 
@@ -146,11 +156,9 @@ PDEMU_API CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dstDevice, const void* srcHo
     std::lock_guard lock(api_mutex());
     Context* c = nullptr;
     CUstream_st* s = nullptr;
-    if (CUresult r = require_context(api, &c)) return r;
-    if (CUresult r = resolve_stream(*c, hStream, &s, api)) return r;
+    if (CUresult r = context_and_stream(hStream, &c, &s, api)) return r;
     if (ByteCount == 0) return cu::SUCCESS;
-    if (CUresult r = check_device_range(dstDevice, ByteCount, true, api, "destination")) return r;
-    if (CUresult r = check_host_range(srcHost, ByteCount, api, "source")) return r;
+    if (CUresult r = check_copy_ranges(dstDevice, srcHost, ByteCount, true, api)) return r;
     return enqueue(*c, s, "memcpy HtoD " + std::to_string(ByteCount) + " bytes",
                    copy_to_device(dstDevice, srcHost, ByteCount), api);
 }
@@ -160,11 +168,9 @@ PDEMU_API CUresult cuMemcpyDtoHAsync_v2(void* dstHost, CUdeviceptr srcDevice, si
     std::lock_guard lock(api_mutex());
     Context* c = nullptr;
     CUstream_st* s = nullptr;
-    if (CUresult r = require_context(api, &c)) return r;
-    if (CUresult r = resolve_stream(*c, hStream, &s, api)) return r;
+    if (CUresult r = context_and_stream(hStream, &c, &s, api)) return r;
     if (ByteCount == 0) return cu::SUCCESS;
-    if (CUresult r = check_device_range(srcDevice, ByteCount, false, api, "source")) return r;
-    if (CUresult r = check_host_range(dstHost, ByteCount, api, "destination")) return r;
+    if (CUresult r = check_copy_ranges(srcDevice, dstHost, ByteCount, false, api)) return r;
     return enqueue(*c, s, "memcpy DtoH " + std::to_string(ByteCount) + " bytes",
                    copy_to_host(dstHost, srcDevice, ByteCount), api);
 }
@@ -174,8 +180,7 @@ PDEMU_API CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dstDevice, CUdeviceptr srcDe
     std::lock_guard lock(api_mutex());
     Context* c = nullptr;
     CUstream_st* s = nullptr;
-    if (CUresult r = require_context(api, &c)) return r;
-    if (CUresult r = resolve_stream(*c, hStream, &s, api)) return r;
+    if (CUresult r = context_and_stream(hStream, &c, &s, api)) return r;
     if (ByteCount == 0) return cu::SUCCESS;
     if (CUresult r = check_device_range(srcDevice, ByteCount, false, api, "source")) return r;
     if (CUresult r = check_device_range(dstDevice, ByteCount, true, api, "destination")) return r;
@@ -193,8 +198,7 @@ PDEMU_API CUresult cuMemsetD8Async(CUdeviceptr dstDevice, unsigned char uc, size
     std::lock_guard lock(api_mutex());
     Context* c = nullptr;
     CUstream_st* s = nullptr;
-    if (CUresult r = require_context(api, &c)) return r;
-    if (CUresult r = resolve_stream(*c, hStream, &s, api)) return r;
+    if (CUresult r = context_and_stream(hStream, &c, &s, api)) return r;
     if (N == 0) return cu::SUCCESS;
     if (CUresult r = check_device_range(dstDevice, N, true, api, "destination")) return r;
     return enqueue(*c, s, "memset " + std::to_string(N) + " bytes", [=]() -> CUresult {

@@ -1,9 +1,12 @@
 // Element formats the reference GEMM and convolution read and write: IEEE half (binary16) and bfloat16 to and from
-// float, rounding to nearest even as the GPU's conversions do.
+// float, rounding to nearest even as the GPU's conversions do. The narrowing ones keep a NaN's payload (quieted),
+// where PTX cvt (ptx/fp16.h) gives the canonical NaN, so only the exact widening conversions are shared with it.
 #pragma once
 
 #include <cstdint>
 #include <cstring>
+
+#include "ptx/fp16.h"
 
 namespace pdemu::num {
 
@@ -19,18 +22,8 @@ inline uint32_t float_to_bits(float f) {
     return b;
 }
 
-inline float half_to_float(uint16_t h) {
-    uint32_t sign = uint32_t(h & 0x8000) << 16;
-    uint32_t exp = (h >> 10) & 0x1f;
-    uint32_t man = h & 0x3ff;
-    if (exp == 0x1f) return bits_to_float(sign | 0x7f800000u | (man << 13));  // inf / nan
-    if (exp == 0) {
-        if (man == 0) return bits_to_float(sign);
-        float v = float(man) * (1.0f / 16777216.0f);  // subnormal: man * 2^-24
-        return (h & 0x8000) ? -v : v;
-    }
-    return bits_to_float(sign | ((exp + 112) << 23) | (man << 13));
-}
+/** Widening is exact, so it is the interpreter's conversion (ptx/fp16.h). */
+inline float half_to_float(uint16_t h) { return ptx::f16_to_f32(h); }
 
 inline uint16_t float_to_half(float f) {
     uint32_t x = float_to_bits(f);
@@ -56,7 +49,7 @@ inline uint16_t float_to_half(float f) {
     return uint16_t(sign | q);
 }
 
-inline float bf16_to_float(uint16_t h) { return bits_to_float(uint32_t(h) << 16); }
+inline float bf16_to_float(uint16_t h) { return ptx::bf16_to_f32(h); }
 
 inline uint16_t float_to_bf16(float f) {
     uint32_t x = float_to_bits(f);
@@ -69,62 +62,63 @@ inline uint16_t float_to_bf16(float f) {
 
 namespace pdemu::num {
 
-/** Dot product of two f32 vectors (the reference GEMM's and convolution's inner loop): eight partial sums in two
- *  four-lane vectors, then a fixed pairwise reduction, so the result does not depend on the thread count. */
-inline float dot(const float* a, const float* b, uint64_t n) {
-    typedef float v4 __attribute__((vector_size(16)));
-    v4 s0 = {0, 0, 0, 0}, s1 = s0;
-    uint64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        v4 x0, x1, y0, y1;
-        std::memcpy(&x0, a + i, 16);
-        std::memcpy(&x1, a + i + 4, 16);
-        std::memcpy(&y0, b + i, 16);
-        std::memcpy(&y1, b + i + 4, 16);
-        s0 += x0 * y0;
-        s1 += x1 * y1;
-    }
-    v4 s = s0 + s1;
+namespace detail {
+typedef float v4 __attribute__((vector_size(16)));
+
+/** p[0..3] into lo, p[4..7] into hi (unaligned). */
+inline void load8(const float* p, v4& lo, v4& hi) {
+    std::memcpy(&lo, p, 16);
+    std::memcpy(&hi, p + 4, 16);
+}
+
+/** s0 += a[0..3] * y0 and s1 += a[4..7] * y1: one step of the eight partial sums. */
+inline void accumulate8(const float* a, v4 y0, v4 y1, v4& s0, v4& s1) {
+    v4 x0, x1;
+    load8(a, x0, x1);
+    s0 += x0 * y0;
+    s1 += x1 * y1;
+}
+
+/** The fixed pairwise reduction of the partial sums `s`, plus a[i..n) . b[i..n) summed in order. */
+inline float reduce(v4 s, const float* a, const float* b, uint64_t i, uint64_t n) {
     float tail = 0.0f;
     for (; i < n; ++i) tail += a[i] * b[i];
     return ((s[0] + s[1]) + (s[2] + s[3])) + tail;
+}
+}  // namespace detail
+
+/** Dot product of two f32 vectors (the reference GEMM's and convolution's inner loop): eight partial sums in two
+ *  four-lane vectors, then a fixed pairwise reduction, so the result does not depend on the thread count. */
+inline float dot(const float* a, const float* b, uint64_t n) {
+    using detail::v4;
+    v4 s0 = {0, 0, 0, 0}, s1 = s0;
+    uint64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v4 y0, y1;
+        detail::load8(b + i, y0, y1);
+        detail::accumulate8(a + i, y0, y1, s0, s1);
+    }
+    return detail::reduce(s0 + s1, a, b, i, n);
 }
 
 /** Four dot products of a0..a3 with the same b, each summed exactly as dot() sums it; b is loaded once for all. */
 inline void dot4(const float* a0, const float* a1, const float* a2, const float* a3, const float* b, uint64_t n,
                  float out[4]) {
-    typedef float v4 __attribute__((vector_size(16)));
+    using detail::v4;
     v4 z = {0, 0, 0, 0};
     v4 s00 = z, s01 = z, s10 = z, s11 = z, s20 = z, s21 = z, s30 = z, s31 = z;
     uint64_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        v4 y0, y1, x0, x1;
-        std::memcpy(&y0, b + i, 16);
-        std::memcpy(&y1, b + i + 4, 16);
-        std::memcpy(&x0, a0 + i, 16);
-        std::memcpy(&x1, a0 + i + 4, 16);
-        s00 += x0 * y0;
-        s01 += x1 * y1;
-        std::memcpy(&x0, a1 + i, 16);
-        std::memcpy(&x1, a1 + i + 4, 16);
-        s10 += x0 * y0;
-        s11 += x1 * y1;
-        std::memcpy(&x0, a2 + i, 16);
-        std::memcpy(&x1, a2 + i + 4, 16);
-        s20 += x0 * y0;
-        s21 += x1 * y1;
-        std::memcpy(&x0, a3 + i, 16);
-        std::memcpy(&x1, a3 + i + 4, 16);
-        s30 += x0 * y0;
-        s31 += x1 * y1;
+        v4 y0, y1;
+        detail::load8(b + i, y0, y1);
+        detail::accumulate8(a0 + i, y0, y1, s00, s01);
+        detail::accumulate8(a1 + i, y0, y1, s10, s11);
+        detail::accumulate8(a2 + i, y0, y1, s20, s21);
+        detail::accumulate8(a3 + i, y0, y1, s30, s31);
     }
     const float* a[4] = {a0, a1, a2, a3};
     v4 s[4] = {s00 + s01, s10 + s11, s20 + s21, s30 + s31};
-    for (int r = 0; r < 4; ++r) {
-        float tail = 0.0f;
-        for (uint64_t j = i; j < n; ++j) tail += a[r][j] * b[j];
-        out[r] = ((s[r][0] + s[r][1]) + (s[r][2] + s[r][3])) + tail;
-    }
+    for (int r = 0; r < 4; ++r) out[r] = detail::reduce(s[r], a[r], b, i, n);
 }
 
 }  // namespace pdemu::num

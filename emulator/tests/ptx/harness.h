@@ -4,9 +4,11 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -112,6 +114,14 @@ inline pdemu::LaunchResult run(const pdemu::Module& m, const char* kernel, pdemu
 /** A module header plus `body`. */
 inline std::string ptx(const std::string& body) {
     return ".version 8.0\n.target sm_90\n.address_size 64\n\n" + body;
+}
+
+/** The PTX text in the file at `path` (empty if it cannot be read), loaded as load_ptx loads it. */
+inline std::unique_ptr<pdemu::Module> load_ptx_file(const std::string& path, pdemu::DeviceMemory& mem, std::string* err) {
+    std::ifstream f(path);
+    std::stringstream s;
+    s << f.rdbuf();
+    return pdemu::load_ptx(s.str(), mem, err);
 }
 
 }  // namespace ptxtest
