@@ -3,6 +3,7 @@ package dev.panamadiffusion.cli;
 import dev.panamadiffusion.backend.Backend;
 import dev.panamadiffusion.image.PngWriter;
 import dev.panamadiffusion.io.ModelFolder;
+import dev.panamadiffusion.io.PredictionType;
 import dev.panamadiffusion.pipeline.BackendFactory;
 import dev.panamadiffusion.pipeline.CancellationToken;
 import dev.panamadiffusion.pipeline.GenerationRequest;
@@ -28,10 +29,16 @@ import java.util.concurrent.Callable;
 @Command(name = "generate", mixinStandardHelpOptions = true, sortOptions = false,
         description = "Generate images from a prompt with a Stable Diffusion 1.x/2.x model in diffusers layout.")
 public final class GenerateCommand implements Callable<Integer> {
-    @Option(names = "--model", paramLabel = "DIR",
-            description = "Diffusers model folder (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/)."
+    @Option(names = "--model", paramLabel = "DIR|FILE",
+            description = "Diffusers model folder (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/),"
+                    + " or a single-file .safetensors checkpoint of SD 1.x/2.x in the original (LDM) layout."
                     + " Default: the project's demo model (models/pdiff-demo: coloured shapes, 64x64).")
     Path model;
+
+    @Option(names = "--prediction-type", paramLabel = "epsilon|v_prediction",
+            description = "For a single-file checkpoint: what its UNet predicts. Default: the LDM .yaml beside the file"
+                    + " (parameterization), else epsilon for SD 1.x and v_prediction for SD 2.x (pass epsilon for SD 2.x base).")
+    String predictionType;
 
     @Option(names = {"--prompt", "-p"}, required = true, paramLabel = "TEXT", description = "What to draw.")
     String prompt;
@@ -94,9 +101,11 @@ public final class GenerateCommand implements Callable<Integer> {
         }
         if (request.sampler() != null) checkSampler(request.sampler());
         Path model = Main.modelOrDemo(this.model);
-        SizeRule sizes = SizeRule.GENERIC;
+        SizeRule sizes;
+        ModelFolder folder;
         try {
-            sizes = StableDiffusionPipeline.sizeRule(ModelFolder.open(model));
+            folder = ModelFolder.open(model, predictionType == null ? null : PredictionType.parse(predictionType));
+            sizes = StableDiffusionPipeline.sizeRule(folder);
         } catch (IllegalArgumentException e) {
             // report the request's own problems first; a broken model folder is the next thing to fix
             List<String> problems = request.problems(SizeRule.GENERIC);
@@ -107,7 +116,7 @@ public final class GenerateCommand implements Callable<Integer> {
 
         List<Path> files = outputFiles(out, request.batchSize());
         try (Backend b = BackendFactory.create(backend, err::println);
-             StableDiffusionPipeline pipeline = StableDiffusionPipeline.load(model, b)) {
+             StableDiffusionPipeline pipeline = StableDiffusionPipeline.load(folder, b)) {
             ProgressBar bar = new ProgressBar(err, "sampling");
             bar.begin();
             GenerationResult result = pipeline.generate(request, bar, CancellationToken.none());

@@ -23,7 +23,7 @@ public final class ServeCommand implements Callable<Integer> {
     CommandSpec spec;
 
     @Option(names = "--model", paramLabel = "DIR",
-            description = "Diffusers model folder. Default: the project's demo model (models/pdiff-demo).")
+            description = "Diffusers model folder, or a single-file .safetensors checkpoint (SD 1.x/2.x, LDM layout). Default: the project's demo model (models/pdiff-demo).")
     Path model;
 
     @Option(names = "--port", defaultValue = "7860", description = "TCP port (0 picks a free one). Default: ${DEFAULT-VALUE}.")
@@ -48,7 +48,7 @@ public final class ServeCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Path model = Main.modelOrDemo(this.model);
-        if (!Files.isDirectory(model)) throw new Main.UsageException("model folder " + model + " does not exist");
+        if (!Files.exists(model)) throw new Main.UsageException("model folder " + model + " does not exist");
         if (maxBatch < 1 || queue < 1 || maxBody < 1024) throw new Main.UsageException("--max-batch and --queue must be >= 1, --max-body >= 1024");
         PrintWriter err = spec.commandLine().getErr();
         EngineOptions options = EngineOptions.defaults(model).withBackend(backend).withMaxBatch(maxBatch).withQueueCapacity(queue);

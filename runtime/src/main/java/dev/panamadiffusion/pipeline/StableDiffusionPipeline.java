@@ -3,7 +3,6 @@ package dev.panamadiffusion.pipeline;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.panamadiffusion.backend.Backend;
 import dev.panamadiffusion.config.ConfigException;
-import dev.panamadiffusion.config.ConfigJson;
 import dev.panamadiffusion.image.Images;
 import dev.panamadiffusion.image.Rgb8Image;
 import dev.panamadiffusion.io.ModelFolder;
@@ -89,20 +88,29 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                 defaultSampler, sizes);
     }
 
-    /** Loads the diffusers model folder {@code modelDir} onto {@code backend}. */
+    /**
+     * Loads the diffusers model folder, or single-file checkpoint ({@link ModelFolder#open}), {@code modelDir} onto
+     * {@code backend}.
+     */
     public static StableDiffusionPipeline load(Path modelDir, Backend backend) {
-        ModelFolder folder = ModelFolder.open(modelDir);
+        return load(ModelFolder.open(modelDir), backend);
+    }
+
+    /** Loads {@code folder} (a diffusers folder or a single-file checkpoint) onto {@code backend}. */
+    public static StableDiffusionPipeline load(ModelFolder folder, Backend backend) {
+        Path modelDir = folder.dir();
         requireTextToImage(folder);
         SizeRule sizes = sizeRule(folder);
-        Path schedulerFile = folder.configFile("scheduler");
-        SchedulerConfig schedulerConfig = SchedulerConfig.read(schedulerFile);
-        String defaultSampler = samplerName(ConfigJson.tree(schedulerFile));
+        JsonNode schedulerJson = folder.config("scheduler");
+        SchedulerConfig schedulerConfig = folder.isSingleFile() ? SchedulerConfig.parse(schedulerJson.toString())
+                : SchedulerConfig.read(folder.configFile("scheduler"));
+        String defaultSampler = samplerName(schedulerJson);
         Arena arena = Arena.ofShared();
         try {
-            CLIPTokenizer tokenizer = CLIPTokenizer.load(folder.component("tokenizer"));
-            CLIPTextModel textEncoder = CLIPTextModel.load(folder.component("text_encoder"), backend, arena);
-            UNet2DConditionModel unet = UNet2DConditionModel.load(folder.component("unet"), backend, arena);
-            AutoencoderKL vae = AutoencoderKL.load(folder.component("vae"), backend, arena);
+            CLIPTokenizer tokenizer = CLIPTokenizer.load(folder.component("tokenizer"), folder.padToken());
+            CLIPTextModel textEncoder = CLIPTextModel.load(folder, "text_encoder", backend, arena);
+            UNet2DConditionModel unet = UNet2DConditionModel.load(folder, "unet", backend, arena);
+            AutoencoderKL vae = AutoencoderKL.load(folder, "vae", backend, arena);
             if (textEncoder.config().hiddenSize() != unet.config().crossAttentionDim()[0]) {
                 throw new IllegalArgumentException("model folder " + modelDir + ": the text encoder's hidden size "
                         + textEncoder.config().hiddenSize() + " does not match the UNet's cross_attention_dim "
@@ -134,8 +142,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
      */
     public static SizeRule sizeRule(ModelFolder folder) {
         // the validated configs: block counts are bounded, so the shifts cannot overflow
-        int vaeBlocks = AutoencoderKLConfig.read(folder.configFile("vae")).blockOutChannels().length;
-        int unetBlocks = UNet2DConditionConfig.read(folder.configFile("unet")).numBlocks();
+        int vaeBlocks = AutoencoderKLConfig.read(folder.configFile("vae"), folder.config("vae")).blockOutChannels().length;
+        int unetBlocks = UNet2DConditionConfig.read(folder.configFile("unet"), folder.config("unet")).numBlocks();
         return new SizeRule(1 << (vaeBlocks - 1), unetBlocks - 1);
     }
 
@@ -381,7 +389,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         for (int id : ids) {
             if (id < 0 || id >= vocab) {
                 throw new IllegalArgumentException("the " + what + " has token id " + id + ", outside the text encoder's"
-                        + " vocabulary of " + vocab + " ids: " + folder.dir().resolve("tokenizer")
+                        + " vocabulary of " + vocab + " ids: " + folder.component("tokenizer")
                         + " does not belong to this text encoder");
             }
         }

@@ -72,6 +72,14 @@ public final class CLIPTokenizer {
      * (defaults: bos {@code <|startoftext|>}, eos, unk and pad {@code <|endoftext|>}, 77).
      */
     public static CLIPTokenizer load(Path tokenizerDir) {
+        return load(tokenizerDir, null);
+    }
+
+    /**
+     * As {@link #load(Path)}, with {@code padToken} (when not null) in place of the files' pad token: a single-file
+     * SD 2.x checkpoint comes without tokenizer files and pads with {@code "!"}, as SD 2.x's own tokenizer does.
+     */
+    public static CLIPTokenizer load(Path tokenizerDir, String padToken) {
         if (!Files.isDirectory(tokenizerDir)) throw new IllegalArgumentException(tokenizerDir + ": no such tokenizer folder");
         Map<String, Integer> encoder = readVocab(tokenizerDir.resolve("vocab.json"));
         Map<String, Integer> ranks = readMerges(tokenizerDir.resolve("merges.txt"));
@@ -89,6 +97,7 @@ public final class CLIPTokenizer {
             unk = tokenContent(p, root, "unk_token", unk);
             pad = tokenContent(p, root, "pad_token", pad);
         }
+        if (padToken != null) pad = padToken;
         if (Files.isRegularFile(config)) maxLength = maxLength(config, ConfigJson.tree(config).get("model_max_length"));
         Map<String, List<String>> fixed = new HashMap<>();
         fixed.put("<|startoftext|>", List.of("<|startoftext|>"));

@@ -21,8 +21,12 @@ import java.util.Map;
  * "…"}}}. {@code components_from} is relative to the set's folder (or absolute); a component folder the set itself holds
  * wins. Every listed file must hash to its recorded sha256 before its component is used, because the recorded tensors
  * hold only for exactly those weights.
+ *
+ * <p>A set recorded over a single-file checkpoint names it instead: {@code {"checkpoint": "tiny-sd1.safetensors",
+ * "sha256": {"tiny-sd1.safetensors": "…"}}} (relative to the set's folder); its components are then loaded from that
+ * file ({@link dev.panamadiffusion.io.ModelFolder#open}), after its hash is checked.
  */
-record ComponentsFile(Path file, Path from, Map<String, String> sha256) {
+record ComponentsFile(Path file, Path from, Map<String, String> sha256, Path checkpoint) {
     static final String NAME = "components.json";
 
     /** The set's {@code components.json}, or null when it has none. */
@@ -31,8 +35,10 @@ record ComponentsFile(Path file, Path from, Map<String, String> sha256) {
         if (!Files.isRegularFile(file)) return null;
         JsonNode root = ConfigJson.tree(file);
         JsonNode from = root.get("components_from");
-        if (from == null || !from.isTextual() || from.asText().isBlank()) {
-            throw new IllegalArgumentException(file + ": no \"components_from\" folder");
+        JsonNode checkpoint = root.get("checkpoint");
+        boolean single = checkpoint != null && checkpoint.isTextual() && !checkpoint.asText().isBlank();
+        if (!single && (from == null || !from.isTextual() || from.asText().isBlank())) {
+            throw new IllegalArgumentException(file + ": no \"components_from\" folder (or \"checkpoint\" file)");
         }
         Map<String, String> hashes = new LinkedHashMap<>();
         JsonNode sha = root.get("sha256");
@@ -42,7 +48,8 @@ record ComponentsFile(Path file, Path from, Map<String, String> sha256) {
                 hashes.put(e.getKey(), e.getValue().asText());
             }
         }
-        return new ComponentsFile(file, setDir.resolve(from.asText()).normalize(), hashes);
+        return new ComponentsFile(file, single ? null : setDir.resolve(from.asText()).normalize(), hashes,
+                single ? setDir.resolve(checkpoint.asText()).normalize() : null);
     }
 
     /**
@@ -50,6 +57,7 @@ record ComponentsFile(Path file, Path from, Map<String, String> sha256) {
      * a missing or different file is an {@link IllegalArgumentException} saying which.
      */
     Path checkedFolder(String component) {
+        if (from == null) throw new IllegalArgumentException(file + ": the set's components come from the checkpoint " + checkpoint);
         Path dir = from.resolve(component);
         if (!Files.isDirectory(dir)) {
             throw new IllegalArgumentException(file + ": no " + component + "/ folder in components_from " + from);
@@ -65,6 +73,20 @@ record ComponentsFile(Path file, Path from, Map<String, String> sha256) {
             }
         }
         return dir;
+    }
+
+    /** The single-file checkpoint, after checking its sha256 when one is listed for it. */
+    Path checkedCheckpoint() {
+        if (!Files.isRegularFile(checkpoint)) throw new IllegalArgumentException(file + ": checkpoint " + checkpoint + " does not exist");
+        String want = sha256.get(checkpoint.getFileName().toString());
+        if (want != null) {
+            String got = sha256(checkpoint);
+            if (!got.equalsIgnoreCase(want)) {
+                throw new IllegalArgumentException(file + ": " + checkpoint + " has sha256 " + got + ", but the set was recorded with "
+                        + want + " (other weights)");
+            }
+        }
+        return checkpoint;
     }
 
     static String sha256(Path f) {

@@ -1,6 +1,7 @@
 package dev.panamadiffusion.verify;
 
 import dev.panamadiffusion.backend.Backend;
+import dev.panamadiffusion.io.ModelFolder;
 import dev.panamadiffusion.models.clip.CLIPTextModel;
 import dev.panamadiffusion.models.unet.UNet2DConditionModel;
 import dev.panamadiffusion.models.vae.AutoencoderKL;
@@ -8,6 +9,7 @@ import dev.panamadiffusion.models.vae.AutoencoderKL;
 import java.lang.foreign.Arena;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Optional;
 import java.util.function.Supplier;
 
 /**
@@ -19,6 +21,7 @@ final class Models implements AutoCloseable {
     private final ReferenceSet set;
     private final Backend backend;
     private final Arena arena = Arena.ofShared();
+    private final Lazy<Optional<ModelFolder>> checkpoint;
     private final Lazy<CLIPTextModel> textEncoder;
     private final Lazy<UNet2DConditionModel> unet;
     private final Lazy<AutoencoderKL> vae;
@@ -26,12 +29,24 @@ final class Models implements AutoCloseable {
     Models(ReferenceSet set, Backend backend) {
         this.set = set;
         this.backend = backend;
-        this.textEncoder = new Lazy<>(() -> CLIPTextModel.load(folder("text_encoder"), backend, arena));
-        this.unet = new Lazy<>(() -> UNet2DConditionModel.load(folder("unet"), backend, arena));
-        this.vae = new Lazy<>(() -> AutoencoderKL.load(folder("vae"), backend, arena));
+        this.checkpoint = new Lazy<>(() -> {
+            Path file = set.checkedCheckpoint();
+            return Optional.ofNullable(file == null ? null : ModelFolder.open(file));
+        });
+        this.textEncoder = new Lazy<>(() -> singleFile() != null ? CLIPTextModel.load(singleFile(), "text_encoder", backend, arena)
+                : CLIPTextModel.load(folder("text_encoder"), backend, arena));
+        this.unet = new Lazy<>(() -> singleFile() != null ? UNet2DConditionModel.load(singleFile(), "unet", backend, arena)
+                : UNet2DConditionModel.load(folder("unet"), backend, arena));
+        this.vae = new Lazy<>(() -> singleFile() != null ? AutoencoderKL.load(singleFile(), "vae", backend, arena)
+                : AutoencoderKL.load(folder("vae"), backend, arena));
     }
 
-    boolean has(String component) { return Files.isDirectory(set.component(component)); }
+    boolean has(String component) {
+        return Files.isDirectory(set.component(component)) || singleFile() != null;
+    }
+
+    /** The set's single-file checkpoint (components.json's "checkpoint"), or null. */
+    private ModelFolder singleFile() { return checkpoint.get().orElse(null); }
 
     CLIPTextModel textEncoder() { return textEncoder.get(); }
 

@@ -65,7 +65,7 @@ public record ReferenceSet(Path dir, String label) {
         Path local = dir.resolve(component);
         if (Files.isDirectory(local)) return local;
         ComponentsFile c = ComponentsFile.read(dir);
-        return c == null ? local : c.from().resolve(component);
+        return c == null || c.from() == null ? local : c.from().resolve(component);
     }
 
     /**
@@ -78,6 +78,15 @@ public record ReferenceSet(Path dir, String label) {
         ComponentsFile c = ComponentsFile.read(dir);
         if (c == null) throw new IllegalArgumentException("no " + component + "/ folder in " + dir + " (and no " + ComponentsFile.NAME + ")");
         return c.checkedFolder(component);
+    }
+
+    /**
+     * The single-file checkpoint the set's {@code components.json} names ({@code "checkpoint"}), hash checked, or null
+     * when the set has component folders.
+     */
+    Path checkedCheckpoint() {
+        ComponentsFile c = ComponentsFile.read(dir);
+        return c == null || c.checkpoint() == null ? null : c.checkedCheckpoint();
     }
 
     /** {@code loop_*.safetensors}, in name order. */

@@ -2,6 +2,7 @@ package dev.panamadiffusion.weights;
 
 import dev.panamadiffusion.backend.Backend;
 import dev.panamadiffusion.io.ModelFiles;
+import dev.panamadiffusion.io.ModelFolder;
 import dev.panamadiffusion.tensor.Tensor;
 
 import java.lang.foreign.Arena;
@@ -76,6 +77,27 @@ public final class Weights {
         T module = build.apply(w);
         w.finish();
         return module;
+    }
+
+    /**
+     * As {@link #load(Path, Backend, Arena, String, Consumer, Function)}, for component {@code component} of
+     * {@code model}: a diffusers folder, or a single-file checkpoint whose tensors it presents under diffusers names;
+     * for a single file, weights that do not bind are a {@link dev.panamadiffusion.io.CheckpointException} naming the
+     * file's own keys.
+     */
+    public static <T> T load(ModelFolder model, String component, Backend backend, Arena arena, String what,
+                             Consumer<Map<String, Tensor>> check, Function<Weights, T> build) {
+        Map<String, Tensor> source = model.weights(component, arena);
+        check.accept(java.util.Collections.unmodifiableMap(source));
+        Weights w = of(source, backend, what + " " + model.describe(component));
+        try {
+            T module = build.apply(w);
+            w.finish();
+            return module;
+        } catch (WeightBindingException e) {
+            if (!model.isSingleFile()) throw e;
+            throw model.checkpoint().bindingFailure(component, e.missing(), e.mismatched(), e.unexpected(), e);
+        }
     }
 
     /**

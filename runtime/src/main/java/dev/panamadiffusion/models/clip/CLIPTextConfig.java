@@ -1,6 +1,7 @@
 package dev.panamadiffusion.models.clip;
 
 import dev.panamadiffusion.config.ConfigException;
+import com.fasterxml.jackson.databind.JsonNode;
 import dev.panamadiffusion.config.ConfigReader;
 import dev.panamadiffusion.config.WeightShapes;
 import dev.panamadiffusion.tensor.Tensor;
@@ -69,7 +70,12 @@ public record CLIPTextConfig(
      * {@link #checkWeights}.
      */
     public static CLIPTextConfig read(Path configFile) {
-        ConfigReader j = ConfigReader.of(configFile);
+        return read(configFile, ConfigReader.of(configFile).root());
+    }
+
+    /** As {@link #read(Path)}, for the parsed (or derived) {@code root}; {@code configFile} names it in messages. */
+    public static CLIPTextConfig read(Path configFile, JsonNode root) {
+        ConfigReader j = new ConfigReader(configFile, root);
         try {
             int hidden = j.integer("hidden_size", 512, 1, MAX_SIZE);
             return new CLIPTextConfig(

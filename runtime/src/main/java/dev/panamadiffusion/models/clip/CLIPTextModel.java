@@ -1,6 +1,7 @@
 package dev.panamadiffusion.models.clip;
 
 import dev.panamadiffusion.backend.Backend;
+import dev.panamadiffusion.io.ModelFolder;
 import dev.panamadiffusion.tensor.Tensor;
 import dev.panamadiffusion.weights.Weights;
 
@@ -32,6 +33,17 @@ public final class CLIPTextModel {
         Path configFile = componentDir.resolve("config.json");
         CLIPTextConfig config = CLIPTextConfig.read(configFile);
         return Weights.load(componentDir, backend, arena, "CLIPTextModel", weights -> config.checkWeights(configFile, weights),
+                w -> new CLIPTextModel(config, w));
+    }
+
+    /**
+     * Loads component {@code component} of {@code model} (a diffusers folder, or a single-file checkpoint presented
+     * under diffusers names), as {@link #load(Path, Backend, Arena)} does a folder.
+     */
+    public static CLIPTextModel load(ModelFolder model, String component, Backend backend, Arena arena) {
+        Path configFile = model.configFile(component);
+        CLIPTextConfig config = CLIPTextConfig.read(configFile, model.config(component));
+        return Weights.load(model, component, backend, arena, "CLIPTextModel", weights -> config.checkWeights(configFile, weights),
                 w -> new CLIPTextModel(config, w));
     }
 

@@ -95,6 +95,15 @@ public record UNet2DConditionConfig(
         }
     }
 
+    /** As {@link #read(Path)}, for the parsed (or derived) {@code root}; {@code configFile} names it in messages. */
+    public static UNet2DConditionConfig read(Path configFile, JsonNode root) {
+        try {
+            return fromJson(new ConfigReader(configFile, root));
+        } catch (ConfigException e) {
+            throw e.file() == null ? e.in(configFile) : e;
+        }
+    }
+
     /** The config from a parsed config.json, diffusers 0.27.2 defaults for absent keys, validated. */
     public static UNet2DConditionConfig fromJson(JsonNode j) {
         return fromJson(new ConfigReader(null, j));

@@ -1,6 +1,7 @@
 package dev.panamadiffusion.models.unet;
 
 import dev.panamadiffusion.backend.Backend;
+import dev.panamadiffusion.io.ModelFolder;
 import dev.panamadiffusion.nn.Conv2d;
 import dev.panamadiffusion.nn.GroupNorm;
 import dev.panamadiffusion.tensor.Tensor;
@@ -39,6 +40,17 @@ public final class UNet2DConditionModel {
         Path configFile = componentDir.resolve("config.json");
         UNet2DConditionConfig config = UNet2DConditionConfig.read(configFile);
         return Weights.load(componentDir, backend, arena, "UNet2DConditionModel", weights -> config.checkWeights(configFile, weights),
+                w -> new UNet2DConditionModel(config, w));
+    }
+
+    /**
+     * Loads component {@code component} of {@code model} (a diffusers folder, or a single-file checkpoint presented
+     * under diffusers names), as {@link #load(Path, Backend, Arena)} does a folder.
+     */
+    public static UNet2DConditionModel load(ModelFolder model, String component, Backend backend, Arena arena) {
+        Path configFile = model.configFile(component);
+        UNet2DConditionConfig config = UNet2DConditionConfig.read(configFile, model.config(component));
+        return Weights.load(model, component, backend, arena, "UNet2DConditionModel", weights -> config.checkWeights(configFile, weights),
                 w -> new UNet2DConditionModel(config, w));
     }
 

@@ -1,6 +1,7 @@
 package dev.panamadiffusion.models.vae;
 
 import dev.panamadiffusion.backend.Backend;
+import dev.panamadiffusion.io.ModelFolder;
 import dev.panamadiffusion.nn.Conv2d;
 import dev.panamadiffusion.tensor.Tensor;
 import dev.panamadiffusion.weights.Weights;
@@ -43,6 +44,17 @@ public final class AutoencoderKL {
         Path configFile = componentDir.resolve("config.json");
         AutoencoderKLConfig config = AutoencoderKLConfig.read(configFile);
         return Weights.load(componentDir, backend, arena, "AutoencoderKL", weights -> config.checkWeights(configFile, weights),
+                w -> new AutoencoderKL(config, w));
+    }
+
+    /**
+     * Loads component {@code component} of {@code model} (a diffusers folder, or a single-file checkpoint presented
+     * under diffusers names), as {@link #load(Path, Backend, Arena)} does a folder.
+     */
+    public static AutoencoderKL load(ModelFolder model, String component, Backend backend, Arena arena) {
+        Path configFile = model.configFile(component);
+        AutoencoderKLConfig config = AutoencoderKLConfig.read(configFile, model.config(component));
+        return Weights.load(model, component, backend, arena, "AutoencoderKL", weights -> config.checkWeights(configFile, weights),
                 w -> new AutoencoderKL(config, w));
     }
 

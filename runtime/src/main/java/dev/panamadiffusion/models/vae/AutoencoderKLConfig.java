@@ -1,6 +1,7 @@
 package dev.panamadiffusion.models.vae;
 
 import dev.panamadiffusion.config.ConfigException;
+import com.fasterxml.jackson.databind.JsonNode;
 import dev.panamadiffusion.config.ConfigReader;
 import dev.panamadiffusion.config.WeightShapes;
 import dev.panamadiffusion.tensor.Tensor;
@@ -100,7 +101,12 @@ public record AutoencoderKLConfig(
      * the file and the key. The sizes are checked against the weights by {@link #checkWeights}.
      */
     public static AutoencoderKLConfig read(Path configFile) {
-        ConfigReader j = ConfigReader.of(configFile);
+        return read(configFile, ConfigReader.of(configFile).root());
+    }
+
+    /** As {@link #read(Path)}, for the parsed (or derived) {@code root}; {@code configFile} names it in messages. */
+    public static AutoencoderKLConfig read(Path configFile, JsonNode root) {
+        ConfigReader j = new ConfigReader(configFile, root);
         try {
             int[] channels = j.ints("block_out_channels", MAX_BLOCKS, 1, MAX_CHANNELS, 64);
             return new AutoencoderKLConfig(

@@ -1,0 +1,215 @@
+package dev.panamadiffusion.io;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Where each diffusers tensor of a Stable Diffusion model lies in a checkpoint in the original CompVis/LDM layout:
+ * the one place that knows both namings. Built from the structure {@link LdmLayout} read off the file's keys, following
+ * diffusers 0.27.2's {@code convert_from_ckpt.py} (LDM → diffusers) and {@code convert_diffusers_to_original_stable_
+ * diffusion.py} (the inverse), generalised from SD's 4 blocks × 2 layers to any count.
+ *
+ * <p>Every mapping is a view of one LDM tensor, never a copy: the tensor as it is, a range of its rows (OpenCLIP's fused
+ * {@code attn.in_proj_weight} holds q, k and v one above the other), or the same bytes without trailing 1 × 1
+ * dimensions (the VAE's mid-block attention is stored as 1 × 1 convolutions, [C, C, 1, 1], where diffusers has linear
+ * layers, [C, C]).
+ */
+public final class LdmKeyMap {
+    /** How a diffusers tensor is seen in its LDM tensor. */
+    public enum View { AS_IS, ROWS, SQUEEZE_1X1 }
+
+    /**
+     * One diffusers tensor: its component ({@code unet}, {@code vae}, {@code text_encoder}), its diffusers name, the
+     * LDM key holding it and how; {@code rowStart}/{@code rowEnd} for {@link View#ROWS}. {@code optional} entries may
+     * be absent from the file (a buffer such as CLIP's {@code position_ids}).
+     */
+    public record Entry(String component, String diffusersKey, String ldmKey, View view, long rowStart, long rowEnd,
+                        boolean optional) {}
+
+    private final List<Entry> entries = new ArrayList<>();
+
+    private LdmKeyMap() {}
+
+    public List<Entry> entries() { return Collections.unmodifiableList(entries); }
+
+    /** The map for {@code layout}; which keys exist decides only optional entries (shortcuts, position_ids). */
+    static LdmKeyMap of(LdmLayout layout, Map<String, long[]> shapes) {
+        LdmKeyMap m = new LdmKeyMap();
+        m.unet(layout, shapes);
+        m.vae(layout, shapes);
+        if (layout.openClip()) m.openClip(layout);
+        else m.clip(layout, shapes);
+        return m;
+    }
+
+    private void add(String component, String hf, String ldm) {
+        entries.add(new Entry(component, hf, ldm, View.AS_IS, 0, 0, false));
+    }
+
+    private void addWeightBias(String component, String hf, String ldm) {
+        add(component, hf + ".weight", ldm + ".weight");
+        add(component, hf + ".bias", ldm + ".bias");
+    }
+
+    // ---- UNet ---------------------------------------------------------------------------------------------------
+
+    private static final String[][] UNET_RESNET = {
+            {"norm1", "in_layers.0"}, {"conv1", "in_layers.2"}, {"time_emb_proj", "emb_layers.1"},
+            {"norm2", "out_layers.0"}, {"conv2", "out_layers.3"}};
+
+    private void unet(LdmLayout l, Map<String, long[]> shapes) {
+        String p = LdmLayout.UNET;
+        int n = l.unetChannels().length, layers = l.unetLayers();
+        addWeightBias("unet", "time_embedding.linear_1", p + "time_embed.0");
+        addWeightBias("unet", "time_embedding.linear_2", p + "time_embed.2");
+        addWeightBias("unet", "conv_in", p + "input_blocks.0.0");
+        addWeightBias("unet", "conv_norm_out", p + "out.0");
+        addWeightBias("unet", "conv_out", p + "out.2");
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < layers; j++) {
+                int block = (layers + 1) * i + j + 1;
+                unetResnet(shapes, "down_blocks." + i + ".resnets." + j, p + "input_blocks." + block + ".0");
+                if (l.downAttention()[i]) {
+                    transformer("down_blocks." + i + ".attentions." + j, p + "input_blocks." + block + ".1", l.transformerDepth());
+                }
+            }
+            if (i < n - 1) {
+                addWeightBias("unet", "down_blocks." + i + ".downsamplers.0.conv", p + "input_blocks." + (layers + 1) * (i + 1) + ".0.op");
+            }
+        }
+        unetResnet(shapes, "mid_block.resnets.0", p + "middle_block.0");
+        transformer("mid_block.attentions.0", p + "middle_block.1", l.transformerDepth());
+        unetResnet(shapes, "mid_block.resnets.1", p + "middle_block.2");
+        for (int i = 0; i < n; i++) {
+            boolean attention = l.upAttention()[i];
+            for (int j = 0; j <= layers; j++) {
+                int block = (layers + 1) * i + j;
+                unetResnet(shapes, "up_blocks." + i + ".resnets." + j, p + "output_blocks." + block + ".0");
+                if (attention) transformer("up_blocks." + i + ".attentions." + j, p + "output_blocks." + block + ".1", l.transformerDepth());
+            }
+            if (i < n - 1) {
+                addWeightBias("unet", "up_blocks." + i + ".upsamplers.0.conv",
+                        p + "output_blocks." + ((layers + 1) * i + layers) + "." + (attention ? 2 : 1) + ".conv");
+            }
+        }
+    }
+
+    private void unetResnet(Map<String, long[]> shapes, String hf, String ldm) {
+        for (String[] r : UNET_RESNET) addWeightBias("unet", hf + "." + r[0], ldm + "." + r[1]);
+        if (needsShortcut(shapes, ldm + ".in_layers.2.weight", ldm + ".out_layers.3.weight", ldm + ".skip_connection.weight")) {
+            addWeightBias("unet", hf + ".conv_shortcut", ldm + ".skip_connection");
+        }
+    }
+
+    /**
+     * A resnet whose input and output widths differ has a 1 × 1 shortcut; when its convolutions are missing (reported
+     * as missing anyway), the file's own shortcut decides.
+     */
+    private static boolean needsShortcut(Map<String, long[]> shapes, String conv1, String conv2, String shortcut) {
+        long[] c1 = shapes.get(conv1), c2 = shapes.get(conv2);
+        if (c1 == null || c2 == null || c1.length < 2 || c2.length < 1) return shapes.containsKey(shortcut);
+        return c1[1] != c2[0];
+    }
+
+    /** A SpatialTransformer / Transformer2DModel: the same leaf names on both sides. */
+    private void transformer(String hf, String ldm, int depth) {
+        for (String s : List.of("norm", "proj_in", "proj_out")) addWeightBias("unet", hf + "." + s, ldm + "." + s);
+        for (int k = 0; k < depth; k++) {
+            String b = ".transformer_blocks." + k + ".";
+            for (String s : List.of("norm1", "norm2", "norm3", "attn1.to_out.0", "attn2.to_out.0", "ff.net.0.proj", "ff.net.2")) {
+                addWeightBias("unet", hf + b + s, ldm + b + s);
+            }
+            for (String a : List.of("attn1", "attn2")) {
+                for (String q : List.of("to_q", "to_k", "to_v")) add("unet", hf + b + a + "." + q + ".weight", ldm + b + a + "." + q + ".weight");
+            }
+        }
+    }
+
+    // ---- VAE ----------------------------------------------------------------------------------------------------
+
+    private void vae(LdmLayout l, Map<String, long[]> shapes) {
+        String p = LdmLayout.VAE;
+        int n = l.vaeBlocks(), layers = l.vaeLayers();
+        for (String part : List.of("encoder", "decoder")) {
+            addWeightBias("vae", part + ".conv_in", p + part + ".conv_in");
+            addWeightBias("vae", part + ".conv_out", p + part + ".conv_out");
+            addWeightBias("vae", part + ".conv_norm_out", p + part + ".norm_out");
+            vaeResnet(shapes, part + ".mid_block.resnets.0", p + part + ".mid.block_1");
+            vaeResnet(shapes, part + ".mid_block.resnets.1", p + part + ".mid.block_2");
+            String hf = part + ".mid_block.attentions.0.", ldm = p + part + ".mid.attn_1.";
+            addWeightBias("vae", hf + "group_norm", ldm + "norm");
+            for (String[] a : new String[][] {{"to_q", "q"}, {"to_k", "k"}, {"to_v", "v"}, {"to_out.0", "proj_out"}}) {
+                entries.add(new Entry("vae", hf + a[0] + ".weight", ldm + a[1] + ".weight", View.SQUEEZE_1X1, 0, 0, false));
+                add("vae", hf + a[0] + ".bias", ldm + a[1] + ".bias");
+            }
+        }
+        addWeightBias("vae", "quant_conv", p + "quant_conv");
+        addWeightBias("vae", "post_quant_conv", p + "post_quant_conv");
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < layers; j++) {
+                vaeResnet(shapes, "encoder.down_blocks." + i + ".resnets." + j, p + "encoder.down." + i + ".block." + j);
+            }
+            for (int j = 0; j <= layers; j++) {
+                vaeResnet(shapes, "decoder.up_blocks." + i + ".resnets." + j, p + "decoder.up." + (n - 1 - i) + ".block." + j);
+            }
+            if (i < n - 1) {
+                addWeightBias("vae", "encoder.down_blocks." + i + ".downsamplers.0.conv", p + "encoder.down." + i + ".downsample.conv");
+                addWeightBias("vae", "decoder.up_blocks." + i + ".upsamplers.0.conv", p + "decoder.up." + (n - 1 - i) + ".upsample.conv");
+            }
+        }
+    }
+
+    private void vaeResnet(Map<String, long[]> shapes, String hf, String ldm) {
+        for (String s : List.of("norm1", "conv1", "norm2", "conv2")) addWeightBias("vae", hf + "." + s, ldm + "." + s);
+        if (needsShortcut(shapes, ldm + ".conv1.weight", ldm + ".conv2.weight", ldm + ".nin_shortcut.weight")) {
+            addWeightBias("vae", hf + ".conv_shortcut", ldm + ".nin_shortcut");
+        }
+    }
+
+    // ---- text encoders ------------------------------------------------------------------------------------------
+
+    /** SD 1.x: Hugging Face's CLIPTextModel under {@code cond_stage_model.transformer.}: the same names. */
+    private void clip(LdmLayout l, Map<String, long[]> shapes) {
+        String p = l.clipPrefix();
+        String e = "text_model.embeddings.";
+        add("text_encoder", e + "token_embedding.weight", p + "embeddings.token_embedding.weight");
+        add("text_encoder", e + "position_embedding.weight", p + "embeddings.position_embedding.weight");
+        if (shapes.containsKey(p + "embeddings.position_ids")) {
+            entries.add(new Entry("text_encoder", e + "position_ids", p + "embeddings.position_ids", View.AS_IS, 0, 0, true));
+        }
+        for (int i = 0; i < l.textLayers(); i++) {
+            String layer = "encoder.layers." + i + ".";
+            for (String s : List.of("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj",
+                    "layer_norm1", "mlp.fc1", "mlp.fc2", "layer_norm2")) {
+                addWeightBias("text_encoder", "text_model." + layer + s, p + layer + s);
+            }
+        }
+        addWeightBias("text_encoder", "text_model.final_layer_norm", p + "final_layer_norm");
+    }
+
+    /** SD 2.x: OpenCLIP ViT-H/14's text tower under {@code cond_stage_model.model.}, q/k/v fused. */
+    private void openClip(LdmLayout l) {
+        String p = LdmLayout.OPEN_CLIP;
+        long d = l.textHidden();
+        add("text_encoder", "text_model.embeddings.token_embedding.weight", p + "token_embedding.weight");
+        add("text_encoder", "text_model.embeddings.position_embedding.weight", p + "positional_embedding");
+        for (int i = 0; i < l.textLayers(); i++) {
+            String hf = "text_model.encoder.layers." + i + ".", ldm = p + "transformer.resblocks." + i + ".";
+            addWeightBias("text_encoder", hf + "layer_norm1", ldm + "ln_1");
+            addWeightBias("text_encoder", hf + "layer_norm2", ldm + "ln_2");
+            addWeightBias("text_encoder", hf + "mlp.fc1", ldm + "mlp.c_fc");
+            addWeightBias("text_encoder", hf + "mlp.fc2", ldm + "mlp.c_proj");
+            addWeightBias("text_encoder", hf + "self_attn.out_proj", ldm + "attn.out_proj");
+            String[] qkv = {"q_proj", "k_proj", "v_proj"};
+            for (int k = 0; k < 3; k++) {
+                for (String s : List.of("weight", "bias")) {
+                    entries.add(new Entry("text_encoder", hf + "self_attn." + qkv[k] + "." + s, ldm + "attn.in_proj_" + s,
+                            View.ROWS, k * d, (k + 1) * d, false));
+                }
+            }
+        }
+        addWeightBias("text_encoder", "text_model.final_layer_norm", p + "ln_final");
+    }
+}
