@@ -44,6 +44,29 @@ public final class LdmKeyMap {
         return m;
     }
 
+    /**
+     * The LDM name (without {@code model.diffusion_model.}) of every UNet tensor, by diffusers key, for a UNet of
+     * {@code channels.length} levels of {@code layers} resnets each, with attention where {@code downAttention} /
+     * {@code upAttention} say and {@code transformerDepth} blocks per transformer: how kohya LoRAs trained on an LDM
+     * checkpoint name the UNet's layers ({@code lora_unet_input_blocks_1_1_proj_in}). Every resnet gets a shortcut
+     * entry; the caller keeps those its model has.
+     */
+    public static Map<String, String> unetLdmNames(int[] channels, int layers, boolean[] downAttention, boolean[] upAttention,
+                                                   int transformerDepth) {
+        LdmLayout layout = new LdmLayout(false, LdmLayout.CLIP, channels.clone(), layers, downAttention.clone(),
+                upAttention.clone(), transformerDepth, 4, 4, 0, false, new int[0], 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+        Map<String, long[]> everyShortcut = new java.util.AbstractMap<>() { // needsShortcut: no shapes, every shortcut "present"
+            @Override public boolean containsKey(Object key) { return key instanceof String k && k.endsWith(".skip_connection.weight"); }
+            @Override public long[] get(Object key) { return null; }
+            @Override public java.util.Set<Entry<String, long[]>> entrySet() { return java.util.Set.of(); }
+        };
+        LdmKeyMap m = new LdmKeyMap();
+        m.unet(layout, everyShortcut);
+        Map<String, String> out = new java.util.LinkedHashMap<>();
+        for (Entry e : m.entries) out.put(e.diffusersKey(), e.ldmKey().substring(LdmLayout.UNET.length()));
+        return out;
+    }
+
     private void add(String component, String hf, String ldm) {
         entries.add(new Entry(component, hf, ldm, View.AS_IS, 0, 0, false));
     }

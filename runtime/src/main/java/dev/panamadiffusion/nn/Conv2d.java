@@ -1,12 +1,13 @@
 package dev.panamadiffusion.nn;
 
 import dev.panamadiffusion.tensor.Tensor;
+import dev.panamadiffusion.weights.Param;
 import dev.panamadiffusion.weights.Weights;
 
 /** torch.nn.Conv2d (square kernel, symmetric padding): keys {@code weight} [out, in, k, k], {@code bias} [out]. */
 public final class Conv2d {
     private final Weights w;
-    private final Tensor weight;
+    private final Param weight; // swappable: a LoRA patches it
     private final Tensor bias;
     public final int stride;
     public final int padding;
@@ -15,11 +16,11 @@ public final class Conv2d {
         this.w = w;
         this.stride = stride;
         this.padding = padding;
-        this.weight = w.get("weight", out, in, kernel, kernel);
+        this.weight = w.param("weight", out, in, kernel, kernel);
         this.bias = w.get("bias", out);
     }
 
     public Tensor forward(Tensor x) { // [N, in, H, W] -> [N, out, H', W']
-        return w.backend().conv2d(x, weight, bias, stride, padding);
+        return w.backend().conv2d(x, weight.tensor(), bias, stride, padding);
     }
 }

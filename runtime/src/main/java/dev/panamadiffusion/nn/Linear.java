@@ -1,12 +1,13 @@
 package dev.panamadiffusion.nn;
 
 import dev.panamadiffusion.tensor.Tensor;
+import dev.panamadiffusion.weights.Param;
 import dev.panamadiffusion.weights.Weights;
 
 /** torch.nn.Linear: keys {@code weight} [out, in] and {@code bias} [out] (when {@code bias}). */
 public final class Linear {
     private final Weights w;
-    private final Tensor weight;
+    private final Param weight; // swappable: a LoRA patches it
     private final Tensor bias;
     public final long inFeatures;
     public final long outFeatures;
@@ -15,11 +16,11 @@ public final class Linear {
         this.w = w;
         this.inFeatures = inFeatures;
         this.outFeatures = outFeatures;
-        this.weight = w.get("weight", outFeatures, inFeatures);
+        this.weight = w.param("weight", outFeatures, inFeatures);
         this.bias = bias ? w.get("bias", outFeatures) : null;
     }
 
     public Tensor forward(Tensor x) { // [..., in] -> [..., out]
-        return w.backend().linear(x, weight, bias);
+        return w.backend().linear(x, weight.tensor(), bias);
     }
 }

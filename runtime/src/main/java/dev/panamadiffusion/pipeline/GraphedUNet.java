@@ -94,6 +94,12 @@ public final class GraphedUNet implements UNetRunner {
         return c;
     }
 
+    /** Drops every recorded graph (they hold the old weights' addresses); the next step of each shape records anew. */
+    @Override
+    public void weightsChanged() {
+        while (!graphs.isEmpty()) evictEldest();
+    }
+
     /** Graphs recorded so far (one per shape seen, plus re-recordings after eviction). */
     public int captures() { return captures; }
 

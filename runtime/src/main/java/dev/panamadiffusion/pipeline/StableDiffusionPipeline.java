@@ -6,6 +6,8 @@ import dev.panamadiffusion.config.ConfigException;
 import dev.panamadiffusion.image.Images;
 import dev.panamadiffusion.image.Rgb8Image;
 import dev.panamadiffusion.io.ModelFolder;
+import dev.panamadiffusion.lora.LoraPatcher;
+import dev.panamadiffusion.lora.LoraSpec;
 import dev.panamadiffusion.models.clip.CLIPTextModel;
 import dev.panamadiffusion.models.unet.UNet2DConditionConfig;
 import dev.panamadiffusion.models.unet.UNet2DConditionModel;
@@ -54,6 +56,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     private final SchedulerConfig schedulerConfig;
     private final String defaultSampler;
     private final SizeRule sizeRule;
+    private final LoraPatcher loras;
 
     private StableDiffusionPipeline(ModelFolder folder, Backend backend, Arena arena, CLIPTokenizer tokenizer,
                                     CLIPTextModel textEncoder, UNet2DConditionModel unet, UNetRunner unetRunner,
@@ -70,6 +73,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         this.schedulerConfig = schedulerConfig;
         this.defaultSampler = defaultSampler;
         this.sizeRule = sizeRule;
+        this.loras = LoraPatcher.of(backend, unet, textEncoder);
     }
 
     /**
@@ -160,6 +164,26 @@ public final class StableDiffusionPipeline implements AutoCloseable {
 
     /** Width and height when a request gives 0: the UNet's sample size times the VAE scale (512 for SD 1.5). */
     public int defaultSize() { return unet.config().sampleSize() * sizeRule.vaeScaleFactor(); }
+
+    /**
+     * Makes {@code specs} the LoRAs this pipeline generates with, merged into copies of the weights they touch (an
+     * empty list removes all; the base weights are never written, so removing restores them bit for bit). Every file
+     * is checked first: a LoRA for another model is a {@link dev.panamadiffusion.lora.LoraException} naming it, and
+     * the LoRAs applied before stay.
+     */
+    public synchronized void setLoras(List<LoraSpec> specs) {
+        try {
+            loras.set(specs);
+        } finally {
+            unetRunner.weightsChanged();
+        }
+    }
+
+    /** Removes every LoRA ({@link #setLoras} with none). */
+    public synchronized void clearLoras() { setLoras(List.of()); }
+
+    /** The LoRAs applied now. */
+    public synchronized List<LoraSpec> loras() { return loras.active(); }
 
     /**
      * Runs {@code request}. Invalid fields are an {@link InvalidRequestException}; a sampler name that does not exist

@@ -21,6 +21,11 @@ public interface UNetRunner extends AutoCloseable {
      */
     Tensor predict(Tensor sample, double[] timesteps, Tensor context);
 
+    /**
+     * The UNet's weights were swapped (a LoRA applied or removed): anything recorded over the old weights must go.
+     */
+    default void weightsChanged() {}
+
     /** Releases what the runner keeps on the backend (recorded graphs); the model and backend stay open. */
     @Override
     default void close() {}

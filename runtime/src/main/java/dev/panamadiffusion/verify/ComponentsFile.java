@@ -2,6 +2,7 @@ package dev.panamadiffusion.verify;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.panamadiffusion.config.ConfigJson;
+import dev.panamadiffusion.lora.LoraSpec;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -10,9 +11,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -26,7 +29,8 @@ import java.util.Map;
  * "sha256": {"tiny-sd1.safetensors": "…"}}} (relative to the set's folder); its components are then loaded from that
  * file ({@link dev.panamadiffusion.io.ModelFolder#open}), after its hash is checked.
  */
-record ComponentsFile(Path file, Path from, Map<String, String> sha256, Path checkpoint) {
+record ComponentsFile(Path file, Path from, Map<String, String> sha256, Path checkpoint, List<LoraSpec> loras,
+                      boolean removeLoras) {
     static final String NAME = "components.json";
 
     /** The set's {@code components.json}, or null when it has none. */
@@ -48,8 +52,33 @@ record ComponentsFile(Path file, Path from, Map<String, String> sha256, Path che
                 hashes.put(e.getKey(), e.getValue().asText());
             }
         }
+        List<LoraSpec> loras = new ArrayList<>();
+        JsonNode list = root.get("loras");
+        if (list != null) {
+            if (!list.isArray()) throw new IllegalArgumentException(file + ": \"loras\" must be a list of {file, scale, sha256}");
+            for (JsonNode l : list) {
+                JsonNode f = l.get("file"), scale = l.get("scale");
+                if (f == null || !f.isTextual() || scale == null || !scale.isNumber()) {
+                    throw new IllegalArgumentException(file + ": each of \"loras\" needs a \"file\" and a numeric \"scale\", got " + l);
+                }
+                Path lf = setDir.resolve(f.asText()).normalize();
+                JsonNode hash = l.get("sha256");
+                if (hash != null) checkHash(file, lf, hash.asText());
+                loras.add(new LoraSpec(lf, scale.asDouble()));
+            }
+        }
+        JsonNode remove = root.get("remove_loras");
         return new ComponentsFile(file, single ? null : setDir.resolve(from.asText()).normalize(), hashes,
-                single ? setDir.resolve(checkpoint.asText()).normalize() : null);
+                single ? setDir.resolve(checkpoint.asText()).normalize() : null, List.copyOf(loras),
+                remove != null && remove.asBoolean(false));
+    }
+
+    private static void checkHash(Path file, Path f, String want) {
+        if (!Files.isRegularFile(f)) throw new IllegalArgumentException(file + ": " + f + " does not exist");
+        String got = sha256(f);
+        if (!got.equalsIgnoreCase(want)) {
+            throw new IllegalArgumentException(file + ": " + f + " has sha256 " + got + ", but the set was recorded with " + want);
+        }
     }
 
     /**

@@ -2,6 +2,8 @@ package dev.panamadiffusion.verify;
 
 import dev.panamadiffusion.backend.Backend;
 import dev.panamadiffusion.io.ModelFolder;
+import dev.panamadiffusion.lora.LoraPatcher;
+import dev.panamadiffusion.lora.LoraSpec;
 import dev.panamadiffusion.models.clip.CLIPTextModel;
 import dev.panamadiffusion.models.unet.UNet2DConditionModel;
 import dev.panamadiffusion.models.vae.AutoencoderKL;
@@ -9,6 +11,7 @@ import dev.panamadiffusion.models.vae.AutoencoderKL;
 import java.lang.foreign.Arena;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Optional;
 import java.util.function.Supplier;
 
@@ -33,12 +36,28 @@ final class Models implements AutoCloseable {
             Path file = set.checkedCheckpoint();
             return Optional.ofNullable(file == null ? null : ModelFolder.open(file));
         });
-        this.textEncoder = new Lazy<>(() -> singleFile() != null ? CLIPTextModel.load(singleFile(), "text_encoder", backend, arena)
-                : CLIPTextModel.load(folder("text_encoder"), backend, arena));
-        this.unet = new Lazy<>(() -> singleFile() != null ? UNet2DConditionModel.load(singleFile(), "unet", backend, arena)
-                : UNet2DConditionModel.load(folder("unet"), backend, arena));
+        this.textEncoder = new Lazy<>(() -> {
+            CLIPTextModel m = singleFile() != null ? CLIPTextModel.load(singleFile(), "text_encoder", backend, arena)
+                    : CLIPTextModel.load(folder("text_encoder"), backend, arena);
+            return withLoras(m, LoraPatcher.of(backend, null, m));
+        });
+        this.unet = new Lazy<>(() -> {
+            UNet2DConditionModel m = singleFile() != null ? UNet2DConditionModel.load(singleFile(), "unet", backend, arena)
+                    : UNet2DConditionModel.load(folder("unet"), backend, arena);
+            return withLoras(m, LoraPatcher.of(backend, m, null));
+        });
         this.vae = new Lazy<>(() -> singleFile() != null ? AutoencoderKL.load(singleFile(), "vae", backend, arena)
                 : AutoencoderKL.load(folder("vae"), backend, arena));
+    }
+
+    /** {@code model} after the set's LoRAs were merged into it through {@code patcher} (and removed for "remove_loras"). */
+    private <T> T withLoras(T model, LoraPatcher patcher) {
+        List<LoraSpec> loras = set.loras();
+        if (!loras.isEmpty()) {
+            patcher.set(loras);
+            if (set.removesLoras()) patcher.clear();
+        }
+        return model;
     }
 
     boolean has(String component) {

@@ -89,6 +89,18 @@ public record ReferenceSet(Path dir, String label) {
         return c == null || c.checkpoint() == null ? null : c.checkedCheckpoint();
     }
 
+    /** The LoRAs the set was recorded with ({@code components.json}'s "loras", hashes checked), or none. */
+    List<dev.panamadiffusion.lora.LoraSpec> loras() {
+        ComponentsFile c = ComponentsFile.read(dir);
+        return c == null ? List.of() : c.loras();
+    }
+
+    /** True when the set's LoRAs are applied and removed again before the checks ("remove_loras"). */
+    boolean removesLoras() {
+        ComponentsFile c = ComponentsFile.read(dir);
+        return c != null && c.removeLoras();
+    }
+
     /** {@code loop_*.safetensors}, in name order. */
     public List<Path> loops() {
         List<Path> out = new ArrayList<>();

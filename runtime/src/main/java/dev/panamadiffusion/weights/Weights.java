@@ -35,6 +35,7 @@ public final class Weights {
         final List<String> missing = new java.util.ArrayList<>();
         final List<String> mismatched = new java.util.ArrayList<>();
         final Map<String, Tensor> uploaded = new LinkedHashMap<>();
+        final Map<String, Param> params = new LinkedHashMap<>();
         float std;
         final java.util.SplittableRandom random; // non-null: generate every requested key instead of reading it
 
@@ -147,6 +148,23 @@ public final class Weights {
         }
         return root.uploaded.computeIfAbsent(key, k -> root.backend.upload(t));
     }
+
+    /**
+     * As {@link #get}, as a {@link Param}: a weight that can be swapped after loading (LoRA). Null when the key is
+     * missing or mismatched (recorded for {@link #finish()}).
+     */
+    public Param param(String name, long... expectedShape) {
+        Tensor t = get(name, expectedShape);
+        if (t == null) return null;
+        String key = prefix + name;
+        return root.params.computeIfAbsent(key, k -> new Param(k, root.source.get(k), t));
+    }
+
+    /**
+     * The {@link #param swappable weights} bound so far by full key, in binding order; a live view that a module keeps
+     * while its children bind.
+     */
+    public Map<String, Param> params() { return java.util.Collections.unmodifiableMap(root.params); }
 
     private Tensor randomTensor(long[] shape) {
         float[] v = new float[Math.toIntExact(Tensor.numel(shape))];

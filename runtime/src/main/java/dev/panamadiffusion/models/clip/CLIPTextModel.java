@@ -3,10 +3,12 @@ package dev.panamadiffusion.models.clip;
 import dev.panamadiffusion.backend.Backend;
 import dev.panamadiffusion.io.ModelFolder;
 import dev.panamadiffusion.tensor.Tensor;
+import dev.panamadiffusion.weights.Param;
 import dev.panamadiffusion.weights.Weights;
 
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
+import java.util.Map;
 
 /**
  * transformers' {@code CLIPTextModel}, the Stable Diffusion text encoder: a {@link CLIPTextTransformer} under the
@@ -15,6 +17,7 @@ import java.nio.file.Path;
 public final class CLIPTextModel {
     private final CLIPTextConfig config;
     private final CLIPTextTransformer textModel;
+    private final Map<String, Param> params; // swappable weights by transformers key (LoRA)
 
     /**
      * Binds the model to {@code w}. Missing or mis-shaped keys are reported by {@code w.finish()}, which the caller
@@ -22,8 +25,15 @@ public final class CLIPTextModel {
      */
     public CLIPTextModel(CLIPTextConfig config, Weights w) {
         this.config = config;
+        this.params = w.params();
         this.textModel = new CLIPTextTransformer(w.pp("text_model"), config);
     }
+
+    /**
+     * The linear weights by transformers key ({@code text_model.encoder.layers.0.self_attn.q_proj.weight}), each
+     * swappable after loading: what a LoRA patches ({@link dev.panamadiffusion.lora.LoraPatcher}).
+     */
+    public Map<String, Param> params() { return params; }
 
     /**
      * Loads a diffusers/transformers {@code text_encoder/} folder: {@code config.json} and its safetensors weights,

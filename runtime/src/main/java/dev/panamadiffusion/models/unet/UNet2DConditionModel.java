@@ -5,6 +5,7 @@ import dev.panamadiffusion.io.ModelFolder;
 import dev.panamadiffusion.nn.Conv2d;
 import dev.panamadiffusion.nn.GroupNorm;
 import dev.panamadiffusion.tensor.Tensor;
+import dev.panamadiffusion.weights.Param;
 import dev.panamadiffusion.weights.Weights;
 
 import java.lang.foreign.Arena;
@@ -12,6 +13,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 
 /**
  * diffusers' {@code UNet2DConditionModel} for Stable Diffusion 1.x and 2.x: predicts the noise (or v) in a latent
@@ -30,6 +32,7 @@ public final class UNet2DConditionModel {
     private final List<UNetUpBlock> upBlocks = new ArrayList<>();
     private final GroupNorm convNormOut;
     private final Conv2d convOut;
+    private final Map<String, Param> params; // swappable weights by diffusers key (LoRA)
 
     /**
      * Loads {@code componentDir} ({@code config.json} and safetensors weights, mapped into {@code arena}, which must
@@ -54,11 +57,18 @@ public final class UNet2DConditionModel {
                 w -> new UNet2DConditionModel(config, w));
     }
 
+    /**
+     * The linear and convolution weights by diffusers key ({@code down_blocks.0.attentions.0.proj_in.weight}), each
+     * swappable after loading: what a LoRA patches ({@link dev.panamadiffusion.lora.LoraPatcher}).
+     */
+    public Map<String, Param> params() { return params; }
+
     /** Binds the model's weights from {@code w}; call {@link Weights#finish()} afterwards to verify the binding. */
     public UNet2DConditionModel(UNet2DConditionConfig config, Weights w) {
         config.validate();
         this.config = config;
         this.backend = w.backend();
+        this.params = w.params();
         int[] channels = config.blockOutChannels();
         int n = config.numBlocks();
         int c0 = channels[0];
