@@ -44,6 +44,17 @@ public final class DiffusionEngine implements AutoCloseable {
 
     public String modelName() { return engine.modelName(); }
 
+    /**
+     * Makes {@code specs} the LoRAs the model generates with (none: removes all, restoring the loaded weights bit for
+     * bit) without reloading it. Takes effect between two denoising steps, so generations already running finish with
+     * the new weights; a LoRA that does not fit the model is a {@link dev.panamadiffusion.lora.LoraException} and the
+     * LoRAs applied before stay.
+     */
+    public void setLoras(List<dev.panamadiffusion.lora.LoraSpec> specs) { engine.setLoras(specs); }
+
+    /** The LoRAs applied now. */
+    public List<dev.panamadiffusion.lora.LoraSpec> loras() { return engine.loras(); }
+
     public String backendName() { return engine.backendName(); }
 
     /** The engine's limits, for clients that want to check a request before sending it. */

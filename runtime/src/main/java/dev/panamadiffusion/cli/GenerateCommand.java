@@ -4,6 +4,7 @@ import dev.panamadiffusion.backend.Backend;
 import dev.panamadiffusion.image.PngWriter;
 import dev.panamadiffusion.io.ModelFolder;
 import dev.panamadiffusion.io.PredictionType;
+import dev.panamadiffusion.lora.LoraSpec;
 import dev.panamadiffusion.pipeline.BackendFactory;
 import dev.panamadiffusion.pipeline.CancellationToken;
 import dev.panamadiffusion.pipeline.GenerationRequest;
@@ -87,6 +88,11 @@ public final class GenerateCommand implements Callable<Integer> {
             description = "Output PNG; with --batch N > 1, FILE-1.png … FILE-N.png.")
     Path out;
 
+    @Option(names = "--lora", paramLabel = "FILE[:SCALE]",
+            description = "A LoRA (.safetensors, kohya/A1111 or diffusers/PEFT layout) merged in at SCALE (default 1);"
+                    + " repeat for several.")
+    List<String> loras = new java.util.ArrayList<>();
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
@@ -100,6 +106,7 @@ public final class GenerateCommand implements Callable<Integer> {
             throw new Main.UsageException("--out " + out + " must name a .png file");
         }
         if (request.sampler() != null) checkSampler(request.sampler());
+        List<LoraSpec> loraSpecs = Main.loraSpecs(loras);
         Path model = Main.modelOrDemo(this.model);
         SizeRule sizes;
         ModelFolder folder;
@@ -117,6 +124,7 @@ public final class GenerateCommand implements Callable<Integer> {
         List<Path> files = outputFiles(out, request.batchSize());
         try (Backend b = BackendFactory.create(backend, err::println);
              StableDiffusionPipeline pipeline = StableDiffusionPipeline.load(folder, b)) {
+            if (!loraSpecs.isEmpty()) pipeline.setLoras(loraSpecs);
             ProgressBar bar = new ProgressBar(err, "sampling");
             bar.begin();
             GenerationResult result = pipeline.generate(request, bar, CancellationToken.none());

@@ -13,7 +13,8 @@ import java.nio.file.Path;
  * {@code pdiff}: the command line. Every failure the user can cause (a bad option, a missing model folder, an invalid
  * request, a model that does not load) is one line on standard error and a non-zero exit code: 2 for bad arguments
  * and for a model config that is refused ({@link ConfigException}: a bad type, a value out of range, a size the
- * weights contradict), 1 for everything else. Set {@code PDIFF_DEBUG=1} to get stack traces too.
+ * weights contradict) or a LoRA that does not fit the model ({@link dev.panamadiffusion.lora.LoraException}), 1 for
+ * everything else. Set {@code PDIFF_DEBUG=1} to get stack traces too.
  */
 @Command(name = "pdiff", mixinStandardHelpOptions = true, version = "pdiff 0.1.0",
         description = "Stable Diffusion in Java (FFM + Vector API).",
@@ -69,7 +70,7 @@ public final class Main implements Runnable {
         cmd.getErr().println("error: " + describe(e));
         debug(cmd, e);
         return e instanceof InvalidRequestException || e instanceof UsageException || e instanceof ConfigException
-                ? EXIT_USAGE : EXIT_FAILURE;
+                || e instanceof dev.panamadiffusion.lora.LoraException ? EXIT_USAGE : EXIT_FAILURE;
     }
 
     /** One line for any exception: its message, or its type when it has none. */
@@ -93,6 +94,22 @@ public final class Main implements Runnable {
 
     private static void debug(CommandLine cmd, Throwable e) {
         if ("1".equals(System.getenv("PDIFF_DEBUG")) || Boolean.getBoolean("pdiff.debug")) e.printStackTrace(cmd.getErr());
+    }
+
+    /** {@code --lora FILE[:SCALE]} arguments as specs, each file checked to exist (a {@link UsageException} otherwise). */
+    static java.util.List<dev.panamadiffusion.lora.LoraSpec> loraSpecs(java.util.List<String> args) {
+        java.util.List<dev.panamadiffusion.lora.LoraSpec> out = new java.util.ArrayList<>();
+        for (String a : args) {
+            dev.panamadiffusion.lora.LoraSpec spec;
+            try {
+                spec = dev.panamadiffusion.lora.LoraSpec.parse(a);
+            } catch (IllegalArgumentException e) {
+                throw new UsageException(e.getMessage());
+            }
+            if (!java.nio.file.Files.isRegularFile(spec.file())) throw new UsageException("--lora " + a + ": no such file " + spec.file());
+            out.add(spec);
+        }
+        return out;
     }
 
     /** {@code model} when given, else the demo model shipped with the checkout ({@link DemoModel#locate()}). */

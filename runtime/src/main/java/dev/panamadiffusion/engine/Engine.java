@@ -35,6 +35,12 @@ public final class Engine implements AutoCloseable {
         this.backend = backend;
         try {
             this.pipeline = StableDiffusionPipeline.load(options.modelDir(), backend);
+            try {
+                if (!options.loras().isEmpty()) pipeline.setLoras(options.loras());
+            } catch (RuntimeException e) {
+                pipeline.close();
+                throw e;
+            }
         } catch (RuntimeException e) {
             backend.close();
             throw e;
@@ -54,6 +60,12 @@ public final class Engine implements AutoCloseable {
     public int sizeMultiple() { return pipeline.sizeRule().multiple(); }
 
     public EngineMetrics metrics() { return metrics; }
+
+    /** Replaces the model's LoRAs ({@link StableDiffusionPipeline#setLoras}), between two denoising steps. */
+    public void setLoras(List<dev.panamadiffusion.lora.LoraSpec> specs) { pipeline.setLoras(specs); }
+
+    /** The LoRAs applied now. */
+    public List<dev.panamadiffusion.lora.LoraSpec> loras() { return pipeline.loras(); }
 
     public int queued() { return queue.size(); }
 
