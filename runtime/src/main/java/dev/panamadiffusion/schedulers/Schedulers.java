@@ -45,6 +45,7 @@ public final class Schedulers {
                     "solver_order", 2,
                     "use_karras_sigmas", sampler == SamplerName.DPMPP_2M_KARRAS)));
             case LMS -> new LMSDiscreteScheduler(base.with("use_karras_sigmas", false));
+            case LCM -> new LCMScheduler(base);
         };
     }
 
@@ -59,9 +60,10 @@ public final class Schedulers {
             case "EulerAncestralDiscreteScheduler" -> new EulerAncestralDiscreteScheduler(config);
             case "DPMSolverMultistepScheduler" -> new DPMSolverMultistepScheduler(config);
             case "LMSDiscreteScheduler" -> new LMSDiscreteScheduler(config);
+            case "LCMScheduler" -> new LCMScheduler(config);
             default -> throw new IllegalArgumentException("scheduler class '" + className + "' is not supported; supported: "
                     + "DDIMScheduler, PNDMScheduler, EulerDiscreteScheduler, EulerAncestralDiscreteScheduler, "
-                    + "DPMSolverMultistepScheduler, LMSDiscreteScheduler (or pick a sampler by name: " + names() + ")");
+                    + "DPMSolverMultistepScheduler, LMSDiscreteScheduler, LCMScheduler (or pick a sampler by name: " + names() + ")");
         };
     }
 
@@ -75,6 +77,7 @@ public final class Schedulers {
             case "EulerAncestralDiscreteScheduler" -> EulerAncestralDiscreteScheduler.DEFAULTS;
             case "DPMSolverMultistepScheduler" -> DPMSolverMultistepScheduler.DEFAULTS;
             case "LMSDiscreteScheduler" -> LMSDiscreteScheduler.DEFAULTS;
+            case "LCMScheduler" -> LCMScheduler.DEFAULTS;
             default -> null;
         };
     }
