@@ -52,7 +52,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     private final UNet2DConditionModel unet;
     private final UNetRunner unetRunner;  // eager, or CUDA-graph replays on a GraphBackend
     private final AutoencoderKL vae;
-    private final SchedulerConfig schedulerConfig;
+    private volatile SchedulerConfig schedulerConfig;  // the model's; timestep_spacing may be overridden (timestepSpacing)
     private final String defaultSampler;
     private final SizeRule sizeRule;
 
@@ -158,6 +158,20 @@ public final class StableDiffusionPipeline implements AutoCloseable {
 
     /** The A1111 name of the model's own scheduler (what a request without a sampler runs). */
     public String defaultSampler() { return defaultSampler; }
+
+    /**
+     * Overrides the model scheduler config's {@code timestep_spacing} for every later request, whichever sampler it
+     * picks ("leading", "linspace" or "trailing"; an unknown value is an {@link IllegalArgumentException}). "trailing"
+     * makes a few steps start at the last training timestep (999), as SD-Turbo and SDXL-Turbo are sampled. LCM has its
+     * own schedule and ignores the spacing, as in diffusers. A generation already begun keeps its scheduler.
+     */
+    public void timestepSpacing(String spacing) {
+        Schedulers.requireTimestepSpacing(spacing);
+        schedulerConfig = schedulerConfig.with("timestep_spacing", spacing);
+    }
+
+    /** The model's scheduler config as requests use it (with any {@link #timestepSpacing} override). */
+    public SchedulerConfig schedulerConfig() { return schedulerConfig; }
 
     /** Width and height when a request gives 0: the UNet's sample size times the VAE scale (512 for SD 1.5). */
     public int defaultSize() { return unet.config().sampleSize() * sizeRule.vaeScaleFactor(); }

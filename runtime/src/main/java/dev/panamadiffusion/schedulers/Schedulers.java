@@ -12,6 +12,17 @@ import java.util.Map;
 public final class Schedulers {
     private Schedulers() {}
 
+    /** The values of {@code timestep_spacing} the schedulers implement. */
+    public static final List<String> TIMESTEP_SPACINGS = List.of("leading", "linspace", "trailing");
+
+    /** Throws an {@link IllegalArgumentException} listing the valid values unless {@code spacing} is one of them. */
+    public static String requireTimestepSpacing(String spacing) {
+        if (!TIMESTEP_SPACINGS.contains(spacing)) {
+            throw new IllegalArgumentException("timestep spacing '" + spacing + "' is not one of " + String.join(", ", TIMESTEP_SPACINGS));
+        }
+        return spacing;
+    }
+
     /** The A1111 sampler names {@link #create} accepts. */
     public static List<String> names() {
         return Arrays.stream(SamplerName.values()).map(SamplerName::displayName).toList();
