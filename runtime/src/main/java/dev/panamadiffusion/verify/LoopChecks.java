@@ -64,6 +64,12 @@ final class LoopChecks {
             return;
         }
 
+        if (uncond == null && g > 1 && models.unet().config().timeCondProjDim() == null) {
+            ctx.report(CheckResult.error(name, loopFile.getFileName() + " records no uncond_emb, but guidance " + g
+                    + " on a UNet without time_cond_proj_dim runs classifier-free guidance, which needs it"));
+            return;
+        }
+
         // the production pipeline, given the loop's embeddings, initial noise and (ancestral) noise draws
         SchedulerConfig schedulerConfig = SchedulerConfig.read(configFile);
         try (StableDiffusionPipeline pipeline = StableDiffusionPipeline.fromComponents(ctx.backend(), models.unet(), unet,
