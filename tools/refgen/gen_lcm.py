@@ -97,6 +97,9 @@ vae = AutoencoderKL.from_pretrained(f"{TINY}/vae").eval()
 text_encoder = CLIPTextModel.from_pretrained(f"{TINY}/text_encoder").eval()
 tok = FoldedTokenizer(f"{args.tokenizer}/vocab.json", f"{args.tokenizer}/merges.txt", model_max_length=77)
 report = {"versions": META}
+# latent and image size from the configs, so that other tiny models (--tiny) record sets of the same kinds
+LATENT = (unet.config.in_channels, unet.config.sample_size, unet.config.sample_size)
+PIXELS = unet.config.sample_size * 2 ** (len(vae.config.block_out_channels) - 1)
 
 
 def embed(prompts):
@@ -129,7 +132,7 @@ def loop(set_dir, sname, steps, guidance, seed, model=unet, prompt="a photograph
     cond, uncond = embed([prompt]), embed([""])            # [1, 77, D]
     gen = torch.Generator().manual_seed(seed)
     sch.set_timesteps(steps)
-    noise = torch.randn((1, 4, 8, 8), generator=gen, dtype=torch.float32)
+    noise = torch.randn((1, *LATENT), generator=gen, dtype=torch.float32)
     lat = noise * sch.init_noise_sigma
     rec = {"noise": noise, "noise_seed": torch.tensor(seed), "init_latents": lat, "timesteps": sch.timesteps.clone(),
            "num_inference_steps": torch.tensor(steps), "cond_emb": cond, "guidance_scale": torch.tensor(float(guidance)),
@@ -174,7 +177,7 @@ def loop(set_dir, sname, steps, guidance, seed, model=unet, prompt="a photograph
         pipe = cls(vae=vae, text_encoder=text_encoder, tokenizer=tok, unet=model,
                    scheduler=sch.__class__.from_config(sch.config), **kw)
         pipe.set_progress_bar_config(disable=True)
-        call = dict(prompt=prompt, num_inference_steps=steps, guidance_scale=guidance, height=16, width=16,
+        call = dict(prompt=prompt, num_inference_steps=steps, guidance_scale=guidance, height=PIXELS, width=PIXELS,
                     output_type="pt", generator=torch.Generator().manual_seed(seed))
         if cls is StableDiffusionPipeline: call["negative_prompt"] = ""
         with torch.no_grad():
@@ -192,9 +195,11 @@ def w_unet(set_dir, proj_dim=256, seed=5):
     (With 32 groups of one channel each, GroupNorm would cancel the per-channel time embedding a resnet adds, and
     neither the timestep nor w would change the output.)"""
     torch.manual_seed(seed)
-    m = UNet2DConditionModel(sample_size=8, in_channels=4, out_channels=4, block_out_channels=(32, 32),
-                             layers_per_block=1, down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-                             up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=32,
+    c = unet.config   # the shared UNet's sizes, so that the set's VAE and embeddings fit
+    m = UNet2DConditionModel(sample_size=c.sample_size, in_channels=c.in_channels, out_channels=c.out_channels,
+                             block_out_channels=(32, 32), layers_per_block=1,
+                             down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+                             up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=c.cross_attention_dim,
                              attention_head_dim=8, norm_num_groups=8, time_cond_proj_dim=proj_dim).eval()
     g = torch.Generator().manual_seed(seed + 10)
     with torch.no_grad():
@@ -205,8 +210,8 @@ def w_unet(set_dir, proj_dim=256, seed=5):
     m = UNet2DConditionModel.from_pretrained(f"{set_dir}/unet").eval()   # what the runtime will read
     # unet_io: one pass with a guidance embedding, one without (timestep_cond None skips cond_proj)
     g = torch.Generator().manual_seed(seed + 20)
-    sample = torch.randn((2, 4, 8, 8), generator=g)
-    ctx = torch.randn((2, 77, 32), generator=g)
+    sample = torch.randn((2, *LATENT), generator=g)
+    ctx = torch.randn((2, 77, c.cross_attention_dim), generator=g)
     t = torch.tensor([999, 259])
     helper = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tok, unet=m, scheduler=SD15,
                                      safety_checker=None, feature_extractor=None, requires_safety_checker=False)
