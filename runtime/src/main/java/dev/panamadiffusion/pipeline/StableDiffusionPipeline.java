@@ -34,9 +34,9 @@ import java.util.concurrent.ThreadLocalRandom;
  * seeded with the request's seed, times the scheduler's {@code init_noise_sigma}; each step runs the UNet on
  * {@code [latents; latents]} against {@code [negative × batch; prompt × batch]} and combines
  * {@code uncond + g · (text − uncond)} (guidance ≤ 1 runs the prompt alone; so does a UNet with
- * {@code time_cond_proj_dim}, LCM-distilled, which is given the embedding of w = g − 1 instead), and the scheduler steps with the same
- * generator (ancestral samplers draw from it); finally {@code vae.decode(latents / scaling_factor)} is mapped from
- * [-1, 1] to 8-bit RGB. Differences from diffusers: clip skip applies to the negative prompt too (as in AUTOMATIC1111;
+ * {@code time_cond_proj_dim}, LCM-distilled, which is given the embedding of w = g − 1 instead), and the scheduler
+ * steps with the same generator (ancestral samplers draw from it); finally {@code vae.decode(latents / scaling_factor)}
+ * is mapped from [-1, 1] to 8-bit RGB. Differences from diffusers: clip skip applies to the negative prompt too (as in AUTOMATIC1111;
  * diffusers 0.27 conditions the negative prompt on the last layer), and the VAE decodes one image at a time (as
  * diffusers' {@code enable_vae_slicing}), which gives the same pixels with less memory.
  *
