@@ -55,9 +55,14 @@ public final class GenerateCommand implements Callable<Integer> {
     double guidance;
 
     @Option(names = {"--scheduler", "--sampler"}, paramLabel = "NAME",
-            description = "Sampler (A1111 names): DDIM, PNDM, Euler, \"Euler a\", \"DPM++ 2M\", \"DPM++ 2M Karras\", LMS."
-                    + " Default: the model's own scheduler.")
+            description = "Sampler (A1111 names): DDIM, PNDM, Euler, \"Euler a\", \"DPM++ 2M\", \"DPM++ 2M Karras\", LMS,"
+                    + " LCM (LCM models and LCM-LoRA: 2-8 steps, --guidance 1). Default: the model's own scheduler.")
     String scheduler;
+
+    @Option(names = "--timestep-spacing", paramLabel = "leading|linspace|trailing",
+            description = "Override the scheduler config's timestep_spacing; trailing starts few steps at t=999"
+                    + " (SD-Turbo: --steps 1 --guidance 0). LCM ignores it. Default: the model's.")
+    String timestepSpacing;
 
     @Option(names = "--seed", defaultValue = "-1", description = "Noise seed; -1 picks one. Default: ${DEFAULT-VALUE}.")
     long seed;
@@ -107,6 +112,7 @@ public final class GenerateCommand implements Callable<Integer> {
         }
         if (request.sampler() != null) checkSampler(request.sampler());
         List<LoraSpec> loraSpecs = Main.loraSpecs(loras);
+        if (timestepSpacing != null) checkTimestepSpacing(timestepSpacing);
         Path model = Main.modelOrDemo(this.model);
         SizeRule sizes;
         ModelFolder folder;
@@ -125,6 +131,7 @@ public final class GenerateCommand implements Callable<Integer> {
         try (Backend b = BackendFactory.create(backend, err::println);
              StableDiffusionPipeline pipeline = StableDiffusionPipeline.load(folder, b)) {
             if (!loraSpecs.isEmpty()) pipeline.setLoras(loraSpecs);
+            if (timestepSpacing != null) pipeline.timestepSpacing(timestepSpacing);
             ProgressBar bar = new ProgressBar(err, "sampling");
             bar.begin();
             GenerationResult result = pipeline.generate(request, bar, CancellationToken.none());
@@ -154,6 +161,14 @@ public final class GenerateCommand implements Callable<Integer> {
     private static void checkSampler(String name) {
         for (String n : Schedulers.names()) if (n.equalsIgnoreCase(name.strip())) return;
         throw new Main.UsageException("unknown scheduler '" + name + "' (use one of: " + String.join(", ", Schedulers.names()) + ")");
+    }
+
+    private static void checkTimestepSpacing(String spacing) {
+        try {
+            Schedulers.requireTimestepSpacing(spacing);
+        } catch (IllegalArgumentException e) {
+            throw new Main.UsageException("--timestep-spacing: " + e.getMessage());
+        }
     }
 
     /** {@code out} itself for one image; {@code name-1.png} … {@code name-N.png} beside it for a batch. */

@@ -21,12 +21,15 @@ public final class Denoising {
     final Tensor context;             // the same on the backend
     final List<String> warnings;      // for the result: a prompt cut at the text encoder's length
     final long startNanos;
+    final boolean guided;             // classifier-free guidance: two UNet rows per image
+    final Tensor timestepCond;        // [B, time_cond_proj_dim] host: the guidance embedding, or null
     Tensor latents;                   // [B, C, h, w] host
     int step;
     StepObserver observer = StepObserver.NONE;
 
     Denoising(GenerationRequest request, String samplerName, Scheduler scheduler, NoiseGenerator generator,
-              Tensor hostContext, Tensor context, Tensor latents, List<String> warnings, long startNanos) {
+              Tensor hostContext, Tensor context, Tensor latents, List<String> warnings, long startNanos,
+              boolean guided, Tensor timestepCond) {
         this.request = request;
         this.samplerName = samplerName;
         this.scheduler = scheduler;
@@ -36,13 +39,27 @@ public final class Denoising {
         this.latents = latents;
         this.warnings = List.copyOf(warnings);
         this.startNanos = startNanos;
+        this.guided = guided;
+        this.timestepCond = timestepCond;
     }
 
     /** The request as it runs: seed, width and height resolved. */
     public GenerationRequest request() { return request; }
 
     /** UNet rows this request needs per step: twice its batch with classifier-free guidance. */
-    public int rows() { return request.usesGuidance() ? 2 * request.batchSize() : request.batchSize(); }
+    public int rows() { return guided ? 2 * request.batchSize() : request.batchSize(); }
+
+    /**
+     * Whether the steps run classifier-free guidance: the request's guidance is above 1 and the UNet does not take it
+     * as an embedding (diffusers' {@code do_classifier_free_guidance}).
+     */
+    public boolean guided() { return guided; }
+
+    /**
+     * The UNet's {@code timestep_cond}: the embedding of w = guidance − 1, host [B, time_cond_proj_dim], for a UNet
+     * with {@code time_cond_proj_dim} (LCM-distilled); null otherwise.
+     */
+    public Tensor timestepCond() { return timestepCond; }
 
     public int stepsDone() { return step; }
 

@@ -15,7 +15,7 @@ public final class EagerUNet implements UNetRunner {
     }
 
     @Override
-    public Tensor predict(Tensor sample, double[] timesteps, Tensor context) {
-        return backend.download(unet.forward(backend.upload(sample), timesteps, context)); // [B, out, h, w]
+    public Tensor predict(Tensor sample, double[] timesteps, Tensor timestepCond, Tensor context) {
+        return backend.download(unet.forward(backend.upload(sample), timesteps, timestepCond, context)); // [B, out, h, w]
     }
 }

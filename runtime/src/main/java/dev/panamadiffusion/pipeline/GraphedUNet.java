@@ -23,7 +23,9 @@ import java.util.Map;
  * tensors of one forward pass for as long as it lives (bench/CudaUNetProfile reports how much, {@code graph_held_gb}).
  * Batches whose row count changes from step to step (the engine's continuous batching) record one graph per row count
  * seen; an evicted shape is recorded again, at the cost of one eager pass and a recording. The time projection is
- * computed on the host per step ({@link UNet2DConditionModel#timeProjection}) and uploaded, as in the eager pass.
+ * computed on the host per step ({@link UNet2DConditionModel#timeProjection}) and uploaded, as in the eager pass; a
+ * {@code timestep_cond} (LCM-distilled UNets) is projected and added to it eagerly, before the graph's input is filled
+ * ({@link UNet2DConditionModel#conditionedTimeProjection}).
  */
 public final class GraphedUNet implements UNetRunner {
     /** Shapes kept by {@link UNetRunner#create}: guided and unguided steps of one size. */
@@ -49,10 +51,10 @@ public final class GraphedUNet implements UNetRunner {
     }
 
     @Override
-    public Tensor predict(Tensor sample, double[] timesteps, Tensor context) {
+    public Tensor predict(Tensor sample, double[] timesteps, Tensor timestepCond, Tensor context) {
         if (closed) throw new IllegalStateException("GraphedUNet is closed");
         UNetShape shape = UNetShape.of(sample, timesteps, context);
-        Tensor timeProjection = backend.upload(unet.timeProjection(timesteps));   // [B, c0]
+        Tensor timeProjection = unet.conditionedTimeProjection(timesteps, timestepCond); // [B, c0]
         Captured g = graphs.get(shape);
         if (g == null) return captureAndRun(shape, sample, timeProjection, context);
         backend.copyInto(backend.upload(sample), g.sample());                      // [B, C, h, w]

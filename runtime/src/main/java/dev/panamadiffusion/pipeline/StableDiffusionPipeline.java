@@ -35,9 +35,10 @@ import java.util.concurrent.ThreadLocalRandom;
  * [1, 77, D] each and repeated per image; the initial latents are ONE {@code randn([batch, 4, h, w])} from a generator
  * seeded with the request's seed, times the scheduler's {@code init_noise_sigma}; each step runs the UNet on
  * {@code [latents; latents]} against {@code [negative × batch; prompt × batch]} and combines
- * {@code uncond + g · (text − uncond)} (guidance ≤ 1 runs the prompt alone), and the scheduler steps with the same
- * generator (ancestral samplers draw from it); finally {@code vae.decode(latents / scaling_factor)} is mapped from
- * [-1, 1] to 8-bit RGB. Differences from diffusers: clip skip applies to the negative prompt too (as in AUTOMATIC1111;
+ * {@code uncond + g · (text − uncond)} (guidance ≤ 1 runs the prompt alone; so does a UNet with
+ * {@code time_cond_proj_dim}, LCM-distilled, which is given the embedding of w = g − 1 instead), and the scheduler
+ * steps with the same generator (ancestral samplers draw from it); finally {@code vae.decode(latents / scaling_factor)}
+ * is mapped from [-1, 1] to 8-bit RGB. Differences from diffusers: clip skip applies to the negative prompt too (as in AUTOMATIC1111;
  * diffusers 0.27 conditions the negative prompt on the last layer), and the VAE decodes one image at a time (as
  * diffusers' {@code enable_vae_slicing}), which gives the same pixels with less memory.
  *
@@ -53,7 +54,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     private final UNet2DConditionModel unet;
     private final UNetRunner unetRunner;  // eager, or CUDA-graph replays on a GraphBackend
     private final AutoencoderKL vae;
-    private final SchedulerConfig schedulerConfig;
+    private volatile SchedulerConfig schedulerConfig;  // the model's; timestep_spacing may be overridden (timestepSpacing)
     private final String defaultSampler;
     private final SizeRule sizeRule;
     private final LoraPatcher loras;
@@ -162,6 +163,20 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     /** The A1111 name of the model's own scheduler (what a request without a sampler runs). */
     public String defaultSampler() { return defaultSampler; }
 
+    /**
+     * Overrides the model scheduler config's {@code timestep_spacing} for every later request, whichever sampler it
+     * picks ("leading", "linspace" or "trailing"; an unknown value is an {@link IllegalArgumentException}). "trailing"
+     * makes a few steps start at the last training timestep (999), as SD-Turbo and SDXL-Turbo are sampled. LCM has its
+     * own schedule and ignores the spacing, as in diffusers. A generation already begun keeps its scheduler.
+     */
+    public void timestepSpacing(String spacing) {
+        Schedulers.requireTimestepSpacing(spacing);
+        schedulerConfig = schedulerConfig.with("timestep_spacing", spacing);
+    }
+
+    /** The model's scheduler config as requests use it (with any {@link #timestepSpacing} override). */
+    public SchedulerConfig schedulerConfig() { return schedulerConfig; }
+
     /** Width and height when a request gives 0: the UNet's sample size times the VAE scale (512 for SD 1.5). */
     public int defaultSize() { return unet.config().sampleSize() * sizeRule.vaeScaleFactor(); }
 
@@ -260,7 +275,9 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         int width = resolved.width();
         int height = resolved.height();
         long seed = resolved.seed();
-        boolean guided = request.usesGuidance();
+        // diffusers' do_classifier_free_guidance: guidance above 1, unless the UNet takes the guidance scale as an
+        // embedding (time_cond_proj_dim, LCM-distilled models), which then conditions the prompt-only pass instead
+        boolean guided = request.usesGuidance() && unet.config().timeCondProjDim() == null;
 
         Scheduler scheduler = scheduler(request);
         String samplerName = request.sampler() == null ? defaultSampler : canonicalSampler(request.sampler());
@@ -279,8 +296,14 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         long[] shape = {request.batchSize(), unet.config().inChannels(), height / scale, width / scale};
         Tensor noise = inputs.latents() != null ? givenLatents(inputs.latents(), shape) : generator.randn(shape); // [B, 4, h, w]
         Tensor latents = Latents.scale(noise, (float) scheduler.initNoiseSigma());                                // [B, 4, h, w]
+        Tensor timestepCond = null;                                                                               // [B, dim]
+        if (unet.config().timeCondProjDim() != null) {
+            double[] w = new double[request.batchSize()];
+            Arrays.fill(w, request.guidanceScale() - 1);  // diffusers: torch.tensor(guidance_scale - 1), float32
+            timestepCond = unet.guidanceEmbedding(w);
+        }
         return new Denoising(resolved, samplerName, scheduler, generator, hostContext, backend.upload(hostContext), latents,
-                warnings, start);
+                warnings, start, guided, timestepCond);
     }
 
     /**
@@ -302,20 +325,22 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         int r = 0;
         for (Denoising d : group) {
             Tensor input = d.scheduler.scaleModelInput(d.latents, d.step); // [B, 4, h, w]
-            inputs.add(d.request.usesGuidance() ? Latents.twice(input) : input); // [(2)B, 4, h, w]
+            inputs.add(d.guided ? Latents.twice(input) : input);          // [(2)B, 4, h, w]
             Arrays.fill(t, r, r + d.rows(), d.scheduler.timesteps()[d.step]);
             r += d.rows();
         }
         Tensor context = group.size() == 1 ? first.context
                 : backend.upload(Latents.concatRows(group.stream().map(d -> d.hostContext).toList())); // [R, 77, D]
         Tensor sample = Latents.concatRows(inputs);                                                      // [R, 4, h, w]
-        Tensor noisePred = unetRunner.predict(sample, t, context);                                       // [R, 4, h, w]
+        Tensor timestepCond = first.timestepCond == null ? null                                          // [R, dim]
+                : Latents.concatRows(group.stream().map(d -> d.timestepCond).toList());
+        Tensor noisePred = unetRunner.predict(sample, t, timestepCond, context);                         // [R, 4, h, w]
         r = 0;
         for (int i = 0; i < group.size(); i++) {
             Denoising d = group.get(i);
             Tensor out = noisePred.slice(0, r, r + d.rows());                                            // [(2)B, 4, h, w]
             r += d.rows();
-            Tensor eps = d.request.usesGuidance() ? Latents.guide(out, (float) d.request.guidanceScale()) : out.contiguous();
+            Tensor eps = d.guided ? Latents.guide(out, (float) d.request.guidanceScale()) : out.contiguous();
             d.latents = d.scheduler.step(eps, d.step, d.latents, d.generator);                           // [B, 4, h, w]
             if (d.observer != StepObserver.NONE) {
                 d.observer.onStep(new StepObserver.Step(d.step, d.scheduler.timesteps()[d.step], inputs.get(i),
@@ -450,6 +475,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             case "EulerAncestralDiscreteScheduler" -> "Euler a";
             case "DPMSolverMultistepScheduler" -> karras ? "DPM++ 2M Karras" : "DPM++ 2M";
             case "LMSDiscreteScheduler" -> karras ? "LMS Karras" : "LMS";
+            case "LCMScheduler" -> "LCM";
             default -> name.isEmpty() ? "unknown" : name;
         };
     }

@@ -19,7 +19,15 @@ public interface UNetRunner extends AutoCloseable {
      * The model output for host {@code sample} [B, C, h, w] at {@code timesteps} (one per row), conditioned on
      * {@code context} [B, L, D] already on the backend: a host f32 tensor [B, out_channels, h, w].
      */
-    Tensor predict(Tensor sample, double[] timesteps, Tensor context);
+    default Tensor predict(Tensor sample, double[] timesteps, Tensor context) {
+        return predict(sample, timesteps, null, context);
+    }
+
+    /**
+     * {@link #predict(Tensor, double[], Tensor)} with diffusers' {@code timestep_cond}: host [B, time_cond_proj_dim]
+     * (the guidance-scale embedding of an LCM-distilled UNet), or null.
+     */
+    Tensor predict(Tensor sample, double[] timesteps, Tensor timestepCond, Tensor context);
 
     /**
      * The UNet's weights were swapped (a LoRA applied or removed): anything recorded over the old weights must go.

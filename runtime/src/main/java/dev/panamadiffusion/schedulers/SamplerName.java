@@ -12,7 +12,8 @@ public enum SamplerName {
     EULER_A("Euler a", "EulerAncestralDiscreteScheduler"),
     DPMPP_2M("DPM++ 2M", "DPMSolverMultistepScheduler"),
     DPMPP_2M_KARRAS("DPM++ 2M Karras", "DPMSolverMultistepScheduler"),
-    LMS("LMS", "LMSDiscreteScheduler");
+    LMS("LMS", "LMSDiscreteScheduler"),
+    LCM("LCM", "LCMScheduler");
 
     private final String displayName;
     private final String schedulerClass;

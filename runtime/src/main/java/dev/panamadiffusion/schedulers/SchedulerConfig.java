@@ -53,7 +53,9 @@ public record SchedulerConfig(
         Boolean useLuLambdas,
         String finalSigmasType, // zero or sigma_min
         Double lambdaMinClipped,
-        String varianceType) {
+        String varianceType,
+        Integer originalInferenceSteps, // LCMScheduler: the distillation schedule's length
+        Double timestepScaling) {       // LCMScheduler: t multiplier in the boundary-condition scalings
 
     /** Stable Diffusion 1.5's {@code scheduler/scheduler_config.json}, key for key. */
     public static SchedulerConfig sd15() {
@@ -113,6 +115,12 @@ public record SchedulerConfig(
         positive(file, "sample_max_value", sampleMaxValue);
         if (sigmaMin != null && !(sigmaMin > 0)) throw new ConfigException(file, "sigma_min", sigmaMin + " is not positive");
         if (sigmaMax != null && !(sigmaMax > 0)) throw new ConfigException(file, "sigma_max", sigmaMax + " is not positive");
+        if (originalInferenceSteps != null && (originalInferenceSteps < 1 || originalInferenceSteps > steps)) {
+            throw new ConfigException(file, "original_inference_steps", originalInferenceSteps + " is out of range [1, " + steps + "]");
+        }
+        if (timestepScaling != null && !(Math.abs(timestepScaling) < Double.POSITIVE_INFINITY)) {
+            throw new ConfigException(file, "timestep_scaling", timestepScaling + " is not a finite number");
+        }
         if (dynamicThresholdingRatio != null && !(dynamicThresholdingRatio > 0 && dynamicThresholdingRatio <= 1)) {
             throw new ConfigException(file, "dynamic_thresholding_ratio", dynamicThresholdingRatio + " is out of range (0, 1]");
         }

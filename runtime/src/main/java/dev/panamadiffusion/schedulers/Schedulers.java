@@ -12,6 +12,17 @@ import java.util.Map;
 public final class Schedulers {
     private Schedulers() {}
 
+    /** The values of {@code timestep_spacing} the schedulers implement. */
+    public static final List<String> TIMESTEP_SPACINGS = List.of("leading", "linspace", "trailing");
+
+    /** Throws an {@link IllegalArgumentException} listing the valid values unless {@code spacing} is one of them. */
+    public static String requireTimestepSpacing(String spacing) {
+        if (!TIMESTEP_SPACINGS.contains(spacing)) {
+            throw new IllegalArgumentException("timestep spacing '" + spacing + "' is not one of " + String.join(", ", TIMESTEP_SPACINGS));
+        }
+        return spacing;
+    }
+
     /** The A1111 sampler names {@link #create} accepts. */
     public static List<String> names() {
         return Arrays.stream(SamplerName.values()).map(SamplerName::displayName).toList();
@@ -45,6 +56,7 @@ public final class Schedulers {
                     "solver_order", 2,
                     "use_karras_sigmas", sampler == SamplerName.DPMPP_2M_KARRAS)));
             case LMS -> new LMSDiscreteScheduler(base.with("use_karras_sigmas", false));
+            case LCM -> new LCMScheduler(base);
         };
     }
 
@@ -59,9 +71,10 @@ public final class Schedulers {
             case "EulerAncestralDiscreteScheduler" -> new EulerAncestralDiscreteScheduler(config);
             case "DPMSolverMultistepScheduler" -> new DPMSolverMultistepScheduler(config);
             case "LMSDiscreteScheduler" -> new LMSDiscreteScheduler(config);
+            case "LCMScheduler" -> new LCMScheduler(config);
             default -> throw new IllegalArgumentException("scheduler class '" + className + "' is not supported; supported: "
                     + "DDIMScheduler, PNDMScheduler, EulerDiscreteScheduler, EulerAncestralDiscreteScheduler, "
-                    + "DPMSolverMultistepScheduler, LMSDiscreteScheduler (or pick a sampler by name: " + names() + ")");
+                    + "DPMSolverMultistepScheduler, LMSDiscreteScheduler, LCMScheduler (or pick a sampler by name: " + names() + ")");
         };
     }
 
@@ -75,6 +88,7 @@ public final class Schedulers {
             case "EulerAncestralDiscreteScheduler" -> EulerAncestralDiscreteScheduler.DEFAULTS;
             case "DPMSolverMultistepScheduler" -> DPMSolverMultistepScheduler.DEFAULTS;
             case "LMSDiscreteScheduler" -> LMSDiscreteScheduler.DEFAULTS;
+            case "LCMScheduler" -> LCMScheduler.DEFAULTS;
             default -> null;
         };
     }

@@ -3,6 +3,7 @@ package dev.panamadiffusion.verify;
 import dev.panamadiffusion.backend.Backend;
 import dev.panamadiffusion.io.ModelFiles;
 import dev.panamadiffusion.io.SafeTensors;
+import dev.panamadiffusion.models.unet.UNet2DConditionModel;
 import dev.panamadiffusion.models.clip.CLIPTextOutput;
 import dev.panamadiffusion.models.vae.DiagonalGaussianDistribution;
 import dev.panamadiffusion.tensor.Tensor;
@@ -74,11 +75,24 @@ final class ComponentChecks {
         }
         if (io.containsKey("out")) {
             double[] t = doubles(require(io, "timesteps", file));
+            Tensor cond = io.get("timestep_cond");                                 // [B, time_cond_proj_dim] or absent
             if (t.length != rows) {
                 ctx.report(CheckResult.error(name + " out", "timesteps has " + t.length + " values for " + rows + " rows"));
             } else {
-                Tensor out = b.download(models.unet().forward(sample, t, context));
-                ctx.report(Compare.tensors(name + " t=" + list(t), out, io.get("out"), ctx.tolerances().model()));
+                Tensor out = b.download(models.unet().forward(sample, t, cond, context));
+                ctx.report(Compare.tensors(name + " t=" + list(t) + (cond == null ? "" : " with timestep_cond"), out,
+                        io.get("out"), ctx.tolerances().model()));
+                if (cond != null && io.containsKey("out_no_timestep_cond")) {
+                    Tensor plain = b.download(models.unet().forward(sample, t, context));
+                    ctx.report(Compare.tensors(name + " t=" + list(t) + " without timestep_cond", plain,
+                            io.get("out_no_timestep_cond"), ctx.tolerances().model()));
+                }
+            }
+            if (cond != null && io.containsKey("guidance_w")) {  // get_guidance_scale_embedding(w, time_cond_proj_dim)
+                Tensor emb = UNet2DConditionModel.guidanceScaleEmbedding(doubles(io.get("guidance_w")),
+                        Math.toIntExact(cond.dim(1)));
+                ctx.report(Compare.tensors(name + " guidance embedding of w=" + list(doubles(io.get("guidance_w"))), emb,
+                        cond, ctx.tolerances().model()));
             }
         }
         for (String key : new TreeSet<>(io.keySet())) {

@@ -51,7 +51,7 @@ final class LoopChecks {
         Tolerances tol = ctx.tolerances();
         double[] refTimesteps = ComponentChecks.doubles(ComponentChecks.require(f, "timesteps", loopFile));
         Tensor noise = ComponentChecks.require(f, "noise", loopFile);                        // [B, 4, h, w]
-        Tensor uncond = ComponentChecks.require(f, "uncond_emb", loopFile);                  // [1 or B, 77, D]
+        Tensor uncond = f.get("uncond_emb");                      // [1 or B, 77, D]; unguided loops need none
         Tensor cond = ComponentChecks.require(f, "cond_emb", loopFile);                      // [1 or B, 77, D]
         int steps = f.containsKey("num_inference_steps") ? (int) f.get("num_inference_steps").getLong(0) : refTimesteps.length;
         float g = f.containsKey("guidance_scale") ? f.get("guidance_scale").getFloat(0) : 7.5f;
@@ -61,6 +61,12 @@ final class LoopChecks {
         String incomplete = missingKeys(f, refTimesteps.length, decode && !models.has("vae"));
         if (incomplete != null) {
             ctx.report(CheckResult.error(name, loopFile.getFileName() + ": " + incomplete));
+            return;
+        }
+
+        if (uncond == null && g > 1 && models.unet().config().timeCondProjDim() == null) {
+            ctx.report(CheckResult.error(name, loopFile.getFileName() + " records no uncond_emb, but guidance " + g
+                    + " on a UNet without time_cond_proj_dim runs classifier-free guidance, which needs it"));
             return;
         }
 
@@ -89,6 +95,21 @@ final class LoopChecks {
             if (f.containsKey("init_latents")) {
                 ctx.report(Compare.tensors(name + " init latents", d.latents(), f.get("init_latents"), tol.loop()));
             }
+            // the two UNet halves exist only with classifier-free guidance (guidance > 1, no time_cond_proj_dim)
+            if (f.containsKey("step0_noise_uncond") && !d.guided()) {
+                ctx.report(CheckResult.error(name + " guidance", "the file records noise_uncond/noise_text but the pipeline"
+                        + " runs no classifier-free guidance at guidance " + g
+                        + (d.timestepCond() != null ? " (the UNet has time_cond_proj_dim)" : "")));
+                return;
+            }
+            if (f.containsKey("timestep_cond") || d.timestepCond() != null) {
+                ctx.report(f.containsKey("timestep_cond") && d.timestepCond() != null
+                        ? Compare.tensors(name + " timestep_cond (embedding of w = " + (g - 1) + ")", d.timestepCond(),
+                                f.get("timestep_cond"), tol.loop())
+                        : CheckResult.error(name + " timestep_cond", d.timestepCond() == null
+                                ? "the file records one but the UNet has no time_cond_proj_dim"
+                                : "the UNet has time_cond_proj_dim but the file records no timestep_cond"));
+            }
 
             // every step's intermediates, as the pipeline hands them out
             int batch = Math.toIntExact(noise.dim(0));
@@ -96,8 +117,10 @@ final class LoopChecks {
                 String p = "step" + step.index() + "_";
                 List<CheckResult> parts = new ArrayList<>();
                 compareIfPresent(parts, "model_input", step.modelInput(), f, p + "model_input", tol);
-                compareIfPresent(parts, "noise_uncond", step.noisePred().slice(0, 0, batch), f, p + "noise_uncond", tol);
-                compareIfPresent(parts, "noise_text", step.noisePred().slice(0, batch, 2L * batch), f, p + "noise_text", tol);
+                if (d.guided()) {
+                    compareIfPresent(parts, "noise_uncond", step.noisePred().slice(0, 0, batch), f, p + "noise_uncond", tol);
+                    compareIfPresent(parts, "noise_text", step.noisePred().slice(0, batch, 2L * batch), f, p + "noise_text", tol);
+                }
                 compareIfPresent(parts, "guided", step.guided(), f, p + "guided", tol);
                 compareIfPresent(parts, "latents_out", step.latents(), f, p + "latents_out", tol);
                 if (!parts.isEmpty()) {

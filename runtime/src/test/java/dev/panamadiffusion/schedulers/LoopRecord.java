@@ -45,6 +45,26 @@ final class LoopRecord {
                 SchedulerConfig.read(tiny.resolve("scheduler_" + name).resolve("scheduler_config.json")));
     }
 
+    /**
+     * A loop file anywhere ({@code loop_<name>[_cfg<g>].safetensors}) with its {@code scheduler_<name>/} beside it, as
+     * {@code pdiff verify} pairs them (e.g. the repository's {@code reference/few-step} sets).
+     */
+    static LoopRecord load(Path loopFile) {
+        assertTrue(Files.isRegularFile(loopFile), "missing " + loopFile);
+        String scheduler = dev.panamadiffusion.verify.ReferenceSet.loopScheduler(loopFile);
+        Path config = loopFile.resolveSibling("scheduler_" + scheduler).resolve("scheduler_config.json");
+        String file = loopFile.getFileName().toString();
+        return new LoopRecord(file.substring(0, file.length() - ".safetensors".length()), SafeTensors.readAll(loopFile),
+                SchedulerConfig.read(config));
+    }
+
+    /** The repository's {@code reference/<name>} (system property {@code pd.home}, set by the build). */
+    static Path repositoryReference(String name) {
+        Path p = Path.of(System.getProperty("pd.home", "..")).resolve("reference").resolve(name);
+        assertTrue(Files.isDirectory(p), "missing " + p + " (-Dpd.home)");
+        return p;
+    }
+
     Tensor get(String key) {
         Tensor t = tensors.get(key);
         assertNotNull(t, name + ": no tensor " + key);
@@ -67,10 +87,15 @@ final class LoopRecord {
         return tensors.containsKey("num_inference_steps") ? (int) get("num_inference_steps").getLong(0) : iterations();
     }
 
-    /** A generator that hands out the recorded ancestral noise of each step, in order. */
+    /**
+     * A generator that hands out the recorded noise of each step that drew some, in order (LCM draws none at its last
+     * step, so one LCM step records none); drawing more fails.
+     */
     NoiseGenerator recordedAncestralNoise() {
         Deque<Tensor> queue = new ArrayDeque<>();
-        for (int i = 0; i < iterations(); i++) queue.add(get("step" + i + "_ancestral_noise"));
+        for (int i = 0; i < iterations(); i++) {
+            if (tensors.containsKey("step" + i + "_ancestral_noise")) queue.add(get("step" + i + "_ancestral_noise"));
+        }
         return shape -> {
             Tensor next = queue.poll();
             assertNotNull(next, "more noise drawn than the loop recorded");

@@ -103,7 +103,8 @@ class OracleDenoiserTest {
         else if (s instanceof LMSDiscreteScheduler e) sigma = e.sigmas()[i];
         else if (s instanceof DPMSolverMultistepScheduler e) sigma = e.sigmas()[i];
         else {
-            SchedulerConfig config = s instanceof DDIMScheduler d ? d.config() : ((PNDMScheduler) s).config();
+            SchedulerConfig config = s instanceof DDIMScheduler d ? d.config()
+                    : s instanceof LCMScheduler l ? l.config() : ((PNDMScheduler) s).config();
             return TrainingSchedule.of(config).alphasCumprod()[(int) s.timesteps()[i]];
         }
         return 1.0 / (1.0 + (double) sigma * sigma);

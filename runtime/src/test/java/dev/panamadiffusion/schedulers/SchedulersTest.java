@@ -9,7 +9,7 @@ import static org.junit.jupiter.api.Assertions.*;
 class SchedulersTest {
     @Test
     void namesAreTheA1111Names() {
-        assertEquals(List.of("DDIM", "PNDM", "Euler", "Euler a", "DPM++ 2M", "DPM++ 2M Karras", "LMS"), Schedulers.names());
+        assertEquals(List.of("DDIM", "PNDM", "Euler", "Euler a", "DPM++ 2M", "DPM++ 2M Karras", "LMS", "LCM"), Schedulers.names());
     }
 
     @Test

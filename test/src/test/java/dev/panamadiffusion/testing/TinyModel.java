@@ -51,6 +51,27 @@ public final class TinyModel {
         return dest;
     }
 
+    /**
+     * The repository's {@code reference/few-step} sets ({@code -Dpd.home}, set by the build; tools/refgen/gen_lcm.py),
+     * copied to {@code dest} with each {@code components.json} pointing at {@link #reference()}{@code /tiny}, as
+     * {@link #strength} does.
+     */
+    public static Path fewStep(Path dest) throws IOException {
+        Path p = Path.of(System.getProperty("pd.home", "..")).resolve("reference/few-step");
+        assertTrue(Files.isDirectory(p.resolve("lcm")), "reference/few-step missing: -Dpd.home=" + System.getProperty("pd.home"));
+        copyDir(p, dest);
+        String tiny = reference().resolve("tiny").toAbsolutePath().toString();
+        try (java.util.stream.Stream<Path> files = Files.walk(dest)) {
+            for (Path f : files.filter(f -> f.getFileName().toString().equals("components.json")).toList()) {
+                com.fasterxml.jackson.databind.node.ObjectNode json =
+                        (com.fasterxml.jackson.databind.node.ObjectNode) JSON.readTree(f.toFile());
+                json.put("components_from", tiny);
+                JSON.writeValue(f.toFile(), json);
+            }
+        }
+        return dest;
+    }
+
     /** A model folder in {@code dest} whose scheduler is {@code scheduler_<scheduler>/} of the reference. */
     public static Path assemble(Path dest, String scheduler, Tokenizer tokenizer) throws IOException {
         return ReferenceModelFolder.assemble(reference(), dest, scheduler, tokenizer.kind);

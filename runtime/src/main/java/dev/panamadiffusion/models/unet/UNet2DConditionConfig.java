@@ -213,7 +213,6 @@ public record UNet2DConditionConfig(
         require(timeEmbeddingType.equals("positional"), "time_embedding_type", "unsupported: " + timeEmbeddingType + " (supported: positional)");
         require(timeEmbeddingActFn == null, "time_embedding_act_fn", "unsupported: " + timeEmbeddingActFn);
         require(timestepPostAct == null, "timestep_post_act", "unsupported: " + timestepPostAct);
-        require(timeCondProjDim == null, "time_cond_proj_dim", "unsupported: " + timeCondProjDim);
         require(attentionType.equals("default"), "attention_type", "unsupported: " + attentionType);
         require(!reverseTransformerLayersPerBlockSet, "reverse_transformer_layers_per_block", "is not supported");
         require(timeEmbeddingDim == null || timeEmbeddingDim > 0, "time_embedding_dim", "must be positive");
@@ -243,6 +242,7 @@ public record UNet2DConditionConfig(
         w.expect("conv_out_kernel", convOutKernel, "conv_out.weight", 2);
         w.expect(timeEmbeddingDim != null ? "time_embedding_dim" : "block_out_channels", timeEmbedDim(),
                 "time_embedding.linear_1.weight", 0);
+        if (timeCondProjDim != null) w.expect("time_cond_proj_dim", timeCondProjDim, "time_embedding.cond_proj.weight", 1);
         for (int i = 0; i < n; i++) {
             String down = "down_blocks." + i + ".";
             w.expectCount("layers_per_block", layersPerBlock[i], down + "resnets.");

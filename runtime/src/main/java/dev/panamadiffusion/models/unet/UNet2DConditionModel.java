@@ -76,7 +76,7 @@ public final class UNet2DConditionModel {
 
         this.convIn = new Conv2d(w.pp("conv_in"), config.inChannels(), c0, config.convInKernel(), 1, (config.convInKernel() - 1) / 2);
         this.timeProj = new Timesteps(c0, config.flipSinToCos(), config.freqShift());
-        this.timeEmbedding = new TimestepEmbedding(w.pp("time_embedding"), c0, config.timeEmbedDim());
+        this.timeEmbedding = new TimestepEmbedding(w.pp("time_embedding"), c0, config.timeEmbedDim(), config.timeCondProjDim());
 
         int out = c0;
         for (int i = 0; i < n; i++) {
@@ -126,11 +126,73 @@ public final class UNet2DConditionModel {
      * h and w must be multiples of 2^(blocks − 1) (8 for SD), as diffusers' upsampling by exactly 2 requires.
      */
     public Tensor forward(Tensor sample, double[] timesteps, Tensor encoderHiddenStates) {
+        return forward(sample, timesteps, null, encoderHiddenStates);
+    }
+
+    /**
+     * {@link #forward(Tensor, double[], Tensor)} with diffusers' {@code timestep_cond}: host [B, time_cond_proj_dim]
+     * (the {@link #guidanceEmbedding} of LCM-distilled models), or null for none (then {@code cond_proj} is skipped,
+     * as in diffusers).
+     */
+    public Tensor forward(Tensor sample, double[] timesteps, Tensor timestepCond, Tensor encoderHiddenStates) {
         checkInputs(sample, encoderHiddenStates);
         if (timesteps.length != sample.dim(0)) {
             throw new IllegalArgumentException("UNet: " + timesteps.length + " timesteps for a batch of " + sample.dim(0));
         }
-        return forwardProjected(sample, backend.upload(timeProjection(timesteps)), encoderHiddenStates);
+        return forwardProjected(sample, conditionedTimeProjection(timesteps, timestepCond), encoderHiddenStates);
+    }
+
+    /**
+     * The input of {@code time_embedding.linear_1} on this model's backend: {@link #timeProjection} uploaded, plus
+     * {@code cond_proj(timestepCond)} when {@code timestepCond} (host [B, time_cond_proj_dim]) is not null. What
+     * {@link #forwardProjected} takes as its time projection.
+     */
+    public Tensor conditionedTimeProjection(double[] timesteps, Tensor timestepCond) {
+        Tensor proj = backend.upload(timeProjection(timesteps));               // [B, c0]
+        if (timestepCond == null) return proj;
+        Integer dim = config.timeCondProjDim();
+        if (dim == null) {
+            throw new IllegalArgumentException("UNet: a timestep condition was given but the config has no time_cond_proj_dim");
+        }
+        if (timestepCond.rank() != 2 || timestepCond.dim(0) != timesteps.length || timestepCond.dim(1) != dim) {
+            throw new IllegalArgumentException("UNet timestep condition must be [" + timesteps.length + ", " + dim + "], got "
+                    + timestepCond);
+        }
+        return timeEmbedding.condition(proj, backend.upload(timestepCond));    // [B, c0]
+    }
+
+    /**
+     * diffusers' {@code get_guidance_scale_embedding(w, embedding_dim = time_cond_proj_dim)}, as
+     * {@code StableDiffusionPipeline} conditions an LCM-distilled UNet on w = guidance_scale − 1: host f32
+     * [w.length, dim] = [sin(1000·w·f_i), cos(1000·w·f_i)] with f_i = exp(−i · ln(10000) / (half − 1)), zero-padded
+     * to an odd width. Throws when the config has no {@code time_cond_proj_dim}.
+     */
+    public Tensor guidanceEmbedding(double[] w) {
+        Integer dim = config.timeCondProjDim();
+        if (dim == null) throw new IllegalStateException("this UNet has no time_cond_proj_dim");
+        return guidanceScaleEmbedding(w, dim);
+    }
+
+    /**
+     * {@link #guidanceEmbedding} for any width, in torch's float32 order (its {@code exp} included: w · 1000 turns a
+     * last-bit difference in a frequency into 1e-4 in the sine).
+     */
+    public static Tensor guidanceScaleEmbedding(double[] w, int dim) {
+        int half = dim / 2;
+        if (half < 2) throw new IllegalArgumentException("guidance embedding width " + dim + " is below 4");
+        float step = (float) Math.log(10000.0) / (half - 1);                    // torch.log(tensor(10000.)) / (half - 1)
+        float[] freqs = new float[half];
+        for (int i = 0; i < half; i++) freqs[i] = SleefExp.expf((float) i * -step); // torch.exp, bit for bit
+        float[] out = new float[w.length * dim];
+        for (int b = 0; b < w.length; b++) {
+            float scaled = (float) w[b] * 1000f;                                // w * 1000.0, float32
+            for (int i = 0; i < half; i++) {
+                float arg = scaled * freqs[i];
+                out[b * dim + i] = (float) Math.sin(arg);
+                out[b * dim + half + i] = (float) Math.cos(arg);
+            }
+        }
+        return Tensor.fromFloats(out, w.length, dim);                           // [B, dim]
     }
 
     /**
@@ -143,7 +205,7 @@ public final class UNet2DConditionModel {
 
     /**
      * {@link #forward} from the time projection on: {@code timeProjection} [B, c0] is
-     * {@link #timeProjection}'s result uploaded to this model's backend. Everything here is backend ops on backend
+     * {@link #conditionedTimeProjection}'s result (the plain {@link #timeProjection} uploaded, without a condition). Everything here is backend ops on backend
      * tensors (no host transfer), so a backend can record it once and replay it (CUDA graphs).
      */
     public Tensor forwardProjected(Tensor sample, Tensor timeProjection, Tensor encoderHiddenStates) {

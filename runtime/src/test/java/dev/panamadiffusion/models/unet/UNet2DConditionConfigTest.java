@@ -114,7 +114,8 @@ class UNet2DConditionConfigTest {
         assertRejected("reverse_transformer_layers_per_block", j -> j.putArray("reverse_transformer_layers_per_block"));
         assertRejected("encoder_hid_dim", j -> j.put("encoder_hid_dim", 1024));
         assertRejected("resnet_time_scale_shift", j -> j.put("resnet_time_scale_shift", "scale_shift"));
-        assertRejected("time_cond_proj_dim", j -> j.put("time_cond_proj_dim", 256));
+        assertRejected("time_cond_proj_dim", j -> j.put("time_cond_proj_dim", 0));
+        assertRejected("time_cond_proj_dim", j -> j.put("time_cond_proj_dim", "256"));
         assertRejected("cross_attention_dim", j -> j.putArray("cross_attention_dim").add(768).add(768).add(1024).add(768));
         assertRejected("norm_num_groups", j -> j.putNull("norm_num_groups"));
         assertRejected("layers_per_block", j -> j.put("layers_per_block", "two"));
