@@ -6,8 +6,9 @@
 A package is the segment after 'dev.panamadiffusion.' (so 'models' counts models.clip, models.unet, ...); its
 sub-packages get a line of their own. Score = detected / (mutants - equivalent), where detected is PIT's: KILLED,
 TIMED_OUT, MEMORY_ERROR and RUN_ERROR; SURVIVED and NO_COVERAGE are not. --equivalent names a file of mutants that
-were reviewed and cannot change observable behaviour (one per line: class method mutator description, tab-separated;
-'#' starts a comment); a listed mutant that PIT still reports as surviving is counted as equivalent, not as a
+were reviewed and cannot change observable behaviour (one per line, tab-separated: class, method, line, mutator and
+PIT's description, then the reason after '#'; the line may be LINE/INDEX, with the bytecode index PIT reports,
+where one line has two alike mutants); a listed mutant that PIT still reports as surviving is counted as equivalent, not as a
 survivor. Exits 1 when a package scores under --min (default 0: report only) or a listed package has no mutants.
 """
 import argparse
@@ -34,9 +35,9 @@ def load_equivalent(path):
             line = line.split("#", 1)[0].rstrip("\n")
             if not line.strip():
                 continue
-            parts = [p.strip() for p in line.split("\t")]
-            if len(parts) != 4:
-                sys.exit(f"pit-summary: {path}: want 4 tab-separated fields (class method mutator description): {line!r}")
+            parts = [p.strip() for p in line.split("\t") if p.strip()]
+            if len(parts) != 5:
+                sys.exit(f"pit-summary: {path}: want 5 tab-separated fields (class method line mutator description): {line!r}")
             keys.add(tuple(parts))
     return keys
 
@@ -64,15 +65,18 @@ def main():
             cls = m.findtext("mutatedClass")
             outer = cls.split("$", 1)[0]
             status = m.get("status")
-            key = (cls, m.findtext("mutatedMethod"), m.findtext("mutator").rsplit(".", 1)[-1], m.findtext("description"))
+            key = (cls, m.findtext("mutatedMethod"), m.findtext("lineNumber"), m.findtext("mutator").rsplit(".", 1)[-1],
+                   m.findtext("description"))
+            indexed = key[:2] + (key[2] + "/" + (m.findtext("indexes/index") or ""),) + key[3:]
+            listed = indexed if indexed in equivalent else key if key in equivalent else None
             if status in DETECTED:
                 kind = "killed"
-            elif key in equivalent:
+            elif listed:
                 kind = "equivalent"
-                used.add(key)
+                used.add(listed)
             else:
                 kind = "survived" if status == "SURVIVED" else "no coverage"
-                survivors.append((outer, int(m.findtext("lineNumber")), key[1], key[2], key[3], kind))
+                survivors.append((outer, int(key[2]), key[1], key[3], key[4], kind))
             pkg = package_of(outer)
             top = pkg.split(".", 1)[0]
             for p in {pkg, top}:
