@@ -32,9 +32,17 @@ class BackendFactoryTest {
             assertTrue(e.getMessage().contains("needs a new process"), e.getMessage());
             return;
         }
-        try (Backend b = BackendFactory.create("cuda-emu", msg -> { throw new AssertionError("no log expected: " + msg); })) {
-            assertEquals("cuda", b.name());
-            assertTrue(((dev.panamadiffusion.cuda.CudaBackend) b).status().deviceName().contains("emulator"));
+        dev.panamadiffusion.cuda.CudaStatus emulator = dev.panamadiffusion.cuda.CudaProbe.probe(dev.panamadiffusion.cuda.CudaDriver.EMULATOR);
+        if (emulator.available()) {
+            try (Backend b = BackendFactory.create("cuda-emu", msg -> { throw new AssertionError("no log expected: " + msg); })) {
+                assertEquals("cuda", b.name());
+                assertTrue(((dev.panamadiffusion.cuda.CudaBackend) b).status().deviceName().contains("emulator"));
+            }
+        } else {
+            // built with -Dpd.emulator.skip=true: cuda-emu is one clear error naming why, and auto still never picks it
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> BackendFactory.create("cuda-emu"));
+            assertEquals("backend cuda-emu: " + emulator.message(), e.getMessage());
+            assertTrue(emulator.message().contains("emulator"), emulator.message());
         }
         String why = BackendFactory.cudaUnavailableReason();
         assertTrue(why != null && why.contains("emulator"), String.valueOf(why));
