@@ -1,5 +1,7 @@
 package dev.panamadiffusion.api;
 
+import dev.panamadiffusion.pipeline.RequestLimits;
+
 import java.nio.file.Path;
 
 /**
@@ -10,36 +12,39 @@ import java.nio.file.Path;
  * @param maxBatch      most UNet rows per step across requests (a guided image takes two: unconditional and
  *                      conditional); a single request larger than this still runs, alone
  * @param queueCapacity requests that may wait beyond those running; more are refused ({@link EngineBusyException})
- * @param maxSide       largest width or height accepted, in pixels
- * @param maxSteps      most steps a request may ask for
- * @param maxCount      most images one request may ask for
+ * @param limits        what a request may ask for (steps, images, size, prompt length, …): every limit in one place
  */
-public record EngineOptions(Path modelDir, String backend, int maxBatch, int queueCapacity, int maxSide, int maxSteps, int maxCount) {
+public record EngineOptions(Path modelDir, String backend, int maxBatch, int queueCapacity, RequestLimits limits) {
     public EngineOptions {
         if (modelDir == null) throw new IllegalArgumentException("modelDir is required");
         if (maxBatch < 1) throw new IllegalArgumentException("maxBatch must be at least 1");
         if (queueCapacity < 1) throw new IllegalArgumentException("queueCapacity must be at least 1");
-        if (maxSide < 8 || maxSteps < 1 || maxCount < 1) throw new IllegalArgumentException("limits must be positive");
+        if (limits == null) throw new IllegalArgumentException("limits are required");
     }
 
-    /** Auto backend, 8 rows per step, 32 waiting requests, sides up to 2048, 150 steps, 8 images per request. */
+    /** Auto backend, 8 rows per step, 32 waiting requests, {@link RequestLimits#SERVER} (150 steps, 8 images, sides to 2048, …). */
     public static EngineOptions defaults(Path modelDir) {
-        return new EngineOptions(modelDir, "auto", 8, 32, 2048, 150, 8);
+        return new EngineOptions(modelDir, "auto", 8, 32, RequestLimits.SERVER);
     }
 
     public EngineOptions withMaxBatch(int n) {
-        return new EngineOptions(modelDir, backend, n, queueCapacity, maxSide, maxSteps, maxCount);
+        return new EngineOptions(modelDir, backend, n, queueCapacity, limits);
     }
 
     public EngineOptions withQueueCapacity(int n) {
-        return new EngineOptions(modelDir, backend, maxBatch, n, maxSide, maxSteps, maxCount);
+        return new EngineOptions(modelDir, backend, maxBatch, n, limits);
     }
 
     public EngineOptions withBackend(String name) {
-        return new EngineOptions(modelDir, name, maxBatch, queueCapacity, maxSide, maxSteps, maxCount);
+        return new EngineOptions(modelDir, name, maxBatch, queueCapacity, limits);
     }
 
+    public EngineOptions withLimits(RequestLimits l) {
+        return new EngineOptions(modelDir, backend, maxBatch, queueCapacity, l);
+    }
+
+    /** {@link #limits()} with the largest side, step count and images per request replaced. */
     public EngineOptions withLimits(int side, int steps, int count) {
-        return new EngineOptions(modelDir, backend, maxBatch, queueCapacity, side, steps, count);
+        return withLimits(limits.withMaxSide(side).withMaxSteps(steps).withMaxBatch(count));
     }
 }

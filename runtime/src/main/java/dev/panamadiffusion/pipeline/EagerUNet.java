@@ -18,4 +18,9 @@ public final class EagerUNet implements UNetRunner {
     public Tensor predict(Tensor sample, double[] timesteps, Tensor context) {
         return backend.download(unet.forward(backend.upload(sample), timesteps, context)); // [B, out, h, w]
     }
+
+    @Override
+    public Tensor predict(Tensor sample, double[] timesteps, Tensor context, Runnable checkpoint) {
+        return backend.download(unet.forward(backend.upload(sample), timesteps, context, checkpoint)); // [B, out, h, w]
+    }
 }

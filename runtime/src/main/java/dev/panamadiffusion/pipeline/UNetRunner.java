@@ -21,6 +21,14 @@ public interface UNetRunner extends AutoCloseable {
      */
     Tensor predict(Tensor sample, double[] timesteps, Tensor context);
 
+    /**
+     * {@link #predict(Tensor, double[], Tensor)}, calling {@code checkpoint} between the UNet's blocks where the runner
+     * can (a throw from it abandons the step); a runner that replays a recorded pass whole ignores it.
+     */
+    default Tensor predict(Tensor sample, double[] timesteps, Tensor context, Runnable checkpoint) {
+        return predict(sample, timesteps, context);
+    }
+
     /** Releases what the runner keeps on the backend (recorded graphs); the model and backend stay open. */
     @Override
     default void close() {}

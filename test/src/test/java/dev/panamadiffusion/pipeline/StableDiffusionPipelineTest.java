@@ -129,8 +129,8 @@ class StableDiffusionPipelineTest {
         backend.unetRows.clear();
         InvalidRequestException bad = assertThrows(InvalidRequestException.class,
                 () -> pipeline.generate(GenerationRequest.of("x").withSize(20, 16).withSteps(0), null, null));
-        assertEquals(List.of("steps must be between 1 and 1000, got 0", "width 20 is not a multiple of 8 (try 16 or 24)"),
-                bad.problems());
+        assertEquals(List.of(new InvalidRequestException.Problem("steps", "must be between 1 and 1000, got 0"),
+                new InvalidRequestException.Problem("width", "20 is not a multiple of 8 (try 16 or 24)")), bad.problems());
         IllegalArgumentException sampler = assertThrows(IllegalArgumentException.class,
                 () -> pipeline.generate(GenerationRequest.of("x").withSampler("Heun"), null, null));
         assertTrue(sampler.getMessage().contains("Heun"), sampler.getMessage());
