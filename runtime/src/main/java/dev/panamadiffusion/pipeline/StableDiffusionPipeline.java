@@ -1,6 +1,7 @@
 package dev.panamadiffusion.pipeline;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.panamadiffusion.backend.Abort;
 import dev.panamadiffusion.backend.Backend;
 import dev.panamadiffusion.config.ConfigException;
 import dev.panamadiffusion.config.ConfigJson;
@@ -322,7 +323,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         Tensor context = group.size() == 1 ? first.context
                 : backend.upload(Latents.concatRows(group.stream().map(d -> d.hostContext).toList())); // [R, 77, D]
         Tensor sample = Latents.concatRows(inputs);                                                      // [R, 4, h, w]
-        Tensor noisePred = unetRunner.predict(sample, t, context, () -> abandonIfAllCancelled(group)); // [R, 4, h, w]
+        Tensor noisePred = Abort.when(() -> allCancelled(group),                                        // [R, 4, h, w]
+                () -> unetRunner.predict(sample, t, context, () -> abandonIfAllCancelled(group)));
         r = 0;
         for (int i = 0; i < group.size(); i++) {
             Denoising d = group.get(i);
@@ -340,8 +342,12 @@ public final class StableDiffusionPipeline implements AutoCloseable {
 
     /** Throws {@link java.util.concurrent.CancellationException} when every request of {@code group} is cancelled. */
     private static void abandonIfAllCancelled(List<Denoising> group) {
-        for (Denoising d : group) if (!d.cancellation.isCancelled()) return;
-        throw new java.util.concurrent.CancellationException("generation cancelled during a UNet step");
+        if (allCancelled(group)) throw new java.util.concurrent.CancellationException("generation cancelled during a UNet step");
+    }
+
+    private static boolean allCancelled(List<Denoising> group) {
+        for (Denoising d : group) if (!d.cancellation.isCancelled()) return false;
+        return true;
     }
 
     /** Decodes a finished state's latents, one image at a time, into RGB images with their A1111 parameters. */

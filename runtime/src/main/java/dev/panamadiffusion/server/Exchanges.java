@@ -3,6 +3,7 @@ package dev.panamadiffusion.server;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.StreamReadFeature;
 import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.exc.MismatchedInputException;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -63,6 +64,9 @@ final class Exchanges {
             JsonNode n = STRICT.readTree(body);
             if (n == null || n.isMissingNode()) throw new HttpError(400, null, "request body is empty (expected JSON)");
             return n;
+        } catch (MismatchedInputException e) {
+            // trailing data: Jackson's message names its own classes and features
+            throw new HttpError(400, null, "malformed JSON: data after the end of the JSON value (one JSON object is expected)");
         } catch (JsonProcessingException e) {
             throw new HttpError(400, null, "malformed JSON: " + e.getOriginalMessage());
         } catch (IOException e) {
