@@ -19,7 +19,7 @@ for _ in $(seq 1 600); do
   sleep 0.5
 done
 rss() { awk '/VmRSS/ {print int($2 / 1024)}' "/proc/$pid/status"; }
-heap() { "$jdk/bin/jcmd" "$pid" GC.heap_info 2>/dev/null | awk '/ total /{gsub(/K,?/, "", $0); for (i=1;i<=NF;i++) if ($i=="total") {print int($(i+1)/1024); exit}}'; }
+heap() { "$jdk/bin/jcmd" "$pid" GC.heap_info 2>/dev/null | sed -n 's/.*committed \([0-9]*\)K.*/\1/p' | head -n 1 | awk '{print int($1 / 1024)}'; }
 echo "requests rss_mib heap_committed_mib seconds"
 start=$(date +%s)
 echo "0 $(rss) $(heap) 0"
