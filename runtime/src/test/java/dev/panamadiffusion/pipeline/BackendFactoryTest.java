@@ -32,6 +32,12 @@ class BackendFactoryTest {
             assertTrue(e.getMessage().contains("needs a new process"), e.getMessage());
             return;
         }
+        dev.panamadiffusion.cuda.CudaStatus emu = dev.panamadiffusion.cuda.CudaProbe.probe(dev.panamadiffusion.cuda.CudaDriver.EMULATOR);
+        if (!emu.available()) { // built with -Dpd.emulator.skip=true: cuda-emu refuses in one clear line
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> BackendFactory.create("cuda-emu"));
+            assertEquals("backend cuda-emu: " + emu.message(), e.getMessage());
+            org.junit.jupiter.api.Assumptions.assumeTrue(false, "the CUDA emulator is not built here: " + emu.message());
+        }
         try (Backend b = BackendFactory.create("cuda-emu", msg -> { throw new AssertionError("no log expected: " + msg); })) {
             assertEquals("cuda", b.name());
             assertTrue(((dev.panamadiffusion.cuda.CudaBackend) b).status().deviceName().contains("emulator"));
