@@ -57,7 +57,7 @@ public final class BackendFactory {
      * (the usual CPU machine) just that; where a GPU was found but cannot be used, why (which is worth fixing).
      */
     static String autoNote(CudaStatus status, String why) {
-        if (status.available()) return "note: using the CPU backend (" + why.replaceFirst("^CUDA unavailable: ", "") + ")";
+        if (status.available()) return "note: CUDA is unavailable (" + why.replaceFirst("^CUDA unavailable: ", "") + "); using the CPU backend";
         if (status.deviceName().isEmpty() && status.driverVersion() == 0) return "note: no CUDA GPU found; using the CPU backend";
         return "note: the CUDA GPU " + status.deviceName() + " is unusable (" + why.replaceFirst("^CUDA unavailable: ", "")
                 + "); using the CPU backend";

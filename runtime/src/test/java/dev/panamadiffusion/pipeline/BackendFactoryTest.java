@@ -59,6 +59,10 @@ class BackendFactoryTest {
                 "CUDA unavailable: libcuda.so.1 (the NVIDIA driver) not found"));
         assertEquals("note: the CUDA GPU Tesla T4 is unusable (compute capability 7.5); using the CPU backend", BackendFactory.autoNote(
                 new dev.panamadiffusion.cuda.CudaStatus(false, "x", "Tesla T4", 7, 5, 1L << 34, 12000), "CUDA unavailable: compute capability 7.5"));
+        // a GPU that works, in a JVM bound to the emulator
+        assertEquals("note: CUDA is unavailable (this JVM is bound to the CUDA emulator); using the CPU backend", BackendFactory.autoNote(
+                new dev.panamadiffusion.cuda.CudaStatus(true, "CUDA: emulator", "emulator", 8, 0, 1L << 30, 12000),
+                "CUDA unavailable: this JVM is bound to the CUDA emulator"));
     }
 
     @Test
