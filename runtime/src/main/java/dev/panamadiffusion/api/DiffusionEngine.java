@@ -4,6 +4,7 @@ import dev.panamadiffusion.engine.Engine;
 import dev.panamadiffusion.pipeline.BackendFactory;
 import dev.panamadiffusion.pipeline.GenerationRequest;
 import dev.panamadiffusion.pipeline.ProgressListener;
+import dev.panamadiffusion.pipeline.RequestLimits;
 import java.util.List;
 
 /**
@@ -24,8 +25,8 @@ public final class DiffusionEngine implements AutoCloseable {
     }
 
     /**
-     * Queues {@code request}. Invalid fields throw {@link dev.panamadiffusion.pipeline.InvalidRequestException} (or
-     * {@link IllegalArgumentException} for an unknown sampler); a full queue throws {@link EngineBusyException}.
+     * Queues {@code request}. Invalid fields (against the model and {@link EngineOptions#limits()}) throw
+     * {@link dev.panamadiffusion.pipeline.InvalidRequestException}; a full queue throws {@link EngineBusyException}.
      * {@code listener} is called on the engine thread after every step.
      */
     public Generation submit(GenerationRequest request, ProgressListener listener) {
@@ -36,8 +37,23 @@ public final class DiffusionEngine implements AutoCloseable {
         return submit(request, ProgressListener.NONE);
     }
 
+    /**
+     * Checks {@code request}, to be run {@code iterations} times as A1111's {@code n_iter} (seeds
+     * {@code seed + i · batchSize}), against the model and {@link EngineOptions#limits()} without queueing it: every bad
+     * field in one {@link dev.panamadiffusion.pipeline.InvalidRequestException}.
+     */
+    public void check(GenerationRequest request, int iterations) {
+        engine.check(request, iterations);
+    }
+
+    /** What the loaded model allows: the sizes it makes, its own size (what a width or height of 0 means), its text encoder's layers. */
+    public RequestLimits.Model modelLimits() { return engine.modelLimits(); }
+
     /** Requests being denoised now, oldest first. */
     public List<? extends Generation> running() { return engine.running(); }
+
+    /** Cancels every running and waiting request (what a server does at its shutdown deadline). */
+    public void cancelAll() { engine.cancelAll(); }
 
     /** Requests waiting to start. */
     public int queued() { return engine.queued(); }

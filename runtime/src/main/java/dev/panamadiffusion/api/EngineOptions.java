@@ -1,6 +1,7 @@
 package dev.panamadiffusion.api;
 
 import dev.panamadiffusion.lora.LoraSpec;
+import dev.panamadiffusion.pipeline.RequestLimits;
 
 import java.nio.file.Path;
 import java.util.List;
@@ -13,49 +14,52 @@ import java.util.List;
  * @param maxBatch      most UNet rows per step across requests (a guided image takes two: unconditional and
  *                      conditional); a single request larger than this still runs, alone
  * @param queueCapacity requests that may wait beyond those running; more are refused ({@link EngineBusyException})
- * @param maxSide       largest width or height accepted, in pixels
- * @param maxSteps      most steps a request may ask for
- * @param maxCount      most images one request may ask for
+ * @param limits        what a request may ask for (steps, images, size, prompt length, …): every limit in one place
  * @param loras         LoRAs merged into the model when it loads, in order (see {@link DiffusionEngine#setLoras})
  */
-public record EngineOptions(Path modelDir, String backend, int maxBatch, int queueCapacity, int maxSide, int maxSteps, int maxCount,
+public record EngineOptions(Path modelDir, String backend, int maxBatch, int queueCapacity, RequestLimits limits,
                             List<LoraSpec> loras) {
     public EngineOptions {
         if (modelDir == null) throw new IllegalArgumentException("modelDir is required");
         loras = loras == null ? List.of() : List.copyOf(loras);
         if (maxBatch < 1) throw new IllegalArgumentException("maxBatch must be at least 1");
         if (queueCapacity < 1) throw new IllegalArgumentException("queueCapacity must be at least 1");
-        if (maxSide < 8 || maxSteps < 1 || maxCount < 1) throw new IllegalArgumentException("limits must be positive");
+        if (limits == null) throw new IllegalArgumentException("limits are required");
     }
 
     /** Without LoRAs. */
-    public EngineOptions(Path modelDir, String backend, int maxBatch, int queueCapacity, int maxSide, int maxSteps, int maxCount) {
-        this(modelDir, backend, maxBatch, queueCapacity, maxSide, maxSteps, maxCount, List.of());
+    public EngineOptions(Path modelDir, String backend, int maxBatch, int queueCapacity, RequestLimits limits) {
+        this(modelDir, backend, maxBatch, queueCapacity, limits, List.of());
     }
 
-    /** Auto backend, 8 rows per step, 32 waiting requests, sides up to 2048, 150 steps, 8 images per request. */
+    /** Auto backend, 8 rows per step, 32 waiting requests, {@link RequestLimits#SERVER} (150 steps, 8 images, sides to 2048, …). */
     public static EngineOptions defaults(Path modelDir) {
-        return new EngineOptions(modelDir, "auto", 8, 32, 2048, 150, 8);
+        return new EngineOptions(modelDir, "auto", 8, 32, RequestLimits.SERVER);
     }
 
     public EngineOptions withMaxBatch(int n) {
-        return new EngineOptions(modelDir, backend, n, queueCapacity, maxSide, maxSteps, maxCount, loras);
+        return new EngineOptions(modelDir, backend, n, queueCapacity, limits, loras);
     }
 
     public EngineOptions withQueueCapacity(int n) {
-        return new EngineOptions(modelDir, backend, maxBatch, n, maxSide, maxSteps, maxCount, loras);
+        return new EngineOptions(modelDir, backend, maxBatch, n, limits, loras);
     }
 
     public EngineOptions withBackend(String name) {
-        return new EngineOptions(modelDir, name, maxBatch, queueCapacity, maxSide, maxSteps, maxCount, loras);
+        return new EngineOptions(modelDir, name, maxBatch, queueCapacity, limits, loras);
     }
 
+    public EngineOptions withLimits(RequestLimits l) {
+        return new EngineOptions(modelDir, backend, maxBatch, queueCapacity, l, loras);
+    }
+
+    /** {@link #limits()} with the largest side, step count and images per request replaced. */
     public EngineOptions withLimits(int side, int steps, int count) {
-        return new EngineOptions(modelDir, backend, maxBatch, queueCapacity, side, steps, count, loras);
+        return withLimits(limits.withMaxSide(side).withMaxSteps(steps).withMaxBatch(count));
     }
 
     /** These options with {@code specs} as the LoRAs applied on load. */
     public EngineOptions withLoras(List<LoraSpec> specs) {
-        return new EngineOptions(modelDir, backend, maxBatch, queueCapacity, maxSide, maxSteps, maxCount, specs);
+        return new EngineOptions(modelDir, backend, maxBatch, queueCapacity, limits, specs);
     }
 }

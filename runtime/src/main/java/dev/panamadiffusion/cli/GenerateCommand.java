@@ -10,6 +10,7 @@ import dev.panamadiffusion.pipeline.CancellationToken;
 import dev.panamadiffusion.pipeline.GenerationRequest;
 import dev.panamadiffusion.pipeline.GenerationResult;
 import dev.panamadiffusion.pipeline.InvalidRequestException;
+import dev.panamadiffusion.pipeline.RequestLimits;
 import dev.panamadiffusion.pipeline.RngKind;
 import dev.panamadiffusion.pipeline.SizeRule;
 import dev.panamadiffusion.pipeline.StableDiffusionPipeline;
@@ -24,6 +25,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
 
 /** {@code pdiff generate}: text to image, written as PNG with the A1111 {@code parameters} text. */
@@ -64,7 +66,8 @@ public final class GenerateCommand implements Callable<Integer> {
                     + " (SD-Turbo: --steps 1 --guidance 0). LCM ignores it. Default: the model's.")
     String timestepSpacing;
 
-    @Option(names = "--seed", defaultValue = "-1", description = "Noise seed; -1 picks one. Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--seed", defaultValue = "-1", paramLabel = "N", converter = SeedConverter.class,
+            description = "Noise seed, 0 to 18446744073709551614 (unsigned 64-bit); -1 picks one. Default: ${DEFAULT-VALUE}.")
     long seed;
 
     @Option(names = {"--width", "-W"}, defaultValue = "0",
@@ -101,50 +104,96 @@ public final class GenerateCommand implements Callable<Integer> {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
+    /** Request field names → this command's options (for the one-line errors). */
+    static final Map<String, String> OPTION_NAMES = Map.ofEntries(Map.entry("prompt", "--prompt"),
+            Map.entry("negativePrompt", "--negative-prompt"), Map.entry("steps", "--steps"), Map.entry("guidanceScale", "--guidance"),
+            Map.entry("sampler", "--scheduler"), Map.entry("seed", "--seed"), Map.entry("width", "--width"),
+            Map.entry("height", "--height"), Map.entry("size", "--width/--height"), Map.entry("batchSize", "--batch"),
+            Map.entry("clipSkip", "--clip-skip"), Map.entry("rng", "--rng"));
+
+    /**
+     * Everything the user can get wrong is checked before any work, in this order, each an exit code 2: the request's
+     * own fields and the output path, then the model folder's configs and the request against them, then loading the
+     * weights and the backend. What fails after that (while sampling or writing) is exit code 1.
+     */
     @Override
     public Integer call() throws IOException {
         PrintWriter err = spec.commandLine().getErr();
         PrintWriter stdout = spec.commandLine().getOut();
         GenerationRequest request = request();
-        // everything that needs no weights is checked before loading any
-        if (!out.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".png")) {
-            throw new Main.UsageException("--out " + out + " must name a .png file");
-        }
         if (request.sampler() != null) checkSampler(request.sampler());
+        OutputPaths.requirePng(out);
         List<LoraSpec> loraSpecs = Main.loraSpecs(loras);
         if (timestepSpacing != null) checkTimestepSpacing(timestepSpacing);
+        PredictionType prediction = predictionType == null ? null : Main.usage(() -> PredictionType.parse(predictionType));
+        List<Path> files = outputFiles(out, Math.max(1, Math.min(request.batchSize(), RequestLimits.DEFAULT.maxBatch())));
+        OutputPaths.checkWritable(out, files);
         Path model = Main.modelOrDemo(this.model);
-        SizeRule sizes;
-        ModelFolder folder;
+        RequestLimits.Model facts = modelLimits(model, prediction, request);
+        checkRequest(request, facts);
+
+        Backend b;
         try {
-            folder = ModelFolder.open(model, predictionType == null ? null : PredictionType.parse(predictionType));
-            sizes = StableDiffusionPipeline.sizeRule(folder);
-        } catch (IllegalArgumentException e) {
-            // report the request's own problems first; a broken model folder is the next thing to fix
-            List<String> problems = request.problems(SizeRule.GENERIC);
-            if (!problems.isEmpty()) throw new InvalidRequestException(problems);
+            b = BackendFactory.create(backend, err::println);
+        } catch (IllegalArgumentException | IllegalStateException e) { // an unknown backend, or CUDA unusable here
             throw new Main.UsageException(e.getMessage());
         }
-        request.validate(sizes);
-
-        List<Path> files = outputFiles(out, request.batchSize());
-        try (Backend b = BackendFactory.create(backend, err::println);
-             StableDiffusionPipeline pipeline = StableDiffusionPipeline.load(folder, b)) {
+        StableDiffusionPipeline pipeline;
+        try {
+            pipeline = Main.usage(() -> StableDiffusionPipeline.load(ModelFolder.open(model, prediction), b));
+        } catch (RuntimeException e) {
+            b.close();
+            throw e;
+        }
+        try (b; pipeline) {
             if (!loraSpecs.isEmpty()) pipeline.setLoras(loraSpecs);
             if (timestepSpacing != null) pipeline.timestepSpacing(timestepSpacing);
             ProgressBar bar = new ProgressBar(err, "sampling");
             bar.begin();
-            GenerationResult result = pipeline.generate(request, bar, CancellationToken.none());
+            GenerationResult result;
+            try {
+                result = pipeline.generate(request, bar, CancellationToken.none());
+            } catch (OutOfMemoryError e) {
+                throw new IllegalStateException(Main.describe(e), e);
+            }
             for (String w : result.warnings()) err.println("pdiff: warning: " + w);
             for (int i = 0; i < result.size(); i++) {
                 PngWriter.write(files.get(i), result.images().get(i), PngWriter.parameters(result.infotexts().get(i)));
-                stdout.printf(Locale.ROOT, "wrote %s (%dx%d, seed %d)%n", files.get(i), result.images().get(i).width(),
-                        result.images().get(i).height(), result.seeds().get(i));
+                stdout.printf(Locale.ROOT, "wrote %s (%dx%d, seed %s)%n", files.get(i), result.images().get(i).width(),
+                        result.images().get(i).height(), RequestLimits.seedText(result.seeds().get(i)));
             }
             stdout.printf(Locale.ROOT, "%d image%s in %.1f s on %s%n", result.size(), result.size() == 1 ? "" : "s",
                     result.seconds(), b.name());
         }
         return 0;
+    }
+
+    /**
+     * What the model folder's configs allow. A folder whose configs cannot be read is the user's next thing to fix, after
+     * the request's own fields (judged against whatever of the model could be read).
+     */
+    private static RequestLimits.Model modelLimits(Path model, PredictionType prediction, GenerationRequest request) {
+        try {
+            return StableDiffusionPipeline.modelLimits(ModelFolder.open(model, prediction));
+        } catch (IllegalArgumentException | java.io.UncheckedIOException e) {
+            SizeRule sizes = SizeRule.GENERIC;
+            try {
+                sizes = StableDiffusionPipeline.sizeRule(ModelFolder.open(model));
+            } catch (IllegalArgumentException | java.io.UncheckedIOException ignored) {
+                // judged by the generic rule
+            }
+            int side = RequestLimits.DEFAULT.maxSide();
+            checkRequest(request, new RequestLimits.Model(sizes, side, side, Integer.MAX_VALUE));
+            throw new Main.UsageException(e.getMessage());
+        }
+    }
+
+    private static void checkRequest(GenerationRequest request, RequestLimits.Model model) {
+        try {
+            RequestLimits.DEFAULT.check(request, model);
+        } catch (InvalidRequestException e) {
+            throw new Main.UsageException(e.describe(OPTION_NAMES));
+        }
     }
 
     GenerationRequest request() {
@@ -156,6 +205,18 @@ public final class GenerateCommand implements Callable<Integer> {
         }
         return new GenerationRequest(prompt, negativePrompt, steps, guidance, scheduler, seed, width, height, batch,
                 clipSkip, kind);
+    }
+
+    /** {@code --seed}: -1 or an unsigned 64-bit number ({@link RequestLimits#parseSeed}). */
+    static final class SeedConverter implements CommandLine.ITypeConverter<Long> {
+        @Override
+        public Long convert(String value) {
+            try {
+                return RequestLimits.parseSeed(value);
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.TypeConversionException(e.getMessage());
+            }
+        }
     }
 
     private static void checkSampler(String name) {

@@ -11,18 +11,19 @@ import java.nio.file.Path;
 
 /**
  * {@code pdiff}: the command line. Every failure the user can cause (a bad option, a missing model folder, an invalid
- * request, a model that does not load) is one line on standard error and a non-zero exit code: 2 for bad arguments
- * and for a model config that is refused ({@link ConfigException}: a bad type, a value out of range, a size the
- * weights contradict) or a LoRA that does not fit the model ({@link dev.panamadiffusion.lora.LoraException}), 1 for
- * everything else. Set {@code PDIFF_DEBUG=1} to get stack traces too.
+ * request, a model that does not load) is one line on standard error and a non-zero exit code: 2 for everything the
+ * user can fix (arguments, the output path, the model folder and its files, a tokenizer that does not match its text
+ * encoder, a backend that does not exist or cannot run here, a LoRA that does not fit the model), 1 for failures
+ * while running. Set
+ * {@code PDIFF_DEBUG=1} to get stack traces too.
  */
 @Command(name = "pdiff", mixinStandardHelpOptions = true, version = "pdiff 0.1.0",
         description = "Stable Diffusion in Java (FFM + Vector API).",
         subcommands = {GenerateCommand.class, VerifyCommand.class, ServeCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
-    /** Exit code for bad arguments and invalid requests. */
+    /** Exit code for everything the user can fix: arguments, the output path, the model folder, the backend. */
     public static final int EXIT_USAGE = 2;
-    /** Exit code for everything else that failed. */
+    /** Exit code for failures while running. */
     public static final int EXIT_FAILURE = 1;
 
     @CommandLine.Spec
@@ -67,23 +68,31 @@ public final class Main implements Runnable {
     }
 
     private static int onFailure(Exception e, CommandLine cmd, CommandLine.ParseResult parsed) {
-        cmd.getErr().println("error: " + describe(e));
+        String msg = e instanceof InvalidRequestException bad ? bad.describe(GenerateCommand.OPTION_NAMES) : describe(e);
+        cmd.getErr().println("error: " + msg);
         debug(cmd, e);
         return e instanceof InvalidRequestException || e instanceof UsageException || e instanceof ConfigException
                 || e instanceof dev.panamadiffusion.lora.LoraException ? EXIT_USAGE : EXIT_FAILURE;
     }
 
-    /** One line for any exception: its message, or its type when it has none. */
+    /**
+     * One line for any exception, without Java class names: its message (its first line), or, for a failure nobody
+     * words for users, that it is unexpected and how to see the stack trace.
+     */
     static String describe(Throwable e) {
         String msg = e.getMessage();
         if (e instanceof OutOfMemoryError) {
             return "out of memory (" + msg + "); give Java more with PDIFF_JAVA_OPTS=-Xmx…";
         }
-        if (msg == null || msg.isBlank()) return e.getClass().getSimpleName();
         boolean expected = e instanceof IllegalArgumentException || e instanceof IllegalStateException
                 || e instanceof java.io.IOException || e instanceof java.io.UncheckedIOException
-                || e instanceof java.util.concurrent.CancellationException || e instanceof UsageException;
-        return expected ? msg.strip() : e.getClass().getSimpleName() + ": " + msg.strip();
+                || e instanceof java.util.concurrent.CancellationException || e instanceof UsageException
+                || e instanceof dev.panamadiffusion.io.SafeTensorsException || e instanceof dev.panamadiffusion.weights.WeightBindingException;
+        if (msg == null || msg.isBlank() || !expected) {
+            String what = msg == null || msg.isBlank() ? "" : ": " + firstLine(msg);
+            return "unexpected failure" + what + " (PDIFF_DEBUG=1 prints the stack trace)";
+        }
+        return firstLine(msg);
     }
 
     private static String firstLine(String s) {
@@ -119,6 +128,19 @@ public final class Main implements Runnable {
             return DemoModel.locate();
         } catch (IllegalArgumentException e) {
             throw new UsageException(e.getMessage());
+        }
+    }
+
+    /**
+     * {@code action}'s result; a failure the user can fix (a bad or missing file, a config or weights that are refused)
+     * becomes a {@link UsageException}, exit code 2.
+     */
+    static <T> T usage(java.util.function.Supplier<T> action) {
+        try {
+            return action.get();
+        } catch (IllegalArgumentException | java.io.UncheckedIOException | dev.panamadiffusion.io.SafeTensorsException
+                 | dev.panamadiffusion.weights.WeightBindingException e) {
+            throw new UsageException(describe(e));
         }
     }
 

@@ -7,6 +7,7 @@ import java.io.PrintWriter;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
@@ -14,7 +15,11 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
-/** {@code pdiff serve}: the HTTP image server (AUTOMATIC1111 and OpenAI APIs) over one loaded model. */
+/**
+ * {@code pdiff serve}: the HTTP image server (AUTOMATIC1111 and OpenAI APIs) over one loaded model. SIGTERM and
+ * SIGINT (Ctrl-C) stop it gracefully: no new connections, running requests get {@code --shutdown-grace} seconds to
+ * finish, then are cancelled and answered; then it exits with code 0.
+ */
 @Command(name = "serve", mixinStandardHelpOptions = true,
         description = "Serve a model over HTTP: POST /sdapi/v1/txt2img (AUTOMATIC1111), GET /sdapi/v1/progress, "
                 + "POST /sdapi/v1/interrupt, POST /v1/images/generations (OpenAI), GET /health, GET /metrics (Prometheus).")
@@ -45,31 +50,48 @@ public final class ServeCommand implements Callable<Integer> {
     @Option(names = "--max-body", defaultValue = "65536", description = "Largest request body in bytes. Default: ${DEFAULT-VALUE}.")
     int maxBody;
 
+    @Option(names = "--request-timeout", defaultValue = "600", paramLabel = "SECONDS",
+            description = "A request still running this long after it arrived (queueing included) is cancelled and answered"
+                    + " 504; 0: no limit. Default: ${DEFAULT-VALUE}.")
+    int requestTimeout;
+
+    @Option(names = "--shutdown-grace", defaultValue = "30", paramLabel = "SECONDS",
+            description = "On SIGTERM/Ctrl-C, how long running requests may finish before they are cancelled. Default: ${DEFAULT-VALUE}.")
+    int shutdownGrace;
+
     @Override
     public Integer call() throws Exception {
         Path model = Main.modelOrDemo(this.model);
         if (!Files.exists(model)) throw new Main.UsageException("model folder " + model + " does not exist");
         if (maxBatch < 1 || queue < 1 || maxBody < 1024) throw new Main.UsageException("--max-batch and --queue must be >= 1, --max-body >= 1024");
+        if (requestTimeout < 0 || shutdownGrace < 0) throw new Main.UsageException("--request-timeout and --shutdown-grace must be >= 0");
         PrintWriter err = spec.commandLine().getErr();
         EngineOptions options = EngineOptions.defaults(model).withBackend(backend).withMaxBatch(maxBatch).withQueueCapacity(queue);
-        DiffusionEngine engine = DiffusionEngine.open(options);
+        DiffusionEngine engine;
+        try {
+            engine = Main.usage(() -> DiffusionEngine.open(options));
+        } catch (IllegalStateException e) { // CUDA unusable here
+            throw new Main.UsageException(e.getMessage());
+        }
         ImageServer server;
         try {
-            server = ImageServer.start(engine, new InetSocketAddress(host, port), maxBody);
+            server = ImageServer.start(engine, new InetSocketAddress(host, port), maxBody, Duration.ofSeconds(requestTimeout));
         } catch (Exception e) {
             engine.close();
-            throw e;
+            throw new Main.UsageException("cannot serve on " + host + ":" + port + ": " + e.getMessage());
         }
-        CountDownLatch stopped = new CountDownLatch(1);
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            server.close();
-            engine.close(); // frees the weights and backend memory
-            stopped.countDown();
-        }, "pd-shutdown"));
+        CountDownLatch stop = new CountDownLatch(1);
+        Signals.onTermination(stop::countDown);
         err.printf("serving %s on http://%s:%d (backend %s, max batch %d, queue %d); Ctrl-C stops%n",
                 engine.modelName(), host, server.port(), engine.backendName(), maxBatch, queue);
         err.flush();
-        stopped.await();
+        stop.await();
+        err.println("stopping: no new requests; running ones have " + shutdownGrace + " s to finish");
+        err.flush();
+        server.shutdown(Duration.ofSeconds(shutdownGrace));
+        engine.close(); // frees the weights and backend memory
+        err.println("stopped");
+        err.flush();
         return 0;
     }
 }

@@ -136,9 +136,10 @@ final class BatchLoop implements Runnable {
         try {
             pipeline.step(states);
         } catch (RuntimeException e) {
-            for (RequestState r : group) {
+            for (RequestState r : group) { // a CancellationException: every request of the group was cancelled mid-step
                 remove(r);
-                metrics.requestsFailed.incrementAndGet();
+                if (e instanceof CancellationException) metrics.requestsCancelled.incrementAndGet();
+                else metrics.requestsFailed.incrementAndGet();
                 r.fail(e);
             }
             return;

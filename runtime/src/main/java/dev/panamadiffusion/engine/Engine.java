@@ -7,9 +7,8 @@ import dev.panamadiffusion.backend.Backend;
 import dev.panamadiffusion.pipeline.GenerationRequest;
 import dev.panamadiffusion.pipeline.InvalidRequestException;
 import dev.panamadiffusion.pipeline.ProgressListener;
+import dev.panamadiffusion.pipeline.RequestLimits;
 import dev.panamadiffusion.pipeline.StableDiffusionPipeline;
-import dev.panamadiffusion.schedulers.SamplerName;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
@@ -34,7 +33,7 @@ public final class Engine implements AutoCloseable {
         this.options = options;
         this.backend = backend;
         try {
-            this.pipeline = StableDiffusionPipeline.load(options.modelDir(), backend);
+            this.pipeline = StableDiffusionPipeline.load(options.modelDir(), backend, options.limits());
             try {
                 if (!options.loras().isEmpty()) pipeline.setLoras(options.loras());
             } catch (RuntimeException e) {
@@ -89,27 +88,29 @@ public final class Engine implements AutoCloseable {
         return (int) Math.max(1, Math.min(600, Double.isInfinite(p50) ? 60 : Math.ceil(p50)));
     }
 
+    /** What the loaded model allows (sizes, its own size, text encoder layers). */
+    public RequestLimits.Model modelLimits() { return pipeline.modelLimits(); }
+
     /**
-     * Every field against the model and this engine's limits (all problems in one exception); resolves the model's
-     * default size and a random seed so that the request as served is reproducible.
+     * Every field of {@code r}, run {@code iterations} times (A1111's {@code n_iter}), against the model and this
+     * engine's {@link RequestLimits} (all problems in one {@link InvalidRequestException}), and the step count against
+     * the sampler.
      */
-    GenerationRequest validate(GenerationRequest r) {
-        List<String> problems = new ArrayList<>(r.problems(pipeline.sizeRule()));
-        if (r.width() > options.maxSide()) problems.add("width must be at most " + options.maxSide() + ", got " + r.width());
-        if (r.height() > options.maxSide()) problems.add("height must be at most " + options.maxSide() + ", got " + r.height());
-        if (r.steps() > options.maxSteps()) problems.add("steps must be between 1 and " + options.maxSteps() + ", got " + r.steps());
-        if (r.batchSize() > options.maxCount()) problems.add("batch size must be between 1 and " + options.maxCount() + ", got " + r.batchSize());
-        if (r.guidanceScale() > 100) problems.add("guidance scale must be at most 100, got " + r.guidanceScale());
-        if (r.sampler() != null) {
-            try {
-                SamplerName.parse(r.sampler());
-            } catch (IllegalArgumentException e) {
-                problems.add("sampler " + e.getMessage());
-            }
-        }
-        if (!problems.isEmpty()) throw new InvalidRequestException(problems);
+    public void check(GenerationRequest r, int iterations) {
+        options.limits().check(r, iterations, pipeline.modelLimits());
         pipeline.scheduler(r); // a step count the sampler cannot take is the client's mistake, found before queueing
+    }
+
+    /** {@link #check} for one iteration; resolves the model's default size and a random seed, so that the request as served is reproducible. */
+    GenerationRequest validate(GenerationRequest r) {
+        check(r, 1);
         return pipeline.resolve(r);
+    }
+
+    /** Cancels every running and waiting request (their futures complete with a CancellationException). */
+    public void cancelAll() {
+        for (RequestState r : queue) r.cancel();
+        for (Generation g : loop.running()) g.cancel();
     }
 
     @Override

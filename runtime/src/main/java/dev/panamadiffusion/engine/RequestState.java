@@ -2,6 +2,7 @@ package dev.panamadiffusion.engine;
 
 import dev.panamadiffusion.api.Generation;
 import dev.panamadiffusion.api.Progress;
+import dev.panamadiffusion.pipeline.CancellationToken;
 import dev.panamadiffusion.pipeline.Denoising;
 import dev.panamadiffusion.pipeline.GenerationRequest;
 import dev.panamadiffusion.pipeline.GenerationResult;
@@ -16,7 +17,7 @@ final class RequestState implements Generation {
     final ProgressListener listener;
     final long submittedNanos = System.nanoTime();
     final CompletableFuture<GenerationResult> future = new CompletableFuture<>();
-    private volatile boolean cancelled;
+    final CancellationToken token = new CancellationToken();
     private volatile Progress.State state = Progress.State.QUEUED;
     private volatile int stepsDone;
     private volatile int totalSteps;
@@ -36,9 +37,9 @@ final class RequestState implements Generation {
 
     @Override public CompletableFuture<GenerationResult> result() { return future; }
 
-    @Override public void cancel() { cancelled = true; }
+    @Override public void cancel() { token.cancel(); }
 
-    boolean cancelled() { return cancelled; }
+    boolean cancelled() { return token.isCancelled(); }
 
     @Override
     public Progress progress() {
@@ -49,6 +50,7 @@ final class RequestState implements Generation {
 
     void started(Denoising d) {
         denoising = d;
+        d.cancelWith(token);
         totalSteps = d.totalSteps();
         startedNanos = System.nanoTime();
         state = Progress.State.RUNNING;

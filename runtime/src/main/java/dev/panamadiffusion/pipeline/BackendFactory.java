@@ -13,7 +13,7 @@ import java.util.function.Consumer;
 /**
  * Backends by name: {@code cpu}, {@code cuda}, {@code cuda-emu} (the CUDA backend on this project's CUDA emulator:
  * the same Java code and kernels, executed on the CPU; slow, for checking the GPU path without a GPU), or
- * {@code auto} (CUDA when a GPU is usable, otherwise the CPU with one log line; never the emulator). The CPU path
+ * {@code auto} (CUDA when a GPU is usable, otherwise the CPU with one short log line; never the emulator). The CPU path
  * never loads a CUDA library: the probe looks for the driver first.
  */
 public final class BackendFactory {
@@ -41,14 +41,26 @@ public final class BackendFactory {
                 return newCuda();
             }
             case "auto": {
+                CudaStatus status = CudaProbe.probe();
                 String why = cudaUnavailableReason();
                 if (why == null) return newCuda();
-                log.accept("pdiff: using the CPU backend (" + why + ")");
+                log.accept(autoNote(status, why));
                 return new CpuBackend();
             }
             default:
                 throw new IllegalArgumentException("unknown backend '" + name + "' (use cpu, cuda, cuda-emu or auto)");
         }
+    }
+
+    /**
+     * The one short line {@code auto} logs when it falls back to the CPU: on a machine with no NVIDIA driver or device
+     * (the usual CPU machine) just that; where a GPU was found but cannot be used, why (which is worth fixing).
+     */
+    static String autoNote(CudaStatus status, String why) {
+        if (status.available()) return "note: CUDA is unavailable (" + why.replaceFirst("^CUDA unavailable: ", "") + "); using the CPU backend";
+        if (status.deviceName().isEmpty() && status.driverVersion() == 0) return "note: no CUDA GPU found; using the CPU backend";
+        return "note: the CUDA GPU " + status.deviceName() + " is unusable (" + why.replaceFirst("^CUDA unavailable: ", "")
+                + "); using the CPU backend";
     }
 
     /**

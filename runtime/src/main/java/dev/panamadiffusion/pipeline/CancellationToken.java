@@ -3,8 +3,9 @@ package dev.panamadiffusion.pipeline;
 import java.util.concurrent.CancellationException;
 
 /**
- * Asks a running generation to stop. The pipeline checks it between denoising steps and before decoding, and throws
- * {@link CancellationException} when it has been cancelled; the step in progress finishes first.
+ * Asks a running generation to stop. The pipeline checks it between denoising steps, between the UNet's blocks within a step
+ * (on backends that run ops eagerly: the CPU) and before decoding, and throws {@link CancellationException} when it has
+ * been cancelled.
  */
 public final class CancellationToken {
     private volatile boolean cancelled;

@@ -26,6 +26,7 @@ public final class Denoising {
     Tensor latents;                   // [B, C, h, w] host
     int step;
     StepObserver observer = StepObserver.NONE;
+    CancellationToken cancellation = CancellationToken.none();
 
     Denoising(GenerationRequest request, String samplerName, Scheduler scheduler, NoiseGenerator generator,
               Tensor hostContext, Tensor context, Tensor latents, List<String> warnings, long startNanos,
@@ -78,6 +79,12 @@ public final class Denoising {
 
     /** The scheduler, with its timesteps set. */
     public Scheduler scheduler() { return scheduler; }
+
+    /**
+     * Lets {@code token} stop a step of this request between UNet blocks: a step whose requests are all cancelled is
+     * abandoned with a {@link java.util.concurrent.CancellationException} (the latents stay as before the step).
+     */
+    public void cancelWith(CancellationToken token) { cancellation = token == null ? CancellationToken.none() : token; }
 
     /** Hands every later step's intermediates to {@code o} (replacing any earlier observer). */
     public void observe(StepObserver o) { observer = o == null ? StepObserver.NONE : o; }

@@ -18,4 +18,9 @@ public final class EagerUNet implements UNetRunner {
     public Tensor predict(Tensor sample, double[] timesteps, Tensor timestepCond, Tensor context) {
         return backend.download(unet.forward(backend.upload(sample), timesteps, timestepCond, context)); // [B, out, h, w]
     }
+
+    @Override
+    public Tensor predict(Tensor sample, double[] timesteps, Tensor timestepCond, Tensor context, Runnable checkpoint) {
+        return backend.download(unet.forward(backend.upload(sample), timesteps, timestepCond, context, checkpoint)); // [B, out, h, w]
+    }
 }

@@ -32,7 +32,7 @@ public final class Infotext {
         params.put("Steps", request.steps());
         params.put("Sampler", sampler);
         params.put("CFG scale", request.guidanceScale());
-        params.put("Seed", seed);
+        params.put("Seed", RequestLimits.seedText(seed)); // unsigned 64-bit
         params.put("Size", width + "x" + height);
         params.put("Model", modelName);
         // A1111 counts the last layer as clip skip 1 and writes the key only from 2 on.

@@ -22,19 +22,22 @@ public record SizeRule(int vaeScaleFactor, int unetDownsamplings) {
         return lcm(8, model);
     }
 
-    /** Null when {@code value} is a usable size for {@code field} ("width", "height"), else one line saying why not. */
-    public String check(String field, int value) {
-        if (value <= 0) return field + " must be positive, got " + value;
+    /**
+     * Null when {@code value} is a usable width or height, else why not, worded to follow the field's name
+     * ("must be positive, got 0", "500 is not a multiple of 64 (try 448 or 512): …").
+     */
+    public String check(int value) {
+        if (value <= 0) return "must be positive, got " + value;
         int m = multiple();
         if (value % m == 0) return null;
         int lower = value / m * m;
         String suggestion = lower == 0 ? Integer.toString(m) : lower + " or " + (lower + m);
-        String msg = field + " " + value + " is not a multiple of " + m + " (try " + suggestion + ")";
+        String msg = value + " is not a multiple of " + m + " (try " + suggestion + ")";
         int model = vaeScaleFactor << unetDownsamplings;
         if (unetDownsamplings > 0 && value % model != 0) { // the model's own constraint is the one violated
             msg += ": the VAE turns " + vaeScaleFactor + "x" + vaeScaleFactor + " pixels into one latent and the UNet halves the"
                     + " latent " + unetDownsamplings + (unetDownsamplings == 1 ? " time" : " times")
-                    + " and upsamples by exactly 2x, so " + field + " / " + vaeScaleFactor + " must be divisible by "
+                    + " and upsamples by exactly 2x, so a side / " + vaeScaleFactor + " must be divisible by "
                     + (1 << unetDownsamplings);
         }
         return msg;

@@ -1,6 +1,7 @@
 package dev.panamadiffusion.pipeline;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.panamadiffusion.backend.Abort;
 import dev.panamadiffusion.backend.Backend;
 import dev.panamadiffusion.config.ConfigException;
 import dev.panamadiffusion.image.Images;
@@ -8,6 +9,7 @@ import dev.panamadiffusion.image.Rgb8Image;
 import dev.panamadiffusion.io.ModelFolder;
 import dev.panamadiffusion.lora.LoraPatcher;
 import dev.panamadiffusion.lora.LoraSpec;
+import dev.panamadiffusion.models.clip.CLIPTextConfig;
 import dev.panamadiffusion.models.clip.CLIPTextModel;
 import dev.panamadiffusion.models.unet.UNet2DConditionConfig;
 import dev.panamadiffusion.models.unet.UNet2DConditionModel;
@@ -58,11 +60,13 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     private final String defaultSampler;
     private final SizeRule sizeRule;
     private final LoraPatcher loras;
+    private final RequestLimits limits;
+    private final RequestLimits.Model modelLimits;
 
     private StableDiffusionPipeline(ModelFolder folder, Backend backend, Arena arena, CLIPTokenizer tokenizer,
                                     CLIPTextModel textEncoder, UNet2DConditionModel unet, UNetRunner unetRunner,
                                     AutoencoderKL vae, SchedulerConfig schedulerConfig, String defaultSampler,
-                                    SizeRule sizeRule) {
+                                    SizeRule sizeRule, RequestLimits limits) {
         this.folder = folder;
         this.backend = backend;
         this.arena = arena;
@@ -75,6 +79,10 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         this.defaultSampler = defaultSampler;
         this.sizeRule = sizeRule;
         this.loras = LoraPatcher.of(backend, unet, textEncoder);
+        this.limits = limits;
+        int side = unet.config().sampleSize() * sizeRule.vaeScaleFactor();
+        int layers = textEncoder == null ? Integer.MAX_VALUE : textEncoder.config().numHiddenLayers();
+        this.modelLimits = new RequestLimits.Model(sizeRule, side, side, layers);
     }
 
     /**
@@ -90,19 +98,33 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         int vaeScale = vae == null ? 8 : 1 << (vae.config().blockOutChannels().length - 1);
         SizeRule sizes = new SizeRule(vaeScale, unet.config().blockOutChannels().length - 1);
         return new StableDiffusionPipeline(null, backend, null, null, null, unet, unetRunner, vae, schedulerConfig,
-                defaultSampler, sizes);
+                defaultSampler, sizes, RequestLimits.DEFAULT);
     }
 
     /**
      * Loads the diffusers model folder, or single-file checkpoint ({@link ModelFolder#open}), {@code modelDir} onto
-     * {@code backend}.
+     * {@code backend}, for requests within {@link RequestLimits#DEFAULT}.
      */
     public static StableDiffusionPipeline load(Path modelDir, Backend backend) {
-        return load(ModelFolder.open(modelDir), backend);
+        return load(ModelFolder.open(modelDir), backend, RequestLimits.DEFAULT);
+    }
+
+    /** {@link #load(Path, Backend)} for requests within {@code limits}. */
+    public static StableDiffusionPipeline load(Path modelDir, Backend backend, RequestLimits limits) {
+        return load(ModelFolder.open(modelDir), backend, limits);
     }
 
     /** Loads {@code folder} (a diffusers folder or a single-file checkpoint) onto {@code backend}. */
     public static StableDiffusionPipeline load(ModelFolder folder, Backend backend) {
+        return load(folder, backend, RequestLimits.DEFAULT);
+    }
+
+    /**
+     * Loads {@code folder} onto {@code backend}, for requests within {@code limits}. A folder that is not a usable model
+     * (missing or refused files, weights that do not bind, a tokenizer whose ids the text encoder does not have) is an
+     * {@link IllegalArgumentException} or one of its kind.
+     */
+    public static StableDiffusionPipeline load(ModelFolder folder, Backend backend, RequestLimits limits) {
         Path modelDir = folder.dir();
         requireTextToImage(folder);
         SizeRule sizes = sizeRule(folder);
@@ -126,6 +148,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                         tokenizer.maxLength() + ", but the text encoder has " + textEncoder.config().maxPositionEmbeddings()
                                 + " positions");
             }
+            checkTokenizer(folder, tokenizer, textEncoder.config());
             int latent = vae.config().latentChannels();
             if (unet.config().inChannels() != latent || unet.config().outChannels() != latent) {
                 throw new IllegalArgumentException("model folder " + modelDir + ": the UNet maps " + unet.config().inChannels()
@@ -133,7 +156,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                         + " (an inpainting or other conditioned model?); text to image needs them equal");
             }
             return new StableDiffusionPipeline(folder, backend, arena, tokenizer, textEncoder, unet,
-                    UNetRunner.create(unet, backend), vae, schedulerConfig, defaultSampler, sizes);
+                    UNetRunner.create(unet, backend), vae, schedulerConfig, defaultSampler, sizes, limits);
         } catch (RuntimeException | Error e) {
             arena.close();
             throw e;
@@ -152,6 +175,27 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         return new SizeRule(1 << (vaeBlocks - 1), unetBlocks - 1);
     }
 
+    /**
+     * What the model in {@code folder} allows ({@link RequestLimits.Model}), from its {@code unet/}, {@code vae/} and
+     * {@code text_encoder/} configs alone (no weights are read).
+     */
+    public static RequestLimits.Model modelLimits(ModelFolder folder) {
+        SizeRule sizes = sizeRule(folder);
+        int side = UNet2DConditionConfig.read(folder.configFile("unet")).sampleSize() * sizes.vaeScaleFactor();
+        int layers = CLIPTextConfig.read(folder.configFile("text_encoder")).numHiddenLayers();
+        return new RequestLimits.Model(sizes, side, side, layers);
+    }
+
+    /** The text encoder must have an embedding for every id the tokenizer can give (its vocabulary and special tokens). */
+    private static void checkTokenizer(ModelFolder folder, CLIPTokenizer tokenizer, CLIPTextConfig text) {
+        int max = tokenizer.maxTokenId();
+        if (max >= text.vocabSize()) {
+            throw new IllegalArgumentException("model folder " + folder.dir() + ": the tokenizer gives token ids up to " + max
+                    + " but the text encoder has embeddings for " + text.vocabSize() + " ids: tokenizer/ does not belong to"
+                    + " this text encoder");
+        }
+    }
+
     public ModelFolder folder() { return folder; }
 
     public String modelName() { return folder == null ? "components" : folder.name(); }
@@ -159,6 +203,12 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     public Backend backend() { return backend; }
 
     public SizeRule sizeRule() { return sizeRule; }
+
+    /** The limits this pipeline checks requests against. */
+    public RequestLimits limits() { return limits; }
+
+    /** What this model allows: its sizes, its own size, its text encoder's layers. */
+    public RequestLimits.Model modelLimits() { return modelLimits; }
 
     /** The A1111 name of the model's own scheduler (what a request without a sampler runs). */
     public String defaultSampler() { return defaultSampler; }
@@ -210,6 +260,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         ProgressListener listener = progress == null ? ProgressListener.NONE : progress;
         CancellationToken token = cancel == null ? CancellationToken.none() : cancel;
         Denoising d = begin(request);
+        d.cancelWith(token);
         token.throwIfCancelled("after encoding the prompt");
         while (!d.finished()) {
             token.throwIfCancelled("before step " + (d.stepsDone() + 1) + " of " + d.totalSteps());
@@ -221,11 +272,11 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     }
 
     /**
-     * {@code request} as it will run: validated ({@link InvalidRequestException}), a width or height of 0 replaced by
+     * {@code request} as it will run: checked against {@link #limits()} ({@link InvalidRequestException}), a width or height of 0 replaced by
      * the model's {@link #defaultSize()}, a seed of -1 by a random one. Needs no backend work.
      */
     public GenerationRequest resolve(GenerationRequest request) {
-        request.validate(sizeRule);
+        limits.check(request, modelLimits);
         int width = request.width() == 0 ? defaultSize() : request.width();
         int height = request.height() == 0 ? defaultSize() : request.height();
         long seed = request.seed() == -1 ? ThreadLocalRandom.current().nextLong(1L << 32) : request.seed();
@@ -245,13 +296,13 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         } catch (InvalidRequestException e) {
             throw e;
         } catch (IllegalArgumentException e) {
-            throw new InvalidRequestException(List.of("sampler " + e.getMessage()));
+            throw InvalidRequestException.of("sampler", e.getMessage());
         }
         try {
             scheduler.setTimesteps(request.steps());
         } catch (IllegalArgumentException e) {
-            throw new InvalidRequestException(List.of("steps " + request.steps() + " do not suit the sampler "
-                    + (request.sampler() == null ? defaultSampler : canonicalSampler(request.sampler())) + ": " + e.getMessage()));
+            throw InvalidRequestException.of("steps", request.steps() + " do not suit the sampler "
+                    + (request.sampler() == null ? defaultSampler : canonicalSampler(request.sampler())) + ": " + e.getMessage());
         }
         return scheduler;
     }
@@ -334,7 +385,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         Tensor sample = Latents.concatRows(inputs);                                                      // [R, 4, h, w]
         Tensor timestepCond = first.timestepCond == null ? null                                          // [R, dim]
                 : Latents.concatRows(group.stream().map(d -> d.timestepCond).toList());
-        Tensor noisePred = unetRunner.predict(sample, t, timestepCond, context);                         // [R, 4, h, w]
+        Tensor noisePred = Abort.when(() -> allCancelled(group),                                        // [R, 4, h, w]
+                () -> unetRunner.predict(sample, t, timestepCond, context, () -> abandonIfAllCancelled(group)));
         r = 0;
         for (int i = 0; i < group.size(); i++) {
             Denoising d = group.get(i);
@@ -348,6 +400,16 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             }
             d.step++;
         }
+    }
+
+    /** Throws {@link java.util.concurrent.CancellationException} when every request of {@code group} is cancelled. */
+    private static void abandonIfAllCancelled(List<Denoising> group) {
+        if (allCancelled(group)) throw new java.util.concurrent.CancellationException("generation cancelled during a UNet step");
+    }
+
+    private static boolean allCancelled(List<Denoising> group) {
+        for (Denoising d : group) if (!d.cancellation.isCancelled()) return false;
+        return true;
     }
 
     /** Decodes a finished state's latents, one image at a time, into RGB images with their A1111 parameters. */

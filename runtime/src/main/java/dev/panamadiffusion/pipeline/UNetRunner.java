@@ -34,6 +34,19 @@ public interface UNetRunner extends AutoCloseable {
      */
     default void weightsChanged() {}
 
+    /**
+     * {@link #predict(Tensor, double[], Tensor)}, calling {@code checkpoint} between the UNet's blocks where the runner
+     * can (a throw from it abandons the step); a runner that replays a recorded pass whole ignores it.
+     */
+    default Tensor predict(Tensor sample, double[] timesteps, Tensor context, Runnable checkpoint) {
+        return predict(sample, timesteps, null, context, checkpoint);
+    }
+
+    /** Both: a timestep condition (or null) and a checkpoint between blocks (ignored by a runner that replays whole). */
+    default Tensor predict(Tensor sample, double[] timesteps, Tensor timestepCond, Tensor context, Runnable checkpoint) {
+        return predict(sample, timesteps, timestepCond, context);
+    }
+
     /** Releases what the runner keeps on the backend (recorded graphs); the model and backend stay open. */
     @Override
     default void close() {}

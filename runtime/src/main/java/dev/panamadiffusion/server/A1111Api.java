@@ -7,10 +7,13 @@ import dev.panamadiffusion.api.Generation;
 import dev.panamadiffusion.api.Progress;
 import dev.panamadiffusion.pipeline.GenerationRequest;
 import dev.panamadiffusion.pipeline.GenerationResult;
+import dev.panamadiffusion.pipeline.InvalidRequestException;
+import dev.panamadiffusion.pipeline.RequestLimits;
 import dev.panamadiffusion.pipeline.RngKind;
 import dev.panamadiffusion.schedulers.Schedulers;
 
 import java.io.IOException;
+import java.time.Duration;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
@@ -24,9 +27,51 @@ import java.util.concurrent.ThreadLocalRandom;
 /** AUTOMATIC1111-compatible endpoints, so that existing clients work unchanged. */
 final class A1111Api {
     private final DiffusionEngine engine;
+    private final Duration timeout;
 
-    A1111Api(DiffusionEngine engine) {
+    A1111Api(DiffusionEngine engine, Duration timeout) {
         this.engine = engine;
+        this.timeout = timeout;
+    }
+
+    /** A decoded txt2img: the first iteration's request (seed -1 when random) and A1111's {@code n_iter}. */
+    record Txt2Img(GenerationRequest first, int iterations, String sampler, int clipSkip) {}
+
+    /** Request field names → this API's JSON names (for the 400s). */
+    static final Map<String, String> NAMES = Map.of("negativePrompt", "negative_prompt", "guidanceScale", "cfg_scale",
+            "sampler", "sampler_name", "batchSize", "batch_size", "clipSkip", "clip_skip", "iterations", "n_iter", "size", "width");
+
+    /**
+     * The JSON body of a txt2img as a request, with A1111's defaults (20 steps, CFG 7, Euler, the model's own size,
+     * a random seed, clip skip 1 = the last layer). Types and A1111's own encodings are checked here ({@link HttpError},
+     * {@link InvalidRequestException}); the limits are {@link dev.panamadiffusion.pipeline.RequestLimits}' (checked
+     * by the engine). Needs the model's text encoder depth to map A1111's clip skip (1 = the last layer).
+     */
+    static Txt2Img decode(JsonNode json, RequestLimits.Model model) {
+        JsonFields f = new JsonFields(json);
+        String prompt = f.string("prompt", "", false);
+        String negative = f.string("negative_prompt", "", false);
+        int steps = f.integer("steps", 20);
+        double cfg = f.number("cfg_scale", 7.0);
+        String sampler = f.string("sampler_name", f.string("sampler_index", "Euler", false), false);
+        long seed = f.seed("seed");
+        int width = side(f, "width");
+        int height = side(f, "height");
+        int batch = f.integer("batch_size", 1);
+        int iterations = f.integer("n_iter", 1);
+        int clipSkip = clipSkip(f, model);
+        JsonNode hr = f.node("enable_hr");
+        if (hr != null && hr.asBoolean(false)) throw HttpError.badField("enable_hr", "enable_hr is not supported (txt2img only)");
+        GenerationRequest first = new GenerationRequest(prompt, negative, steps, cfg, sampler, seed, width, height, batch,
+                clipSkip - 1, RngKind.TORCH);
+        return new Txt2Img(first, iterations, sampler, clipSkip);
+    }
+
+    /** A width or height: absent is 0 (the model's own size); given, it must be positive. */
+    private static int side(JsonFields f, String field) {
+        int v = f.integer(field, 0);
+        if (f.has(field) && v <= 0) throw InvalidRequestException.of(field, "must be positive, got " + v);
+        return v;
     }
 
     /**
@@ -35,38 +80,40 @@ final class A1111Api {
      * txt2img here are ignored; {@code enable_hr} is refused.
      */
     void txt2img(HttpExchange ex, JsonNode json) throws IOException, InterruptedException {
-        JsonFields f = new JsonFields(json);
-        String prompt = f.string("prompt", "", false);
-        String negative = f.string("negative_prompt", "", false);
-        int steps = f.integer("steps", 20, 1, 100_000);
-        double cfg = f.number("cfg_scale", 7.0, 0, 1e6);
-        String sampler = f.string("sampler_name", f.string("sampler_index", "Euler", false), false);
-        long seed = f.longValue("seed", -1);
-        if (seed < -1) throw HttpError.badField("seed", "seed must be >= 0 or -1 (random), got " + seed);
-        if (seed == -1) seed = ThreadLocalRandom.current().nextLong(1L << 32);
-        int width = f.integer("width", 512, 1, 1 << 16);
-        int height = f.integer("height", 512, 1, 1 << 16);
-        int batch = f.integer("batch_size", 1, 1, 1024);
-        int iterations = f.integer("n_iter", 1, 1, 64);
-        int clipSkip = clipSkip(f);
-        JsonNode hr = f.node("enable_hr");
-        if (hr != null && hr.asBoolean(false)) throw HttpError.badField("enable_hr", "enable_hr is not supported (txt2img only)");
+        long deadline = Fields.deadline(timeout);
+        Txt2Img t;
+        GenerationRequest first;
+        try {
+            t = decode(json, engine.modelLimits());
+            first = t.first().seed() == RequestLimits.RANDOM_SEED
+                    ? t.first().withSeed(ThreadLocalRandom.current().nextLong(1L << 32)) : t.first();
+            engine.check(first, t.iterations());
+        } catch (InvalidRequestException e) {
+            throw Fields.badRequest(e, NAMES);
+        }
+        String prompt = first.prompt();
+        String negative = first.negativePrompt();
+        long seed = first.seed();
+        int iterations = t.iterations();
+        String sampler = t.sampler();
+        int clipSkip = t.clipSkip();
+        int steps = first.steps();
+        double cfg = first.guidanceScale();
+        int batch = first.batchSize();
         List<Generation> generations = new ArrayList<>();
         try {
-            GenerationRequest first = new GenerationRequest(prompt, negative, steps, cfg, sampler, seed, width, height, batch,
-                    clipSkip - 1, RngKind.TORCH);
             for (int i = 0; i < iterations; i++) generations.add(Fields.submit(engine, first.iteration(i), NAMES));
         } catch (RuntimeException e) {
             for (Generation g : generations) g.cancel();
             throw e;
         }
         List<String> images = new ArrayList<>();
-        List<Long> seeds = new ArrayList<>();
+        List<Object> seeds = new ArrayList<>();
         List<String> infotexts = new ArrayList<>();
         for (Generation g : generations) {
             GenerationResult result;
             try {
-                result = g.result().get();
+                result = Fields.await(g, deadline, generations, timeout);
             } catch (CancellationException e) {
                 interrupted(ex, prompt, generations);
                 return;
@@ -80,7 +127,7 @@ final class A1111Api {
             }
             for (int k = 0; k < result.size(); k++) {
                 images.add(Fields.base64Png(result, k));
-                seeds.add(result.seeds().get(k));
+                seeds.add(Fields.seedJson(result.seeds().get(k)));
                 infotexts.add(result.infotexts().get(k));
             }
         }
@@ -89,7 +136,7 @@ final class A1111Api {
         info.put("all_prompts", repeat(prompt, images.size()));
         info.put("negative_prompt", negative);
         info.put("all_negative_prompts", repeat(negative, images.size()));
-        info.put("seed", seed);
+        info.put("seed", Fields.seedJson(seed));
         info.put("all_seeds", seeds);
         info.put("subseed", -1);
         info.put("all_subseeds", repeat(-1, images.size()));
@@ -111,16 +158,27 @@ final class A1111Api {
         Exchanges.sendJson(ex, 200, body);
     }
 
-    /** Pipeline field names → this API's. */
-    private static final Map<String, String> NAMES = Map.of("guidance scale", "cfg_scale", "sampler", "sampler_name",
-            "batch size", "batch_size", "clip skip", "clip_skip", "negative prompt", "negative_prompt");
-
-    private static int clipSkip(JsonFields f) {
-        int direct = f.integer("clip_skip", 1, 1, 12);
+    /**
+     * A1111's clip skip (1 = the last layer, 2 = the one before, …) from {@code clip_skip} or
+     * {@code override_settings.CLIP_stop_at_last_layers} (which wins): 1 to the text encoder's layer count + 1.
+     */
+    private static int clipSkip(JsonFields f, RequestLimits.Model model) {
+        int direct = clipSkipValue(f, "clip_skip", "clip_skip", 1, model);
         JsonNode settings = f.node("override_settings");
         if (settings == null) return direct;
         if (!settings.isObject()) throw HttpError.badField("override_settings", "override_settings must be an object");
-        return new JsonFields(settings).integer("CLIP_stop_at_last_layers", direct, 1, 12);
+        return clipSkipValue(new JsonFields(settings), "CLIP_stop_at_last_layers", "override_settings.CLIP_stop_at_last_layers",
+                direct, model);
+    }
+
+    private static int clipSkipValue(JsonFields f, String key, String name, int dflt, RequestLimits.Model model) {
+        int v = f.integer(key, dflt);
+        long max = model.textLayers() + 1L;
+        if (v < 1 || v > max) {
+            throw HttpError.badField(name, name + " must be between 1 (the last layer) and " + max + " (the text encoder has "
+                    + model.textLayers() + " layers), got " + v);
+        }
+        return v;
     }
 
     private void interrupted(HttpExchange ex, String prompt, List<Generation> generations) throws IOException {

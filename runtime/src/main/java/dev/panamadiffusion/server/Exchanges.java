@@ -1,6 +1,10 @@
 package dev.panamadiffusion.server;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.StreamReadFeature;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.exc.MismatchedInputException;
+import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.sun.net.httpserver.HttpExchange;
@@ -14,6 +18,11 @@ import java.nio.charset.StandardCharsets;
 /** Reading bounded request bodies and writing JSON/text answers. */
 final class Exchanges {
     static final ObjectMapper JSON = new ObjectMapper();
+    /** Request bodies: one JSON value and nothing after it, no duplicate keys. */
+    private static final ObjectMapper STRICT = JsonMapper.builder()
+            .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+            .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+            .build();
 
     private Exchanges() {}
 
@@ -42,11 +51,26 @@ final class Exchanges {
                 buf.write(chunk, 0, n);
             }
         }
-        if (buf.size() == 0) throw new HttpError(400, null, "request body is empty (expected JSON)");
+        return parseJson(buf.toByteArray());
+    }
+
+    /**
+     * A request body as JSON, strictly: one value with nothing but whitespace after it, no duplicate keys. Anything else
+     * is a 400.
+     */
+    static JsonNode parseJson(byte[] body) {
+        if (body.length == 0) throw new HttpError(400, null, "request body is empty (expected JSON)");
         try {
-            return JSON.readTree(buf.toByteArray());
+            JsonNode n = STRICT.readTree(body);
+            if (n == null || n.isMissingNode()) throw new HttpError(400, null, "request body is empty (expected JSON)");
+            return n;
+        } catch (MismatchedInputException e) {
+            // trailing data: Jackson's message names its own classes and features
+            throw new HttpError(400, null, "malformed JSON: data after the end of the JSON value (one JSON object is expected)");
         } catch (JsonProcessingException e) {
             throw new HttpError(400, null, "malformed JSON: " + e.getOriginalMessage());
+        } catch (IOException e) {
+            throw new HttpError(400, null, "unreadable JSON: " + e.getMessage());
         }
     }
 

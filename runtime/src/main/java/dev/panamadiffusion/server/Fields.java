@@ -6,42 +6,69 @@ import dev.panamadiffusion.image.PngWriter;
 import dev.panamadiffusion.pipeline.GenerationRequest;
 import dev.panamadiffusion.pipeline.GenerationResult;
 import dev.panamadiffusion.pipeline.InvalidRequestException;
+import dev.panamadiffusion.pipeline.RequestLimits;
+
+import java.math.BigInteger;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.Base64;
 import java.util.Map;
 
 /**
- * Submits a request, answering an invalid field with a 400 that names the field as the client's API calls it. The
- * engine words each problem as "{@code <field> ...}" with the pipeline's field names ("steps", "guidance scale",
- * "batch size", ...); {@code apiNames} maps those to the API's ("cfg_scale", "n", ...).
+ * What both APIs share: an {@link InvalidRequestException}'s problems (fields named as in
+ * {@link GenerationRequest}) turned into a 400 that names the field and words every problem as the client's API
+ * names its fields, and the image and seed encodings of an answer.
  */
 final class Fields {
-    private static final String[] ENGINE_FIELDS = {"prompt", "negative prompt", "steps", "guidance scale", "sampler", "seed",
-            "width", "height", "batch size", "clip skip"};
-
     private Fields() {}
 
+    /** Submits {@code request}; an invalid field is a 400 named by {@code apiNames}. */
     static Generation submit(DiffusionEngine engine, GenerationRequest request, Map<String, String> apiNames) {
         try {
             return engine.submit(request);
         } catch (InvalidRequestException e) {
-            String first = e.problems().get(0);
-            throw HttpError.badField(apiName(first, apiNames), e.getMessage());
+            throw badRequest(e, apiNames);
         }
     }
 
-    /** The API name of the field a problem message starts with. */
-    static String apiName(String problem, Map<String, String> apiNames) {
-        String best = null;
-        for (String f : ENGINE_FIELDS) {
-            if (problem.startsWith(f + " ") && (best == null || f.length() > best.length())) best = f;
+    /** A 400 for {@code e}: the first problem's field by its API name, every problem in the message. */
+    static HttpError badRequest(InvalidRequestException e, Map<String, String> apiNames) {
+        String first = e.problems().get(0).field();
+        return HttpError.badField(apiNames.getOrDefault(first, first), e.describe(apiNames));
+    }
+
+    /**
+     * {@code g}'s result, waiting until {@code deadlineNanos} ({@link System#nanoTime()}; 0 waits for ever). Past the
+     * deadline, every generation of {@code all} is cancelled and the answer is a 504.
+     */
+    static GenerationResult await(Generation g, long deadlineNanos, List<Generation> all, Duration timeout)
+            throws InterruptedException, ExecutionException {
+        try {
+            if (deadlineNanos == 0) return g.result().get();
+            return g.result().get(Math.max(0, deadlineNanos - System.nanoTime()), TimeUnit.NANOSECONDS);
+        } catch (TimeoutException e) {
+            for (Generation other : all) other.cancel();
+            throw new HttpError(504, null, "the request took longer than this server's limit of " + timeout.toSeconds()
+                    + " s (serve --request-timeout) and was cancelled");
         }
-        if (best == null) return null;
-        return apiNames.getOrDefault(best, best.replace(' ', '_'));
+    }
+
+    /** The deadline of a request that starts now under {@code timeout} (0 for none). */
+    static long deadline(Duration timeout) {
+        return timeout.isZero() ? 0 : System.nanoTime() + timeout.toNanos();
     }
 
     /** Image {@code k} of {@code result} as a base64 PNG carrying its A1111 {@code parameters} text. */
     static String base64Png(GenerationResult result, int k) {
         byte[] png = PngWriter.encode(result.images().get(k), Map.of("parameters", result.infotexts().get(k)));
         return Base64.getEncoder().encodeToString(png);
+    }
+
+    /** A seed as the JSON number it stands for (unsigned 64-bit). */
+    static Object seedJson(long seed) {
+        return seed >= 0 ? (Object) seed : new BigInteger(RequestLimits.seedText(seed));
     }
 }

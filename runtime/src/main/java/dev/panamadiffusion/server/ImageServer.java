@@ -9,6 +9,7 @@ import dev.panamadiffusion.pipeline.InvalidRequestException;
 
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -39,14 +40,24 @@ public final class ImageServer implements AutoCloseable {
         this.bodyLimit = bodyLimit;
     }
 
-    /** Starts serving {@code engine} on {@code address} (port 0 picks a free port). */
+    /** Starts serving {@code engine} on {@code address} (port 0 picks a free port), with no request deadline. */
     public static ImageServer start(DiffusionEngine engine, InetSocketAddress address, int bodyLimit) throws IOException {
+        return start(engine, address, bodyLimit, Duration.ZERO);
+    }
+
+    /**
+     * Starts serving {@code engine} on {@code address}; a generation still running {@code requestTimeout} after its
+     * request arrived (queueing included) is cancelled and answered with a 504 ({@link Duration#ZERO}: no deadline).
+     */
+    public static ImageServer start(DiffusionEngine engine, InetSocketAddress address, int bodyLimit, Duration requestTimeout)
+            throws IOException {
+        if (requestTimeout.isNegative()) throw new IllegalArgumentException("request timeout must be >= 0, got " + requestTimeout);
         HttpServer http = HttpServer.create(address, 128);
         ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
         http.setExecutor(executor);
         ImageServer server = new ImageServer(http, executor, engine, bodyLimit);
-        A1111Api a1111 = new A1111Api(engine);
-        OpenAiImagesApi openai = new OpenAiImagesApi(engine);
+        A1111Api a1111 = new A1111Api(engine, requestTimeout);
+        OpenAiImagesApi openai = new OpenAiImagesApi(engine, requestTimeout);
         server.route("/sdapi/v1/txt2img", ex -> a1111.txt2img(ex, server.readJson(ex)));
         server.route("/sdapi/v1/progress", a1111::progress);
         server.route("/sdapi/v1/interrupt", a1111::interrupt);
@@ -87,7 +98,8 @@ public final class ImageServer implements AutoCloseable {
                 error(ex, e.status, e.field, e.getMessage());
             } catch (InvalidRequestException e) {
                 status = 400;
-                error(ex, 400, Fields.apiName(e.problems().get(0), java.util.Map.of()), e.getMessage());
+                HttpError bad = Fields.badRequest(e, Map.of());
+                error(ex, 400, bad.field, bad.getMessage());
             } catch (EngineBusyException e) {
                 status = 429;
                 ex.getResponseHeaders().set("Retry-After", Integer.toString(e.retryAfterSeconds()));
@@ -134,6 +146,25 @@ public final class ImageServer implements AutoCloseable {
         sb.append("# HELP pd_http_responses_total HTTP responses by status code.\n# TYPE pd_http_responses_total counter\n");
         responses.forEach((code, n) -> sb.append("pd_http_responses_total{code=\"").append(code).append("\"} ").append(n.sum()).append('\n'));
         Exchanges.sendText(ex, 200, "text/plain; version=0.0.4; charset=utf-8", sb.toString());
+    }
+
+    /**
+     * Stops gracefully: no new connections from now on; requests in progress get until {@code grace} to finish, then
+     * every generation still running or waiting is cancelled (each stops within a UNet block) and answered; returns once
+     * every exchange has been answered, or a few seconds after the grace period in any case.
+     */
+    public void shutdown(Duration grace) {
+        Thread canceller = Thread.ofPlatform().daemon(true).name("pd-shutdown-deadline").start(() -> {
+            try {
+                Thread.sleep(grace);
+                engine.cancelAll();
+            } catch (InterruptedException e) {
+                // every exchange finished in time
+            }
+        });
+        http.stop((int) Math.min(Integer.MAX_VALUE, grace.toSeconds() + 5)); // blocks until the exchanges are done
+        canceller.interrupt();
+        executor.shutdownNow();
     }
 
     @Override

@@ -2,12 +2,18 @@ package dev.panamadiffusion.server;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.panamadiffusion.pipeline.RequestLimits;
 
+import java.math.BigInteger;
 import java.util.Iterator;
 import java.util.Set;
 
-/** Typed, strict reads of request JSON fields: a wrong type or range is a 400 naming the field. */
+/**
+ * Typed reads of request JSON fields: a wrong type is a 400 naming the field. Ranges are not checked here but by
+ * {@link RequestLimits}, the one place that knows them; an integer too large for its type is refused here.
+ */
 final class JsonFields {
+    private static final BigInteger MAX_SEED = new BigInteger(Long.toUnsignedString(RequestLimits.MAX_SEED));
     private final ObjectNode body;
 
     JsonFields(JsonNode body) {
@@ -22,6 +28,9 @@ final class JsonFields {
             if (!known.contains(f)) throw HttpError.badField(f, f + " is not a known field");
         }
     }
+
+    /** Whether {@code field} is present and not null. */
+    boolean has(String field) { return get(field) != null; }
 
     private JsonNode get(String field) {
         JsonNode n = body.get(field);
@@ -38,29 +47,34 @@ final class JsonFields {
         return n.asText();
     }
 
-    int integer(String field, int dflt, int min, int max) {
+    int integer(String field, int dflt) {
         JsonNode n = get(field);
         if (n == null) return dflt;
-        if (!n.isIntegralNumber() || !n.canConvertToInt()) throw HttpError.badField(field, field + " must be an integer");
-        int v = n.asInt();
-        if (v < min || v > max) throw HttpError.badField(field, field + " must be between " + min + " and " + max + " (got " + v + ")");
-        return v;
+        if (!n.isIntegralNumber()) throw HttpError.badField(field, field + " must be an integer");
+        if (!n.canConvertToInt()) throw HttpError.badField(field, field + " " + n.asText() + " is out of range");
+        return n.asInt();
     }
 
-    long longValue(String field, long dflt) {
-        JsonNode n = get(field);
-        if (n == null) return dflt;
-        if (!n.isIntegralNumber() || !n.canConvertToLong()) throw HttpError.badField(field, field + " must be an integer");
-        return n.asLong();
-    }
-
-    double number(String field, double dflt, double min, double max) {
+    double number(String field, double dflt) {
         JsonNode n = get(field);
         if (n == null) return dflt;
         if (!n.isNumber()) throw HttpError.badField(field, field + " must be a number");
-        double v = n.asDouble();
-        if (!(v >= min && v <= max)) throw HttpError.badField(field, field + " must be between " + min + " and " + max + " (got " + v + ")");
-        return v;
+        return n.asDouble();
+    }
+
+    /**
+     * A seed: absent, null or -1 for a random one, else an unsigned 64-bit integer from 0 to
+     * {@link RequestLimits#MAX_SEED}, returned in a long's bits.
+     */
+    long seed(String field) {
+        JsonNode n = get(field);
+        if (n == null) return RequestLimits.RANDOM_SEED;
+        BigInteger v = n.isIntegralNumber() ? n.bigIntegerValue() : null;
+        if (v != null && v.equals(BigInteger.ONE.negate())) return RequestLimits.RANDOM_SEED;
+        if (v == null || v.signum() < 0 || v.compareTo(MAX_SEED) > 0) {
+            throw HttpError.badField(field, field + " must be -1 (random) or an integer from 0 to " + MAX_SEED + ", got " + n);
+        }
+        return v.longValue();
     }
 
     JsonNode node(String field) { return get(field); }

@@ -6,9 +6,11 @@ import dev.panamadiffusion.api.DiffusionEngine;
 import dev.panamadiffusion.api.Generation;
 import dev.panamadiffusion.pipeline.GenerationRequest;
 import dev.panamadiffusion.pipeline.GenerationResult;
+import dev.panamadiffusion.pipeline.InvalidRequestException;
 import dev.panamadiffusion.pipeline.RngKind;
 
 import java.io.IOException;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -20,7 +22,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * OpenAI-style {@code POST /v1/images/generations}: prompt, n, size "WxH", response_format b64_json. Unknown fields are
+ * OpenAI-style {@code POST /v1/images/generations}: prompt, n, size "WxH" (absent: the model's own), response_format b64_json. Unknown fields are
  * rejected as OpenAI does; {@code negative_prompt}, {@code steps}, {@code guidance_scale}, {@code seed} and
  * {@code sampler} are accepted as extensions.
  */
@@ -29,35 +31,61 @@ final class OpenAiImagesApi {
     private static final Set<String> FIELDS = Set.of("prompt", "n", "size", "response_format", "model", "quality", "style",
             "user", "negative_prompt", "steps", "guidance_scale", "seed", "sampler");
     private final DiffusionEngine engine;
+    private final Duration timeout;
 
-    OpenAiImagesApi(DiffusionEngine engine) {
+    OpenAiImagesApi(DiffusionEngine engine, Duration timeout) {
         this.engine = engine;
+        this.timeout = timeout;
     }
 
-    void generations(HttpExchange ex, JsonNode json) throws IOException, InterruptedException {
+    /** Request field names → this API's JSON names (for the 400s). */
+    static final Map<String, String> NAMES = Map.of("batchSize", "n", "width", "size", "height", "size", "size", "size",
+            "guidanceScale", "guidance_scale", "negativePrompt", "negative_prompt");
+
+    /**
+     * The JSON body as a request, with this API's defaults (n 1, the model's own size, 25 steps, guidance 7.5,
+     * DPM++ 2M Karras, a random seed). Types and this API's encodings are checked here ({@link HttpError},
+     * {@link InvalidRequestException}); the limits are {@link dev.panamadiffusion.pipeline.RequestLimits}' (checked by
+     * the engine).
+     */
+    static GenerationRequest decode(JsonNode json) {
         JsonFields f = new JsonFields(json);
         f.rejectUnknown(FIELDS);
         String prompt = f.string("prompt", null, true);
         if (prompt.isBlank()) throw HttpError.badField("prompt", "prompt must not be empty");
-        int n = f.integer("n", 1, 1, 1024);
+        int n = f.integer("n", 1);
         String format = f.string("response_format", "b64_json", false);
         if (!format.equals("b64_json")) throw HttpError.badField("response_format", "response_format must be b64_json (this server keeps no image URLs)");
-        String size = f.string("size", "512x512", false);
-        Matcher m = SIZE.matcher(size);
-        if (!m.matches()) throw HttpError.badField("size", "size must look like 512x512 (got '" + size + "')");
-        int width = Integer.parseInt(m.group(1));
-        int height = Integer.parseInt(m.group(2));
+        int width = 0;
+        int height = 0;
+        if (f.has("size")) {
+            String size = f.string("size", null, false);
+            Matcher m = SIZE.matcher(size);
+            if (!m.matches()) throw HttpError.badField("size", "size must look like 512x512 (got '" + size + "')");
+            width = Integer.parseInt(m.group(1));
+            height = Integer.parseInt(m.group(2));
+            if (width == 0 || height == 0) throw InvalidRequestException.of("size", "must have positive sides (got '" + size + "')");
+        }
         f.string("model", "", false);
-        long seed = f.longValue("seed", -1);
-        if (seed < -1) throw HttpError.badField("seed", "seed must be >= 0 or -1 (random), got " + seed);
-        GenerationRequest request = new GenerationRequest(prompt, f.string("negative_prompt", "", false),
-                f.integer("steps", 25, 1, 100_000), f.number("guidance_scale", 7.5, 0, 1e6), f.string("sampler", "DPM++ 2M Karras", false),
-                seed, width, height, n, 0, RngKind.TORCH);
-        Generation g = Fields.submit(engine, request, Map.of("batch size", "n", "width", "size", "height", "size",
-                "guidance scale", "guidance_scale", "negative prompt", "negative_prompt"));
+        f.string("quality", "", false);
+        f.string("style", "", false);
+        f.string("user", "", false);
+        return new GenerationRequest(prompt, f.string("negative_prompt", "", false), f.integer("steps", 25),
+                f.number("guidance_scale", 7.5), f.string("sampler", "DPM++ 2M Karras", false), f.seed("seed"), width, height, n,
+                0, RngKind.TORCH);
+    }
+
+    void generations(HttpExchange ex, JsonNode json) throws IOException, InterruptedException {
+        long deadline = Fields.deadline(timeout);
+        Generation g;
+        try {
+            g = engine.submit(decode(json));
+        } catch (InvalidRequestException e) {
+            throw Fields.badRequest(e, NAMES);
+        }
         GenerationResult result;
         try {
-            result = g.result().get();
+            result = Fields.await(g, deadline, List.of(g), timeout);
         } catch (CancellationException e) {
             throw new HttpError(409, null, "generation was interrupted");
         } catch (ExecutionException e) {
@@ -68,7 +96,7 @@ final class OpenAiImagesApi {
         for (int k = 0; k < result.size(); k++) {
             Map<String, Object> d = new LinkedHashMap<>();
             d.put("b64_json", Fields.base64Png(result, k));
-            d.put("revised_prompt", prompt);
+            d.put("revised_prompt", g.request().prompt());
             data.add(d);
         }
         Map<String, Object> body = new LinkedHashMap<>();

@@ -195,6 +195,13 @@ public final class CLIPTokenizer {
 
     public int vocabSize() { return encoder.size(); }
 
+    /** The largest id this tokenizer can give (its vocabulary's and the padding id's). */
+    public int maxTokenId() {
+        int max = padId;
+        for (int id : encoder.values()) max = Math.max(max, id);
+        return max;
+    }
+
     /** Ids per sequence, bos and eos included (77 for Stable Diffusion). */
     public int maxLength() { return maxLength; }
 

@@ -32,17 +32,15 @@ class BackendFactoryTest {
             assertTrue(e.getMessage().contains("needs a new process"), e.getMessage());
             return;
         }
-        dev.panamadiffusion.cuda.CudaStatus emulator = dev.panamadiffusion.cuda.CudaProbe.probe(dev.panamadiffusion.cuda.CudaDriver.EMULATOR);
-        if (emulator.available()) {
-            try (Backend b = BackendFactory.create("cuda-emu", msg -> { throw new AssertionError("no log expected: " + msg); })) {
-                assertEquals("cuda", b.name());
-                assertTrue(((dev.panamadiffusion.cuda.CudaBackend) b).status().deviceName().contains("emulator"));
-            }
-        } else {
-            // built with -Dpd.emulator.skip=true: cuda-emu is one clear error naming why, and auto still never picks it
+        dev.panamadiffusion.cuda.CudaStatus emu = dev.panamadiffusion.cuda.CudaProbe.probe(dev.panamadiffusion.cuda.CudaDriver.EMULATOR);
+        if (!emu.available()) { // built with -Dpd.emulator.skip=true: cuda-emu refuses in one clear line
             IllegalStateException e = assertThrows(IllegalStateException.class, () -> BackendFactory.create("cuda-emu"));
-            assertEquals("backend cuda-emu: " + emulator.message(), e.getMessage());
-            assertTrue(emulator.message().contains("emulator"), emulator.message());
+            assertEquals("backend cuda-emu: " + emu.message(), e.getMessage());
+            org.junit.jupiter.api.Assumptions.assumeTrue(false, "the CUDA emulator is not built here: " + emu.message());
+        }
+        try (Backend b = BackendFactory.create("cuda-emu", msg -> { throw new AssertionError("no log expected: " + msg); })) {
+            assertEquals("cuda", b.name());
+            assertTrue(((dev.panamadiffusion.cuda.CudaBackend) b).status().deviceName().contains("emulator"));
         }
         String why = BackendFactory.cudaUnavailableReason();
         assertTrue(why != null && why.contains("emulator"), String.valueOf(why));
@@ -50,6 +48,21 @@ class BackendFactoryTest {
         try (Backend b = BackendFactory.create("auto", log::add)) {
             assertEquals("cpu", b.name());
         }
+    }
+
+    /** The fall-back note is short where there is simply no GPU, and says why where a GPU was found but is unusable. */
+    @Test
+    void autoNoteIsOneShortLine() {
+        assertEquals("note: no CUDA GPU found; using the CPU backend", BackendFactory.autoNote(
+                new dev.panamadiffusion.cuda.CudaStatus(false, "CUDA unavailable: libcuda.so.1 (the NVIDIA driver) not found in 9 places"
+                        + " searched (/a, /b, /c, /d, /e, /f, ...); set -Dpd.cuda.libs=DIR or PD_CUDA_LIBS", "", 0, 0, 0, 0),
+                "CUDA unavailable: libcuda.so.1 (the NVIDIA driver) not found"));
+        assertEquals("note: the CUDA GPU Tesla T4 is unusable (compute capability 7.5); using the CPU backend", BackendFactory.autoNote(
+                new dev.panamadiffusion.cuda.CudaStatus(false, "x", "Tesla T4", 7, 5, 1L << 34, 12000), "CUDA unavailable: compute capability 7.5"));
+        // a GPU that works, in a JVM bound to the emulator
+        assertEquals("note: CUDA is unavailable (this JVM is bound to the CUDA emulator); using the CPU backend", BackendFactory.autoNote(
+                new dev.panamadiffusion.cuda.CudaStatus(true, "CUDA: emulator", "emulator", 8, 0, 1L << 30, 12000),
+                "CUDA unavailable: this JVM is bound to the CUDA emulator"));
     }
 
     @Test
@@ -62,7 +75,8 @@ class BackendFactoryTest {
                 assertEquals(List.of(), log);
             } else {
                 assertEquals("cpu", b.name());
-                assertEquals(List.of("pdiff: using the CPU backend (" + why + ")"), log);
+                assertEquals(1, log.size(), log.toString());
+                assertTrue(log.get(0).startsWith("note: ") && log.get(0).endsWith("using the CPU backend"), log.get(0));
                 assertTrue(!why.isBlank() && !why.contains("\n"), why);
             }
         }

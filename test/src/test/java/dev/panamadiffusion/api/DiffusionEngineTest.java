@@ -104,9 +104,10 @@ class DiffusionEngineTest {
                 .withLimits(256, 50, 4))) {
             InvalidRequestException bad = assertThrows(InvalidRequestException.class,
                     () -> engine.submit(GenerationRequest.of("x").withSize(20, 16).withSteps(51).withSampler("Heun++")));
-            assertTrue(bad.problems().stream().anyMatch(p -> p.startsWith("width 20 is not a multiple of 8")), bad.getMessage());
-            assertTrue(bad.problems().stream().anyMatch(p -> p.startsWith("steps must be between 1 and 50")), bad.getMessage());
-            assertTrue(bad.problems().stream().anyMatch(p -> p.startsWith("sampler")), bad.getMessage());
+            assertTrue(bad.problems().stream().anyMatch(p -> p.field().equals("width") && p.message().startsWith("20 is not a multiple of 8")), bad.getMessage());
+            assertTrue(bad.problems().stream().anyMatch(p -> p.field().equals("steps") && p.message().startsWith("must be between 1 and 50")), bad.getMessage());
+            assertTrue(bad.problems().stream().anyMatch(p -> p.field().equals("sampler")), bad.getMessage());
+            assertTrue(bad.getMessage().contains("steps must be between 1 and 50, got 51") && !bad.getMessage().contains("1000"), bad.getMessage());
             assertThrows(InvalidRequestException.class, () -> engine.submit(GenerationRequest.of("x").withSize(512, 16)));
             assertThrows(InvalidRequestException.class, () -> engine.submit(GenerationRequest.of("x").withBatchSize(5)));
 

@@ -110,7 +110,7 @@ class GenerateEndToEndTest {
     @Test
     void sizeNotMultipleOf8(@TempDir Path tmp) throws IOException {
         Path model = TinyModel.assemble(tmp.resolve("m"), "pndm", TinyModel.Tokenizer.TINY_BPE);
-        expectOneLine(2, "error: width 20 is not a multiple of 8 (try 16 or 24)",
+        expectOneLine(2, "error: --width 20 is not a multiple of 8 (try 16 or 24)",
                 "generate", "--model", model.toString(), "--prompt", "x", "--width", "20", "--backend", "cpu",
                 "--out", tmp.resolve("x.png").toString());
     }
@@ -124,8 +124,8 @@ class GenerateEndToEndTest {
         Files.writeString(model.resolve("model_index.json"), "{\"_class_name\": \"StableDiffusionPipeline\"}");
         Files.writeString(model.resolve("unet/config.json"), "{\"block_out_channels\": [320, 640, 1280, 1280]}");
         Files.writeString(model.resolve("vae/config.json"), "{\"block_out_channels\": [128, 256, 512, 512]}");
-        expectOneLine(2, "error: width 520 is not a multiple of 64 (try 512 or 576): the VAE turns 8x8 pixels into one"
-                        + " latent and the UNet halves the latent 3 times and upsamples by exactly 2x, so width / 8 must be"
+        expectOneLine(2, "error: --width 520 is not a multiple of 64 (try 512 or 576): the VAE turns 8x8 pixels into one"
+                        + " latent and the UNet halves the latent 3 times and upsamples by exactly 2x, so a side / 8 must be"
                         + " divisible by 8",
                 "generate", "--model", model.toString(), "--prompt", "x", "--width", "520", "--out", tmp.resolve("x.png").toString());
     }
@@ -149,7 +149,7 @@ class GenerateEndToEndTest {
     @Test
     void zeroSteps(@TempDir Path tmp) throws IOException {
         Path model = TinyModel.assemble(tmp.resolve("m"), "pndm", TinyModel.Tokenizer.TINY_BPE);
-        expectOneLine(2, "error: steps must be between 1 and 1000, got 0",
+        expectOneLine(2, "error: --steps must be between 1 and 1000, got 0",
                 "generate", "--model", model.toString(), "--prompt", "x", "--steps", "0", "--out", tmp.resolve("x.png").toString());
     }
 
@@ -157,7 +157,7 @@ class GenerateEndToEndTest {
     void batchTooLargeAndUnparsableNumber(@TempDir Path tmp) throws IOException {
         Path model = TinyModel.assemble(tmp.resolve("m"), "pndm", TinyModel.Tokenizer.TINY_BPE);
         String png = tmp.resolve("x.png").toString();
-        expectOneLine(2, "error: batch size must be between 1 and 16, got 17",
+        expectOneLine(2, "error: --batch must be between 1 and 16, got 17",
                 "generate", "--model", model.toString(), "--prompt", "x", "--batch", "17", "--out", png);
         expectOneLine(2, "pdiff generate: Invalid value for option '--steps': 'ten' is not an int (see pdiff generate --help)",
                 "generate", "--model", model.toString(), "--prompt", "x", "--steps", "ten", "--out", png);
@@ -167,11 +167,12 @@ class GenerateEndToEndTest {
 
     @Test
     void tokenIdOutsideTheTextEncoderVocabulary(@TempDir Path tmp) throws IOException {
-        // the real CLIP tokenizer's ids (up to 49407) do not fit the tiny text encoder's 1,000-row embedding table
+        // the real CLIP tokenizer's ids (up to 49407) do not fit the tiny text encoder's 1,000-row embedding table: a model
+        // folder the user can fix, found when it loads (exit code 2)
         Path model = TinyModel.assemble(tmp.resolve("m"), "pndm", TinyModel.Tokenizer.REAL_CLIP);
         Path out = tmp.resolve("x.png");
-        expectOneLine(1, "error: the prompt has token id 49406, outside the text encoder's vocabulary of 1000 ids: "
-                        + model.resolve("tokenizer") + " does not belong to this text encoder",
+        expectOneLine(2, "error: model folder " + model + ": the tokenizer gives token ids up to 49407 but the text encoder"
+                        + " has embeddings for 1000 ids: tokenizer/ does not belong to this text encoder",
                 "generate", "--model", model.toString(), "--prompt", "a horse", "--backend", "cpu", "--out", out.toString());
         assertFalse(Files.exists(out));
     }

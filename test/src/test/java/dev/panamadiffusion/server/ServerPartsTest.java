@@ -47,43 +47,6 @@ class ServerPartsTest {
     }
 
     @Test
-    void integersAreCheckedAtBothEndsOfTheirRange() throws Exception {
-        JsonFields f = fields("{\"lo\": 1, \"hi\": 10, \"under\": 0, \"over\": 11, \"n\": null, \"x\": 2.5, \"s\": \"3\", \"big\": 3000000000}");
-        assertEquals(1, f.integer("lo", 7, 1, 10));
-        assertEquals(10, f.integer("hi", 7, 1, 10));
-        assertEquals(7, f.integer("missing", 7, 1, 10));
-        assertEquals(7, f.integer("n", 7, 1, 10), "null is absent");
-        HttpError e = bad(() -> f.integer("under", 7, 1, 10));
-        assertEquals("under must be between 1 and 10 (got 0)", e.getMessage());
-        assertEquals("under", e.field);
-        assertEquals(400, e.status);
-        assertEquals("over must be between 1 and 10 (got 11)", bad(() -> f.integer("over", 7, 1, 10)).getMessage());
-        assertEquals("x must be an integer", bad(() -> f.integer("x", 7, 1, 10)).getMessage());
-        assertEquals("s must be an integer", bad(() -> f.integer("s", 7, 1, 10)).getMessage());
-        assertEquals("big must be an integer", bad(() -> f.integer("big", 7, 1, Integer.MAX_VALUE)).getMessage());
-    }
-
-    @Test
-    void longsAndNumbers() throws Exception {
-        JsonFields f = fields("{\"seed\": 3000000000, \"f\": 1.5, \"i\": 2, \"lo\": 0, \"hi\": 5, \"s\": \"1\", \"huge\": 1e30,"
-                + " \"big\": 99999999999999999999, \"nan\": \"NaN\"}");
-        assertEquals(3_000_000_000L, f.longValue("seed", -1));
-        assertEquals(-1, f.longValue("missing", -1));
-        assertEquals("f must be an integer", bad(() -> f.longValue("f", -1)).getMessage());
-        assertEquals("big must be an integer", bad(() -> f.longValue("big", -1)).getMessage());
-        assertEquals(1.5, f.number("f", 7, 0, 5));
-        assertEquals(2.0, f.number("i", 7, 0, 5), "an integer is a number");
-        assertEquals(0.0, f.number("lo", 7, 0, 5));
-        assertEquals(5.0, f.number("hi", 7, 0, 5));
-        assertEquals(7.0, f.number("missing", 7, 0, 5));
-        assertEquals("hi must be between 0.0 and 4.0 (got 5.0)", bad(() -> f.number("hi", 7, 0, 4)).getMessage());
-        assertEquals("lo must be between 0.5 and 4.0 (got 0.0)", bad(() -> f.number("lo", 7, 0.5, 4)).getMessage());
-        assertEquals("s must be a number", bad(() -> f.number("s", 7, 0, 5)).getMessage());
-        assertEquals("nan must be a number", bad(() -> f.number("nan", 7, 0, 5)).getMessage());
-        assertEquals("huge", bad(() -> f.number("huge", 7, 0, 1e6)).field);
-    }
-
-    @Test
     void stringsAndUnknownFields() throws Exception {
         JsonFields f = fields("{\"a\": \"x\", \"b\": 3, \"c\": null}");
         assertEquals("x", f.string("a", "d", true));
@@ -100,19 +63,6 @@ class ServerPartsTest {
         assertNull(f.node("c"));
         assertNull(f.node("zz"));
         assertEquals(3, f.node("b").asInt());
-    }
-
-    @Test
-    void theFieldAProblemNamesInTheApisWords() {
-        Map<String, String> names = Map.of("guidance scale", "cfg_scale", "batch size", "n");
-        assertEquals("cfg_scale", Fields.apiName("guidance scale must be a finite number >= 0, got NaN", names));
-        assertEquals("n", Fields.apiName("batch size must be between 1 and 16, got 17", names));
-        assertEquals("negative_prompt", Fields.apiName("negative prompt is too long", names), "longest match, spaces to _");
-        assertEquals("prompt", Fields.apiName("prompt is required", names));
-        assertEquals("clip_skip", Fields.apiName("clip skip must be >= 0", Map.of()));
-        assertEquals("width", Fields.apiName("width 6 is not a multiple of 8", Map.of()));
-        assertNull(Fields.apiName("promptly failed", names), "a field name must be followed by a space");
-        assertNull(Fields.apiName("something else", names));
     }
 
     @Test

@@ -4,12 +4,16 @@ import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
+import java.util.function.BooleanSupplier;
 import java.util.function.IntConsumer;
+import dev.panamadiffusion.backend.Abort;
 
 /**
  * A fixed pool of worker threads running loops of independent tasks. The calling thread takes part, so
  * {@code threads} is the total parallelism; tasks are handed out one at a time from a shared counter.
- * Loops must not nest: a task never calls {@link #forEach} on the same pool.
+ * Loops must not nest: a task never calls {@link #forEach} on the same pool. A loop started inside
+ * {@link Abort#when} stops with a {@link java.util.concurrent.CancellationException} before its next task once the
+ * caller's condition holds.
  */
 final class Parallel implements AutoCloseable {
     private final int threads;
@@ -49,11 +53,15 @@ final class Parallel implements AutoCloseable {
     void forEach(int n, IntConsumer body) {
         if (closed) throw new IllegalStateException("the CPU backend is closed");
         if (n <= 0) return;
+        BooleanSupplier stop = Abort.current(); // the caller's: checked before every task
         if (n == 1 || workers.length == 0) {
-            for (int i = 0; i < n; i++) body.accept(i);
+            for (int i = 0; i < n; i++) {
+                Abort.check(stop);
+                body.accept(i);
+            }
             return;
         }
-        Loop loop = new Loop(n, body, Thread.currentThread());
+        Loop loop = new Loop(n, body, Thread.currentThread(), stop);
         int helpers = Math.min(workers.length, n - 1);
         loop.pending.set(helpers + 1);
         for (int i = 0; i < helpers; i++) queue.add(loop);
@@ -85,11 +93,13 @@ final class Parallel implements AutoCloseable {
         final AtomicInteger next = new AtomicInteger();
         final AtomicInteger pending = new AtomicInteger();
         final AtomicReference<Throwable> failure = new AtomicReference<>();
+        final BooleanSupplier stop;
 
-        Loop(int n, IntConsumer body, Thread owner) {
+        Loop(int n, IntConsumer body, Thread owner, BooleanSupplier stop) {
             this.n = n;
             this.body = body;
             this.owner = owner;
+            this.stop = stop;
         }
 
         @Override
@@ -97,6 +107,7 @@ final class Parallel implements AutoCloseable {
             try {
                 for (int i; (i = next.getAndIncrement()) < n; ) {
                     if (failure.get() != null) break;
+                    Abort.check(stop);
                     body.accept(i);
                 }
             } catch (Throwable t) {

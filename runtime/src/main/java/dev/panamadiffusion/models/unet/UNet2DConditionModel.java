@@ -126,7 +126,16 @@ public final class UNet2DConditionModel {
      * h and w must be multiples of 2^(blocks − 1) (8 for SD), as diffusers' upsampling by exactly 2 requires.
      */
     public Tensor forward(Tensor sample, double[] timesteps, Tensor encoderHiddenStates) {
-        return forward(sample, timesteps, null, encoderHiddenStates);
+        return forward(sample, timesteps, null, encoderHiddenStates, NO_CHECKPOINT);
+    }
+
+    /**
+     * {@link #forward(Tensor, double[], Tensor)} calling {@code checkpoint} between blocks (after {@code conv_in}, each
+     * down block, the mid block and each up block), so that a caller can abandon the pass by throwing from it (the
+     * cancellation of a request at any size, on a backend whose ops run as they are called).
+     */
+    public Tensor forward(Tensor sample, double[] timesteps, Tensor encoderHiddenStates, Runnable checkpoint) {
+        return forward(sample, timesteps, null, encoderHiddenStates, checkpoint);
     }
 
     /**
@@ -135,11 +144,17 @@ public final class UNet2DConditionModel {
      * as in diffusers).
      */
     public Tensor forward(Tensor sample, double[] timesteps, Tensor timestepCond, Tensor encoderHiddenStates) {
+        return forward(sample, timesteps, timestepCond, encoderHiddenStates, NO_CHECKPOINT);
+    }
+
+    /** Both of the above: a timestep condition (or null) and a checkpoint between blocks. */
+    public Tensor forward(Tensor sample, double[] timesteps, Tensor timestepCond, Tensor encoderHiddenStates,
+                          Runnable checkpoint) {
         checkInputs(sample, encoderHiddenStates);
         if (timesteps.length != sample.dim(0)) {
             throw new IllegalArgumentException("UNet: " + timesteps.length + " timesteps for a batch of " + sample.dim(0));
         }
-        return forwardProjected(sample, conditionedTimeProjection(timesteps, timestepCond), encoderHiddenStates);
+        return forwardProjected(sample, conditionedTimeProjection(timesteps, timestepCond), encoderHiddenStates, checkpoint);
     }
 
     /**
@@ -195,6 +210,8 @@ public final class UNet2DConditionModel {
         return Tensor.fromFloats(out, w.length, dim);                           // [B, dim]
     }
 
+    private static final Runnable NO_CHECKPOINT = () -> {};
+
     /**
      * diffusers' {@code time_proj} of {@code timesteps}: the sinusoidal embedding [B, block_out_channels[0]], a host
      * tensor. {@link #forward} uploads it and continues with {@link #forwardProjected}.
@@ -209,6 +226,10 @@ public final class UNet2DConditionModel {
      * tensors (no host transfer), so a backend can record it once and replay it (CUDA graphs).
      */
     public Tensor forwardProjected(Tensor sample, Tensor timeProjection, Tensor encoderHiddenStates) {
+        return forwardProjected(sample, timeProjection, encoderHiddenStates, NO_CHECKPOINT);
+    }
+
+    private Tensor forwardProjected(Tensor sample, Tensor timeProjection, Tensor encoderHiddenStates, Runnable checkpoint) {
         checkInputs(sample, encoderHiddenStates);
         int c0 = config.blockOutChannels()[0];
         if (timeProjection.rank() != 2 || timeProjection.dim(0) != sample.dim(0) || timeProjection.dim(1) != c0) {
@@ -221,12 +242,16 @@ public final class UNet2DConditionModel {
         Tensor h = convIn.forward(sample);                                      // [B, c0, h, w]
         List<Tensor> residuals = new ArrayList<>();
         residuals.add(h);
+        checkpoint.run();
         for (UNetDownBlock block : downBlocks) {
             h = block.forward(h, emb, context, residuals);                      // [B, c_i, h / 2^i, w / 2^i]
+            checkpoint.run();
         }
         h = midBlock.forward(h, emb, context);                          // [B, c_last, h / f, w / f]
+        checkpoint.run();
         for (UNetUpBlock block : upBlocks) {
             h = block.forward(h, residuals, emb, context);                      // [B, c_j, ...], upsampled
+            checkpoint.run();
         }
         if (!residuals.isEmpty()) {
             throw new IllegalStateException(residuals.size() + " skip connections left over: block layout mismatch");
