@@ -34,6 +34,7 @@ import export  # noqa: E402
 # norm_num_groups 4, not 16: a GroupNorm of one channel per group zeroes a flat colour (the mean of each channel is
 # subtracted over the picture), so the VAE could not carry the background's colour at full resolution
 VAE = dict(block_out_channels=(16, 32, 64, 64), norm_num_groups=4, layers_per_block=1, latent_channels=4)
+OBJECT_WEIGHT, EDGE_WEIGHT = 4.0, 4.0  # see pixel_weights()
 VAE_LR = 4e-4   # 1e-3 stalled at L1+L2 ~0.53 with a loss spike by step 300
 UNET = dict(block_out_channels=(64, 96, 128), layers_per_block=1, attention_head_dim=4, norm_num_groups=32)
 TEXT = dict(hidden_size=64, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4)
@@ -73,6 +74,18 @@ def new_vae(seed):
                          sample_size=64, **VAE)
 
 
+def pixel_weights(x):
+    """Loss weight per pixel [b, 1, h, w]: 1 on the background, OBJECT_WEIGHT more on the object (pixels far from the
+    border's median colour) and EDGE_WEIGHT more on its edge. With a plain L1+L2 the background (85-97% of the pixels)
+    dominates and the VAE learns blobs: at 300 steps of fine-tuning the object weight alone took the measured object
+    colour of reconstructions from 57% to 92%."""
+    border = torch.cat([x[:, :, 0, :], x[:, :, -1, :], x[:, :, :, 0], x[:, :, :, -1]], dim=2).median(dim=2).values
+    mask = ((x - border[:, :, None, None]).pow(2).sum(1, keepdim=True).sqrt() > 0.2).float()   # [b, 1, h, w]
+    pool = torch.nn.functional.max_pool2d
+    edge = pool(mask, 3, 1, 1) + pool(-mask, 3, 1, 1)                                           # dilated - eroded
+    return 1 + OBJECT_WEIGHT * mask + EDGE_WEIGHT * edge
+
+
 def train_vae(vae, imgs, steps, batch, seed, lr, crop=64, name="vae"):
     """Trains on random crop x crop windows (the VAE is convolutional: a 32x32 crop costs a quarter of a picture)."""
     opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0)
@@ -82,13 +95,14 @@ def train_vae(vae, imgs, steps, batch, seed, lr, crop=64, name="vae"):
         for grp in opt.param_groups:
             grp["lr"] = lr_at(step, steps, lr, 100)
         x = to_tensor(imgs[torch.randint(len(imgs), (batch,), generator=g).numpy()])
+        w = pixel_weights(x)
         if crop < 64:
             ox, oy = torch.randint(0, 64 - crop + 1, (2,), generator=g).tolist()
-            x = x[:, :, oy:oy + crop, ox:ox + crop]
+            x, w = x[:, :, oy:oy + crop, ox:ox + crop], w[:, :, oy:oy + crop, ox:ox + crop]
         post = vae.encode(x).latent_dist
         z = post.mean + post.std * torch.randn(post.mean.shape, generator=g)
         y = vae.decode(z).sample
-        rec = (y - x).abs().mean() + (y - x).pow(2).mean()
+        rec = ((y - x).abs() * w).mean() + ((y - x).pow(2) * w).mean()
         kl = post.kl().mean() / (64 * 64 * 3)
         loss = rec + 1e-4 * kl
         opt.zero_grad(set_to_none=True)
@@ -96,6 +110,11 @@ def train_vae(vae, imgs, steps, batch, seed, lr, crop=64, name="vae"):
         torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
         opt.step()
         acc.append((rec.item(), kl.item()))
+        if (step + 1) % 500 == 0 and step + 1 < steps:
+            vae.eval()
+            log("%s step %d measured on 128 reconstructions: background %.0f%%, object colour %.0f%%, shape %.0f%%"
+                % (name, step + 1, *(100 * vae_measure(vae))))
+            vae.train()
         if (step + 1) % 50 == 0:
             r, k = np.mean(acc, axis=0)
             log(f"{name} step {step + 1}/{steps} rec(l1+l2) {r:.5f} kl/px {k:.3f} ({(time.time() - t0) / (step + 1):.2f} s/step)")
@@ -119,6 +138,23 @@ def vae_report(vae, imgs):
     y = vae.decode(vae.encode(x).latent_dist.mean).sample.clamp(-1, 1)
     psnr = 10 * torch.log10(4 / (y - x).pow(2).mean()).item()
     return (y - x).abs().mean().item() * 127.5, psnr
+
+
+@torch.no_grad()
+def vae_measure(vae, n=128, seed=7):
+    """The picture measure of DemoModelTest (measure.py) on n reconstructions of pictures of all combinations:
+    fractions with the background colour, the object colour and the shape right."""
+    import measure
+    rng = np.random.default_rng(seed)
+    samples = [dataset.sample(rng, dataset.all_combinations()) for _ in range(n)]
+    x = to_tensor(np.stack([s[0] for s in samples]))
+    y = vae.decode(vae.encode(x).latent_dist.mean).sample.clamp(-1, 1)
+    rec = ((y + 1) * 127.5).round().permute(0, 2, 3, 1).numpy().astype(np.uint8)
+    ok = np.zeros(3)
+    for im, (_, colour, shape, background, *_) in zip(rec, samples):
+        b, o, s, *_ = measure.measure(im)
+        ok += (b == background, o == colour, s == shape)
+    return ok / n
 
 
 class Prompts:
@@ -192,9 +228,9 @@ def main():
     ap.add_argument("--tokenizer", default=None, help="folder with make_tokenizer.py's files (default OUT/tokenizer)")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--images", type=int, default=12000)
-    ap.add_argument("--vae-steps", type=int, default=800)
+    ap.add_argument("--vae-steps", type=int, default=2400)
     ap.add_argument("--vae-batch", type=int, default=16)
-    ap.add_argument("--vae-crop-steps", type=int, default=900)
+    ap.add_argument("--vae-crop-steps", type=int, default=0)
     ap.add_argument("--vae-crop-batch", type=int, default=32)
     ap.add_argument("--unet-steps", type=int, default=2000)
     ap.add_argument("--unet-batch", type=int, default=48)
@@ -222,6 +258,8 @@ def main():
         vae.save_pretrained(path)
         mae, psnr = vae_report(vae.eval(), imgs)
         log(f"vae stage {stage + 1} reconstruction (256 pictures, posterior mean): mean |error| {mae:.2f}/255, PSNR {psnr:.2f} dB")
+        log("vae stage %d measured on 128 reconstructions: background %.0f%%, object colour %.0f%%, shape %.0f%%"
+            % (stage + 1, *(100 * vae_measure(vae))))
     vae.eval()
     mae, psnr = vae_report(vae, imgs)
     log(f"vae reconstruction (256 pictures, posterior mean): mean |error| {mae:.2f}/255, PSNR {psnr:.2f} dB")

@@ -47,7 +47,7 @@ class CudaEndToEndTest {
     }
 
     /**
-     * The README's first command (the demo model, its own PNDM scheduler, 20 steps, CFG 7.5) on the CUDA backend. Each
+     * The README's first command (the demo model, its own Euler a scheduler, 20 steps, CFG 7.5) on the CUDA backend. Each
      * forward pass is within f16 error of the CPU (UNet 7e-4, VAE 1.5e-3, text encoder 1.2e-3 relative), but twenty
      * guided steps amplify those differences (guidance multiplies them by 7.5 every step), so the pictures are held
      * to a looser bound than the tiny model's 6 steps: the mean pixel within 2 levels, no pixel off by more than 32.

@@ -17,8 +17,8 @@ class DemoModelCliTest {
         CliRun r = CliRun.run("generate", "--prompt", "a red circle on a blue background", "--seed", "7", "--backend", "cpu",
                 "--out", out.toString());
         assertEquals(0, r.exit(), r.err());
-        assertTrue(r.err().contains("21/21"), "progress bar (PNDM: 20 steps + 1): " + r.err());
-        assertEquals("a red circle on a blue background\nSteps: 20, Sampler: PNDM, CFG scale: 7.5, Seed: 7, Size: 64x64, "
+        assertTrue(r.err().contains("20/20"), "progress bar (Euler a: 20 steps): " + r.err());
+        assertEquals("a red circle on a blue background\nSteps: 20, Sampler: Euler a, CFG scale: 7.5, Seed: 7, Size: 64x64, "
                 + "Model: pdiff-demo, RNG: CPU", GenerateEndToEndTest.textChunks(Files.readAllBytes(out)).get("parameters"));
     }
 
