@@ -148,7 +148,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                         tokenizer.maxLength() + ", but the text encoder has " + textEncoder.config().maxPositionEmbeddings()
                                 + " positions");
             }
-            checkTokenizer(folder, tokenizer, textEncoder.config());
+            // a single file holds no tokenizer: the bundled CLIP one is checked per prompt instead (tokenIds)
+            if (!folder.isSingleFile()) checkTokenizer(folder, tokenizer, textEncoder.config());
             int latent = vae.config().latentChannels();
             if (unet.config().inChannels() != latent || unet.config().outChannels() != latent) {
                 throw new IllegalArgumentException("model folder " + modelDir + ": the UNet maps " + unet.config().inChannels()
