@@ -3,7 +3,7 @@ training run can be judged at every exported step without building the runtime: 
 seeds 1000-1023, 20 steps, guidance 7.5, each picture read by measure.py.
 
 Usage: PYTHONPATH=$REFGEN_WORK/pp python3 evaluate.py MODEL_DIR [SCHEDULER ...] [--steps N] [--grid PNG]
-SCHEDULER: pndm (the model's own, default), ddim, euler, euler_a, dpmpp_2m, dpmpp_2m_karras, lms.
+SCHEDULER: pndm (default), ddim, euler, euler_a (the model's own), dpmpp_2m, dpmpp_2m_karras, lms, lcm.
 """
 import argparse
 import os
@@ -42,7 +42,7 @@ def scheduler(name, config):
     kinds = {"pndm": (d.PNDMScheduler, {}), "ddim": (d.DDIMScheduler, {}), "euler": (d.EulerDiscreteScheduler, {}),
              "euler_a": (d.EulerAncestralDiscreteScheduler, {}), "dpmpp_2m": (d.DPMSolverMultistepScheduler, {}),
              "dpmpp_2m_karras": (d.DPMSolverMultistepScheduler, {"use_karras_sigmas": True}),
-             "lms": (d.LMSDiscreteScheduler, {})}
+             "lms": (d.LMSDiscreteScheduler, {}), "lcm": (d.LCMScheduler, {})}
     cls, extra = kinds[name]
     return cls.from_config(config, **extra)
 
