@@ -30,6 +30,18 @@ public final class ImageFiles {
         return toRgb8(img);
     }
 
+    /** The picture encoded in {@code bytes} (a file's contents); what is not an image is an {@link IOException}. */
+    public static Rgb8Image readRgb(byte[] bytes) throws IOException {
+        BufferedImage img;
+        try {
+            img = ImageIO.read(new java.io.ByteArrayInputStream(bytes));
+        } catch (IOException | RuntimeException e) {
+            throw new IOException("cannot be read as an image: " + e.getMessage(), e);
+        }
+        if (img == null) throw new IOException("is not an image this runtime reads (PNG, JPEG, BMP, GIF)");
+        return toRgb8(img);
+    }
+
     /** The image's pixels as 8-bit RGB, alpha dropped. */
     public static Rgb8Image toRgb8(BufferedImage img) {
         int w = img.getWidth(), h = img.getHeight();
