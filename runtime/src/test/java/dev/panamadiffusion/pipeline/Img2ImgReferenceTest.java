@@ -92,15 +92,28 @@ class Img2ImgReferenceTest {
         return max == 0 ? diff : diff / max;
     }
 
-    private static void within(List<String> failures, String what, Tensor actual, Tensor expected, double[] worst) {
+    private static void within(List<String> failures, String what, Tensor actual, Tensor expected, double[] worst,
+                               double tolerance) {
         double err = relError(actual, expected);
         worst[0] = Math.max(worst[0], err);
-        if (!(err <= TOLERANCE)) failures.add(what + ": " + err);
+        if (!(err <= tolerance)) failures.add(what + ": " + err);
     }
 
     @ParameterizedTest
     @MethodSource("loops")
     void matchesDiffusers(String file) {
+        double[] worst = {0};
+        List<String> failures = replay(backend, unet, vae, image, file, TOLERANCE, worst);
+        System.out.printf("%s: worst relative error %.3g%n", file, worst[0]);
+        assertTrue(failures.isEmpty(), file + ": " + failures);
+    }
+
+    /**
+     * The record {@code file} replayed through the pipeline on {@code backend}: what exceeds {@code tolerance} (relative),
+     * the worst error in {@code worst[0]}.
+     */
+    static List<String> replay(Backend backend, UNet2DConditionModel unet, AutoencoderKL vae, Rgb8Image image, String file,
+                               double tolerance, double[] worst) {
         Map<String, Tensor> f = SafeTensors.readAll(SET.resolve(file));
         String name = schedulerOf(file);
         SchedulerConfig config = SchedulerConfig.read(SET.resolve("scheduler_" + name).resolve("scheduler_config.json"));
@@ -111,13 +124,12 @@ class Img2ImgReferenceTest {
         long seed = f.get("noise_seed").getLong(0);
         int batch = Math.toIntExact(f.get("noise").dim(0));
         List<String> failures = new ArrayList<>();
-        double[] worst = {0};
         try (StableDiffusionPipeline p = StableDiffusionPipeline.fromComponents(backend, unet, UNetRunner.create(unet, backend),
                 vae, config, name)) {
             InitImage init = new InitImage(image, strength);
             assertEquals(0.0, relError(init.pixels(), f.get("init_image")), "VaeImageProcessor.preprocess");
             DiagonalGaussianDistribution posterior = p.encode(init.pixels());
-            within(failures, "posterior mean", posterior.mean(), f.get("posterior_mean"), worst);
+            within(failures, "posterior mean", posterior.mean(), f.get("posterior_mean"), worst, tolerance);
 
             GenerationRequest r = new GenerationRequest("", "", steps, g, null, seed, 0, 0, batch, 0, RngKind.TORCH);
             Denoising d = p.begin(r, new PipelineInputs(f.get("cond_emb"), f.get("uncond_emb"), null, null, init));
@@ -126,14 +138,13 @@ class Img2ImgReferenceTest {
             assertEquals(refT.length, sliced.length, "steps that run");
             for (int i = 0; i < refT.length; i++) assertEquals(refT[i], sliced[i], 1e-3, "timestep " + i);
             assertEquals(refT.length, d.totalSteps());
-            within(failures, "start latents", d.latents(), f.get("start_latents"), worst);
-            d.observe(step -> within(failures, "step " + step.index(), step.latents(), f.get("step" + step.index() + "_latents_out"), worst));
+            within(failures, "start latents", d.latents(), f.get("start_latents"), worst, tolerance);
+            d.observe(step -> within(failures, "step " + step.index(), step.latents(), f.get("step" + step.index() + "_latents_out"), worst, tolerance));
             while (!d.finished()) p.step(List.of(d));
-            within(failures, "final latents", d.latents(), f.get("final_latents"), worst);
-            within(failures, "image_raw", p.decode(d.latents()), f.get("image_raw"), worst);
+            within(failures, "final latents", d.latents(), f.get("final_latents"), worst, tolerance);
+            within(failures, "image_raw", p.decode(d.latents()), f.get("image_raw"), worst, tolerance);
         }
-        System.out.printf("%s: worst relative error %.3g%n", file, worst[0]);
-        assertTrue(failures.isEmpty(), file + ": " + failures);
+        return failures;
     }
 
     /** Each scheduler's add_noise alone, on the recorded image latents and noise, after set_begin_index. */
