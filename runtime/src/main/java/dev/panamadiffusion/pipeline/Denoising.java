@@ -25,6 +25,7 @@ public final class Denoising {
     final Tensor timestepCond;        // [B, time_cond_proj_dim] host: the guidance embedding, or null
     final int beginIndex;             // the schedule iteration the loop starts at (image to image: t_start)
     final Double strength;            // image to image's strength, or null
+    final MaskBlend blend;            // inpainting's per-step blend, or MaskBlend.NONE
     Tensor latents;                   // [B, C, h, w] host
     int step;                         // the schedule iteration the next step runs
     StepObserver observer = StepObserver.NONE;
@@ -32,7 +33,7 @@ public final class Denoising {
 
     Denoising(GenerationRequest request, String samplerName, Scheduler scheduler, NoiseGenerator generator,
               Tensor hostContext, Tensor context, Tensor latents, List<String> warnings, long startNanos,
-              boolean guided, Tensor timestepCond, int beginIndex, Double strength) {
+              boolean guided, Tensor timestepCond, int beginIndex, Double strength, MaskBlend blend) {
         this.request = request;
         this.samplerName = samplerName;
         this.scheduler = scheduler;
@@ -46,6 +47,7 @@ public final class Denoising {
         this.timestepCond = timestepCond;
         this.beginIndex = beginIndex;
         this.strength = strength;
+        this.blend = blend;
         this.step = beginIndex;
     }
 

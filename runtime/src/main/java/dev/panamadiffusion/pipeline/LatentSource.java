@@ -12,8 +12,15 @@ import dev.panamadiffusion.tensor.Tensor;
  */
 sealed interface LatentSource {
 
-    /** The loop's first latents, host [B, C, h, w], and the schedule iteration they belong to. */
-    record Start(Tensor latents, int beginIndex) {}
+    /**
+     * The loop's first latents, host [B, C, h, w], the schedule iteration they belong to, and what each step's
+     * latents go through after the scheduler ({@link MaskBlend#NONE} but for inpainting).
+     */
+    record Start(Tensor latents, int beginIndex, MaskBlend blend) {
+        Start(Tensor latents, int beginIndex) {
+            this(latents, beginIndex, MaskBlend.NONE);
+        }
+    }
 
     /**
      * Draws what the start needs from {@code generator}, in diffusers' order, for a scheduler whose timesteps are set
@@ -57,6 +64,37 @@ sealed interface LatentSource {
             Tensor image = Latents.repeatRows(Latents.scale(sample, scalingFactor), null, Math.toIntExact(shape[0])); // [B, C, h, w]
             Tensor noise = givenNoise != null ? givenNoise : generator.randn(shape);             // [B, C, h, w]
             return new Start(scheduler.addNoise(image, noise, begin), begin);                    // [B, C, h, w]
+        }
+    }
+
+    /**
+     * Inpainting with an ordinary 4-channel UNet (diffusers' {@code StableDiffusionInpaintPipeline}): the generator
+     * draws the image's posterior sample, the noise, then the masked image's posterior sample (which only a 9-channel
+     * inpainting UNet would read; drawn so that later draws stay diffusers'). Strength 1 starts from pure noise ×
+     * {@code init_noise_sigma}, a lower one from the image noised to {@code t_start}; every step then blends
+     * ({@link MaskBlend}).
+     *
+     * @param posterior       the VAE encoder's distribution for the image, [1, C, h, w]
+     * @param maskedPosterior the same for the masked image
+     * @param mask            [B, 1, h, w] at latent size, 1 where to repaint
+     */
+    record Inpaint(DiagonalGaussianDistribution posterior, DiagonalGaussianDistribution maskedPosterior, float scalingFactor,
+                   InitImage init, Tensor mask, Tensor givenNoise) implements LatentSource {
+        @Override
+        public Start start(Scheduler scheduler, int steps, long[] shape, NoiseGenerator generator) {
+            int begin = init.beginIndex(steps);
+            if (begin >= scheduler.timesteps().length) {
+                throw InvalidRequestException.of("strength", "leaves no step of " + steps + " to run");
+            }
+            scheduler.setBeginIndex(begin);
+            Tensor sample = posterior.sample(generator);                                         // [1, C, h, w]
+            Tensor image = Latents.repeatRows(Latents.scale(sample, scalingFactor), null, Math.toIntExact(shape[0])); // [B, C, h, w]
+            Tensor noise = givenNoise != null ? givenNoise : generator.randn(shape);             // [B, C, h, w]
+            boolean strengthMax = init.strength() == 1.0;                                        // diffusers' is_strength_max
+            Tensor latents = strengthMax ? Latents.scale(noise, (float) scheduler.initNoiseSigma())
+                    : scheduler.addNoise(image, noise, begin);                                   // [B, C, h, w]
+            maskedPosterior.sample(generator);                                                   // [1, C, h, w], unused
+            return new Start(latents, begin, new MaskBlend(image, noise, mask));
         }
     }
 }

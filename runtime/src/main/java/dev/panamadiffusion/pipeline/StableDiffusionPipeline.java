@@ -373,7 +373,9 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         long[] shape = {request.batchSize(), unet.config().inChannels(), height / scale, width / scale};
         Tensor given = inputs.latents() != null ? givenLatents(inputs.latents(), shape) : null;                  // [B, 4, h, w]
         LatentSource source = init == null ? new LatentSource.Noise(given)
-                : new LatentSource.Image(encode(init.pixels()), vae.scalingFactor(), init, given);
+                : init.mask() == null ? new LatentSource.Image(encode(init.pixels()), vae.scalingFactor(), init, given)
+                : new LatentSource.Inpaint(encode(init.pixels()), encode(init.maskedPixels()), vae.scalingFactor(), init,
+                        init.maskLatents(request.batchSize(), (int) shape[2], (int) shape[3]), given);
         LatentSource.Start first = source.start(scheduler, request.steps(), shape, generator);                   // [B, 4, h, w]
         Tensor timestepCond = null;                                                                               // [B, dim]
         if (unet.config().timeCondProjDim() != null) {
@@ -382,7 +384,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             timestepCond = unet.guidanceEmbedding(w);
         }
         return new Denoising(resolved, samplerName, scheduler, generator, hostContext, backend.upload(hostContext),
-                first.latents(), warnings, start, guided, timestepCond, first.beginIndex(), init == null ? null : init.strength());
+                first.latents(), warnings, start, guided, timestepCond, first.beginIndex(), init == null ? null : init.strength(),
+                first.blend());
     }
 
     /**
@@ -421,7 +424,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             Tensor out = noisePred.slice(0, r, r + d.rows());                                            // [(2)B, 4, h, w]
             r += d.rows();
             Tensor eps = d.guided ? Latents.guide(out, (float) d.request.guidanceScale()) : out.contiguous();
-            d.latents = d.scheduler.step(eps, d.step, d.latents, d.generator);                           // [B, 4, h, w]
+            d.latents = d.blend.apply(d.scheduler.step(eps, d.step, d.latents, d.generator), d.scheduler, d.step); // [B, 4, h, w]
             if (d.observer != StepObserver.NONE) {
                 d.observer.onStep(new StepObserver.Step(d.stepsDone(), d.scheduler.timesteps()[d.step], inputs.get(i),
                         out.contiguous(), eps, d.latents));
