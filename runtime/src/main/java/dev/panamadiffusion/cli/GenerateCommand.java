@@ -113,6 +113,11 @@ public final class GenerateCommand implements Callable<Integer> {
                     + " 1 repaints from full noise). Default: 0.75.")
     Double strength;
 
+    @Option(names = "--mask", paramLabel = "FILE.png",
+            description = "With --init-image: inpaint, repainting only where the mask is white (grey >= 50%), the image's"
+                    + " size. Default strength then: 1.0 (diffusers' inpainting default).")
+    Path mask;
+
     @Option(names = "--lora", paramLabel = "FILE[:SCALE]",
             description = "A LoRA (.safetensors, kohya/A1111 or diffusers/PEFT layout) merged in at SCALE (default 1);"
                     + " repeat for several.")
@@ -127,7 +132,7 @@ public final class GenerateCommand implements Callable<Integer> {
             Map.entry("sampler", "--scheduler"), Map.entry("seed", "--seed"), Map.entry("width", "--width"),
             Map.entry("height", "--height"), Map.entry("size", "--width/--height"), Map.entry("batchSize", "--batch"),
             Map.entry("clipSkip", "--clip-skip"), Map.entry("rng", "--rng"), Map.entry("strength", "--strength"),
-            Map.entry("initImage", "--init-image"));
+            Map.entry("initImage", "--init-image"), Map.entry("mask", "--mask"));
 
     /** diffusers' (and A1111's) default strength. */
     static final double DEFAULT_STRENGTH = 0.75;
@@ -245,15 +250,21 @@ public final class GenerateCommand implements Callable<Integer> {
     InitImage initImage() {
         if (initImage == null) {
             if (strength != null) throw new Main.UsageException("--strength needs --init-image (it is image to image's)");
+            if (mask != null) throw new Main.UsageException("--mask needs --init-image (the picture to inpaint)");
             return null;
         }
-        Rgb8Image image;
+        Rgb8Image image = read(initImage, "--init-image");
+        Rgb8Image maskImage = mask == null ? null : read(mask, "--mask");
+        double s = strength != null ? strength : mask != null ? 1.0 : DEFAULT_STRENGTH;
+        return new InitImage(image, s, maskImage);
+    }
+
+    private static Rgb8Image read(Path file, String option) {
         try {
-            image = ImageFiles.readRgb(initImage);
+            return ImageFiles.readRgb(file);
         } catch (IOException e) {
-            throw new Main.UsageException("--init-image: " + e.getMessage());
+            throw new Main.UsageException(option + ": " + e.getMessage());
         }
-        return new InitImage(image, strength == null ? DEFAULT_STRENGTH : strength);
     }
 
     private static void checkInitImage(InitImage init, GenerationRequest request) {

@@ -76,6 +76,28 @@ class ImageToImageCliTest {
         assertFalse(Files.exists(Path.of(out)), "nothing written");
     }
 
+    /** {@code --mask}: diffusers' inpainting pixels (default strength 1), and its usage errors. */
+    @Test
+    void maskInpaintsAsDiffusers(@TempDir Path tmp) throws IOException {
+        Path inpaint = SET.resolveSibling("inpaint");
+        Path model = TinyModel.assemble(tmp.resolve("ddim"), "ddim", TinyModel.Tokenizer.FOLDED_CLIP);
+        Path out = tmp.resolve("inpaint.png");
+        CliRun r = CliRun.run("generate", "--model", model.toString(), "--prompt", PROMPT, "--negative-prompt", "blurry",
+                "--init-image", inpaint.resolve("init.png").toString(), "--mask", inpaint.resolve("mask.png").toString(),
+                "--scheduler", "DDIM", "--steps", "8", "--seed", "31", "--backend", "cpu", "--out", out.toString());
+        assertEquals(0, r.exit(), r.err());
+        Map<String, Tensor> rec = SafeTensors.readAll(inpaint.resolve("inpaint_ddim_s1.safetensors"));
+        int diff = maxPixelDiff(Files.readAllBytes(out), rec);
+        assertTrue(diff <= 1, "pixels differ from diffusers' inpainting by " + diff);
+        String init = inpaint.resolve("init.png").toString();
+        assertUsage("--mask needs --init-image (the picture to inpaint)", "--model", model.toString(), "--prompt", "x",
+                "--mask", inpaint.resolve("mask.png").toString(), "--out", out.toString());
+        Path small = tmp.resolve("small.png");
+        PngWriter.write(small, new Rgb8Image(8, 8, new byte[8 * 8 * 3]), Map.of());
+        assertUsage("--mask is 8x8 but the image is 16x16", "--model", model.toString(), "--prompt", "x",
+                "--init-image", init, "--mask", small.toString(), "--out", out.toString());
+    }
+
     private static void assertUsage(String message, String... args) {
         String[] all = new String[args.length + 3];
         all[0] = "generate";
@@ -89,7 +111,10 @@ class ImageToImageCliTest {
 
     /** Largest difference of the PNG's 8-bit pixels from the record's image_01 (as numpy's round × 255). */
     private static int maxPixelDiff(byte[] png, String record) throws IOException {
-        Map<String, Tensor> rec = SafeTensors.readAll(SET.resolve(record + ".safetensors"));
+        return maxPixelDiff(png, SafeTensors.readAll(SET.resolve(record + ".safetensors")));
+    }
+
+    private static int maxPixelDiff(byte[] png, Map<String, Tensor> rec) {
         float[] ref = rec.get("image_01").toFloatArray(); // [1, 3, 16, 16]
         byte[] rgb = Png.rgb(png);
         int plane = rgb.length / 3, max = 0;
