@@ -5,6 +5,8 @@ import dev.panamadiffusion.rng.NoiseGenerator;
 import dev.panamadiffusion.schedulers.Scheduler;
 import dev.panamadiffusion.tensor.Tensor;
 
+import java.util.function.Function;
+
 /**
  * Where a generation's starting latents come from (diffusers' {@code prepare_latents}), and the iteration of the
  * schedule its loop begins at: the one thing text to image and image to image do differently before the shared
@@ -20,6 +22,18 @@ sealed interface LatentSource {
         Start(Tensor latents, int beginIndex) {
             this(latents, beginIndex, MaskBlend.NONE);
         }
+    }
+
+    /**
+     * Text to image without {@code init}, image to image with one, inpainting with one that has a mask; the VAE's
+     * {@code encode} and {@code scalingFactor} for the image, {@code givenNoise} (or null) in place of drawing it.
+     */
+    static LatentSource of(InitImage init, Function<Tensor, DiagonalGaussianDistribution> encode, float scalingFactor,
+                           long[] shape, Tensor givenNoise) {
+        if (init == null) return new Noise(givenNoise);
+        if (init.mask() == null) return new Image(encode.apply(init.pixels()), scalingFactor, init, givenNoise);
+        Tensor mask = init.maskLatents(Math.toIntExact(shape[0]), Math.toIntExact(shape[2]), Math.toIntExact(shape[3]));
+        return new Inpaint(encode.apply(init.pixels()), encode.apply(init.maskedPixels()), scalingFactor, init, mask, givenNoise);
     }
 
     /**

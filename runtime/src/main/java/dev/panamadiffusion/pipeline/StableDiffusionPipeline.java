@@ -372,11 +372,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         int scale = sizeRule.vaeScaleFactor();
         long[] shape = {request.batchSize(), unet.config().inChannels(), height / scale, width / scale};
         Tensor given = inputs.latents() != null ? givenLatents(inputs.latents(), shape) : null;                  // [B, 4, h, w]
-        LatentSource source = init == null ? new LatentSource.Noise(given)
-                : init.mask() == null ? new LatentSource.Image(encode(init.pixels()), vae.scalingFactor(), init, given)
-                : new LatentSource.Inpaint(encode(init.pixels()), encode(init.maskedPixels()), vae.scalingFactor(), init,
-                        init.maskLatents(request.batchSize(), (int) shape[2], (int) shape[3]), given);
-        LatentSource.Start first = source.start(scheduler, request.steps(), shape, generator);                   // [B, 4, h, w]
+        LatentSource.Start first = LatentSource.of(init, this::encode, vae == null ? 1f : vae.scalingFactor(), shape, given)
+                .start(scheduler, request.steps(), shape, generator);                                             // [B, 4, h, w]
         Tensor timestepCond = null;                                                                               // [B, dim]
         if (unet.config().timeCondProjDim() != null) {
             double[] w = new double[request.batchSize()];

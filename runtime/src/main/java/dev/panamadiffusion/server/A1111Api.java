@@ -93,8 +93,8 @@ final class A1111Api {
      * POST /sdapi/v1/img2img: txt2img's fields plus {@code init_images} (one base64 picture, a {@code data:} URL prefix
      * allowed) and {@code denoising_strength} (default 0.75), run as image to image
      * ({@link dev.panamadiffusion.pipeline.InitImage}). Without {@code width}/{@code height} the output has the image's
-     * size; given, they must equal it (the runtime does not resize, where A1111 would). Inpainting fields
-     * ({@code mask}) are refused.
+     * size; given, they must equal it (the runtime does not resize, where A1111 would). A1111's inpainting
+     * ({@code mask} with its blur and fill options) is refused.
      */
     void img2img(HttpExchange ex, JsonNode json) throws IOException, InterruptedException {
         JsonFields f = new JsonFields(json);
@@ -105,7 +105,7 @@ final class A1111Api {
         if (images.size() > 1) throw HttpError.badField("init_images", "init_images holds " + images.size() + " images; one is supported");
         if (!images.get(0).isTextual()) throw HttpError.badField("init_images", "init_images[0] must be a base64 string");
         JsonNode mask = f.node("mask");
-        if (mask != null && !mask.isNull()) throw HttpError.badField("mask", "mask (inpainting) is not supported");
+        if (mask != null && !mask.isNull()) throw HttpError.badField("mask", "mask (inpainting) is not supported by this API yet (pdiff generate --mask is)");
         String data = images.get(0).asText();
         if (data.startsWith("data:") && data.contains(",")) data = data.substring(data.indexOf(',') + 1);
         Rgb8Image image;
