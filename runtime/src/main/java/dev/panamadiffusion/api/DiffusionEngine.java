@@ -38,6 +38,15 @@ public final class DiffusionEngine implements AutoCloseable {
     }
 
     /**
+     * Queues image to image from {@code init} ({@link dev.panamadiffusion.pipeline.InitImage}): a request without a size
+     * (0 × 0) takes the image's; a bad strength or an image of another size is an
+     * {@link dev.panamadiffusion.pipeline.InvalidRequestException} like any other field.
+     */
+    public Generation submit(GenerationRequest request, dev.panamadiffusion.pipeline.InitImage init, ProgressListener listener) {
+        return engine.submit(request, init, listener);
+    }
+
+    /**
      * Checks {@code request}, to be run {@code iterations} times as A1111's {@code n_iter} (seeds
      * {@code seed + i · batchSize}), against the model and {@link EngineOptions#limits()} without queueing it: every bad
      * field in one {@link dev.panamadiffusion.pipeline.InvalidRequestException}.

@@ -1,7 +1,9 @@
 package dev.panamadiffusion.cli;
 
 import dev.panamadiffusion.backend.Backend;
+import dev.panamadiffusion.image.ImageFiles;
 import dev.panamadiffusion.image.PngWriter;
+import dev.panamadiffusion.image.Rgb8Image;
 import dev.panamadiffusion.io.ModelFolder;
 import dev.panamadiffusion.io.PredictionType;
 import dev.panamadiffusion.lora.LoraSpec;
@@ -9,7 +11,9 @@ import dev.panamadiffusion.pipeline.BackendFactory;
 import dev.panamadiffusion.pipeline.CancellationToken;
 import dev.panamadiffusion.pipeline.GenerationRequest;
 import dev.panamadiffusion.pipeline.GenerationResult;
+import dev.panamadiffusion.pipeline.InitImage;
 import dev.panamadiffusion.pipeline.InvalidRequestException;
+import dev.panamadiffusion.pipeline.PipelineInputs;
 import dev.panamadiffusion.pipeline.RequestLimits;
 import dev.panamadiffusion.pipeline.RngKind;
 import dev.panamadiffusion.pipeline.SizeRule;
@@ -28,7 +32,10 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
 
-/** {@code pdiff generate}: text to image, written as PNG with the A1111 {@code parameters} text. */
+/**
+ * {@code pdiff generate}: text to image, or image to image with {@code --init-image}/{@code --strength}, written as
+ * PNG with the A1111 {@code parameters} text.
+ */
 @Command(name = "generate", mixinStandardHelpOptions = true, sortOptions = false,
         description = "Generate images from a prompt with a Stable Diffusion 1.x/2.x model in diffusers layout.")
 public final class GenerateCommand implements Callable<Integer> {
@@ -96,6 +103,21 @@ public final class GenerateCommand implements Callable<Integer> {
             description = "Output PNG; with --batch N > 1, FILE-1.png … FILE-N.png.")
     Path out;
 
+    @Option(names = "--init-image", paramLabel = "FILE.png",
+            description = "Image to image: start from this picture (PNG, JPEG, BMP, GIF; alpha is dropped). Its size is"
+                    + " the output's: give no --width/--height, or the same.")
+    Path initImage;
+
+    @Option(names = {"--strength", "--denoising-strength"}, paramLabel = "S",
+            description = "With --init-image: how much of the schedule runs over it, in (0, 1] (int(steps x S) steps;"
+                    + " 1 repaints from full noise). Default: 0.75.")
+    Double strength;
+
+    @Option(names = "--mask", paramLabel = "FILE.png",
+            description = "With --init-image: inpaint, repainting only where the mask is white (grey >= 50%), the image's"
+                    + " size. Default strength then: 1.0 (diffusers' inpainting default).")
+    Path mask;
+
     @Option(names = "--lora", paramLabel = "FILE[:SCALE]",
             description = "A LoRA (.safetensors, kohya/A1111 or diffusers/PEFT layout) merged in at SCALE (default 1);"
                     + " repeat for several.")
@@ -109,7 +131,11 @@ public final class GenerateCommand implements Callable<Integer> {
             Map.entry("negativePrompt", "--negative-prompt"), Map.entry("steps", "--steps"), Map.entry("guidanceScale", "--guidance"),
             Map.entry("sampler", "--scheduler"), Map.entry("seed", "--seed"), Map.entry("width", "--width"),
             Map.entry("height", "--height"), Map.entry("size", "--width/--height"), Map.entry("batchSize", "--batch"),
-            Map.entry("clipSkip", "--clip-skip"), Map.entry("rng", "--rng"));
+            Map.entry("clipSkip", "--clip-skip"), Map.entry("rng", "--rng"), Map.entry("strength", "--strength"),
+            Map.entry("initImage", "--init-image"), Map.entry("mask", "--mask"));
+
+    /** diffusers' (and A1111's) default strength. */
+    static final double DEFAULT_STRENGTH = 0.75;
 
     /**
      * Everything the user can get wrong is checked before any work, in this order, each an exit code 2: the request's
@@ -120,7 +146,16 @@ public final class GenerateCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         PrintWriter err = spec.commandLine().getErr();
         PrintWriter stdout = spec.commandLine().getOut();
+        InitImage init = initImage();
         GenerationRequest request = request();
+        Map<String, String> names = OPTION_NAMES;
+        if (init != null) {
+            // a side not given is the image's; the size rule then judges the image's own size
+            boolean fromImage = width == 0 || height == 0;
+            request = request.withSize(width == 0 ? init.image().width() : width, height == 0 ? init.image().height() : height);
+            if (fromImage) names = imageSizeNames();
+            checkInitImage(init, request);
+        }
         if (request.sampler() != null) checkSampler(request.sampler());
         OutputPaths.requirePng(out);
         List<LoraSpec> loraSpecs = Main.loraSpecs(loras);
@@ -129,8 +164,8 @@ public final class GenerateCommand implements Callable<Integer> {
         List<Path> files = outputFiles(out, Math.max(1, Math.min(request.batchSize(), RequestLimits.DEFAULT.maxBatch())));
         OutputPaths.checkWritable(out, files);
         Path model = Main.modelOrDemo(this.model);
-        RequestLimits.Model facts = modelLimits(model, prediction, request);
-        checkRequest(request, facts);
+        RequestLimits.Model facts = modelLimits(model, prediction, request, names);
+        checkRequest(request, facts, names);
 
         Backend b;
         try {
@@ -152,7 +187,8 @@ public final class GenerateCommand implements Callable<Integer> {
             bar.begin();
             GenerationResult result;
             try {
-                result = pipeline.generate(request, bar, CancellationToken.none());
+                result = pipeline.generate(request, init == null ? PipelineInputs.NONE : PipelineInputs.of(init), bar,
+                        CancellationToken.none());
             } catch (OutOfMemoryError e) {
                 throw new IllegalStateException(Main.describe(e), e);
             }
@@ -172,7 +208,8 @@ public final class GenerateCommand implements Callable<Integer> {
      * What the model folder's configs allow. A folder whose configs cannot be read is the user's next thing to fix, after
      * the request's own fields (judged against whatever of the model could be read).
      */
-    private static RequestLimits.Model modelLimits(Path model, PredictionType prediction, GenerationRequest request) {
+    private static RequestLimits.Model modelLimits(Path model, PredictionType prediction, GenerationRequest request,
+                                                   Map<String, String> names) {
         try {
             return StableDiffusionPipeline.modelLimits(ModelFolder.open(model, prediction));
         } catch (IllegalArgumentException | java.io.UncheckedIOException e) {
@@ -183,17 +220,56 @@ public final class GenerateCommand implements Callable<Integer> {
                 // judged by the generic rule
             }
             int side = RequestLimits.DEFAULT.maxSide();
-            checkRequest(request, new RequestLimits.Model(sizes, side, side, Integer.MAX_VALUE));
+            checkRequest(request, new RequestLimits.Model(sizes, side, side, Integer.MAX_VALUE), names);
             throw new Main.UsageException(e.getMessage());
         }
     }
 
-    private static void checkRequest(GenerationRequest request, RequestLimits.Model model) {
+    private static void checkRequest(GenerationRequest request, RequestLimits.Model model, Map<String, String> names) {
         try {
             RequestLimits.DEFAULT.check(request, model);
         } catch (InvalidRequestException e) {
-            throw new Main.UsageException(e.describe(OPTION_NAMES));
+            throw new Main.UsageException(e.describe(names));
         }
+    }
+
+    /** The option names, with the size fields named after the init image (its size became the request's). */
+    private Map<String, String> imageSizeNames() {
+        Map<String, String> names = new java.util.HashMap<>(OPTION_NAMES);
+        String image = "--init-image " + initImage;
+        names.put("width", image + ": its width");
+        names.put("height", image + ": its height");
+        names.put("size", image + ": its size");
+        return names;
+    }
+
+    /**
+     * {@code --init-image} read and {@code --strength} checked, or null without an init image; an unreadable file or a
+     * strength without an image is a usage error.
+     */
+    InitImage initImage() {
+        if (initImage == null) {
+            if (strength != null) throw new Main.UsageException("--strength needs --init-image (it is image to image's)");
+            if (mask != null) throw new Main.UsageException("--mask needs --init-image (the picture to inpaint)");
+            return null;
+        }
+        Rgb8Image image = read(initImage, "--init-image");
+        Rgb8Image maskImage = mask == null ? null : read(mask, "--mask");
+        double s = strength != null ? strength : mask != null ? 1.0 : DEFAULT_STRENGTH;
+        return new InitImage(image, s, maskImage);
+    }
+
+    private static Rgb8Image read(Path file, String option) {
+        try {
+            return ImageFiles.readRgb(file);
+        } catch (IOException e) {
+            throw new Main.UsageException(option + ": " + e.getMessage());
+        }
+    }
+
+    private static void checkInitImage(InitImage init, GenerationRequest request) {
+        List<InvalidRequestException.Problem> problems = init.problems(request.steps(), request.width(), request.height());
+        if (!problems.isEmpty()) throw new Main.UsageException(new InvalidRequestException(problems).describe(OPTION_NAMES));
     }
 
     GenerationRequest request() {

@@ -86,7 +86,8 @@ final class BatchLoop implements Runnable {
         }
         try {
             metrics.queueSeconds.observe((System.nanoTime() - r.submittedNanos) / 1e9);
-            Denoising d = pipeline.begin(r.request); // text encoding and initial noise
+            Denoising d = pipeline.begin(r.request, r.init == null ? dev.panamadiffusion.pipeline.PipelineInputs.NONE
+                    : dev.panamadiffusion.pipeline.PipelineInputs.of(r.init)); // text encoding and initial (or image) latents
             r.started(d);
             active.add(r);
             metrics.activeImages.addAndGet(r.request.batchSize());

@@ -5,6 +5,7 @@ import dev.panamadiffusion.api.EngineOptions;
 import dev.panamadiffusion.api.Generation;
 import dev.panamadiffusion.backend.Backend;
 import dev.panamadiffusion.pipeline.GenerationRequest;
+import dev.panamadiffusion.pipeline.InitImage;
 import dev.panamadiffusion.pipeline.InvalidRequestException;
 import dev.panamadiffusion.pipeline.ProgressListener;
 import dev.panamadiffusion.pipeline.RequestLimits;
@@ -71,15 +72,33 @@ public final class Engine implements AutoCloseable {
     public List<? extends Generation> running() { return loop.running(); }
 
     public Generation submit(GenerationRequest request, ProgressListener listener) {
+        return submit(request, null, listener);
+    }
+
+    /**
+     * Queues {@code request}, as image to image from {@code init} when not null: a request without a size (0 × 0)
+     * takes the image's, and the strength and the image's size are checked with the other fields.
+     */
+    public Generation submit(GenerationRequest request, InitImage init, ProgressListener listener) {
         if (closed) throw new IllegalStateException("engine is closed");
-        GenerationRequest r = validate(request);
-        RequestState state = new RequestState(ids.incrementAndGet(), r, listener);
+        GenerationRequest r = validate(withImageSize(request, init));
+        if (init != null) {
+            List<InvalidRequestException.Problem> problems = init.problems(r.steps(), r.width(), r.height());
+            if (!problems.isEmpty()) throw new InvalidRequestException(problems);
+        }
+        RequestState state = new RequestState(ids.incrementAndGet(), r, init, listener);
         if (!queue.offer(state)) {
             metrics.requestsRejected.incrementAndGet();
             throw new EngineBusyException(queue.size(), retryAfterSeconds());
         }
         metrics.requestsTotal.incrementAndGet();
         return state;
+    }
+
+    /** {@code request} with the init image's size when it gives none (0 × 0). */
+    public static GenerationRequest withImageSize(GenerationRequest request, InitImage init) {
+        if (init == null || request.width() != 0 || request.height() != 0) return request;
+        return request.withSize(init.image().width(), init.image().height());
     }
 
     /** Seconds a refused client should wait: about one request's time at the current pace. */

@@ -6,6 +6,7 @@ import dev.panamadiffusion.pipeline.CancellationToken;
 import dev.panamadiffusion.pipeline.Denoising;
 import dev.panamadiffusion.pipeline.GenerationRequest;
 import dev.panamadiffusion.pipeline.GenerationResult;
+import dev.panamadiffusion.pipeline.InitImage;
 import dev.panamadiffusion.pipeline.ProgressListener;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
@@ -14,6 +15,7 @@ import java.util.concurrent.CompletableFuture;
 final class RequestState implements Generation {
     final long id;
     final GenerationRequest request;
+    final InitImage init;             // image to image's picture and strength, or null
     final ProgressListener listener;
     final long submittedNanos = System.nanoTime();
     final CompletableFuture<GenerationResult> future = new CompletableFuture<>();
@@ -24,9 +26,10 @@ final class RequestState implements Generation {
     volatile long startedNanos;
     Denoising denoising; // engine thread only
 
-    RequestState(long id, GenerationRequest request, ProgressListener listener) {
+    RequestState(long id, GenerationRequest request, InitImage init, ProgressListener listener) {
         this.id = id;
         this.request = request;
+        this.init = init;
         this.listener = listener == null ? ProgressListener.NONE : listener;
         this.totalSteps = request.steps();
     }

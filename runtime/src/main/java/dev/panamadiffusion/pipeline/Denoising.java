@@ -23,14 +23,17 @@ public final class Denoising {
     final long startNanos;
     final boolean guided;             // classifier-free guidance: two UNet rows per image
     final Tensor timestepCond;        // [B, time_cond_proj_dim] host: the guidance embedding, or null
+    final int beginIndex;             // the schedule iteration the loop starts at (image to image: t_start)
+    final Double strength;            // image to image's strength, or null
+    final MaskBlend blend;            // inpainting's per-step blend, or MaskBlend.NONE
     Tensor latents;                   // [B, C, h, w] host
-    int step;
+    int step;                         // the schedule iteration the next step runs
     StepObserver observer = StepObserver.NONE;
     CancellationToken cancellation = CancellationToken.none();
 
     Denoising(GenerationRequest request, String samplerName, Scheduler scheduler, NoiseGenerator generator,
               Tensor hostContext, Tensor context, Tensor latents, List<String> warnings, long startNanos,
-              boolean guided, Tensor timestepCond) {
+              boolean guided, Tensor timestepCond, int beginIndex, Double strength, MaskBlend blend) {
         this.request = request;
         this.samplerName = samplerName;
         this.scheduler = scheduler;
@@ -42,6 +45,10 @@ public final class Denoising {
         this.startNanos = startNanos;
         this.guided = guided;
         this.timestepCond = timestepCond;
+        this.beginIndex = beginIndex;
+        this.strength = strength;
+        this.blend = blend;
+        this.step = beginIndex;
     }
 
     /** The request as it runs: seed, width and height resolved. */
@@ -62,12 +69,19 @@ public final class Denoising {
      */
     public Tensor timestepCond() { return timestepCond; }
 
-    public int stepsDone() { return step; }
+    /** Steps taken so far. */
+    public int stepsDone() { return step - beginIndex; }
 
-    /** Loop iterations of its schedule (PNDM's PLMS runs one more than the requested steps). */
-    public int totalSteps() { return scheduler.timesteps().length; }
+    /**
+     * Loop iterations it runs: those of its schedule (PNDM's PLMS runs one more than the requested steps) from
+     * {@link #beginIndex()} on.
+     */
+    public int totalSteps() { return scheduler.timesteps().length - beginIndex; }
 
-    public boolean finished() { return step >= totalSteps(); }
+    /** The schedule iteration the loop started at: 0, or image to image's {@code t_start}. */
+    public int beginIndex() { return beginIndex; }
+
+    public boolean finished() { return step >= scheduler.timesteps().length; }
 
     /** Whether {@code o}'s latents can share a UNet batch with these (same channels, height and width). */
     public boolean sameLatentShape(Denoising o) {

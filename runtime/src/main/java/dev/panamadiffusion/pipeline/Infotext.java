@@ -28,6 +28,12 @@ public final class Infotext {
      */
     public static String format(GenerationRequest request, String sampler, long seed, int width, int height,
                                 String modelName, int batchPos) {
+        return format(request, sampler, seed, width, height, modelName, batchPos, null);
+    }
+
+    /** {@link #format(GenerationRequest, String, long, int, int, String, int)} with image to image's {@code Denoising strength} (null: none). */
+    public static String format(GenerationRequest request, String sampler, long seed, int width, int height,
+                                String modelName, int batchPos, Double denoisingStrength) {
         Map<String, Object> params = new LinkedHashMap<>();
         params.put("Steps", request.steps());
         params.put("Sampler", sampler);
@@ -35,6 +41,7 @@ public final class Infotext {
         params.put("Seed", RequestLimits.seedText(seed)); // unsigned 64-bit
         params.put("Size", width + "x" + height);
         params.put("Model", modelName);
+        params.put("Denoising strength", denoisingStrength);
         // A1111 counts the last layer as clip skip 1 and writes the key only from 2 on.
         params.put("Clip skip", request.clipSkip() > 0 ? request.clipSkip() + 1 : null);
         params.put("RNG", request.rng() == RngKind.TORCH ? "CPU" : "Java");

@@ -11,10 +11,29 @@ import dev.panamadiffusion.tensor.Tensor;
  *                             image; B rows are one per image, as a list of prompts); replaces encoding the prompt
  * @param negativePromptEmbeds the same for the negative prompt (needed with guidance when promptEmbeds is given)
  * @param latents              host [B, C, h, w]: the initial noise, which the pipeline multiplies by the scheduler's
- *                             {@code init_noise_sigma} as diffusers' {@code prepare_latents} does
+ *                             {@code init_noise_sigma} as diffusers' {@code prepare_latents} does (with an
+ *                             {@code initImage}: the noise {@code add_noise} mixes into the image's latents)
  * @param generator            the noise generator the scheduler draws from (ancestral samplers), and the initial noise
  *                             when {@code latents} is null; replaces the one seeded from the request
+ * @param initImage            image to image: the picture to start from and the strength ({@link InitImage}); null
+ *                             for text to image
  */
-public record PipelineInputs(Tensor promptEmbeds, Tensor negativePromptEmbeds, Tensor latents, NoiseGenerator generator) {
-    public static final PipelineInputs NONE = new PipelineInputs(null, null, null, null);
+public record PipelineInputs(Tensor promptEmbeds, Tensor negativePromptEmbeds, Tensor latents, NoiseGenerator generator,
+                             InitImage initImage) {
+    public static final PipelineInputs NONE = new PipelineInputs(null, null, null, null, null);
+
+    /** Text to image with the given parts. */
+    public PipelineInputs(Tensor promptEmbeds, Tensor negativePromptEmbeds, Tensor latents, NoiseGenerator generator) {
+        this(promptEmbeds, negativePromptEmbeds, latents, generator, null);
+    }
+
+    /** Image to image from {@code init}, everything else computed by the pipeline. */
+    public static PipelineInputs of(InitImage init) {
+        return new PipelineInputs(null, null, null, null, init);
+    }
+
+    /** These inputs starting from {@code init} (null: text to image). */
+    public PipelineInputs withInitImage(InitImage init) {
+        return new PipelineInputs(promptEmbeds, negativePromptEmbeds, latents, generator, init);
+    }
 }

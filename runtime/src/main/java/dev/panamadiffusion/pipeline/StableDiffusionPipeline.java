@@ -15,6 +15,7 @@ import dev.panamadiffusion.models.unet.UNet2DConditionConfig;
 import dev.panamadiffusion.models.unet.UNet2DConditionModel;
 import dev.panamadiffusion.models.vae.AutoencoderKL;
 import dev.panamadiffusion.models.vae.AutoencoderKLConfig;
+import dev.panamadiffusion.models.vae.DiagonalGaussianDistribution;
 import dev.panamadiffusion.rng.NoiseGenerator;
 import dev.panamadiffusion.schedulers.Scheduler;
 import dev.panamadiffusion.schedulers.SchedulerConfig;
@@ -40,7 +41,9 @@ import java.util.concurrent.ThreadLocalRandom;
  * {@code uncond + g · (text − uncond)} (guidance ≤ 1 runs the prompt alone; so does a UNet with
  * {@code time_cond_proj_dim}, LCM-distilled, which is given the embedding of w = g − 1 instead), and the scheduler
  * steps with the same generator (ancestral samplers draw from it); finally {@code vae.decode(latents / scaling_factor)}
- * is mapped from [-1, 1] to 8-bit RGB. Differences from diffusers: clip skip applies to the negative prompt too (as in AUTOMATIC1111;
+ * is mapped from [-1, 1] to 8-bit RGB. Image to image ({@link InitImage}, diffusers' {@code StableDiffusionImg2ImgPipeline})
+ * differs only in where the loop starts ({@link LatentSource}): the encoded image noised to iteration {@code t_start}.
+ * Differences from diffusers: clip skip applies to the negative prompt too (as in AUTOMATIC1111;
  * diffusers 0.27 conditions the negative prompt on the last layer), and the VAE decodes one image at a time (as
  * diffusers' {@code enable_vae_slicing}), which gives the same pixels with less memory.
  *
@@ -258,9 +261,18 @@ public final class StableDiffusionPipeline implements AutoCloseable {
      */
     public synchronized GenerationResult generate(GenerationRequest request, ProgressListener progress,
                                                   CancellationToken cancel) {
+        return generate(request, PipelineInputs.NONE, progress, cancel);
+    }
+
+    /**
+     * {@link #generate(GenerationRequest, ProgressListener, CancellationToken)} with {@code inputs} (e.g.
+     * {@link PipelineInputs#of(InitImage)} for image to image).
+     */
+    public synchronized GenerationResult generate(GenerationRequest request, PipelineInputs inputs, ProgressListener progress,
+                                                  CancellationToken cancel) {
         ProgressListener listener = progress == null ? ProgressListener.NONE : progress;
         CancellationToken token = cancel == null ? CancellationToken.none() : cancel;
-        Denoising d = begin(request);
+        Denoising d = begin(request, inputs);
         d.cancelWith(token);
         token.throwIfCancelled("after encoding the prompt");
         while (!d.finished()) {
@@ -320,13 +332,26 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     /**
      * {@link #begin(GenerationRequest)} with what {@code inputs} gives in place of encoding the prompts, drawing the
      * initial noise or seeding the generator (diffusers' {@code prompt_embeds}, {@code latents}, {@code generator}).
+     * With an {@link InitImage} it begins image to image as diffusers' {@code StableDiffusionImg2ImgPipeline}: a
+     * request without a size (0 × 0) takes the image's; the image is encoded by the VAE and the loop starts at
+     * iteration {@code t_start} ({@link LatentSource.Image}). A strength outside (0, 1], one that leaves no step, or an
+     * image of another size than the request's is an {@link InvalidRequestException}.
      */
     public synchronized Denoising begin(GenerationRequest request, PipelineInputs inputs) {
         long start = System.nanoTime();
+        InitImage init = inputs.initImage();
+        if (init != null && request.width() == 0 && request.height() == 0) {
+            request = request.withSize(init.image().width(), init.image().height());
+        }
         GenerationRequest resolved = resolve(request);
         int width = resolved.width();
         int height = resolved.height();
         long seed = resolved.seed();
+        if (init != null) {
+            List<InvalidRequestException.Problem> problems = init.problems(request.steps(), width, height);
+            if (!problems.isEmpty()) throw new InvalidRequestException(problems);
+            if (vae == null) throw new IllegalStateException("this pipeline has no VAE to encode an init image");
+        }
         // diffusers' do_classifier_free_guidance: guidance above 1, unless the UNet takes the guidance scale as an
         // embedding (time_cond_proj_dim, LCM-distilled models), which then conditions the prompt-only pass instead
         boolean guided = request.usesGuidance() && unet.config().timeCondProjDim() == null;
@@ -346,16 +371,18 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         NoiseGenerator generator = inputs.generator() != null ? inputs.generator() : request.rng().generator(seed);
         int scale = sizeRule.vaeScaleFactor();
         long[] shape = {request.batchSize(), unet.config().inChannels(), height / scale, width / scale};
-        Tensor noise = inputs.latents() != null ? givenLatents(inputs.latents(), shape) : generator.randn(shape); // [B, 4, h, w]
-        Tensor latents = Latents.scale(noise, (float) scheduler.initNoiseSigma());                                // [B, 4, h, w]
+        Tensor given = inputs.latents() != null ? givenLatents(inputs.latents(), shape) : null;                  // [B, 4, h, w]
+        LatentSource.Start first = LatentSource.of(init, this::encode, vae == null ? 1f : vae.scalingFactor(), shape, given)
+                .start(scheduler, request.steps(), shape, generator);                                             // [B, 4, h, w]
         Tensor timestepCond = null;                                                                               // [B, dim]
         if (unet.config().timeCondProjDim() != null) {
             double[] w = new double[request.batchSize()];
             Arrays.fill(w, request.guidanceScale() - 1);  // diffusers: torch.tensor(guidance_scale - 1), float32
             timestepCond = unet.guidanceEmbedding(w);
         }
-        return new Denoising(resolved, samplerName, scheduler, generator, hostContext, backend.upload(hostContext), latents,
-                warnings, start, guided, timestepCond);
+        return new Denoising(resolved, samplerName, scheduler, generator, hostContext, backend.upload(hostContext),
+                first.latents(), warnings, start, guided, timestepCond, first.beginIndex(), init == null ? null : init.strength(),
+                first.blend());
     }
 
     /**
@@ -394,9 +421,9 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             Tensor out = noisePred.slice(0, r, r + d.rows());                                            // [(2)B, 4, h, w]
             r += d.rows();
             Tensor eps = d.guided ? Latents.guide(out, (float) d.request.guidanceScale()) : out.contiguous();
-            d.latents = d.scheduler.step(eps, d.step, d.latents, d.generator);                           // [B, 4, h, w]
+            d.latents = d.blend.apply(d.scheduler.step(eps, d.step, d.latents, d.generator), d.scheduler, d.step); // [B, 4, h, w]
             if (d.observer != StepObserver.NONE) {
-                d.observer.onStep(new StepObserver.Step(d.step, d.scheduler.timesteps()[d.step], inputs.get(i),
+                d.observer.onStep(new StepObserver.Step(d.stepsDone(), d.scheduler.timesteps()[d.step], inputs.get(i),
                         out.contiguous(), eps, d.latents));
             }
             d.step++;
@@ -425,7 +452,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         for (int b = 0; b < batch; b++) {
             images.add(Images.toRgb8(decoded, b));
             seeds.add(request.seed());
-            infotexts.add(Infotext.format(request, d.samplerName, request.seed(), request.width(), request.height(), modelName(), b));
+            infotexts.add(Infotext.format(request, d.samplerName, request.seed(), request.width(), request.height(), modelName(), b,
+                    d.strength));
         }
         return new GenerationResult(images, seeds, infotexts, d.warnings, (System.nanoTime() - d.startNanos) / 1e9);
     }
@@ -443,6 +471,15 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             images.add(backend.download(vae.decode(backend.upload(z))));            // [1, 3, H, W]
         }
         return Latents.concatRows(images);                                          // [B, 3, H, W]
+    }
+
+    /**
+     * {@code vae.encode(pixels).latent_dist}: host [1, 3, H, W] in [-1, 1] → the posterior over [1, C, H/s, W/s] latents
+     * (unscaled), as image to image's {@code prepare_latents} encodes its image.
+     */
+    public synchronized DiagonalGaussianDistribution encode(Tensor pixels) {
+        if (vae == null) throw new IllegalStateException("this pipeline has no VAE");
+        return vae.encode(backend.upload(pixels));
     }
 
     /** Host [(2)B, L, D] from given embeddings: [1 or B, L, D] each, unconditional rows first with guidance. */

@@ -74,6 +74,18 @@ public final class DDIMScheduler implements Scheduler {
         return sample;
     }
 
+    /** Stateless: nothing to move (diffusers' DDIM has no {@code set_begin_index}; it reads the timestep given). */
+    @Override
+    public void setBeginIndex(int beginIndex) {
+        Latents.requireStepIndex(beginIndex, timesteps.length);
+    }
+
+    @Override
+    public Tensor addNoise(Tensor original, Tensor noise, int stepIndex) {
+        Latents.requireStepIndex(stepIndex, timesteps.length);
+        return schedule.addNoise(original, noise, (int) timesteps[stepIndex]);
+    }
+
     @Override
     public Tensor step(Tensor modelOutput, int stepIndex, Tensor sample, NoiseGenerator noise) {
         Latents.requireStepIndex(stepIndex, timesteps.length);

@@ -15,7 +15,7 @@ import java.util.Arrays;
  * {@code lower_order_final}).
  *
  * <p>Scalars are float32 and element-wise updates float32 in diffusers' order. Stateful: steps must be taken in
- * order, from index 0, after {@link #setTimesteps}.
+ * order, from index 0 (or the {@link #setBeginIndex} one), after {@link #setTimesteps}.
  */
 public final class DPMSolverMultistepScheduler implements Scheduler {
     static final SchedulerConfig DEFAULTS = SchedulerConfig.parse("""
@@ -170,6 +170,21 @@ public final class DPMSolverMultistepScheduler implements Scheduler {
     public Tensor scaleModelInput(Tensor sample, int stepIndex) {
         Latents.requireStepIndex(stepIndex, timesteps.length);
         return sample;
+    }
+
+    /** The first step is taken at {@code beginIndex}, first order (no history yet), as diffusers' {@code set_begin_index}. */
+    @Override
+    public void setBeginIndex(int beginIndex) {
+        Latents.requireStepIndex(beginIndex, timesteps.length);
+        if (lowerOrderNums != 0) throw new IllegalStateException("setBeginIndex after a step");
+        nextStep = beginIndex;
+    }
+
+    @Override
+    public Tensor addNoise(Tensor original, Tensor noise, int stepIndex) {
+        Latents.requireStepIndex(stepIndex, timesteps.length);
+        AlphaSigma as = AlphaSigma.of(sigmas[stepIndex]);
+        return Latents.addNoise(original, as.alpha(), noise, as.sigma());
     }
 
     @Override

@@ -143,6 +143,19 @@ public final class LCMScheduler implements Scheduler {
         return new float[] {cSkip, cOut};
     }
 
+    /** LCM's step reads only its own and the next timestep: nothing to move but the last estimate. */
+    @Override
+    public void setBeginIndex(int beginIndex) {
+        Latents.requireStepIndex(beginIndex, timesteps.length);
+        denoised = null;
+    }
+
+    @Override
+    public Tensor addNoise(Tensor original, Tensor noise, int stepIndex) {
+        Latents.requireStepIndex(stepIndex, timesteps.length);
+        return schedule.addNoise(original, noise, timesteps[stepIndex]);
+    }
+
     @Override
     public Tensor step(Tensor modelOutput, int stepIndex, Tensor sample, NoiseGenerator noise) {
         Latents.requireStepIndex(stepIndex, timesteps.length);

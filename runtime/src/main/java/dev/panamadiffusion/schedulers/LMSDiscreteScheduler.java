@@ -12,7 +12,7 @@ import java.util.List;
  * coefficients that integrate their Lagrange basis polynomials over [sigma_i, sigma_{i+1}], computed by adaptive
  * Gauss-Kronrod quadrature (diffusers uses scipy's {@code quad} with epsrel 1e-4; both are exact for these cubics).
  *
- * <p>Stateful: steps must be taken in order, from index 0, after {@link #setTimesteps}.
+ * <p>Stateful: steps must be taken in order, from index 0 (or the {@link #setBeginIndex} one), after {@link #setTimesteps}.
  */
 public final class LMSDiscreteScheduler extends SigmaScheduler {
     static final SchedulerConfig DEFAULTS = SchedulerConfig.parse("""
@@ -61,6 +61,17 @@ public final class LMSDiscreteScheduler extends SigmaScheduler {
         }, sigmas[t], sigmas[t + 1], 1.49e-8, 1e-4);
     }
 
+    /**
+     * The first step is taken at {@code beginIndex}. As in diffusers, its order is still min(index + 1, 4): the
+     * coefficients of that order's formula are paired with the derivatives there are (zip), fewer at first.
+     */
+    @Override
+    public void setBeginIndex(int beginIndex) {
+        Latents.requireStepIndex(beginIndex, schedule.size());
+        if (!derivatives.isEmpty()) throw new IllegalStateException("setBeginIndex after a step");
+        nextStep = beginIndex;
+    }
+
     @Override
     public Tensor step(Tensor modelOutput, int stepIndex, Tensor sample, NoiseGenerator noise) {
         Latents.requireStepIndex(stepIndex, schedule.size());
@@ -79,7 +90,7 @@ public final class LMSDiscreteScheduler extends SigmaScheduler {
 
         int order = Math.min(stepIndex + 1, ORDER);
         float[] sum = new float[x.length];
-        for (int k = 0; k < order; k++) {
+        for (int k = 0; k < Math.min(order, derivatives.size()); k++) { // diffusers' zip(coeffs, reversed(derivatives))
             float c = (float) lmsCoefficient(order, stepIndex, k);
             float[] d = derivatives.get(derivatives.size() - 1 - k);
             for (int i = 0; i < sum.length; i++) sum[i] = sum[i] + c * d[i];

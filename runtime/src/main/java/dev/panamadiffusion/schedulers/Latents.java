@@ -34,6 +34,15 @@ final class Latents {
         return like(x, sample);
     }
 
+    /** {@code a · x + b · noise}, element-wise in float32 (every scheduler's {@code add_noise}). */
+    static Tensor addNoise(Tensor x, float a, Tensor noise, float b) {
+        requireSameShape(noise, x);
+        float[] v = read(x, "original samples");
+        float[] n = read(noise, "noise");
+        for (int i = 0; i < v.length; i++) v[i] = a * v[i] + b * n[i];
+        return like(v, x);
+    }
+
     static void requireStepIndex(int stepIndex, int count) {
         if (stepIndex < 0 || stepIndex >= count) {
             throw new IndexOutOfBoundsException("step index " + stepIndex + " outside the " + count

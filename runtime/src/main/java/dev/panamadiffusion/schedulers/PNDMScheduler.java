@@ -13,7 +13,7 @@ import java.util.List;
  * model evaluations: the second timestep repeats, to take a second-order first step (one inference step is one plain
  * evaluation, as in diffusers).
  *
- * <p>Stateful: steps must be taken in order, from index 0, after {@link #setTimesteps}.
+ * <p>Stateful: steps must be taken in order, from index 0 (or the {@link #setBeginIndex} one), after {@link #setTimesteps}.
  */
 public final class PNDMScheduler implements Scheduler {
     static final SchedulerConfig DEFAULTS = SchedulerConfig.parse("""
@@ -34,6 +34,7 @@ public final class PNDMScheduler implements Scheduler {
     private double[] prkTimesteps = new double[0];
     // state
     private int counter;
+    private int beginIndex;
     private final List<float[]> ets = new ArrayList<>();
     private float[] curSample;
     private float[] curModelOutput;
@@ -109,6 +110,7 @@ public final class PNDMScheduler implements Scheduler {
         System.arraycopy(prkTimesteps, 0, timesteps, 0, numPrkSteps);
         System.arraycopy(plms, 0, timesteps, numPrkSteps, plms.length);
         counter = 0;
+        beginIndex = 0;
         ets.clear();
         curSample = null;
         curModelOutput = null;
@@ -126,12 +128,33 @@ public final class PNDMScheduler implements Scheduler {
         return sample;
     }
 
+    /**
+     * diffusers' PNDM has no {@code set_begin_index}: image to image hands it the timesteps from {@code beginIndex}
+     * on, and its counter (which picks the multistep formula) starts at 0 there, as here.
+     */
+    @Override
+    public void setBeginIndex(int beginIndex) {
+        Latents.requireStepIndex(beginIndex, timesteps.length);
+        if (!config.skipPrkSteps() && beginIndex != 0) {
+            throw new IllegalArgumentException("PNDM with Runge-Kutta warm-up steps (skip_prk_steps false) cannot start mid-schedule");
+        }
+        if (counter != 0) throw new IllegalStateException("setBeginIndex after a step");
+        this.beginIndex = beginIndex;
+    }
+
+    @Override
+    public Tensor addNoise(Tensor original, Tensor noise, int stepIndex) {
+        Latents.requireStepIndex(stepIndex, timesteps.length);
+        return schedule.addNoise(original, noise, (int) timesteps[stepIndex]);
+    }
+
     @Override
     public Tensor step(Tensor modelOutput, int stepIndex, Tensor sample, NoiseGenerator noise) {
         Latents.requireStepIndex(stepIndex, timesteps.length);
         Latents.requireSameShape(modelOutput, sample);
-        if (stepIndex != counter) {
-            throw new IllegalStateException("PNDM steps must be taken in order: expected step " + counter + ", got " + stepIndex);
+        if (stepIndex != beginIndex + counter) {
+            throw new IllegalStateException("PNDM steps must be taken in order: expected step " + (beginIndex + counter)
+                    + ", got " + stepIndex);
         }
         float[] out = Latents.read(modelOutput, "model output");
         float[] x = Latents.read(sample, "sample");

@@ -26,4 +26,21 @@ public interface Scheduler {
 
     /** One denoising step: the previous (less noisy) sample. {@code noise} is only drawn from by stochastic samplers. */
     Tensor step(Tensor modelOutput, int stepIndex, Tensor sample, NoiseGenerator noise);
+
+    /**
+     * Makes iteration {@code beginIndex} of {@link #timesteps()} the loop's first (diffusers' {@code set_begin_index},
+     * what image to image calls with {@code t_start · order} after {@code setTimesteps}): the samplers with a history
+     * (PNDM, LMS, DPM-Solver) start it there, as diffusers' do when the pipeline passes them the sliced timesteps.
+     * Every scheduler here has diffusers' {@code order} 1, so the index is the step count skipped.
+     */
+    void setBeginIndex(int beginIndex);
+
+    /**
+     * diffusers' {@code add_noise(original, noise, timesteps[stepIndex])} after {@code set_begin_index(stepIndex)}: the
+     * clean latents noised to the level of iteration {@code stepIndex}, {@code sqrt(ᾱ_t)·x + sqrt(1 − ᾱ_t)·noise} for the
+     * DDPM-type samplers (DDIM, PNDM, LCM), {@code x + σ·noise} for the sigma-space ones (Euler, Euler a, LMS) and
+     * {@code α_σ·x + σ·α_σ·noise}, α_σ = 1 / sqrt(σ² + 1), for DPM-Solver; float32 as diffusers computes it. Host
+     * tensors of one shape.
+     */
+    Tensor addNoise(Tensor original, Tensor noise, int stepIndex);
 }

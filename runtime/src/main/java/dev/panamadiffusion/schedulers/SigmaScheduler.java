@@ -34,4 +34,17 @@ abstract class SigmaScheduler implements Scheduler {
     public Tensor scaleModelInput(Tensor sample, int stepIndex) {
         return schedule.scale(sample, stepIndex);
     }
+
+    /** Euler and Euler a read only the sigmas of the step they take: nothing to move. */
+    @Override
+    public void setBeginIndex(int beginIndex) {
+        Latents.requireStepIndex(beginIndex, schedule.size());
+    }
+
+    /** {@code original + noise · σ} (diffusers' sigma-space {@code add_noise}). */
+    @Override
+    public Tensor addNoise(Tensor original, Tensor noise, int stepIndex) {
+        Latents.requireStepIndex(stepIndex, schedule.size());
+        return Latents.addNoise(original, 1f, noise, schedule.sigmas()[stepIndex]);
+    }
 }

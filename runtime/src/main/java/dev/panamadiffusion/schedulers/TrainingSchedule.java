@@ -1,5 +1,7 @@
 package dev.panamadiffusion.schedulers;
 
+import dev.panamadiffusion.tensor.Tensor;
+
 /**
  * The training noise schedule shared by all schedulers: betas and the cumulative products of alphas, computed in
  * float32 the way diffusers computes them with torch (so that they equal diffusers' {@code alphas_cumprod} to the last
@@ -57,6 +59,15 @@ public final class TrainingSchedule {
      * few step counts, e.g. 61, and then reads the last entry).
      */
     float alphaCumprod(int t) { return alphasCumprod[t < 0 ? t + alphasCumprod.length : t]; }
+
+    /**
+     * diffusers' DDPM-type {@code add_noise} at integer timestep {@code t}: {@code ᾱ_t ** 0.5 · x + (1 − ᾱ_t) ** 0.5 ·
+     * noise} in float32 (torch computes {@code ** 0.5} as a correctly rounded square root).
+     */
+    Tensor addNoise(Tensor original, Tensor noise, int t) {
+        float alphaProd = alphaCumprod(t);
+        return Latents.addNoise(original, (float) Math.sqrt(alphaProd), noise, (float) Math.sqrt(1f - alphaProd));
+    }
 
     /**
      * alphas_cumprod with the last one set to 2^-24 when betas were rescaled to zero terminal SNR (as diffusers' Euler

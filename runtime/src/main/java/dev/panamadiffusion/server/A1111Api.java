@@ -5,7 +5,11 @@ import com.sun.net.httpserver.HttpExchange;
 import dev.panamadiffusion.api.DiffusionEngine;
 import dev.panamadiffusion.api.Generation;
 import dev.panamadiffusion.api.Progress;
+import dev.panamadiffusion.engine.Engine;
+import dev.panamadiffusion.image.ImageFiles;
+import dev.panamadiffusion.image.Rgb8Image;
 import dev.panamadiffusion.pipeline.GenerationRequest;
+import dev.panamadiffusion.pipeline.InitImage;
 import dev.panamadiffusion.pipeline.GenerationResult;
 import dev.panamadiffusion.pipeline.InvalidRequestException;
 import dev.panamadiffusion.pipeline.RequestLimits;
@@ -38,8 +42,10 @@ final class A1111Api {
     record Txt2Img(GenerationRequest first, int iterations, String sampler, int clipSkip) {}
 
     /** Request field names → this API's JSON names (for the 400s). */
-    static final Map<String, String> NAMES = Map.of("negativePrompt", "negative_prompt", "guidanceScale", "cfg_scale",
-            "sampler", "sampler_name", "batchSize", "batch_size", "clipSkip", "clip_skip", "iterations", "n_iter", "size", "width");
+    static final Map<String, String> NAMES = Map.ofEntries(Map.entry("negativePrompt", "negative_prompt"),
+            Map.entry("guidanceScale", "cfg_scale"), Map.entry("sampler", "sampler_name"), Map.entry("batchSize", "batch_size"),
+            Map.entry("clipSkip", "clip_skip"), Map.entry("iterations", "n_iter"), Map.entry("size", "width"),
+            Map.entry("strength", "denoising_strength"), Map.entry("initImage", "init_images"));
 
     /**
      * The JSON body of a txt2img as a request, with A1111's defaults (20 steps, CFG 7, Euler, the model's own size,
@@ -80,6 +86,41 @@ final class A1111Api {
      * txt2img here are ignored; {@code enable_hr} is refused.
      */
     void txt2img(HttpExchange ex, JsonNode json) throws IOException, InterruptedException {
+        run(ex, json, null);
+    }
+
+    /**
+     * POST /sdapi/v1/img2img: txt2img's fields plus {@code init_images} (one base64 picture, a {@code data:} URL prefix
+     * allowed) and {@code denoising_strength} (default 0.75), run as image to image
+     * ({@link dev.panamadiffusion.pipeline.InitImage}). Without {@code width}/{@code height} the output has the image's
+     * size; given, they must equal it (the runtime does not resize, where A1111 would). A1111's inpainting
+     * ({@code mask} with its blur and fill options) is refused.
+     */
+    void img2img(HttpExchange ex, JsonNode json) throws IOException, InterruptedException {
+        JsonFields f = new JsonFields(json);
+        JsonNode images = f.node("init_images");
+        if (images == null || !images.isArray() || images.isEmpty()) {
+            throw HttpError.badField("init_images", "init_images must be a list with one base64 image");
+        }
+        if (images.size() > 1) throw HttpError.badField("init_images", "init_images holds " + images.size() + " images; one is supported");
+        if (!images.get(0).isTextual()) throw HttpError.badField("init_images", "init_images[0] must be a base64 string");
+        JsonNode mask = f.node("mask");
+        if (mask != null && !mask.isNull()) throw HttpError.badField("mask", "mask (inpainting) is not supported by this API yet (pdiff generate --mask is)");
+        String data = images.get(0).asText();
+        if (data.startsWith("data:") && data.contains(",")) data = data.substring(data.indexOf(',') + 1);
+        Rgb8Image image;
+        try {
+            image = ImageFiles.readRgb(java.util.Base64.getDecoder().decode(data.replaceAll("\\s", "")));
+        } catch (IllegalArgumentException | IOException e) {
+            throw HttpError.badField("init_images", "init_images[0] " + (e instanceof IOException ? e.getMessage()
+                    : "is not base64: " + e.getMessage()));
+        }
+        double strength = f.number("denoising_strength", 0.75);
+        run(ex, json, new InitImage(image, strength));
+    }
+
+    /** txt2img, or img2img from {@code init}: decode, check, run every n_iter iteration, answer A1111's JSON. */
+    private void run(HttpExchange ex, JsonNode json, InitImage init) throws IOException, InterruptedException {
         long deadline = Fields.deadline(timeout);
         Txt2Img t;
         GenerationRequest first;
@@ -87,7 +128,14 @@ final class A1111Api {
             t = decode(json, engine.modelLimits());
             first = t.first().seed() == RequestLimits.RANDOM_SEED
                     ? t.first().withSeed(ThreadLocalRandom.current().nextLong(1L << 32)) : t.first();
+            first = Engine.withImageSize(first, init);
             engine.check(first, t.iterations());
+            if (init != null) {
+                GenerationRequest sized = first.width() == 0 ? first.withSize(engine.modelLimits().defaultWidth(),
+                        engine.modelLimits().defaultHeight()) : first;
+                List<InvalidRequestException.Problem> problems = init.problems(sized.steps(), sized.width(), sized.height());
+                if (!problems.isEmpty()) throw new InvalidRequestException(problems);
+            }
         } catch (InvalidRequestException e) {
             throw Fields.badRequest(e, NAMES);
         }
@@ -102,7 +150,7 @@ final class A1111Api {
         int batch = first.batchSize();
         List<Generation> generations = new ArrayList<>();
         try {
-            for (int i = 0; i < iterations; i++) generations.add(Fields.submit(engine, first.iteration(i), NAMES));
+            for (int i = 0; i < iterations; i++) generations.add(Fields.submit(engine, first.iteration(i), init, NAMES));
         } catch (RuntimeException e) {
             for (Generation g : generations) g.cancel();
             throw e;
@@ -148,6 +196,7 @@ final class A1111Api {
         info.put("steps", steps);
         info.put("batch_size", batch);
         info.put("clip_skip", clipSkip);
+        if (init != null) info.put("denoising_strength", init.strength());
         info.put("sd_model_name", engine.modelName());
         info.put("job_timestamp", LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMddHHmmss")));
         info.put("infotexts", infotexts);

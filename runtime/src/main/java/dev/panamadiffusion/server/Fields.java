@@ -27,8 +27,14 @@ final class Fields {
 
     /** Submits {@code request}; an invalid field is a 400 named by {@code apiNames}. */
     static Generation submit(DiffusionEngine engine, GenerationRequest request, Map<String, String> apiNames) {
+        return submit(engine, request, null, apiNames);
+    }
+
+    /** {@link #submit(DiffusionEngine, GenerationRequest, Map)} as image to image from {@code init} (null: text to image). */
+    static Generation submit(DiffusionEngine engine, GenerationRequest request, dev.panamadiffusion.pipeline.InitImage init,
+                             Map<String, String> apiNames) {
         try {
-            return engine.submit(request);
+            return engine.submit(request, init, dev.panamadiffusion.pipeline.ProgressListener.NONE);
         } catch (InvalidRequestException e) {
             throw badRequest(e, apiNames);
         }

@@ -19,7 +19,7 @@ import java.util.concurrent.atomic.LongAdder;
 
 /**
  * The HTTP front of an engine, on the JDK's own server with one virtual thread per exchange: the AUTOMATIC1111
- * API ({@code /sdapi/v1/txt2img}, {@code /progress}, {@code /interrupt}), the OpenAI images API
+ * API ({@code /sdapi/v1/txt2img}, {@code /img2img}, {@code /progress}, {@code /interrupt}), the OpenAI images API
  * ({@code /v1/images/generations}), {@code /health} and {@code /metrics}. Every failure is answered (400 naming the
  * field, 413, 429 with Retry-After, 500) and never stops the server.
  */
@@ -59,6 +59,7 @@ public final class ImageServer implements AutoCloseable {
         A1111Api a1111 = new A1111Api(engine, requestTimeout);
         OpenAiImagesApi openai = new OpenAiImagesApi(engine, requestTimeout);
         server.route("/sdapi/v1/txt2img", ex -> a1111.txt2img(ex, server.readJson(ex)));
+        server.route("/sdapi/v1/img2img", ex -> a1111.img2img(ex, server.readJson(ex)));
         server.route("/sdapi/v1/progress", a1111::progress);
         server.route("/sdapi/v1/interrupt", a1111::interrupt);
         server.route("/sdapi/v1/samplers", a1111::samplers);

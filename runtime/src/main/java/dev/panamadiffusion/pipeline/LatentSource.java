@@ -1,0 +1,114 @@
+package dev.panamadiffusion.pipeline;
+
+import dev.panamadiffusion.models.vae.DiagonalGaussianDistribution;
+import dev.panamadiffusion.rng.NoiseGenerator;
+import dev.panamadiffusion.schedulers.Scheduler;
+import dev.panamadiffusion.tensor.Tensor;
+
+import java.util.function.Function;
+
+/**
+ * Where a generation's starting latents come from (diffusers' {@code prepare_latents}), and the iteration of the
+ * schedule its loop begins at: the one thing text to image and image to image do differently before the shared
+ * denoising loop ({@link StableDiffusionPipeline#step}).
+ */
+sealed interface LatentSource {
+
+    /**
+     * The loop's first latents, host [B, C, h, w], the schedule iteration they belong to, and what each step's
+     * latents go through after the scheduler ({@link MaskBlend#NONE} but for inpainting).
+     */
+    record Start(Tensor latents, int beginIndex, MaskBlend blend) {
+        Start(Tensor latents, int beginIndex) {
+            this(latents, beginIndex, MaskBlend.NONE);
+        }
+    }
+
+    /**
+     * Text to image without {@code init}, image to image with one, inpainting with one that has a mask; the VAE's
+     * {@code encode} and {@code scalingFactor} for the image, {@code givenNoise} (or null) in place of drawing it.
+     */
+    static LatentSource of(InitImage init, Function<Tensor, DiagonalGaussianDistribution> encode, float scalingFactor,
+                           long[] shape, Tensor givenNoise) {
+        if (init == null) return new Noise(givenNoise);
+        if (init.mask() == null) return new Image(encode.apply(init.pixels()), scalingFactor, init, givenNoise);
+        Tensor mask = init.maskLatents(Math.toIntExact(shape[0]), Math.toIntExact(shape[2]), Math.toIntExact(shape[3]));
+        return new Inpaint(encode.apply(init.pixels()), encode.apply(init.maskedPixels()), scalingFactor, init, mask, givenNoise);
+    }
+
+    /**
+     * Draws what the start needs from {@code generator}, in diffusers' order, for a scheduler whose timesteps are set
+     * for {@code steps}; sets its begin index.
+     */
+    Start start(Scheduler scheduler, int steps, long[] shape, NoiseGenerator generator);
+
+    /**
+     * Text to image: {@code randn(shape)} (or the caller's noise) times the scheduler's {@code init_noise_sigma}, from
+     * the first iteration.
+     *
+     * @param givenNoise host [B, C, h, w], or null to draw it
+     */
+    record Noise(Tensor givenNoise) implements LatentSource {
+        @Override
+        public Start start(Scheduler scheduler, int steps, long[] shape, NoiseGenerator generator) {
+            Tensor noise = givenNoise != null ? givenNoise : generator.randn(shape);          // [B, C, h, w]
+            return new Start(Latents.scale(noise, (float) scheduler.initNoiseSigma()), 0);      // [B, C, h, w]
+        }
+    }
+
+    /**
+     * Image to image: one sample of the encoded image's posterior (the generator's first draw, for the one image),
+     * times the VAE's scaling factor and repeated per image, noised with the scheduler's {@code add_noise} by the
+     * generator's second draw (or the caller's noise) to the level of iteration {@code t_start}, where the loop begins.
+     *
+     * @param posterior     the VAE encoder's distribution for the image, [1, C, h, w]
+     * @param scalingFactor the VAE's {@code scaling_factor}
+     * @param givenNoise    host [B, C, h, w], or null to draw it
+     */
+    record Image(DiagonalGaussianDistribution posterior, float scalingFactor, InitImage init, Tensor givenNoise)
+            implements LatentSource {
+        @Override
+        public Start start(Scheduler scheduler, int steps, long[] shape, NoiseGenerator generator) {
+            int begin = init.beginIndex(steps);
+            if (begin >= scheduler.timesteps().length) {
+                throw InvalidRequestException.of("strength", "leaves no step of " + steps + " to run");
+            }
+            scheduler.setBeginIndex(begin);
+            Tensor sample = posterior.sample(generator);                                         // [1, C, h, w]
+            Tensor image = Latents.repeatRows(Latents.scale(sample, scalingFactor), null, Math.toIntExact(shape[0])); // [B, C, h, w]
+            Tensor noise = givenNoise != null ? givenNoise : generator.randn(shape);             // [B, C, h, w]
+            return new Start(scheduler.addNoise(image, noise, begin), begin);                    // [B, C, h, w]
+        }
+    }
+
+    /**
+     * Inpainting with an ordinary 4-channel UNet (diffusers' {@code StableDiffusionInpaintPipeline}): the generator
+     * draws the image's posterior sample, the noise, then the masked image's posterior sample (which only a 9-channel
+     * inpainting UNet would read; drawn so that later draws stay diffusers'). Strength 1 starts from pure noise ×
+     * {@code init_noise_sigma}, a lower one from the image noised to {@code t_start}; every step then blends
+     * ({@link MaskBlend}).
+     *
+     * @param posterior       the VAE encoder's distribution for the image, [1, C, h, w]
+     * @param maskedPosterior the same for the masked image
+     * @param mask            [B, 1, h, w] at latent size, 1 where to repaint
+     */
+    record Inpaint(DiagonalGaussianDistribution posterior, DiagonalGaussianDistribution maskedPosterior, float scalingFactor,
+                   InitImage init, Tensor mask, Tensor givenNoise) implements LatentSource {
+        @Override
+        public Start start(Scheduler scheduler, int steps, long[] shape, NoiseGenerator generator) {
+            int begin = init.beginIndex(steps);
+            if (begin >= scheduler.timesteps().length) {
+                throw InvalidRequestException.of("strength", "leaves no step of " + steps + " to run");
+            }
+            scheduler.setBeginIndex(begin);
+            Tensor sample = posterior.sample(generator);                                         // [1, C, h, w]
+            Tensor image = Latents.repeatRows(Latents.scale(sample, scalingFactor), null, Math.toIntExact(shape[0])); // [B, C, h, w]
+            Tensor noise = givenNoise != null ? givenNoise : generator.randn(shape);             // [B, C, h, w]
+            boolean strengthMax = init.strength() == 1.0;                                        // diffusers' is_strength_max
+            Tensor latents = strengthMax ? Latents.scale(noise, (float) scheduler.initNoiseSigma())
+                    : scheduler.addNoise(image, noise, begin);                                   // [B, C, h, w]
+            maskedPosterior.sample(generator);                                                   // [1, C, h, w], unused
+            return new Start(latents, begin, new MaskBlend(image, noise, mask));
+        }
+    }
+}
