@@ -129,12 +129,42 @@ class ModelFilesTest {
     }
 
     @Test
+    void shardNamesAndWeightMapsAreChecked() throws IOException {
+        Path unet = component("unet");
+        Path index = unet.resolve("diffusion_pytorch_model.safetensors.index.json");
+        write(unet.resolve("s1.safetensors"), tensors("a", "1", "b", "2"));
+        write(unet.resolve("s2.safetensors"), tensors("c", "3"));
+        Files.writeString(index, "{\"weight_map\": [\"s1.safetensors\"]}");
+        assertMessage(() -> ModelFiles.weightFiles(unet), index.toString(), "no \"weight_map\" object");
+        Files.writeString(index, "{\"weight_map\": {}}");
+        assertMessage(() -> ModelFiles.weightFiles(unet), index.toString(), "\"weight_map\" is empty");
+        // a shard is a file name beside the index: not empty, no folder, not . or .., a string
+        for (String bad : List.of("\"\"", "\"sub/s1.safetensors\"", "\"sub\\\\s1.safetensors\"", "\"..\"", "\".\"", "3")) {
+            Files.writeString(index, "{\"weight_map\": {\"a\": " + bad + "}}");
+            assertMessage(() -> ModelFiles.weightFiles(unet), "'a'", "not a shard file name");
+        }
+        // a tensor the index does not list, and one it puts in the other shard
+        Files.writeString(index, "{\"weight_map\": {\"a\": \"s1.safetensors\", \"c\": \"s2.safetensors\"}}");
+        SafeTensorsException e = assertThrows(SafeTensorsException.class, () -> ModelFiles.loadWeights(unet, Arena.ofAuto()));
+        assertEquals("b", e.tensor());
+        assertTrue(e.getMessage().contains("not in " + index), e.getMessage());
+        Files.writeString(index, "{\"weight_map\": {\"a\": \"s1.safetensors\", \"b\": \"s2.safetensors\", \"c\": \"s2.safetensors\"}}");
+        e = assertThrows(SafeTensorsException.class, () -> ModelFiles.loadWeights(unet, Arena.ofAuto()));
+        assertEquals("b", e.tensor());
+        assertTrue(e.getMessage().contains("puts it in s2.safetensors"), e.getMessage());
+        Files.writeString(index, "{\"weight_map\": {\"a\": \"s1.safetensors\", \"b\": \"s1.safetensors\", \"c\": \"s2.safetensors\"}}");
+        Map<String, Tensor> all = ModelFiles.loadWeights(unet, Arena.ofAuto());
+        assertEquals(List.of("a", "b", "c"), List.copyOf(all.keySet()));
+        assertEquals(3f, all.get("c").getFloat(0));
+    }
+
+    @Test
     void noWeightsListsWhatIsThere() throws IOException {
         Path unet = component("unet");
         Files.writeString(unet.resolve("config.json"), "{}");
         Files.writeString(unet.resolve("diffusion_pytorch_model.bin"), "pickle");
         assertMessage(() -> ModelFiles.weightFiles(unet), unet.toString(), "no safetensors weights",
-                "diffusion_pytorch_model.bin", "config.json");
+                "[config.json, diffusion_pytorch_model.bin]"); // sorted, whatever order the folder lists them in
         assertMessage(() -> ModelFiles.weightFiles(tmp.resolve("nope")), "nope", "no such component folder");
     }
 

@@ -92,6 +92,29 @@ class SafeTensorsTest {
     }
 
     @Test
+    void lengthsAtTheirEdges() throws IOException {
+        // an 8-byte file has a header length and nothing else: the header it announces runs past the end
+        fails(file(2, new byte[0], 0), null, "header length 2", "runs past the end", "8-byte file");
+        // the longest header accepted is MAX_HEADER_BYTES: at that length this file is only too short for it
+        fails(file(SafeTensors.MAX_HEADER_BYTES, "{}".getBytes(StandardCharsets.UTF_8), 0), null, "runs past the end");
+        // a header length a few bytes past the end
+        fails(file(12, "{\"a\": null}".getBytes(StandardCharsets.UTF_8), 0), null, "header length 12", "runs past the end");
+        // negative offsets with the span the shape needs
+        fails(file("{\"w\": {\"dtype\": \"F16\", \"shape\": [1], \"data_offsets\": [-2, 0]}}", 0), "w", "negative");
+        fails(file("{\"w\": {\"dtype\": \"F16\", \"shape\": [0], \"data_offsets\": [0, -2]}}", 0), "w", "negative");
+    }
+
+    @Test
+    void dtypeAndShapeOfTheWrongJsonType() throws IOException {
+        fails(file("{\"w\": {\"dtype\": 5, \"shape\": [1], \"data_offsets\": [0, 4]}}", 4), "w", "non-string dtype: 5");
+        fails(file("{" + f32("w", "7", 0, 4) + "}", 4), "w", "non-array shape: 7");
+        SafeTensors st = SafeTensors.open(file("{" + f32("w", "[1]", 0, 4) + "}", 4), Arena.ofAuto());
+        assertTrue(st.contains("w"));
+        assertFalse(st.contains("x"));
+        assertFalse(st.contains("__metadata__"));
+    }
+
+    @Test
     void headerNotUtf8() throws IOException {
         byte[] h = {'{', '"', (byte) 0xff, (byte) 0xfe, '"', ':', '1', '}'};
         fails(file(h.length, h, 0), null, "not valid UTF-8");
@@ -255,6 +278,9 @@ class SafeTensorsTest {
 
         long headerLen = ByteBuffer.wrap(Files.readAllBytes(p), 0, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
         assertEquals(0, headerLen % 8, "header padded to 8 bytes so data stays aligned");
+        String header = new String(Files.readAllBytes(p), 8, (int) headerLen, StandardCharsets.UTF_8);
+        int padding = header.length() - header.stripTrailing().length();
+        assertTrue(header.stripTrailing().endsWith("}") && padding < 8, "at most 7 spaces of padding: '" + header + "'");
         SafeTensors st = SafeTensors.open(p, Arena.ofAuto());
         assertEquals(Map.of("format", "pt"), st.metadata());
         assertEquals(List.copyOf(in.keySet()), List.copyOf(st.tensors().keySet()));

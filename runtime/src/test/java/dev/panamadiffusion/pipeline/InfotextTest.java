@@ -43,4 +43,21 @@ class InfotextTest {
         assertEquals("p\nModel: \"my, model\", Note: \"a: b\", Plain: x, Flag", Infotext.format("p", "", p));
         assertEquals("\"line\\nbreak \\\"q\\\"\"", Infotext.quote("line\nbreak \"q\""));
     }
+
+    @Test
+    void quotingLooksAtTheWholeTextAndFloatsPrintAsPythonsStr() {
+        // A1111's quote(): JSON-quoted as soon as a comma, newline or colon appears anywhere, the first character included
+        assertEquals("\",a\"", Infotext.quote(",a"));
+        assertEquals("\"\\na\"", Infotext.quote("\na"));
+        assertEquals("\":a\"", Infotext.quote(":a"));
+        assertEquals("plain text", Infotext.quote("plain text"));
+        // Python's str() of a float: integral values keep ".0" and are not written in exponent form below 1e16
+        assertEquals("12345678.0", Infotext.value(12345678.0));
+        assertEquals("-3.0", Infotext.value(-3.0));
+        assertEquals("2.5", Infotext.value(2.5f));
+        assertEquals("7", Infotext.value(7));
+        // a null prompt is an empty first line; an empty negative prompt writes no line
+        assertEquals("Steps: 20", Infotext.format(null, "", Map.of("Steps", 20)));
+        assertEquals("Negative prompt: n\nSteps: 20", Infotext.format(null, "n", Map.of("Steps", 20)));
+    }
 }

@@ -75,4 +75,31 @@ class LatentsTest {
         float[] all = x.toFloatArray();
         for (int i = 0; i < 4; i++) assertEquals(all[4 + i], out[i]);
     }
+
+    @Test
+    void concatRowsStacksAlongTheFirstDimension() {
+        Tensor a = Tensor.fromFloats(new float[] {1, 2, 3, 4}, 1, 2, 2);
+        Tensor b = Tensor.fromFloats(new float[] {5, 6, 7, 8, 9, 10, 11, 12}, 2, 2, 2);
+        Tensor ab = Latents.concatRows(java.util.List.of(a, b));
+        assertArrayEquals(new long[] {3, 2, 2}, ab.shape());
+        assertArrayEquals(new float[] {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, ab.toFloatArray());
+        assertArrayEquals(a.toFloatArray(), Latents.concatRows(java.util.List.of(a)).toFloatArray());
+        // trailing dimensions must agree
+        org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> Latents.concatRows(java.util.List.of(a, Tensor.fromFloats(new float[] {1, 2, 3, 4}, 1, 4, 1))));
+        org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> Latents.concatRows(java.util.List.of(a, Tensor.fromFloats(new float[] {1, 2}, 1, 2))));
+    }
+
+    @Test
+    void cancellationTokenRemembersTheCancel() {
+        CancellationToken t = CancellationToken.none();
+        org.junit.jupiter.api.Assertions.assertFalse(t.isCancelled());
+        t.throwIfCancelled("before");
+        t.cancel();
+        org.junit.jupiter.api.Assertions.assertTrue(t.isCancelled());
+        java.util.concurrent.CancellationException e = org.junit.jupiter.api.Assertions.assertThrows(
+                java.util.concurrent.CancellationException.class, () -> t.throwIfCancelled("before decoding"));
+        assertEquals("generation cancelled before decoding", e.getMessage());
+    }
 }

@@ -132,8 +132,10 @@ class StableDiffusionPipelineBehaviourTest {
         Denoising d = pipeline.begin(small().withBatchSize(2).withSize(24, 16));
         assertArrayEquals(new long[] {2, 4, 8, 12}, d.latents().shape());
         assertEquals(4, d.rows());
+        assertTrue(d.guided(), "guidance 7.5 runs classifier-free guidance: conditional and unconditional rows");
         Denoising unguided = pipeline.begin(small().withBatchSize(2).withGuidanceScale(1));
         assertEquals(2, unguided.rows());
+        assertFalse(unguided.guided(), "diffusers guides only above 1");
         while (!d.finished()) pipeline.step(List.of(d));
         GenerationResult r = pipeline.finish(d);
         assertEquals(List.of(5L, 5L), r.seeds());

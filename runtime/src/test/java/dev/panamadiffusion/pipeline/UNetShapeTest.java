@@ -62,4 +62,16 @@ class UNetShapeTest {
     void readsAsTheTensorsItStandsFor() {
         assertEquals("[2, 4, 64, 64] x context [2, 77, 768]", new UNetShape(2, 4, 64, 64, 77, 768).toString());
     }
+
+    @Test
+    void everySizeMustBePositive() {
+        new UNetShape(1, 1, 1, 1, 1, 1);
+        int[] ok = {1, 1, 1, 1, 1, 1};
+        for (int i = 0; i < ok.length; i++) {
+            int[] v = ok.clone();
+            v[i] = 0;
+            org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                    () -> new UNetShape(v[0], v[1], v[2], v[3], v[4], v[5]), "size " + i);
+        }
+    }
 }

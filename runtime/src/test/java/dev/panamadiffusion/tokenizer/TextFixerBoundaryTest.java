@@ -59,6 +59,7 @@ class TextFixerBoundaryTest {
         assertEquals(Character.toString(0x10000), ref(0x10000));
         assertEquals("", ref(0x1fffe));
         assertEquals(Character.toString(0x10fffd), ref(0x10fffd));
+        assertEquals("", ref(0x10ffff)); // the last code point is a noncharacter: dropped, not U+FFFD
         assertEquals("\ufffd", ref(0x110000));
         assertEquals("\ufffd", TextFixer.unescapeHtml("&#4294967361;")); // 2^32 + 65: not 'A' by truncation
         assertEquals("\ufffd", TextFixer.unescapeHtml("&#x100000041;"));
@@ -66,6 +67,18 @@ class TextFixerBoundaryTest {
         assertEquals("&#;", TextFixer.unescapeHtml("&#;"));
         assertEquals("&#x;", TextFixer.unescapeHtml("&#x;"));
         assertEquals("&bogus;", TextFixer.unescapeHtml("&bogus;"));
+    }
+
+    @Test
+    void linesLongerThanAMillionCharactersAreCutIntoSegments() {
+        // ftfy.fix_text fixes at most max_decode_length (10**6) characters at a time: a reference cut in two stays
+        String cut = "x".repeat(999_998) + "&amp;";
+        assertEquals(cut, TextFixer.fixText(cut));
+        String whole = "x".repeat(999_995) + "&amp;";
+        assertEquals("x".repeat(999_995) + "&", TextFixer.fixText(whole));
+        // the second line is a segment of its own, measured from its start
+        String twoLines = "y".repeat(600_000) + "\n" + "x".repeat(600_000) + "&amp;";
+        assertEquals("y".repeat(600_000) + "\n" + "x".repeat(600_000) + "&", TextFixer.fixText(twoLines));
     }
 
     @Test
