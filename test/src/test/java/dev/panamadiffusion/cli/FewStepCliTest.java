@@ -145,15 +145,6 @@ class FewStepCliTest {
     private static int maxPixelDiff(byte[] png, String loop) throws IOException {
         Path file = Path.of(System.getProperty("pd.home", "..")).resolve("reference/few-step/" + loop + ".safetensors");
         Map<String, Tensor> rec = SafeTensors.readAll(file);
-        float[] ref = rec.get("image_01").toFloatArray(); // [1, 3, 16, 16]
-        byte[] rgb = Png.rgb(png);
-        int plane = rgb.length / 3, max = 0;
-        for (int c = 0; c < 3; c++) {
-            for (int p = 0; p < plane; p++) {
-                int expected = (int) Math.rint(Math.min(1f, Math.max(0f, ref[c * plane + p])) * 255f);
-                max = Math.max(max, Math.abs((rgb[3 * p + c] & 0xff) - expected));
-            }
-        }
-        return max;
+        return Png.maxPixelDiff(png, rec.get("image_01").toFloatArray()); // [1, 3, 16, 16]
     }
 }

@@ -99,15 +99,6 @@ class ServerImageToImageTest {
     /** Largest difference of the PNG's 8-bit pixels from the record's image_01 (as numpy's round × 255). */
     private static int maxPixelDiff(byte[] png, String record) throws Exception {
         Map<String, Tensor> rec = SafeTensors.readAll(SET.resolve(record + ".safetensors"));
-        float[] ref = rec.get("image_01").toFloatArray(); // [1, 3, 16, 16]
-        byte[] rgb = Png.rgb(png);
-        int plane = rgb.length / 3, max = 0;
-        for (int c = 0; c < 3; c++) {
-            for (int p = 0; p < plane; p++) {
-                int expected = (int) Math.rint(Math.min(1f, Math.max(0f, ref[c * plane + p])) * 255f);
-                max = Math.max(max, Math.abs((rgb[3 * p + c] & 0xff) - expected));
-            }
-        }
-        return max;
+        return Png.maxPixelDiff(png, rec.get("image_01").toFloatArray()); // [1, 3, 16, 16]
     }
 }

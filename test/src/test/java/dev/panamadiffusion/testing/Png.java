@@ -63,4 +63,21 @@ public final class Png {
         }
         return out;
     }
+
+    /**
+     * Largest difference of the PNG's 8-bit pixels from a recorded image in [0, 1], planar [1, 3, H, W] as diffusers'
+     * {@code image_01} files hold it (rounded as numpy's {@code round(x * 255)} after clipping).
+     */
+    public static int maxPixelDiff(byte[] png, float[] planar) {
+        byte[] rgb = rgb(png);
+        int plane = rgb.length / 3, max = 0;
+        assertEquals(3 * plane, planar.length, "pixels in the PNG vs the recorded image");
+        for (int c = 0; c < 3; c++) {
+            for (int p = 0; p < plane; p++) {
+                int expected = (int) Math.rint(Math.min(1f, Math.max(0f, planar[c * plane + p])) * 255f);
+                max = Math.max(max, Math.abs((rgb[3 * p + c] & 0xff) - expected));
+            }
+        }
+        return max;
+    }
 }
