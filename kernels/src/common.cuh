@@ -90,13 +90,20 @@ struct PdStrided {
     int rank;
 };
 
+// Unrolled over PD_MAX_RANK so that every field is read at a constant index, straight from the parameter space: a
+// loop bounded by v.rank indexes the struct dynamically, and nvcc then copies all 112 bytes of it to local memory in
+// every thread (PTX: __local_depot, 49 param/local moves). Measured on the emulator (PDEMU_PROFILE=1, a 4x demo model,
+// 5 steps): copy_strided_f16_f16 598 M -> 502 M thread-instructions.
 __device__ __forceinline__ i64 pd_strided_offset(const PdStrided& v, i64 flat) {
     i64 off = v.offset;
-    for (int d = v.rank - 1; d >= 0; d--) {
-        i64 size = v.shape[d];
-        i64 idx = flat % size;
-        flat /= size;
-        off += idx * v.stride[d];
+#pragma unroll
+    for (int d = PD_MAX_RANK - 1; d >= 0; d--) {
+        if (d < v.rank) {
+            i64 size = v.shape[d];
+            i64 idx = flat % size;
+            flat /= size;
+            off += idx * v.stride[d];
+        }
     }
     return off;
 }
