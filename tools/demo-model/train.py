@@ -34,9 +34,9 @@ import export  # noqa: E402
 # norm_num_groups 4, not 16: a GroupNorm of one channel per group zeroes a flat colour (the mean of each channel is
 # subtracted over the picture), so the VAE could not carry the background's colour at full resolution
 # per VAE scale (--vae-scale): 8x as SD (4x8x8 latents) holds large shapes but draws a 17-pixel star as a blob (measured
-# on reconstructions: large shapes 98%, small 44%); 4x (4x16x16 latents) holds 82% of all shapes, but its UNet (no
-# attention at 16x16, which costs 3.1 s/step) had not learned the background colours after 3,000 steps (8-17%), so the
-# shipped model is still 8x (see README.md here)
+# on reconstructions: large shapes 98%, small 44%); 4x (4x16x16 latents) holds 82% of all shapes, but its UNets (with
+# and without attention at 16x16) did not learn the background colours in 3,000 steps (4-17%), so the shipped model is
+# still 8x (see README.md here, "The 4x experiments")
 VAES = {8: dict(block_out_channels=(16, 32, 64, 64), norm_num_groups=4, layers_per_block=1, latent_channels=4),
         4: dict(block_out_channels=(16, 32, 64), norm_num_groups=4, layers_per_block=1, latent_channels=4)}
 VAE = VAES[8]
@@ -47,9 +47,9 @@ VAE_LR = 4e-4   # 1e-3 stalled at L1+L2 ~0.53 with a loss spike by step 300
 UNETS = {8: dict(block_out_channels=(64, 96, 128), layers_per_block=1, attention_head_dim=4, norm_num_groups=32,
                  down_block_types=("CrossAttnDownBlock2D",) * 2 + ("DownBlock2D",),
                  up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 2, sample_size=8),
-         4: dict(block_out_channels=(32, 64, 96, 128), layers_per_block=1, attention_head_dim=4, norm_num_groups=32,
-                 down_block_types=("DownBlock2D",) + ("CrossAttnDownBlock2D",) * 2 + ("DownBlock2D",),
-                 up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 2 + ("UpBlock2D",), sample_size=16)}
+         4: dict(block_out_channels=(32, 64, 96, 128), layers_per_block=1, attention_head_dim=(1, 4, 4, 4),
+                 norm_num_groups=32, down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+                 up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3, sample_size=16)}
 UNET = UNETS[8]
 TEXT = dict(hidden_size=64, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4)
 
