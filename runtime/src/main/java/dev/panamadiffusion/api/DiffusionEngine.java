@@ -19,7 +19,12 @@ public final class DiffusionEngine implements AutoCloseable {
         this.engine = engine;
     }
 
-    /** Loads the model of {@code options} onto its backend. */
+    /**
+     * Loads the model of {@code options} onto its backend. Weights that the backend's device memory cannot hold are a
+     * {@link dev.panamadiffusion.backend.OutOfDeviceMemoryException}, thrown after the backend (and all device memory
+     * it took) is released. A request that runs out of device memory later fails alone (with the requests that shared
+     * its UNet batch) with that exception as its cause; its memory is freed first and the engine goes on serving.
+     */
     public static DiffusionEngine open(EngineOptions options) {
         return new DiffusionEngine(new Engine(options, BackendFactory.create(options.backend())));
     }
@@ -63,6 +68,12 @@ public final class DiffusionEngine implements AutoCloseable {
 
     /** Cancels every running and waiting request (what a server does at its shutdown deadline). */
     public void cancelAll() { engine.cancelAll(); }
+
+    /**
+     * Bytes of device memory the backend holds now (weights, running requests, recorded CUDA graphs), or -1 on the
+     * CPU backend; also {@code pd_device_memory_used_bytes} in {@link #prometheusMetrics()}.
+     */
+    public long deviceBytesInUse() { return engine.deviceBytesInUse(); }
 
     /** Requests waiting to start. */
     public int queued() { return engine.queued(); }

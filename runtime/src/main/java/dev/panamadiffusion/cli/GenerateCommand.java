@@ -1,6 +1,7 @@
 package dev.panamadiffusion.cli;
 
 import dev.panamadiffusion.backend.Backend;
+import dev.panamadiffusion.backend.OutOfDeviceMemoryException;
 import dev.panamadiffusion.image.ImageFiles;
 import dev.panamadiffusion.image.PngWriter;
 import dev.panamadiffusion.image.Rgb8Image;
@@ -170,8 +171,8 @@ public final class GenerateCommand implements Callable<Integer> {
         Backend b;
         try {
             b = BackendFactory.create(backend, err::println);
-        } catch (IllegalArgumentException | IllegalStateException e) { // an unknown backend, or CUDA unusable here
-            throw new Main.UsageException(e.getMessage());
+        } catch (IllegalArgumentException | IllegalStateException | OutOfDeviceMemoryException e) {
+            throw new Main.UsageException(e.getMessage()); // an unknown backend, CUDA unusable here, or too little device memory
         }
         StableDiffusionPipeline pipeline;
         try {
@@ -191,6 +192,8 @@ public final class GenerateCommand implements Callable<Integer> {
                         CancellationToken.none());
             } catch (OutOfMemoryError e) {
                 throw new IllegalStateException(Main.describe(e), e);
+            } catch (OutOfDeviceMemoryException e) { // a failure while running (exit code 1), worded for the options
+                throw new IllegalStateException(e.getMessage() + "; a smaller --width/--height or --batch needs less", e);
             }
             for (String w : result.warnings()) err.println("pdiff: warning: " + w);
             for (int i = 0; i < result.size(); i++) {

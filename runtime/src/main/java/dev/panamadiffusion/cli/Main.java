@@ -13,8 +13,8 @@ import java.nio.file.Path;
  * {@code pdiff}: the command line. Every failure the user can cause (a bad option, a missing model folder, an invalid
  * request, a model that does not load) is one line on standard error and a non-zero exit code: 2 for everything the
  * user can fix (arguments, the output path, the model folder and its files, a tokenizer that does not match its text
- * encoder, a backend that does not exist or cannot run here, a LoRA that does not fit the model), 1 for failures
- * while running. Set
+ * encoder, a backend that does not exist or cannot run here, a model too large for the device's memory, a LoRA that
+ * does not fit the model), 1 for failures while running (out of device memory while generating included). Set
  * {@code PDIFF_DEBUG=1} to get stack traces too.
  */
 @Command(name = "pdiff", mixinStandardHelpOptions = true, version = "pdiff 0.1.0",
@@ -87,7 +87,8 @@ public final class Main implements Runnable {
         boolean expected = e instanceof IllegalArgumentException || e instanceof IllegalStateException
                 || e instanceof java.io.IOException || e instanceof java.io.UncheckedIOException
                 || e instanceof java.util.concurrent.CancellationException || e instanceof UsageException
-                || e instanceof dev.panamadiffusion.io.SafeTensorsException || e instanceof dev.panamadiffusion.weights.WeightBindingException;
+                || e instanceof dev.panamadiffusion.io.SafeTensorsException || e instanceof dev.panamadiffusion.weights.WeightBindingException
+                || e instanceof dev.panamadiffusion.backend.OutOfDeviceMemoryException;
         if (msg == null || msg.isBlank() || !expected) {
             String what = msg == null || msg.isBlank() ? "" : ": " + firstLine(msg);
             return "unexpected failure" + what + " (PDIFF_DEBUG=1 prints the stack trace)";
@@ -139,7 +140,8 @@ public final class Main implements Runnable {
         try {
             return action.get();
         } catch (IllegalArgumentException | java.io.UncheckedIOException | dev.panamadiffusion.io.SafeTensorsException
-                 | dev.panamadiffusion.weights.WeightBindingException e) {
+                 | dev.panamadiffusion.weights.WeightBindingException
+                 | dev.panamadiffusion.backend.OutOfDeviceMemoryException e) { // a model too large for the device
             throw new UsageException(describe(e));
         }
     }

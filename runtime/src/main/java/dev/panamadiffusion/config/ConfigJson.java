@@ -13,6 +13,7 @@ import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 
 /**
  * Reads Hugging Face {@code config.json} files into immutable records. Record components are camelCase and map to the
@@ -75,12 +76,47 @@ public final class ConfigJson {
         return at == null ? msg : msg + " (line " + at.getLineNr() + ", column " + at.getColumnNr() + ")";
     }
 
+    /**
+     * A value of the wrong type for a top-level key (or an entry of its list) worded as {@link ConfigReader} words it,
+     * {@code key: must be an integer, not 999.5}; null when the problem is not one of those.
+     */
+    private static ConfigException typeProblem(Path file, JsonNode root, com.fasterxml.jackson.databind.exc.MismatchedInputException e) {
+        List<JsonMappingException.Reference> path = e.getPath();
+        if (path.isEmpty() || path.get(0).getFieldName() == null || path.size() > 2) return null;
+        String key = path.get(0).getFieldName();
+        JsonNode value = root.get(key);
+        String entry = "";
+        if (path.size() == 2) {
+            int i = path.get(1).getIndex();
+            if (i < 0 || value == null || !value.isArray()) return null;
+            value = value.get(i);
+            entry = "entry " + i + " ";
+        }
+        Class<?> t = e.getTargetType();
+        String expected = t == null ? null : switch (t.getName()) {
+            case "int", "long", "java.lang.Integer", "java.lang.Long" -> "an integer";
+            case "double", "float", "java.lang.Double", "java.lang.Float" -> "a number";
+            case "boolean", "java.lang.Boolean" -> "true or false";
+            case "java.lang.String" -> "a string";
+            case "[D", "[F" -> "a list of numbers";
+            case "[I", "[J" -> "a list of integers";
+            default -> null;
+        };
+        if (expected == null || value == null) return null;
+        return new ConfigException(file, key, entry + "must be " + expected + ", not " + value);
+    }
+
     /** {@code file} bound to {@code type}; problems are a {@link ConfigException} naming the file and the key. */
     public static <T> T read(Path file, Class<T> type) {
         JsonNode node = tree(file);
         if (!node.isObject()) throw new ConfigException(file, null, "is " + node.getNodeType() + ", not a JSON object");
         try {
             return MAPPER.treeToValue(node, type);
+        } catch (com.fasterxml.jackson.databind.exc.MismatchedInputException e) {
+            ConfigException c = typeProblem(file, node, e);
+            if (c == null) c = new ConfigException(file, null, "cannot read as " + type.getSimpleName() + ": " + oneLine(e));
+            c.initCause(e);
+            throw c;
         } catch (IOException e) {
             ConfigException c = new ConfigException(file, null, "cannot read as " + type.getSimpleName() + ": " + oneLine(e));
             c.initCause(e);

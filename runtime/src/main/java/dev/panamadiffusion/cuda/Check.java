@@ -1,5 +1,6 @@
 package dev.panamadiffusion.cuda;
 
+import dev.panamadiffusion.backend.OutOfDeviceMemoryException;
 import dev.panamadiffusion.bindings.cublaslt.cublasLt_h;
 import dev.panamadiffusion.bindings.cuda.cuda_h;
 import dev.panamadiffusion.bindings.cudnn.cudnn_h;
@@ -8,12 +9,20 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
-/** Turns status codes of the CUDA driver, cuBLASLt and cuDNN into {@link CudaException}s naming call and status. */
+/**
+ * Turns status codes of the CUDA driver, cuBLASLt and cuDNN into {@link CudaException}s naming call and status;
+ * the driver's CUDA_ERROR_OUT_OF_MEMORY into an {@link OutOfDeviceMemoryException}, which callers above the backend
+ * handle apart (a request too large for the device, not a fault).
+ */
 final class Check {
     private Check() {}
 
     /** Throws unless {@code status} is CUDA_SUCCESS. */
     static void cu(int status, String call) {
+        if (status == cuda_h.CUDA_ERROR_OUT_OF_MEMORY()) {
+            throw new OutOfDeviceMemoryException(call + ": CUDA_ERROR_OUT_OF_MEMORY (" + status + ") "
+                    + withEmulatorDetail(cuErrorString(status)), -1, -1, -1);
+        }
         if (status != cuda_h.CUDA_SUCCESS()) {
             throw new CudaException(call, status, cuErrorName(status), withEmulatorDetail(cuErrorString(status)));
         }

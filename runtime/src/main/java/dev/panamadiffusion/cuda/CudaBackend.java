@@ -1,6 +1,7 @@
 package dev.panamadiffusion.cuda;
 
 import dev.panamadiffusion.backend.Backend;
+import dev.panamadiffusion.backend.DeviceMemory;
 import dev.panamadiffusion.backend.GraphBackend;
 import dev.panamadiffusion.bindings.cuda.cuda_h;
 import dev.panamadiffusion.tensor.DType;
@@ -24,7 +25,7 @@ import java.util.Arrays;
  * of the host's memory); intermediate tensors return to it
  * when they become unreachable. Not thread-safe: use one backend from one thread at a time.
  */
-public final class CudaBackend implements GraphBackend {
+public final class CudaBackend implements GraphBackend, DeviceMemory {
     /** System property: the arena size in bytes (k, m, g suffixes allowed). */
     public static final String ARENA_PROPERTY = "pd.cuda.arena";
 
@@ -102,7 +103,8 @@ public final class CudaBackend implements GraphBackend {
             var os = (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean();
             bytes = Math.min(bytes, os.getTotalMemorySize() / 4);
         }
-        return Math.max(256L << 20, bytes);
+        // never more than the device has free (a floor above it failed every start on a small or busy GPU)
+        return Math.max(Math.min(256L << 20, free / 2), bytes);
     }
 
     /** "4g", "512m", "1048576" → bytes. */
@@ -126,6 +128,20 @@ public final class CudaBackend implements GraphBackend {
 
     /** Bytes of the device arena in use by live tensors and scratch. */
     public long arenaUsed() { return arena.used(); }
+
+    @Override
+    public long deviceBytesInUse() { return arena.used(); }
+
+    @Override
+    public long deviceBytesCapacity() { return arena.capacity(); }
+
+    /** Waits for queued work, then returns unreachable tensors' blocks to the arena ({@link DeviceArena#reclaim}). */
+    @Override
+    public long reclaimDeviceMemory() {
+        if (closed) return 0;
+        synchronize();
+        return arena.reclaim();
+    }
 
     /** Waits until all queued work has finished. */
     public void synchronize() {

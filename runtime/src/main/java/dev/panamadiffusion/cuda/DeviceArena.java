@@ -1,5 +1,6 @@
 package dev.panamadiffusion.cuda;
 
+import dev.panamadiffusion.backend.OutOfDeviceMemoryException;
 import dev.panamadiffusion.bindings.cuda.cuda_h;
 
 import java.lang.foreign.Arena;
@@ -35,11 +36,24 @@ public final class DeviceArena implements AutoCloseable {
         this.blocks = new BlockAllocator(base, bytes);
     }
 
-    /** Allocates {@code bytes} of device memory in the current context (one cuMemAlloc_v2). */
+    /**
+     * Allocates {@code bytes} of device memory in the current context (one cuMemAlloc_v2); more than the device has
+     * free is an {@link OutOfDeviceMemoryException} saying how much it has.
+     */
     public static DeviceArena create(long bytes) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment p = a.allocate(ValueLayout.JAVA_LONG);
-            Check.cu(cuda_h.cuMemAlloc_v2(p, bytes), "cuMemAlloc_v2(" + bytes + ")");
+            int rc = cuda_h.cuMemAlloc_v2(p, bytes);
+            if (rc == cuda_h.CUDA_ERROR_OUT_OF_MEMORY()) {
+                MemorySegment free = a.allocate(ValueLayout.JAVA_LONG), total = a.allocate(ValueLayout.JAVA_LONG);
+                Check.cu(cuda_h.cuMemGetInfo_v2(free, total), "cuMemGetInfo_v2");
+                long f = free.get(ValueLayout.JAVA_LONG, 0), t = total.get(ValueLayout.JAVA_LONG, 0);
+                throw new OutOfDeviceMemoryException("the device arena of " + OutOfDeviceMemoryException.describeBytes(bytes)
+                        + " does not fit: the GPU has " + OutOfDeviceMemoryException.describeBytes(f) + " of "
+                        + OutOfDeviceMemoryException.describeBytes(t) + " free (-D" + CudaBackend.ARENA_PROPERTY
+                        + " sets the arena's size)", bytes, f, t);
+            }
+            Check.cu(rc, "cuMemAlloc_v2(" + bytes + ")");
             return new DeviceArena(p.get(ValueLayout.JAVA_LONG, 0), bytes);
         }
     }
@@ -109,11 +123,34 @@ public final class DeviceArena implements AutoCloseable {
             address = blocks.allocate(bytes);
         }
         if (address < 0) {
-            throw new CudaException("device arena exhausted: " + bytes + " bytes requested, largest free block "
-                    + blocks.largestFree() + " of " + blocks.capacity() + " (" + blocks.used() + " in use);"
-                    + " give the CUDA backend a larger arena (-Dpd.cuda.arena=BYTES)");
+            long largest = blocks.largestFree();
+            throw new OutOfDeviceMemoryException("the device arena is full: "
+                    + OutOfDeviceMemoryException.describeBytes(bytes) + " requested, the largest free block is "
+                    + OutOfDeviceMemoryException.describeBytes(largest) + " (" + OutOfDeviceMemoryException.describeBytes(blocks.used())
+                    + " of " + OutOfDeviceMemoryException.describeBytes(blocks.capacity()) + " in use)", bytes, largest, blocks.capacity());
         }
         return address;
+    }
+
+    /**
+     * Returns the blocks of segments nothing references any more (otherwise they return after some garbage
+     * collection): collects until the bytes in use stop falling, at most about half a second. Returns {@link #used()}.
+     */
+    public long reclaim() {
+        long before = blocks.used();
+        for (int attempt = 0; attempt < 8; attempt++) {
+            System.gc();
+            try {
+                Thread.sleep(1L << Math.min(attempt + 2, 6));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+            long now = blocks.used();
+            if (attempt >= 1 && now == before) break;  // two collections in a row freed nothing more
+            before = now;
+        }
+        return blocks.used();
     }
 
     public long capacity() { return blocks.capacity(); }

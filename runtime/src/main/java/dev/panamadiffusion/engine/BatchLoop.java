@@ -1,6 +1,8 @@
 package dev.panamadiffusion.engine;
 
+import dev.panamadiffusion.backend.OutOfDeviceMemoryException;
 import dev.panamadiffusion.pipeline.Denoising;
+import dev.panamadiffusion.pipeline.DeviceMemoryRecovery;
 import dev.panamadiffusion.pipeline.GenerationResult;
 import dev.panamadiffusion.pipeline.StableDiffusionPipeline;
 import java.util.ArrayList;
@@ -15,6 +17,11 @@ import java.util.concurrent.TimeUnit;
  * set has room (at most {@code 2 × maxBatch} UNet rows in flight), drops cancelled ones, takes the oldest active
  * request's latent size and runs one UNet call for every active request of that size that fits in {@code maxBatch}
  * rows, then decodes the requests that finished. Each request keeps its own prompt, guidance, scheduler and noise.
+ *
+ * <p>A request that runs out of device memory ({@link OutOfDeviceMemoryException}: while encoding its prompt, in a UNet
+ * step, or while decoding) fails, with every request of the UNet batch it was in; before they are failed, their
+ * tensors and the recorded graphs are released ({@link StableDiffusionPipeline#releaseDeviceMemory()}), so the next
+ * request that fits runs.
  */
 final class BatchLoop implements Runnable {
     private final StableDiffusionPipeline pipeline;
@@ -91,10 +98,21 @@ final class BatchLoop implements Runnable {
             r.started(d);
             active.add(r);
             metrics.activeImages.addAndGet(r.request.batchSize());
+        } catch (OutOfDeviceMemoryException e) {
+            metrics.requestsFailed.incrementAndGet();
+            pipeline.releaseDeviceMemory();
+            r.fail(outOfMemory(r, e, 0));
         } catch (RuntimeException e) {
             metrics.requestsFailed.incrementAndGet();
             r.fail(e);
         }
+    }
+
+    /** {@code e} saying which request ran out and how many others shared its UNet batch. */
+    private OutOfDeviceMemoryException outOfMemory(RequestState r, OutOfDeviceMemoryException e, int others) {
+        metrics.requestsOutOfDeviceMemory.incrementAndGet();
+        String with = others == 0 ? "" : " (in one UNet batch with " + others + " other request" + (others == 1 ? "" : "s") + ")";
+        return new OutOfDeviceMemoryException("out of device memory generating " + DeviceMemoryRecovery.images(r.request) + with, e);
     }
 
     private void dropCancelled() {
@@ -136,6 +154,18 @@ final class BatchLoop implements Runnable {
         }
         try {
             pipeline.step(states);
+        } catch (OutOfDeviceMemoryException e) {
+            states.clear();
+            for (RequestState r : group) {
+                remove(r);
+                r.release();
+            }
+            pipeline.releaseDeviceMemory(); // before anyone hears of it: the memory is back when the answer goes out
+            for (RequestState r : group) {
+                metrics.requestsFailed.incrementAndGet();
+                r.fail(outOfMemory(r, e, group.size() - 1));
+            }
+            return;
         } catch (RuntimeException e) {
             for (RequestState r : group) { // a CancellationException: every request of the group was cancelled mid-step
                 remove(r);
@@ -168,6 +198,11 @@ final class BatchLoop implements Runnable {
             metrics.imagesTotal.addAndGet(result.size());
             metrics.requestSeconds.observe((System.nanoTime() - r.submittedNanos) / 1e9);
             r.complete(result);
+        } catch (OutOfDeviceMemoryException e) {
+            metrics.requestsFailed.incrementAndGet();
+            r.release();
+            pipeline.releaseDeviceMemory();
+            r.fail(outOfMemory(r, e, 0));
         } catch (RuntimeException e) {
             metrics.requestsFailed.incrementAndGet();
             r.fail(e);

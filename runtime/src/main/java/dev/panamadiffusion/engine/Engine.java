@@ -4,6 +4,8 @@ import dev.panamadiffusion.api.EngineBusyException;
 import dev.panamadiffusion.api.EngineOptions;
 import dev.panamadiffusion.api.Generation;
 import dev.panamadiffusion.backend.Backend;
+import dev.panamadiffusion.backend.DeviceMemory;
+import dev.panamadiffusion.pipeline.DeviceMemoryRecovery;
 import dev.panamadiffusion.pipeline.GenerationRequest;
 import dev.panamadiffusion.pipeline.InitImage;
 import dev.panamadiffusion.pipeline.InvalidRequestException;
@@ -45,8 +47,9 @@ public final class Engine implements AutoCloseable {
             backend.close();
             throw e;
         }
+        DeviceMemoryRecovery.reclaim(backend); // what loading left unreferenced: the memory in use is the model's
         this.queue = new ArrayBlockingQueue<>(options.queueCapacity());
-        this.metrics = new EngineMetrics(queue::size);
+        this.metrics = new EngineMetrics(queue::size, backend instanceof DeviceMemory m ? m : null);
         this.loop = new BatchLoop(pipeline, queue, metrics, options.maxBatch());
         this.thread = Thread.ofPlatform().name("pd-engine").daemon(true).start(loop);
     }
@@ -68,6 +71,9 @@ public final class Engine implements AutoCloseable {
     public List<dev.panamadiffusion.lora.LoraSpec> loras() { return pipeline.loras(); }
 
     public int queued() { return queue.size(); }
+
+    /** Bytes of device memory the backend holds now ({@link DeviceMemory}), or -1 on a host-memory backend. */
+    public long deviceBytesInUse() { return backend instanceof DeviceMemory m ? m.deviceBytesInUse() : -1; }
 
     public List<? extends Generation> running() { return loop.running(); }
 

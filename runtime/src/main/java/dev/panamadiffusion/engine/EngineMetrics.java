@@ -1,5 +1,7 @@
 package dev.panamadiffusion.engine;
 
+import dev.panamadiffusion.backend.DeviceMemory;
+
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.IntSupplier;
@@ -21,12 +23,15 @@ public final class EngineMetrics {
     final AtomicLong requestsFailed = new AtomicLong();
     final AtomicLong requestsCancelled = new AtomicLong();
     final AtomicLong requestsRejected = new AtomicLong();
+    final AtomicLong requestsOutOfDeviceMemory = new AtomicLong();
     final AtomicInteger activeImages = new AtomicInteger();
     private final long startNanos = System.nanoTime();
     private final IntSupplier queueDepth;
+    private final DeviceMemory device;  // null on a host-memory backend
 
-    EngineMetrics(IntSupplier queueDepth) {
+    EngineMetrics(IntSupplier queueDepth, DeviceMemory device) {
         this.queueDepth = queueDepth;
+        this.device = device;
     }
 
     public Histogram requestSeconds() { return requestSeconds; }
@@ -41,6 +46,14 @@ public final class EngineMetrics {
         counter(out, "pd_requests_failed_total", "Requests that failed.", requestsFailed.get());
         counter(out, "pd_requests_cancelled_total", "Requests cancelled.", requestsCancelled.get());
         counter(out, "pd_requests_rejected_total", "Requests refused because the queue was full.", requestsRejected.get());
+        counter(out, "pd_requests_out_of_device_memory_total", "Requests that failed because the device ran out of memory.",
+                requestsOutOfDeviceMemory.get());
+        if (device != null) {
+            gauge(out, "pd_device_memory_used_bytes", "Device memory held: weights, running requests, recorded graphs.",
+                    device.deviceBytesInUse());
+            gauge(out, "pd_device_memory_capacity_bytes", "Device memory the backend holds in all (its arena).",
+                    device.deviceBytesCapacity());
+        }
         double up = (System.nanoTime() - startNanos) / 1e9;
         gauge(out, "pd_image_steps_per_second", "Per-image steps per second since start.", up > 0 ? imageStepsTotal.get() / up : 0);
         requestSeconds.writePrometheus(out);

@@ -70,6 +70,9 @@ final class RequestState implements Generation {
 
     void decoding() { state = Progress.State.DECODING; }
 
+    /** Drops the denoising state (its tensors) before the request is failed, so that their memory can be reclaimed first. */
+    void release() { denoising = null; }
+
     void complete(GenerationResult result) {
         state = Progress.State.DONE;
         denoising = null;

@@ -1,6 +1,7 @@
 package dev.panamadiffusion.pipeline;
 
 import dev.panamadiffusion.backend.Backend;
+import dev.panamadiffusion.backend.OutOfDeviceMemoryException;
 import dev.panamadiffusion.backend.cpu.CpuBackend;
 import dev.panamadiffusion.cuda.CudaBackend;
 import dev.panamadiffusion.cuda.CudaDriver;
@@ -81,6 +82,8 @@ public final class BackendFactory {
     private static Backend newCuda() {
         try {
             return new CudaBackend();
+        } catch (OutOfDeviceMemoryException e) { // the arena does not fit: the same kind as weights that do not
+            throw new OutOfDeviceMemoryException("backend cuda failed to start", e);
         } catch (RuntimeException | LinkageError e) {
             throw new IllegalStateException("backend cuda failed to start: " + (e.getMessage() != null ? e.getMessage() : e), e);
         }

@@ -28,8 +28,10 @@ import java.util.Map;
  * ({@link UNet2DConditionModel#conditionedTimeProjection}).
  */
 public final class GraphedUNet implements UNetRunner {
-    /** Shapes kept by {@link UNetRunner#create}: guided and unguided steps of one size. */
+    /** Shapes kept by {@link UNetRunner#create} unless {@value #MAX_GRAPHS_PROPERTY} says: guided and unguided steps of one size. */
     public static final int DEFAULT_MAX_GRAPHS = 2;
+    /** System property: how many shapes {@link UNetRunner#create} keeps recorded (at least 1). */
+    public static final String MAX_GRAPHS_PROPERTY = "pd.cuda.graphs.max";
 
     /** One recorded forward pass: the inputs it reads in place, the output it writes, the graph. */
     private record Captured(Tensor sample, Tensor timeProjection, Tensor context, Tensor output,
@@ -41,6 +43,8 @@ public final class GraphedUNet implements UNetRunner {
     private final LinkedHashMap<UNetShape, Captured> graphs = new LinkedHashMap<>(8, 0.75f, true);
     private int captures;
     private int replays;
+    private int evictions;
+    private long recordingNanos;
     private boolean closed;
 
     public GraphedUNet(UNet2DConditionModel unet, GraphBackend backend, int maxGraphs) {
@@ -73,8 +77,10 @@ public final class GraphedUNet implements UNetRunner {
         Tensor contextIn = backend.upload(backend.download(context));          // [B, L, D]
         Tensor answer = backend.download(unet.forwardProjected(sampleIn, timeProjection, contextIn)); // [B, out, h, w]
         Tensor[] output = new Tensor[1];
+        long t0 = System.nanoTime();
         GraphBackend.Graph graph = backend.captureGraph(
                 () -> output[0] = unet.forwardProjected(sampleIn, timeProjection, contextIn));
+        recordingNanos += System.nanoTime() - t0;
         graphs.put(shape, new Captured(sampleIn, timeProjection, contextIn, output[0], graph));
         captures++;
         return answer;
@@ -84,7 +90,21 @@ public final class GraphedUNet implements UNetRunner {
         Iterator<Map.Entry<UNetShape, Captured>> it = graphs.entrySet().iterator();
         Captured eldest = it.next().getValue();
         it.remove();
+        evictions++;
         eldest.graph().close();
+    }
+
+    /** The maximum from {@value #MAX_GRAPHS_PROPERTY}, else {@link #DEFAULT_MAX_GRAPHS}; not a number ≥ 1 is refused. */
+    static int maxGraphsSetting() {
+        String v = System.getProperty(MAX_GRAPHS_PROPERTY);
+        if (v == null || v.isBlank()) return DEFAULT_MAX_GRAPHS;
+        try {
+            int n = Integer.parseInt(v.strip());
+            if (n >= 1) return n;
+        } catch (NumberFormatException ignored) {
+            // refused below
+        }
+        throw new IllegalArgumentException("-D" + MAX_GRAPHS_PROPERTY + "=" + v + " must be a whole number of at least 1");
     }
 
     /** A host f32 copy of {@code t} that nobody else holds. */
@@ -101,6 +121,21 @@ public final class GraphedUNet implements UNetRunner {
     public void weightsChanged() {
         while (!graphs.isEmpty()) evictEldest();
     }
+
+    /** Drops every recorded graph (after running out of device memory: each holds a forward pass's activations). */
+    @Override
+    public void releaseRecordings() {
+        while (!graphs.isEmpty()) evictEldest();
+    }
+
+    /** The most shapes kept recorded at once. */
+    public int maxGraphs() { return maxGraphs; }
+
+    /** Graphs closed to make room or on request ({@link #weightsChanged}, {@link #releaseRecordings}). */
+    public int evictions() { return evictions; }
+
+    /** Host time spent recording and instantiating graphs, all captures together (not the eager pass before each). */
+    public long recordingNanos() { return recordingNanos; }
 
     /** Graphs recorded so far (one per shape seen, plus re-recordings after eviction). */
     public int captures() { return captures; }

@@ -125,9 +125,16 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     /**
      * Loads {@code folder} onto {@code backend}, for requests within {@code limits}. A folder that is not a usable model
      * (missing or refused files, weights that do not bind, a tokenizer whose ids the text encoder does not have) is an
-     * {@link IllegalArgumentException} or one of its kind.
+     * {@link IllegalArgumentException} or one of its kind; weights the backend's device memory cannot hold an
+     * {@link dev.panamadiffusion.backend.OutOfDeviceMemoryException}, after the memory they took is reclaimed.
      */
     public static StableDiffusionPipeline load(ModelFolder folder, Backend backend, RequestLimits limits) {
+        return DeviceMemoryRecovery.run(backend, "loading the model " + folder.name() + " onto " + backend.name()
+                + " (its weights do not fit; a smaller model, a GPU with more free memory, or --backend cpu)",
+                () -> loadOnto(folder, backend, limits));
+    }
+
+    private static StableDiffusionPipeline loadOnto(ModelFolder folder, Backend backend, RequestLimits limits) {
         Path modelDir = folder.dir();
         requireTextToImage(folder);
         SizeRule sizes = sizeRule(folder);
@@ -270,6 +277,26 @@ public final class StableDiffusionPipeline implements AutoCloseable {
      */
     public synchronized GenerationResult generate(GenerationRequest request, PipelineInputs inputs, ProgressListener progress,
                                                   CancellationToken cancel) {
+        try {
+            return generateOnce(request, inputs, progress, cancel);
+        } catch (dev.panamadiffusion.backend.OutOfDeviceMemoryException e) {
+            releaseDeviceMemory();
+            throw new dev.panamadiffusion.backend.OutOfDeviceMemoryException("out of device memory generating "
+                    + DeviceMemoryRecovery.images(request), e);
+        }
+    }
+
+    /**
+     * After an {@link dev.panamadiffusion.backend.OutOfDeviceMemoryException}: drops the UNet runner's recorded graphs
+     * (each holds a forward pass's activations) and reclaims the device memory of unreachable tensors at once.
+     */
+    public synchronized void releaseDeviceMemory() {
+        unetRunner.releaseRecordings();
+        DeviceMemoryRecovery.reclaim(backend);
+    }
+
+    private GenerationResult generateOnce(GenerationRequest request, PipelineInputs inputs, ProgressListener progress,
+                                          CancellationToken cancel) {
         ProgressListener listener = progress == null ? ProgressListener.NONE : progress;
         CancellationToken token = cancel == null ? CancellationToken.none() : cancel;
         Denoising d = begin(request, inputs);

@@ -34,6 +34,9 @@ public interface UNetRunner extends AutoCloseable {
      */
     default void weightsChanged() {}
 
+    /** Frees what the runner keeps between steps on the backend (recorded graphs); the next step records anew. */
+    default void releaseRecordings() {}
+
     /**
      * {@link #predict(Tensor, double[], Tensor)}, calling {@code checkpoint} between the UNet's blocks where the runner
      * can (a throw from it abandons the step); a runner that replays a recorded pass whole ignores it.
@@ -51,10 +54,13 @@ public interface UNetRunner extends AutoCloseable {
     @Override
     default void close() {}
 
-    /** Graph replay on a {@link GraphBackend} unless {@code -Dpd.cuda.graphs=false}; eager otherwise. */
+    /**
+     * Graph replay on a {@link GraphBackend} unless {@code -Dpd.cuda.graphs=false}, keeping as many shapes as
+     * {@code -Dpd.cuda.graphs.max} says (default {@value GraphedUNet#DEFAULT_MAX_GRAPHS}); eager otherwise.
+     */
     static UNetRunner create(UNet2DConditionModel unet, Backend backend) {
         boolean graphs = !"false".equalsIgnoreCase(System.getProperty(GRAPHS_PROPERTY, "true").strip());
-        if (graphs && backend instanceof GraphBackend g) return new GraphedUNet(unet, g, GraphedUNet.DEFAULT_MAX_GRAPHS);
+        if (graphs && backend instanceof GraphBackend g) return new GraphedUNet(unet, g, GraphedUNet.maxGraphsSetting());
         return new EagerUNet(unet, backend);
     }
 }

@@ -171,7 +171,7 @@ final class A1111Api {
                     return;
                 }
                 for (Generation other : generations) other.cancel();
-                throw new HttpError(500, null, "generation failed: " + e.getCause().getMessage());
+                throw Fields.failed(e.getCause());
             }
             for (int k = 0; k < result.size(); k++) {
                 images.add(Fields.base64Png(result, k));

@@ -2,6 +2,7 @@ package dev.panamadiffusion.server;
 
 import dev.panamadiffusion.api.DiffusionEngine;
 import dev.panamadiffusion.api.Generation;
+import dev.panamadiffusion.backend.OutOfDeviceMemoryException;
 import dev.panamadiffusion.image.PngWriter;
 import dev.panamadiffusion.pipeline.GenerationRequest;
 import dev.panamadiffusion.pipeline.GenerationResult;
@@ -60,6 +61,18 @@ final class Fields {
             throw new HttpError(504, null, "the request took longer than this server's limit of " + timeout.toSeconds()
                     + " s (serve --request-timeout) and was cancelled");
         }
+    }
+
+    /**
+     * The answer to a generation that failed with {@code cause}: a 503 when the device ran out of memory (the server
+     * is fine and has freed what the request took; a smaller request, or the same one when fewer run, can succeed),
+     * otherwise a 500.
+     */
+    static HttpError failed(Throwable cause) {
+        if (cause instanceof OutOfDeviceMemoryException) {
+            return new HttpError(503, null, cause.getMessage() + "; a smaller size or batch, or fewer requests at once, needs less");
+        }
+        return new HttpError(500, null, "generation failed: " + cause.getMessage());
     }
 
     /** The deadline of a request that starts now under {@code timeout} (0 for none). */

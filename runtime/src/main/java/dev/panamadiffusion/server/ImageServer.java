@@ -21,7 +21,7 @@ import java.util.concurrent.atomic.LongAdder;
  * The HTTP front of an engine, on the JDK's own server with one virtual thread per exchange: the AUTOMATIC1111
  * API ({@code /sdapi/v1/txt2img}, {@code /img2img}, {@code /progress}, {@code /interrupt}), the OpenAI images API
  * ({@code /v1/images/generations}), {@code /health} and {@code /metrics}. Every failure is answered (400 naming the
- * field, 413, 429 with Retry-After, 500) and never stops the server.
+ * field, 413, 429 with Retry-After, 503 when the device ran out of memory, 500) and never stops the server.
  */
 public final class ImageServer implements AutoCloseable {
     /** Largest request body accepted, in bytes. */
@@ -101,6 +101,10 @@ public final class ImageServer implements AutoCloseable {
                 status = 400;
                 HttpError bad = Fields.badRequest(e, Map.of());
                 error(ex, 400, bad.field, bad.getMessage());
+            } catch (dev.panamadiffusion.backend.OutOfDeviceMemoryException e) {
+                HttpError unavailable = Fields.failed(e);
+                status = unavailable.status;
+                error(ex, status, null, unavailable.getMessage());
             } catch (EngineBusyException e) {
                 status = 429;
                 ex.getResponseHeaders().set("Retry-After", Integer.toString(e.retryAfterSeconds()));

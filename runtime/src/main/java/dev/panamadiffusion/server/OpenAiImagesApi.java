@@ -90,7 +90,7 @@ final class OpenAiImagesApi {
             throw new HttpError(409, null, "generation was interrupted");
         } catch (ExecutionException e) {
             if (e.getCause() instanceof CancellationException) throw new HttpError(409, null, "generation was interrupted");
-            throw new HttpError(500, null, "generation failed: " + e.getCause().getMessage());
+            throw Fields.failed(e.getCause());
         }
         List<Map<String, Object>> data = new ArrayList<>();
         for (int k = 0; k < result.size(); k++) {

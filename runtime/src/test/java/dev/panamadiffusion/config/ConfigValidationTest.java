@@ -264,7 +264,16 @@ class ConfigValidationTest {
         Path s = m.resolve("scheduler/scheduler_config.json");
         edit(s, "num_train_timesteps", 999.5);
         ConfigException e = assertThrows(ConfigException.class, () -> SchedulerConfig.read(s));
-        assertTrue(e.getMessage().startsWith(s + ": cannot read as SchedulerConfig: num_train_timesteps: "), e.getMessage());
+        assertEquals(s + ": num_train_timesteps: must be an integer, not 999.5", e.getMessage());
+        assertEquals("num_train_timesteps", e.field());
+        edit(s, "num_train_timesteps", 1000);
+        edit(s, "beta_start", "small");
+        assertEquals(s + ": beta_start: must be a number, not \"small\"",
+                assertThrows(ConfigException.class, () -> SchedulerConfig.read(s)).getMessage());
+        edit(s, "beta_start", 0.00085);
+        edit(s, "trained_betas", List.of(0.1, "x"));
+        assertEquals(s + ": trained_betas: entry 1 must be a number, not \"x\"",
+                assertThrows(ConfigException.class, () -> SchedulerConfig.read(s)).getMessage());
     }
 
     @Test

@@ -77,8 +77,9 @@ class CudaFacadesGpuTest {
             assertTrue(ctx.memoryInfo()[1] > 0);
         }
         try (CudaBackend cuda = new CudaBackend(16L << 20)) {
-            CudaException e = assertThrows(CudaException.class, () -> cuda.upload(Tensor.zeros(16, 1024, 1024)));
-            assertTrue(e.getMessage().startsWith("device arena exhausted"), e.getMessage());
+            var e = assertThrows(dev.panamadiffusion.backend.OutOfDeviceMemoryException.class,
+                    () -> cuda.upload(Tensor.zeros(16, 1024, 1024)));
+            assertTrue(e.getMessage().startsWith("the device arena is full: "), e.getMessage());
         }
     }
 }

@@ -85,6 +85,35 @@ class GraphedUNetGpuTest {
         }
     }
 
+    /**
+     * A cache of one shape: recording a second shape evicts the first, whose graph's intermediates return to the arena,
+     * so the arena holds one recording at a time; releasing the recordings gives back the last.
+     */
+    @Test
+    void evictedGraphsGiveTheirMemoryBack() {
+        CudaStatus s = CudaProbe.probe();
+        assumeTrue(s.available(), s.message());
+        try (Arena arena = Arena.ofShared(); CudaBackend cuda = new CudaBackend(256L << 20)) {
+            UNet2DConditionModel unet = UNet2DConditionModel.load(Reference.tiny().resolve("unet"), cuda, arena);
+            Tensor context = cuda.upload(gaussian(10, 2, 77, 32));
+            long base = settledArena(cuda);
+            try (GraphedUNet graphed = new GraphedUNet(unet, cuda, 1)) {
+                graphed.predict(gaussian(1, 2, 4, 8, 8), new double[] {900, 900}, context);
+                long small = settledArena(cuda) - base;
+                graphed.predict(gaussian(2, 2, 4, 16, 16), new double[] {900, 900}, context);
+                long large = settledArena(cuda) - base;
+                graphed.predict(gaussian(3, 2, 4, 8, 8), new double[] {800, 800}, context);
+                long smallAgain = settledArena(cuda) - base;
+                System.out.printf("[gpu] arena held by one recorded graph: 8x8 %d bytes, 16x16 %d, 8x8 again %d%n", small, large, smallAgain);
+                assertEquals(2, graphed.evictions());
+                assertTrue(small > 0 && large > 2 * small, "a 16x16 recording holds more than an 8x8 one: " + small + ", " + large);
+                assertEquals(small, smallAgain, "the 16x16 graph's memory was not given back when it was evicted");
+                graphed.releaseRecordings();
+                assertEquals(base, settledArena(cuda), "releasing the recordings leaves the arena as before them");
+            }
+        }
+    }
+
     /** Arena bytes in use once unreachable temporaries have been collected. */
     private static long settledArena(CudaBackend cuda) {
         cuda.synchronize();

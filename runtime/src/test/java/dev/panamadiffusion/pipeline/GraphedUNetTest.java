@@ -164,6 +164,49 @@ class GraphedUNetTest {
     }
 
     @Test
+    void releasingRecordingsClosesEveryGraphAndTheNextStepRecordsAnew() {
+        Tensor context = backend.upload(gaussian(10, 2, 77, 32));
+        try (GraphedUNet graphed = new GraphedUNet(unet, backend, 3)) {
+            predictBoth(graphed, gaussian(1, 2, 4, 8, 8), times(900, 900), context);
+            predictBoth(graphed, gaussian(2, 2, 4, 16, 16), times(900, 900), context);
+            assertEquals(2, backend.graphsOpen());
+            assertTrue(graphed.recordingNanos() > 0, "recording time is counted");
+            graphed.releaseRecordings();
+            assertEquals(0, backend.graphsOpen(), "every graph is closed");
+            assertEquals(List.of(), graphed.cachedShapes());
+            assertEquals(2, graphed.evictions());
+            predictBoth(graphed, gaussian(3, 2, 4, 8, 8), times(800, 800), context);
+            assertEquals(3, graphed.captures(), "the shape is recorded again");
+            assertEquals(1, backend.graphsOpen());
+        }
+    }
+
+    @Test
+    void theCacheSizeComesFromItsProperty() {
+        String old = System.getProperty(GraphedUNet.MAX_GRAPHS_PROPERTY);
+        try {
+            System.clearProperty(GraphedUNet.MAX_GRAPHS_PROPERTY);
+            assertEquals(GraphedUNet.DEFAULT_MAX_GRAPHS, ((GraphedUNet) UNetRunner.create(unet, backend)).maxGraphs());
+            System.setProperty(GraphedUNet.MAX_GRAPHS_PROPERTY, " 5 ");
+            GraphedUNet five = (GraphedUNet) UNetRunner.create(unet, backend);
+            assertEquals(5, five.maxGraphs());
+            Tensor context = backend.upload(gaussian(10, 1, 77, 32));
+            for (int side = 2; side <= 14; side += 2) five.predict(gaussian(side, 1, 4, side, side), times(500), context);
+            assertEquals(5, backend.graphsOpen(), "five shapes kept of seven");
+            assertEquals(2, five.evictions());
+            five.close();
+            for (String bad : List.of("0", "-1", "two")) {
+                System.setProperty(GraphedUNet.MAX_GRAPHS_PROPERTY, bad);
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> UNetRunner.create(unet, backend));
+                assertEquals("-Dpd.cuda.graphs.max=" + bad + " must be a whole number of at least 1", e.getMessage());
+            }
+        } finally {
+            if (old == null) System.clearProperty(GraphedUNet.MAX_GRAPHS_PROPERTY);
+            else System.setProperty(GraphedUNet.MAX_GRAPHS_PROPERTY, old);
+        }
+    }
+
+    @Test
     void createPicksGraphsOnGraphBackendsUnlessTurnedOff() {
         try (CpuBackend cpu = new CpuBackend(1)) {
             assertInstanceOf(EagerUNet.class, UNetRunner.create(unet, cpu));
