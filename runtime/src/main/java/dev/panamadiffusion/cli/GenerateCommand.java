@@ -60,9 +60,10 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--steps", defaultValue = "20", description = "Denoising steps, 1-1000. Default: ${DEFAULT-VALUE}.")
     int steps;
 
-    @Option(names = {"--guidance", "--cfg-scale"}, defaultValue = "7.5", paramLabel = "SCALE",
-            description = "Classifier-free guidance scale; <= 1 turns guidance off. Default: ${DEFAULT-VALUE}.")
-    double guidance;
+    @Option(names = {"--guidance", "--cfg-scale"}, paramLabel = "SCALE",
+            description = "Classifier-free guidance scale; <= 1 turns guidance off. Default: the model's pipeline's"
+                    + " (7.5; 5 for SDXL, as diffusers).")
+    Double guidance;
 
     @Option(names = {"--scheduler", "--sampler"}, paramLabel = "NAME",
             description = "Sampler (A1111 names): DDIM, PNDM, Euler, \"Euler a\", \"DPM++ 2M\", \"DPM++ 2M Karras\", LMS,"
@@ -181,6 +182,7 @@ public final class GenerateCommand implements Callable<Integer> {
             b.close();
             throw e;
         }
+        if (guidance == null) request = request.withGuidanceScale(pipeline.defaultGuidance());
         try (b; pipeline) {
             if (!loraSpecs.isEmpty()) pipeline.setLoras(loraSpecs);
             if (timestepSpacing != null) pipeline.timestepSpacing(timestepSpacing);
@@ -282,7 +284,8 @@ public final class GenerateCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new Main.UsageException(e.getMessage());
         }
-        return new GenerationRequest(prompt, negativePrompt, steps, guidance, scheduler, seed, width, height, batch,
+        // without --guidance the model's default replaces 7.5 once the model is loaded (StableDiffusionPipeline.defaultGuidance)
+        return new GenerationRequest(prompt, negativePrompt, steps, guidance == null ? 7.5 : guidance, scheduler, seed, width, height, batch,
                 clipSkip, kind);
     }
 

@@ -20,13 +20,28 @@ import java.util.Map;
  * {@code [null, null]} (a removed safety checker) are left out; keys starting with {@code _} and plain values
  * ({@code "requires_safety_checker": true}) are not components.
  */
-public record ModelIndex(String className, String diffusersVersion, Map<String, Component> components) {
+public record ModelIndex(String className, String diffusersVersion, Map<String, Component> components,
+                         Map<String, Boolean> flags) {
 
     /** One component entry: {@code [library, className]}. */
     public record Component(String library, String className) {}
 
     public ModelIndex {
         components = Collections.unmodifiableMap(new LinkedHashMap<>(components));
+        flags = Collections.unmodifiableMap(new LinkedHashMap<>(flags));
+    }
+
+    /** An index without pipeline flags. */
+    public ModelIndex(String className, String diffusersVersion, Map<String, Component> components) {
+        this(className, diffusersVersion, components, Map.of());
+    }
+
+    /**
+     * A boolean pipeline option of the index ({@code "force_zeros_for_empty_prompt": true} of SDXL,
+     * {@code "requires_safety_checker"}), or {@code dflt} when it has none.
+     */
+    public boolean flag(String key, boolean dflt) {
+        return flags.getOrDefault(key, dflt);
     }
 
     /** Reads and validates {@code file}; problems are an {@link IllegalArgumentException} naming it. */
@@ -37,8 +52,10 @@ public record ModelIndex(String className, String diffusersVersion, Map<String, 
         if (cls == null || !cls.isTextual()) throw new ConfigException(file, "_class_name", "missing or not a string");
         JsonNode version = root.get("_diffusers_version");
         Map<String, Component> components = new LinkedHashMap<>();
+        Map<String, Boolean> flags = new LinkedHashMap<>();
         for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext(); ) {
             Map.Entry<String, JsonNode> e = it.next();
+            if (!e.getKey().startsWith("_") && e.getValue().isBoolean()) flags.put(e.getKey(), e.getValue().asBoolean());
             if (e.getKey().startsWith("_") || !e.getValue().isArray()) continue;
             JsonNode v = e.getValue();
             if (v.size() != 2) {
@@ -50,7 +67,7 @@ public record ModelIndex(String className, String diffusersVersion, Map<String, 
             }
             components.put(e.getKey(), new Component(v.get(0).asText(), v.get(1).asText()));
         }
-        return new ModelIndex(cls.asText(), version != null && version.isTextual() ? version.asText() : null, components);
+        return new ModelIndex(cls.asText(), version != null && version.isTextual() ? version.asText() : null, components, flags);
     }
 
     /**

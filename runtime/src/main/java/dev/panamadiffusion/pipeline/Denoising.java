@@ -19,6 +19,7 @@ public final class Denoising {
     final NoiseGenerator generator;
     final Tensor hostContext;         // [(2)B, 77, D] host: unconditional rows first when guided
     final Tensor context;             // the same on the backend
+    final Tensor addEmbeds;           // [(2)B, P] host: SDXL's add_embedding input (pooled text, time ids), or null
     final List<String> warnings;      // for the result: a prompt cut at the text encoder's length
     final long startNanos;
     final boolean guided;             // classifier-free guidance: two UNet rows per image
@@ -32,7 +33,7 @@ public final class Denoising {
     CancellationToken cancellation = CancellationToken.none();
 
     Denoising(GenerationRequest request, String samplerName, Scheduler scheduler, NoiseGenerator generator,
-              Tensor hostContext, Tensor context, Tensor latents, List<String> warnings, long startNanos,
+              Tensor hostContext, Tensor context, Tensor addEmbeds, Tensor latents, List<String> warnings, long startNanos,
               boolean guided, Tensor timestepCond, int beginIndex, Double strength, MaskBlend blend) {
         this.request = request;
         this.samplerName = samplerName;
@@ -40,6 +41,7 @@ public final class Denoising {
         this.generator = generator;
         this.hostContext = hostContext;
         this.context = context;
+        this.addEmbeds = addEmbeds;
         this.latents = latents;
         this.warnings = List.copyOf(warnings);
         this.startNanos = startNanos;
@@ -68,6 +70,13 @@ public final class Denoising {
      * with {@code time_cond_proj_dim} (LCM-distilled); null otherwise.
      */
     public Tensor timestepCond() { return timestepCond; }
+
+    /**
+     * SDXL's added conditioning per UNet row, host [(2)B, projection_class_embeddings_input_dim] (the pooled text
+     * embedding and the embedded time ids, {@link dev.panamadiffusion.models.unet.UNet2DConditionModel#addEmbeds}); null
+     * for a UNet without text_time.
+     */
+    public Tensor addEmbeds() { return addEmbeds; }
 
     /** Steps taken so far. */
     public int stepsDone() { return step - beginIndex; }

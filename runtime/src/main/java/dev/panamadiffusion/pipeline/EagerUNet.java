@@ -15,12 +15,13 @@ public final class EagerUNet implements UNetRunner {
     }
 
     @Override
-    public Tensor predict(Tensor sample, double[] timesteps, Tensor timestepCond, Tensor context) {
-        return backend.download(unet.forward(backend.upload(sample), timesteps, timestepCond, context)); // [B, out, h, w]
+    public Tensor predict(Tensor sample, double[] timesteps, Tensor timestepCond, Tensor addEmbeds, Tensor context) {
+        return predict(sample, timesteps, timestepCond, addEmbeds, context, () -> {});
     }
 
     @Override
-    public Tensor predict(Tensor sample, double[] timesteps, Tensor timestepCond, Tensor context, Runnable checkpoint) {
-        return backend.download(unet.forward(backend.upload(sample), timesteps, timestepCond, context, checkpoint)); // [B, out, h, w]
+    public Tensor predict(Tensor sample, double[] timesteps, Tensor timestepCond, Tensor addEmbeds, Tensor context,
+                          Runnable checkpoint) {
+        return backend.download(unet.forward(backend.upload(sample), timesteps, timestepCond, addEmbeds, context, checkpoint)); // [B, out, h, w]
     }
 }

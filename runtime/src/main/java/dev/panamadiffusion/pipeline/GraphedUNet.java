@@ -25,7 +25,8 @@ import java.util.Map;
  * seen; an evicted shape is recorded again, at the cost of one eager pass and a recording. The time projection is
  * computed on the host per step ({@link UNet2DConditionModel#timeProjection}) and uploaded, as in the eager pass; a
  * {@code timestep_cond} (LCM-distilled UNets) is projected and added to it eagerly, before the graph's input is filled
- * ({@link UNet2DConditionModel#conditionedTimeProjection}).
+ * ({@link UNet2DConditionModel#conditionedTimeProjection}); so is SDXL's added embedding
+ * ({@link UNet2DConditionModel#addedEmbedding}), a fourth input of the graph.
  */
 public final class GraphedUNet implements UNetRunner {
     /** Shapes kept by {@link UNetRunner#create} unless {@value #MAX_GRAPHS_PROPERTY} says: guided and unguided steps of one size. */
@@ -34,7 +35,7 @@ public final class GraphedUNet implements UNetRunner {
     public static final String MAX_GRAPHS_PROPERTY = "pd.cuda.graphs.max";
 
     /** One recorded forward pass: the inputs it reads in place, the output it writes, the graph. */
-    private record Captured(Tensor sample, Tensor timeProjection, Tensor context, Tensor output,
+    private record Captured(Tensor sample, Tensor timeProjection, Tensor addedEmbedding, Tensor context, Tensor output,
                             GraphBackend.Graph graph) {}
 
     private final UNet2DConditionModel unet;
@@ -55,14 +56,16 @@ public final class GraphedUNet implements UNetRunner {
     }
 
     @Override
-    public Tensor predict(Tensor sample, double[] timesteps, Tensor timestepCond, Tensor context) {
+    public Tensor predict(Tensor sample, double[] timesteps, Tensor timestepCond, Tensor addEmbeds, Tensor context) {
         if (closed) throw new IllegalStateException("GraphedUNet is closed");
         UNetShape shape = UNetShape.of(sample, timesteps, context);
         Tensor timeProjection = unet.conditionedTimeProjection(timesteps, timestepCond); // [B, c0]
+        Tensor added = unet.addedEmbedding(addEmbeds);                             // [B, T] (SDXL) or null
         Captured g = graphs.get(shape);
-        if (g == null) return captureAndRun(shape, sample, timeProjection, context);
+        if (g == null) return captureAndRun(shape, sample, timeProjection, added, context);
         backend.copyInto(backend.upload(sample), g.sample());                      // [B, C, h, w]
         backend.copyInto(timeProjection, g.timeProjection());                      // [B, c0]
+        if (added != null) backend.copyInto(added, g.addedEmbedding());            // [B, T]
         backend.copyInto(context, g.context());                                    // [B, L, D]
         g.graph().replay();
         replays++;
@@ -70,18 +73,18 @@ public final class GraphedUNet implements UNetRunner {
     }
 
     /** The first step of {@code shape}: one eager pass (the answer), then the recording for later steps. */
-    private Tensor captureAndRun(UNetShape shape, Tensor sample, Tensor timeProjection, Tensor context) {
+    private Tensor captureAndRun(UNetShape shape, Tensor sample, Tensor timeProjection, Tensor added, Tensor context) {
         while (graphs.size() >= maxGraphs) evictEldest();
         // inputs the graph reads in place: tensors of our own (a backend may adopt host tensors on upload)
         Tensor sampleIn = backend.upload(hostCopy(sample));                    // [B, C, h, w]
         Tensor contextIn = backend.upload(backend.download(context));          // [B, L, D]
-        Tensor answer = backend.download(unet.forwardProjected(sampleIn, timeProjection, contextIn)); // [B, out, h, w]
+        Tensor answer = backend.download(unet.forwardProjected(sampleIn, timeProjection, added, contextIn)); // [B, out, h, w]
         Tensor[] output = new Tensor[1];
         long t0 = System.nanoTime();
         GraphBackend.Graph graph = backend.captureGraph(
-                () -> output[0] = unet.forwardProjected(sampleIn, timeProjection, contextIn));
+                () -> output[0] = unet.forwardProjected(sampleIn, timeProjection, added, contextIn));
         recordingNanos += System.nanoTime() - t0;
-        graphs.put(shape, new Captured(sampleIn, timeProjection, contextIn, output[0], graph));
+        graphs.put(shape, new Captured(sampleIn, timeProjection, added, contextIn, output[0], graph));
         captures++;
         return answer;
     }

@@ -17,10 +17,20 @@ import dev.panamadiffusion.tensor.Tensor;
  *                             when {@code latents} is null; replaces the one seeded from the request
  * @param initImage            image to image: the picture to start from and the strength ({@link InitImage}); null
  *                             for text to image
+ * @param pooledPromptEmbeds   SDXL: host [1 or B, P], the second text encoder's {@code text_embeds} for the prompt
+ *                             (diffusers' {@code pooled_prompt_embeds}); needed with promptEmbeds for a UNet with
+ *                             {@code text_time}, whose time ids the pipeline makes from the request's size
+ * @param negativePooledPromptEmbeds SDXL: the same for the negative prompt (with guidance)
  */
 public record PipelineInputs(Tensor promptEmbeds, Tensor negativePromptEmbeds, Tensor latents, NoiseGenerator generator,
-                             InitImage initImage) {
+                             InitImage initImage, Tensor pooledPromptEmbeds, Tensor negativePooledPromptEmbeds) {
     public static final PipelineInputs NONE = new PipelineInputs(null, null, null, null, null);
+
+    /** Without pooled embeddings (any model but SDXL). */
+    public PipelineInputs(Tensor promptEmbeds, Tensor negativePromptEmbeds, Tensor latents, NoiseGenerator generator,
+                          InitImage initImage) {
+        this(promptEmbeds, negativePromptEmbeds, latents, generator, initImage, null, null);
+    }
 
     /** Text to image with the given parts. */
     public PipelineInputs(Tensor promptEmbeds, Tensor negativePromptEmbeds, Tensor latents, NoiseGenerator generator) {
@@ -34,6 +44,12 @@ public record PipelineInputs(Tensor promptEmbeds, Tensor negativePromptEmbeds, T
 
     /** These inputs starting from {@code init} (null: text to image). */
     public PipelineInputs withInitImage(InitImage init) {
-        return new PipelineInputs(promptEmbeds, negativePromptEmbeds, latents, generator, init);
+        return new PipelineInputs(promptEmbeds, negativePromptEmbeds, latents, generator, init, pooledPromptEmbeds,
+                negativePooledPromptEmbeds);
+    }
+
+    /** These inputs with SDXL's pooled prompt embeddings (each [1 or B, P]; the negative one may be null unguided). */
+    public PipelineInputs withPooled(Tensor pooled, Tensor negativePooled) {
+        return new PipelineInputs(promptEmbeds, negativePromptEmbeds, latents, generator, initImage, pooled, negativePooled);
     }
 }

@@ -11,6 +11,7 @@ import dev.panamadiffusion.lora.LoraPatcher;
 import dev.panamadiffusion.lora.LoraSpec;
 import dev.panamadiffusion.models.clip.CLIPTextConfig;
 import dev.panamadiffusion.models.clip.CLIPTextModel;
+import dev.panamadiffusion.models.clip.CLIPTextModelWithProjection;
 import dev.panamadiffusion.models.unet.UNet2DConditionConfig;
 import dev.panamadiffusion.models.unet.UNet2DConditionModel;
 import dev.panamadiffusion.models.vae.AutoencoderKL;
@@ -54,8 +55,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     private final ModelFolder folder;
     private final Backend backend;
     private final Arena arena;
-    private final CLIPTokenizer tokenizer;
-    private final CLIPTextModel textEncoder;
+    private final PromptConditioning conditioning; // null: every request brings its embeddings
     private final UNet2DConditionModel unet;
     private final UNetRunner unetRunner;  // eager, or CUDA-graph replays on a GraphBackend
     private final AutoencoderKL vae;
@@ -66,25 +66,24 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     private final RequestLimits limits;
     private final RequestLimits.Model modelLimits;
 
-    private StableDiffusionPipeline(ModelFolder folder, Backend backend, Arena arena, CLIPTokenizer tokenizer,
-                                    CLIPTextModel textEncoder, UNet2DConditionModel unet, UNetRunner unetRunner,
+    private StableDiffusionPipeline(ModelFolder folder, Backend backend, Arena arena, PromptConditioning conditioning,
+                                    UNet2DConditionModel unet, UNetRunner unetRunner,
                                     AutoencoderKL vae, SchedulerConfig schedulerConfig, String defaultSampler,
                                     SizeRule sizeRule, RequestLimits limits) {
         this.folder = folder;
         this.backend = backend;
         this.arena = arena;
-        this.tokenizer = tokenizer;
-        this.textEncoder = textEncoder;
+        this.conditioning = conditioning;
         this.unet = unet;
         this.unetRunner = unetRunner;
         this.vae = vae;
         this.schedulerConfig = schedulerConfig;
         this.defaultSampler = defaultSampler;
         this.sizeRule = sizeRule;
-        this.loras = LoraPatcher.of(backend, unet, textEncoder);
+        this.loras = LoraPatcher.of(backend, unet, conditioning == null ? null : conditioning.loraTextEncoder());
         this.limits = limits;
         int side = unet.config().sampleSize() * sizeRule.vaeScaleFactor();
-        int layers = textEncoder == null ? Integer.MAX_VALUE : textEncoder.config().numHiddenLayers();
+        int layers = conditioning == null ? Integer.MAX_VALUE : conditioning.maxClipSkip();
         this.modelLimits = new RequestLimits.Model(sizeRule, side, side, layers);
     }
 
@@ -100,7 +99,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                                                          String defaultSampler) {
         int vaeScale = vae == null ? 8 : 1 << (vae.config().blockOutChannels().length - 1);
         SizeRule sizes = new SizeRule(vaeScale, unet.config().blockOutChannels().length - 1);
-        return new StableDiffusionPipeline(null, backend, null, null, null, unet, unetRunner, vae, schedulerConfig,
+        return new StableDiffusionPipeline(null, backend, null, null, unet, unetRunner, vae, schedulerConfig,
                 defaultSampler, sizes, RequestLimits.DEFAULT);
     }
 
@@ -136,7 +135,6 @@ public final class StableDiffusionPipeline implements AutoCloseable {
 
     private static StableDiffusionPipeline loadOnto(ModelFolder folder, Backend backend, RequestLimits limits) {
         Path modelDir = folder.dir();
-        requireTextToImage(folder);
         SizeRule sizes = sizeRule(folder);
         JsonNode schedulerJson = folder.config("scheduler");
         SchedulerConfig schedulerConfig = folder.isSingleFile() ? SchedulerConfig.parse(schedulerJson.toString())
@@ -148,10 +146,18 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             CLIPTextModel textEncoder = CLIPTextModel.load(folder, "text_encoder", backend, arena);
             UNet2DConditionModel unet = UNet2DConditionModel.load(folder, "unet", backend, arena);
             AutoencoderKL vae = AutoencoderKL.load(folder, "vae", backend, arena);
-            if (textEncoder.config().hiddenSize() != unet.config().crossAttentionDim()[0]) {
+            PromptConditioning conditioning;
+            if (isSdxl(folder)) {
+                conditioning = sdxlConditioning(folder, backend, arena, tokenizer, textEncoder, unet);
+            } else if (unet.config().hasTextTime()) {
+                throw new IllegalArgumentException("model folder " + modelDir + ": the UNet has SDXL's text_time conditioning"
+                        + " but the folder has no text_encoder_2");
+            } else if (textEncoder.config().hiddenSize() != unet.config().crossAttentionDim()[0]) {
                 throw new IllegalArgumentException("model folder " + modelDir + ": the text encoder's hidden size "
                         + textEncoder.config().hiddenSize() + " does not match the UNet's cross_attention_dim "
                         + unet.config().crossAttentionDim()[0]);
+            } else {
+                conditioning = new ClipConditioning(backend, tokenizer, textEncoder, folder.component("tokenizer"));
             }
             if (tokenizer.maxLength() > textEncoder.config().maxPositionEmbeddings()) {
                 throw new ConfigException(folder.component("tokenizer").resolve("tokenizer_config.json"), "model_max_length",
@@ -166,11 +172,30 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                         + " to " + unet.config().outChannels() + " channels but the VAE's latents have " + latent
                         + " (an inpainting or other conditioned model?); text to image needs them equal");
             }
-            return new StableDiffusionPipeline(folder, backend, arena, tokenizer, textEncoder, unet,
+            return new StableDiffusionPipeline(folder, backend, arena, conditioning, unet,
                     UNetRunner.create(unet, backend), vae, schedulerConfig, defaultSampler, sizes, limits);
         } catch (RuntimeException | Error e) {
             arena.close();
             throw e;
+        }
+    }
+
+    /** Whether {@code folder} is an SDXL model: a second text encoder beside the first (StableDiffusionXLPipeline). */
+    static boolean isSdxl(ModelFolder folder) {
+        return folder.index().components().containsKey("text_encoder_2");
+    }
+
+    /** SDXL's second tokenizer and text encoder (with projection), checked, composed into a {@link SdxlConditioning}. */
+    private static PromptConditioning sdxlConditioning(ModelFolder folder, Backend backend, Arena arena, CLIPTokenizer tokenizer,
+                                                       CLIPTextModel textEncoder, UNet2DConditionModel unet) {
+        CLIPTokenizer tokenizer2 = CLIPTokenizer.load(folder.component("tokenizer_2"), null);
+        CLIPTextModelWithProjection textEncoder2 = CLIPTextModelWithProjection.load(folder, "text_encoder_2", backend, arena);
+        checkTokenizer(folder, tokenizer2, textEncoder2.config());
+        try {
+            return new SdxlConditioning(backend, tokenizer, textEncoder, folder.component("tokenizer"), tokenizer2, textEncoder2,
+                    folder.component("tokenizer_2"), unet, folder.index().flag("force_zeros_for_empty_prompt", true));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("model folder " + folder.dir() + ": " + e.getMessage(), e);
         }
     }
 
@@ -194,6 +219,9 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         SizeRule sizes = sizeRule(folder);
         int side = UNet2DConditionConfig.read(folder.configFile("unet")).sampleSize() * sizes.vaeScaleFactor();
         int layers = CLIPTextConfig.read(folder.configFile("text_encoder")).numHiddenLayers();
+        if (isSdxl(folder)) {   // SdxlConditioning.maxClipSkip: hidden_states[-(k + 2)] of both encoders
+            layers = Math.min(layers, CLIPTextConfig.read(folder.configFile("text_encoder_2")).numHiddenLayers()) - 1;
+        }
         return new RequestLimits.Model(sizes, side, side, layers);
     }
 
@@ -238,7 +266,13 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     /** The model's scheduler config as requests use it (with any {@link #timestepSpacing} override). */
     public SchedulerConfig schedulerConfig() { return schedulerConfig; }
 
-    /** Width and height when a request gives 0: the UNet's sample size times the VAE scale (512 for SD 1.5). */
+    /**
+     * The guidance scale a request that gives none should use: diffusers' default for the pipeline class, 5 for SDXL
+     * ({@code StableDiffusionXLPipeline}), 7.5 otherwise.
+     */
+    public double defaultGuidance() { return unet.config().hasTextTime() ? 5.0 : 7.5; }
+
+    /** Width and height when a request gives 0: the UNet's sample size times the VAE scale (512 for SD 1.5, 1024 for SDXL). */
     public int defaultSize() { return unet.config().sampleSize() * sizeRule.vaeScaleFactor(); }
 
     /**
@@ -387,13 +421,13 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         String samplerName = request.sampler() == null ? defaultSampler : canonicalSampler(request.sampler());
 
         List<String> warnings = new ArrayList<>();
-        Tensor hostContext;                                                                  // [(2)B, L, D]
+        UNetConditioning cond;                                       // [(2)B, L, D] and SDXL's [(2)B, P] added embeds
         if (inputs.promptEmbeds() != null) {
-            hostContext = givenContext(inputs, guided, request.batchSize());
+            cond = UNetConditioning.given(inputs, guided, resolved, unet);
+        } else if (conditioning == null) {
+            throw new IllegalStateException("this pipeline has no text encoder: give prompt embeddings");
         } else {
-            truncationWarning(request.prompt(), "prompt", warnings);
-            if (guided) truncationWarning(request.negativePrompt(), "negative prompt", warnings);
-            hostContext = encodePrompts(request, guided);
+            cond = conditioning.encode(resolved, guided, warnings);
         }
         NoiseGenerator generator = inputs.generator() != null ? inputs.generator() : request.rng().generator(seed);
         int scale = sizeRule.vaeScaleFactor();
@@ -407,7 +441,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             Arrays.fill(w, request.guidanceScale() - 1);  // diffusers: torch.tensor(guidance_scale - 1), float32
             timestepCond = unet.guidanceEmbedding(w);
         }
-        return new Denoising(resolved, samplerName, scheduler, generator, hostContext, backend.upload(hostContext),
+        return new Denoising(resolved, samplerName, scheduler, generator, cond.context(), backend.upload(cond.context()), cond.addEmbeds(),
                 first.latents(), warnings, start, guided, timestepCond, first.beginIndex(), init == null ? null : init.strength(),
                 first.blend());
     }
@@ -440,8 +474,10 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         Tensor sample = Latents.concatRows(inputs);                                                      // [R, 4, h, w]
         Tensor timestepCond = first.timestepCond == null ? null                                          // [R, dim]
                 : Latents.concatRows(group.stream().map(d -> d.timestepCond).toList());
+        Tensor addEmbeds = first.addEmbeds == null ? null                                                // [R, P]
+                : Latents.concatRows(group.stream().map(d -> d.addEmbeds).toList());
         Tensor noisePred = Abort.when(() -> allCancelled(group),                                        // [R, 4, h, w]
-                () -> unetRunner.predict(sample, t, timestepCond, context, () -> abandonIfAllCancelled(group)));
+                () -> unetRunner.predict(sample, t, timestepCond, addEmbeds, context, () -> abandonIfAllCancelled(group)));
         r = 0;
         for (int i = 0; i < group.size(); i++) {
             Denoising d = group.get(i);
@@ -509,78 +545,12 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         return vae.encode(backend.upload(pixels));
     }
 
-    /** Host [(2)B, L, D] from given embeddings: [1 or B, L, D] each, unconditional rows first with guidance. */
-    private static Tensor givenContext(PipelineInputs inputs, boolean guided, int batch) {
-        Tensor prompt = perImage(inputs.promptEmbeds(), batch, "prompt embeddings");
-        if (!guided) return prompt;
-        if (inputs.negativePromptEmbeds() == null) {
-            throw new IllegalArgumentException("guidance with given prompt embeddings needs negative prompt embeddings too");
-        }
-        Tensor negative = perImage(inputs.negativePromptEmbeds(), batch, "negative prompt embeddings");
-        if (!Arrays.equals(prompt.shape(), negative.shape())) {
-            throw new IllegalArgumentException("prompt embeddings " + Arrays.toString(prompt.shape())
-                    + " and negative prompt embeddings " + Arrays.toString(negative.shape()) + " differ in shape");
-        }
-        return Latents.concatRows(List.of(negative, prompt));
-    }
-
-    /** [1, L, D] repeated to [B, L, D], or [B, L, D] as it is. */
-    private static Tensor perImage(Tensor embeds, int batch, String what) {
-        if (embeds.rank() != 3) throw new IllegalArgumentException(what + " must be [1 or B, L, D], got " + Arrays.toString(embeds.shape()));
-        if (embeds.dim(0) == 1) return Latents.repeatRows(embeds, null, batch);
-        if (embeds.dim(0) == batch) return embeds.to(dev.panamadiffusion.tensor.DType.F32).contiguous();
-        throw new IllegalArgumentException(what + " have " + embeds.dim(0) + " rows for a batch of " + batch);
-    }
-
     private static Tensor givenLatents(Tensor latents, long[] shape) {
         if (!Arrays.equals(latents.shape(), shape)) {
             throw new IllegalArgumentException("given latents are " + Arrays.toString(latents.shape()) + " but the request needs "
                     + Arrays.toString(shape));
         }
         return latents.to(dev.panamadiffusion.tensor.DType.F32).contiguous();
-    }
-
-    /** Host [(2)B, 77, D]: the embeddings the UNet attends to, unconditional rows first. */
-    private Tensor encodePrompts(GenerationRequest request, boolean guided) {
-        int[] prompt = tokenIds(request.prompt(), "prompt");
-        int[] negative = guided ? tokenIds(request.negativePrompt(), "negative prompt") : null;
-        List<int[]> rows = guided ? List.of(negative, prompt) : List.of(prompt);
-        int length = prompt.length;
-        long[] ids = new long[rows.size() * length];
-        for (int r = 0; r < rows.size(); r++) {
-            for (int i = 0; i < length; i++) ids[r * length + i] = rows.get(r)[i];
-        }
-        Tensor idTensor = Tensor.fromLongs(ids, rows.size(), length);                                  // [n, 77]
-        Tensor hidden = backend.download(textEncoder.forward(idTensor, request.clipSkip()).hiddenState()); // [n, 77, D]
-        int batch = request.batchSize();
-        if (!guided) return Latents.repeatRows(hidden, null, batch);                                    // [B, 77, D]
-        return Latents.repeatRows(hidden.slice(0, 0, 1), hidden.slice(0, 1, 2), batch);                // [2B, 77, D]
-    }
-
-    /** The tokenizer's ids for {@code text}, each checked to exist in the text encoder's embedding table. */
-    private int[] tokenIds(String text, String what) {
-        if (tokenizer == null) throw new IllegalStateException("this pipeline has no text encoder: give prompt embeddings");
-        int[] ids = tokenizer.encode(text);
-        int vocab = textEncoder.config().vocabSize();
-        for (int id : ids) {
-            if (id < 0 || id >= vocab) {
-                throw new IllegalArgumentException("the " + what + " has token id " + id + ", outside the text encoder's"
-                        + " vocabulary of " + vocab + " ids: " + folder.component("tokenizer")
-                        + " does not belong to this text encoder");
-            }
-        }
-        return ids;
-    }
-
-    /** Adds a warning when {@code text} has more tokens than fit between the start and end tokens (as diffusers warns). */
-    private void truncationWarning(String text, String what, List<String> warnings) {
-        if (tokenizer == null) return;
-        int tokens = tokenizer.tokenIds(text).length;
-        int room = tokenizer.maxLength() - 2;
-        if (tokens > room) {
-            warnings.add("the " + what + " is " + tokens + " tokens long; the text encoder reads the first " + room
-                    + " and ignores the rest");
-        }
     }
 
     /** The A1111 spelling of a sampler name the user typed in any case. */
@@ -605,13 +575,6 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             case "LCMScheduler" -> "LCM";
             default -> name.isEmpty() ? "unknown" : name;
         };
-    }
-
-    private static void requireTextToImage(ModelFolder folder) {
-        if (folder.index().components().containsKey("text_encoder_2")) {
-            throw new IllegalArgumentException("model folder " + folder.dir() + " is a " + folder.index().className()
-                    + " (SDXL, two text encoders); this runtime runs Stable Diffusion 1.x and 2.x");
-        }
     }
 
     @Override

@@ -27,7 +27,15 @@ public interface UNetRunner extends AutoCloseable {
      * {@link #predict(Tensor, double[], Tensor)} with diffusers' {@code timestep_cond}: host [B, time_cond_proj_dim]
      * (the guidance-scale embedding of an LCM-distilled UNet), or null.
      */
-    Tensor predict(Tensor sample, double[] timesteps, Tensor timestepCond, Tensor context);
+    default Tensor predict(Tensor sample, double[] timesteps, Tensor timestepCond, Tensor context) {
+        return predict(sample, timesteps, timestepCond, null, context);
+    }
+
+    /**
+     * The full form: a timestep condition (or null) and SDXL's added conditioning {@code addEmbeds} (host
+     * [B, projection_class_embeddings_input_dim], {@link UNet2DConditionModel#addEmbeds}; null for other UNets).
+     */
+    Tensor predict(Tensor sample, double[] timesteps, Tensor timestepCond, Tensor addEmbeds, Tensor context);
 
     /**
      * The UNet's weights were swapped (a LoRA applied or removed): anything recorded over the old weights must go.
@@ -47,7 +55,13 @@ public interface UNetRunner extends AutoCloseable {
 
     /** Both: a timestep condition (or null) and a checkpoint between blocks (ignored by a runner that replays whole). */
     default Tensor predict(Tensor sample, double[] timesteps, Tensor timestepCond, Tensor context, Runnable checkpoint) {
-        return predict(sample, timesteps, timestepCond, context);
+        return predict(sample, timesteps, timestepCond, null, context, checkpoint);
+    }
+
+    /** Everything: timestep condition, added conditioning (each or null), checkpoint (ignored by a whole replay). */
+    default Tensor predict(Tensor sample, double[] timesteps, Tensor timestepCond, Tensor addEmbeds, Tensor context,
+                           Runnable checkpoint) {
+        return predict(sample, timesteps, timestepCond, addEmbeds, context);
     }
 
     /** Releases what the runner keeps on the backend (recorded graphs); the model and backend stay open. */

@@ -21,6 +21,8 @@ import java.util.regex.Pattern;
 final class ComponentChecks {
     private static final Pattern SCALAR_OUT = Pattern.compile("out_t([0-9]+(?:\\.[0-9]+)?)_scalar");
     private static final Pattern CLIP_SKIP = Pattern.compile("hidden_state_clip_skip([0-9]+)");
+    /** SDXL's conditioning: hidden_states[-2] as the encoder layer left it (no final_layer_norm). */
+    private static final String PENULTIMATE = "hidden_state_penultimate";
 
     private ComponentChecks() {}
 
@@ -35,9 +37,15 @@ final class ComponentChecks {
         Tensor ids = require(io, "input_ids", set.io("text_encoder"));
         Backend b = ctx.backend();
         boolean clipSkips = io.keySet().stream().anyMatch(k -> CLIP_SKIP.matcher(k).matches());
-        if (!io.containsKey("last_hidden_state") && !io.containsKey("pooler_output") && !clipSkips) {
-            ctx.report(nothingToCompare(name, set.io("text_encoder"), "last_hidden_state, pooler_output or hidden_state_clip_skip<k>"));
+        if (!io.containsKey("last_hidden_state") && !io.containsKey("pooler_output") && !clipSkips
+                && !io.containsKey(PENULTIMATE)) {
+            ctx.report(nothingToCompare(name, set.io("text_encoder"),
+                    "last_hidden_state, pooler_output, hidden_state_clip_skip<k> or " + PENULTIMATE));
             return;
+        }
+        if (io.containsKey(PENULTIMATE)) {
+            ctx.report(Compare.tensors(name + " " + PENULTIMATE, b.download(models.textEncoder().forward(ids, 1, false).hiddenState()),
+                    io.get(PENULTIMATE), ctx.tolerances().model()));
         }
         CLIPTextOutput out = models.textEncoder().forward(ids, 0);
         if (io.containsKey("last_hidden_state")) {
@@ -58,6 +66,46 @@ final class ComponentChecks {
     }
 
     /**
+     * SDXL's second text encoder ({@code CLIPTextModelWithProjection}, {@code text_encoder_2/}): {@code input_ids} →
+     * {@code last_hidden_state}, {@code text_embeds} (text_projection of the pooled output),
+     * {@code hidden_state_penultimate} and {@code hidden_state_clip_skip<k>}, each when recorded.
+     */
+    static void textEncoder2(ReferenceSet set, Models models, Context ctx, Arena arena) {
+        Path file = set.io("text_encoder_2");
+        Map<String, Tensor> io = SafeTensors.open(file, arena).tensors();
+        String name = set.label() + "text_encoder_2";
+        Tensor ids = require(io, "input_ids", file);
+        Backend b = ctx.backend();
+        var model = models.textEncoder2();
+        boolean any = false;
+        CLIPTextOutput out = model.forward(ids, 0, true);
+        if (io.containsKey("last_hidden_state")) {
+            any = true;
+            ctx.report(Compare.tensors(name + " last_hidden_state", b.download(out.lastHiddenState()), io.get("last_hidden_state"),
+                    ctx.tolerances().model()));
+        }
+        if (io.containsKey("text_embeds")) {
+            any = true;
+            ctx.report(Compare.tensors(name + " text_embeds", b.download(model.textEmbeds(out)), io.get("text_embeds"),
+                    ctx.tolerances().model()));
+        }
+        if (io.containsKey(PENULTIMATE)) {
+            any = true;
+            ctx.report(Compare.tensors(name + " " + PENULTIMATE, b.download(model.forward(ids, 1, false).hiddenState()),
+                    io.get(PENULTIMATE), ctx.tolerances().model()));
+        }
+        for (String key : new TreeSet<>(io.keySet())) {
+            Matcher m = CLIP_SKIP.matcher(key);
+            if (!m.matches()) continue;
+            any = true;
+            int k = Integer.parseInt(m.group(1));
+            ctx.report(Compare.tensors(name + " clip skip " + k, b.download(model.forward(ids, k, true).hiddenState()),
+                    io.get(key), ctx.tolerances().model()));
+        }
+        if (!any) ctx.report(nothingToCompare(name, file, "last_hidden_state, text_embeds, " + PENULTIMATE + " or hidden_state_clip_skip<k>"));
+    }
+
+    /**
      * {@code sample} [B, C, h, w], {@code timesteps} [B], {@code encoder_hidden_states} [B, L, D] → {@code out}; and each
      * {@code out_t<T>_scalar}: the output for the single timestep T given to every row.
      */
@@ -69,6 +117,9 @@ final class ComponentChecks {
         Tensor sample = b.upload(require(io, "sample", file));
         Tensor context = b.upload(require(io, "encoder_hidden_states", file));
         long rows = sample.dim(0);
+        // SDXL's added_cond_kwargs: text_embeds [B, P] and time_ids [B, 6], given to every output below
+        Tensor addEmbeds = io.containsKey("text_embeds") || io.containsKey("time_ids")
+                ? models.unet().addEmbeds(require(io, "text_embeds", file), require(io, "time_ids", file)) : null;
         if (!io.containsKey("out") && io.keySet().stream().noneMatch(k -> SCALAR_OUT.matcher(k).matches())) {
             ctx.report(nothingToCompare(name, file, "out or out_t<T>_scalar"));
             return;
@@ -79,7 +130,7 @@ final class ComponentChecks {
             if (t.length != rows) {
                 ctx.report(CheckResult.error(name + " out", "timesteps has " + t.length + " values for " + rows + " rows"));
             } else {
-                Tensor out = b.download(models.unet().forward(sample, t, cond, context));
+                Tensor out = b.download(models.unet().forward(sample, t, cond, addEmbeds, context, () -> {}));
                 ctx.report(Compare.tensors(name + " t=" + list(t) + (cond == null ? "" : " with timestep_cond"), out,
                         io.get("out"), ctx.tolerances().model()));
                 if (cond != null && io.containsKey("out_no_timestep_cond")) {
@@ -100,7 +151,7 @@ final class ComponentChecks {
             if (!m.matches()) continue;
             double[] t = new double[Math.toIntExact(rows)];
             Arrays.fill(t, Double.parseDouble(m.group(1)));
-            Tensor out = b.download(models.unet().forward(sample, t, context));
+            Tensor out = b.download(models.unet().forward(sample, t, null, addEmbeds, context, () -> {}));
             ctx.report(Compare.tensors(name + " t=" + m.group(1) + " (scalar)", out, io.get(key), ctx.tolerances().model()));
         }
     }

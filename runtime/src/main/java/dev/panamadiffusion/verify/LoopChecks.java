@@ -79,8 +79,16 @@ final class LoopChecks {
             GenerationRequest request = new GenerationRequest("", "", steps, g, null, selfSeeded ? noiseSeed : 0,
                     Math.toIntExact(noise.dim(3)) * scale, Math.toIntExact(noise.dim(2)) * scale,
                     Math.toIntExact(noise.dim(0)), 0, RngKind.TORCH);
-            Denoising d = pipeline.begin(request, selfSeeded ? new PipelineInputs(cond, uncond, null, null)
-                    : new PipelineInputs(cond, uncond, noise, new RecordedNoise(f, refTimesteps.length, name)));
+            PipelineInputs inputs = (selfSeeded ? new PipelineInputs(cond, uncond, null, null)
+                    : new PipelineInputs(cond, uncond, noise, new RecordedNoise(f, refTimesteps.length, name)))
+                    .withPooled(f.get("cond_pooled"), f.get("uncond_pooled"));                  // SDXL: [1 or B, P]
+            Denoising d = pipeline.begin(request, inputs);
+            if (f.containsKey("add_time_ids") && f.containsKey("cond_pooled")) {  // the pipeline's own time ids
+                Tensor rows = Latents.repeatRows(f.get("add_time_ids"), null, Math.toIntExact(d.addEmbeds().dim(0)));
+                Tensor pooledRows = d.addEmbeds().slice(1, 0, f.get("cond_pooled").dim(1)).contiguous();
+                ctx.report(Compare.tensors(name + " add_embeds (pooled, add_time_ids)", d.addEmbeds(),
+                        models.unet().addEmbeds(pooledRows, rows), tol.loop()));
+            }
 
             // schedule
             double[] timesteps = d.scheduler().timesteps();

@@ -5,6 +5,7 @@ import dev.panamadiffusion.io.ModelFolder;
 import dev.panamadiffusion.lora.LoraPatcher;
 import dev.panamadiffusion.lora.LoraSpec;
 import dev.panamadiffusion.models.clip.CLIPTextModel;
+import dev.panamadiffusion.models.clip.CLIPTextModelWithProjection;
 import dev.panamadiffusion.models.unet.UNet2DConditionModel;
 import dev.panamadiffusion.models.vae.AutoencoderKL;
 
@@ -27,6 +28,7 @@ final class Models implements AutoCloseable {
     private final Lazy<Optional<ModelFolder>> checkpoint;
     private final Lazy<CLIPTextModel> textEncoder;
     private final Lazy<UNet2DConditionModel> unet;
+    private final Lazy<CLIPTextModelWithProjection> textEncoder2;
     private final Lazy<AutoencoderKL> vae;
 
     Models(ReferenceSet set, Backend backend) {
@@ -41,6 +43,9 @@ final class Models implements AutoCloseable {
                     : CLIPTextModel.load(folder("text_encoder"), backend, arena);
             return withLoras(m, LoraPatcher.of(backend, null, m));
         });
+        this.textEncoder2 = new Lazy<>(() -> singleFile() != null
+                ? CLIPTextModelWithProjection.load(singleFile(), "text_encoder_2", backend, arena)
+                : CLIPTextModelWithProjection.load(folder("text_encoder_2"), backend, arena));
         this.unet = new Lazy<>(() -> {
             UNet2DConditionModel m = singleFile() != null ? UNet2DConditionModel.load(singleFile(), "unet", backend, arena)
                     : UNet2DConditionModel.load(folder("unet"), backend, arena);
@@ -70,6 +75,8 @@ final class Models implements AutoCloseable {
     CLIPTextModel textEncoder() { return textEncoder.get(); }
 
     UNet2DConditionModel unet() { return unet.get(); }
+
+    CLIPTextModelWithProjection textEncoder2() { return textEncoder2.get(); }
 
     AutoencoderKL vae() { return vae.get(); }
 

@@ -16,7 +16,7 @@ public record ReferenceSet(Path dir, String label) {
     public static final String TOKENIZATIONS = "tokenizations.json";
     public static final String RANDN = "torch_cpu_randn.safetensors";
     public static final String N_ITER = "n_iter_noise.safetensors";
-    public static final List<String> COMPONENTS = List.of("text_encoder", "unet", "vae");
+    public static final List<String> COMPONENTS = List.of("text_encoder", "text_encoder_2", "unet", "vae");
 
     /** {@code dir} itself and each sub-folder (two levels deep at most) that holds reference files, in name order. */
     public static List<ReferenceSet> find(Path dir) {

@@ -77,6 +77,9 @@ public final class Verifier {
             if (Files.isRegularFile(set.io("text_encoder"))) {
                 guarded(ctx, set.label() + "text_encoder", () -> ComponentChecks.textEncoder(set, models, ctx, arena));
             }
+            if (Files.isRegularFile(set.io("text_encoder_2"))) {
+                guarded(ctx, set.label() + "text_encoder_2", () -> ComponentChecks.textEncoder2(set, models, ctx, arena));
+            }
             if (Files.isRegularFile(set.io("unet"))) {
                 guarded(ctx, set.label() + "unet", () -> ComponentChecks.unet(set, models, ctx, arena));
             }

@@ -68,4 +68,12 @@ public final class CLIPTextModel {
      * @param clipSkip 0 for the last layer; k ≥ 1 conditions on hidden_states[-(k+1)] through final_layer_norm
      */
     public CLIPTextOutput forward(Tensor ids, int clipSkip) { return textModel.forward(ids, clipSkip); }
+
+    /**
+     * {@link #forward(Tensor, int)} with the hidden state hidden_states[-(clipSkip + 1)] taken as the encoder layer
+     * left it when {@code finalLayerNorm} is false (SDXL's penultimate layer: {@code clipSkip} 1).
+     */
+    public CLIPTextOutput forward(Tensor ids, int clipSkip, boolean finalLayerNorm) {
+        return textModel.forward(ids, clipSkip, finalLayerNorm);
+    }
 }

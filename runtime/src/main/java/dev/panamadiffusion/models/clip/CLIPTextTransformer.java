@@ -36,15 +36,25 @@ public final class CLIPTextTransformer {
      * @param clipSkip 0 … num_hidden_layers: which hidden state {@link CLIPTextOutput#hiddenState()} holds
      */
     public CLIPTextOutput forward(Tensor ids, int clipSkip) {
+        return forward(ids, clipSkip, true);
+    }
+
+    /**
+     * @param ids            host integer tensor [B, L]
+     * @param clipSkip       0 … num_hidden_layers: {@link CLIPTextOutput#hiddenState()} is hidden_states[-(clipSkip + 1)]
+     * @param finalLayerNorm whether that hidden state goes through {@code final_layer_norm} (SD 1.x/2.x's clip skip)
+     *                       or not (SDXL conditions on hidden_states[-2] as the encoder layer left it)
+     */
+    public CLIPTextOutput forward(Tensor ids, int clipSkip, boolean finalLayerNorm) {
         if (clipSkip < 0 || clipSkip > encoder.numLayers()) {
             throw new IllegalArgumentException("clip skip " + clipSkip + " is outside [0, " + encoder.numLayers()
                     + "] for a text encoder of " + encoder.numLayers() + " layers");
         }
         Tensor x = embeddings.forward(ids);                                          // [B, L, D]
         List<Tensor> hiddenStates = encoder.forward(x);                              // (layers + 1) × [B, L, D]
-        Tensor last = finalLayerNorm.forward(hiddenStates.getLast());                // [B, L, D]
-        Tensor hidden = clipSkip == 0 ? last
-                : finalLayerNorm.forward(hiddenStates.get(hiddenStates.size() - 1 - clipSkip)); // [B, L, D]
+        Tensor last = this.finalLayerNorm.forward(hiddenStates.getLast());           // [B, L, D]
+        Tensor raw = hiddenStates.get(hiddenStates.size() - 1 - clipSkip);          // [B, L, D]
+        Tensor hidden = !finalLayerNorm ? raw : clipSkip == 0 ? last : this.finalLayerNorm.forward(raw); // [B, L, D]
         return new CLIPTextOutput(last, pool(last, ids), hidden);
     }
 

@@ -18,10 +18,9 @@ import java.util.Set;
  * accepts as "int or list" ({@code attention_head_dim}, {@code layers_per_block}, {@code cross_attention_dim},
  * {@code transformer_layers_per_block}, {@code only_cross_attention}) are expanded to one entry per down block.
  *
- * <p>Every key is type- and range-checked as it is read; only what Stable Diffusion 1.x and 2.x use is supported, and
- * {@link #validate()} (called by {@link #fromJson}) rejects every other value with a message naming the key, so an
- * SDXL, Kandinsky or DeepFloyd config fails before
- * any weight is read.
+ * <p>Every key is type- and range-checked as it is read; only what Stable Diffusion 1.x, 2.x and XL use is supported
+ * (SDXL: {@code addition_embed_type "text_time"}), and {@link #validate()} (called by {@link #fromJson}) rejects every
+ * other value with a message naming the key, so a Kandinsky or DeepFloyd config fails before any weight is read.
  *
  * <p>diffusers' naming quirk: with {@code num_attention_heads} null (always, for SD), {@code attention_head_dim} is
  * the number of HEADS per block; the head size is {@code channels / heads} (see {@link #heads(int)}).
@@ -67,11 +66,17 @@ public record UNet2DConditionConfig(
         int convInKernel,
         int convOutKernel,
         String attentionType,
-        boolean classEmbeddingsConcat) {
+        boolean classEmbeddingsConcat,
+        Integer additionTimeEmbedDim,
+        Integer projectionClassEmbeddingsInputDim) {
 
     private static final Set<String> DOWN_BLOCKS = Set.of("CrossAttnDownBlock2D", "DownBlock2D");
     private static final Set<String> UP_BLOCKS = Set.of("CrossAttnUpBlock2D", "UpBlock2D");
     private static final String MID_BLOCK = "UNetMidBlock2DCrossAttn";
+    /** SDXL's {@code addition_embed_type}. */
+    public static final String TEXT_TIME = "text_time";
+    /** SDXL's time ids per row: original height and width, crop top and left, target height and width. */
+    public static final int TIME_IDS = 6;
 
     /** Most down (and up) blocks a config may list; Stable Diffusion has 4. */
     public static final int MAX_BLOCKS = 8;
@@ -156,7 +161,9 @@ public record UNet2DConditionConfig(
                 j.integer("conv_in_kernel", 3, 1, 15),
                 j.integer("conv_out_kernel", 3, 1, 15),
                 j.string("attention_type", "default"),
-                j.bool("class_embeddings_concat", false));
+                j.bool("class_embeddings_concat", false),
+                j.nullableInteger("addition_time_embed_dim", null, 2, maxC),
+                j.nullableInteger("projection_class_embeddings_input_dim", null, 1, 4 * maxC));
         c.validate();
         return c;
     }
@@ -205,7 +212,14 @@ public record UNet2DConditionConfig(
         require(classEmbedType == null && numClassEmbeds == null, "class_embed_type/num_class_embeds",
                 "class conditioning is not supported");
         require(!classEmbeddingsConcat, "class_embeddings_concat", "true is not supported");
-        require(additionEmbedType == null, "addition_embed_type", "unsupported: " + additionEmbedType + " (SDXL-style added embeddings)");
+        require(additionEmbedType == null || additionEmbedType.equals(TEXT_TIME), "addition_embed_type",
+                "unsupported: " + additionEmbedType + " (supported: null, \"text_time\" as SDXL)");
+        if (hasTextTime()) {
+            require(additionTimeEmbedDim != null, "addition_time_embed_dim", "is needed with addition_embed_type \"text_time\"");
+            require(projectionClassEmbeddingsInputDim != null && projectionClassEmbeddingsInputDim > TIME_IDS * additionTimeEmbedDim,
+                    "projection_class_embeddings_input_dim", "must exceed " + TIME_IDS + " × addition_time_embed_dim = "
+                            + TIME_IDS * additionTimeEmbedDim + " (the time ids' embedding plus the pooled text embedding)");
+        }
         require(encoderHidDim == null && encoderHidDimType == null, "encoder_hid_dim/encoder_hid_dim_type",
                 "encoder hidden state projection is not supported");
         require(resnetTimeScaleShift.equals("default"), "resnet_time_scale_shift", "unsupported: " + resnetTimeScaleShift);
@@ -243,6 +257,10 @@ public record UNet2DConditionConfig(
         w.expect(timeEmbeddingDim != null ? "time_embedding_dim" : "block_out_channels", timeEmbedDim(),
                 "time_embedding.linear_1.weight", 0);
         if (timeCondProjDim != null) w.expect("time_cond_proj_dim", timeCondProjDim, "time_embedding.cond_proj.weight", 1);
+        if (hasTextTime()) {
+            w.expect("projection_class_embeddings_input_dim", projectionClassEmbeddingsInputDim, "add_embedding.linear_1.weight", 1);
+            w.expect("time_embedding_dim", timeEmbedDim(), "add_embedding.linear_1.weight", 0);
+        }
         for (int i = 0; i < n; i++) {
             String down = "down_blocks." + i + ".";
             w.expectCount("layers_per_block", layersPerBlock[i], down + "resnets.");
@@ -260,6 +278,18 @@ public record UNet2DConditionConfig(
             }
         }
         w.expectCount("transformer_layers_per_block", transformerLayersPerBlock[n - 1], "mid_block.attentions.0.transformer_blocks.");
+    }
+
+    /** SDXL's added conditioning: {@code add_embedding} of the pooled text embedding and the embedded time ids. */
+    public boolean hasTextTime() { return TEXT_TIME.equals(additionEmbedType); }
+
+    /**
+     * Width of the pooled text embedding the UNet expects with {@code text_time}:
+     * {@code projection_class_embeddings_input_dim − 6 × addition_time_embed_dim} (text_encoder_2's projection_dim).
+     */
+    public int textEmbedsDim() {
+        if (!hasTextTime()) throw new IllegalStateException("this UNet has no text_time added conditioning");
+        return projectionClassEmbeddingsInputDim - TIME_IDS * additionTimeEmbedDim;
     }
 
     /** Number of down (and up) blocks. */

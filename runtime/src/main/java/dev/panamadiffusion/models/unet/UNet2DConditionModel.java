@@ -16,7 +16,8 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * diffusers' {@code UNet2DConditionModel} for Stable Diffusion 1.x and 2.x: predicts the noise (or v) in a latent
+ * diffusers' {@code UNet2DConditionModel} for Stable Diffusion 1.x, 2.x and XL (SDXL's {@code text_time}:
+ * {@code add_time_proj} and {@code add_embedding}, added to the time embedding): predicts the noise (or v) in a latent
  * sample at given timesteps, conditioned on text encoder hidden states. Module and field names follow diffusers, so
  * the weight keys of a diffusers {@code unet/} folder bind 1:1 ({@code conv_in}, {@code time_embedding},
  * {@code down_blocks.i}, {@code mid_block}, {@code up_blocks.i}, {@code conv_norm_out}, {@code conv_out}).
@@ -26,6 +27,8 @@ public final class UNet2DConditionModel {
     private final Backend backend;
     private final Timesteps timeProj;
     private final TimestepEmbedding timeEmbedding;
+    private final Timesteps addTimeProj;          // SDXL's text_time: null otherwise
+    private final TimestepEmbedding addEmbedding; // SDXL's text_time: null otherwise
     private final Conv2d convIn;
     private final List<UNetDownBlock> downBlocks = new ArrayList<>();
     private final UNetMidBlock2DCrossAttn midBlock;
@@ -77,6 +80,14 @@ public final class UNet2DConditionModel {
         this.convIn = new Conv2d(w.pp("conv_in"), config.inChannels(), c0, config.convInKernel(), 1, (config.convInKernel() - 1) / 2);
         this.timeProj = new Timesteps(c0, config.flipSinToCos(), config.freqShift());
         this.timeEmbedding = new TimestepEmbedding(w.pp("time_embedding"), c0, config.timeEmbedDim(), config.timeCondProjDim());
+        if (config.hasTextTime()) {
+            this.addTimeProj = new Timesteps(config.additionTimeEmbedDim(), config.flipSinToCos(), config.freqShift());
+            this.addEmbedding = new TimestepEmbedding(w.pp("add_embedding"), config.projectionClassEmbeddingsInputDim(),
+                    config.timeEmbedDim());
+        } else {
+            this.addTimeProj = null;
+            this.addEmbedding = null;
+        }
 
         int out = c0;
         for (int i = 0; i < n; i++) {
@@ -150,11 +161,71 @@ public final class UNet2DConditionModel {
     /** Both of the above: a timestep condition (or null) and a checkpoint between blocks. */
     public Tensor forward(Tensor sample, double[] timesteps, Tensor timestepCond, Tensor encoderHiddenStates,
                           Runnable checkpoint) {
+        return forward(sample, timesteps, timestepCond, null, encoderHiddenStates, checkpoint);
+    }
+
+    /**
+     * The full form: a timestep condition (or null), SDXL's added conditioning {@code addEmbeds} (host
+     * [B, projection_class_embeddings_input_dim] from {@link #addEmbeds}; required exactly when the config has
+     * {@code addition_embed_type "text_time"}, else null) and a checkpoint between blocks.
+     */
+    public Tensor forward(Tensor sample, double[] timesteps, Tensor timestepCond, Tensor addEmbeds,
+                          Tensor encoderHiddenStates, Runnable checkpoint) {
         checkInputs(sample, encoderHiddenStates);
         if (timesteps.length != sample.dim(0)) {
             throw new IllegalArgumentException("UNet: " + timesteps.length + " timesteps for a batch of " + sample.dim(0));
         }
-        return forwardProjected(sample, conditionedTimeProjection(timesteps, timestepCond), encoderHiddenStates, checkpoint);
+        return forwardProjected(sample, conditionedTimeProjection(timesteps, timestepCond), addedEmbedding(addEmbeds),
+                encoderHiddenStates, checkpoint);
+    }
+
+    /**
+     * diffusers' input of {@code add_embedding} for {@code addition_embed_type "text_time"} (SDXL):
+     * {@code concat(text_embeds, add_time_proj(time_ids.flatten()).reshape(B, -1))}. {@code textEmbeds} host
+     * [B, text width] (text_encoder_2's projected pooled output), {@code timeIds} host [B, 6] (original size, crop top
+     * left, target size) → host f32 [B, projection_class_embeddings_input_dim].
+     */
+    public Tensor addEmbeds(Tensor textEmbeds, Tensor timeIds) {
+        if (addTimeProj == null) throw new IllegalStateException("this UNet has no text_time added conditioning");
+        int text = config.textEmbedsDim();
+        int timeDim = config.additionTimeEmbedDim();
+        int ids = UNet2DConditionConfig.TIME_IDS;
+        if (textEmbeds.rank() != 2 || textEmbeds.dim(1) != text || timeIds.rank() != 2 || timeIds.dim(1) != ids
+                || timeIds.dim(0) != textEmbeds.dim(0)) {
+            throw new IllegalArgumentException("UNet text_time conditioning needs text_embeds [B, " + text + "] and time_ids [B, "
+                    + ids + "], got " + textEmbeds + " and " + timeIds);
+        }
+        int batch = Math.toIntExact(textEmbeds.dim(0));
+        int width = config.projectionClassEmbeddingsInputDim();
+        double[] flat = new double[batch * ids];
+        for (int i = 0; i < flat.length; i++) flat[i] = timeIds.getDouble(i);
+        float[] timeEmb = addTimeProj.embed(flat).toFloatArray();                  // [B * 6, timeDim]
+        float[] textF = textEmbeds.to(dev.panamadiffusion.tensor.DType.F32).contiguous().toFloatArray(); // [B, text]
+        float[] out = new float[batch * width];
+        for (int b = 0; b < batch; b++) {
+            System.arraycopy(textF, b * text, out, b * width, text);
+            System.arraycopy(timeEmb, b * ids * timeDim, out, b * width + text, ids * timeDim);
+        }
+        return Tensor.fromFloats(out, batch, width);                               // [B, width]
+    }
+
+    /**
+     * {@code add_embedding(addEmbeds)} on this model's backend, [B, time_embed_dim], what is added to the time embedding;
+     * null for null (and a UNet without text_time). A UNet with text_time refuses to run without it, as diffusers does.
+     */
+    public Tensor addedEmbedding(Tensor addEmbeds) {
+        if (addEmbedding == null) {
+            if (addEmbeds != null) throw new IllegalArgumentException("UNet: added conditioning given, but the config has no addition_embed_type");
+            return null;
+        }
+        if (addEmbeds == null) {
+            throw new IllegalArgumentException("UNet: addition_embed_type \"text_time\" needs text_embeds and time_ids (SDXL)");
+        }
+        int width = config.projectionClassEmbeddingsInputDim();
+        if (addEmbeds.rank() != 2 || addEmbeds.dim(1) != width) {
+            throw new IllegalArgumentException("UNet added conditioning must be [B, " + width + "], got " + addEmbeds);
+        }
+        return addEmbedding.forward(backend.upload(addEmbeds));                    // [B, T]
     }
 
     /**
@@ -226,10 +297,19 @@ public final class UNet2DConditionModel {
      * tensors (no host transfer), so a backend can record it once and replay it (CUDA graphs).
      */
     public Tensor forwardProjected(Tensor sample, Tensor timeProjection, Tensor encoderHiddenStates) {
-        return forwardProjected(sample, timeProjection, encoderHiddenStates, NO_CHECKPOINT);
+        return forwardProjected(sample, timeProjection, null, encoderHiddenStates, NO_CHECKPOINT);
     }
 
-    private Tensor forwardProjected(Tensor sample, Tensor timeProjection, Tensor encoderHiddenStates, Runnable checkpoint) {
+    /**
+     * {@link #forwardProjected(Tensor, Tensor, Tensor)} with {@code addedEmbedding} [B, time_embed_dim] on the backend
+     * ({@link #addedEmbedding}; null without SDXL's text_time) added to the time embedding.
+     */
+    public Tensor forwardProjected(Tensor sample, Tensor timeProjection, Tensor addedEmbedding, Tensor encoderHiddenStates) {
+        return forwardProjected(sample, timeProjection, addedEmbedding, encoderHiddenStates, NO_CHECKPOINT);
+    }
+
+    private Tensor forwardProjected(Tensor sample, Tensor timeProjection, Tensor addedEmbedding, Tensor encoderHiddenStates,
+                                    Runnable checkpoint) {
         checkInputs(sample, encoderHiddenStates);
         int c0 = config.blockOutChannels()[0];
         if (timeProjection.rank() != 2 || timeProjection.dim(0) != sample.dim(0) || timeProjection.dim(1) != c0) {
@@ -238,6 +318,11 @@ public final class UNet2DConditionModel {
         }
         Tensor context = encoderHiddenStates;                                   // [B, L, D]
         Tensor emb = timeEmbedding.forward(timeProjection);                     // [B, T]
+        if ((addedEmbedding == null) != (addEmbedding == null)) {
+            throw new IllegalArgumentException(addEmbedding == null ? "UNet: added conditioning given, but the config has no addition_embed_type"
+                    : "UNet: addition_embed_type \"text_time\" needs text_embeds and time_ids (SDXL)");
+        }
+        if (addedEmbedding != null) emb = backend.add(emb, addedEmbedding);     // [B, T]: diffusers' emb + aug_emb
 
         Tensor h = convIn.forward(sample);                                      // [B, c0, h, w]
         List<Tensor> residuals = new ArrayList<>();

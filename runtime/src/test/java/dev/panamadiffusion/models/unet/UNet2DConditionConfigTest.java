@@ -96,7 +96,10 @@ class UNet2DConditionConfigTest {
 
     @Test
     void unsupportedValuesFailNamingTheKey() {
-        assertRejected("addition_embed_type", j -> j.put("addition_embed_type", "text_time"));
+        assertRejected("addition_embed_type", j -> j.put("addition_embed_type", "image"));
+        assertRejected("addition_time_embed_dim", j -> j.put("addition_embed_type", "text_time"));
+        assertRejected("projection_class_embeddings_input_dim", j -> j.put("addition_embed_type", "text_time")
+                .put("addition_time_embed_dim", 256).put("projection_class_embeddings_input_dim", 6 * 256));
         assertRejected("class_embed_type", j -> j.put("class_embed_type", "timestep"));
         assertRejected("num_attention_heads", j -> j.put("num_attention_heads", 8));
         assertRejected("dual_cross_attention", j -> j.put("dual_cross_attention", true));
@@ -137,6 +140,18 @@ class UNet2DConditionConfigTest {
     }
 
     private interface Edit { void apply(ObjectNode j); }
+
+    @Test
+    void sdxlTextTimeIsReadWithItsPooledWidth() {
+        ObjectNode j = (ObjectNode) json(SD15);
+        j.put("addition_embed_type", "text_time").put("addition_time_embed_dim", 256)
+                .put("projection_class_embeddings_input_dim", 2816);          // SDXL base: 6 × 256 + 1280
+        UNet2DConditionConfig c = UNet2DConditionConfig.fromJson(j);
+        assertTrue(c.hasTextTime());
+        assertEquals(1280, c.textEmbedsDim());
+        assertFalse(UNet2DConditionConfig.fromJson(json(SD15)).hasTextTime());
+        assertThrows(IllegalStateException.class, () -> UNet2DConditionConfig.fromJson(json(SD15)).textEmbedsDim());
+    }
 
     private static void assertRejected(String key, Edit edit) {
         ObjectNode j = (ObjectNode) json(SD15);

@@ -1,0 +1,26 @@
+package dev.panamadiffusion.pipeline;
+
+import dev.panamadiffusion.models.clip.CLIPTextModel;
+
+import java.util.List;
+
+/**
+ * What conditions the UNet: the model's tokenizers and text encoders turning a request's prompt and negative prompt
+ * into a {@link UNetConditioning}. One implementation per way a model family conditions its UNet, composed into the one
+ * {@link StableDiffusionPipeline}: {@link ClipConditioning} (SD 1.x/2.x: one CLIP text encoder) and
+ * {@link SdxlConditioning} (SDXL: two text encoders, a pooled embedding and size time ids).
+ */
+public interface PromptConditioning {
+    /**
+     * Host conditioning for {@code request} (seed and size resolved): with {@code guided}, the negative prompt's rows
+     * [B] then the prompt's [B], else the prompt's [B]. A prompt longer than the text encoder reads adds a warning
+     * to {@code warnings}; a token id the text encoder lacks is an {@link IllegalArgumentException}.
+     */
+    UNetConditioning encode(GenerationRequest request, boolean guided, List<String> warnings);
+
+    /** The largest clip skip a request may ask for (the text encoders' layers that can be skipped). */
+    int maxClipSkip();
+
+    /** The text encoder a LoRA's {@code lora_te_} keys patch (SDXL: the first; its second encoder is not patched). */
+    CLIPTextModel loraTextEncoder();
+}
