@@ -1,7 +1,11 @@
 package dev.panamadiffusion.pipeline;
 
 import dev.panamadiffusion.rng.NoiseGenerator;
+import dev.panamadiffusion.tensor.DType;
 import dev.panamadiffusion.tensor.Tensor;
+
+import java.util.Arrays;
+import java.util.List;
 
 /**
  * What a caller may give the pipeline instead of letting it compute it, as diffusers' {@code prompt_embeds},
@@ -35,5 +39,36 @@ public record PipelineInputs(Tensor promptEmbeds, Tensor negativePromptEmbeds, T
     /** These inputs starting from {@code init} (null: text to image). */
     public PipelineInputs withInitImage(InitImage init) {
         return new PipelineInputs(promptEmbeds, negativePromptEmbeds, latents, generator, init);
+    }
+    /** Host [(2)B, L, D] from the given embeddings: [1 or B, L, D] each, unconditional rows first with guidance. */
+    Tensor context(boolean guided, int batch) {
+        Tensor prompt = perImage(promptEmbeds, batch, "prompt embeddings");
+        if (!guided) return prompt;
+        if (negativePromptEmbeds == null) {
+            throw new IllegalArgumentException("guidance with given prompt embeddings needs negative prompt embeddings too");
+        }
+        Tensor negative = perImage(negativePromptEmbeds, batch, "negative prompt embeddings");
+        if (!Arrays.equals(prompt.shape(), negative.shape())) {
+            throw new IllegalArgumentException("prompt embeddings " + Arrays.toString(prompt.shape())
+                    + " and negative prompt embeddings " + Arrays.toString(negative.shape()) + " differ in shape");
+        }
+        return Latents.concatRows(List.of(negative, prompt));
+    }
+
+    /** [1, L, D] repeated to [B, L, D], or [B, L, D] as it is. */
+    private static Tensor perImage(Tensor embeds, int batch, String what) {
+        if (embeds.rank() != 3) throw new IllegalArgumentException(what + " must be [1 or B, L, D], got " + Arrays.toString(embeds.shape()));
+        if (embeds.dim(0) == 1) return Latents.repeatRows(embeds, null, batch);
+        if (embeds.dim(0) == batch) return embeds.to(DType.F32).contiguous();
+        throw new IllegalArgumentException(what + " have " + embeds.dim(0) + " rows for a batch of " + batch);
+    }
+
+    /** Given {@code latents} as f32, checked to have the request's {@code shape}. */
+    static Tensor checkedLatents(Tensor latents, long[] shape) {
+        if (!Arrays.equals(latents.shape(), shape)) {
+            throw new IllegalArgumentException("given latents are " + Arrays.toString(latents.shape()) + " but the request needs "
+                    + Arrays.toString(shape));
+        }
+        return latents.to(DType.F32).contiguous();
     }
 }

@@ -153,11 +153,11 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             }
             // a single file holds no tokenizer: the bundled CLIP one is checked per prompt instead (tokenIds)
             if (!folder.isSingleFile()) checkTokenizer(folder, tokenizer, textEncoder.config());
-            int latent = vae.config().latentChannels();
-            if (unet.config().inChannels() != latent || unet.config().outChannels() != latent) {
-                throw new IllegalArgumentException("model folder " + modelDir + ": the UNet maps " + unet.config().inChannels()
-                        + " to " + unet.config().outChannels() + " channels but the VAE's latents have " + latent
-                        + " (an inpainting or other conditioned model?); text to image needs them equal");
+            int latent = vae.config().latentChannels(), in = unet.config().inChannels();
+            if (unet.config().outChannels() != latent || in != latent && !InpaintConditioning.takenBy(in, latent)) {
+                throw new IllegalArgumentException("model folder " + modelDir + ": the UNet maps " + in + " to "
+                        + unet.config().outChannels() + " channels but the VAE's latents have " + latent + "; this runtime"
+                        + " runs UNets of " + latent + " (or, inpainting, " + (2 * latent + 1) + ") in and " + latent + " out");
             }
             return new StableDiffusionPipeline(folder, backend, arena, tokenizer, textEncoder, unet,
                     UNetRunner.create(unet, backend), vae, schedulerConfig, defaultSampler, sizes, limits);
@@ -230,6 +230,21 @@ public final class StableDiffusionPipeline implements AutoCloseable {
 
     /** The model's scheduler config as requests use it (with any {@link #timestepSpacing} override). */
     public SchedulerConfig schedulerConfig() { return schedulerConfig; }
+
+    /**
+     * Whether the UNet is an inpainting UNet (9 input channels: latents, mask, masked-image latents), which every
+     * request must give an init image with a mask ({@link #maskProblem}).
+     */
+    public boolean inpaintingUNet() {
+        return InpaintConditioning.takenBy(unet.config().inChannels(), unet.config().outChannels());
+    }
+
+    /** Why {@code init} cannot run on this model (field {@code mask}): an inpainting UNet given no mask; else null. */
+    public InvalidRequestException.Problem maskProblem(InitImage init) {
+        if (!inpaintingUNet() || init != null && init.mask() != null) return null;
+        return new InvalidRequestException.Problem("mask", "this model has an inpainting UNet (" + unet.config().inChannels()
+                + " input channels: latents, mask, masked image); it needs an init image and a mask");
+    }
 
     /** Width and height when a request gives 0: the UNet's sample size times the VAE scale (512 for SD 1.5). */
     public int defaultSize() { return unet.config().sampleSize() * sizeRule.vaeScaleFactor(); }
@@ -347,6 +362,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         int width = resolved.width();
         int height = resolved.height();
         long seed = resolved.seed();
+        InvalidRequestException.Problem noMask = maskProblem(init);
+        if (noMask != null) throw new InvalidRequestException(List.of(noMask));
         if (init != null) {
             List<InvalidRequestException.Problem> problems = init.problems(request.steps(), width, height);
             if (!problems.isEmpty()) throw new InvalidRequestException(problems);
@@ -362,7 +379,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         List<String> warnings = new ArrayList<>();
         Tensor hostContext;                                                                  // [(2)B, L, D]
         if (inputs.promptEmbeds() != null) {
-            hostContext = givenContext(inputs, guided, request.batchSize());
+            hostContext = inputs.context(guided, request.batchSize());
         } else {
             truncationWarning(request.prompt(), "prompt", warnings);
             if (guided) truncationWarning(request.negativePrompt(), "negative prompt", warnings);
@@ -370,9 +387,10 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         }
         NoiseGenerator generator = inputs.generator() != null ? inputs.generator() : request.rng().generator(seed);
         int scale = sizeRule.vaeScaleFactor();
-        long[] shape = {request.batchSize(), unet.config().inChannels(), height / scale, width / scale};
-        Tensor given = inputs.latents() != null ? givenLatents(inputs.latents(), shape) : null;                  // [B, 4, h, w]
-        LatentSource.Start first = LatentSource.of(init, this::encode, vae == null ? 1f : vae.scalingFactor(), shape, given)
+        long[] shape = {request.batchSize(), unet.config().outChannels(), height / scale, width / scale};
+        Tensor given = inputs.latents() != null ? PipelineInputs.checkedLatents(inputs.latents(), shape) : null;  // [B, 4, h, w]
+        LatentSource.Start first = LatentSource.of(init, this::encode, vae == null ? 1f : vae.scalingFactor(), shape, given,
+                        InpaintConditioning.takenBy(unet.config().inChannels(), unet.config().outChannels()))
                 .start(scheduler, request.steps(), shape, generator);                                             // [B, 4, h, w]
         Tensor timestepCond = null;                                                                               // [B, dim]
         if (unet.config().timeCondProjDim() != null) {
@@ -382,7 +400,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         }
         return new Denoising(resolved, samplerName, scheduler, generator, hostContext, backend.upload(hostContext),
                 first.latents(), warnings, start, guided, timestepCond, first.beginIndex(), init == null ? null : init.strength(),
-                first.blend());
+                first.blend(), first.conditioning());
     }
 
     /**
@@ -404,7 +422,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         int r = 0;
         for (Denoising d : group) {
             Tensor input = d.scheduler.scaleModelInput(d.latents, d.step); // [B, 4, h, w]
-            inputs.add(d.guided ? Latents.twice(input) : input);          // [(2)B, 4, h, w]
+            inputs.add(d.conditioning.extend(d.guided ? Latents.twice(input) : input)); // [(2)B, 4 (or 9), h, w]
             Arrays.fill(t, r, r + d.rows(), d.scheduler.timesteps()[d.step]);
             r += d.rows();
         }
@@ -480,37 +498,6 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     public synchronized DiagonalGaussianDistribution encode(Tensor pixels) {
         if (vae == null) throw new IllegalStateException("this pipeline has no VAE");
         return vae.encode(backend.upload(pixels));
-    }
-
-    /** Host [(2)B, L, D] from given embeddings: [1 or B, L, D] each, unconditional rows first with guidance. */
-    private static Tensor givenContext(PipelineInputs inputs, boolean guided, int batch) {
-        Tensor prompt = perImage(inputs.promptEmbeds(), batch, "prompt embeddings");
-        if (!guided) return prompt;
-        if (inputs.negativePromptEmbeds() == null) {
-            throw new IllegalArgumentException("guidance with given prompt embeddings needs negative prompt embeddings too");
-        }
-        Tensor negative = perImage(inputs.negativePromptEmbeds(), batch, "negative prompt embeddings");
-        if (!Arrays.equals(prompt.shape(), negative.shape())) {
-            throw new IllegalArgumentException("prompt embeddings " + Arrays.toString(prompt.shape())
-                    + " and negative prompt embeddings " + Arrays.toString(negative.shape()) + " differ in shape");
-        }
-        return Latents.concatRows(List.of(negative, prompt));
-    }
-
-    /** [1, L, D] repeated to [B, L, D], or [B, L, D] as it is. */
-    private static Tensor perImage(Tensor embeds, int batch, String what) {
-        if (embeds.rank() != 3) throw new IllegalArgumentException(what + " must be [1 or B, L, D], got " + Arrays.toString(embeds.shape()));
-        if (embeds.dim(0) == 1) return Latents.repeatRows(embeds, null, batch);
-        if (embeds.dim(0) == batch) return embeds.to(dev.panamadiffusion.tensor.DType.F32).contiguous();
-        throw new IllegalArgumentException(what + " have " + embeds.dim(0) + " rows for a batch of " + batch);
-    }
-
-    private static Tensor givenLatents(Tensor latents, long[] shape) {
-        if (!Arrays.equals(latents.shape(), shape)) {
-            throw new IllegalArgumentException("given latents are " + Arrays.toString(latents.shape()) + " but the request needs "
-                    + Arrays.toString(shape));
-        }
-        return latents.to(dev.panamadiffusion.tensor.DType.F32).contiguous();
     }
 
     /** Host [(2)B, 77, D]: the embeddings the UNet attends to, unconditional rows first. */
