@@ -88,6 +88,8 @@ public final class Engine implements AutoCloseable {
     public Generation submit(GenerationRequest request, InitImage init, ProgressListener listener) {
         if (closed) throw new IllegalStateException("engine is closed");
         GenerationRequest r = validate(withImageSize(request, init));
+        InvalidRequestException.Problem noMask = pipeline.maskProblem(init);
+        if (noMask != null) throw new InvalidRequestException(List.of(noMask));
         if (init != null) {
             List<InvalidRequestException.Problem> problems = init.problems(r.steps(), r.width(), r.height());
             if (!problems.isEmpty()) throw new InvalidRequestException(problems);

@@ -27,14 +27,16 @@ public final class Denoising {
     final int beginIndex;             // the schedule iteration the loop starts at (image to image: t_start)
     final Double strength;            // image to image's strength, or null
     final MaskBlend blend;            // inpainting's per-step blend, or MaskBlend.NONE
+    final InpaintConditioning conditioning; // a 9-channel inpainting UNet's mask and masked latents, or NONE
     Tensor latents;                   // [B, C, h, w] host
     int step;                         // the schedule iteration the next step runs
     StepObserver observer = StepObserver.NONE;
     CancellationToken cancellation = CancellationToken.none();
 
     Denoising(GenerationRequest request, String samplerName, Scheduler scheduler, NoiseGenerator generator,
-              Tensor hostContext, Tensor context, Tensor addEmbeds, Tensor latents, List<String> warnings, long startNanos,
-              boolean guided, Tensor timestepCond, int beginIndex, Double strength, MaskBlend blend) {
+               Tensor hostContext, Tensor context, Tensor addEmbeds, Tensor latents, List<String> warnings, long startNanos,
+               boolean guided, Tensor timestepCond, int beginIndex, Double strength, MaskBlend blend,
+               InpaintConditioning conditioning) {
         this.request = request;
         this.samplerName = samplerName;
         this.scheduler = scheduler;
@@ -50,6 +52,7 @@ public final class Denoising {
         this.beginIndex = beginIndex;
         this.strength = strength;
         this.blend = blend;
+        this.conditioning = conditioning;
         this.step = beginIndex;
     }
 

@@ -15,21 +15,30 @@ import java.util.function.Function;
 sealed interface LatentSource {
 
     /**
-     * The loop's first latents, host [B, C, h, w], the schedule iteration they belong to, and what each step's
-     * latents go through after the scheduler ({@link MaskBlend#NONE} but for inpainting).
+     * The loop's first latents, host [B, C, h, w], the schedule iteration they belong to, what each step's latents
+     * go through after the scheduler ({@link MaskBlend#NONE} but for inpainting with a 4-channel UNet), and what the
+     * UNet reads besides them ({@link InpaintConditioning#NONE} but for a 9-channel inpainting UNet).
      */
-    record Start(Tensor latents, int beginIndex, MaskBlend blend) {
+    record Start(Tensor latents, int beginIndex, MaskBlend blend, InpaintConditioning conditioning) {
         Start(Tensor latents, int beginIndex) {
-            this(latents, beginIndex, MaskBlend.NONE);
+            this(latents, beginIndex, MaskBlend.NONE, InpaintConditioning.NONE);
         }
     }
 
     /**
-     * Text to image without {@code init}, image to image with one, inpainting with one that has a mask; the VAE's
-     * {@code encode} and {@code scalingFactor} for the image, {@code givenNoise} (or null) in place of drawing it.
+     * Text to image without {@code init}, image to image with one, inpainting with one that has a mask (blended for a
+     * 4-channel UNet, {@link InpaintUNet} for an {@code inpaintingUNet}); the VAE's {@code encode} and
+     * {@code scalingFactor} for the image, {@code givenNoise} (or null) in place of drawing it. An inpainting UNet
+     * without a mask is an {@link InvalidRequestException} (field {@code mask}).
      */
     static LatentSource of(InitImage init, Function<Tensor, DiagonalGaussianDistribution> encode, float scalingFactor,
-                           long[] shape, Tensor givenNoise) {
+                           long[] shape, Tensor givenNoise, boolean inpaintingUNet) {
+        if (inpaintingUNet) {
+            if (init == null || init.mask() == null) throw new IllegalStateException("an inpainting UNet needs a mask");
+            Tensor mask = init.maskLatents(Math.toIntExact(shape[0]), Math.toIntExact(shape[2]), Math.toIntExact(shape[3]));
+            return new InpaintUNet(init.strength() == 1.0 ? null : encode.apply(init.pixels()),
+                    encode.apply(init.maskedPixels()), scalingFactor, init, mask, givenNoise);
+        }
         if (init == null) return new Noise(givenNoise);
         if (init.mask() == null) return new Image(encode.apply(init.pixels()), scalingFactor, init, givenNoise);
         Tensor mask = init.maskLatents(Math.toIntExact(shape[0]), Math.toIntExact(shape[2]), Math.toIntExact(shape[3]));
@@ -108,7 +117,38 @@ sealed interface LatentSource {
             Tensor latents = strengthMax ? Latents.scale(noise, (float) scheduler.initNoiseSigma())
                     : scheduler.addNoise(image, noise, begin);                                   // [B, C, h, w]
             maskedPosterior.sample(generator);                                                   // [1, C, h, w], unused
-            return new Start(latents, begin, new MaskBlend(image, noise, mask));
+            return new Start(latents, begin, new MaskBlend(image, noise, mask), InpaintConditioning.NONE);
+        }
+    }
+
+    /**
+     * Inpainting with a 9-channel inpainting UNet (diffusers' {@code StableDiffusionInpaintPipeline} with
+     * {@code num_channels_unet == 9}): strength 1 encodes no image and starts from the generator's first draw ×
+     * {@code init_noise_sigma}; a lower one draws the image's posterior sample, then the noise, and starts from their
+     * {@code add_noise} at {@code t_start}. Then the masked image's posterior sample (the next draw) × the scaling
+     * factor, with the mask, conditions every step ({@link InpaintConditioning}); nothing is blended.
+     *
+     * @param posterior       the VAE encoder's distribution for the image, [1, C, h, w]; null at strength 1
+     * @param maskedPosterior the same for the masked image
+     * @param mask            [B, 1, h, w] at latent size, 1 where to repaint
+     */
+    record InpaintUNet(DiagonalGaussianDistribution posterior, DiagonalGaussianDistribution maskedPosterior,
+                       float scalingFactor, InitImage init, Tensor mask, Tensor givenNoise) implements LatentSource {
+        @Override
+        public Start start(Scheduler scheduler, int steps, long[] shape, NoiseGenerator generator) {
+            int begin = init.beginIndex(steps);
+            if (begin >= scheduler.timesteps().length) {
+                throw InvalidRequestException.of("strength", "leaves no step of " + steps + " to run");
+            }
+            scheduler.setBeginIndex(begin);
+            int batch = Math.toIntExact(shape[0]);
+            Tensor image = posterior == null ? null                                               // [B, C, h, w]
+                    : Latents.repeatRows(Latents.scale(posterior.sample(generator), scalingFactor), null, batch);
+            Tensor noise = givenNoise != null ? givenNoise : generator.randn(shape);             // [B, C, h, w]
+            Tensor latents = image == null ? Latents.scale(noise, (float) scheduler.initNoiseSigma())
+                    : scheduler.addNoise(image, noise, begin);                                   // [B, C, h, w]
+            Tensor masked = Latents.repeatRows(Latents.scale(maskedPosterior.sample(generator), scalingFactor), null, batch);
+            return new Start(latents, begin, MaskBlend.NONE, new InpaintConditioning(mask, masked)); // masked: [B, C, h, w]
         }
     }
 }

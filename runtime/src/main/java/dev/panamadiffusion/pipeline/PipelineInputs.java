@@ -1,7 +1,11 @@
 package dev.panamadiffusion.pipeline;
 
 import dev.panamadiffusion.rng.NoiseGenerator;
+import dev.panamadiffusion.tensor.DType;
 import dev.panamadiffusion.tensor.Tensor;
+
+import java.util.Arrays;
+import java.util.List;
 
 /**
  * What a caller may give the pipeline instead of letting it compute it, as diffusers' {@code prompt_embeds},
@@ -51,5 +55,14 @@ public record PipelineInputs(Tensor promptEmbeds, Tensor negativePromptEmbeds, T
     /** These inputs with SDXL's pooled prompt embeddings (each [1 or B, P]; the negative one may be null unguided). */
     public PipelineInputs withPooled(Tensor pooled, Tensor negativePooled) {
         return new PipelineInputs(promptEmbeds, negativePromptEmbeds, latents, generator, initImage, pooled, negativePooled);
+    }
+
+    /** Given {@code latents} as f32, checked to have the request's {@code shape}. */
+    static Tensor checkedLatents(Tensor latents, long[] shape) {
+        if (!Arrays.equals(latents.shape(), shape)) {
+            throw new IllegalArgumentException("given latents are " + Arrays.toString(latents.shape()) + " but the request needs "
+                    + Arrays.toString(shape));
+        }
+        return latents.to(DType.F32).contiguous();
     }
 }

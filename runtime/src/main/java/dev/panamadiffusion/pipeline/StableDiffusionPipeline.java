@@ -166,11 +166,11 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             }
             // a single file holds no tokenizer: the bundled CLIP one is checked per prompt instead (tokenIds)
             if (!folder.isSingleFile()) checkTokenizer(folder, tokenizer, textEncoder.config());
-            int latent = vae.config().latentChannels();
-            if (unet.config().inChannels() != latent || unet.config().outChannels() != latent) {
-                throw new IllegalArgumentException("model folder " + modelDir + ": the UNet maps " + unet.config().inChannels()
-                        + " to " + unet.config().outChannels() + " channels but the VAE's latents have " + latent
-                        + " (an inpainting or other conditioned model?); text to image needs them equal");
+            int latent = vae.config().latentChannels(), in = unet.config().inChannels();
+            if (unet.config().outChannels() != latent || in != latent && !InpaintConditioning.takenBy(in, latent)) {
+                throw new IllegalArgumentException("model folder " + modelDir + ": the UNet maps " + in + " to "
+                        + unet.config().outChannels() + " channels but the VAE's latents have " + latent + "; this runtime"
+                        + " runs UNets of " + latent + " (or, inpainting, " + (2 * latent + 1) + ") in and " + latent + " out");
             }
             return new StableDiffusionPipeline(folder, backend, arena, conditioning, unet,
                     UNetRunner.create(unet, backend), vae, schedulerConfig, defaultSampler, sizes, limits);
@@ -271,6 +271,21 @@ public final class StableDiffusionPipeline implements AutoCloseable {
      * ({@code StableDiffusionXLPipeline}), 7.5 otherwise.
      */
     public double defaultGuidance() { return unet.config().hasTextTime() ? 5.0 : 7.5; }
+
+    /**
+     * Whether the UNet is an inpainting UNet (9 input channels: latents, mask, masked-image latents), which every
+     * request must give an init image with a mask ({@link #maskProblem}).
+     */
+    public boolean inpaintingUNet() {
+        return InpaintConditioning.takenBy(unet.config().inChannels(), unet.config().outChannels());
+    }
+
+    /** Why {@code init} cannot run on this model (field {@code mask}): an inpainting UNet given no mask; else null. */
+    public InvalidRequestException.Problem maskProblem(InitImage init) {
+        if (!inpaintingUNet() || init != null && init.mask() != null) return null;
+        return new InvalidRequestException.Problem("mask", "this model has an inpainting UNet (" + unet.config().inChannels()
+                + " input channels: latents, mask, masked image); it needs an init image and a mask");
+    }
 
     /** Width and height when a request gives 0: the UNet's sample size times the VAE scale (512 for SD 1.5, 1024 for SDXL). */
     public int defaultSize() { return unet.config().sampleSize() * sizeRule.vaeScaleFactor(); }
@@ -408,6 +423,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         int width = resolved.width();
         int height = resolved.height();
         long seed = resolved.seed();
+        InvalidRequestException.Problem noMask = maskProblem(init);
+        if (noMask != null) throw new InvalidRequestException(List.of(noMask));
         if (init != null) {
             List<InvalidRequestException.Problem> problems = init.problems(request.steps(), width, height);
             if (!problems.isEmpty()) throw new InvalidRequestException(problems);
@@ -431,9 +448,10 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         }
         NoiseGenerator generator = inputs.generator() != null ? inputs.generator() : request.rng().generator(seed);
         int scale = sizeRule.vaeScaleFactor();
-        long[] shape = {request.batchSize(), unet.config().inChannels(), height / scale, width / scale};
-        Tensor given = inputs.latents() != null ? givenLatents(inputs.latents(), shape) : null;                  // [B, 4, h, w]
-        LatentSource.Start first = LatentSource.of(init, this::encode, vae == null ? 1f : vae.scalingFactor(), shape, given)
+        long[] shape = {request.batchSize(), unet.config().outChannels(), height / scale, width / scale};
+        Tensor given = inputs.latents() != null ? PipelineInputs.checkedLatents(inputs.latents(), shape) : null;  // [B, 4, h, w]
+        LatentSource.Start first = LatentSource.of(init, this::encode, vae == null ? 1f : vae.scalingFactor(), shape, given,
+                        InpaintConditioning.takenBy(unet.config().inChannels(), unet.config().outChannels()))
                 .start(scheduler, request.steps(), shape, generator);                                             // [B, 4, h, w]
         Tensor timestepCond = null;                                                                               // [B, dim]
         if (unet.config().timeCondProjDim() != null) {
@@ -443,7 +461,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         }
         return new Denoising(resolved, samplerName, scheduler, generator, cond.context(), backend.upload(cond.context()), cond.addEmbeds(),
                 first.latents(), warnings, start, guided, timestepCond, first.beginIndex(), init == null ? null : init.strength(),
-                first.blend());
+                first.blend(), first.conditioning());
     }
 
     /**
@@ -465,7 +483,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         int r = 0;
         for (Denoising d : group) {
             Tensor input = d.scheduler.scaleModelInput(d.latents, d.step); // [B, 4, h, w]
-            inputs.add(d.guided ? Latents.twice(input) : input);          // [(2)B, 4, h, w]
+            inputs.add(d.conditioning.extend(d.guided ? Latents.twice(input) : input)); // [(2)B, 4 (or 9), h, w]
             Arrays.fill(t, r, r + d.rows(), d.scheduler.timesteps()[d.step]);
             r += d.rows();
         }
@@ -543,14 +561,6 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     public synchronized DiagonalGaussianDistribution encode(Tensor pixels) {
         if (vae == null) throw new IllegalStateException("this pipeline has no VAE");
         return vae.encode(backend.upload(pixels));
-    }
-
-    private static Tensor givenLatents(Tensor latents, long[] shape) {
-        if (!Arrays.equals(latents.shape(), shape)) {
-            throw new IllegalArgumentException("given latents are " + Arrays.toString(latents.shape()) + " but the request needs "
-                    + Arrays.toString(shape));
-        }
-        return latents.to(dev.panamadiffusion.tensor.DType.F32).contiguous();
     }
 
     /** The A1111 spelling of a sampler name the user typed in any case. */

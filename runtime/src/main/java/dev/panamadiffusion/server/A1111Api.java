@@ -7,6 +7,7 @@ import dev.panamadiffusion.api.Generation;
 import dev.panamadiffusion.api.Progress;
 import dev.panamadiffusion.engine.Engine;
 import dev.panamadiffusion.image.ImageFiles;
+import dev.panamadiffusion.image.MaskImages;
 import dev.panamadiffusion.image.Rgb8Image;
 import dev.panamadiffusion.pipeline.GenerationRequest;
 import dev.panamadiffusion.pipeline.InitImage;
@@ -45,7 +46,7 @@ final class A1111Api {
     static final Map<String, String> NAMES = Map.ofEntries(Map.entry("negativePrompt", "negative_prompt"),
             Map.entry("guidanceScale", "cfg_scale"), Map.entry("sampler", "sampler_name"), Map.entry("batchSize", "batch_size"),
             Map.entry("clipSkip", "clip_skip"), Map.entry("iterations", "n_iter"), Map.entry("size", "width"),
-            Map.entry("strength", "denoising_strength"), Map.entry("initImage", "init_images"));
+            Map.entry("strength", "denoising_strength"), Map.entry("initImage", "init_images"), Map.entry("mask", "mask"));
 
     /**
      * The JSON body of a txt2img as a request, with A1111's defaults (20 steps, CFG 7, Euler, the model's own size,
@@ -93,8 +94,10 @@ final class A1111Api {
      * POST /sdapi/v1/img2img: txt2img's fields plus {@code init_images} (one base64 picture, a {@code data:} URL prefix
      * allowed) and {@code denoising_strength} (default 0.75), run as image to image
      * ({@link dev.panamadiffusion.pipeline.InitImage}). Without {@code width}/{@code height} the output has the image's
-     * size; given, they must equal it (the runtime does not resize, where A1111 would). A1111's inpainting
-     * ({@code mask} with its blur and fill options) is refused.
+     * size; given, they must equal it (the runtime does not resize, where A1111 would). With {@code mask} (base64, the
+     * image's size, white = repaint; {@code inpainting_mask_invert: 1} repaints the black part instead) it inpaints as
+     * {@code pdiff generate --mask} does; {@code mask_blur} other than 0 is refused (the mask is used binarized,
+     * unblurred).
      */
     void img2img(HttpExchange ex, JsonNode json) throws IOException, InterruptedException {
         JsonFields f = new JsonFields(json);
@@ -104,19 +107,33 @@ final class A1111Api {
         }
         if (images.size() > 1) throw HttpError.badField("init_images", "init_images holds " + images.size() + " images; one is supported");
         if (!images.get(0).isTextual()) throw HttpError.badField("init_images", "init_images[0] must be a base64 string");
-        JsonNode mask = f.node("mask");
-        if (mask != null && !mask.isNull()) throw HttpError.badField("mask", "mask (inpainting) is not supported by this API yet (pdiff generate --mask is)");
-        String data = images.get(0).asText();
-        if (data.startsWith("data:") && data.contains(",")) data = data.substring(data.indexOf(',') + 1);
-        Rgb8Image image;
-        try {
-            image = ImageFiles.readRgb(java.util.Base64.getDecoder().decode(data.replaceAll("\\s", "")));
-        } catch (IllegalArgumentException | IOException e) {
-            throw HttpError.badField("init_images", "init_images[0] " + (e instanceof IOException ? e.getMessage()
-                    : "is not base64: " + e.getMessage()));
+        Rgb8Image image = base64Image(images.get(0).asText(), "init_images", "init_images[0]");
+        Rgb8Image mask = null;
+        if (f.has("mask")) {
+            mask = base64Image(f.string("mask", null, true), "mask", "mask");
+            int invert = f.integer("inpainting_mask_invert", 0);
+            if (invert != 0 && invert != 1) throw HttpError.badField("inpainting_mask_invert", "inpainting_mask_invert must be 0 or 1, got " + invert);
+            if (invert == 1) mask = MaskImages.inverted(mask);
+        } else if (f.has("inpainting_mask_invert")) {
+            f.integer("inpainting_mask_invert", 0); // typed like the others; without a mask it changes nothing
+        }
+        if (f.has("mask_blur") && f.number("mask_blur", 0) != 0) {
+            throw HttpError.badField("mask_blur", "mask_blur is not supported (the mask is used binarized, unblurred): send 0 or"
+                    + " leave it out");
         }
         double strength = f.number("denoising_strength", 0.75);
-        run(ex, json, new InitImage(image, strength));
+        run(ex, json, new InitImage(image, strength, mask));
+    }
+
+    /** A base64 picture (a {@code data:} URL prefix allowed); anything else is a 400 naming {@code field}. */
+    private static Rgb8Image base64Image(String data, String field, String what) {
+        if (data.startsWith("data:") && data.contains(",")) data = data.substring(data.indexOf(',') + 1);
+        try {
+            return ImageFiles.readRgb(java.util.Base64.getDecoder().decode(data.replaceAll("\\s", "")));
+        } catch (IllegalArgumentException | IOException e) {
+            throw HttpError.badField(field, what + " " + (e instanceof IOException ? e.getMessage()
+                    : "is not base64: " + e.getMessage()));
+        }
     }
 
     /** txt2img, or img2img from {@code init}: decode, check, run every n_iter iteration, answer A1111's JSON. */

@@ -34,6 +34,11 @@ final class Exchanges {
 
     /** The request body as JSON; larger than {@code limit} bytes is a 413, malformed JSON a 400. */
     static JsonNode readJson(HttpExchange ex, int limit) throws IOException {
+        return parseJson(readBody(ex, limit));
+    }
+
+    /** The request body's bytes; larger than {@code limit} bytes is a 413. */
+    static byte[] readBody(HttpExchange ex, int limit) throws IOException {
         String len = ex.getRequestHeaders().getFirst("Content-Length");
         if (len != null) {
             try {
@@ -51,7 +56,7 @@ final class Exchanges {
                 buf.write(chunk, 0, n);
             }
         }
-        return parseJson(buf.toByteArray());
+        return buf.toByteArray();
     }
 
     /**

@@ -20,8 +20,9 @@ import java.util.concurrent.atomic.LongAdder;
 /**
  * The HTTP front of an engine, on the JDK's own server with one virtual thread per exchange: the AUTOMATIC1111
  * API ({@code /sdapi/v1/txt2img}, {@code /img2img}, {@code /progress}, {@code /interrupt}), the OpenAI images API
- * ({@code /v1/images/generations}), {@code /health} and {@code /metrics}. Every failure is answered (400 naming the
- * field, 413, 429 with Retry-After, 503 when the device ran out of memory, 500) and never stops the server.
+ * ({@code /v1/images/generations}, {@code /v1/images/edits}), {@code /health} and {@code /metrics}. Every failure is
+ * answered (400 naming the field, 413, 429 with Retry-After, 503 when the device ran out of memory, 500) and never
+ * stops the server.
  */
 public final class ImageServer implements AutoCloseable {
     /** Largest request body accepted, in bytes. */
@@ -66,6 +67,8 @@ public final class ImageServer implements AutoCloseable {
         server.route("/sdapi/v1/sd-models", a1111::models);
         server.route("/sdapi/v1/options", a1111::options);
         server.route("/v1/images/generations", ex -> openai.generations(ex, server.readJson(ex)));
+        OpenAiEditsApi edits = new OpenAiEditsApi(engine, requestTimeout);
+        server.route("/v1/images/edits", ex -> edits.edits(ex, server.readMultipart(ex)));
         server.route("/health", server::health);
         server.route("/metrics", server::metrics);
         server.route("/", ex -> {
@@ -80,6 +83,11 @@ public final class ImageServer implements AutoCloseable {
     private com.fasterxml.jackson.databind.JsonNode readJson(HttpExchange ex) throws IOException {
         Exchanges.requireMethod(ex, "POST");
         return Exchanges.readJson(ex, bodyLimit);
+    }
+
+    private Multipart readMultipart(HttpExchange ex) throws IOException {
+        Exchanges.requireMethod(ex, "POST");
+        return Multipart.parse(ex.getRequestHeaders().getFirst("Content-Type"), Exchanges.readBody(ex, bodyLimit));
     }
 
     interface Handler {

@@ -83,6 +83,11 @@ final class OpenAiImagesApi {
         } catch (InvalidRequestException e) {
             throw Fields.badRequest(e, NAMES);
         }
+        answer(ex, g, deadline, timeout);
+    }
+
+    /** Waits for {@code g} (until {@code deadline}) and answers OpenAI's JSON: {@code created} and {@code data[].b64_json}. */
+    static void answer(HttpExchange ex, Generation g, long deadline, Duration timeout) throws IOException, InterruptedException {
         GenerationResult result;
         try {
             result = Fields.await(g, deadline, List.of(g), timeout);

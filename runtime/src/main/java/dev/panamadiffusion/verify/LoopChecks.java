@@ -212,7 +212,7 @@ final class LoopChecks {
         ctx.report(Compare.worst(name + " ancestral noise = TorchCpuGenerator(" + seed + ")", parts.toArray(CheckResult[]::new)));
     }
 
-    private static void compareIfPresent(List<CheckResult> parts, String what, Tensor actual, Map<String, Tensor> f,
+    static void compareIfPresent(List<CheckResult> parts, String what, Tensor actual, Map<String, Tensor> f,
                                          String key, Tolerances tol) {
         Tensor ref = f.get(key);
         if (ref != null) parts.add(Compare.tensors(what, actual.contiguous(), ref, tol.loop()));

@@ -41,7 +41,7 @@ public record ReferenceSet(Path dir, String label) {
 
     boolean hasAnything() {
         return tokenizations() != null || Files.isRegularFile(dir.resolve(RANDN)) || Files.isRegularFile(dir.resolve(N_ITER))
-                || !loops().isEmpty()
+                || !loops().isEmpty() || !imageLoops().isEmpty()
                 || COMPONENTS.stream().anyMatch(c -> Files.isRegularFile(io(c)));
     }
 
@@ -107,6 +107,15 @@ public record ReferenceSet(Path dir, String label) {
         for (Path p : list(dir)) {
             String n = p.getFileName().toString();
             if (n.startsWith("loop_") && n.endsWith(".safetensors") && Files.isRegularFile(p)) out.add(p);
+        }
+        return out;
+    }
+
+    /** {@code img2img_*.safetensors} and {@code inpaint_*.safetensors} ({@link ImageLoopChecks}), in name order. */
+    public List<Path> imageLoops() {
+        List<Path> out = new ArrayList<>();
+        for (Path p : list(dir)) {
+            if (ImageLoopChecks.FILE.matcher(p.getFileName().toString()).matches() && Files.isRegularFile(p)) out.add(p);
         }
         return out;
     }

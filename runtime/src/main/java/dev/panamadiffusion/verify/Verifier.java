@@ -42,7 +42,7 @@ public final class Verifier {
         List<ReferenceSet> sets = ReferenceSet.find(dir);
         if (sets.isEmpty()) {
             throw new IllegalArgumentException("no reference files in " + dir + " (expected tokenizations.json, "
-                    + ReferenceSet.RANDN + ", <component>_io.safetensors or loop_*.safetensors; see docs/VERIFY.md)");
+                    + ReferenceSet.RANDN + ", <component>_io.safetensors, loop_*, img2img_* or inpaint_*.safetensors; see docs/VERIFY.md)");
         }
         int[] counts = new int[2];
         Context ctx = new Context(backend, tolerances, r -> {
@@ -85,6 +85,11 @@ public final class Verifier {
             }
             if (Files.isRegularFile(set.io("vae"))) {
                 guarded(ctx, set.label() + "vae", () -> ComponentChecks.vae(set, models, ctx, arena));
+            }
+            for (Path file : set.imageLoops()) {
+                String n = file.getFileName().toString();
+                guarded(ctx, set.label() + n.substring(0, n.length() - ".safetensors".length()),
+                        () -> ImageLoopChecks.run(set, file, models, ctx, arena));
             }
             // every loop eagerly; on a GraphBackend (CUDA) also through recorded CUDA graphs, as the pipeline runs it
             boolean graphs = backend instanceof GraphBackend;

@@ -98,6 +98,30 @@ class ImageToImageCliTest {
                 "--init-image", init, "--mask", small.toString(), "--out", out.toString());
     }
 
+    /**
+     * A model whose UNet has 9 input channels (reference/inpaint9's): {@code --init-image --mask} gives diffusers'
+     * 9-channel inpainting pixels; without a mask it is a one-line usage error naming {@code --mask}.
+     */
+    @Test
+    void inpaintingUNetNeedsAMask(@TempDir Path tmp) throws IOException {
+        Path set = SET.resolveSibling("inpaint9");
+        Path model = TinyModel.assemble(tmp.resolve("inpaint9"), "ddim", TinyModel.Tokenizer.FOLDED_CLIP);
+        TinyModel.deleteTree(model.resolve("unet"));
+        TinyModel.copyDir(set.resolve("unet"), model.resolve("unet"));
+        Path out = tmp.resolve("inpaint9.png");
+        String init = set.resolve("init.png").toString();
+        CliRun r = CliRun.run("generate", "--model", model.toString(), "--prompt", PROMPT, "--negative-prompt", "blurry",
+                "--init-image", init, "--mask", set.resolve("mask.png").toString(), "--strength", "0.75",
+                "--scheduler", "DDIM", "--steps", "8", "--seed", "31", "--backend", "cpu", "--out", out.toString());
+        assertEquals(0, r.exit(), r.err());
+        int diff = maxPixelDiff(Files.readAllBytes(out), SafeTensors.readAll(set.resolve("inpaint_ddim_s0.75.safetensors")));
+        assertTrue(diff <= 1, "pixels differ from diffusers' 9-channel inpainting by " + diff);
+        String noMask = "--mask this model has an inpainting UNet (9 input channels: latents, mask, masked image); it needs"
+                + " an init image and a mask";
+        assertUsage(noMask, "--model", model.toString(), "--prompt", "x", "--out", out.toString());
+        assertUsage(noMask, "--model", model.toString(), "--prompt", "x", "--init-image", init, "--out", out.toString());
+    }
+
     private static void assertUsage(String message, String... args) {
         String[] all = new String[args.length + 3];
         all[0] = "generate";

@@ -93,7 +93,7 @@ class ServerImageToImageTest {
         ImageServerTest.assertBad(post("{\"prompt\": \"x\", \"width\": 32, \"height\": 32, \"init_images\": [\"%s\"]}".formatted(initB64)),
                 400, "init_images", "16x16 but the request is 32x32");
         ImageServerTest.assertBad(post("{\"prompt\": \"x\", \"mask\": \"abc\", \"init_images\": [\"%s\"]}".formatted(initB64)),
-                400, "mask", "not supported");
+                400, "mask", "mask is not");
     }
 
     /** Largest difference of the PNG's 8-bit pixels from the record's image_01 (as numpy's round × 255). */

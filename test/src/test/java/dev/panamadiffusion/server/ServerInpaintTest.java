@@ -1,0 +1,205 @@
+package dev.panamadiffusion.server;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.panamadiffusion.api.DiffusionEngine;
+import dev.panamadiffusion.api.EngineOptions;
+import dev.panamadiffusion.image.ImageFiles;
+import dev.panamadiffusion.image.Rgb8Image;
+import dev.panamadiffusion.pipeline.GenerationRequest;
+import dev.panamadiffusion.pipeline.InitImage;
+import dev.panamadiffusion.pipeline.ProgressListener;
+import dev.panamadiffusion.pipeline.RngKind;
+import dev.panamadiffusion.testing.TinyModel;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import javax.imageio.ImageIO;
+import java.awt.image.BufferedImage;
+import java.io.ByteArrayOutputStream;
+import java.net.InetSocketAddress;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Base64;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/**
+ * Inpainting over HTTP: A1111's {@code /sdapi/v1/img2img} with {@code mask} (and {@code inpainting_mask_invert}) and
+ * OpenAI's multipart {@code /v1/images/edits} (transparent pixels = the area to edit) give the same pixels as the
+ * engine run directly with the same image, mask and settings; and their 400s name the field.
+ */
+class ServerInpaintTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final Path SET = Path.of(System.getProperty("pd.home", "..")).resolve("reference/inpaint");
+    private static final String PROMPT = "a photograph of an astronaut riding a horse";
+    private static Path dir;
+    private static DiffusionEngine engine;
+    private static ImageServer server;
+    private static final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+    private static byte[] initPng, maskPng;
+    private static Rgb8Image init, mask;
+
+    @BeforeAll
+    static void start() throws Exception {
+        dir = Files.createTempDirectory("pd-server-inpaint");
+        Path model = TinyModel.assemble(dir.resolve("tiny-sd"), "euler", TinyModel.Tokenizer.FOLDED_CLIP);
+        engine = DiffusionEngine.open(EngineOptions.defaults(model).withBackend("cpu").withMaxBatch(8).withQueueCapacity(4));
+        server = ImageServer.start(engine, new InetSocketAddress("127.0.0.1", 0), 1 << 20);
+        initPng = Files.readAllBytes(SET.resolve("init.png"));
+        maskPng = Files.readAllBytes(SET.resolve("mask.png"));
+        init = ImageFiles.readRgb(initPng);
+        mask = ImageFiles.readRgb(maskPng);
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        if (server != null) server.close();
+        if (engine != null) engine.close();
+        TinyModel.deleteTree(dir);
+    }
+
+    /** The engine's own pixels for the tiny model's inpainting of the set's picture. */
+    private static byte[] direct(String sampler, int steps, double cfg, long seed, double strength, Rgb8Image m) throws Exception {
+        GenerationRequest r = new GenerationRequest(PROMPT, "blurry", steps, cfg, sampler, seed, 16, 16, 1, 0, RngKind.TORCH);
+        return engine.submit(r, new InitImage(init, strength, m), ProgressListener.NONE).result().get().images().get(0).rgb();
+    }
+
+    private static HttpResponse<String> postJson(String body) throws Exception {
+        return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + "/sdapi/v1/img2img"))
+                .timeout(Duration.ofMinutes(2)).header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    private static String a1111(String extra, byte[] maskBytes) {
+        return """
+                {"prompt": "%s", "negative_prompt": "blurry", "steps": 8, "cfg_scale": 7.5, "sampler_name": "Euler",
+                 "seed": 31, "denoising_strength": 0.75, "init_images": ["%s"], "mask": "%s"%s}""".formatted(PROMPT,
+                Base64.getEncoder().encodeToString(initPng), Base64.getEncoder().encodeToString(maskBytes), extra);
+    }
+
+    private static byte[] firstImage(HttpResponse<String> r, String listKey, String field) throws Exception {
+        assertEquals(200, r.statusCode(), r.body());
+        JsonNode first = JSON.readTree(r.body()).get(listKey).get(0);
+        return ImageFiles.readRgb(Base64.getDecoder().decode((field == null ? first : first.get(field)).asText())).rgb();
+    }
+
+    @Test
+    void a1111MaskInpaintsAsTheEngine() throws Exception {
+        byte[] expected = direct("Euler", 8, 7.5, 31, 0.75, mask);
+        assertArrayEquals(expected, firstImage(postJson(a1111("", maskPng)), "images", null));
+        assertArrayEquals(expected, firstImage(postJson(a1111(", \"mask_blur\": 0, \"inpainting_mask_invert\": 1",
+                png(inverted(mask), false))), "images", null), "inverted mask, inverted back");
+    }
+
+    @Test
+    void a1111MaskErrorsNameTheField() throws Exception {
+        ImageServerTest.assertBad(postJson(a1111(", \"mask_blur\": 4", maskPng)), 400, "mask_blur", "not supported");
+        ImageServerTest.assertBad(postJson(a1111(", \"inpainting_mask_invert\": 2", maskPng)), 400, "inpainting_mask_invert", "0 or 1");
+        ImageServerTest.assertBad(postJson(a1111("", png(new Rgb8Image(8, 8, new byte[8 * 8 * 3]), false))), 400, "mask",
+                "is 8x8 but the image is 16x16");
+        ImageServerTest.assertBad(postJson(a1111("", "nope".getBytes(StandardCharsets.UTF_8))), 400, "mask", "not an image");
+        ImageServerTest.assertBad(postJson(a1111("", maskPng).replace("\"denoising_strength\": 0.75", "\"denoising_strength\": 0")), 400, "denoising_strength", "(0, 1]");
+    }
+
+    @Test
+    void openAiEditsInpaintAsTheEngine() throws Exception {
+        byte[] expected = direct("DDIM", 8, 7.5, 31, 1.0, mask);
+        Map<String, Object> form = new LinkedHashMap<>();
+        form.put("image", initPng);
+        form.put("mask", png(mask, true));                              // transparent where the mask is white
+        form.put("prompt", PROMPT);
+        form.put("negative_prompt", "blurry");
+        form.put("n", "1");
+        form.put("size", "16x16");
+        form.put("steps", "8");
+        form.put("sampler", "DDIM");
+        form.put("seed", "31");
+        form.put("response_format", "b64_json");
+        assertArrayEquals(expected, firstImage(edits(form), "data", "b64_json"));
+        form.remove("mask");
+        form.put("image", png(init, mask));                             // the image's own transparency marks the area
+        assertArrayEquals(expected, firstImage(edits(form), "data", "b64_json"));
+    }
+
+    @Test
+    void openAiEditsErrorsNameTheField() throws Exception {
+        Map<String, Object> form = new LinkedHashMap<>();
+        form.put("prompt", "x");
+        ImageServerTest.assertBad(edits(form), 400, "image", "image is required");
+        form.put("image", initPng);
+        ImageServerTest.assertBad(edits(form), 400, "mask", "no mask was given and the image has no alpha channel");
+        form.put("mask", maskPng);
+        ImageServerTest.assertBad(edits(form), 400, "mask", "has no alpha channel");
+        form.put("mask", png(new Rgb8Image(8, 8, new byte[8 * 8 * 3]), true));
+        ImageServerTest.assertBad(edits(form), 400, "mask", "nothing to edit");
+        form.put("mask", png(inverted(new Rgb8Image(8, 8, new byte[8 * 8 * 3])), true));
+        ImageServerTest.assertBad(edits(form), 400, "mask", "is 8x8 but the image is 16x16");
+        form.put("mask", png(mask, true));
+        form.put("strength", "1.5");
+        ImageServerTest.assertBad(edits(form), 400, "strength", "(0, 1]");
+        form.put("strength", "1");
+        form.put("size", "32x32");
+        ImageServerTest.assertBad(edits(form), 400, "image", "16x16 but the request is 32x32");
+        form.remove("size");
+        form.put("n", "two");
+        ImageServerTest.assertBad(edits(form), 400, "n", "must be an integer");
+        form.put("n", "1");
+        form.put("colour", "red");
+        ImageServerTest.assertBad(edits(form), 400, "colour", "not a known field");
+    }
+
+    private static HttpResponse<String> edits(Map<String, Object> form) throws Exception {
+        String boundary = "pd-test-boundary";
+        ByteArrayOutputStream body = new ByteArrayOutputStream();
+        for (Map.Entry<String, Object> e : form.entrySet()) {
+            boolean file = e.getValue() instanceof byte[];
+            body.write(("--" + boundary + "\r\nContent-Disposition: form-data; name=\"" + e.getKey() + "\""
+                    + (file ? "; filename=\"" + e.getKey() + ".png\"\r\nContent-Type: image/png" : "") + "\r\n\r\n")
+                    .getBytes(StandardCharsets.UTF_8));
+            body.write(file ? (byte[]) e.getValue() : e.getValue().toString().getBytes(StandardCharsets.UTF_8));
+            body.write("\r\n".getBytes(StandardCharsets.UTF_8));
+        }
+        body.write(("--" + boundary + "--\r\n").getBytes(StandardCharsets.UTF_8));
+        return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + "/v1/images/edits"))
+                .timeout(Duration.ofMinutes(2)).header("Content-Type", "multipart/form-data; boundary=" + boundary)
+                .POST(HttpRequest.BodyPublishers.ofByteArray(body.toByteArray())).build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    private static Rgb8Image inverted(Rgb8Image m) {
+        byte[] rgb = m.rgb().clone();
+        for (int i = 0; i < rgb.length; i++) rgb[i] = (byte) ~rgb[i];
+        return new Rgb8Image(m.width(), m.height(), rgb);
+    }
+
+    /** {@code img} as a PNG; with {@code alphaFromWhite}, fully transparent where the picture is white, else opaque RGB. */
+    private static byte[] png(Rgb8Image img, boolean alphaFromWhite) throws Exception {
+        return png(img, alphaFromWhite ? img : null);
+    }
+
+    /** {@code img} as a PNG, fully transparent where {@code transparent} (or null: no alpha) is white. */
+    private static byte[] png(Rgb8Image img, Rgb8Image transparent) throws Exception {
+        BufferedImage b = new BufferedImage(img.width(), img.height(),
+                transparent == null ? BufferedImage.TYPE_INT_RGB : BufferedImage.TYPE_INT_ARGB);
+        for (int y = 0; y < img.height(); y++) {
+            for (int x = 0; x < img.width(); x++) {
+                int[] p = img.pixel(x, y);
+                boolean clear = transparent != null && transparent.pixel(x, y)[0] > 127;
+                b.setRGB(x, y, (clear ? 0 : 0xff000000) | p[0] << 16 | p[1] << 8 | p[2]);
+            }
+        }
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ImageIO.write(b, "png", out);
+        return out.toByteArray();
+    }
+}
