@@ -188,7 +188,7 @@ class Prompts:
         return self.cache[text]
 
 
-def train_unet(means, stds, attrs, prompts, steps, batch, seed, ckpt_every, export_fn, init=None):
+def train_unet(means, stds, attrs, prompts, steps, batch, seed, ckpt_every, export_fn, init=None, offset_noise=0.0):
     from diffusers import DDPMScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
     torch.manual_seed(seed)
@@ -215,6 +215,8 @@ def train_unet(means, stds, attrs, prompts, steps, batch, seed, ckpt_every, expo
         texts = ["" if rng.random() < 0.1 else dataset.random_prompt(rng, *attrs[i]) for i in idx.tolist()]
         ids = torch.tensor([prompts.ids(t) for t in texts])
         noise = torch.randn(lat.shape, generator=g)
+        if offset_noise:  # a per-picture, per-channel offset, so the model learns to move the mean (the background)
+            noise = noise + offset_noise * torch.randn(lat.shape[:2] + (1, 1), generator=g)
         t = torch.randint(0, 1000, (batch,), generator=g)
         noisy = noise_sched.add_noise(lat, noise, t)
         cond = text(ids).last_hidden_state
@@ -252,6 +254,7 @@ def main():
     ap.add_argument("--unet-steps", type=int, default=2000)
     ap.add_argument("--unet-batch", type=int, default=48)
     ap.add_argument("--ckpt-every", type=int, default=100)
+    ap.add_argument("--offset-noise", type=float, default=0.0, help="offset noise scale (0: plain SD training noise)")
     ap.add_argument("--init", default=None, help="start the UNet and text encoder from this model folder (experiments)")
     a = ap.parse_args()
     global VAE, UNET
@@ -292,7 +295,7 @@ def main():
         export.write_model(a.out, vae, unet, text)
         log(f"exported step {step} to {a.out} ({(time.time() - t_start) / 60:.1f} min since start)")
 
-    train_unet(means, stds, attrs, prompts, a.unet_steps, a.unet_batch, a.seed, a.ckpt_every, export_fn, a.init)
+    train_unet(means, stds, attrs, prompts, a.unet_steps, a.unet_batch, a.seed, a.ckpt_every, export_fn, a.init, a.offset_noise)
     log(f"done in {(time.time() - t_start) / 60:.1f} min")
 
 
