@@ -15,21 +15,11 @@ import numpy as np
 import PIL.Image
 import torch
 
-sys.argv, _argv = sys.argv[:1], sys.argv
 HERE = os.path.dirname(os.path.abspath(__file__))
-ap = argparse.ArgumentParser()
-ap.add_argument("--tiny", default=os.path.join(HERE, "..", "..", "..", "shared", "reference", "tiny"))
-ap.add_argument("--tokenizer", default=os.path.join(HERE, "..", "..", "..", "shared", "reference", "tokenizer"))
-ap.add_argument("--out", default=os.path.join(HERE, "..", "..", "reference", "inpaint"))
-args = ap.parse_args(_argv[1:])
-OUT = os.path.abspath(args.out)
+sys.path.insert(0, HERE)
+import strength_helpers  # noqa: E402
 
-src = open(os.path.join(HERE, "gen_strength.py")).read()
-src = src[:src.index("\ndef loop(")]
-src = src.replace("args = ap.parse_args()", f"args = ap.parse_args({['--tiny', args.tiny, '--tokenizer', args.tokenizer]!r})")
-g = {"__file__": os.path.join(HERE, "gen_strength.py"), "__name__": "gen_strength_helpers"}
-exec(compile(src, "gen_strength.py", "exec"), g)
-g["META"]["generator"] = "tools/refgen/gen_inpaint.py"
+OUT, g = strength_helpers.load("gen_inpaint.py", "inpaint")
 save, components_json, SCHEDULERS = g["save"], g["components_json"], g["SCHEDULERS"]
 unet, vae, text_encoder, tok, embed = g["unet"], g["vae"], g["text_encoder"], g["tok"], g["embed"]
 from diffusers import StableDiffusionInpaintPipeline

@@ -78,14 +78,9 @@ sealed interface LatentSource {
             implements LatentSource {
         @Override
         public Start start(Scheduler scheduler, int steps, long[] shape, NoiseGenerator generator) {
-            int begin = init.beginIndex(steps);
-            if (begin >= scheduler.timesteps().length) {
-                throw InvalidRequestException.of("strength", "leaves no step of " + steps + " to run");
-            }
-            scheduler.setBeginIndex(begin);
-            Tensor sample = posterior.sample(generator);                                         // [1, C, h, w]
-            Tensor image = Latents.repeatRows(Latents.scale(sample, scalingFactor), null, Math.toIntExact(shape[0])); // [B, C, h, w]
-            Tensor noise = givenNoise != null ? givenNoise : generator.randn(shape);             // [B, C, h, w]
+            int begin = beginAt(scheduler, init, steps);
+            Tensor image = imageLatents(posterior, generator, scalingFactor, shape[0]);           // [B, C, h, w]
+            Tensor noise = noise(givenNoise, generator, shape);                                   // [B, C, h, w]
             return new Start(scheduler.addNoise(image, noise, begin), begin);                    // [B, C, h, w]
         }
     }
@@ -105,14 +100,9 @@ sealed interface LatentSource {
                    InitImage init, Tensor mask, Tensor givenNoise) implements LatentSource {
         @Override
         public Start start(Scheduler scheduler, int steps, long[] shape, NoiseGenerator generator) {
-            int begin = init.beginIndex(steps);
-            if (begin >= scheduler.timesteps().length) {
-                throw InvalidRequestException.of("strength", "leaves no step of " + steps + " to run");
-            }
-            scheduler.setBeginIndex(begin);
-            Tensor sample = posterior.sample(generator);                                         // [1, C, h, w]
-            Tensor image = Latents.repeatRows(Latents.scale(sample, scalingFactor), null, Math.toIntExact(shape[0])); // [B, C, h, w]
-            Tensor noise = givenNoise != null ? givenNoise : generator.randn(shape);             // [B, C, h, w]
+            int begin = beginAt(scheduler, init, steps);
+            Tensor image = imageLatents(posterior, generator, scalingFactor, shape[0]);           // [B, C, h, w]
+            Tensor noise = noise(givenNoise, generator, shape);                                   // [B, C, h, w]
             boolean strengthMax = init.strength() == 1.0;                                        // diffusers' is_strength_max
             Tensor latents = strengthMax ? Latents.scale(noise, (float) scheduler.initNoiseSigma())
                     : scheduler.addNoise(image, noise, begin);                                   // [B, C, h, w]
@@ -136,19 +126,35 @@ sealed interface LatentSource {
                        float scalingFactor, InitImage init, Tensor mask, Tensor givenNoise) implements LatentSource {
         @Override
         public Start start(Scheduler scheduler, int steps, long[] shape, NoiseGenerator generator) {
-            int begin = init.beginIndex(steps);
-            if (begin >= scheduler.timesteps().length) {
-                throw InvalidRequestException.of("strength", "leaves no step of " + steps + " to run");
-            }
-            scheduler.setBeginIndex(begin);
-            int batch = Math.toIntExact(shape[0]);
-            Tensor image = posterior == null ? null                                               // [B, C, h, w]
-                    : Latents.repeatRows(Latents.scale(posterior.sample(generator), scalingFactor), null, batch);
-            Tensor noise = givenNoise != null ? givenNoise : generator.randn(shape);             // [B, C, h, w]
+            int begin = beginAt(scheduler, init, steps);
+            Tensor image = posterior == null ? null : imageLatents(posterior, generator, scalingFactor, shape[0]); // [B, C, h, w]
+            Tensor noise = noise(givenNoise, generator, shape);                                   // [B, C, h, w]
             Tensor latents = image == null ? Latents.scale(noise, (float) scheduler.initNoiseSigma())
                     : scheduler.addNoise(image, noise, begin);                                   // [B, C, h, w]
-            Tensor masked = Latents.repeatRows(Latents.scale(maskedPosterior.sample(generator), scalingFactor), null, batch);
-            return new Start(latents, begin, MaskBlend.NONE, new InpaintConditioning(mask, masked)); // masked: [B, C, h, w]
+            Tensor masked = imageLatents(maskedPosterior, generator, scalingFactor, shape[0]);   // [B, C, h, w]
+            return new Start(latents, begin, MaskBlend.NONE, new InpaintConditioning(mask, masked));
         }
+    }
+
+    /** Iteration {@code t_start} of {@code init}'s strength, set as the scheduler's begin index; none left is refused. */
+    private static int beginAt(Scheduler scheduler, InitImage init, int steps) {
+        int begin = init.beginIndex(steps);
+        if (begin >= scheduler.timesteps().length) {
+            throw InvalidRequestException.of("strength", "leaves no step of " + steps + " to run");
+        }
+        scheduler.setBeginIndex(begin);
+        return begin;
+    }
+
+    /** One posterior sample (the generator's next draw) × the VAE's scaling factor, repeated for each of {@code batch}. */
+    private static Tensor imageLatents(DiagonalGaussianDistribution posterior, NoiseGenerator generator, float scalingFactor,
+                                       long batch) {
+        Tensor sample = posterior.sample(generator);                                             // [1, C, h, w]
+        return Latents.repeatRows(Latents.scale(sample, scalingFactor), null, Math.toIntExact(batch)); // [B, C, h, w]
+    }
+
+    /** The caller's noise, or the generator's next draw of {@code shape}. */
+    private static Tensor noise(Tensor given, NoiseGenerator generator, long[] shape) {
+        return given != null ? given : generator.randn(shape);                                   // [B, C, h, w]
     }
 }
