@@ -11,9 +11,12 @@ added embedding of 6 time ids x addition_time_embed_dim plus text_encoder_2's pr
 checked against StableDiffusionXLPipeline called with the prompt strings (the script stops unless its image equals
 the loop's bit for bit). See reference/sdxl/README.md.
 """
-import argparse, copy, hashlib, inspect, json, os, shutil, struct
+import argparse, copy, hashlib, inspect, json, os, shutil, sys
 
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import safetensors_writer  # noqa: E402
 torch.set_num_threads(2)
 torch.use_deterministic_algorithms(True)
 from transformers import tokenization_utils_base as tub
@@ -32,24 +35,8 @@ args = ap.parse_args()
 OUT = os.path.abspath(args.out)
 META = {"torch": torch.__version__, "diffusers": diffusers.__version__, "transformers": transformers.__version__,
         "generator": "tools/refgen/gen_sdxl.py"}
-_DT = {torch.float32: "F32", torch.int64: "I64"}
-
-
 def save(path, tensors, extra_meta=None):
-    """safetensors: 8-byte header length, compact JSON header (metadata first, names sorted), padded to 8 bytes."""
-    header, blobs, off = {"__metadata__": dict(META, **(extra_meta or {}))}, [], 0
-    for name in sorted(tensors):
-        t = tensors[name]
-        t = (t if torch.is_tensor(t) else torch.tensor(t)).detach().contiguous()
-        b = t.numpy().tobytes()
-        header[name] = {"dtype": _DT[t.dtype], "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
-        blobs.append(b); off += len(b)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h))); f.write(h)
-        for b in blobs: f.write(b)
+    safetensors_writer.write(path, tensors, dict(META, **(extra_meta or {})))
 
 
 def perturb_constant_params(model, seed):

@@ -11,9 +11,12 @@ fused attn.in_proj_weight/bias), then read back with diffusers' own converter (p
 convert_from_ckpt.py); the round trip must give every tensor of the folders bit for bit, or the script stops.
 See reference/single-file/README.md for what each set holds.
 """
-import argparse, hashlib, json, os, shutil, struct
+import argparse, hashlib, json, os, shutil, struct, sys
 
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import safetensors_writer  # noqa: E402
 torch.set_num_threads(2)
 torch.use_deterministic_algorithms(True)
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
@@ -32,24 +35,8 @@ args = ap.parse_args()
 OUT, WORK = os.path.abspath(args.out), os.path.abspath(args.work)
 META = {"torch": torch.__version__, "diffusers": diffusers.__version__, "transformers": transformers.__version__,
         "generator": "tools/refgen/gen_single_file.py"}
-_DT = {torch.float32: "F32", torch.float16: "F16", torch.int64: "I64"}
-
-
 def save(path, tensors, metadata=META):
-    """safetensors: 8-byte header length, compact JSON header (metadata first, names sorted), padded to 8 bytes."""
-    header, blobs, off = {"__metadata__": metadata}, [], 0
-    for name in sorted(tensors):
-        t = tensors[name]
-        t = (t if torch.is_tensor(t) else torch.tensor(t)).detach().contiguous()
-        b = t.numpy().tobytes()
-        header[name] = {"dtype": _DT[t.dtype], "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
-        blobs.append(b); off += len(b)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h))); f.write(h)
-        for b in blobs: f.write(b)
+    safetensors_writer.write(path, tensors, metadata, safetensors_writer.WITH_F16)
 
 
 def sha256(path):

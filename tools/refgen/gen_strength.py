@@ -13,9 +13,12 @@ and components.json in each set that needs models (where the tiny models are, an
 Every manual loop is checked against diffusers' StableDiffusionPipeline fed the same prompts and generator
 (max |diff| must be 0); the script stops if any is not.
 """
-import argparse, hashlib, inspect, json, os, struct
+import argparse, hashlib, inspect, json, os, sys
 
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import safetensors_writer  # noqa: E402
 torch.set_num_threads(2)
 torch.use_deterministic_algorithms(True)
 from transformers import tokenization_utils_base as tub
@@ -39,24 +42,8 @@ args = ap.parse_args()
 TINY, OUT = os.path.abspath(args.tiny), os.path.abspath(args.out)
 META = {"torch": torch.__version__, "diffusers": diffusers.__version__, "transformers": transformers.__version__,
         "generator": "tools/refgen/gen_strength.py"}
-_DT = {torch.float32: "F32", torch.int64: "I64"}
-
-
 def save(path, tensors):
-    """safetensors: 8-byte header length, compact JSON header (metadata first, names sorted), padded to 8 bytes."""
-    header, blobs, off = {"__metadata__": META}, [], 0
-    for name in sorted(tensors):
-        t = tensors[name]
-        t = (t if torch.is_tensor(t) else torch.tensor(t)).detach().contiguous()
-        b = t.numpy().tobytes()
-        header[name] = {"dtype": _DT[t.dtype], "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
-        blobs.append(b); off += len(b)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h))); f.write(h)
-        for b in blobs: f.write(b)
+    safetensors_writer.write(path, tensors, META)
 
 
 def sha256(path):
