@@ -12,6 +12,7 @@ import java.lang.foreign.Arena;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -28,11 +29,18 @@ import java.util.TreeSet;
  * every tensor the derived model needs is there and that no tensor of an unknown layout is.
  *
  * <p>What the tensors cannot say comes from the family's conventions, as diffusers' {@code from_single_file} does:
- * UNet attention heads 8 (SD 1.x) or one per 64 channels (SD 2.x), text encoder heads one per 64 channels, PNDM with
- * SD's scaled-linear betas (0.00085 to 0.012), the SD 1.x CLIP tokenizer (SD 2.x pads with {@code "!"}). An LDM config
- * beside the file ({@code name.yaml}) overrides the prediction type ({@code parameterization: "v"}) and the UNet heads
- * ({@code num_heads}, {@code num_head_channels}); the caller's {@link PredictionType} overrides both. Without either,
- * SD 2.x is taken to predict v (the 768 × 768 SD 2.x models; pass epsilon for SD 2.x base), as diffusers does.
+ * UNet attention heads 8 (SD 1.x) or one per 64 channels (SD 2.x, SDXL), text encoder heads one per 64 channels, PNDM
+ * with SD's scaled-linear betas (0.00085 to 0.012) for SD 1.x/2.x and Euler with the same betas for SDXL, VAE scaling
+ * 0.18215 (SDXL: 0.13025, with {@code force_upcast}), the SD 1.x CLIP tokenizer (SD 2.x and SDXL's second tokenizer pad
+ * with {@code "!"}). An LDM config beside the file ({@code name.yaml}) overrides the prediction type
+ * ({@code parameterization: "v"}, or SDXL's {@code denoiser_config} with {@code VScaling}), the UNet heads
+ * ({@code num_heads}, {@code num_head_channels} under {@code unet_config}, or SDXL's {@code network_config}) and the
+ * VAE's {@code scale_factor}; the caller's {@link PredictionType} overrides the prediction type. Without either, SD 2.x
+ * is taken to predict v (the 768 × 768 SD 2.x models; pass epsilon for SD 2.x base), as diffusers does.
+ *
+ * <p>SDXL base files ({@code conditioner.embedders.*}) add {@code text_encoder_2} (OpenCLIP ViT-bigG as a
+ * CLIPTextModelWithProjection, every layer) and the UNet's {@code text_time} added embedding, whose
+ * {@code addition_time_embed_dim} is (label_emb's input width − text_encoder_2's projection) / 6.
  */
 public final class LdmCheckpoint {
     /** Extensions of pickle-based checkpoints, which are refused. */
@@ -77,8 +85,9 @@ public final class LdmCheckpoint {
         LdmCheckpoint c = new LdmCheckpoint(file, layout, LdmKeyMap.of(layout, shapes), p);
         c.check(shapes);
         c.configs.put("unet", c.unetConfig(yaml));
-        c.configs.put("vae", c.vaeConfig());
+        c.configs.put("vae", c.vaeConfig(yaml));
         c.configs.put("text_encoder", c.textConfig());
+        if (layout.sdxl()) c.configs.put("text_encoder_2", c.textEncoder2Config());
         c.configs.put("scheduler", c.schedulerConfig());
         return c;
     }
@@ -109,7 +118,11 @@ public final class LdmCheckpoint {
 
     private static PredictionType yamlPrediction(LdmYaml yaml) {
         String v = yaml == null ? null : yaml.get("model.params.parameterization");
-        if (v == null) return yaml == null ? null : PredictionType.EPSILON;
+        if (v == null && yaml != null) {   // SDXL (generative-models): the denoiser's scaling says it
+            String scaling = yaml.get("model.params.denoiser_config.params.scaling_config.target");
+            v = scaling != null && scaling.endsWith(".VScaling") ? "v" : "eps";
+        }
+        if (v == null) return null;
         return switch (v) {
             case "v" -> PredictionType.V_PREDICTION;
             case "eps" -> PredictionType.EPSILON;
@@ -154,10 +167,10 @@ public final class LdmCheckpoint {
 
     private ObjectNode unetConfig(LdmYaml yaml) {
         int n = layout.unetChannels().length;
-        boolean sd2 = layout.openClip();
+        boolean sd2 = layout.openClip(), sdxl = layout.sdxl();
         ObjectNode j = node("UNet2DConditionModel");
         boolean v = prediction == PredictionType.V_PREDICTION;
-        j.put("sample_size", sd2 && v ? 96 : 64); // 768 or 512 pixels
+        j.put("sample_size", sdxl ? 128 : sd2 && v ? 96 : 64); // 1024, 768 or 512 pixels
         j.put("in_channels", layout.unetIn()).put("out_channels", layout.unetOut());
         ArrayNode down = j.putArray("down_block_types"), up = j.putArray("up_block_types"), ch = j.putArray("block_out_channels");
         for (int i = 0; i < n; i++) {
@@ -166,15 +179,24 @@ public final class LdmCheckpoint {
             ch.add(layout.unetChannels()[i]);
         }
         j.put("layers_per_block", layout.unetLayers());
-        j.put("transformer_layers_per_block", layout.transformerDepth());
+        int[] depth = layout.transformerDepth();
+        if (Arrays.stream(depth).allMatch(d -> d == depth[0])) {
+            j.put("transformer_layers_per_block", depth[0]);
+        } else {
+            ArrayNode a = j.putArray("transformer_layers_per_block");
+            for (int d : depth) a.add(d);
+        }
         j.put("cross_attention_dim", layout.crossAttentionDim());
         j.put("use_linear_projection", layout.linearProjection());
         j.put("upcast_attention", sd2 && v); // as diffusers' SD 2.1 768-v config
         j.put("norm_num_groups", 32);
+        if (sdxl) addedEmbedding(j);
         // diffusers' attention_head_dim is the number of heads for these models
-        Integer heads = yaml == null ? null : yaml.integer("model.params.unet_config.params.num_heads");
-        Integer headChannels = yaml == null ? null : yaml.integer("model.params.unet_config.params.num_head_channels");
-        if (heads == null && headChannels == null && !sd2) heads = 8;
+        String params = yaml != null && yaml.get("model.params.network_config.target") != null
+                ? "model.params.network_config.params." : "model.params.unet_config.params.";   // SDXL's, or SD's
+        Integer heads = yaml == null ? null : yaml.integer(params + "num_heads");
+        Integer headChannels = yaml == null ? null : yaml.integer(params + "num_head_channels");
+        if (heads == null && headChannels == null && !sd2 && !sdxl) heads = 8;
         if (heads != null) {
             j.put("attention_head_dim", heads);
         } else {
@@ -183,7 +205,8 @@ public final class LdmCheckpoint {
             for (int c : layout.unetChannels()) {
                 if (c % per != 0) {
                     throw new CheckpointException(file, "UNet width " + c + " is not a multiple of " + per
-                            + " channels per attention head" + (headChannels == null ? " (SD 2.x's; an LDM .yaml beside the file can say otherwise)" : ""));
+                            + " channels per attention head" + (headChannels == null ? " (" + (sdxl ? "SDXL" : "SD 2.x")
+                            + "'s; an LDM .yaml beside the file can say otherwise)" : ""));
                 }
                 a.add(c / per);
             }
@@ -191,7 +214,23 @@ public final class LdmCheckpoint {
         return j;
     }
 
-    private ObjectNode vaeConfig() {
+    /**
+     * SDXL's {@code text_time} embedding: label_emb's input is 6 time ids × addition_time_embed_dim (sinusoidal) and
+     * text_encoder_2's projected pooled output, which the projection's width gives.
+     */
+    private void addedEmbedding(ObjectNode j) {
+        int in = layout.addEmbeddingIn(), pooled = layout.text2().projection();
+        if (in <= pooled || (in - pooled) % 6 != 0 || (in - pooled) / 6 % 2 != 0) {
+            throw new CheckpointException(file, "the UNet's added embedding (" + LdmLayout.UNET + "label_emb.0.0.weight) takes "
+                    + in + " inputs, which is not 6 time ids of an even width plus the " + pooled + " of text_encoder_2's"
+                    + " projection: the UNet and the text encoders do not belong together");
+        }
+        j.put("addition_embed_type", "text_time");
+        j.put("addition_time_embed_dim", (in - pooled) / 6);
+        j.put("projection_class_embeddings_input_dim", in);
+    }
+
+    private ObjectNode vaeConfig(LdmYaml yaml) {
         ObjectNode j = node("AutoencoderKL");
         int n = layout.vaeBlocks();
         ArrayNode down = j.putArray("down_block_types"), up = j.putArray("up_block_types"), ch = j.putArray("block_out_channels");
@@ -203,7 +242,18 @@ public final class LdmCheckpoint {
         j.put("in_channels", layout.vaeIn()).put("out_channels", layout.vaeOut()).put("latent_channels", layout.latentChannels());
         j.put("layers_per_block", layout.vaeLayers()).put("norm_num_groups", 32).put("act_fn", "silu");
         j.put("sample_size", configs.get("unet").get("sample_size").asInt() * 8);
-        j.put("scaling_factor", 0.18215);
+        String scale = yaml == null ? null : yaml.get("model.params.scale_factor");
+        double scaling = layout.sdxl() ? 0.13025 : 0.18215;
+        if (scale != null) {
+            try {
+                scaling = Double.parseDouble(scale);
+                if (!(scaling > 0) || Double.isInfinite(scaling)) throw new NumberFormatException();
+            } catch (NumberFormatException e) {
+                throw new CheckpointException(yaml.file(), "model.params.scale_factor: '" + scale + "' is not a positive number");
+            }
+        }
+        j.put("scaling_factor", scaling);
+        if (layout.sdxl()) j.put("force_upcast", true); // as SDXL base's vae/config.json
         return j;
     }
 
@@ -222,7 +272,30 @@ public final class LdmCheckpoint {
         return j;
     }
 
+    /** SDXL's text_encoder_2: OpenCLIP ViT-bigG as transformers' CLIPTextModelWithProjection, every layer. */
+    private ObjectNode textEncoder2Config() {
+        LdmLayout.OpenClipTower t = layout.text2();
+        ObjectNode j = ConfigJson.MAPPER.createObjectNode();
+        j.putArray("architectures").add("CLIPTextModelWithProjection");
+        j.put("model_type", "clip_text_model");
+        if (t.hidden() % 64 != 0) throw new CheckpointException(file, "text encoder 2 width " + t.hidden() + " is not a multiple of CLIP's 64 channels per head");
+        j.put("vocab_size", t.vocab()).put("hidden_size", t.hidden()).put("intermediate_size", t.intermediate());
+        j.put("num_hidden_layers", t.layers()).put("num_attention_heads", t.hidden() / 64);
+        j.put("max_position_embeddings", t.positions());
+        j.put("hidden_act", "gelu").put("layer_norm_eps", 1e-5).put("projection_dim", t.projection());
+        j.put("bos_token_id", 0).put("eos_token_id", 2).put("pad_token_id", 1); // informational
+        return j;
+    }
+
     private ObjectNode schedulerConfig() {
+        if (layout.sdxl()) {   // convert_from_ckpt's SDXL scheduler (what SDXL base ships)
+            ObjectNode j = node("EulerDiscreteScheduler");
+            j.put("beta_start", 0.00085).put("beta_end", 0.012).put("beta_schedule", "scaled_linear");
+            j.put("num_train_timesteps", 1000).put("steps_offset", 1).put("timestep_spacing", "leading");
+            j.put("interpolation_type", "linear").put("use_karras_sigmas", false).put("prediction_type", prediction.configName());
+            j.putNull("trained_betas");
+            return j;
+        }
         ObjectNode j = node("PNDMScheduler");
         j.put("beta_start", 0.00085).put("beta_end", 0.012).put("beta_schedule", "scaled_linear");
         j.put("num_train_timesteps", 1000).put("set_alpha_to_one", false).put("skip_prk_steps", true);
@@ -241,19 +314,28 @@ public final class LdmCheckpoint {
 
     public Path file() { return file; }
 
-    /** "SD 1.x", "SD 2.x", "SD 1.x inpainting", ... */
+    /** "SD 1.x", "SD 2.x", "SD 1.x inpainting", "SDXL", ... */
     public String family() { return layout.family(); }
 
     public boolean isSd2() { return layout.openClip(); }
+
+    /** SDXL base: two text encoders ({@code text_encoder_2}, {@code tokenizer_2}) and the UNet's text_time embedding. */
+    public boolean isSdxl() { return layout.sdxl(); }
 
     public boolean isInpainting() { return layout.inpainting(); }
 
     public PredictionType prediction() { return prediction; }
 
-    /** The components this file holds, as a diffusers folder names them. */
+    /** The components an SD 1.x or 2.x file holds, as a diffusers folder names them. */
     public static final List<String> COMPONENTS = List.of("unet", "vae", "text_encoder", "tokenizer", "scheduler");
+    /** The components an SDXL base file holds. */
+    public static final List<String> SDXL_COMPONENTS = List.of("unet", "vae", "text_encoder", "text_encoder_2", "tokenizer",
+            "tokenizer_2", "scheduler");
 
-    /** The diffusers config of {@code unet}, {@code vae}, {@code text_encoder} or {@code scheduler} (a copy). */
+    /** The components this file holds ({@link #COMPONENTS} or {@link #SDXL_COMPONENTS}). */
+    public List<String> components() { return layout.sdxl() ? SDXL_COMPONENTS : COMPONENTS; }
+
+    /** The diffusers config of {@code unet}, {@code vae}, {@code text_encoder}, {@code text_encoder_2} (SDXL) or {@code scheduler} (a copy). */
     public JsonNode config(String component) {
         ObjectNode c = configs.get(component);
         if (c == null) throw new IllegalArgumentException(file + ": a single-file checkpoint has no " + component + " config");
@@ -262,7 +344,7 @@ public final class LdmCheckpoint {
 
     public LdmKeyMap keyMap() { return keyMap; }
 
-    /** Tensors of the file left out of the model, with why (training state, OpenCLIP's unused last layer and head). */
+    /** Tensors of the file left out of the model, with why (training state, OpenCLIP's unused last layer, head or temperature). */
     public Map<String, String> ignored() { return Collections.unmodifiableMap(ignored); }
 
     /**
@@ -287,6 +369,7 @@ public final class LdmCheckpoint {
                 case AS_IS -> t;
                 case ROWS -> t.slice(0, e.rowStart(), e.rowEnd());
                 case SQUEEZE_1X1 -> squeeze(t);
+                case TRANSPOSE -> t.rank() == 2 ? t.transpose(0, 1) : t; // a strided view; other ranks: the shape check reports them
             });
         }
         if (out.isEmpty()) throw new IllegalArgumentException(file + ": a single-file checkpoint has no " + component + " weights");
@@ -303,7 +386,11 @@ public final class LdmCheckpoint {
     public String ldmKey(String component, String diffusersKey) {
         for (LdmKeyMap.Entry e : keyMap.entries()) {
             if (e.component().equals(component) && e.diffusersKey().equals(diffusersKey)) {
-                return e.view() == LdmKeyMap.View.ROWS ? e.ldmKey() + "[" + e.rowStart() + ":" + e.rowEnd() + "]" : e.ldmKey();
+                return switch (e.view()) {
+                    case ROWS -> e.ldmKey() + "[" + e.rowStart() + ":" + e.rowEnd() + "]";
+                    case TRANSPOSE -> e.ldmKey() + " (transposed)";
+                    default -> e.ldmKey();
+                };
             }
         }
         return diffusersKey;

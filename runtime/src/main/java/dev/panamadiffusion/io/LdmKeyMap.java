@@ -12,16 +12,25 @@ import java.util.Map;
  * diffusion.py} (the inverse), generalised from SD's 4 blocks × 2 layers to any count.
  *
  * <p>Every mapping is a view of one LDM tensor, never a copy: the tensor as it is, a range of its rows (OpenCLIP's fused
- * {@code attn.in_proj_weight} holds q, k and v one above the other), or the same bytes without trailing 1 × 1
+ * {@code attn.in_proj_weight} holds q, k and v one above the other), the same bytes without trailing 1 × 1
  * dimensions (the VAE's mid-block attention is stored as 1 × 1 convolutions, [C, C, 1, 1], where diffusers has linear
- * layers, [C, C]).
+ * layers, [C, C]), or the tensor with its two dimensions swapped (SDXL's OpenCLIP {@code text_projection} is applied
+ * as x @ P, [hidden, projection], where transformers' Linear holds P^T, [projection, hidden]: diffusers converts it with
+ * {@code .T.contiguous()}; here it is a strided view, made contiguous by the backend's upload, which copies every
+ * weight anyway to convert fp16 to the compute type or move it to the device).
+ *
+ * <p>SDXL base ({@link LdmLayout#sdxl()}): {@code label_emb.0.0}/{@code .0.2} are the UNet's
+ * {@code add_embedding.linear_1}/{@code _2}, {@code conditioner.embedders.0.transformer.*} is {@code text_encoder}
+ * (CLIP ViT-L, the same names), {@code conditioner.embedders.1.model.*} is {@code text_encoder_2} (OpenCLIP ViT-bigG,
+ * every block, q/k/v fused, with {@code text_projection}), as diffusers 0.27.2's {@code convert_from_ckpt.py} reads
+ * an SDXL file and {@code scripts/convert_diffusers_to_original_sdxl.py} writes one.
  */
 public final class LdmKeyMap {
     /** How a diffusers tensor is seen in its LDM tensor. */
-    public enum View { AS_IS, ROWS, SQUEEZE_1X1 }
+    public enum View { AS_IS, ROWS, SQUEEZE_1X1, TRANSPOSE }
 
     /**
-     * One diffusers tensor: its component ({@code unet}, {@code vae}, {@code text_encoder}), its diffusers name, the
+     * One diffusers tensor: its component ({@code unet}, {@code vae}, {@code text_encoder}, {@code text_encoder_2}), its diffusers name, the
      * LDM key holding it and how; {@code rowStart}/{@code rowEnd} for {@link View#ROWS}. {@code optional} entries may
      * be absent from the file (a buffer such as CLIP's {@code position_ids}).
      */
@@ -39,8 +48,16 @@ public final class LdmKeyMap {
         LdmKeyMap m = new LdmKeyMap();
         m.unet(layout, shapes);
         m.vae(layout, shapes);
-        if (layout.openClip()) m.openClip(layout);
-        else m.clip(layout, shapes);
+        if (layout.openClip()) {
+            m.openClip("text_encoder", LdmLayout.OPEN_CLIP, layout.textLayers(), layout.textHidden());
+        } else {
+            m.clip(layout, shapes);
+        }
+        if (layout.sdxl()) {
+            LdmLayout.OpenClipTower t = layout.text2();
+            m.openClip("text_encoder_2", t.prefix(), t.layers(), t.hidden());
+            m.entries.add(new Entry("text_encoder_2", "text_projection.weight", t.prefix() + "text_projection", View.TRANSPOSE, 0, 0, false));
+        }
         return m;
     }
 
@@ -53,8 +70,10 @@ public final class LdmKeyMap {
      */
     public static Map<String, String> unetLdmNames(int[] channels, int layers, boolean[] downAttention, boolean[] upAttention,
                                                    int transformerDepth) {
+        int[] depth = new int[channels.length];
+        java.util.Arrays.fill(depth, transformerDepth);
         LdmLayout layout = new LdmLayout(false, LdmLayout.CLIP, channels.clone(), layers, downAttention.clone(),
-                upAttention.clone(), transformerDepth, 4, 4, 0, false, new int[0], 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+                upAttention.clone(), depth, 4, 4, 0, false, 0, new int[0], 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, null);
         Map<String, long[]> everyShortcut = new java.util.AbstractMap<>() { // needsShortcut: no shapes, every shortcut "present"
             @Override public boolean containsKey(Object key) { return key instanceof String k && k.endsWith(".skip_connection.weight"); }
             @Override public long[] get(Object key) { return null; }
@@ -90,12 +109,17 @@ public final class LdmKeyMap {
         addWeightBias("unet", "conv_in", p + "input_blocks.0.0");
         addWeightBias("unet", "conv_norm_out", p + "out.0");
         addWeightBias("unet", "conv_out", p + "out.2");
+        if (l.addEmbeddingIn() > 0) {   // SDXL's text_time embedding: LDM's label_emb (a "sequential" class embedding)
+            addWeightBias("unet", "add_embedding.linear_1", p + "label_emb.0.0");
+            addWeightBias("unet", "add_embedding.linear_2", p + "label_emb.0.2");
+        }
+        int[] depth = l.transformerDepth();
         for (int i = 0; i < n; i++) {
             for (int j = 0; j < layers; j++) {
                 int block = (layers + 1) * i + j + 1;
                 unetResnet(shapes, "down_blocks." + i + ".resnets." + j, p + "input_blocks." + block + ".0");
                 if (l.downAttention()[i]) {
-                    transformer("down_blocks." + i + ".attentions." + j, p + "input_blocks." + block + ".1", l.transformerDepth());
+                    transformer("down_blocks." + i + ".attentions." + j, p + "input_blocks." + block + ".1", depth[i]);
                 }
             }
             if (i < n - 1) {
@@ -103,14 +127,14 @@ public final class LdmKeyMap {
             }
         }
         unetResnet(shapes, "mid_block.resnets.0", p + "middle_block.0");
-        transformer("mid_block.attentions.0", p + "middle_block.1", l.transformerDepth());
+        transformer("mid_block.attentions.0", p + "middle_block.1", depth[n - 1]);
         unetResnet(shapes, "mid_block.resnets.1", p + "middle_block.2");
         for (int i = 0; i < n; i++) {
             boolean attention = l.upAttention()[i];
             for (int j = 0; j <= layers; j++) {
                 int block = (layers + 1) * i + j;
                 unetResnet(shapes, "up_blocks." + i + ".resnets." + j, p + "output_blocks." + block + ".0");
-                if (attention) transformer("up_blocks." + i + ".attentions." + j, p + "output_blocks." + block + ".1", l.transformerDepth());
+                if (attention) transformer("up_blocks." + i + ".attentions." + j, p + "output_blocks." + block + ".1", depth[n - 1 - i]);
             }
             if (i < n - 1) {
                 addWeightBias("unet", "up_blocks." + i + ".upsamplers.0.conv",
@@ -193,7 +217,10 @@ public final class LdmKeyMap {
 
     // ---- text encoders ------------------------------------------------------------------------------------------
 
-    /** SD 1.x: Hugging Face's CLIPTextModel under {@code cond_stage_model.transformer.}: the same names. */
+    /**
+     * SD 1.x and SDXL's first encoder: Hugging Face's CLIPTextModel under {@code cond_stage_model.transformer.} or
+     * {@code conditioner.embedders.0.transformer.}: the same names.
+     */
     private void clip(LdmLayout l, Map<String, long[]> shapes) {
         String p = l.clipPrefix();
         String e = "text_model.embeddings.";
@@ -212,27 +239,28 @@ public final class LdmKeyMap {
         addWeightBias("text_encoder", "text_model.final_layer_norm", p + "final_layer_norm");
     }
 
-    /** SD 2.x: OpenCLIP ViT-H/14's text tower under {@code cond_stage_model.model.}, q/k/v fused. */
-    private void openClip(LdmLayout l) {
-        String p = LdmLayout.OPEN_CLIP;
-        long d = l.textHidden();
-        add("text_encoder", "text_model.embeddings.token_embedding.weight", p + "token_embedding.weight");
-        add("text_encoder", "text_model.embeddings.position_embedding.weight", p + "positional_embedding");
-        for (int i = 0; i < l.textLayers(); i++) {
+    /**
+     * An OpenCLIP text tower under {@code p}, q/k/v fused: SD 2.x's ViT-H/14 ({@code cond_stage_model.model.}, the
+     * {@code layers} blocks it uses) or SDXL's ViT-bigG ({@code conditioner.embedders.1.model.}, every block).
+     */
+    private void openClip(String component, String p, int layers, long d) {
+        add(component, "text_model.embeddings.token_embedding.weight", p + "token_embedding.weight");
+        add(component, "text_model.embeddings.position_embedding.weight", p + "positional_embedding");
+        for (int i = 0; i < layers; i++) {
             String hf = "text_model.encoder.layers." + i + ".", ldm = p + "transformer.resblocks." + i + ".";
-            addWeightBias("text_encoder", hf + "layer_norm1", ldm + "ln_1");
-            addWeightBias("text_encoder", hf + "layer_norm2", ldm + "ln_2");
-            addWeightBias("text_encoder", hf + "mlp.fc1", ldm + "mlp.c_fc");
-            addWeightBias("text_encoder", hf + "mlp.fc2", ldm + "mlp.c_proj");
-            addWeightBias("text_encoder", hf + "self_attn.out_proj", ldm + "attn.out_proj");
+            addWeightBias(component, hf + "layer_norm1", ldm + "ln_1");
+            addWeightBias(component, hf + "layer_norm2", ldm + "ln_2");
+            addWeightBias(component, hf + "mlp.fc1", ldm + "mlp.c_fc");
+            addWeightBias(component, hf + "mlp.fc2", ldm + "mlp.c_proj");
+            addWeightBias(component, hf + "self_attn.out_proj", ldm + "attn.out_proj");
             String[] qkv = {"q_proj", "k_proj", "v_proj"};
             for (int k = 0; k < 3; k++) {
                 for (String s : List.of("weight", "bias")) {
-                    entries.add(new Entry("text_encoder", hf + "self_attn." + qkv[k] + "." + s, ldm + "attn.in_proj_" + s,
+                    entries.add(new Entry(component, hf + "self_attn." + qkv[k] + "." + s, ldm + "attn.in_proj_" + s,
                             View.ROWS, k * d, (k + 1) * d, false));
                 }
             }
         }
-        addWeightBias("text_encoder", "text_model.final_layer_norm", p + "ln_final");
+        addWeightBias(component, "text_model.final_layer_norm", p + "ln_final");
     }
 }

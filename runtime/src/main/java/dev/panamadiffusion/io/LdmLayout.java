@@ -10,40 +10,58 @@ import java.util.regex.Pattern;
 
 /**
  * The structure of a Stable Diffusion checkpoint in the original CompVis/LDM layout, read off its tensor names and
- * shapes alone (no config file needed): the family (SD 1.x with CLIP ViT-L, SD 2.x with OpenCLIP ViT-H), the UNet's
- * widths, layers per block, which levels have attention, its input channels (9 for inpainting), the VAE's and the text
- * encoder's sizes. What shapes cannot say (attention heads, v-prediction) {@link LdmCheckpoint} takes from the family's
+ * shapes alone (no config file needed): the family (SD 1.x with CLIP ViT-L, SD 2.x with OpenCLIP ViT-H, SDXL base with
+ * both CLIP ViT-L and OpenCLIP ViT-bigG), the UNet's widths, layers per block, which levels have attention and how deep
+ * their transformers are, its input channels (9 for inpainting), SDXL's added embedding, the VAE's and the text
+ * encoders' sizes. What shapes cannot say (attention heads, v-prediction) {@link LdmCheckpoint} takes from the family's
  * conventions or an LDM config beside the file.
  *
+ * @param clipPrefix       where the first text encoder's Hugging Face CLIP keys start (SD 1.x and SDXL's embedders.0)
+ * @param transformerDepth transformer blocks per level, in down-block order (levels without attention: the mid
+ *                         block's for the last level, else 1, as diffusers' configs write them)
+ * @param addEmbeddingIn   SDXL: the input width of the added embedding ({@code label_emb.0.0}: 6 time ids ×
+ *                         addition_time_embed_dim + text_encoder_2's projection); 0 without one
  * @param textBlocksInFile OpenCLIP residual blocks in the file; SD 2.x conditions on the penultimate one, so a file
  *                         with {@code text_projection} (a full OpenCLIP tower) has one block more than {@code textLayers}
+ * @param text2            SDXL's second text encoder (OpenCLIP ViT-bigG, every block, with its projection), else null
  */
 record LdmLayout(boolean openClip, String clipPrefix, int[] unetChannels, int unetLayers, boolean[] downAttention,
-                 boolean[] upAttention, int transformerDepth, int unetIn, int unetOut, int crossAttentionDim,
-                 boolean linearProjection, int[] vaeChannels, int vaeLayers, int vaeIn, int vaeOut, int latentChannels,
-                 int textVocab, int textHidden, int textIntermediate, int textPositions, int textLayers, int textBlocksInFile) {
+                 boolean[] upAttention, int[] transformerDepth, int unetIn, int unetOut, int crossAttentionDim,
+                 boolean linearProjection, int addEmbeddingIn, int[] vaeChannels, int vaeLayers, int vaeIn, int vaeOut,
+                 int latentChannels, int textVocab, int textHidden, int textIntermediate, int textPositions,
+                 int textLayers, int textBlocksInFile, OpenClipTower text2) {
     static final String UNET = "model.diffusion_model.";
     static final String VAE = "first_stage_model.";
     static final String CLIP = "cond_stage_model.transformer.";
     static final String OPEN_CLIP = "cond_stage_model.model.";
     static final String SDXL = "conditioner.embedders.";
+    /** SDXL's first text encoder: CLIP ViT-L in Hugging Face names, as SD 1.x's. */
+    static final String SDXL_CLIP = SDXL + "0.transformer.";
+    /** SDXL's second text encoder: OpenCLIP ViT-bigG's text tower, q/k/v fused, with {@code text_projection}. */
+    static final String SDXL_OPEN_CLIP = SDXL + "1.model.";
     /** Most blocks, layers and widths accepted from a file (as the diffusers config readers bound them). */
     private static final int MAX_COUNT = 64;
+
+    /**
+     * An OpenCLIP text tower used whole (SDXL's text_encoder_2, a CLIPTextModelWithProjection): {@code layers}
+     * residual blocks and {@code text_projection} [hidden, projection] (x @ P, the transpose of transformers' weight).
+     */
+    record OpenClipTower(String prefix, int vocab, int hidden, int intermediate, int positions, int layers, int projection) {}
 
     int vaeBlocks() { return vaeChannels.length; }
 
     boolean inpainting() { return unetIn == 9; }
 
-    /** "SD 1.x", "SD 2.x inpainting", ... */
-    String family() { return (openClip ? "SD 2.x" : "SD 1.x") + (inpainting() ? " inpainting" : ""); }
+    boolean sdxl() { return text2 != null; }
+
+    /** "SD 1.x", "SD 2.x inpainting", "SDXL", ... */
+    String family() { return (sdxl() ? "SDXL" : openClip ? "SD 2.x" : "SD 1.x") + (inpainting() ? " inpainting" : ""); }
 
     /** Reads the structure from {@code shapes} (full LDM keys); a layout it does not know is a {@link CheckpointException}. */
     static LdmLayout read(Path file, Map<String, long[]> shapes) {
         Reader r = new Reader(file, shapes);
-        if (r.any(SDXL)) {
-            throw new CheckpointException(file, "is a Stable Diffusion XL checkpoint (conditioner.embedders.* text encoders);"
-                    + " SDXL is not supported yet: this runtime runs SD 1.x and 2.x");
-        }
+        boolean sdxl = r.any(SDXL);
+        if (sdxl) sdxlEmbedders(r);
         if (!r.any(UNET)) {
             String hint = shapes.containsKey("conv_in.weight") || shapes.containsKey("encoder.conv_in.weight")
                     || shapes.containsKey("text_model.embeddings.token_embedding.weight")
@@ -52,12 +70,13 @@ record LdmLayout(boolean openClip, String clipPrefix, int[] unetChannels, int un
                     + UNET + "* tensors" + hint + "; its first tensors are " + r.first(3));
         }
         if (!r.any(VAE)) throw new CheckpointException(file, "has no VAE (" + VAE + "* tensors): a UNet-only file? This runtime needs the whole checkpoint");
-        boolean openClip = r.any(OPEN_CLIP);
-        if (!openClip && !r.any(CLIP)) {
+        boolean openClip = !sdxl && r.any(OPEN_CLIP);
+        if (!sdxl && !openClip && !r.any(CLIP)) {
             throw new CheckpointException(file, "has no text encoder (" + CLIP + "* for SD 1.x or " + OPEN_CLIP
                     + "* for SD 2.x): an unknown layout");
         }
-        String clipPrefix = r.any(CLIP + "text_model.") ? CLIP + "text_model." : CLIP;
+        String clip = sdxl ? SDXL_CLIP : CLIP;
+        String clipPrefix = r.any(clip + "text_model.") ? clip + "text_model." : clip;
 
         // UNet: input_blocks.0 is conv_in; each level has L resnet blocks, all but the last level a downsampler
         int inputBlocks = r.count(UNET + "input_blocks.");
@@ -81,9 +100,21 @@ record LdmLayout(boolean openClip, String clipPrefix, int[] unetChannels, int un
             up[i] = r.any(UNET + "output_blocks." + ((layers + 1) * i) + ".1.transformer_blocks.");
         }
         String mid = UNET + "middle_block.1.";
-        int depth = r.bounded("transformer blocks", r.count(mid + "transformer_blocks."));
+        int midDepth = r.bounded("transformer blocks", r.count(mid + "transformer_blocks."));
+        int[] depth = new int[n];
+        for (int i = 0; i < n; i++) {   // up block n-1-i mirrors level i (diffusers reverses the list for the up blocks)
+            String block = down[i] ? UNET + "input_blocks." + ((layers + 1) * i + 1) + ".1."
+                    : up[n - 1 - i] ? UNET + "output_blocks." + ((layers + 1) * (n - 1 - i)) + ".1." : null;
+            depth[i] = block != null ? r.bounded("transformer blocks", r.count(block + "transformer_blocks."))
+                    : i == n - 1 ? midDepth : 1;
+        }
+        if (depth[n - 1] != midDepth) {
+            throw new CheckpointException(file, "has " + midDepth + " transformer blocks in the UNet's middle block but "
+                    + depth[n - 1] + " in its last level: not a layout diffusers' UNet2DConditionModel describes");
+        }
         long[] projIn = r.shape(mid + "proj_in.weight");
         int cross = r.dim(mid + "transformer_blocks.0.attn2.to_k.weight", 1);
+        int addIn = sdxl ? r.dim(UNET + "label_emb.0.0.weight", 1) : 0;
 
         // VAE: encoder.down.i.block.j; the decoder mirrors it with one resnet more per level
         int vaeLevels = r.bounded("VAE levels", r.count(VAE + "encoder.down."));
@@ -109,10 +140,40 @@ record LdmLayout(boolean openClip, String clipPrefix, int[] unetChannels, int un
             intermediate = r.dim(clipPrefix + "encoder.layers.0.mlp.fc1.weight", 0);
             textLayers = blocks = r.bounded("text encoder layers", r.count(clipPrefix + "encoder.layers."));
         }
+        // SDXL's text_encoder_2 is OpenCLIP used whole (CLIPTextModelWithProjection): every block, and the projection
+        OpenClipTower text2 = null;
+        if (sdxl) {
+            String p = SDXL_OPEN_CLIP;
+            text2 = new OpenClipTower(p, r.dim(p + "token_embedding.weight", 0), r.dim(p + "token_embedding.weight", 1),
+                    r.dim(p + "transformer.resblocks.0.mlp.c_fc.weight", 0), r.dim(p + "positional_embedding", 0),
+                    r.bounded("text encoder 2 layers", r.count(p + "transformer.resblocks.")), r.dim(p + "text_projection", 1));
+            if (r.dim(p + "text_projection", 0) != text2.hidden()) {
+                throw new CheckpointException(file, "tensor " + p + "text_projection has shape " + Arrays.toString(r.shape(p + "text_projection"))
+                        + " but the OpenCLIP tower is " + text2.hidden() + " wide (expected [" + text2.hidden() + ", projection])");
+            }
+        }
         return new LdmLayout(openClip, clipPrefix, channels, layers, down, up, depth,
-                r.dim(UNET + "input_blocks.0.0.weight", 1), r.dim(UNET + "out.2.weight", 0), cross, projIn.length == 2,
+                r.dim(UNET + "input_blocks.0.0.weight", 1), r.dim(UNET + "out.2.weight", 0), cross, projIn.length == 2, addIn,
                 vaeChannels, vaeLayers, r.dim(VAE + "encoder.conv_in.weight", 1), r.dim(VAE + "decoder.conv_out.weight", 0),
-                r.dim(VAE + "decoder.conv_in.weight", 1), vocab, hidden, intermediate, positions, textLayers, blocks);
+                r.dim(VAE + "decoder.conv_in.weight", 1), vocab, hidden, intermediate, positions, textLayers, blocks, text2);
+    }
+
+    /**
+     * SDXL base conditions on two embedders: CLIP ViT-L ({@code embedders.0.transformer}) and OpenCLIP ViT-bigG
+     * ({@code embedders.1.model}). The refiner (OpenCLIP alone, as {@code embedders.0.model}) and a file missing one
+     * are refused, naming what is there.
+     */
+    private static void sdxlEmbedders(Reader r) {
+        boolean clip = r.any(SDXL_CLIP), open = r.any(SDXL_OPEN_CLIP);
+        if (!clip && r.any(SDXL + "0.model.")) {
+            throw new CheckpointException(r.file(), "is a Stable Diffusion XL refiner checkpoint (one OpenCLIP text encoder,"
+                    + " " + SDXL + "0.model.*): only SDXL base (CLIP ViT-L and OpenCLIP ViT-bigG) is supported");
+        }
+        if (!clip || !open) {
+            throw new CheckpointException(r.file(), "is an incomplete Stable Diffusion XL checkpoint: SDXL base has two text"
+                    + " encoders, but there are no " + (clip ? SDXL_OPEN_CLIP + "* (OpenCLIP ViT-bigG)" : SDXL_CLIP + "* (CLIP ViT-L)")
+                    + " tensors");
+        }
     }
 
     /**
@@ -120,8 +181,12 @@ record LdmLayout(boolean openClip, String clipPrefix, int[] unetChannels, int un
      * and EMA copies (outside the three components), and the parts of OpenCLIP that SD 2.x does not use.
      */
     String ignoredBecause(String key) {
-        if (!key.startsWith(UNET) && !key.startsWith(VAE) && !key.startsWith("cond_stage_model.")) {
+        String text = sdxl() ? SDXL : "cond_stage_model.";
+        if (!key.startsWith(UNET) && !key.startsWith(VAE) && !key.startsWith(text)) {
             return "not part of the UNet, VAE or text encoder (training state such as betas, alphas_cumprod, model_ema.*)";
+        }
+        if (sdxl() && key.equals(SDXL_OPEN_CLIP + "logit_scale")) {
+            return "OpenCLIP's contrastive temperature (SDXL uses the projected pooled output, not the logits)";
         }
         if (openClip && key.startsWith(OPEN_CLIP)) {
             String rest = key.substring(OPEN_CLIP.length());
@@ -137,7 +202,8 @@ record LdmLayout(boolean openClip, String clipPrefix, int[] unetChannels, int un
     @Override
     public String toString() {
         return family() + ": UNet " + Arrays.toString(unetChannels) + " x" + unetLayers + ", VAE " + Arrays.toString(vaeChannels)
-                + ", text encoder " + textLayers + " x " + textHidden;
+                + ", text encoder " + textLayers + " x " + textHidden
+                + (sdxl() ? ", text encoder 2 " + text2.layers() + " x " + text2.hidden() : "");
     }
 
     /** Counts and shapes from the key map, each problem a {@link CheckpointException} naming the tensor. */

@@ -23,7 +23,10 @@ import java.util.Map;
  * ({@link LdmCheckpoint}): it then stands for the diffusers folder the file converts to, with configs derived from the
  * tensors ({@link #config}), the tensors under diffusers names as views of the mapped file ({@link #weights}), the SD
  * 1.x CLIP tokenizer the demo model ships ({@link #component} {@code ("tokenizer")}) and, for SD 2.x, the pad token
- * {@code "!"} ({@link #padToken}). Pickle checkpoints ({@code .ckpt}, ...) are refused ({@link CheckpointException}).
+ * {@code "!"} ({@link #padToken}). An SDXL base file stands for a {@code StableDiffusionXLPipeline} folder: also
+ * {@code text_encoder_2} and {@code tokenizer_2} (the same CLIP tokenizer, padding with {@code "!"}), an Euler scheduler
+ * and {@code force_zeros_for_empty_prompt}, as diffusers' {@code from_single_file} builds it. Pickle checkpoints
+ * ({@code .ckpt}, ...) are refused ({@link CheckpointException}).
  */
 public final class ModelFolder {
     public static final String INDEX = "model_index.json";
@@ -59,8 +62,14 @@ public final class ModelFolder {
             components.put("unet", new ModelIndex.Component("diffusers", "UNet2DConditionModel"));
             components.put("vae", new ModelIndex.Component("diffusers", "AutoencoderKL"));
             components.put("text_encoder", new ModelIndex.Component("transformers", "CLIPTextModel"));
+            if (c.isSdxl()) components.put("text_encoder_2", new ModelIndex.Component("transformers", "CLIPTextModelWithProjection"));
             components.put("tokenizer", new ModelIndex.Component("transformers", "CLIPTokenizer"));
-            components.put("scheduler", new ModelIndex.Component("diffusers", "PNDMScheduler"));
+            if (c.isSdxl()) components.put("tokenizer_2", new ModelIndex.Component("transformers", "CLIPTokenizer"));
+            components.put("scheduler", new ModelIndex.Component("diffusers", c.config("scheduler").get("_class_name").asText()));
+            if (c.isSdxl()) {
+                String cls = c.isInpainting() ? "StableDiffusionXLInpaintPipeline" : "StableDiffusionXLPipeline";
+                return new ModelFolder(dir, new ModelIndex(cls, null, components, Map.of("force_zeros_for_empty_prompt", true)), c);
+            }
             String cls = c.isInpainting() ? "StableDiffusionInpaintPipeline" : "StableDiffusionPipeline";
             return new ModelFolder(dir, new ModelIndex(cls, null, components), c);
         }
@@ -108,17 +117,18 @@ public final class ModelFolder {
 
     /** True when the component's folder exists (for a single file: when it provides the component). */
     public boolean has(String name) {
-        return checkpoint != null ? LdmCheckpoint.COMPONENTS.contains(name) : Files.isDirectory(dir.resolve(name));
+        return checkpoint != null ? checkpoint.components().contains(name) : Files.isDirectory(dir.resolve(name));
     }
 
     /**
      * The folder of component {@code name}; a missing one is an error naming the model folder. A single file has only
      * a tokenizer folder: the SD 1.x CLIP tokenizer of the demo model ({@link DemoModel}), which all SD 1.x and 2.x
-     * models share (SD 2.x with {@link #padToken()} {@code "!"}).
+     * models share (SD 2.x with {@link #padToken()} {@code "!"}); an SDXL file's {@code tokenizer_2} is the same
+     * (OpenCLIP bigG's tokenizer is CLIP's, padding with {@code "!"}: {@link #padToken(String)}).
      */
     public Path component(String name) {
         if (checkpoint != null) {
-            if (!name.equals("tokenizer")) {
+            if (!name.equals("tokenizer") && !(name.equals("tokenizer_2") && checkpoint.isSdxl())) {
                 throw new IllegalArgumentException("model file " + dir + " is a single-file checkpoint: it has no " + name + "/ folder");
             }
             Path demo;
@@ -170,7 +180,16 @@ public final class ModelFolder {
 
     /** The tokenizer's pad token when the model needs another than its tokenizer files say ({@code "!"} for a SD 2.x file), else null. */
     public String padToken() {
-        return checkpoint != null && checkpoint.isSd2() ? "!" : null;
+        return padToken("tokenizer");
+    }
+
+    /**
+     * As {@link #padToken()} for tokenizer {@code name} ({@code tokenizer} or SDXL's {@code tokenizer_2}): {@code "!"}
+     * for a SD 2.x file's tokenizer and an SDXL file's tokenizer_2 (what diffusers loads them with), else null.
+     */
+    public String padToken(String name) {
+        if (checkpoint == null) return null;
+        return name.equals("tokenizer") && checkpoint.isSd2() || name.equals("tokenizer_2") && checkpoint.isSdxl() ? "!" : null;
     }
 
     /** {@code name} as messages show it: the component folder, or {@code file#name} for a single file. */

@@ -188,9 +188,10 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     /** SDXL's second tokenizer and text encoder (with projection), checked, composed into a {@link SdxlConditioning}. */
     private static PromptConditioning sdxlConditioning(ModelFolder folder, Backend backend, Arena arena, CLIPTokenizer tokenizer,
                                                        CLIPTextModel textEncoder, UNet2DConditionModel unet) {
-        CLIPTokenizer tokenizer2 = CLIPTokenizer.load(folder.component("tokenizer_2"), null);
+        CLIPTokenizer tokenizer2 = CLIPTokenizer.load(folder.component("tokenizer_2"), folder.padToken("tokenizer_2"));
         CLIPTextModelWithProjection textEncoder2 = CLIPTextModelWithProjection.load(folder, "text_encoder_2", backend, arena);
-        checkTokenizer(folder, tokenizer2, textEncoder2.config());
+        // a single file holds no tokenizer: the bundled CLIP one is checked per prompt instead (tokenIds)
+        if (!folder.isSingleFile()) checkTokenizer(folder, tokenizer2, textEncoder2.config());
         try {
             return new SdxlConditioning(backend, tokenizer, textEncoder, folder.component("tokenizer"), tokenizer2, textEncoder2,
                     folder.component("tokenizer_2"), unet, folder.index().flag("force_zeros_for_empty_prompt", true));
@@ -217,10 +218,12 @@ public final class StableDiffusionPipeline implements AutoCloseable {
      */
     public static RequestLimits.Model modelLimits(ModelFolder folder) {
         SizeRule sizes = sizeRule(folder);
-        int side = UNet2DConditionConfig.read(folder.configFile("unet")).sampleSize() * sizes.vaeScaleFactor();
-        int layers = CLIPTextConfig.read(folder.configFile("text_encoder")).numHiddenLayers();
+        // folder.config: a single file's configs are derived, not read from files
+        int side = UNet2DConditionConfig.read(folder.configFile("unet"), folder.config("unet")).sampleSize() * sizes.vaeScaleFactor();
+        int layers = CLIPTextConfig.read(folder.configFile("text_encoder"), folder.config("text_encoder")).numHiddenLayers();
         if (isSdxl(folder)) {   // SdxlConditioning.maxClipSkip: hidden_states[-(k + 2)] of both encoders
-            layers = Math.min(layers, CLIPTextConfig.read(folder.configFile("text_encoder_2")).numHiddenLayers()) - 1;
+            layers = Math.min(layers, CLIPTextConfig.read(folder.configFile("text_encoder_2"), folder.config("text_encoder_2"))
+                    .numHiddenLayers()) - 1;
         }
         return new RequestLimits.Model(sizes, side, side, layers);
     }
