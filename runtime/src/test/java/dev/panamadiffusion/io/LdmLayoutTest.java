@@ -194,4 +194,33 @@ class LdmLayoutTest {
         assertEquals(a.textHidden(), b.textHidden());
         assertEquals(a.textVocab(), b.textVocab());
     }
+
+    @Test
+    void sdxlBaseHasTwoTextEncodersPerLevelDepthsAndAnAddedEmbedding() {
+        Map<String, long[]> s = shapes("sdxl");
+        LdmLayout l = LdmLayout.read(FILE, s);
+        assertEquals("SDXL", l.family());
+        assertTrue(l.sdxl());
+        assertFalse(l.openClip(), "the first encoder is CLIP ViT-L");
+        assertEquals(LdmLayout.SDXL_CLIP + "text_model.", l.clipPrefix());
+        assertArrayEquals(new boolean[] {false, true}, l.downAttention());
+        assertArrayEquals(new boolean[] {true, false}, l.upAttention());
+        assertArrayEquals(new int[] {1, 2}, l.transformerDepth(), "a level without attention is 1; level 1 and the mid block 2");
+        assertEquals(s.get(LdmLayout.UNET + "label_emb.0.0.weight")[1], l.addEmbeddingIn());
+        long[] projection = s.get(LdmLayout.SDXL_OPEN_CLIP + "text_projection");
+        assertEquals(projection[0], l.text2().hidden());
+        assertEquals(projection[1], l.text2().projection());
+        assertEquals(2, l.text2().layers(), "every OpenCLIP block of the file");
+        assertTrue(l.toString().contains("text encoder 2 2 x 64"), l.toString());
+        assertTrue(l.ignoredBecause(LdmLayout.SDXL_OPEN_CLIP + "logit_scale").contains("temperature"));
+        assertNull(l.ignoredBecause(LdmLayout.SDXL_OPEN_CLIP + "text_projection"));
+        assertTrue(l.ignoredBecause("cond_stage_model.model.x").contains("not part of"), "SD 1.x/2.x keys in an SDXL file");
+        // SD 1.x/2.x files have no second encoder nor added embedding
+        assertNull(LdmLayout.read(FILE, shapes("sd1")).text2());
+        assertEquals(0, LdmLayout.read(FILE, shapes("sd2-v")).addEmbeddingIn());
+
+        // a middle block deeper than the last level's transformers is no diffusers UNet
+        String m = refused("sdxl", x -> x.put(LdmLayout.UNET + "middle_block.1.transformer_blocks.2.norm1.weight", new long[] {32}));
+        assertTrue(m.contains("3 transformer blocks in the UNet's middle block but 2 in its last level"), m);
+    }
 }
