@@ -1,7 +1,9 @@
 package dev.panamadiffusion.cli;
 
+import dev.panamadiffusion.io.DemoModel;
 import dev.panamadiffusion.io.SafeTensors;
 import dev.panamadiffusion.tensor.Tensor;
+import dev.panamadiffusion.testing.Png;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -18,8 +20,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Single-file checkpoints through the CLI: {@code verify} replays reference/single-file (the LDM files against what
- * diffusers computed from the diffusers folders), and {@code generate --model FILE} refuses what it cannot load with
- * one line and exit code 2.
+ * diffusers computed from the diffusers folders), {@code generate --model FILE} runs the tiny SDXL file as diffusers'
+ * StableDiffusionXLPipeline ran its folders, and refuses what it cannot load with one line and exit code 2.
  */
 class SingleFileCliTest {
     private static Path sets() {
@@ -29,17 +31,59 @@ class SingleFileCliTest {
     }
 
     @Test
-    void verifyReplaysBothSingleFileSets() {
+    void verifyReplaysEverySingleFileSet() {
         CliRun r = CliRun.run("verify", sets().toString(), "--backend", "cpu");
         List<String> lines = r.out().lines().toList();
-        assertEquals("14 passed, 0 failed", lines.getLast(), r.out() + r.err());
+        assertEquals("36 passed, 0 failed", lines.getLast(), r.out() + r.err());
         assertEquals(0, r.exit());
-        for (String set : List.of("sd1/", "sd2-v/")) {
+        for (String set : List.of("sd1/", "sd2-v/", "sdxl/")) {
             for (String check : List.of("text_encoder last_hidden_state", "text_encoder pooler_output", "unet t=[10,500]",
                     "vae decode", "vae encode mean")) {
                 assertTrue(lines.stream().anyMatch(l -> l.startsWith(set + check) && l.endsWith("PASS")), set + check + "\n" + r.out());
             }
         }
+        for (String check : List.of("text_encoder hidden_state_penultimate", "text_encoder_2 last_hidden_state",
+                "text_encoder_2 text_embeds", "text_encoder_2 hidden_state_penultimate", "loop_euler_cfg5 add_embeds",
+                "loop_euler_cfg5 step 3", "loop_euler_cfg5 image_01")) {
+            assertTrue(lines.stream().anyMatch(l -> l.startsWith("sdxl/" + check) && l.contains(" PASS")), check + "\n" + r.out());
+        }
+    }
+
+    /**
+     * {@code generate} on the tiny SDXL file with the model's defaults (Euler, guidance 5): the picture of diffusers'
+     * StableDiffusionXLPipeline on the diffusers folders (the set's loop_euler_cfg5, image_01) within 1/255. A single
+     * file holds no tokenizer; the tiny text encoders know 1,000 ids, so the demo model's tokenizer is swapped for
+     * the 1,000-id CLIP BPE the loop was recorded with (reference/sdxl/tokenizer) through -Dpd.demo.model.
+     */
+    @Test
+    void generatesTheSdxlFileAsDiffusersDidItsFolders(@TempDir Path tmp) throws IOException {
+        Path demo = tmp.resolve("demo");
+        Files.createDirectories(demo.resolve("tokenizer"));
+        Files.writeString(demo.resolve("model_index.json"), "{\"_class_name\": \"StableDiffusionPipeline\"}");
+        Path bpe = sets().resolveSibling("sdxl").resolve("tokenizer");
+        try (var files = Files.list(bpe)) {
+            for (Path f : files.toList()) Files.copy(f, demo.resolve("tokenizer").resolve(f.getFileName()));
+        }
+        Path out = tmp.resolve("sdxl.png");
+        String before = System.getProperty(DemoModel.MODEL_PROPERTY);
+        System.setProperty(DemoModel.MODEL_PROPERTY, demo.toString());
+        CliRun r;
+        try {
+            r = CliRun.run("generate", "--model", sets().resolve("sdxl/tiny-sdxl.safetensors").toString(), "--prompt",
+                    "a photograph of an astronaut riding a horse", "--steps", "4", "--seed", "42", "--width", "16",
+                    "--height", "16", "--backend", "cpu", "--out", out.toString());
+        } finally {
+            if (before == null) System.clearProperty(DemoModel.MODEL_PROPERTY);
+            else System.setProperty(DemoModel.MODEL_PROPERTY, before);
+        }
+        assertEquals(0, r.exit(), r.err());
+        byte[] png = Files.readAllBytes(out);
+        String parameters = Png.textChunks(png).get("parameters");
+        assertTrue(parameters.contains("CFG scale: 5.0") && parameters.contains("Sampler: Euler,")
+                && parameters.contains("Model: tiny-sdxl"), parameters);
+        float[] ref = SafeTensors.readAll(sets().resolve("sdxl/loop_euler_cfg5.safetensors")).get("image_01").toFloatArray();
+        int diff = Png.maxPixelDiff(png, ref);                                                  // ref [1, 3, 16, 16]
+        assertTrue(diff <= 1, "pixels vs diffusers' SDXL Euler loop on the folders: " + diff);
     }
 
     @Test
@@ -79,7 +123,24 @@ class SingleFileCliTest {
         Path sdxl = tmp.resolve("sdxl.safetensors");
         SafeTensors.write(sdxl, Map.of("conditioner.embedders.0.transformer.text_model.final_layer_norm.weight", Tensor.zeros(4),
                 "model.diffusion_model.out.2.weight", Tensor.zeros(4)), Map.of());
-        assertRefused(generate(sdxl), "Stable Diffusion XL", "not supported yet");
+        assertRefused(generate(sdxl), "incomplete Stable Diffusion XL checkpoint", "conditioner.embedders.1.model.*");
+
+        // the tiny SDXL file: without its OpenCLIP embedder, cut short, or with a tensor of the wrong shape
+        Path sdxlFile = sets().resolve("sdxl/tiny-sdxl.safetensors");
+        Map<String, Tensor> noBigG = new LinkedHashMap<>(SafeTensors.readAll(sdxlFile));
+        noBigG.keySet().removeIf(k -> k.startsWith("conditioner.embedders.1."));
+        Path noEmbedder = tmp.resolve("no-embedder.safetensors");
+        SafeTensors.write(noEmbedder, noBigG, Map.of());
+        assertRefused(generate(noEmbedder), "incomplete Stable Diffusion XL checkpoint", "(OpenCLIP ViT-bigG)");
+        byte[] xl = Files.readAllBytes(sdxlFile);
+        Path xlCut = Files.write(tmp.resolve("sdxl-cut.safetensors"), Arrays.copyOf(xl, xl.length - 1000));
+        assertRefused(generate(xlCut), "is not a complete safetensors file", "truncated");
+        Map<String, Tensor> wrong = new LinkedHashMap<>(SafeTensors.readAll(sdxlFile));
+        wrong.put("model.diffusion_model.label_emb.0.2.bias", Tensor.zeros(7));
+        Path badShape = tmp.resolve("sdxl-shape.safetensors");
+        SafeTensors.write(badShape, wrong, Map.of());
+        Files.copy(sets().resolve("sdxl/tiny-sdxl.yaml"), tmp.resolve("sdxl-shape.yaml"));
+        assertRefused(generate(badShape), "SDXL checkpoint do not fit together", "model.diffusion_model.label_emb.0.2.bias: file has [7]");
 
         CliRun badType = CliRun.run("generate", "--model", sets().resolve("sd1/tiny-sd1.safetensors").toString(),
                 "--prediction-type", "x0", "-p", "a", "-o", tmp.resolve("x.png").toString());
