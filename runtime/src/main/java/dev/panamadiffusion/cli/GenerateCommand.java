@@ -42,7 +42,7 @@ import java.util.concurrent.Callable;
 public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--model", paramLabel = "DIR|FILE",
             description = "Diffusers model folder (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/),"
-                    + " or a single-file .safetensors checkpoint of SD 1.x/2.x in the original (LDM) layout."
+                    + " or a single-file .safetensors checkpoint of SD 1.x/2.x or SDXL base in the original (LDM) layout."
                     + " Default: the project's demo model (models/pdiff-demo: coloured shapes, 64x64).")
     Path model;
 

@@ -28,7 +28,7 @@ public final class ServeCommand implements Callable<Integer> {
     CommandSpec spec;
 
     @Option(names = "--model", paramLabel = "DIR",
-            description = "Diffusers model folder, or a single-file .safetensors checkpoint (SD 1.x/2.x, LDM layout). Default: the project's demo model (models/pdiff-demo).")
+            description = "Diffusers model folder, or a single-file .safetensors checkpoint (SD 1.x/2.x or SDXL base, LDM layout). Default: the project's demo model (models/pdiff-demo).")
     Path model;
 
     @Option(names = "--port", defaultValue = "7860", description = "TCP port (0 picks a free one). Default: ${DEFAULT-VALUE}.")
