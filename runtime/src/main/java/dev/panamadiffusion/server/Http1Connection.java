@@ -266,9 +266,9 @@ final class Http1Connection implements Runnable {
      * A longer line is a {@code tooLong} error; a CR that does not end the line is a 400.
      */
     String readLine(int max, long deadline, int tooLong, String what) throws IOException, ProtocolError {
-        int scanned = pos;
+        int scanned = 0; // bytes after pos with no LF among them (fill may move them)
         while (true) {
-            for (int i = scanned; i < lim; i++) {
+            for (int i = pos + scanned; i < lim; i++) {
                 if (buf[i] != '\n') continue;
                 int end = i > pos && buf[i - 1] == '\r' ? i - 1 : i;
                 if (end - pos > max) throw new ProtocolError(tooLong, what + " is longer than " + max + " bytes");
@@ -279,7 +279,7 @@ final class Http1Connection implements Runnable {
                 pos = i + 1;
                 return line;
             }
-            scanned = lim;
+            scanned = lim - pos;
             if (lim - pos > max + 1) throw new ProtocolError(tooLong, what + " is longer than " + max + " bytes");
             if (!fill(deadline)) {
                 if (lim > pos) throw new ProtocolError(400, "the connection ended inside " + what);
@@ -350,20 +350,20 @@ final class Http1Connection implements Runnable {
         long idle = System.nanoTime() + (first ? server.headTimeout : server.idleTimeout).toNanos();
         String line;
         int blank = 0;
+        long deadline = 0; // the whole head must arrive within the head timeout of its first byte
         try {
             do { // RFC 9112 2.2: a few empty lines before a request are ignored
                 while (pos == lim) {
-                    if (!fill(idle)) return null;
+                    if (!fill(deadline != 0 ? deadline : idle)) return null;
                 }
-                long deadline = System.nanoTime() + server.headTimeout.toNanos();
+                if (deadline == 0) deadline = System.nanoTime() + server.headTimeout.toNanos();
                 line = readLine(MAX_LINE, deadline, 414, "the request line");
                 if (line == null) return null;
             } while (line.isEmpty() && ++blank < 8);
         } catch (SocketTimeoutException e) {
-            if (pos == lim) return null; // idle, not slow
+            if (deadline == 0) return null; // idle, not slow
             throw timeout();
         }
-        long deadline = System.nanoTime() + server.headTimeout.toNanos();
         String[] parts = line.split(" ", -1);
         if (parts.length != 3 || parts[0].isEmpty() || parts[1].isEmpty()) {
             throw new ProtocolError(400, "malformed request line (expected METHOD /path HTTP/1.1)");

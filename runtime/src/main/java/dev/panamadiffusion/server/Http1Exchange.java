@@ -134,8 +134,11 @@ final class Http1Exchange extends HttpExchange {
         h.remove("Content-Length");
         h.remove("Transfer-Encoding");
         closeAfter |= wantsClose();
-        if (noBody) {
-            if (len > 0 && head.method().equals("HEAD")) h.set("Content-Length", Long.toString(len));
+        if (noBody && head.method().equals("HEAD")) { // what a GET handler writes is dropped
+            if (len > 0) h.set("Content-Length", Long.toString(len));
+            bodyOut = OutputStream.nullOutputStream();
+            responseDone = true;
+        } else if (noBody) {
             bodyOut = new FixedOut(0);
         } else if (len > 0) {
             h.set("Content-Length", Long.toString(len));
