@@ -396,7 +396,12 @@ final class Http1Connection implements Runnable {
     }
 
     private ProtocolError timeout() {
-        return new ProtocolError(408, "the request head did not arrive within " + server.headTimeout.toSeconds() + " s");
+        return new ProtocolError(408, "the request head did not arrive within " + seconds(server.headTimeout));
+    }
+
+    /** {@code d} in seconds, as a client reads it ({@code 30 s}, {@code 0.4 s}). */
+    static String seconds(java.time.Duration d) {
+        return d.toMillis() % 1000 == 0 ? d.toSeconds() + " s" : d.toMillis() / 1000.0 + " s";
     }
 
     /** The request target: origin-form ({@code /path?query}), absolute-form, or {@code *} for OPTIONS. */

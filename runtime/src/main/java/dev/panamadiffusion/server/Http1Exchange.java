@@ -9,7 +9,6 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
-import java.net.SocketTimeoutException;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
@@ -35,17 +34,20 @@ final class Http1Exchange extends HttpExchange {
     private final Http1Connection.Head head;
     private final Headers responseHeaders = new Headers();
     private final Map<String, Object> attributes = new ConcurrentHashMap<>();
-    private final Body body;
+    private final Http1Body body;
     private final CompletableFuture<Void> gone = new CompletableFuture<>();
-    private final boolean expectContinue;
+    final boolean expectContinue;
     Http1Context context;
-    private boolean continueSent, watching, closeAfter, responseDone, exchangeClosed;
+    boolean continueSent;
+    private boolean watching, closeAfter, responseDone, exchangeClosed;
     private int code = -1;
+    /** Set just before the answer's last bytes are flushed: a hang-up after it is no early one. */
+    private volatile boolean answered, goneEarly;
     private OutputStream bodyOut;
     private InputStream requestIn;
     private OutputStream responseOut;
 
-    private Http1Exchange(Http1Connection conn, Http1Connection.Head head, Body body) {
+    private Http1Exchange(Http1Connection conn, Http1Connection.Head head, Http1Body body) {
         this.conn = conn;
         this.head = head;
         this.body = body;
@@ -59,9 +61,9 @@ final class Http1Exchange extends HttpExchange {
     static Http1Exchange of(Http1Connection conn, Http1Connection.Head head) {
         Headers h = head.headers();
         Http1Exchange[] self = new Http1Exchange[1];
-        Body body;
+        Http1Body body;
         if (h.containsKey("Transfer-Encoding")) {
-            body = new Chunked(conn, () -> self[0]);
+            body = new Http1Body.Chunked(conn, () -> self[0]);
         } else {
             long length = 0;
             List<String> cl = h.get("Content-Length");
@@ -72,7 +74,7 @@ final class Http1Exchange extends HttpExchange {
                     throw new IllegalStateException("checked before", e);
                 }
             }
-            body = new Fixed(conn, () -> self[0], length);
+            body = new Http1Body.Fixed(conn, () -> self[0], length);
         }
         self[0] = new Http1Exchange(conn, head, body);
         return self[0];
@@ -137,7 +139,7 @@ final class Http1Exchange extends HttpExchange {
         if (noBody && head.method().equals("HEAD")) { // what a GET handler writes is dropped
             if (len > 0) h.set("Content-Length", Long.toString(len));
             bodyOut = OutputStream.nullOutputStream();
-            responseDone = true;
+            responseDone = answered = true;
         } else if (noBody) {
             bodyOut = new FixedOut(0);
         } else if (len > 0) {
@@ -185,13 +187,14 @@ final class Http1Exchange extends HttpExchange {
         if (!watching) {
             watching = conn.watch(gone);
             if (!watching) return false;
+            gone.thenRun(() -> goneEarly = !answered);
         }
         gone.thenRun(action);
         return true;
     }
 
-    /** Whether the client was seen closing its connection during this exchange. */
-    public boolean clientGone() { return gone.isDone(); }
+    /** Whether the client was seen closing its connection before this exchange's answer was complete. */
+    public boolean clientGone() { return goneEarly; }
 
     /** Answers {@code status} with a JSON error, unless an answer was already begun (then the connection closes). */
     void sendError(int status, String message) {
@@ -242,10 +245,11 @@ final class Http1Exchange extends HttpExchange {
         if (ours != null && ours.equalsIgnoreCase("close")) return true;
         if (conn.server.stopping() || body.broken) return true;
         if (!body.done() && expectContinue && !continueSent) return true; // the client may or may not send it now
-        return body instanceof Fixed f && f.remaining > Http1Connection.DRAIN_LIMIT;
+        return body instanceof Http1Body.Fixed f && f.remaining > Http1Connection.DRAIN_LIMIT;
     }
 
-    private void continueIfExpected() throws IOException {
+    /** Sends {@code 100 Continue} if the client asked for it and no answer was begun (the handler reads the body). */
+    void continueIfExpected() throws IOException {
         if (!expectContinue || continueSent || code != -1) return;
         continueSent = true;
         conn.out.write("HTTP/1.1 100 Continue\r\n\r\n".getBytes(StandardCharsets.ISO_8859_1));
@@ -276,180 +280,6 @@ final class Http1Exchange extends HttpExchange {
             case 505 -> "HTTP Version Not Supported";
             default -> code < 300 ? "OK" : code < 400 ? "Redirection" : code < 500 ? "Client Error" : "Server Error";
         };
-    }
-
-    // ---- the request body ----
-
-    /** A request body: read up to its end and no further. */
-    private abstract static sealed class Body extends InputStream permits Fixed, Chunked {
-        final Http1Connection conn;
-        private final java.util.function.Supplier<Http1Exchange> exchange;
-        boolean closed, broken;
-
-        Body(Http1Connection conn, java.util.function.Supplier<Http1Exchange> exchange) {
-            this.conn = conn;
-            this.exchange = exchange;
-        }
-
-        /** Reads body bytes (the end not yet reached); -1 at the end. */
-        abstract int readBody(byte[] b, int off, int len) throws IOException;
-
-        /** Whether the body was read to its end. */
-        abstract boolean done();
-
-        @Override
-        public int read() throws IOException {
-            byte[] one = new byte[1];
-            int n = read(one, 0, 1);
-            return n < 0 ? -1 : one[0] & 0xff;
-        }
-
-        @Override
-        public int read(byte[] b, int off, int len) throws IOException {
-            Objects.checkFromIndexSize(off, len, b.length);
-            if (closed) throw new IOException("stream is closed");
-            if (broken) throw new IOException("the request body could not be read");
-            if (len == 0) return 0;
-            if (done()) return -1;
-            exchange.get().continueIfExpected();
-            try {
-                return readBody(b, off, len);
-            } catch (SocketTimeoutException e) {
-                broken = true;
-                throw new HttpError(408, null, "the request body stopped arriving (nothing for "
-                        + conn.server.headTimeout.toSeconds() + " s)");
-            } catch (IOException | RuntimeException e) {
-                broken = true;
-                throw e;
-            }
-        }
-
-        @Override
-        public void close() { closed = true; }
-
-        /** Reads and drops the rest, at most {@code limit} bytes; whether the end was reached. */
-        boolean drain(long limit) {
-            if (broken) return false;
-            Http1Exchange ex = exchange.get();
-            if (!done() && ex.expectContinue && !ex.continueSent) return false;
-            byte[] scratch = new byte[8192];
-            long dropped = 0;
-            try {
-                while (!done()) {
-                    int n = readBody(scratch, 0, scratch.length);
-                    if (n < 0) break;
-                    dropped += n;
-                    if (dropped > limit) return false;
-                }
-                return true;
-            } catch (IOException | RuntimeException e) {
-                return false;
-            }
-        }
-    }
-
-    /** A body of {@code Content-Length} bytes (none without one). */
-    private static final class Fixed extends Body {
-        private final long length;
-        long remaining;
-
-        Fixed(Http1Connection conn, java.util.function.Supplier<Http1Exchange> exchange, long length) {
-            super(conn, exchange);
-            this.length = length;
-            this.remaining = length;
-        }
-
-        @Override
-        int readBody(byte[] b, int off, int len) throws IOException {
-            int n = conn.readSome(b, off, (int) Math.min(len, remaining));
-            if (n < 0) {
-                broken = true;
-                throw new HttpError(400, null, "the request body ended after " + (length - remaining) + " of its "
-                        + length + " bytes (Content-Length)");
-            }
-            remaining -= n;
-            return n;
-        }
-
-        @Override
-        boolean done() { return remaining == 0; }
-    }
-
-    /** A {@code Transfer-Encoding: chunked} body, parsed strictly; its trailers are read and dropped. */
-    private static final class Chunked extends Body {
-        private long left;
-        private boolean inChunk, eof;
-
-        Chunked(Http1Connection conn, java.util.function.Supplier<Http1Exchange> exchange) {
-            super(conn, exchange);
-        }
-
-        @Override
-        int readBody(byte[] b, int off, int len) throws IOException {
-            if (eof) return -1;
-            if (left == 0) {
-                if (inChunk) {
-                    String end = conn.readBodyLine(Http1Connection.MAX_LINE, "a chunk's end");
-                    if (!end.isEmpty()) throw new HttpError(400, null, "malformed chunked body: a chunk is longer than its size says");
-                    inChunk = false;
-                }
-                long size = size(conn.readBodyLine(Http1Connection.MAX_LINE, "a chunk size line"));
-                if (size == 0) {
-                    trailers();
-                    eof = true;
-                    return -1;
-                }
-                left = size;
-                inChunk = true;
-            }
-            int n = conn.readSome(b, off, (int) Math.min(len, left));
-            if (n < 0) throw new HttpError(400, null, "the connection ended inside the request body");
-            left -= n;
-            return n;
-        }
-
-        /** A chunk size line's size: 1 to 15 hex digits, then optional whitespace and {@code ;extensions}. */
-        private static long size(String line) {
-            int semi = line.indexOf(';');
-            String hex = semi < 0 ? line : line.substring(0, semi);
-            int end = hex.length();
-            while (end > 0 && (hex.charAt(end - 1) == ' ' || hex.charAt(end - 1) == '\t')) end--;
-            hex = hex.substring(0, end);
-            boolean ok = !hex.isEmpty() && hex.length() <= 15 && hex.chars().allMatch(c -> Character.digit(c, 16) >= 0 && c < 128);
-            if (!ok) {
-                if (hex.length() > 15 && hex.chars().allMatch(c -> Character.digit(c, 16) >= 0 && c < 128)) {
-                    throw new HttpError(413, null, "request body larger than this server accepts (a chunk of "
-                            + hex.length() + " hex digits)");
-                }
-                throw new HttpError(400, null, "malformed chunked body: a chunk size must be hex digits");
-            }
-            for (int i = semi < 0 ? line.length() : semi; i < line.length(); i++) {
-                char c = line.charAt(i);
-                if (c < 0x20 && c != '\t' || c == 0x7f) throw new HttpError(400, null, "malformed chunked body: a control character in a chunk extension");
-            }
-            return Long.parseLong(hex, 16);
-        }
-
-        private void trailers() throws IOException {
-            Headers dropped = new Headers();
-            int count = 0, total = 0;
-            while (true) {
-                String line = conn.readBodyLine(Http1Connection.MAX_LINE, "a trailer line");
-                if (line.isEmpty()) return;
-                total += line.length() + 2;
-                if (++count > Http1Connection.MAX_HEADERS || total > Http1Connection.MAX_HEAD) {
-                    throw new HttpError(431, null, "the request's trailer section is too large");
-                }
-                try {
-                    Http1Connection.header(dropped, line, "trailer");
-                } catch (Http1Connection.ProtocolError e) {
-                    throw new HttpError(e.status, null, e.getMessage());
-                }
-            }
-        }
-
-        @Override
-        boolean done() { return eof; }
     }
 
     // ---- the response body ----
@@ -508,6 +338,7 @@ final class Http1Exchange extends HttpExchange {
         public void close() throws IOException {
             if (closed) return;
             closed = true;
+            answered = remaining == 0;
             conn.out.flush();
             if (remaining > 0) {
                 closeAfter = true;
@@ -563,6 +394,7 @@ final class Http1Exchange extends HttpExchange {
             closed = true;
             emit();
             conn.out.write("0\r\n\r\n".getBytes(StandardCharsets.ISO_8859_1));
+            answered = true;
             conn.out.flush();
             responseDone = true;
         }
@@ -594,6 +426,7 @@ final class Http1Exchange extends HttpExchange {
         public void close() throws IOException {
             if (closed) return;
             closed = true;
+            answered = true;
             conn.out.flush();
             responseDone = true;
         }
