@@ -325,6 +325,7 @@ final class Http1Exchange extends HttpExchange {
             Objects.checkFromIndexSize(off, len, b.length);
             if (closed) throw new IOException("stream is closed");
             if (len > remaining) throw new IOException("too many bytes to write to stream");
+            if (len == remaining) answered = true; // before the last bytes can reach the client
             conn.out.write(b, off, len);
             remaining -= len;
         }
