@@ -413,7 +413,7 @@ final class Http1Connection implements Runnable {
         String lower = target.toLowerCase(Locale.ROOT);
         boolean ok = target.startsWith("/") && !target.startsWith("//") || lower.startsWith("http://") || lower.startsWith("https://")
                 || target.equals("*") && method.equals("OPTIONS");
-        if (!ok) throw new ProtocolError(400, "malformed request target (expected a path starting with /)");
+        if (!ok) throw new ProtocolError(400, "malformed request target (expected /path, not starting with //, or an absolute http URL)");
         try {
             return new URI(target);
         } catch (URISyntaxException e) {
