@@ -137,17 +137,27 @@ final class Http1Connection implements Runnable {
         Http1Context context = server.find(path);
         ex.context = context;
         if (context == null || context.getHandler() == null) {
-            ex.sendError(404, "no such endpoint: " + path);
+            layerError(ex, 404, "no such endpoint: " + path);
         } else {
             try {
                 new Filter.Chain(context.getFilters(), context.getHandler()).doFilter(ex);
             } catch (HttpError e) {
-                ex.sendError(e.status, e.getMessage());
+                layerError(ex, e.status, e.getMessage());
             } catch (IOException | RuntimeException e) {
-                ex.sendError(500, "the server failed while answering this request");
+                layerError(ex, 500, "the server failed while answering this request");
             }
         }
+        if (ex.getResponseCode() == -1) layerError(ex, 500, "the server sent no answer to this request");
         return ex.finish();
+    }
+
+    private void layerError(Http1Exchange ex, int status, String message) {
+        if (ex.getResponseCode() != -1) {
+            ex.sendError(status, message); // too late to answer: closes the connection
+            return;
+        }
+        server.layerAnswered(status);
+        ex.sendError(status, message);
     }
 
     private boolean begin() {
@@ -516,6 +526,7 @@ final class Http1Connection implements Runnable {
 
     /** Answers {@code status} with a JSON error and {@code Connection: close}, outside any exchange. */
     private void writeError(int status, String message) throws IOException {
+        server.layerAnswered(status);
         byte[] body = errorBody(message);
         String head = "HTTP/1.1 " + status + " " + Http1Exchange.reason(status) + "\r\nDate: " + date()
                 + "\r\nContent-Type: application/json\r\nContent-Length: " + body.length + "\r\nConnection: close\r\n\r\n";

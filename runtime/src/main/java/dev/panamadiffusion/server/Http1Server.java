@@ -14,6 +14,7 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.function.IntConsumer;
 
 /**
  * A small, strict HTTP/1.1 server behind the JDK's {@link HttpServer} API, so that handlers written for the JDK's
@@ -44,6 +45,7 @@ final class Http1Server extends HttpServer {
     private volatile Executor executor;
     private volatile Thread acceptor;
     private volatile boolean stopping;
+    private volatile IntConsumer layerAnswers = status -> { };
 
     /** A server with the default timeouts, not yet bound. */
     Http1Server() {
@@ -113,6 +115,23 @@ final class Http1Server extends HttpServer {
                 c.close();
                 connections.remove(c);
             }
+        }
+    }
+
+    /**
+     * Has {@code listener} told the status of every answer the layer gives itself, which no handler sees: a request it
+     * refused (400, 408, 413, 414, 431, 501, 505), no context for the path (404), a handler that failed or said nothing
+     * (500).
+     */
+    void onLayerAnswer(IntConsumer listener) {
+        layerAnswers = listener;
+    }
+
+    void layerAnswered(int status) {
+        try {
+            layerAnswers.accept(status);
+        } catch (RuntimeException ignored) {
+            // a listener's failure is not the client's
         }
     }
 

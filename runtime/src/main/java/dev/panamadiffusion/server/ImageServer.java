@@ -56,10 +56,11 @@ public final class ImageServer implements AutoCloseable {
     public static ImageServer start(DiffusionEngine engine, InetSocketAddress address, int bodyLimit, Duration requestTimeout)
             throws IOException {
         if (requestTimeout.isNegative()) throw new IllegalArgumentException("request timeout must be >= 0, got " + requestTimeout);
-        HttpServer http = Http1Server.open(address, 128);
+        Http1Server http = Http1Server.open(address, 128);
         ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
         http.setExecutor(executor);
         ImageServer server = new ImageServer(http, executor, engine, bodyLimit);
+        http.onLayerAnswer(status -> server.responses.computeIfAbsent(status, k -> new LongAdder()).increment());
         A1111Api a1111 = new A1111Api(engine, requestTimeout);
         OpenAiImagesApi openai = new OpenAiImagesApi(engine, requestTimeout);
         server.route("/sdapi/v1/txt2img", ex -> a1111.txt2img(ex, server.readJson(ex)));

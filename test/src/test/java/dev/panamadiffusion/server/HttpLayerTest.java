@@ -143,6 +143,9 @@ class HttpLayerTest {
     void otherHttpVersionsAre505Json() throws Exception {
         assertJsonError(send("GET /health HTTP/2.0\r\nHost: x\r\n\r\n"), 505, "HTTP version 2.0 is not supported");
         assertJsonError(send("GET /health HTTP/9\r\nHost: x\r\n\r\n"), 505, "HTTP version 9 is not supported");
+        // counted with the handlers' answers (only this test asks for another version)
+        String metrics = send("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").body();
+        assertTrue(metrics.contains("pd_http_responses_total{code=\"505\"} 2\n"), metrics);
     }
 
     @Test
