@@ -178,7 +178,7 @@ final class A1111Api {
         for (Generation g : generations) {
             GenerationResult result;
             try {
-                result = Fields.await(g, deadline, generations, timeout);
+                result = Fields.await(ex, g, deadline, generations, timeout);
             } catch (CancellationException e) {
                 interrupted(ex, prompt, generations);
                 return;

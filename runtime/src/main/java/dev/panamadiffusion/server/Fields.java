@@ -1,5 +1,6 @@
 package dev.panamadiffusion.server;
 
+import com.sun.net.httpserver.HttpExchange;
 import dev.panamadiffusion.api.DiffusionEngine;
 import dev.panamadiffusion.api.Generation;
 import dev.panamadiffusion.backend.OutOfDeviceMemoryException;
@@ -49,10 +50,12 @@ final class Fields {
 
     /**
      * {@code g}'s result, waiting until {@code deadlineNanos} ({@link System#nanoTime()}; 0 waits for ever). Past the
-     * deadline, every generation of {@code all} is cancelled and the answer is a 504.
+     * deadline, every generation of {@code all} is cancelled and the answer is a 504; when the client of {@code ex}
+     * closes its connection meanwhile, every generation of {@code all} is cancelled as well.
      */
-    static GenerationResult await(Generation g, long deadlineNanos, List<Generation> all, Duration timeout)
+    static GenerationResult await(HttpExchange ex, Generation g, long deadlineNanos, List<Generation> all, Duration timeout)
             throws InterruptedException, ExecutionException {
+        if (ex instanceof Http1Exchange h) h.onClientGone(() -> all.forEach(Generation::cancel));
         try {
             if (deadlineNanos == 0) return g.result().get();
             return g.result().get(Math.max(0, deadlineNanos - System.nanoTime()), TimeUnit.NANOSECONDS);

@@ -18,11 +18,14 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
- * The HTTP front of an engine, on the JDK's own server with one virtual thread per exchange: the AUTOMATIC1111
- * API ({@code /sdapi/v1/txt2img}, {@code /img2img}, {@code /progress}, {@code /interrupt}), the OpenAI images API
- * ({@code /v1/images/generations}, {@code /v1/images/edits}), {@code /health} and {@code /metrics}. Every failure is
- * answered (400 naming the field, 413, 429 with Retry-After, 503 when the device ran out of memory, 500) and never
- * stops the server.
+ * The HTTP front of an engine, on this package's own strict HTTP/1.1 layer ({@link Http1Server}, behind the JDK's
+ * {@code HttpServer} API) with one virtual thread per connection: the AUTOMATIC1111 API ({@code /sdapi/v1/txt2img},
+ * {@code /img2img}, {@code /progress}, {@code /interrupt}), the OpenAI images API ({@code /v1/images/generations},
+ * {@code /v1/images/edits}), {@code /health} and {@code /metrics}. Every failure is answered with a JSON body (400
+ * naming the field, 413, 429 with Retry-After, 503 when the device ran out of memory, 500, and the HTTP layer's own
+ * 400/408/413/414/431/501/505 for requests it refuses before they reach a handler) and never stops the server. A
+ * client that closes its connection while its generation runs has that generation cancelled (counted as 499 in
+ * {@code /metrics}).
  */
 public final class ImageServer implements AutoCloseable {
     /** Largest request body accepted, in bytes. */
@@ -53,10 +56,11 @@ public final class ImageServer implements AutoCloseable {
     public static ImageServer start(DiffusionEngine engine, InetSocketAddress address, int bodyLimit, Duration requestTimeout)
             throws IOException {
         if (requestTimeout.isNegative()) throw new IllegalArgumentException("request timeout must be >= 0, got " + requestTimeout);
-        HttpServer http = HttpServer.create(address, 128);
+        Http1Server http = Http1Server.open(address, 128);
         ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
         http.setExecutor(executor);
         ImageServer server = new ImageServer(http, executor, engine, bodyLimit);
+        http.onLayerAnswer(status -> server.responses.computeIfAbsent(status, k -> new LongAdder()).increment());
         A1111Api a1111 = new A1111Api(engine, requestTimeout);
         OpenAiImagesApi openai = new OpenAiImagesApi(engine, requestTimeout);
         server.route("/sdapi/v1/txt2img", ex -> a1111.txt2img(ex, server.readJson(ex)));
@@ -121,6 +125,7 @@ public final class ImageServer implements AutoCloseable {
                 status = 500;
                 error(ex, 500, null, e.getClass().getSimpleName() + ": " + e.getMessage());
             } finally {
+                if (ex instanceof Http1Exchange x && x.clientGone()) status = 499; // nginx's "client closed request"
                 responses.computeIfAbsent(status, k -> new LongAdder()).increment();
                 ex.close();
             }

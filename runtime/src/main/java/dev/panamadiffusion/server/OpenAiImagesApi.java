@@ -90,7 +90,7 @@ final class OpenAiImagesApi {
     static void answer(HttpExchange ex, Generation g, long deadline, Duration timeout) throws IOException, InterruptedException {
         GenerationResult result;
         try {
-            result = Fields.await(g, deadline, List.of(g), timeout);
+            result = Fields.await(ex, g, deadline, List.of(g), timeout);
         } catch (CancellationException e) {
             throw new HttpError(409, null, "generation was interrupted");
         } catch (ExecutionException e) {
