@@ -6,6 +6,7 @@ import dev.panamadiffusion.io.DemoModel;
 import dev.panamadiffusion.io.SafeTensors;
 import dev.panamadiffusion.testing.Png;
 import dev.panamadiffusion.testing.TinyModel;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -103,6 +104,23 @@ class SdxlLoraCliTest {
         CliRun r = CliRun.run("generate", "--model", sd.toString(), "--prompt", "a horse", "--steps", "2", "--backend", "cpu",
                 "--lora", lora("sdxl_kohya") + ":0.8", "--out", sd15.toString());
         assertRefused(r, sd15, "does not fit this model", "sdxl_kohya.safetensors", "SDXL on SD 1.5");
+    }
+
+    /** The SDXL LoRA sets on the CUDA path (NVIDIA's driver, or the CUDA emulator in CI) at the f16 tolerances. */
+    @Test
+    @Tag("gpu")
+    void verifyPassesTheSdxlSetsOnTheCudaPath(@TempDir Path tmp) throws IOException {
+        Path sets = LoraCliTest.sets(tmp.resolve("lora"));
+        for (String set : java.util.List.of("sdxl_two", "sdxl_removed", "sdxl_kohya", "sdxl_file_kohya")) {
+            CliRun r = CliRun.run("verify", sets.resolve(set).toString(), "--backend", TinyModel.cudaBackend());
+            java.util.List<String> lines = r.out().lines().toList();
+            assertEquals(0, r.exit(), r.out() + r.err());
+            assertTrue(lines.getLast().matches("\\d+ passed, 0 failed"), r.out());
+            assertTrue(lines.stream().anyMatch(l -> l.startsWith("text_encoder_2 text_embeds") && l.endsWith("PASS")), r.out());
+            if (set.endsWith("kohya")) {
+                assertTrue(lines.stream().anyMatch(l -> l.startsWith("loop_euler_cfg5 [cuda graph] image_01")), r.out());
+            }
+        }
     }
 
     private static void edit(Path components, java.util.function.Consumer<ObjectNode> change) throws IOException {
