@@ -72,6 +72,22 @@ public final class LdmKeyMap {
                                                    int transformerDepth) {
         int[] depth = new int[channels.length];
         java.util.Arrays.fill(depth, transformerDepth);
+        return unetLdmNames(channels, layers, downAttention, upAttention, depth);
+    }
+
+    /**
+     * As {@link #unetLdmNames(int[], int, boolean[], boolean[], int)} with a transformer depth per level
+     * ({@code transformer_layers_per_block}: down block i and up block {@code n - 1 - i} have {@code depth[i]} blocks
+     * per transformer, the mid block {@code depth[n - 1]}), as SDXL's UNet has (1, 2, 10): how kohya names the layers
+     * of a LoRA trained on SDXL ({@code lora_unet_input_blocks_4_1_transformer_blocks_1_attn1_to_q}).
+     */
+    public static Map<String, String> unetLdmNames(int[] channels, int layers, boolean[] downAttention, boolean[] upAttention,
+                                                   int[] transformerDepth) {
+        if (transformerDepth.length != channels.length) {
+            throw new IllegalArgumentException("a transformer depth per level is needed: " + transformerDepth.length + " for "
+                    + channels.length + " levels");
+        }
+        int[] depth = transformerDepth.clone();
         LdmLayout layout = new LdmLayout(false, LdmLayout.CLIP, channels.clone(), layers, downAttention.clone(),
                 upAttention.clone(), depth, 4, 4, 0, false, 0, new int[0], 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, null);
         Map<String, long[]> everyShortcut = new java.util.AbstractMap<>() { // needsShortcut: no shapes, every shortcut "present"

@@ -18,13 +18,18 @@ import java.util.Map;
  * <li>kohya-ss / AUTOMATIC1111: {@code lora_unet_<module>.lora_down.weight}, {@code .lora_up.weight}, {@code .alpha},
  * and {@code lora_te_<module>...} for the text encoder, where {@code <module>} is the diffusers module path with dots
  * turned into underscores ({@code down_blocks_0_attentions_0_proj_in}) or, for the UNet, the original LDM path
- * ({@code input_blocks_1_1_proj_in}); convolutions (LoCon) have 4-D {@code lora_down} [r, in, k, k] and
- * {@code lora_up} [out, r, 1, 1];</li>
+ * ({@code input_blocks_1_1_proj_in}, as kohya names every SDXL UNet layer); convolutions (LoCon) have 4-D
+ * {@code lora_down} [r, in, k, k] and {@code lora_up} [out, r, 1, 1]. SDXL's two text encoders are {@code lora_te1_}
+ * ({@code text_encoder}, CLIP ViT-L) and {@code lora_te2_} ({@code text_encoder_2}, OpenCLIP bigG under transformers'
+ * names), as diffusers' {@code _convert_kohya_lora_to_diffusers} reads them;</li>
  * <li>diffusers/PEFT: {@code unet.<module>.lora_A.weight} / {@code lora_B.weight}, diffusers' own
  * {@code unet.<module>.lora.down.weight} / {@code .up.weight}, the attention-processor format
  * {@code <module>.processor.to_q_lora.down.weight} (no prefix), and {@code text_encoder.<module>.lora_linear_layer.down
- * .weight} (or {@code lora_A}, {@code to_q_lora}); an optional {@code <module>.alpha}.</li>
+ * .weight} (or {@code lora_A}, {@code to_q_lora}), {@code text_encoder_2.<module>...} the same for SDXL's second
+ * encoder; an optional {@code <module>.alpha}.</li>
  * </ul>
+ * The components are diffusers' names: {@code unet}, {@code text_encoder}, {@code text_encoder_2}; whether the model
+ * has them is the {@link LoraPatcher}'s to decide.
  * Kohya module names are resolved against the model's own layer names ({@link LoraPatcher}), because the underscores
  * of a flattened name are ambiguous. The tensors are views of the mapped file, valid while its arena is open.
  */
@@ -114,9 +119,9 @@ public final class LoraFile {
 
     private record Parsed(String component, String module, boolean kohya, int part) {}
 
-    /** Kohya prefixes: text encoder, UNet; SDXL's two text encoders ({@code lora_te1_}, {@code lora_te2_}) fit no SD 1.x/2.x layer. */
+    /** Kohya prefixes and their components: UNet, text encoder (SD 1.x/2.x), SDXL's first and second text encoders. */
     private static final String[][] KOHYA = {{"lora_unet_", "unet"}, {"lora_te_", "text_encoder"},
-            {"lora_te1_", "text_encoder_1 (SDXL)"}, {"lora_te2_", "text_encoder_2 (SDXL)"}};
+            {"lora_te1_", "text_encoder"}, {"lora_te2_", "text_encoder_2"}};
 
     /** Suffixes of the diffusers/PEFT layouts: the part, and what replaces the suffix in the module path. */
     private static final String[][] SUFFIXES = {
@@ -152,7 +157,7 @@ public final class LoraFile {
             component = "text_encoder";
             path = key.substring("text_encoder.".length());
         } else if (key.startsWith("text_encoder_2.")) {
-            component = "text_encoder_2 (SDXL)";
+            component = "text_encoder_2";
             path = key.substring("text_encoder_2.".length());
         }
         path = path.replace(".processor.", ".");
@@ -180,7 +185,7 @@ public final class LoraFile {
         if (k.startsWith("model.diffusion_model.") || k.endsWith(".weight") && !k.contains("lora")) {
             return " (a model checkpoint rather than a LoRA?)";
         }
-        return " (expected kohya lora_unet_/lora_te_ ... .lora_down/.lora_up/.alpha, or diffusers/PEFT unet./text_encoder. ..."
-                + " .lora_A/.lora_B)";
+        return " (expected kohya lora_unet_/lora_te_/lora_te1_/lora_te2_ ... .lora_down/.lora_up/.alpha, or diffusers/PEFT"
+                + " unet./text_encoder./text_encoder_2. ... .lora_A/.lora_B)";
     }
 }

@@ -3,6 +3,7 @@ package dev.panamadiffusion.lora;
 import dev.panamadiffusion.backend.Backend;
 import dev.panamadiffusion.io.LdmKeyMap;
 import dev.panamadiffusion.models.clip.CLIPTextModel;
+import dev.panamadiffusion.models.clip.CLIPTextModelWithProjection;
 import dev.panamadiffusion.models.unet.UNet2DConditionConfig;
 import dev.panamadiffusion.models.unet.UNet2DConditionModel;
 import dev.panamadiffusion.tensor.Tensor;
@@ -17,21 +18,24 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Applies LoRAs to a loaded UNet and text encoder by merging them into the weights, and removes them again without
+ * Applies LoRAs to a loaded UNet and text encoders by merging them into the weights, and removes them again without
  * reloading: the base weights stay as loaded (for a mapped file, read-only views of it); each layer a LoRA touches gets
  * a merged copy, {@code W + Σ scale · (alpha / rank) · up @ down} computed in f32 from the base and uploaded, which the
  * layer computes with ({@link Param#patch}). {@link #set} replaces the active LoRAs (always merging from the base, so
  * nothing drifts); {@link #clear} puts every base tensor back, bit for bit.
  *
- * <p>Every LoRA is read and checked before any weight changes: a key that names no layer of this model, or a pair
- * whose shapes do not fit its layer (a LoRA for another architecture, such as SDXL on SD 1.5), is a
- * {@link LoraException} and the active LoRAs stay as they were.
+ * <p>The components are diffusers' ({@code unet}, {@code text_encoder}, and for SDXL {@code text_encoder_2}); which a
+ * model has decides what fits it. Every LoRA is read and checked before any weight changes: a key that names a
+ * component the model does not have or no layer of it, or a pair whose shapes do not fit its layer (a LoRA for another
+ * architecture, such as SDXL on SD 1.5 or SD 1.5 on SDXL), is a {@link LoraException} and the active LoRAs stay as
+ * they were.
  */
 public final class LoraPatcher {
     private final Backend backend;
     private final Map<String, Map<String, Param>> components = new LinkedHashMap<>(); // "unet" -> key -> param
     private final Map<String, Map<String, String>> flatNames = new HashMap<>();      // "unet" -> kohya name -> module
     private final Map<String, String> ldmNames = new HashMap<>();                    // kohya LDM name -> UNet module
+    private final String otherArchitectures; // what a LoRA that does not fit is most likely for, in messages
     private List<LoraSpec> active = List.of();
     private final List<Param> patched = new ArrayList<>();
 
@@ -42,9 +46,28 @@ public final class LoraPatcher {
      * in an LDM checkpoint.
      */
     public LoraPatcher(Backend backend, Map<String, Param> unet, Map<String, Param> textEncoder, Map<String, String> unetLdmNames) {
+        this(backend, sd(unet, textEncoder), unetLdmNames);
+    }
+
+    private static Map<String, Map<String, Param>> sd(Map<String, Param> unet, Map<String, Param> textEncoder) {
+        Map<String, Map<String, Param>> c = new LinkedHashMap<>();
+        c.put("unet", unet);
+        c.put("text_encoder", textEncoder);
+        return c;
+    }
+
+    /**
+     * A patcher over the swappable weights of a model's components by diffusers name ({@code unet},
+     * {@code text_encoder}, {@code text_encoder_2}), each by diffusers/transformers key. A component mapped to null is
+     * part of the model but not loaded here: a LoRA's layers for it are skipped; a LoRA layer for a component not in
+     * {@code components} is refused (SDXL's {@code text_encoder_2} on SD 1.5). {@code unetLdmNames} as in
+     * {@link #LoraPatcher(Backend, Map, Map, Map)}.
+     */
+    public LoraPatcher(Backend backend, Map<String, Map<String, Param>> components, Map<String, String> unetLdmNames) {
         this.backend = backend;
-        components.put("unet", unet);
-        components.put("text_encoder", textEncoder);
+        this.components.putAll(components);
+        this.otherArchitectures = components.containsKey("text_encoder_2") ? "e.g. SD 1.x/2.x on SDXL" : "e.g. SDXL on SD 1.5";
+        Map<String, Param> unet = components.get("unet");
         for (Map.Entry<String, Map<String, Param>> c : components.entrySet()) {
             if (c.getValue() == null) continue;
             Map<String, String> flat = new HashMap<>();
@@ -59,24 +82,41 @@ public final class LoraPatcher {
         }
     }
 
-    /** A patcher for a pipeline's models (either may be null: not loaded here, see the constructor). */
+    /**
+     * A patcher for an SD 1.x/2.x model's UNet and text encoder (either may be null: not loaded here, see the
+     * constructor); LoRA layers for SDXL's {@code text_encoder_2} are refused.
+     */
     public static LoraPatcher of(Backend backend, UNet2DConditionModel unet, CLIPTextModel textEncoder) {
-        Map<String, Param> te = textEncoder == null ? null : textEncoder.params();
-        if (unet == null) return new LoraPatcher(backend, null, te, Map.of());
+        return new LoraPatcher(backend, sd(unet == null ? null : unet.params(), textEncoder == null ? null : textEncoder.params()),
+                ldmNames(unet));
+    }
+
+    /**
+     * A patcher for an SDXL model: its UNet, {@code text_encoder} (CLIP ViT-L) and {@code text_encoder_2} (OpenCLIP
+     * bigG); any may be null: not loaded here, its LoRA layers skipped.
+     */
+    public static LoraPatcher ofSdxl(Backend backend, UNet2DConditionModel unet, CLIPTextModel textEncoder,
+                                     CLIPTextModelWithProjection textEncoder2) {
+        Map<String, Map<String, Param>> c = sd(unet == null ? null : unet.params(), textEncoder == null ? null : textEncoder.params());
+        c.put("text_encoder_2", textEncoder2 == null ? null : textEncoder2.params());
+        return new LoraPatcher(backend, c, ldmNames(unet));
+    }
+
+    /**
+     * The LDM name of each of {@code unet}'s weights by diffusers key (empty without a UNet, or when its levels have
+     * different resnet counts, which the LDM layout cannot express), with the per-level transformer depth.
+     */
+    private static Map<String, String> ldmNames(UNet2DConditionModel unet) {
+        if (unet == null) return Map.of();
         UNet2DConditionConfig c = unet.config();
-        Map<String, String> ldm = Map.of();
         int n = c.numBlocks();
-        boolean uniform = Arrays.stream(c.layersPerBlock()).distinct().count() == 1
-                && Arrays.stream(c.transformerLayersPerBlock()).distinct().count() == 1;
-        if (uniform) {
-            boolean[] down = new boolean[n], up = new boolean[n];
-            for (int i = 0; i < n; i++) {
-                down[i] = c.downBlockTypes()[i].startsWith("CrossAttn");
-                up[i] = c.upBlockTypes()[i].startsWith("CrossAttn");
-            }
-            ldm = LdmKeyMap.unetLdmNames(c.blockOutChannels(), c.layersPerBlock()[0], down, up, c.transformerLayersPerBlock()[0]);
+        if (Arrays.stream(c.layersPerBlock()).distinct().count() != 1 || c.transformerLayersPerBlock().length != n) return Map.of();
+        boolean[] down = new boolean[n], up = new boolean[n];
+        for (int i = 0; i < n; i++) {
+            down[i] = c.downBlockTypes()[i].startsWith("CrossAttn");
+            up[i] = c.upBlockTypes()[i].startsWith("CrossAttn");
         }
-        return new LoraPatcher(backend, unet.params(), te, ldm);
+        return LdmKeyMap.unetLdmNames(c.blockOutChannels(), c.layersPerBlock()[0], down, up, c.transformerLayersPerBlock());
     }
 
     /** The LoRAs applied now, in the order given to {@link #set}. */
@@ -148,8 +188,8 @@ public final class LoraPatcher {
             String where = params == null ? "the " + p.component() + ", which this model does not have"
                     : "no layer of this model's " + p.component();
             throw new LoraException("LoRA " + file.file() + " does not fit this model: '" + p.sourceKey() + "' names " + where
-                    + " (" + unmatched + " of " + file.pairs().size() + " layers match none; a LoRA for another architecture,"
-                    + " e.g. SDXL on SD 1.5?)");
+                    + " (" + unmatched + " of " + file.pairs().size() + " layers match none; a LoRA for another architecture, "
+                    + otherArchitectures + "?)");
         }
         long[] w = param.shape();
         long cols = Tensor.numel(w) / w[0];
@@ -157,7 +197,7 @@ public final class LoraPatcher {
         if (p.up().dim(0) != w[0] || downCols != cols || p.down().rank() == 4 && w.length == 4 && p.down().dim(2) != w[2]) {
             throw new LoraException("LoRA " + file.file() + " does not fit this model: '" + p.sourceKey() + "' has up "
                     + Arrays.toString(p.up().shape()) + " and down " + Arrays.toString(p.down().shape()) + " but the layer "
-                    + param.key() + " is " + Arrays.toString(w) + " (a LoRA for another architecture, e.g. SDXL on SD 1.5?)");
+                    + param.key() + " is " + Arrays.toString(w) + " (a LoRA for another architecture, " + otherArchitectures + "?)");
         }
         if (p.alpha() != null && !Float.isFinite(p.alpha())) {
             throw new LoraException("LoRA " + file.file() + ": the alpha of '" + p.sourceKey() + "' is " + p.alpha());

@@ -1,6 +1,7 @@
 package dev.panamadiffusion.pipeline;
 
 import dev.panamadiffusion.models.clip.CLIPTextModel;
+import dev.panamadiffusion.models.clip.CLIPTextModelWithProjection;
 
 import java.util.List;
 
@@ -21,6 +22,12 @@ public interface PromptConditioning {
     /** The largest clip skip a request may ask for (the text encoders' layers that can be skipped). */
     int maxClipSkip();
 
-    /** The text encoder a LoRA's {@code lora_te_} keys patch (SDXL: the first; its second encoder is not patched). */
+    /** The text encoder a LoRA's {@code lora_te_} / {@code text_encoder.} keys patch (SDXL: the first, {@code lora_te1_}). */
     CLIPTextModel loraTextEncoder();
+
+    /**
+     * SDXL's second text encoder, which a LoRA's {@code lora_te2_} / {@code text_encoder_2.} keys patch; null for a
+     * model with one text encoder.
+     */
+    default CLIPTextModelWithProjection loraTextEncoder2() { return null; }
 }

@@ -111,6 +111,9 @@ public final class SdxlConditioning implements PromptConditioning {
     @Override
     public CLIPTextModel loraTextEncoder() { return textEncoder; }
 
+    @Override
+    public CLIPTextModelWithProjection loraTextEncoder2() { return textEncoder2; }
+
     /** Host [..., D1 + D2] from [..., D1] and [..., D2] with equal leading dimensions. */
     static Tensor concatLastDim(Tensor a, Tensor b) {
         long d1 = a.dim(a.rank() - 1);

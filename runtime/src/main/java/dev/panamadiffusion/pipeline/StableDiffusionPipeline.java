@@ -80,7 +80,10 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         this.schedulerConfig = schedulerConfig;
         this.defaultSampler = defaultSampler;
         this.sizeRule = sizeRule;
-        this.loras = LoraPatcher.of(backend, unet, conditioning == null ? null : conditioning.loraTextEncoder());
+        this.loras = unet.config().hasTextTime() // SDXL: two text encoders (null ones not loaded here: embeddings given)
+                ? LoraPatcher.ofSdxl(backend, unet, conditioning == null ? null : conditioning.loraTextEncoder(),
+                        conditioning == null ? null : conditioning.loraTextEncoder2())
+                : LoraPatcher.of(backend, unet, conditioning == null ? null : conditioning.loraTextEncoder());
         this.limits = limits;
         int side = unet.config().sampleSize() * sizeRule.vaeScaleFactor();
         int layers = conditioning == null ? Integer.MAX_VALUE : conditioning.maxClipSkip();

@@ -41,15 +41,18 @@ final class Models implements AutoCloseable {
         this.textEncoder = new Lazy<>(() -> {
             CLIPTextModel m = singleFile() != null ? CLIPTextModel.load(singleFile(), "text_encoder", backend, arena)
                     : CLIPTextModel.load(folder("text_encoder"), backend, arena);
-            return withLoras(m, LoraPatcher.of(backend, null, m));
+            return withLoras(m, sdxl() ? LoraPatcher.ofSdxl(backend, null, m, null) : LoraPatcher.of(backend, null, m));
         });
-        this.textEncoder2 = new Lazy<>(() -> singleFile() != null
-                ? CLIPTextModelWithProjection.load(singleFile(), "text_encoder_2", backend, arena)
-                : CLIPTextModelWithProjection.load(folder("text_encoder_2"), backend, arena));
+        this.textEncoder2 = new Lazy<>(() -> {
+            CLIPTextModelWithProjection m = singleFile() != null
+                    ? CLIPTextModelWithProjection.load(singleFile(), "text_encoder_2", backend, arena)
+                    : CLIPTextModelWithProjection.load(folder("text_encoder_2"), backend, arena);
+            return withLoras(m, LoraPatcher.ofSdxl(backend, null, null, m));
+        });
         this.unet = new Lazy<>(() -> {
             UNet2DConditionModel m = singleFile() != null ? UNet2DConditionModel.load(singleFile(), "unet", backend, arena)
                     : UNet2DConditionModel.load(folder("unet"), backend, arena);
-            return withLoras(m, LoraPatcher.of(backend, m, null));
+            return withLoras(m, m.config().hasTextTime() ? LoraPatcher.ofSdxl(backend, m, null, null) : LoraPatcher.of(backend, m, null));
         });
         this.vae = new Lazy<>(() -> singleFile() != null ? AutoencoderKL.load(singleFile(), "vae", backend, arena)
                 : AutoencoderKL.load(folder("vae"), backend, arena));
@@ -63,6 +66,11 @@ final class Models implements AutoCloseable {
             if (set.removesLoras()) patcher.clear();
         }
         return model;
+    }
+
+    /** An SDXL set: its model has {@code text_encoder_2} (whose LoRA layers the other components' patchers skip). */
+    private boolean sdxl() {
+        return singleFile() != null ? singleFile().has("text_encoder_2") : Files.isDirectory(set.component("text_encoder_2"));
     }
 
     boolean has(String component) {

@@ -26,8 +26,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class LoraCliTest {
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    /** reference/lora copied to {@code dest}, each components.json pointing at the shared tiny models. */
-    private static Path sets(Path dest) throws IOException {
+    /**
+     * reference/lora copied to {@code dest}, each components.json pointing at the shared tiny models (the SD 1.x sets),
+     * the repository's reference/sdxl (the SDXL sets) or reference/single-file/sdxl's checkpoint, by absolute path.
+     */
+    static Path sets(Path dest) throws IOException {
         Path src = Path.of(System.getProperty("pd.home", "..")).resolve("reference/lora");
         assertTrue(Files.isDirectory(src.resolve("loras")), "reference/lora missing at " + src.toAbsolutePath());
         TinyModel.copyDir(src, dest);
@@ -35,7 +38,13 @@ class LoraCliTest {
         try (var files = Files.walk(dest)) {
             for (Path f : files.filter(f -> f.getFileName().toString().equals("components.json")).toList()) {
                 ObjectNode json = (ObjectNode) JSON.readTree(f.toFile());
-                json.put("components_from", tiny);
+                Path original = src.resolve(dest.relativize(f.getParent()).toString());
+                if (json.has("checkpoint")) { // the single-file SDXL set: reference/single-file/sdxl's checkpoint
+                    json.put("checkpoint", original.resolve(json.get("checkpoint").asText()).normalize().toAbsolutePath().toString());
+                } else {
+                    String from = json.get("components_from").asText();
+                    json.put("components_from", from.endsWith("/tiny") ? tiny : original.resolve(from).normalize().toAbsolutePath().toString());
+                }
                 JSON.writeValue(f.toFile(), json);
             }
         }
@@ -46,10 +55,21 @@ class LoraCliTest {
     void verifyReplaysEveryLoraSet(@TempDir Path tmp) throws IOException {
         CliRun r = CliRun.run("verify", sets(tmp.resolve("lora")).toString(), "--backend", "cpu");
         List<String> lines = r.out().lines().toList();
-        assertEquals("72 passed, 0 failed", lines.getLast(), r.out() + r.err());
+        assertEquals("143 passed, 0 failed", lines.getLast(), r.out() + r.err());
         assertEquals(0, r.exit());
         for (String set : List.of("kohya/", "kohya_ldm/", "peft/", "diffusers_old/", "two/", "removed/")) {
             for (String check : List.of("text_encoder last_hidden_state", "unet t=[10,500]", "loop_euler_cfg7.5 image_01")) {
+                assertTrue(lines.stream().anyMatch(l -> l.startsWith(set + check) && l.endsWith("PASS")), set + check + "\n" + r.out());
+            }
+        }
+        for (String set : List.of("sdxl_kohya/", "sdxl_kohya_hf/", "sdxl_peft/", "sdxl_diffusers/", "sdxl_two/", "sdxl_removed/")) {
+            for (String check : List.of("text_encoder hidden_state_penultimate", "text_encoder_2 hidden_state_penultimate",
+                    "text_encoder_2 text_embeds", "unet t=[10,500]")) {
+                assertTrue(lines.stream().anyMatch(l -> l.startsWith(set + check) && l.endsWith("PASS")), set + check + "\n" + r.out());
+            }
+        }
+        for (String set : List.of("sdxl_kohya/", "sdxl_file_kohya/")) { // the folders and the single file, loop included
+            for (String check : List.of("text_encoder_2 text_embeds", "unet t=[10,500]", "loop_euler_cfg5 image_01")) {
                 assertTrue(lines.stream().anyMatch(l -> l.startsWith(set + check) && l.endsWith("PASS")), set + check + "\n" + r.out());
             }
         }
