@@ -81,6 +81,12 @@ public final class DiffusionEngine implements AutoCloseable {
     public String modelName() { return engine.modelName(); }
 
     /**
+     * The guidance scale for requests that name none, as diffusers' pipeline for this model family defaults: 5 for SDXL
+     * ({@code StableDiffusionXLPipeline}), 7.5 otherwise.
+     */
+    public double defaultGuidance() { return engine.defaultGuidance(); }
+
+    /**
      * Makes {@code specs} the LoRAs the model generates with (none: removes all, restoring the loaded weights bit for
      * bit) without reloading it. Takes effect between two denoising steps, so generations already running finish with
      * the new weights; a LoRA that does not fit the model is a {@link dev.panamadiffusion.lora.LoraException} and the

@@ -118,6 +118,9 @@ public final class Engine implements AutoCloseable {
     /** What the loaded model allows (sizes, its own size, text encoder layers). */
     public RequestLimits.Model modelLimits() { return pipeline.modelLimits(); }
 
+    /** The guidance scale a request gets when it names none: the model family's, as diffusers' pipelines default. */
+    public double defaultGuidance() { return pipeline.defaultGuidance(); }
+
     /**
      * Every field of {@code r}, run {@code iterations} times (A1111's {@code n_iter}), against the model and this
      * engine's {@link RequestLimits} (all problems in one {@link InvalidRequestException}), and the step count against

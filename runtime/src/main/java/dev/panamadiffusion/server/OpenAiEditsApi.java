@@ -52,7 +52,7 @@ final class OpenAiEditsApi {
     record Edit(GenerationRequest request, InitImage init) {}
 
     /** The form's parts as a request and an init image with its mask; what is wrong is a 400 naming the part. */
-    static Edit decode(Multipart form) {
+    static Edit decode(Multipart form, double defaultGuidance) {
         ObjectNode json = JsonNodeFactory.instance.objectNode();
         Multipart.Part image = null, mask = null;
         for (Map.Entry<String, Multipart.Part> e : form.parts().entrySet()) {
@@ -82,12 +82,12 @@ final class OpenAiEditsApi {
             throw HttpError.badField("mask", (mask != null ? "the mask" : "the image (no mask was given)")
                     + " has no fully transparent pixel: nothing to edit");
         }
-        return new Edit(OpenAiImagesApi.decode(json), new InitImage(picture, strength, area));
+        return new Edit(OpenAiImagesApi.decode(json, defaultGuidance), new InitImage(picture, strength, area));
     }
 
     void edits(HttpExchange ex, Multipart form) throws IOException, InterruptedException {
         long deadline = Fields.deadline(timeout);
-        Edit edit = decode(form);
+        Edit edit = decode(form, engine.defaultGuidance());
         Generation g = Fields.submit(engine, edit.request(), edit.init(), NAMES);
         OpenAiImagesApi.answer(ex, g, deadline, timeout);
     }

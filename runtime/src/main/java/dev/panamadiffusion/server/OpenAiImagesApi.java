@@ -43,12 +43,12 @@ final class OpenAiImagesApi {
             "guidanceScale", "guidance_scale", "negativePrompt", "negative_prompt");
 
     /**
-     * The JSON body as a request, with this API's defaults (n 1, the model's own size, 25 steps, guidance 7.5,
+     * The JSON body as a request, with this API's defaults (n 1, the model's own size, 25 steps, {@code defaultGuidance} (the model's own),
      * DPM++ 2M Karras, a random seed). Types and this API's encodings are checked here ({@link HttpError},
      * {@link InvalidRequestException}); the limits are {@link dev.panamadiffusion.pipeline.RequestLimits}' (checked by
      * the engine).
      */
-    static GenerationRequest decode(JsonNode json) {
+    static GenerationRequest decode(JsonNode json, double defaultGuidance) {
         JsonFields f = new JsonFields(json);
         f.rejectUnknown(FIELDS);
         String prompt = f.string("prompt", null, true);
@@ -71,7 +71,7 @@ final class OpenAiImagesApi {
         f.string("style", "", false);
         f.string("user", "", false);
         return new GenerationRequest(prompt, f.string("negative_prompt", "", false), f.integer("steps", 25),
-                f.number("guidance_scale", 7.5), f.string("sampler", "DPM++ 2M Karras", false), f.seed("seed"), width, height, n,
+                f.number("guidance_scale", defaultGuidance), f.string("sampler", "DPM++ 2M Karras", false), f.seed("seed"), width, height, n,
                 0, RngKind.TORCH);
     }
 
@@ -79,7 +79,7 @@ final class OpenAiImagesApi {
         long deadline = Fields.deadline(timeout);
         Generation g;
         try {
-            g = engine.submit(decode(json));
+            g = engine.submit(decode(json, engine.defaultGuidance()));
         } catch (InvalidRequestException e) {
             throw Fields.badRequest(e, NAMES);
         }

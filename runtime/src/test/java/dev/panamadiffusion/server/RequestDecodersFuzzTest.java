@@ -59,7 +59,7 @@ class RequestDecodersFuzzTest {
         if (json == null) return;
         GenerationRequest r;
         try {
-            r = OpenAiImagesApi.decode(json);
+            r = OpenAiImagesApi.decode(json, 7.5);
         } catch (RuntimeException e) {
             refused(e, OpenAiImagesApi.NAMES);
             return;

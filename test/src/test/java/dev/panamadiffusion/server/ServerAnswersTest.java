@@ -192,15 +192,17 @@ class ServerAnswersTest {
     @Test
     void openAiDecodeDefaultsAndEncodings() throws Exception {
         assertEquals(new GenerationRequest("a cat", "", 25, 7.5, "DPM++ 2M Karras", -1, 0, 0, 1, 0, RngKind.TORCH),
-                OpenAiImagesApi.decode(JSON.readTree("{\"prompt\": \"a cat\"}")));
+                OpenAiImagesApi.decode(JSON.readTree("{\"prompt\": \"a cat\"}"), 7.5));
+        // no guidance_scale: the model's own default (5 for SDXL), passed in by the server from the engine
+        assertEquals(5.0, OpenAiImagesApi.decode(JSON.readTree("{\"prompt\": \"a cat\"}"), 5.0).guidanceScale());
         assertEquals(new GenerationRequest("a cat", "ugly", 3, 2.5, "DDIM", 9, 32, 16, 2, 0, RngKind.TORCH),
                 OpenAiImagesApi.decode(JSON.readTree("""
                         {"prompt": "a cat", "negative_prompt": "ugly", "steps": 3, "guidance_scale": 2.5, "sampler": "DDIM",
                          "seed": 9, "size": "32x16", "n": 2, "model": "m", "quality": "hd", "style": "vivid", "user": "u",
-                         "response_format": "b64_json"}""")));
+                         "response_format": "b64_json"}"""), 5.0));
         for (String size : new String[] {"0x16", "16x0"}) {
             InvalidRequestException e = assertThrows(InvalidRequestException.class,
-                    () -> OpenAiImagesApi.decode(JSON.readTree("{\"prompt\": \"x\", \"size\": \"" + size + "\"}")));
+                    () -> OpenAiImagesApi.decode(JSON.readTree("{\"prompt\": \"x\", \"size\": \"" + size + "\"}"), 7.5));
             assertEquals("size", e.problems().get(0).field());
         }
         assertOpenAiBad("response_format", "response_format must be b64_json (this server keeps no image URLs)",
@@ -213,7 +215,7 @@ class ServerAnswersTest {
     }
 
     private static void assertOpenAiBad(String field, String message, String json) {
-        HttpError e = assertThrows(HttpError.class, () -> OpenAiImagesApi.decode(JSON.readTree(json)), json);
+        HttpError e = assertThrows(HttpError.class, () -> OpenAiImagesApi.decode(JSON.readTree(json), 7.5), json);
         assertEquals(400, e.status);
         assertEquals(field, e.field);
         assertEquals(message, e.getMessage());
