@@ -85,8 +85,11 @@ def write_tiny_bpe(d, pad_token):
     return CLIPTokenizer.from_pretrained(d)
 
 
-if os.path.isdir(OUT): shutil.rmtree(OUT)
-os.makedirs(OUT)
+os.makedirs(OUT, exist_ok=True)
+for entry in os.listdir(OUT):  # a fresh set, but the hand-written README.md stays
+    if entry != "README.md":
+        p = os.path.join(OUT, entry)
+        shutil.rmtree(p) if os.path.isdir(p) else os.remove(p)
 # ---- the model: diffusers' tiny SDXL test configs, SDXL's layout ----
 torch.manual_seed(0)
 unet = UNet2DConditionModel(
