@@ -85,8 +85,11 @@ def write_tiny_bpe(d, pad_token):
     return CLIPTokenizer.from_pretrained(d)
 
 
-if os.path.isdir(OUT): shutil.rmtree(OUT)
-os.makedirs(OUT)
+os.makedirs(OUT, exist_ok=True)
+for entry in os.listdir(OUT):  # a fresh set, but the hand-written README.md stays
+    if entry != "README.md":
+        p = os.path.join(OUT, entry)
+        shutil.rmtree(p) if os.path.isdir(p) else os.remove(p)
 # ---- the model: diffusers' tiny SDXL test configs, SDXL's layout ----
 torch.manual_seed(0)
 unet = UNet2DConditionModel(
@@ -178,28 +181,50 @@ SCHEDULERS = {"euler": lambda: EulerDiscreteScheduler(**SDXL_SCHED),
                                                                      if k not in ("interpolation_type", "use_karras_sigmas")})}
 
 
-def loop(sname, steps, guidance, prompt, negative, per_prompt, seed, size=16):
+def time_ids(original_size, crops_coords_top_left, target_size):
+    """SDXL's six time ids as _get_add_time_ids lists them: original (h, w), crop (top, left), target (h, w). [1, 6]"""
+    return torch.tensor([list(original_size + crops_coords_top_left + target_size)], dtype=torch.float32)
+
+
+def loop(sname, steps, guidance, prompt, negative, per_prompt, seed, size=16, prompt_2=None, negative_2=None, micro=None,
+         width=None, name=None):
     """The manual loop of docs/VERIFY.md with SDXL's added conditioning (pooled embeddings, time ids), then the same
-    through StableDiffusionXLPipeline with the prompt strings, which must agree bit for bit."""
+    through StableDiffusionXLPipeline with the prompt strings, which must agree bit for bit. `micro` holds the
+    pipeline's size conditioning arguments (original_size, crops_coords_top_left, target_size and the negative_*
+    variants, diffusers' (height, width) and (top, left) tuples); `width` makes a size x width (h x w) image."""
+    micro = dict(micro or {})
+    height, width = size, width or size
     sch = SCHEDULERS[sname]()
     sch.save_config(f"{OUT}/scheduler_{sname}")
     with torch.no_grad():
-        pe, npe, ppe, nppe = pipe.encode_prompt(prompt, device="cpu", num_images_per_prompt=1,
-                                                do_classifier_free_guidance=True, negative_prompt=negative)
-    add_time_ids = torch.tensor([[size, size, 0, 0, size, size]], dtype=torch.float32)  # original, crop, target
+        pe, npe, ppe, nppe = pipe.encode_prompt(prompt, prompt_2=prompt_2, device="cpu", num_images_per_prompt=1,
+                                                do_classifier_free_guidance=True, negative_prompt=negative,
+                                                negative_prompt_2=negative_2)
+    # __call__'s defaults: original = target = (height, width), crop (0, 0); the negative ids only when both negative
+    # sizes are given (their crop then defaults to (0, 0), not to the positive crop), else the positive ones
+    add_time_ids = time_ids(micro.get("original_size") or (height, width), micro.get("crops_coords_top_left", (0, 0)),
+                            micro.get("target_size") or (height, width))
+    negative_ids = add_time_ids
+    if micro.get("negative_original_size") is not None and micro.get("negative_target_size") is not None:
+        negative_ids = time_ids(micro["negative_original_size"], micro.get("negative_crops_coords_top_left", (0, 0)),
+                                micro["negative_target_size"])
     batch = per_prompt
     gen = torch.Generator().manual_seed(seed)
     sch.set_timesteps(steps)
-    noise = torch.randn((batch, 4, size // 2, size // 2), generator=gen, dtype=torch.float32)
+    noise = torch.randn((batch, 4, height // 2, width // 2), generator=gen, dtype=torch.float32)
     lat = noise * sch.init_noise_sigma
     rec = {"noise": noise, "noise_seed": torch.tensor(seed), "init_latents": lat, "timesteps": sch.timesteps.clone(),
            "num_inference_steps": torch.tensor(steps), "cond_emb": pe, "uncond_emb": npe,     # [1, 77, 64]
            "cond_pooled": ppe, "uncond_pooled": nppe, "add_time_ids": add_time_ids,          # [1, 32], [1, 6]
            "guidance_scale": torch.tensor(float(guidance)),
            "init_noise_sigma": torch.tensor(float(sch.init_noise_sigma)), "sigmas": sch.sigmas.clone()}
+    if negative_ids is not add_time_ids:
+        rec["negative_add_time_ids"] = negative_ids                                        # [1, 6]
     emb = torch.cat([npe.repeat(batch, 1, 1), pe.repeat(batch, 1, 1)])
+    # as __call__: cat([negative, positive]).repeat(B): with B > 1 the time-id rows alternate (negative, positive, ...)
+    # while the embeddings' rows are B negative then B positive
     added = {"text_embeds": torch.cat([nppe.repeat(batch, 1), ppe.repeat(batch, 1)]),
-             "time_ids": add_time_ids.repeat(2 * batch, 1)}
+             "time_ids": torch.cat([negative_ids, add_time_ids]).repeat(batch, 1)}
     extra = {"generator": gen} if "generator" in inspect.signature(sch.step).parameters else {}
     with torch.no_grad():
         for i, t in enumerate(sch.timesteps):
@@ -218,15 +243,21 @@ def loop(sname, steps, guidance, prompt, negative, per_prompt, seed, size=16):
                                   tokenizer_2=tokenizer_2, unet=unet, scheduler=sch.__class__.from_config(sch.config),
                                   force_zeros_for_empty_prompt=True, add_watermarker=False)
     p.set_progress_bar_config(disable=True)
-    with torch.no_grad():  # height/width left to the pipeline's default (sample_size x vae scale = 16)
-        out = p(prompt=prompt, negative_prompt=negative, num_images_per_prompt=per_prompt, num_inference_steps=steps,
-                guidance_scale=guidance, output_type="pt", generator=torch.Generator().manual_seed(seed)).images
-    name = f"loop_{sname}_cfg{guidance:g}" + ("" if negative is None else "_negative")
+    sized = {} if (height, width) == (16, 16) else {"height": height, "width": width}
+    with torch.no_grad():  # 16 x 16: height/width left to the pipeline's default (sample_size x vae scale = 16)
+        out = p(prompt=prompt, prompt_2=prompt_2, negative_prompt=negative, negative_prompt_2=negative_2,
+                num_images_per_prompt=per_prompt, num_inference_steps=steps, guidance_scale=guidance, output_type="pt",
+                generator=torch.Generator().manual_seed(seed), **sized, **micro).images
+    name = name or f"loop_{sname}_cfg{guidance:g}" + ("" if negative is None else "_negative")
     diff = float((out - rec["image_01"]).abs().max())
     report[f"{name}_pipeline_image01_maxabs_diff"] = diff
     assert diff == 0.0, f"{name}: the manual loop differs from StableDiffusionXLPipeline by {diff}"
-    save(f"{OUT}/{name}.safetensors", rec, {"prompt": prompt, "negative_prompt": "" if negative is None else negative,
-                                             "negative_prompt_is_none": str(negative is None)})
+    meta = {"prompt": prompt, "negative_prompt": "" if negative is None else negative,
+            "negative_prompt_is_none": str(negative is None)}
+    if prompt_2 is not None: meta["prompt_2"] = prompt_2
+    if negative_2 is not None: meta["negative_prompt_2"] = negative_2
+    meta.update({k: json.dumps(list(v)) for k, v in micro.items()})     # for people: verify reads the time ids
+    save(f"{OUT}/{name}.safetensors", rec, meta)
     report[f"{name}_timesteps"] = sch.timesteps.tolist()
     report[f"{name}_uncond_is_zero"] = bool(npe.abs().max() == 0)
 
@@ -234,6 +265,16 @@ def loop(sname, steps, guidance, prompt, negative, per_prompt, seed, size=16):
 PROMPT = PROMPTS[1]
 loop("euler", 4, 5.0, PROMPT, None, 1, 42)              # diffusers' defaults: guidance 5, no negative -> zeros
 loop("euler_a", 3, 5.0, PROMPT, "blurry", 2, 7)        # a negative prompt encoded, two images, ancestral noise
+# prompt_2 / negative_prompt_2 and every size argument, each a different value; two images, whose time-id rows
+# alternate as __call__ repeats them
+loop("euler", 3, 5.0, PROMPT, "blurry", 2, 11, prompt_2=PROMPTS[2], negative_2="low quality",
+     micro={"original_size": (40, 24), "crops_coords_top_left": (4, 12), "target_size": (12, 20),
+            "negative_original_size": (8, 56), "negative_crops_coords_top_left": (6, 2), "negative_target_size": (28, 8)},
+     name="loop_euler_cfg5_prompt2_sizes")
+# no negative prompt (zeros: negative_prompt_2 is then unused), prompt_2, a crop alone on a 16 x 24 (h x w) image:
+# original = target = (16, 24); the negative time ids are the positive ones
+loop("euler", 3, 5.0, PROMPT, None, 1, 3, prompt_2=PROMPTS[2], negative_2="low quality",
+     micro={"crops_coords_top_left": (8, 4)}, width=24, name="loop_euler_cfg5_prompt2_crop")
 
 with open(f"{OUT}/report.json", "w") as f:
     json.dump(report, f, indent=1); f.write("\n")

@@ -17,6 +17,7 @@ import dev.panamadiffusion.pipeline.InvalidRequestException;
 import dev.panamadiffusion.pipeline.PipelineInputs;
 import dev.panamadiffusion.pipeline.RequestLimits;
 import dev.panamadiffusion.pipeline.RngKind;
+import dev.panamadiffusion.pipeline.SdxlOptions;
 import dev.panamadiffusion.pipeline.SizeRule;
 import dev.panamadiffusion.pipeline.StableDiffusionPipeline;
 import dev.panamadiffusion.schedulers.Schedulers;
@@ -38,7 +39,7 @@ import java.util.concurrent.Callable;
  * PNG with the A1111 {@code parameters} text.
  */
 @Command(name = "generate", mixinStandardHelpOptions = true, sortOptions = false,
-        description = "Generate images from a prompt with a Stable Diffusion 1.x/2.x model in diffusers layout.")
+        description = "Generate images from a prompt with a Stable Diffusion 1.x/2.x or SDXL base model in diffusers layout.")
 public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--model", paramLabel = "DIR|FILE",
             description = "Diffusers model folder (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/),"
@@ -56,6 +57,44 @@ public final class GenerateCommand implements Callable<Integer> {
 
     @Option(names = {"--negative-prompt", "-n"}, defaultValue = "", paramLabel = "TEXT", description = "What to avoid.")
     String negativePrompt;
+
+    @Option(names = "--prompt-2", paramLabel = "TEXT",
+            description = "SDXL: the text for the second text encoder, which also gives the pooled embedding"
+                    + " (diffusers' prompt_2). Default: --prompt.")
+    String prompt2;
+
+    @Option(names = "--negative-prompt-2", paramLabel = "TEXT",
+            description = "SDXL: the negative text for the second text encoder (negative_prompt_2). Default:"
+                    + " --negative-prompt; unused without --negative-prompt (the model then conditions on zeros).")
+    String negativePrompt2;
+
+    @Option(names = "--original-size", paramLabel = "WxH", converter = SizeConverter.class,
+            description = "SDXL size conditioning: the size the picture should look as if it had before resizing"
+                    + " (diffusers' original_size = (H, W)). Default: the output's size.")
+    SdxlOptions.Size originalSize;
+
+    @Option(names = "--crops-coords-top-left", paramLabel = "TOP,LEFT", converter = CropConverter.class,
+            description = "SDXL: the top-left corner of the crop the picture should look cut from, in diffusers' order"
+                    + " (crops_coords_top_left = (TOP, LEFT)): pixels down from the top edge, then in from the left edge."
+                    + " Default: 0,0 (uncropped, centred).")
+    SdxlOptions.Crop cropsCoordsTopLeft;
+
+    @Option(names = "--target-size", paramLabel = "WxH", converter = SizeConverter.class,
+            description = "SDXL: the size the picture should look made for (target_size = (H, W)). Default: the output's size.")
+    SdxlOptions.Size targetSize;
+
+    @Option(names = "--negative-original-size", paramLabel = "WxH", converter = SizeConverter.class,
+            description = "SDXL: original size for the unconditional (negative) pass; with --negative-target-size only."
+                    + " Default: the negative pass takes the three sizes above.")
+    SdxlOptions.Size negativeOriginalSize;
+
+    @Option(names = "--negative-crops-coords-top-left", paramLabel = "TOP,LEFT", converter = CropConverter.class,
+            description = "SDXL: crop corner (TOP,LEFT) for the negative pass; with both negative sizes. Default: 0,0.")
+    SdxlOptions.Crop negativeCropsCoordsTopLeft;
+
+    @Option(names = "--negative-target-size", paramLabel = "WxH", converter = SizeConverter.class,
+            description = "SDXL: target size for the negative pass; with --negative-original-size only.")
+    SdxlOptions.Size negativeTargetSize;
 
     @Option(names = "--steps", defaultValue = "20", description = "Denoising steps, 1-1000. Default: ${DEFAULT-VALUE}.")
     int steps;
@@ -134,7 +173,12 @@ public final class GenerateCommand implements Callable<Integer> {
             Map.entry("sampler", "--scheduler"), Map.entry("seed", "--seed"), Map.entry("width", "--width"),
             Map.entry("height", "--height"), Map.entry("size", "--width/--height"), Map.entry("batchSize", "--batch"),
             Map.entry("clipSkip", "--clip-skip"), Map.entry("rng", "--rng"), Map.entry("strength", "--strength"),
-            Map.entry("initImage", "--init-image"), Map.entry("mask", "--mask"));
+            Map.entry("initImage", "--init-image"), Map.entry("mask", "--mask"), Map.entry("prompt2", "--prompt-2"),
+            Map.entry("negativePrompt2", "--negative-prompt-2"), Map.entry("originalSize", "--original-size"),
+            Map.entry("cropsCoordsTopLeft", "--crops-coords-top-left"), Map.entry("targetSize", "--target-size"),
+            Map.entry("negativeOriginalSize", "--negative-original-size"),
+            Map.entry("negativeCropsCoordsTopLeft", "--negative-crops-coords-top-left"),
+            Map.entry("negativeTargetSize", "--negative-target-size"));
 
     /** diffusers' (and A1111's) default strength. */
     static final double DEFAULT_STRENGTH = 0.75;
@@ -224,8 +268,8 @@ public final class GenerateCommand implements Callable<Integer> {
             } catch (IllegalArgumentException | java.io.UncheckedIOException ignored) {
                 // judged by the generic rule
             }
-            int side = RequestLimits.DEFAULT.maxSide();
-            checkRequest(request, new RequestLimits.Model(sizes, side, side, Integer.MAX_VALUE), names);
+            int side = RequestLimits.DEFAULT.maxSide();   // SDXL's options are judged once the model can be read
+            checkRequest(request, new RequestLimits.Model(sizes, side, side, Integer.MAX_VALUE, true), names);
             throw new Main.UsageException(e.getMessage());
         }
     }
@@ -285,8 +329,38 @@ public final class GenerateCommand implements Callable<Integer> {
             throw new Main.UsageException(e.getMessage());
         }
         // without --guidance the model's default replaces 7.5 once the model is loaded (StableDiffusionPipeline.defaultGuidance)
+        SdxlOptions sdxl = new SdxlOptions(prompt2, negativePrompt2, originalSize, cropsCoordsTopLeft, targetSize,
+                negativeOriginalSize, negativeCropsCoordsTopLeft, negativeTargetSize);
         return new GenerationRequest(prompt, negativePrompt, steps, guidance == null ? 7.5 : guidance, scheduler, seed, width, height, batch,
-                clipSkip, kind);
+                clipSkip, kind, sdxl);
+    }
+
+    /** {@code WxH} (width, then height, as {@code --width}/{@code --height}): an {@link SdxlOptions.Size}. */
+    static final class SizeConverter implements CommandLine.ITypeConverter<SdxlOptions.Size> {
+        @Override
+        public SdxlOptions.Size convert(String value) {
+            String[] p = value.strip().split("[xX]", -1);
+            int[] v = ints(p, value, "WxH, e.g. 1024x768");
+            return new SdxlOptions.Size(v[0], v[1]);
+        }
+    }
+
+    /** {@code TOP,LEFT} (diffusers' order): an {@link SdxlOptions.Crop}. */
+    static final class CropConverter implements CommandLine.ITypeConverter<SdxlOptions.Crop> {
+        @Override
+        public SdxlOptions.Crop convert(String value) {
+            int[] v = ints(value.strip().split(",", -1), value, "TOP,LEFT, e.g. 0,0");
+            return new SdxlOptions.Crop(v[0], v[1]);
+        }
+    }
+
+    private static int[] ints(String[] parts, String value, String expected) {
+        try {
+            if (parts.length == 2) return new int[] {Integer.parseInt(parts[0].strip()), Integer.parseInt(parts[1].strip())};
+        } catch (NumberFormatException ignored) {
+            // reported below
+        }
+        throw new CommandLine.TypeConversionException("expected " + expected + ", got '" + value + "'");
     }
 
     /** {@code --seed}: -1 or an unsigned 64-bit number ({@link RequestLimits#parseSeed}). */

@@ -16,13 +16,22 @@ package dev.panamadiffusion.pipeline;
  * @param clipSkip       0 = the text encoder's last layer; k ≥ 1 = the layer k before it (diffusers' {@code clip_skip};
  *                       A1111's "Clip skip" is this plus one)
  * @param rng            the noise generator
+ * @param sdxl           Stable Diffusion XL's own fields ({@code prompt_2}, the size conditioning); null:
+ *                       {@link SdxlOptions#NONE}, diffusers' defaults. Refused on other models ({@link RequestLimits})
  */
 public record GenerationRequest(String prompt, String negativePrompt, int steps, double guidanceScale, String sampler,
-                                long seed, int width, int height, int batchSize, int clipSkip, RngKind rng) {
+                                long seed, int width, int height, int batchSize, int clipSkip, RngKind rng, SdxlOptions sdxl) {
     public GenerationRequest {
         if (negativePrompt == null) negativePrompt = "";
         if (rng == null) rng = RngKind.TORCH;
         if (sampler != null && sampler.isBlank()) sampler = null;
+        if (sdxl == null) sdxl = SdxlOptions.NONE;
+    }
+
+    /** A request without SDXL's own fields ({@link SdxlOptions#NONE}). */
+    public GenerationRequest(String prompt, String negativePrompt, int steps, double guidanceScale, String sampler,
+                             long seed, int width, int height, int batchSize, int clipSkip, RngKind rng) {
+        this(prompt, negativePrompt, steps, guidanceScale, sampler, seed, width, height, batchSize, clipSkip, rng, SdxlOptions.NONE);
     }
 
     /** {@code prompt} with the defaults: 20 steps, CFG 7.5, the model's scheduler, random seed, model size, batch 1. */
@@ -31,39 +40,43 @@ public record GenerationRequest(String prompt, String negativePrompt, int steps,
     }
 
     public GenerationRequest withNegativePrompt(String v) {
-        return new GenerationRequest(prompt, v, steps, guidanceScale, sampler, seed, width, height, batchSize, clipSkip, rng);
+        return new GenerationRequest(prompt, v, steps, guidanceScale, sampler, seed, width, height, batchSize, clipSkip, rng, sdxl);
     }
 
     public GenerationRequest withSteps(int v) {
-        return new GenerationRequest(prompt, negativePrompt, v, guidanceScale, sampler, seed, width, height, batchSize, clipSkip, rng);
+        return new GenerationRequest(prompt, negativePrompt, v, guidanceScale, sampler, seed, width, height, batchSize, clipSkip, rng, sdxl);
     }
 
     public GenerationRequest withGuidanceScale(double v) {
-        return new GenerationRequest(prompt, negativePrompt, steps, v, sampler, seed, width, height, batchSize, clipSkip, rng);
+        return new GenerationRequest(prompt, negativePrompt, steps, v, sampler, seed, width, height, batchSize, clipSkip, rng, sdxl);
     }
 
     public GenerationRequest withSampler(String v) {
-        return new GenerationRequest(prompt, negativePrompt, steps, guidanceScale, v, seed, width, height, batchSize, clipSkip, rng);
+        return new GenerationRequest(prompt, negativePrompt, steps, guidanceScale, v, seed, width, height, batchSize, clipSkip, rng, sdxl);
     }
 
     public GenerationRequest withSeed(long v) {
-        return new GenerationRequest(prompt, negativePrompt, steps, guidanceScale, sampler, v, width, height, batchSize, clipSkip, rng);
+        return new GenerationRequest(prompt, negativePrompt, steps, guidanceScale, sampler, v, width, height, batchSize, clipSkip, rng, sdxl);
     }
 
     public GenerationRequest withSize(int w, int h) {
-        return new GenerationRequest(prompt, negativePrompt, steps, guidanceScale, sampler, seed, w, h, batchSize, clipSkip, rng);
+        return new GenerationRequest(prompt, negativePrompt, steps, guidanceScale, sampler, seed, w, h, batchSize, clipSkip, rng, sdxl);
     }
 
     public GenerationRequest withBatchSize(int v) {
-        return new GenerationRequest(prompt, negativePrompt, steps, guidanceScale, sampler, seed, width, height, v, clipSkip, rng);
+        return new GenerationRequest(prompt, negativePrompt, steps, guidanceScale, sampler, seed, width, height, v, clipSkip, rng, sdxl);
     }
 
     public GenerationRequest withClipSkip(int v) {
-        return new GenerationRequest(prompt, negativePrompt, steps, guidanceScale, sampler, seed, width, height, batchSize, v, rng);
+        return new GenerationRequest(prompt, negativePrompt, steps, guidanceScale, sampler, seed, width, height, batchSize, v, rng, sdxl);
     }
 
     public GenerationRequest withRng(RngKind v) {
-        return new GenerationRequest(prompt, negativePrompt, steps, guidanceScale, sampler, seed, width, height, batchSize, clipSkip, v);
+        return new GenerationRequest(prompt, negativePrompt, steps, guidanceScale, sampler, seed, width, height, batchSize, clipSkip, v, sdxl);
+    }
+
+    public GenerationRequest withSdxl(SdxlOptions v) {
+        return new GenerationRequest(prompt, negativePrompt, steps, guidanceScale, sampler, seed, width, height, batchSize, clipSkip, rng, v);
     }
 
     /**

@@ -14,7 +14,12 @@ public final class InvalidRequestException extends IllegalArgumentException {
     /** Plain-words names of the request fields, for {@link #getMessage()}. */
     public static final Map<String, String> PLAIN_NAMES = Map.ofEntries(Map.entry("negativePrompt", "negative prompt"),
             Map.entry("guidanceScale", "guidance scale"), Map.entry("batchSize", "batch size"),
-            Map.entry("clipSkip", "clip skip"), Map.entry("iterations", "n_iter"));
+            Map.entry("clipSkip", "clip skip"), Map.entry("iterations", "n_iter"), Map.entry("prompt2", "prompt_2"),
+            Map.entry("negativePrompt2", "negative_prompt_2"), Map.entry("originalSize", "original_size"),
+            Map.entry("cropsCoordsTopLeft", "crops_coords_top_left"), Map.entry("targetSize", "target_size"),
+            Map.entry("negativeOriginalSize", "negative_original_size"),
+            Map.entry("negativeCropsCoordsTopLeft", "negative_crops_coords_top_left"),
+            Map.entry("negativeTargetSize", "negative_target_size"));
 
     /**
      * One bad field.

@@ -23,7 +23,11 @@ import java.util.List;
  *   <li>seeds are unsigned 64-bit numbers, 0 to {@link #MAX_SEED} (2^64 − 2; Java holds them in a {@code long}'s bits),
  *       and -1 (whose bits are 2^64 − 1) picks a random one. A1111's {@code n_iter} numbers its iterations
  *       {@code seed + i · batch_size}; a request whose last seed would pass {@link #MAX_SEED} is refused rather than
- *       wrapped round to 0. The torch generator reads a seed's low 32 bits, as {@code torch.manual_seed} does.
+ *       wrapped round to 0. The torch generator reads a seed's low 32 bits, as {@code torch.manual_seed} does;
+ *   <li>SDXL's own fields ({@link SdxlOptions}) only on a model with SDXL's {@code text_time} UNet; its second prompts
+ *       as long as the prompt; its sizes' sides 1 to {@link #MAX_CONDITIONING_SIDE} and crop coordinates 0 to it (they
+ *       are only numbers the UNet embeds, not pixels it computes); the negative sizes both or neither, and the negative
+ *       crop only with them (diffusers reads the three only together).
  * </ul>
  */
 public record RequestLimits(int maxSteps, int maxBatch, int maxIterations, int maxSide, int maxPixelFactor, int maxPromptChars) {
@@ -37,6 +41,8 @@ public record RequestLimits(int maxSteps, int maxBatch, int maxIterations, int m
     public static final long MAX_SEED = 0xFFFF_FFFF_FFFF_FFFEL;
     /** The seed that asks for a random one. */
     public static final long RANDOM_SEED = -1;
+    /** Largest side of an SDXL size-conditioning size, and largest crop coordinate ({@link SdxlOptions}). */
+    public static final int MAX_CONDITIONING_SIDE = 16384;
 
     public RequestLimits {
         if (maxSteps < 1 || maxBatch < 1 || maxIterations < 1 || maxSide < 8 || maxPixelFactor < 1 || maxPromptChars < 1) {
@@ -46,13 +52,19 @@ public record RequestLimits(int maxSteps, int maxBatch, int maxIterations, int m
 
     /**
      * What a model allows, read from its configs: the sizes it can make, its own size (what a width or height of 0
-     * means) and its text encoder's layer count (the largest clip skip).
+     * means), its text encoder's layer count (the largest clip skip) and whether it is SDXL (its UNet has the
+     * {@code text_time} added conditioning that {@link SdxlOptions} feed).
      */
-    public record Model(SizeRule sizes, int defaultWidth, int defaultHeight, int textLayers) {
+    public record Model(SizeRule sizes, int defaultWidth, int defaultHeight, int textLayers, boolean sdxl) {
         public Model {
             if (sizes == null || defaultWidth < 1 || defaultHeight < 1 || textLayers < 0) {
                 throw new IllegalArgumentException("model limits " + sizes + ", " + defaultWidth + "x" + defaultHeight + ", " + textLayers);
             }
+        }
+
+        /** A model that is not SDXL. */
+        public Model(SizeRule sizes, int defaultWidth, int defaultHeight, int textLayers) {
+            this(sizes, defaultWidth, defaultHeight, textLayers, false);
         }
     }
 
@@ -120,7 +132,58 @@ public record RequestLimits(int maxSteps, int maxBatch, int maxIterations, int m
             out.add(new Problem("clipSkip", "must be between 0 (the last layer) and " + model.textLayers()
                     + " (the text encoder has " + model.textLayers() + " layers), got " + r.clipSkip()));
         }
+        sdxl(out, r.sdxl(), model);
         return out;
+    }
+
+    /** {@link SdxlOptions}: SDXL's only, the prompts' lengths, sizes and crops in range, negative sizes together. */
+    private void sdxl(List<Problem> out, SdxlOptions o, Model model) {
+        if (!model.sdxl()) {
+            for (String field : fields(o)) {
+                out.add(new Problem(field, "is SDXL's, but this model is not SDXL (SD 1.x/2.x: one text encoder, no size"
+                        + " conditioning)"));
+            }
+            return;
+        }
+        promptLength(out, "prompt2", o.prompt2());
+        promptLength(out, "negativePrompt2", o.negativePrompt2());
+        conditioningSize(out, "originalSize", o.originalSize());
+        crop(out, "cropsCoordsTopLeft", o.cropsCoordsTopLeft());
+        conditioningSize(out, "targetSize", o.targetSize());
+        conditioningSize(out, "negativeOriginalSize", o.negativeOriginalSize());
+        crop(out, "negativeCropsCoordsTopLeft", o.negativeCropsCoordsTopLeft());
+        conditioningSize(out, "negativeTargetSize", o.negativeTargetSize());
+        if ((o.negativeOriginalSize() == null) != (o.negativeTargetSize() == null)) {
+            String given = o.negativeOriginalSize() != null ? "negativeOriginalSize" : "negativeTargetSize";
+            String missing = o.negativeOriginalSize() != null ? "target" : "original";
+            out.add(new Problem(given, "needs the negative " + missing + " size too: diffusers uses the negative sizes"
+                    + " only together (else the unconditional rows take the conditional time ids)"));
+        } else if (o.negativeCropsCoordsTopLeft() != null && !o.hasNegativeTimeIds()) {
+            out.add(new Problem("negativeCropsCoordsTopLeft", "needs the negative original and target sizes: diffusers"
+                    + " uses the negative crop only with both"));
+        }
+    }
+
+    /** The request field names of the {@link SdxlOptions} that are set. */
+    static List<String> fields(SdxlOptions o) {
+        List<String> out = new ArrayList<>();
+        for (String d : o.given()) out.add(SdxlOptions.fieldName(d));
+        return out;
+    }
+
+    private static void conditioningSize(List<Problem> out, String field, SdxlOptions.Size s) {
+        if (s == null) return;
+        if (s.width() < 1 || s.height() < 1 || s.width() > MAX_CONDITIONING_SIDE || s.height() > MAX_CONDITIONING_SIDE) {
+            out.add(new Problem(field, "sides must be between 1 and " + MAX_CONDITIONING_SIDE + ", got " + s));
+        }
+    }
+
+    private static void crop(List<Problem> out, String field, SdxlOptions.Crop c) {
+        if (c == null) return;
+        if (c.top() < 0 || c.left() < 0 || c.top() > MAX_CONDITIONING_SIDE || c.left() > MAX_CONDITIONING_SIDE) {
+            out.add(new Problem(field, "coordinates must be between 0 and " + MAX_CONDITIONING_SIDE + ", got (top " + c.top()
+                    + ", left " + c.left() + ")"));
+        }
     }
 
     /** Throws {@link InvalidRequestException} listing every problem of {@code r} on {@code model}, if any. */

@@ -15,14 +15,20 @@ import java.util.List;
 /**
  * Stable Diffusion XL conditioning, as diffusers' {@code StableDiffusionXLPipeline} (0.27) computes it:
  * <ul>
- *   <li>{@code prompt_embeds}: the prompt through both tokenizers and text encoders, each encoder's penultimate hidden
- *       state ({@code hidden_states[-2]}, without {@code final_layer_norm}; clip skip k takes {@code hidden_states[-(k+2)]})
+ *   <li>{@code prompt_embeds}: the prompt through the first tokenizer and text encoder, {@code prompt_2} (default: the
+ *       prompt, {@link SdxlOptions#prompt2()}) through the second, each encoder's penultimate hidden state
+ *       ({@code hidden_states[-2]}, without {@code final_layer_norm}; clip skip k takes {@code hidden_states[-(k+2)]})
  *       concatenated along the width: [1, 77, D1 + D2];</li>
- *   <li>the pooled embedding: the second encoder's {@code text_embeds} ({@code text_projection} of its pooled output);</li>
- *   <li>{@code add_time_ids}: original size, crop top-left, target size = (height, width), (0, 0), (height, width);</li>
- *   <li>the negative prompt: encoded the same way, or, when it is empty and the model's {@code model_index.json} sets
+ *   <li>the pooled embedding: the second encoder's {@code text_embeds} ({@code text_projection} of its pooled output)
+ *       of {@code prompt_2};</li>
+ *   <li>{@code add_time_ids}: original size, crop top-left, target size, by default (height, width), (0, 0),
+ *       (height, width); the unconditional rows' from the negative sizes when both are given
+ *       ({@link SdxlOptions#timeIdRows}, which also follows diffusers' row order for batches);</li>
+ *   <li>the negative prompt and {@code negative_prompt_2} (default: the negative prompt): encoded the same way, or,
+ *       when the negative prompt is empty and the model's {@code model_index.json} sets
  *       {@code force_zeros_for_empty_prompt} (SDXL base does), zeros for both its embeddings, which is what diffusers
- *       does for {@code negative_prompt=None}, its default.</li>
+ *       does for {@code negative_prompt=None}, its default, whatever {@code negative_prompt_2} says (a warning then
+ *       says it is unused).</li>
  * </ul>
  * The pooled embedding and time ids reach the UNet as {@link UNet2DConditionModel#addEmbeds}.
  */
@@ -71,17 +77,33 @@ public final class SdxlConditioning implements PromptConditioning {
 
     @Override
     public UNetConditioning encode(GenerationRequest request, boolean guided, List<String> warnings) {
+        SdxlOptions o = request.sdxl();
         boolean zeroNegative = guided && forceZerosForEmptyPrompt && request.negativePrompt().isEmpty();
         boolean encodeNegative = guided && !zeroNegative;
+        if (zeroNegative && o.negativePrompt2() != null) {
+            warnings.add("negative_prompt_2 is unused: without a negative prompt this model (force_zeros_for_empty_prompt)"
+                    + " conditions on zeros, as diffusers does");
+        }
+        String prompt2 = o.prompt2Or(request.prompt());
+        String negative2 = o.negativePrompt2Or(request.negativePrompt());
         ClipConditioning.truncationWarning(tokenizer, request.prompt(), "prompt", warnings);
-        if (encodeNegative) ClipConditioning.truncationWarning(tokenizer, request.negativePrompt(), "negative prompt", warnings);
+        if (o.prompt2() != null) ClipConditioning.truncationWarning(tokenizer2, prompt2, "prompt_2", warnings);
+        if (encodeNegative) {
+            ClipConditioning.truncationWarning(tokenizer, request.negativePrompt(), "negative prompt", warnings);
+            if (o.negativePrompt2() != null) ClipConditioning.truncationWarning(tokenizer2, negative2, "negative_prompt_2", warnings);
+        }
+        // rows: [negative,] prompt; the second encoder reads the *_2 texts
         List<String> texts = encodeNegative ? List.of(request.negativePrompt(), request.prompt()) : List.of(request.prompt());
+        List<String> texts2 = encodeNegative ? List.of(negative2, prompt2) : List.of(prompt2);
         List<int[]> ids1 = new ArrayList<>();
         List<int[]> ids2 = new ArrayList<>();
         for (int i = 0; i < texts.size(); i++) {
-            String what = i == texts.size() - 1 ? "prompt" : "negative prompt";
-            ids1.add(ClipConditioning.tokenIds(tokenizer, textEncoder.config().vocabSize(), texts.get(i), what, tokenizerDir));
-            ids2.add(ClipConditioning.tokenIds(tokenizer2, textEncoder2.config().vocabSize(), texts.get(i), what, tokenizer2Dir));
+            boolean last = i == texts.size() - 1;
+            ids1.add(ClipConditioning.tokenIds(tokenizer, textEncoder.config().vocabSize(), texts.get(i),
+                    last ? "prompt" : "negative prompt", tokenizerDir));
+            ids2.add(ClipConditioning.tokenIds(tokenizer2, textEncoder2.config().vocabSize(), texts2.get(i),
+                    last ? (o.prompt2() != null ? "prompt_2" : "prompt")
+                            : (o.negativePrompt2() != null ? "negative_prompt_2" : "negative prompt"), tokenizer2Dir));
         }
         int skip = request.clipSkip() + 1;                                           // hidden_states[-(clip_skip + 2)]
         Tensor h1 = backend.download(textEncoder.forward(ClipConditioning.ids(ids1), skip, false).hiddenState()); // [n, L, D1]
@@ -96,7 +118,7 @@ public final class SdxlConditioning implements PromptConditioning {
         int batch = request.batchSize();
         Tensor contextRows = ClipConditioning.perImage(context, guided, batch);                                 // [(2)B, L, D]
         Tensor pooledRows = ClipConditioning.perImage(pooled, guided, batch);                                   // [(2)B, P]
-        Tensor timeIds = UNetConditioning.timeIds(request.width(), request.height(), Math.toIntExact(pooledRows.dim(0))); // [(2)B, 6]
+        Tensor timeIds = o.timeIdRows(request.width(), request.height(), guided, batch);                        // [(2)B, 6]
         return new UNetConditioning(contextRows, unet.addEmbeds(pooledRows, timeIds));
     }
 

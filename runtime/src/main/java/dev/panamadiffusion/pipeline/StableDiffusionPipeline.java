@@ -87,7 +87,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         this.limits = limits;
         int side = unet.config().sampleSize() * sizeRule.vaeScaleFactor();
         int layers = conditioning == null ? Integer.MAX_VALUE : conditioning.maxClipSkip();
-        this.modelLimits = new RequestLimits.Model(sizeRule, side, side, layers);
+        this.modelLimits = new RequestLimits.Model(sizeRule, side, side, layers, unet.config().hasTextTime());
     }
 
     /**
@@ -224,11 +224,12 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         // folder.config: a single file's configs are derived, not read from files
         int side = UNet2DConditionConfig.read(folder.configFile("unet"), folder.config("unet")).sampleSize() * sizes.vaeScaleFactor();
         int layers = CLIPTextConfig.read(folder.configFile("text_encoder"), folder.config("text_encoder")).numHiddenLayers();
-        if (isSdxl(folder)) {   // SdxlConditioning.maxClipSkip: hidden_states[-(k + 2)] of both encoders
+        boolean sdxl = isSdxl(folder);
+        if (sdxl) {   // SdxlConditioning.maxClipSkip: hidden_states[-(k + 2)] of both encoders
             layers = Math.min(layers, CLIPTextConfig.read(folder.configFile("text_encoder_2"), folder.config("text_encoder_2"))
                     .numHiddenLayers()) - 1;
         }
-        return new RequestLimits.Model(sizes, side, side, layers);
+        return new RequestLimits.Model(sizes, side, side, layers, sdxl);
     }
 
     /** The text encoder must have an embedding for every id the tokenizer can give (its vocabulary and special tokens). */

@@ -27,10 +27,10 @@ public record UNetConditioning(Tensor context, Tensor addEmbeds) {
     /**
      * SDXL's {@code add_time_ids} for a {@code width} × {@code height} request, as diffusers' defaults make them:
      * original size = target size = (height, width), crop top-left (0, 0); one row each of {@code rows}. Host f32
-     * [rows, 6].
+     * [rows, 6]. A request's own sizes: {@link SdxlOptions#timeIdRows}.
      */
     public static Tensor timeIds(int width, int height, int rows) {
-        float[] row = {height, width, 0, 0, height, width};
+        float[] row = SdxlOptions.NONE.timeIds(width, height);
         float[] out = new float[rows * UNet2DConditionConfig.TIME_IDS];
         for (int r = 0; r < rows; r++) System.arraycopy(row, 0, out, r * row.length, row.length);
         return Tensor.fromFloats(out, rows, UNet2DConditionConfig.TIME_IDS);     // [rows, 6]
@@ -39,10 +39,14 @@ public record UNetConditioning(Tensor context, Tensor addEmbeds) {
     /**
      * The conditioning from given embeddings (diffusers' {@code prompt_embeds}, {@code negative_prompt_embeds} and, for
      * SDXL, {@code pooled_prompt_embeds} and {@code negative_pooled_prompt_embeds}): [1 or B, …] each, 1 row repeated
-     * per image; with SDXL's text_time the time ids are the request's size ({@link #timeIds}).
+     * per image; with SDXL's text_time the time ids are the request's ({@link SdxlOptions#timeIdRows}: its size
+     * conditioning, else its size). A second prompt with given embeddings is refused, as diffusers does.
      */
     static UNetConditioning given(PipelineInputs inputs, boolean guided, GenerationRequest request, UNet2DConditionModel unet) {
         int batch = request.batchSize();
+        if (request.sdxl().prompt2() != null || request.sdxl().negativePrompt2() != null) {
+            throw new IllegalArgumentException("prompt_2 and negative_prompt_2 cannot go with given prompt embeddings");
+        }
         Tensor context = rows(inputs.promptEmbeds(), inputs.negativePromptEmbeds(), guided, batch, "prompt embeddings", 3);
         if (!unet.config().hasTextTime()) {
             if (inputs.pooledPromptEmbeds() != null) {
@@ -55,7 +59,7 @@ public record UNetConditioning(Tensor context, Tensor addEmbeds) {
         }
         Tensor pooled = rows(inputs.pooledPromptEmbeds(), inputs.negativePooledPromptEmbeds(), guided, batch,
                 "pooled prompt embeddings", 2);                                                    // [(2)B, P]
-        Tensor ids = timeIds(request.width(), request.height(), Math.toIntExact(pooled.dim(0)));  // [(2)B, 6]
+        Tensor ids = request.sdxl().timeIdRows(request.width(), request.height(), guided, batch);  // [(2)B, 6]
         return new UNetConditioning(context, unet.addEmbeds(pooled, ids));
     }
 

@@ -6,11 +6,13 @@ import dev.panamadiffusion.pipeline.GenerationRequest;
 import dev.panamadiffusion.pipeline.Latents;
 import dev.panamadiffusion.pipeline.PipelineInputs;
 import dev.panamadiffusion.pipeline.RngKind;
+import dev.panamadiffusion.pipeline.SdxlOptions;
 import dev.panamadiffusion.pipeline.StableDiffusionPipeline;
 import dev.panamadiffusion.pipeline.UNetRunner;
 import dev.panamadiffusion.rng.NoiseGenerator;
 import dev.panamadiffusion.rng.TorchCpuGenerator;
 import dev.panamadiffusion.schedulers.SchedulerConfig;
+import dev.panamadiffusion.tensor.DType;
 import dev.panamadiffusion.tensor.Tensor;
 
 import java.lang.foreign.Arena;
@@ -76,17 +78,26 @@ final class LoopChecks {
                 decode ? models.vae() : null, schedulerConfig, schedulerName)) {
             int scale = pipeline.sizeRule().vaeScaleFactor();
             // with noise_seed (and no separate generator_seed) the pipeline seeds itself, as from a request's seed
+            // SDXL: the recorded time ids become the request's size conditioning (the pipeline makes its rows itself)
+            SdxlOptions sdxl;
+            try {
+                sdxl = sdxlOptions(f);
+            } catch (IllegalArgumentException e) {
+                ctx.report(CheckResult.error(name, loopFile.getFileName() + ": " + e.getMessage()));
+                return;
+            }
             GenerationRequest request = new GenerationRequest("", "", steps, g, null, selfSeeded ? noiseSeed : 0,
                     Math.toIntExact(noise.dim(3)) * scale, Math.toIntExact(noise.dim(2)) * scale,
-                    Math.toIntExact(noise.dim(0)), 0, RngKind.TORCH);
+                    Math.toIntExact(noise.dim(0)), 0, RngKind.TORCH, sdxl);
             PipelineInputs inputs = (selfSeeded ? new PipelineInputs(cond, uncond, null, null)
                     : new PipelineInputs(cond, uncond, noise, new RecordedNoise(f, refTimesteps.length, name)))
                     .withPooled(f.get("cond_pooled"), f.get("uncond_pooled"));                  // SDXL: [1 or B, P]
             Denoising d = pipeline.begin(request, inputs);
             if (f.containsKey("add_time_ids") && f.containsKey("cond_pooled")) {  // the pipeline's own time ids
-                Tensor rows = Latents.repeatRows(f.get("add_time_ids"), null, Math.toIntExact(d.addEmbeds().dim(0)));
+                Tensor rows = timeIdRows(f, d.guided(), Math.toIntExact(noise.dim(0)));            // [(2)B, 6]
                 Tensor pooledRows = d.addEmbeds().slice(1, 0, f.get("cond_pooled").dim(1)).contiguous();
-                ctx.report(Compare.tensors(name + " add_embeds (pooled, add_time_ids)", d.addEmbeds(),
+                ctx.report(Compare.tensors(name + " add_embeds (pooled, " + (f.containsKey("negative_add_time_ids")
+                                ? "negative_add_time_ids, " : "") + "add_time_ids)", d.addEmbeds(),
                         models.unet().addEmbeds(pooledRows, rows), tol.loop()));
             }
 
@@ -153,6 +164,56 @@ final class LoopChecks {
             ancestralFromSeed(name, f, refTimesteps.length, ctx);
         }
         if (noiseSeed >= 0) noiseFromSeed(name, f, noiseSeed, selfSeeded, refTimesteps.length, ctx);
+    }
+
+    /**
+     * The request's {@link SdxlOptions} from a loop's {@code add_time_ids} [1, 6] (original (h, w), crop (top, left),
+     * target (h, w)) and, when the unconditional rows had their own, {@code negative_add_time_ids} [1, 6];
+     * {@link SdxlOptions#NONE} without them. Time ids that are not whole sizes and crops are an
+     * {@link IllegalArgumentException}.
+     */
+    static SdxlOptions sdxlOptions(Map<String, Tensor> f) {
+        SdxlOptions o = SdxlOptions.NONE;
+        if (f.containsKey("add_time_ids")) {
+            int[] v = wholeTimeIds(f.get("add_time_ids"), "add_time_ids");
+            o = o.withSizes(new SdxlOptions.Size(v[1], v[0]), new SdxlOptions.Crop(v[2], v[3]), new SdxlOptions.Size(v[5], v[4]));
+        }
+        if (f.containsKey("negative_add_time_ids")) {
+            int[] v = wholeTimeIds(f.get("negative_add_time_ids"), "negative_add_time_ids");
+            o = o.withNegativeSizes(new SdxlOptions.Size(v[1], v[0]), new SdxlOptions.Crop(v[2], v[3]),
+                    new SdxlOptions.Size(v[5], v[4]));
+        }
+        return o;
+    }
+
+    private static int[] wholeTimeIds(Tensor t, String key) {
+        float[] v = t.toFloatArray();
+        if (v.length != 6) throw new IllegalArgumentException(key + " must hold 6 time ids, got " + Arrays.toString(t.shape()));
+        int[] out = new int[6];
+        for (int i = 0; i < 6; i++) {
+            if (v[i] != Math.rint(v[i]) || v[i] < 0) {
+                throw new IllegalArgumentException(key + " " + Arrays.toString(v) + " are not whole sizes and crops");
+            }
+            out[i] = (int) v[i];
+        }
+        return out;
+    }
+
+    /**
+     * The time-id rows the loop's UNet read, as diffusers' {@code __call__} lays them out: guided,
+     * {@code cat([negative_add_time_ids (else add_time_ids), add_time_ids]).repeat(B, 1)}; else B rows of
+     * {@code add_time_ids}. [(2)B, 6]
+     */
+    private static Tensor timeIdRows(Map<String, Tensor> f, boolean guided, int batch) {
+        Tensor pos = f.get("add_time_ids").to(DType.F32).contiguous();  // [1, 6]
+        if (!guided) return Latents.repeatRows(pos, null, batch);
+        Tensor neg = f.getOrDefault("negative_add_time_ids", pos).to(DType.F32).contiguous();
+        List<Tensor> rows = new ArrayList<>();
+        for (int i = 0; i < batch; i++) {
+            rows.add(neg);
+            rows.add(pos);
+        }
+        return Latents.concatRows(rows);
     }
 
     /**
@@ -243,7 +304,7 @@ final class LoopChecks {
                         + " but step" + next + "_ancestral_noise is " + Arrays.toString(t.shape()));
             }
             next++;
-            return t.to(dev.panamadiffusion.tensor.DType.F32);
+            return t.to(DType.F32);
         }
     }
 }

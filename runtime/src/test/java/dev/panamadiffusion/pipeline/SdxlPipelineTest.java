@@ -26,6 +26,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * encoders, the pooled embedding, the time ids, zeros for an empty negative prompt) to diffusers' pixels.
  */
 class SdxlPipelineTest {
+    private static final String PROMPT = "a photograph of an astronaut riding a horse";
     private static CpuBackend backend;
 
     @BeforeAll
@@ -48,6 +49,14 @@ class SdxlPipelineTest {
         assertTrue(results.size() >= 35, results.size() + " checks");
         assertTrue(results.stream().anyMatch(r -> r.name().equals("text_encoder_2 text_embeds")));
         assertTrue(results.stream().anyMatch(r -> r.name().startsWith("loop_euler_cfg5 add_embeds")));
+        // the loops with prompt_2 and size conditioning: their time ids read from the files, every step compared
+        assertTrue(results.size() >= 55, results.size() + " checks");
+        assertTrue(results.stream().anyMatch(r -> r.name().equals(
+                "loop_euler_cfg5_prompt2_sizes add_embeds (pooled, negative_add_time_ids, add_time_ids)")));
+        for (String loop : List.of("loop_euler_cfg5_prompt2_sizes", "loop_euler_cfg5_prompt2_crop")) {
+            assertTrue(results.stream().anyMatch(r -> r.name().equals(loop + " step 2 (t=1)")), loop);
+            assertTrue(results.stream().anyMatch(r -> r.name().equals(loop + " image_01")), loop);
+        }
     }
 
     @Test
@@ -62,14 +71,71 @@ class SdxlPipelineTest {
 
     @Test
     void promptWithoutNegativeGivesDiffusersImage() {
-        replay("loop_euler_cfg5", new GenerationRequest("a photograph of an astronaut riding a horse", "", 4, 5.0, null, 42,
+        replay("loop_euler_cfg5", new GenerationRequest(PROMPT, "", 4, 5.0, null, 42,
                 0, 0, 1, 0, RngKind.TORCH));
     }
 
     @Test
     void negativePromptAndBatchGiveDiffusersImages() {
-        replay("loop_euler_a_cfg5_negative", new GenerationRequest("a photograph of an astronaut riding a horse", "blurry",
+        replay("loop_euler_a_cfg5_negative", new GenerationRequest(PROMPT, "blurry",
                 3, 5.0, "Euler a", 7, 0, 0, 2, 0, RngKind.TORCH));
+    }
+
+    @Test
+    void prompt2NegativePrompt2AndEverySizeGiveDiffusersImages() {
+        // gen_sdxl.py's loop_euler_cfg5_prompt2_sizes: diffusers' (h, w) and (top, left) tuples as Size(w, h), Crop(top, left)
+        SdxlOptions o = new SdxlOptions("a red cube on a wooden table", "low quality", new SdxlOptions.Size(24, 40),
+                new SdxlOptions.Crop(4, 12), new SdxlOptions.Size(20, 12), new SdxlOptions.Size(56, 8),
+                new SdxlOptions.Crop(6, 2), new SdxlOptions.Size(8, 28));
+        replay("loop_euler_cfg5_prompt2_sizes", new GenerationRequest(PROMPT, "blurry", 3, 5.0, null, 11, 0, 0, 2, 0,
+                RngKind.TORCH, o));
+    }
+
+    @Test
+    void prompt2AndACropOnAWideImageGiveDiffusersImage() {
+        // no negative prompt: zeros, negative_prompt_2 unused (a warning says so); original = target = (16, 24)
+        SdxlOptions o = SdxlOptions.NONE.withPrompt2("a red cube on a wooden table").withNegativePrompt2("low quality")
+                .withSizes(null, new SdxlOptions.Crop(8, 4), null);
+        List<String> warnings = replay("loop_euler_cfg5_prompt2_crop",
+                new GenerationRequest(PROMPT, "", 3, 5.0, null, 3, 24, 16, 1, 0, RngKind.TORCH, o));
+        assertEquals(1, warnings.size(), warnings.toString());
+        assertTrue(warnings.get(0).contains("negative_prompt_2 is unused"), warnings.get(0));
+    }
+
+    @Test
+    void prompt2GoesToTheSecondEncoderAndThePooledEmbedding() {
+        String other = "a red cube on a wooden table";
+        int d1 = 32;                              // text_encoder's hidden_size; text_encoder_2's is 32 too, pooled 32
+        try (StableDiffusionPipeline p = StableDiffusionPipeline.load(set(), backend)) {
+            GenerationRequest base = new GenerationRequest(PROMPT, "blurry", 1, 5.0, null, 1, 0, 0, 1, 0, RngKind.TORCH);
+            Denoising a = p.begin(base);
+            Denoising b = p.begin(new GenerationRequest(other, "low quality", 1, 5.0, null, 1, 0, 0, 1, 0, RngKind.TORCH));
+            Denoising ab = p.begin(base.withSdxl(SdxlOptions.NONE.withPrompt2(other).withNegativePrompt2("low quality")));
+            // rows [negative, prompt]; columns [text_encoder | text_encoder_2]; pooled: text_encoder_2's
+            for (int row = 0; row < 2; row++) {
+                assertColumns(a.hostContext, ab.hostContext, row, 0, d1, "text_encoder reads the first prompts");
+                assertColumns(b.hostContext, ab.hostContext, row, d1, 2 * d1, "text_encoder_2 reads the *_2 prompts");
+                assertColumns(b.addEmbeds, ab.addEmbeds, row, 0, 32, "the pooled embedding is prompt_2's");
+                assertColumns(a.addEmbeds, ab.addEmbeds, row, 32, ab.addEmbeds.dim(1), "time ids' embedding unchanged");
+            }
+            float[] x = a.hostContext.toFloatArray();
+            float[] y = b.hostContext.toFloatArray();
+            assertTrue(!java.util.Arrays.equals(x, y), "the two prompts must encode differently for this test to mean anything");
+        }
+    }
+
+    /** Columns [from, to) of row {@code row} of two host [rows, ..., D] tensors agree within 1e-6. */
+    private static void assertColumns(Tensor expected, Tensor actual, int row, long from, long to, String what) {
+        long d = expected.dim(expected.rank() - 1);
+        long perRow = expected.numel() / expected.dim(0);
+        float[] e = expected.toFloatArray();
+        float[] v = actual.toFloatArray();
+        for (long i = 0; i < perRow; i++) {
+            long col = i % d;
+            if (col < from || col >= to) continue;
+            int k = Math.toIntExact(row * perRow + i);
+            assertEquals(e[k], v[k], 1e-6, what + ": row " + row + " element " + i);
+        }
     }
 
     @Test
@@ -83,7 +149,7 @@ class SdxlPipelineTest {
         }
     }
 
-    private void replay(String loop, GenerationRequest request) {
+    private List<String> replay(String loop, GenerationRequest request) {
         Map<String, Tensor> ref = SafeTensors.readAll(set().resolve(loop + ".safetensors"));
         try (StableDiffusionPipeline p = StableDiffusionPipeline.load(set(), backend)) {
             Denoising d = p.begin(request);
@@ -92,6 +158,7 @@ class SdxlPipelineTest {
             Reference.Error err = Reference.assertClose("sdxl " + loop + " image_01", ref.get("image_01"), image, 1e-4);
             assertTrue(err.maxAbs() < 1e-4, err.toString());
             Reference.assertClose("sdxl " + loop + " final latents", ref.get("final_latents"), d.latents(), 1e-4);
+            return d.warnings;
         }
     }
 }

@@ -1,0 +1,154 @@
+package dev.panamadiffusion.pipeline;
+
+import dev.panamadiffusion.models.unet.UNet2DConditionConfig;
+import dev.panamadiffusion.tensor.Tensor;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The request fields only Stable Diffusion XL reads: the arguments of diffusers' (0.27.2)
+ * {@code StableDiffusionXLPipeline.__call__} for its second text encoder and its size conditioning ("micro-conditioning",
+ * section 2.2 of the SDXL paper). Every field is optional (null): {@link #NONE} is diffusers' defaults. The limits on
+ * each are {@link RequestLimits}' (which also refuses them on a model without SDXL's {@code text_time} UNet).
+ *
+ * @param prompt2                    {@code prompt_2}: the text for {@code tokenizer_2}/{@code text_encoder_2} (whose
+ *                                   pooled output is the pooled embedding); null or empty: the prompt
+ * @param negativePrompt2            {@code negative_prompt_2}; null or empty: the negative prompt. Unused when the
+ *                                   negative prompt is empty on a model with {@code force_zeros_for_empty_prompt}
+ *                                   (the unconditional embeddings are then zeros, as diffusers)
+ * @param originalSize               {@code original_size}; null: the image's size
+ * @param cropsCoordsTopLeft         {@code crops_coords_top_left}; null: (0, 0)
+ * @param targetSize                 {@code target_size}; null: the image's size
+ * @param negativeOriginalSize       {@code negative_original_size}: with {@code negativeTargetSize}, the unconditional
+ *                                   rows' time ids; null (either of the two): the unconditional rows take the
+ *                                   conditional rows' time ids
+ * @param negativeCropsCoordsTopLeft {@code negative_crops_coords_top_left}; null: (0, 0), diffusers' default (not the
+ *                                   positive crop); only read with both negative sizes
+ * @param negativeTargetSize         {@code negative_target_size}
+ */
+public record SdxlOptions(String prompt2, String negativePrompt2, Size originalSize, Crop cropsCoordsTopLeft,
+                          Size targetSize, Size negativeOriginalSize, Crop negativeCropsCoordsTopLeft,
+                          Size negativeTargetSize) {
+    /** diffusers' defaults: no second prompt, time ids (H, W, 0, 0, H, W) for every row. */
+    public static final SdxlOptions NONE = new SdxlOptions(null, null, null, null, null, null, null, null);
+
+    /**
+     * A size in pixels. diffusers' tuples are (height, width), the time ids' order; here width comes first, as in
+     * {@code --original-size WxH} and A1111's {@code Size: WxH}.
+     */
+    public record Size(int width, int height) {
+        @Override
+        public String toString() { return width + "x" + height; }
+    }
+
+    /**
+     * A crop's top-left corner in pixels: {@code top} from the image's top edge, {@code left} from its left edge;
+     * diffusers' {@code crops_coords_top_left} tuple is (top, left) in this order.
+     */
+    public record Crop(int top, int left) {
+        @Override
+        public String toString() { return top + "," + left; }
+    }
+
+    public SdxlOptions {
+        if (prompt2 != null && prompt2.isEmpty()) prompt2 = null;                    // diffusers: prompt_2 or prompt
+        if (negativePrompt2 != null && negativePrompt2.isEmpty()) negativePrompt2 = null;
+    }
+
+    public SdxlOptions withPrompt2(String v) {
+        return new SdxlOptions(v, negativePrompt2, originalSize, cropsCoordsTopLeft, targetSize, negativeOriginalSize,
+                negativeCropsCoordsTopLeft, negativeTargetSize);
+    }
+
+    public SdxlOptions withNegativePrompt2(String v) {
+        return new SdxlOptions(prompt2, v, originalSize, cropsCoordsTopLeft, targetSize, negativeOriginalSize,
+                negativeCropsCoordsTopLeft, negativeTargetSize);
+    }
+
+    /** The conditional rows' size conditioning (any of the three null: its default). */
+    public SdxlOptions withSizes(Size original, Crop crop, Size target) {
+        return new SdxlOptions(prompt2, negativePrompt2, original, crop, target, negativeOriginalSize,
+                negativeCropsCoordsTopLeft, negativeTargetSize);
+    }
+
+    /** The unconditional rows' size conditioning (both sizes or neither). */
+    public SdxlOptions withNegativeSizes(Size original, Crop crop, Size target) {
+        return new SdxlOptions(prompt2, negativePrompt2, originalSize, cropsCoordsTopLeft, targetSize, original, crop, target);
+    }
+
+    /** The text for the second text encoder: {@code prompt_2 or prompt}. */
+    public String prompt2Or(String prompt) { return prompt2 != null ? prompt2 : prompt; }
+
+    /** The negative text for the second text encoder: {@code negative_prompt_2 or negative_prompt}. */
+    public String negativePrompt2Or(String negativePrompt) { return negativePrompt2 != null ? negativePrompt2 : negativePrompt; }
+
+    /** Whether the unconditional rows have time ids of their own (diffusers: both negative sizes given). */
+    public boolean hasNegativeTimeIds() { return negativeOriginalSize != null && negativeTargetSize != null; }
+
+    /** The names of the fields that are set (diffusers' argument names), in declaration order; empty for {@link #NONE}. */
+    public List<String> given() {
+        List<String> out = new ArrayList<>();
+        if (prompt2 != null) out.add("prompt_2");
+        if (negativePrompt2 != null) out.add("negative_prompt_2");
+        if (originalSize != null) out.add("original_size");
+        if (cropsCoordsTopLeft != null) out.add("crops_coords_top_left");
+        if (targetSize != null) out.add("target_size");
+        if (negativeOriginalSize != null) out.add("negative_original_size");
+        if (negativeCropsCoordsTopLeft != null) out.add("negative_crops_coords_top_left");
+        if (negativeTargetSize != null) out.add("negative_target_size");
+        return out;
+    }
+
+    /** The request field name ({@code prompt2}, {@code originalSize}, …) of a diffusers argument name {@link #given} lists. */
+    public static String fieldName(String diffusersName) {
+        StringBuilder b = new StringBuilder();
+        boolean upper = false;
+        for (char ch : diffusersName.toCharArray()) {
+            if (ch == '_') upper = true;
+            else {
+                b.append(upper ? Character.toUpperCase(ch) : ch);
+                upper = false;
+            }
+        }
+        return b.toString();
+    }
+
+    /**
+     * {@code add_time_ids} for a {@code width} × {@code height} image, as {@code _get_add_time_ids} lists them:
+     * original (height, width), crop (top, left), target (height, width).
+     */
+    public float[] timeIds(int width, int height) {
+        return row(originalSize, cropsCoordsTopLeft, targetSize, width, height);
+    }
+
+    /** {@code negative_add_time_ids}: the negative sizes' when both are given, else {@link #timeIds}. */
+    public float[] negativeTimeIds(int width, int height) {
+        if (!hasNegativeTimeIds()) return timeIds(width, height);
+        return row(negativeOriginalSize, negativeCropsCoordsTopLeft, negativeTargetSize, width, height);
+    }
+
+    /**
+     * The time ids of {@code batch} images of {@code width} × {@code height}, host f32 [(2)B, 6], as diffusers 0.27.2's
+     * {@code __call__} lays them out: unguided, B rows of {@link #timeIds}; guided,
+     * {@code cat([negative_add_time_ids, add_time_ids]).repeat(B, 1)}, so that with B > 1 and negative time ids of their
+     * own the rows alternate negative, positive, … while the embeddings' rows are B unconditional then B conditional
+     * ones (diffusers' layout, followed so that the same seed gives the same pictures).
+     */
+    public Tensor timeIdRows(int width, int height, boolean guided, int batch) {
+        float[] pos = timeIds(width, height);
+        float[] neg = negativeTimeIds(width, height);
+        int rows = guided ? 2 * batch : batch;
+        int n = UNet2DConditionConfig.TIME_IDS;
+        float[] out = new float[rows * n];
+        for (int r = 0; r < rows; r++) System.arraycopy(guided && r % 2 == 0 ? neg : pos, 0, out, r * n, n);
+        return Tensor.fromFloats(out, rows, n);                                          // [(2)B, 6]
+    }
+
+    private static float[] row(Size original, Crop crop, Size target, int width, int height) {
+        Size o = original != null ? original : new Size(width, height);
+        Crop c = crop != null ? crop : new Crop(0, 0);
+        Size t = target != null ? target : new Size(width, height);
+        return new float[] {o.height(), o.width(), c.top(), c.left(), t.height(), t.width()};
+    }
+}
