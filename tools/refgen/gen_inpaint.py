@@ -8,6 +8,14 @@ Writes init.png (img2img's picture), mask.png (white = repaint) and inpaint_<sch
   init_image [1, 3, 16, 16], mask [1, 1, 16, 16] (binarized), mask_latents [1, 1, 8, 8], step<i>_latents_out (after
   the blend), final_latents, image_01, timesteps, strength, num_inference_steps, noise_seed, cond_emb, uncond_emb,
   guidance_scale.
+
+The mask sets (inpaint_<scheduler>_s<strength>[_blur<n>][_crop<p>].safetensors) run the same pipeline on the mask
+blurred by pipe.mask_processor.blur(mask, blur_factor=n) (PIL's GaussianBlur) and/or with padding_mask_crop=p, and add
+mask_blur (F32, 0 for none), mask_crop_padding (I64, -1 for none); with a crop also crop_box [4] (get_crop_region's
+x1, y1, x2, y2), image_01 before the overlay and image_overlay [B, H, W, 3] (I64 0..255: the PIL picture the pipeline
+returns, apply_overlay's). init_image and mask are then the cropped, resized ("fill") ones the run sees. A crop needs
+output_type="pil", so those runs are recorded once: the last callback's latents are final_latents, and image_01 is
+what postprocess made of the decoded picture before apply_overlay.
 """
 import argparse, os, sys
 
@@ -34,7 +42,9 @@ mask.save(f"{OUT}/mask.png")
 PROMPT, NEG = "a photograph of an astronaut riding a horse", "blurry"
 
 
-def record(sname, steps, strength, seed):
+def record(sname, steps, strength, seed, blur=0, pad=None):
+    if blur or pad is not None:
+        return mask_sets.record(sname, steps, strength, seed, blur, pad, unet=unet, batch=1)
     sch = SCHEDULERS[sname]()
     sch.save_config(f"{OUT}/scheduler_{sname}")
     pipe = StableDiffusionInpaintPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tok, unet=unet, scheduler=sch,
@@ -68,6 +78,11 @@ for s in ("ddim", "euler"):
     for strength in (1.0, 0.75):
         record(s, 8, strength, 31)
 record("euler_a", 8, 0.75, 32)
+import gen_inpaint_masks  # noqa: E402
+mask_sets = gen_inpaint_masks.MaskSets(OUT, g, init, mask, report, PROMPT, NEG, ninechannel=False)
+record("ddim", 8, 0.75, 31, blur=2)
+record("euler", 8, 1.0, 31, blur=1, pad=1)
+record("ddim", 8, 0.75, 35, pad=1)
 components_json(OUT, ["unet", "vae"])
 import json
 with open(f"{OUT}/report.json", "w") as f:

@@ -15,6 +15,10 @@ tiny one (components.json). Writes init.png and mask.png (reference/inpaint's) a
   final_latents, image_01.
 The intermediates are taken from the pipeline's own run (a forward hook on the UNet, callback_on_step_end); a second
 run with output_type="pt" gives image_01.
+
+The mask sets (..._blur<n>_crop<p>.safetensors: the mask blurred by pipe.mask_processor.blur, padding_mask_crop) are
+recorded by gen_inpaint_masks.py after these, with its extra keys (mask_blur, mask_crop_padding, crop_box,
+image_overlay).
 """
 import argparse, os, sys
 
@@ -102,6 +106,10 @@ record("ddim", 8, 0.75, 31)
 record("euler", 8, 1.0, 33)
 record("dpmpp2m", 8, 0.6, 34)
 record("euler_a", 8, 0.75, 32, batch=2)
+import gen_inpaint_masks  # noqa: E402
+mask_sets = gen_inpaint_masks.MaskSets(OUT, g, init, mask, report, PROMPT, NEG, ninechannel=True)
+mask_sets.record("ddim", 4, 1.0, 31, blur=1, pad=2, unet=unet)
+mask_sets.record("dpmpp2m", 4, 0.75, 34, blur=2, pad=None, unet=unet)
 components_json(OUT, ["vae"])
 import json
 with open(f"{OUT}/report.json", "w") as f:

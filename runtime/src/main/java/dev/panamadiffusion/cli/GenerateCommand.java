@@ -13,6 +13,7 @@ import dev.panamadiffusion.pipeline.CancellationToken;
 import dev.panamadiffusion.pipeline.GenerationRequest;
 import dev.panamadiffusion.pipeline.GenerationResult;
 import dev.panamadiffusion.pipeline.InitImage;
+import dev.panamadiffusion.pipeline.MaskOptions;
 import dev.panamadiffusion.pipeline.InvalidRequestException;
 import dev.panamadiffusion.pipeline.PipelineInputs;
 import dev.panamadiffusion.pipeline.RequestLimits;
@@ -159,6 +160,18 @@ public final class GenerateCommand implements Callable<Integer> {
                     + " size. Default strength then: 1.0 (diffusers' inpainting default).")
     Path mask;
 
+    @Option(names = "--mask-blur", paramLabel = "N",
+            description = "With --mask: blur the mask first (PIL's Gaussian blur of standard deviation N pixels, diffusers'"
+                    + " mask_processor.blur; A1111's mask_blur). The run repaints where the blurred mask is at least 50%;"
+                    + " with --mask-crop-padding the blurred mask also blends the result into the picture. Default: 0.")
+    Float maskBlur;
+
+    @Option(names = "--mask-crop-padding", paramLabel = "N",
+            description = "With --mask: inpaint only the box around the mask, grown by N pixels and to the output's aspect"
+                    + " ratio, at the full output size, then paste it back blended with the mask (diffusers'"
+                    + " padding_mask_crop; A1111's inpaint_full_res with inpaint_full_res_padding).")
+    Integer maskCropPadding;
+
     @Option(names = "--lora", paramLabel = "FILE[:SCALE]",
             description = "A LoRA (.safetensors, kohya/A1111 or diffusers/PEFT layout) merged in at SCALE (default 1);"
                     + " repeat for several.")
@@ -300,12 +313,28 @@ public final class GenerateCommand implements Callable<Integer> {
         if (initImage == null) {
             if (strength != null) throw new Main.UsageException("--strength needs --init-image (it is image to image's)");
             if (mask != null) throw new Main.UsageException("--mask needs --init-image (the picture to inpaint)");
-            return null;
         }
+        MaskOptions options = maskOptions();
+        if (initImage == null) return null;
         Rgb8Image image = read(initImage, "--init-image");
         Rgb8Image maskImage = mask == null ? null : read(mask, "--mask");
         double s = strength != null ? strength : mask != null ? 1.0 : DEFAULT_STRENGTH;
-        return new InitImage(image, s, maskImage);
+        return new InitImage(image, s, maskImage, options);
+    }
+
+    /** {@code --mask-blur} and {@code --mask-crop-padding} checked (both need {@code --mask}). */
+    private MaskOptions maskOptions() {
+        if (maskBlur == null && maskCropPadding == null) return MaskOptions.NONE;
+        if (mask == null) {
+            throw new Main.UsageException((maskBlur != null ? "--mask-blur" : "--mask-crop-padding") + " needs --mask (it prepares the mask)");
+        }
+        if (maskBlur != null && !(maskBlur >= 0 && maskBlur <= MaskOptions.MAX_BLUR)) {
+            throw new Main.UsageException("--mask-blur must be in [0, " + MaskOptions.MAX_BLUR + "], got " + maskBlur);
+        }
+        if (maskCropPadding != null && (maskCropPadding < 0 || maskCropPadding > MaskOptions.MAX_PADDING)) {
+            throw new Main.UsageException("--mask-crop-padding must be in [0, " + MaskOptions.MAX_PADDING + "], got " + maskCropPadding);
+        }
+        return new MaskOptions(maskBlur == null ? 0 : maskBlur, maskCropPadding == null ? -1 : maskCropPadding);
     }
 
     private static Rgb8Image read(Path file, String option) {

@@ -58,4 +58,10 @@ public final class MaskImages {
         }
         return true;
     }
+
+    /** Whether every pixel of {@code mask} is black (grey 0): {@link MaskCrop#getCropRegion} finds no region. */
+    public static boolean isBlank(Rgb8Image mask) {
+        for (int p = 0; p < mask.width() * mask.height(); p++) if (MaskCrop.grey(mask.rgb(), p) != 0) return false;
+        return true;
+    }
 }

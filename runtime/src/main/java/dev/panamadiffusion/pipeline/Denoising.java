@@ -28,6 +28,7 @@ public final class Denoising {
     final Double strength;            // image to image's strength, or null
     final MaskBlend blend;            // inpainting's per-step blend, or MaskBlend.NONE
     final InpaintConditioning conditioning; // a 9-channel inpainting UNet's mask and masked latents, or NONE
+    final MaskOptions.Overlay overlay; // inpainting with padding_mask_crop: how pictures go back into the original, or null
     Tensor latents;                   // [B, C, h, w] host
     int step;                         // the schedule iteration the next step runs
     StepObserver observer = StepObserver.NONE;
@@ -36,7 +37,7 @@ public final class Denoising {
     Denoising(GenerationRequest request, String samplerName, Scheduler scheduler, NoiseGenerator generator,
                Tensor hostContext, Tensor context, Tensor addEmbeds, Tensor latents, List<String> warnings, long startNanos,
                boolean guided, Tensor timestepCond, int beginIndex, Double strength, MaskBlend blend,
-               InpaintConditioning conditioning) {
+               InpaintConditioning conditioning, MaskOptions.Overlay overlay) {
         this.request = request;
         this.samplerName = samplerName;
         this.scheduler = scheduler;
@@ -53,6 +54,7 @@ public final class Denoising {
         this.strength = strength;
         this.blend = blend;
         this.conditioning = conditioning;
+        this.overlay = overlay;
         this.step = beginIndex;
     }
 

@@ -19,20 +19,38 @@ import java.util.Locale;
  *
  * <p>With a {@code mask} it is inpainting as diffusers' {@code StableDiffusionInpaintPipeline} runs an ordinary
  * (4-channel) UNet: after every step the latents outside the mask are replaced by the image's, noised to the next
- * step's level ({@link MaskBlend}).
+ * step's level ({@link MaskBlend}). {@code maskOptions} blur the mask and inpaint only the region around it, as
+ * diffusers' {@code mask_processor.blur} and {@code padding_mask_crop} ({@link MaskOptions#prepare}, which the
+ * pipeline applies before the run).
  *
- * @param image    8-bit RGB, the request's size
- * @param strength in (0, 1]: the share of the schedule that runs
- * @param mask     inpainting: white (grey ≥ 0.5) where to repaint, the image's size; null for image to image
+ * @param image       8-bit RGB, the request's size
+ * @param strength    in (0, 1]: the share of the schedule that runs
+ * @param mask        inpainting: white (grey ≥ 0.5) where to repaint, the image's size; null for image to image
+ * @param maskOptions the mask's blur and crop ({@link MaskOptions#NONE}: the mask as given, the whole picture)
  */
-public record InitImage(Rgb8Image image, double strength, Rgb8Image mask) {
+public record InitImage(Rgb8Image image, double strength, Rgb8Image mask, MaskOptions maskOptions) {
     public InitImage {
         if (image == null) throw new IllegalArgumentException("image to image needs an image");
+        if (maskOptions == null) throw new IllegalArgumentException("maskOptions: MaskOptions.NONE for none");
     }
 
     /** Image to image without a mask. */
     public InitImage(Rgb8Image image, double strength) {
         this(image, strength, null);
+    }
+
+    /** Inpainting with the mask as given ({@link MaskOptions#NONE}), or image to image with no mask. */
+    public InitImage(Rgb8Image image, double strength, Rgb8Image mask) {
+        this(image, strength, mask, MaskOptions.NONE);
+    }
+
+    /**
+     * What the run starts from: this, when there is no mask or nothing to prepare; else {@link MaskOptions#prepare}
+     * at {@code width} × {@code height}.
+     */
+    public MaskOptions.Prepared prepare(int width, int height) {
+        if (mask == null || maskOptions.equals(MaskOptions.NONE)) return new MaskOptions.Prepared(this, null);
+        return maskOptions.prepare(this, width, height);
     }
 
     /** Steps that run for {@code steps} requested: diffusers' {@code init_timestep = min(int(steps · strength), steps)}. */
@@ -65,6 +83,9 @@ public record InitImage(Rgb8Image image, double strength, Rgb8Image mask) {
         if (mask != null && (mask.width() != image.width() || mask.height() != image.height())) {
             out.add(new InvalidRequestException.Problem("mask", "is " + mask.width() + "x" + mask.height()
                     + " but the image is " + image.width() + "x" + image.height()));
+        } else if (mask != null && maskOptions.crops() && dev.panamadiffusion.image.MaskImages.isBlank(maskOptions.blurred(mask))) {
+            out.add(new InvalidRequestException.Problem("mask", "marks nothing (every pixel black), so there is no region"
+                    + " to inpaint at full resolution (mask crop padding / inpaint_full_res)"));
         }
         return out;
     }

@@ -437,6 +437,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             if (!problems.isEmpty()) throw new InvalidRequestException(problems);
             if (vae == null) throw new IllegalStateException("this pipeline has no VAE to encode an init image");
         }
+        MaskOptions.Prepared prepared = init == null ? null : init.prepare(width, height); // blur, padding_mask_crop
+        if (prepared != null) init = prepared.init();
         // diffusers' do_classifier_free_guidance: guidance above 1, unless the UNet takes the guidance scale as an
         // embedding (time_cond_proj_dim, LCM-distilled models), which then conditions the prompt-only pass instead
         boolean guided = request.usesGuidance() && unet.config().timeCondProjDim() == null;
@@ -468,7 +470,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         }
         return new Denoising(resolved, samplerName, scheduler, generator, cond.context(), backend.upload(cond.context()), cond.addEmbeds(),
                 first.latents(), warnings, start, guided, timestepCond, first.beginIndex(), init == null ? null : init.strength(),
-                first.blend(), first.conditioning());
+                first.blend(), first.conditioning(), prepared == null ? null : prepared.overlay());
     }
 
     /**
@@ -538,7 +540,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         List<String> infotexts = new ArrayList<>(batch);
         Tensor decoded = Latents.denormalize(decode(d.latents));                   // [B, 3, H, W]
         for (int b = 0; b < batch; b++) {
-            images.add(Images.toRgb8(decoded, b));
+            Rgb8Image image = Images.toRgb8(decoded, b);
+            images.add(d.overlay == null ? image : d.overlay.apply(image)); // padding_mask_crop's apply_overlay
             seeds.add(request.seed());
             infotexts.add(Infotext.format(request, d.samplerName, request.seed(), request.width(), request.height(), modelName(), b,
                     d.strength));

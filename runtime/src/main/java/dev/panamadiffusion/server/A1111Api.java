@@ -11,6 +11,7 @@ import dev.panamadiffusion.image.MaskImages;
 import dev.panamadiffusion.image.Rgb8Image;
 import dev.panamadiffusion.pipeline.GenerationRequest;
 import dev.panamadiffusion.pipeline.InitImage;
+import dev.panamadiffusion.pipeline.MaskOptions;
 import dev.panamadiffusion.pipeline.GenerationResult;
 import dev.panamadiffusion.pipeline.InvalidRequestException;
 import dev.panamadiffusion.pipeline.RequestLimits;
@@ -96,8 +97,9 @@ final class A1111Api {
      * ({@link dev.panamadiffusion.pipeline.InitImage}). Without {@code width}/{@code height} the output has the image's
      * size; given, they must equal it (the runtime does not resize, where A1111 would). With {@code mask} (base64, the
      * image's size, white = repaint; {@code inpainting_mask_invert: 1} repaints the black part instead) it inpaints as
-     * {@code pdiff generate --mask} does; {@code mask_blur} other than 0 is refused (the mask is used binarized,
-     * unblurred).
+     * {@code pdiff generate --mask} does, with {@code mask_blur}, {@code inpaint_full_res},
+     * {@code inpaint_full_res_padding} and {@code inpainting_fill} as {@link A1111Inpaint} reads them
+     * ({@code --mask-blur}, {@code --mask-crop-padding}).
      */
     void img2img(HttpExchange ex, JsonNode json) throws IOException, InterruptedException {
         JsonFields f = new JsonFields(json);
@@ -117,12 +119,9 @@ final class A1111Api {
         } else if (f.has("inpainting_mask_invert")) {
             f.integer("inpainting_mask_invert", 0); // typed like the others; without a mask it changes nothing
         }
-        if (f.has("mask_blur") && f.number("mask_blur", 0) != 0) {
-            throw HttpError.badField("mask_blur", "mask_blur is not supported (the mask is used binarized, unblurred): send 0 or"
-                    + " leave it out");
-        }
+        MaskOptions options = mask == null ? MaskOptions.NONE : A1111Inpaint.maskOptions(f); // A1111 ignores them without a mask
         double strength = f.number("denoising_strength", 0.75);
-        run(ex, json, new InitImage(image, strength, mask));
+        run(ex, json, new InitImage(image, strength, mask, options));
     }
 
     /** A base64 picture (a {@code data:} URL prefix allowed); anything else is a 400 naming {@code field}. */

@@ -1,6 +1,7 @@
 package dev.panamadiffusion.verify;
 
 import dev.panamadiffusion.image.ImageFiles;
+import dev.panamadiffusion.image.Images;
 import dev.panamadiffusion.image.Rgb8Image;
 import dev.panamadiffusion.io.SafeTensors;
 import dev.panamadiffusion.pipeline.Denoising;
@@ -8,6 +9,7 @@ import dev.panamadiffusion.pipeline.EagerUNet;
 import dev.panamadiffusion.pipeline.GenerationRequest;
 import dev.panamadiffusion.pipeline.InitImage;
 import dev.panamadiffusion.pipeline.Latents;
+import dev.panamadiffusion.pipeline.MaskOptions;
 import dev.panamadiffusion.pipeline.PipelineInputs;
 import dev.panamadiffusion.pipeline.RngKind;
 import dev.panamadiffusion.pipeline.StableDiffusionPipeline;
@@ -30,10 +32,14 @@ import java.util.regex.Pattern;
  * {@code inpaint_…}: docs/VERIFY.md) through the production pipeline: the set's {@code init.png} (and {@code mask.png}
  * for inpainting) at the recorded strength, the recorded embeddings and guidance, the pipeline seeding itself from
  * {@code noise_seed}; either UNet kind (a 9-channel inpainting UNet is given the mask and masked-image latents). Every
- * recorded step output, the final latents and the image are compared.
+ * recorded step output, the final latents and the image are compared. A run with {@code mask_blur} and/or
+ * {@code mask_crop_padding} (…{@code _blur<n>_crop<p>}) is given those ({@link MaskOptions}): the cropped picture and
+ * mask the run saw, the crop box, and the final picture after diffusers' {@code apply_overlay} ({@code image_overlay},
+ * 8-bit: the overlay of the recorded {@code image_01} exactly, the production picture within two levels plus the
+ * loop tolerance) are compared too.
  */
 final class ImageLoopChecks {
-    static final Pattern FILE = Pattern.compile("(img2img|inpaint)_(.+)_s([0-9.]+)(_b\\d+)?\\.safetensors");
+    static final Pattern FILE = Pattern.compile("(img2img|inpaint)_(.+?)_s([0-9.]+)(_b\\d+)?(_blur[0-9.]+)?(_crop\\d+)?\\.safetensors");
 
     private ImageLoopChecks() {}
 
@@ -56,14 +62,22 @@ final class ImageLoopChecks {
         int steps = (int) ComponentChecks.require(f, "num_inference_steps", file).getLong(0);
         long seed = ComponentChecks.require(f, "noise_seed", file).getLong(0);
         float g = f.containsKey("guidance_scale") ? f.get("guidance_scale").getFloat(0) : 7.5f;
-        InitImage init = new InitImage(image(set, "init.png"), strength, inpaint ? image(set, "mask.png") : null);
+        MaskOptions options = inpaint ? maskOptions(f) : MaskOptions.NONE;
+        InitImage given = new InitImage(image(set, "init.png"), strength, inpaint ? image(set, "mask.png") : null, options);
+        MaskOptions.Prepared prepared = given.prepare(given.image().width(), given.image().height());
+        InitImage init = prepared.init();                                       // what the run sees (cropped, blurred)
         if (f.containsKey("init_image")) ctx.report(Compare.tensors(name + " init_image", init.pixels(), f.get("init_image"), tol.loop()));
         if (inpaint && f.containsKey("mask")) ctx.report(Compare.tensors(name + " mask", init.maskPixels(), f.get("mask"), tol.loop()));
+        if (f.containsKey("crop_box")) {
+            long[] box = prepared.overlay() == null ? new long[4] : prepared.overlay().crop().toArray();
+            ctx.report(Compare.arrays(name + " crop_box", java.util.Arrays.stream(box).asDoubleStream().toArray(),
+                    ComponentChecks.doubles(f.get("crop_box")), Tolerance.EXACT));
+        }
         int batch = Math.toIntExact(finalLatents.dim(0));
         try (StableDiffusionPipeline pipeline = StableDiffusionPipeline.fromComponents(ctx.backend(), models.unet(),
                 new EagerUNet(models.unet(), ctx.backend()), models.vae(), SchedulerConfig.read(configFile), m.group(2))) {
             GenerationRequest request = new GenerationRequest("", "", steps, g, null, seed, 0, 0, batch, 0, RngKind.TORCH);
-            Denoising d = pipeline.begin(request, new PipelineInputs(cond, f.get("uncond_emb"), null, null, init));
+            Denoising d = pipeline.begin(request, new PipelineInputs(cond, f.get("uncond_emb"), null, null, given));
             if (f.containsKey("timesteps")) {
                 double[] ref = ComponentChecks.doubles(f.get("timesteps"));
                 double[] ran = java.util.Arrays.copyOfRange(d.scheduler().timesteps(), d.beginIndex(), d.scheduler().timesteps().length);
@@ -91,7 +105,48 @@ final class ImageLoopChecks {
                     ctx.report(Compare.tensors(name + " image_01", Latents.denormalize(raw), f.get("image_01"), tol.loop()));
                 }
             }
+            if (f.containsKey("image_overlay") && prepared.overlay() != null) {
+                checkOverlay(name, prepared.overlay(), pipeline.finish(d).images(), f, tol, ctx);
+            }
         }
+    }
+
+    /** The blur and padding a mask run was recorded with ({@code mask_blur}, {@code mask_crop_padding}; none when absent). */
+    static MaskOptions maskOptions(Map<String, Tensor> f) {
+        float blur = f.containsKey("mask_blur") ? f.get("mask_blur").getFloat(0) : 0f;
+        int pad = f.containsKey("mask_crop_padding") ? (int) f.get("mask_crop_padding").getLong(0) : -1;
+        return new MaskOptions(blur, pad);
+    }
+
+    /**
+     * {@code image_overlay} [B, H, W, 3] (0..255) against the overlay of the recorded {@code image_01} (exactly: the
+     * same 8-bit inputs through PIL's and this runtime's arithmetic) and against the production pictures
+     * {@code images} (within two levels plus the loop tolerance, in [0, 1] units).
+     */
+    private static void checkOverlay(String name, MaskOptions.Overlay overlay, List<Rgb8Image> images, Map<String, Tensor> f,
+                                     Tolerances tol, Context ctx) {
+        Tensor expected = f.get("image_overlay");                                               // [B, H, W, 3]
+        float[] want = new float[Math.toIntExact(expected.numel())];
+        for (int i = 0; i < want.length; i++) want[i] = expected.getLong(i) / 255f;
+        Tensor want01 = Tensor.fromFloats(want, expected.shape());
+        if (f.containsKey("image_01")) {
+            List<Rgb8Image> replayed = new ArrayList<>();
+            for (int b = 0; b < images.size(); b++) replayed.add(overlay.apply(Images.toRgb8(f.get("image_01"), b)));
+            ctx.report(Compare.tensors(name + " apply_overlay(image_01)", pictures(replayed, expected.shape()), want01, Tolerance.EXACT));
+        }
+        Tolerance loop = tol.loop();
+        ctx.report(Compare.tensors(name + " image_overlay", pictures(images, expected.shape()), want01,
+                new Tolerance(2 / 255.0 + loop.atol(), loop.rtol())));
+    }
+
+    /** Pictures as one [B, H, W, 3] tensor of values / 255. */
+    private static Tensor pictures(List<Rgb8Image> images, long[] shape) {
+        int per = images.get(0).rgb().length;
+        float[] v = new float[images.size() * per];
+        for (int b = 0; b < images.size(); b++) {
+            for (int i = 0; i < per; i++) v[b * per + i] = (images.get(b).rgb()[i] & 0xff) / 255f;
+        }
+        return Tensor.fromFloats(v, shape);
     }
 
     private static Rgb8Image image(ReferenceSet set, String file) {

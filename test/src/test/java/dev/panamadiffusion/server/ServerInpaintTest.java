@@ -27,15 +27,18 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.Base64;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 
 /**
- * Inpainting over HTTP: A1111's {@code /sdapi/v1/img2img} with {@code mask} (and {@code inpainting_mask_invert}) and
+ * Inpainting over HTTP: A1111's {@code /sdapi/v1/img2img} with {@code mask} (and {@code inpainting_mask_invert},
+ * {@code mask_blur}, {@code inpaint_full_res}: the pictures of {@code pdiff generate --mask-blur/--mask-crop-padding}) and
  * OpenAI's multipart {@code /v1/images/edits} (transparent pixels = the area to edit) give the same pixels as the
  * engine run directly with the same image, mask and settings; and their 400s name the field.
  */
@@ -104,12 +107,70 @@ class ServerInpaintTest {
 
     @Test
     void a1111MaskErrorsNameTheField() throws Exception {
-        ImageServerTest.assertBad(postJson(a1111(", \"mask_blur\": 4", maskPng)), 400, "mask_blur", "not supported");
         ImageServerTest.assertBad(postJson(a1111(", \"inpainting_mask_invert\": 2", maskPng)), 400, "inpainting_mask_invert", "0 or 1");
         ImageServerTest.assertBad(postJson(a1111("", png(new Rgb8Image(8, 8, new byte[8 * 8 * 3]), false))), 400, "mask",
                 "is 8x8 but the image is 16x16");
         ImageServerTest.assertBad(postJson(a1111("", "nope".getBytes(StandardCharsets.UTF_8))), 400, "mask", "not an image");
         ImageServerTest.assertBad(postJson(a1111("", maskPng).replace("\"denoising_strength\": 0.75", "\"denoising_strength\": 0")), 400, "denoising_strength", "(0, 1]");
+    }
+
+    /**
+     * {@code mask_blur: 4} (what A1111 clients send) paints what {@code generate --mask-blur 4} paints, as do equal
+     * {@code mask_blur_x}/{@code mask_blur_y}; and not what the unblurred mask paints.
+     */
+    @Test
+    void a1111MaskBlurEqualsCliMaskBlur() throws Exception {
+        byte[] served = firstImage(postJson(a1111(", \"mask_blur\": 4", maskPng)), "images", null);
+        assertArrayEquals(cli("--mask-blur", "4"), served);
+        assertArrayEquals(served, firstImage(postJson(a1111(", \"mask_blur_x\": 4, \"mask_blur_y\": 4", maskPng)), "images", null));
+        assertFalse(Arrays.equals(direct("Euler", 8, 7.5, 31, 0.75, mask), served), "mask_blur 4 changes nothing");
+    }
+
+    /**
+     * {@code inpaint_full_res} with {@code inpaint_full_res_padding} paints what {@code generate --mask-crop-padding}
+     * paints (diffusers' padding_mask_crop, the result pasted back with the blurred mask); {@code false} is the whole
+     * picture.
+     */
+    @Test
+    void a1111InpaintFullResEqualsCliMaskCropPadding() throws Exception {
+        byte[] served = firstImage(postJson(a1111(", \"mask_blur\": 1, \"inpaint_full_res\": true, \"inpaint_full_res_padding\": 1,"
+                + " \"inpainting_fill\": 1", maskPng)), "images", null);
+        assertArrayEquals(cli("--mask-blur", "1", "--mask-crop-padding", "1"), served);
+        assertArrayEquals(served, firstImage(postJson(a1111(", \"mask_blur\": 1, \"inpaint_full_res\": 1, \"inpaint_full_res_padding\": 1",
+                maskPng)), "images", null), "inpaint_full_res as A1111's 1");
+        byte[] whole = firstImage(postJson(a1111(", \"mask_blur\": 1, \"inpaint_full_res\": false, \"inpaint_full_res_padding\": 1",
+                maskPng)), "images", null);
+        assertArrayEquals(cli("--mask-blur", "1"), whole);
+        assertFalse(Arrays.equals(whole, served), "inpaint_full_res changes nothing");
+    }
+
+    /** {@code pdiff generate} on the server's model with the requests' settings and {@code extra} options: its pixels. */
+    private static byte[] cli(String... extra) throws Exception {
+        Path out = dir.resolve("cli-" + String.join("_", extra).replace("-", "") + ".png");
+        java.util.List<String> args = new java.util.ArrayList<>(java.util.List.of("generate", "--model", dir.resolve("tiny-sd").toString(),
+                "--prompt", PROMPT, "--negative-prompt", "blurry", "--steps", "8", "--guidance", "7.5", "--scheduler", "Euler",
+                "--seed", "31", "--strength", "0.75", "--init-image", SET.resolve("init.png").toString(), "--mask",
+                SET.resolve("mask.png").toString(), "--backend", "cpu", "--out", out.toString()));
+        args.addAll(java.util.List.of(extra));
+        java.io.StringWriter err = new java.io.StringWriter();
+        int exit = dev.panamadiffusion.cli.Main.run(new java.io.PrintWriter(new java.io.StringWriter()), new java.io.PrintWriter(err),
+                args.toArray(String[]::new));
+        assertEquals(0, exit, err.toString());
+        return ImageFiles.readRgb(Files.readAllBytes(out)).rgb();
+    }
+
+    @Test
+    void a1111MaskOptionErrorsNameTheField() throws Exception {
+        ImageServerTest.assertBad(postJson(a1111(", \"mask_blur_x\": 4, \"mask_blur_y\": 8", maskPng)), 400, "mask_blur_y", "differ");
+        ImageServerTest.assertBad(postJson(a1111(", \"mask_blur\": -1", maskPng)), 400, "mask_blur", "[0, 256]");
+        for (int fill : new int[] {0, 2, 3}) {
+            ImageServerTest.assertBad(postJson(a1111(", \"inpainting_fill\": " + fill, maskPng)), 400, "inpainting_fill", "not supported");
+        }
+        ImageServerTest.assertBad(postJson(a1111(", \"inpaint_full_res\": \"yes\"", maskPng)), 400, "inpaint_full_res", "true/false");
+        ImageServerTest.assertBad(postJson(a1111(", \"inpaint_full_res\": true, \"inpaint_full_res_padding\": -1", maskPng)), 400,
+                "inpaint_full_res_padding", "[0, 16384]");
+        ImageServerTest.assertBad(postJson(a1111(", \"inpaint_full_res\": true", png(new Rgb8Image(16, 16, new byte[16 * 16 * 3]), false))),
+                400, "mask", "marks nothing");
     }
 
     @Test
