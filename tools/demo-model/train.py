@@ -77,6 +77,17 @@ def make_data(n, seed):
     return imgs, attrs
 
 
+def cached_data(work, n, seed):
+    """make_data(n, seed), kept in work/data-SEED-N.npz (drawing 12,000 pictures takes minutes)."""
+    cache = os.path.join(work, f"data-{seed}-{n}.npz")
+    if os.path.exists(cache):
+        data = np.load(cache)
+        return data["imgs"], [tuple(x) for x in data["attrs"].tolist()]
+    imgs, attrs = make_data(n, seed)
+    np.savez(cache, imgs=imgs, attrs=np.array(attrs))
+    return imgs, attrs
+
+
 def to_tensor(imgs):
     return torch.from_numpy(imgs).permute(0, 3, 1, 2).float() / 127.5 - 1
 
@@ -188,7 +199,8 @@ class Prompts:
         return self.cache[text]
 
 
-def train_unet(means, stds, attrs, prompts, steps, batch, seed, ckpt_every, export_fn, init=None, offset_noise=0.0):
+def train_unet(means, stds, attrs, prompts, steps, batch, seed, ckpt_every, export_fn, init=None, offset_noise=0.0,
+               lr=1e-3, cosine=False):
     from diffusers import DDPMScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
     torch.manual_seed(seed)
@@ -203,13 +215,14 @@ def train_unet(means, stds, attrs, prompts, steps, batch, seed, ckpt_every, expo
                                 num_train_timesteps=1000, prediction_type="epsilon")
     ema_unet, ema_text = copy.deepcopy(unet).eval(), copy.deepcopy(text).eval()
     params = list(unet.parameters()) + list(text.parameters())
-    opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.01)
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     g = torch.Generator().manual_seed(seed + 1)
     rng = np.random.default_rng(seed + 2)
     t0, acc = time.time(), []
     for step in range(steps):
         for grp in opt.param_groups:
-            grp["lr"] = lr_at(step, None, 1e-3, 200)  # constant: stopping at N = a run of N steps
+            # constant: stopping at N = a run of N steps; --unet-cosine (fine-tuning with --init): cosine to 10%
+            grp["lr"] = lr_at(step, steps if cosine else None, lr, 200)
         idx = torch.randint(len(means), (batch,), generator=g)
         lat = (means[idx] + stds[idx] * torch.randn(means[idx].shape, generator=g)) * export.SCALING["factor"]
         texts = ["" if rng.random() < 0.1 else dataset.random_prompt(rng, *attrs[i]) for i in idx.tolist()]
@@ -255,7 +268,10 @@ def main():
     ap.add_argument("--unet-batch", type=int, default=48)
     ap.add_argument("--ckpt-every", type=int, default=100)
     ap.add_argument("--offset-noise", type=float, default=0.0, help="offset noise scale (0: plain SD training noise)")
-    ap.add_argument("--init", default=None, help="start the UNet and text encoder from this model folder (experiments)")
+    ap.add_argument("--init", default=None, help="start the UNet and text encoder from this model folder, and take its VAE"
+                    " (the UNet's latents) and scaling_factor")
+    ap.add_argument("--unet-lr", type=float, default=1e-3)
+    ap.add_argument("--unet-cosine", action="store_true", help="cosine decay of the UNet learning rate to 10%% at the end")
     a = ap.parse_args()
     global VAE, UNET
     VAE, UNET = VAES[a.vae_scale], UNETS[a.vae_scale]
@@ -263,11 +279,15 @@ def main():
     os.makedirs(a.work, exist_ok=True)
     tok_dir = a.tokenizer or os.path.join(a.out, "tokenizer")
     t_start = time.time()
+    from diffusers import AutoencoderKL
     log("config", json.dumps(dict(seed=a.seed, vae_scale=a.vae_scale, vae=VAE, unet=UNET, text=TEXT, images=a.images, vae_steps=a.vae_steps,
                                   unet_steps=a.unet_steps)))
-    imgs, attrs = make_data(a.images, a.seed)
-    log(f"drew {len(imgs)} training pictures of {len(dataset.TRAIN_COMBOS)} combinations ({len(dataset.HELD_OUT)} held out)")
-    from diffusers import AutoencoderKL
+    imgs, attrs = cached_data(a.work, a.images, a.seed)
+    if a.init and not os.path.exists(os.path.join(a.work, "vae", "config.json")):
+        # the model's own VAE (f16 weights, computed in f32): its latents are the ones the UNet was trained on
+        AutoencoderKL.from_pretrained(os.path.join(a.init, "vae"), torch_dtype=torch.float32).save_pretrained(
+            os.path.join(a.work, "vae"))
+    log(f"{len(imgs)} training pictures of {len(dataset.TRAIN_COMBOS)} combinations ({len(dataset.HELD_OUT)} held out)")
     # stage 1: whole pictures; stage 2: 32x32 crops, 4x the pictures per second (both cached in --work)
     for stage, (path, steps, batch, lr, crop) in enumerate([
             (os.path.join(a.work, "vae"), a.vae_steps, a.vae_batch, VAE_LR, 64),
@@ -288,6 +308,9 @@ def main():
     log(f"vae reconstruction (256 pictures, posterior mean): mean |error| {mae:.2f}/255, PSNR {psnr:.2f} dB")
     means, stds = encode_all(vae, imgs)
     export.SCALING["factor"] = round(1.0 / (means + stds * torch.randn_like(means)).std().item(), 5)
+    if a.init:  # keep the scale the UNet was trained with
+        with open(os.path.join(a.init, "vae", "config.json")) as f:
+            export.SCALING["factor"] = json.load(f)["scaling_factor"]
     log(f"cached {len(means)} latents {tuple(means.shape[1:])}; scaling_factor {export.SCALING['factor']}")
     prompts = Prompts(tok_dir)
 
@@ -295,7 +318,8 @@ def main():
         export.write_model(a.out, vae, unet, text)
         log(f"exported step {step} to {a.out} ({(time.time() - t_start) / 60:.1f} min since start)")
 
-    train_unet(means, stds, attrs, prompts, a.unet_steps, a.unet_batch, a.seed, a.ckpt_every, export_fn, a.init, a.offset_noise)
+    train_unet(means, stds, attrs, prompts, a.unet_steps, a.unet_batch, a.seed, a.ckpt_every, export_fn, a.init, a.offset_noise,
+               a.unet_lr, a.unet_cosine)
     log(f"done in {(time.time() - t_start) / 60:.1f} min")
 
 
