@@ -13,6 +13,7 @@ import dev.panamadiffusion.pipeline.CancellationToken;
 import dev.panamadiffusion.pipeline.GenerationRequest;
 import dev.panamadiffusion.pipeline.GenerationResult;
 import dev.panamadiffusion.pipeline.InitImage;
+import dev.panamadiffusion.pipeline.InpaintFill;
 import dev.panamadiffusion.pipeline.MaskOptions;
 import dev.panamadiffusion.pipeline.InvalidRequestException;
 import dev.panamadiffusion.pipeline.PipelineInputs;
@@ -172,6 +173,12 @@ public final class GenerateCommand implements Callable<Integer> {
                     + " padding_mask_crop; A1111's inpaint_full_res with inpaint_full_res_padding).")
     Integer maskCropPadding;
 
+    @Option(names = "--masked-content", paramLabel = "MODE",
+            description = "With --mask and a strength below 1: what the masked area starts from (A1111's \"masked content\","
+                    + " inpainting_fill): original (the picture, as diffusers; default), fill (painted over with the colours"
+                    + " around it first), latent-noise (its latents replaced by the run's noise), latent-nothing (by zeros).")
+    String maskedContent;
+
     @Option(names = "--lora", paramLabel = "FILE[:SCALE]",
             description = "A LoRA (.safetensors, kohya/A1111 or diffusers/PEFT layout) merged in at SCALE (default 1);"
                     + " repeat for several.")
@@ -322,11 +329,18 @@ public final class GenerateCommand implements Callable<Integer> {
         return new InitImage(image, s, maskImage, options);
     }
 
-    /** {@code --mask-blur} and {@code --mask-crop-padding} checked (both need {@code --mask}). */
+    /** {@code --mask-blur}, {@code --mask-crop-padding} and {@code --masked-content} checked (all need {@code --mask}). */
     private MaskOptions maskOptions() {
-        if (maskBlur == null && maskCropPadding == null) return MaskOptions.NONE;
+        if (maskBlur == null && maskCropPadding == null && maskedContent == null) return MaskOptions.NONE;
         if (mask == null) {
-            throw new Main.UsageException((maskBlur != null ? "--mask-blur" : "--mask-crop-padding") + " needs --mask (it prepares the mask)");
+            String option = maskBlur != null ? "--mask-blur" : maskCropPadding != null ? "--mask-crop-padding" : "--masked-content";
+            throw new Main.UsageException(option + " needs --mask (it prepares the mask)");
+        }
+        InpaintFill fill;
+        try {
+            fill = maskedContent == null ? InpaintFill.ORIGINAL : InpaintFill.parse(maskedContent);
+        } catch (IllegalArgumentException e) {
+            throw new Main.UsageException("--masked-content: " + e.getMessage());
         }
         if (maskBlur != null && !(maskBlur >= 0 && maskBlur <= MaskOptions.MAX_BLUR)) {
             throw new Main.UsageException("--mask-blur must be in [0, " + MaskOptions.MAX_BLUR + "], got " + maskBlur);
@@ -334,7 +348,7 @@ public final class GenerateCommand implements Callable<Integer> {
         if (maskCropPadding != null && (maskCropPadding < 0 || maskCropPadding > MaskOptions.MAX_PADDING)) {
             throw new Main.UsageException("--mask-crop-padding must be in [0, " + MaskOptions.MAX_PADDING + "], got " + maskCropPadding);
         }
-        return new MaskOptions(maskBlur == null ? 0 : maskBlur, maskCropPadding == null ? -1 : maskCropPadding);
+        return new MaskOptions(maskBlur == null ? 0 : maskBlur, maskCropPadding == null ? -1 : maskCropPadding, fill);
     }
 
     private static Rgb8Image read(Path file, String option) {

@@ -460,7 +460,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         long[] shape = {request.batchSize(), unet.config().outChannels(), height / scale, width / scale};
         Tensor given = inputs.latents() != null ? PipelineInputs.checkedLatents(inputs.latents(), shape) : null;  // [B, 4, h, w]
         LatentSource.Start first = LatentSource.of(init, this::encode, vae == null ? 1f : vae.scalingFactor(), shape, given,
-                        InpaintConditioning.takenBy(unet.config().inChannels(), unet.config().outChannels()))
+                        InpaintConditioning.takenBy(unet.config().inChannels(), unet.config().outChannels()),
+                        prepared == null ? InpaintFill.ORIGINAL : prepared.fill())
                 .start(scheduler, request.steps(), shape, generator);                                             // [B, 4, h, w]
         Tensor timestepCond = null;                                                                               // [B, dim]
         if (unet.config().timeCondProjDim() != null) {
