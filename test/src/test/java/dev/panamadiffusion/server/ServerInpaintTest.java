@@ -262,6 +262,11 @@ class ServerInpaintTest {
     }
 
     private static HttpResponse<String> edits(Map<String, Object> form) throws Exception {
+        return edits(server.port(), form);
+    }
+
+    /** POST /v1/images/edits on the server at {@code port} with {@code form}'s parts (byte[] values as PNG files). */
+    static HttpResponse<String> edits(int port, Map<String, Object> form) throws Exception {
         String boundary = "pd-test-boundary";
         ByteArrayOutputStream body = new ByteArrayOutputStream();
         for (Map.Entry<String, Object> e : form.entrySet()) {
@@ -273,7 +278,7 @@ class ServerInpaintTest {
             body.write("\r\n".getBytes(StandardCharsets.UTF_8));
         }
         body.write(("--" + boundary + "--\r\n").getBytes(StandardCharsets.UTF_8));
-        return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + "/v1/images/edits"))
+        return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/v1/images/edits"))
                 .timeout(Duration.ofMinutes(2)).header("Content-Type", "multipart/form-data; boundary=" + boundary)
                 .POST(HttpRequest.BodyPublishers.ofByteArray(body.toByteArray())).build(), HttpResponse.BodyHandlers.ofString());
     }
@@ -285,7 +290,7 @@ class ServerInpaintTest {
     }
 
     /** {@code img} as a PNG; with {@code alphaFromWhite}, fully transparent where the picture is white, else opaque RGB. */
-    private static byte[] png(Rgb8Image img, boolean alphaFromWhite) throws Exception {
+    static byte[] png(Rgb8Image img, boolean alphaFromWhite) throws Exception {
         return png(img, alphaFromWhite ? img : null);
     }
 
