@@ -5,7 +5,6 @@ import dev.panamadiffusion.image.Images;
 import dev.panamadiffusion.image.Rgb8Image;
 import dev.panamadiffusion.io.SafeTensors;
 import dev.panamadiffusion.pipeline.Denoising;
-import dev.panamadiffusion.pipeline.EagerUNet;
 import dev.panamadiffusion.pipeline.GenerationRequest;
 import dev.panamadiffusion.pipeline.InitImage;
 import dev.panamadiffusion.pipeline.Latents;
@@ -13,6 +12,7 @@ import dev.panamadiffusion.pipeline.MaskOptions;
 import dev.panamadiffusion.pipeline.PipelineInputs;
 import dev.panamadiffusion.pipeline.RngKind;
 import dev.panamadiffusion.pipeline.StableDiffusionPipeline;
+import dev.panamadiffusion.pipeline.UNetRunner;
 import dev.panamadiffusion.schedulers.SchedulerConfig;
 import dev.panamadiffusion.tensor.Tensor;
 
@@ -43,9 +43,13 @@ final class ImageLoopChecks {
 
     private ImageLoopChecks() {}
 
-    static void run(ReferenceSet set, Path file, Models models, Context ctx, Arena arena) {
+    /**
+     * Replays {@code file} with {@code unet} running the UNet (eager, or recorded CUDA graphs), its results named with
+     * {@code suffix} after the run's name.
+     */
+    static void run(ReferenceSet set, Path file, Models models, UNetRunner unet, String suffix, Context ctx, Arena arena) {
         String fileName = file.getFileName().toString();
-        String name = set.label() + fileName.substring(0, fileName.length() - ".safetensors".length());
+        String name = set.label() + fileName.substring(0, fileName.length() - ".safetensors".length()) + suffix;
         Matcher m = FILE.matcher(fileName);
         if (!m.matches()) throw new IllegalArgumentException(fileName + " is not named (img2img|inpaint)_<scheduler>_s<strength>");
         boolean inpaint = m.group(1).equals("inpaint");
@@ -75,7 +79,7 @@ final class ImageLoopChecks {
         }
         int batch = Math.toIntExact(finalLatents.dim(0));
         try (StableDiffusionPipeline pipeline = StableDiffusionPipeline.fromComponents(ctx.backend(), models.unet(),
-                new EagerUNet(models.unet(), ctx.backend()), models.vae(), SchedulerConfig.read(configFile), m.group(2))) {
+                unet, models.vae(), SchedulerConfig.read(configFile), m.group(2))) {
             GenerationRequest request = new GenerationRequest("", "", steps, g, null, seed, 0, 0, batch, 0, RngKind.TORCH);
             Denoising d = pipeline.begin(request, new PipelineInputs(cond, f.get("uncond_emb"), null, null, given));
             if (f.containsKey("timesteps")) {

@@ -86,13 +86,25 @@ public final class Verifier {
             if (Files.isRegularFile(set.io("vae"))) {
                 guarded(ctx, set.label() + "vae", () -> ComponentChecks.vae(set, models, ctx, arena));
             }
-            for (Path file : set.imageLoops()) {
-                String n = file.getFileName().toString();
-                guarded(ctx, set.label() + n.substring(0, n.length() - ".safetensors".length()),
-                        () -> ImageLoopChecks.run(set, file, models, ctx, arena));
-            }
             // every loop eagerly; on a GraphBackend (CUDA) also through recorded CUDA graphs, as the pipeline runs it
             boolean graphs = backend instanceof GraphBackend;
+            for (Path file : set.imageLoops()) {
+                String n = file.getFileName().toString();
+                String name = set.label() + n.substring(0, n.length() - ".safetensors".length());
+                guarded(ctx, name, () -> {
+                    try (UNetRunner eager = new EagerUNet(models.unet(), backend)) {
+                        ImageLoopChecks.run(set, file, models, eager, "", ctx, arena);
+                    }
+                });
+                if (graphs) {
+                    guarded(ctx, name + GRAPH_SUFFIX, () -> {
+                        try (UNetRunner graphed = new GraphedUNet(models.unet(), (GraphBackend) backend,
+                                GraphedUNet.DEFAULT_MAX_GRAPHS)) {
+                            ImageLoopChecks.run(set, file, models, graphed, GRAPH_SUFFIX, ctx, arena);
+                        }
+                    });
+                }
+            }
             for (Path loop : set.loops()) {
                 String n = loop.getFileName().toString();
                 String name = set.label() + n.substring(0, n.length() - ".safetensors".length());
