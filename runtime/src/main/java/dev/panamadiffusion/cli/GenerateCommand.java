@@ -179,6 +179,11 @@ public final class GenerateCommand implements Callable<Integer> {
                     + " around it first), latent-noise (its latents replaced by the run's noise), latent-nothing (by zeros).")
     String maskedContent;
 
+    @Option(names = "--timings",
+            description = "Print how long each phase took to standard error: load, begin (prompt encoding and starting"
+                    + " latents), the first step, the later steps (mean, min, max), decode, PNG writing, total; seconds.")
+    boolean timings;
+
     @Option(names = "--lora", paramLabel = "FILE[:SCALE]",
             description = "A LoRA (.safetensors, kohya/A1111 or diffusers/PEFT layout) merged in at SCALE (default 1);"
                     + " repeat for several.")
@@ -233,6 +238,8 @@ public final class GenerateCommand implements Callable<Integer> {
         RequestLimits.Model facts = modelLimits(model, prediction, request, names);
         checkRequest(request, facts, names);
 
+        ProgressBar bar = new ProgressBar(err, "sampling");
+        Timings clock = new Timings(bar);
         Backend b;
         try {
             b = BackendFactory.create(backend, err::println);
@@ -250,12 +257,14 @@ public final class GenerateCommand implements Callable<Integer> {
         try (b; pipeline) {
             if (!loraSpecs.isEmpty()) pipeline.setLoras(loraSpecs);
             if (timestepSpacing != null) pipeline.timestepSpacing(timestepSpacing);
-            ProgressBar bar = new ProgressBar(err, "sampling");
+            clock.loaded();
             bar.begin();
             GenerationResult result;
             try {
-                result = pipeline.generate(request, init == null ? PipelineInputs.NONE : PipelineInputs.of(init), bar,
+                clock.generating();
+                result = pipeline.generate(request, init == null ? PipelineInputs.NONE : PipelineInputs.of(init), clock,
                         CancellationToken.none());
+                clock.decoded();
             } catch (OutOfMemoryError e) {
                 throw new IllegalStateException(Main.describe(e), e);
             } catch (OutOfDeviceMemoryException e) { // a failure while running (exit code 1), worded for the options
@@ -267,8 +276,10 @@ public final class GenerateCommand implements Callable<Integer> {
                 stdout.printf(Locale.ROOT, "wrote %s (%dx%d, seed %s)%n", files.get(i), result.images().get(i).width(),
                         result.images().get(i).height(), RequestLimits.seedText(result.seeds().get(i)));
             }
+            clock.written();
             stdout.printf(Locale.ROOT, "%d image%s in %.1f s on %s%n", result.size(), result.size() == 1 ? "" : "s",
                     result.seconds(), b.name());
+            if (timings) err.println(clock.line());
         }
         return 0;
     }

@@ -358,6 +358,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         Denoising d = begin(request, inputs);
         d.cancelWith(token);
         token.throwIfCancelled("after encoding the prompt");
+        listener.onBegun(d.totalSteps());
         while (!d.finished()) {
             token.throwIfCancelled("before step " + (d.stepsDone() + 1) + " of " + d.totalSteps());
             step(List.of(d));
