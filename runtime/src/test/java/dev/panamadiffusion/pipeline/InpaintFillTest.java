@@ -1,21 +1,12 @@
 package dev.panamadiffusion.pipeline;
 
-import dev.panamadiffusion.backend.Backend;
-import dev.panamadiffusion.backend.cpu.CpuBackend;
-import dev.panamadiffusion.image.ImageFiles;
 import dev.panamadiffusion.image.MaskFill;
 import dev.panamadiffusion.image.Rgb8Image;
-import dev.panamadiffusion.models.unet.UNet2DConditionModel;
-import dev.panamadiffusion.models.vae.AutoencoderKL;
-import dev.panamadiffusion.schedulers.SchedulerConfig;
 import dev.panamadiffusion.tensor.Tensor;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-import java.io.IOException;
-import java.lang.foreign.Arena;
-import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 
@@ -28,40 +19,29 @@ import static org.junit.jupiter.api.Assertions.*;
  * starts alike. The start latents are read before the first step.
  */
 class InpaintFillTest {
-    private static final Path SET = Path.of(System.getProperty("pd.home", "..")).resolve("reference/inpaint");
-    private static Arena arena;
-    private static Backend backend;
-    private static UNet2DConditionModel unet;
-    private static AutoencoderKL vae;
+    private static InpaintSet set;
     private static Rgb8Image image, mask;
     private static Tensor cond, uncond;
 
     @BeforeAll
-    static void load() throws IOException {
-        Path tiny = Path.of(System.getProperty("pd.reference"), "tiny");
-        arena = Arena.ofShared();
-        backend = new CpuBackend(2);
-        unet = UNet2DConditionModel.load(tiny.resolve("unet"), backend, arena);
-        vae = AutoencoderKL.load(tiny.resolve("vae"), backend, arena);
-        image = ImageFiles.readRgb(SET.resolve("init.png"));
-        mask = ImageFiles.readRgb(SET.resolve("mask.png"));
-        var f = dev.panamadiffusion.io.SafeTensors.readAll(SET.resolve("inpaint_ddim_s0.75_blur2.safetensors"));
+    static void load() {
+        set = InpaintSet.open();
+        image = set.image();
+        mask = set.mask();
+        var f = dev.panamadiffusion.io.SafeTensors.readAll(set.dir().resolve("inpaint_ddim_s0.75_blur2.safetensors"));
         cond = f.get("cond_emb");
         uncond = f.get("uncond_emb");
     }
 
     @AfterAll
     static void close() {
-        if (backend != null) backend.close();
-        if (arena != null) arena.close();
+        if (set != null) set.close();
     }
 
     /** The start latents [1, 4, h, w] of an Euler inpainting of the set's picture at {@code strength}, seed 5. */
     private static float[] start(Rgb8Image picture, double strength, MaskOptions options) {
-        SchedulerConfig config = SchedulerConfig.read(SET.resolve("scheduler_euler").resolve("scheduler_config.json"));
         GenerationRequest r = new GenerationRequest("", "", 8, 7.5, null, 5, 0, 0, 1, 0, RngKind.TORCH);
-        try (StableDiffusionPipeline p = StableDiffusionPipeline.fromComponents(backend, unet, UNetRunner.create(unet, backend),
-                vae, config, "euler")) {
+        try (StableDiffusionPipeline p = set.pipeline("euler")) {
             Denoising d = p.begin(r, new PipelineInputs(cond, uncond, null, null, new InitImage(picture, strength, mask, options)));
             return d.latents().toFloatArray();
         }
