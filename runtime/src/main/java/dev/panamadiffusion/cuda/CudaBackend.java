@@ -233,6 +233,7 @@ public final class CudaBackend implements GraphBackend, DeviceMemory {
     public Tensor linear(Tensor x, Tensor weight, Tensor bias) {
         require(x, "linear x");
         require(weight, "linear weight");
+        if (bias != null) require(bias, "linear bias");
         if (weight.rank() != 2 || x.rank() < 1 || x.dim(-1) != weight.dim(1)) {
             throw new IllegalArgumentException("linear: x " + x + " with weight " + weight);
         }

@@ -2,6 +2,7 @@ package dev.panamadiffusion.cuda;
 
 import dev.panamadiffusion.backend.Backend;
 import dev.panamadiffusion.backend.cpu.CpuBackend;
+import dev.panamadiffusion.models.NaiveBackend;
 import dev.panamadiffusion.models.unet.Timesteps;
 import dev.panamadiffusion.tensor.DType;
 import dev.panamadiffusion.tensor.Device;
@@ -25,8 +26,8 @@ import static org.junit.jupiter.api.Assertions.fail;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
- * Every op of the CUDA backend's f32 view ({@link CudaBackend#float32()}, an upcast VAE's backend) against CpuBackend
- * (the reference) on random f32 inputs that f16 cannot represent, at f32 tolerances (1e-5 elementwise, 1e-4 for
+ * Every op of the CUDA backend's f32 view ({@link CudaBackend#float32()}, an upcast VAE's backend) against the naive
+ * reference ops ({@link NaiveBackend}: plain loops, double accumulators) on random f32 inputs that f16 cannot represent, at f32 tolerances (1e-5 elementwise, 1e-4 for
  * products): an op that went through f16 anywhere misses them by an order of magnitude, as
  * {@link #theBoundsAreTighterThanF16} checks on the f16 backend. Plus the crossings between the f16 backend and its
  * f32 view. Skipped without a GPU (NVIDIA's driver or the CUDA emulator).
@@ -35,7 +36,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 class CudaBackendF32GpuTest {
     private static CudaBackend cuda;
     private static CudaBackend f32;
-    private static CpuBackend cpu;
+    private static NaiveBackend naive;
     private final SplittableRandom random = new SplittableRandom(4321);
 
     @BeforeAll
@@ -44,13 +45,12 @@ class CudaBackendF32GpuTest {
         assumeTrue(s.available(), s.message());
         cuda = new CudaBackend(1L << 30);
         f32 = cuda.float32();
-        cpu = new CpuBackend();
+        naive = new NaiveBackend();
     }
 
     @AfterAll
     static void stop() {
         if (cuda != null) cuda.close();
-        if (cpu != null) cpu.close();
     }
 
     /** Uniform in [lo, hi), full f32 precision. */
@@ -62,9 +62,9 @@ class CudaBackendF32GpuTest {
 
     private Tensor rand(long... shape) { return rand(-1, 1, shape); }
 
-    /** The worst |got − expected| / (atol + rtol·|expected|) of {@code op} on {@code be} against the CPU (≤ 1 passes). */
+    /** The worst |got − expected| / (atol + rtol·|expected|) of {@code op} on {@code be} against the naive ops (≤ 1 passes). */
     private static double worst(Backend be, Function<Backend, Tensor> op, double atol, double rtol) {
-        Tensor expected = cpu.download(op.apply(cpu));
+        Tensor expected = naive.download(op.apply(naive));
         Tensor result = op.apply(be);
         assertEquals(Device.CUDA, result.device());
         assertEquals(((CudaBackend) be).dtype(), result.dtype(), "result dtype");
@@ -98,7 +98,9 @@ class CudaBackendF32GpuTest {
         f32.close();  // a view's close leaves the device to its owner
         Tensor x = rand(3, 5);
         assertArrayEquals(x.toFloatArray(), f32.download(f32.upload(x)).toFloatArray());
-        assertSame(cpu, cpu.float32());
+        try (CpuBackend cpu = new CpuBackend(1)) {
+            assertSame(cpu, cpu.float32());  // f32 already
+        }
     }
 
     @Test
