@@ -191,7 +191,7 @@ __device__ __forceinline__ void flash_attention(__half* __restrict__ o, const __
 
 }  // namespace
 
-// Shared memory per launch: (64 + 2 * BC) * (roundup16(D) + 8) * 2 bytes (host: CudaAttention.sharedBytes).
+// Shared memory per launch: (64 + 2 * BC) * (roundup16(D) + 8) * 2 bytes (host: CudaAttention.run).
 #define PD_ATTENTION(D, BC)                                                                                       \
     PD_KERNEL void __launch_bounds__(128) attention_f16_d##D(                                                     \
         __half* o, const __half* q, const __half* k, const __half* v, int H, int Lq, int Lk, i64 qStride,          \

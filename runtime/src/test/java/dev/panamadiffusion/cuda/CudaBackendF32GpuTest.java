@@ -233,9 +233,12 @@ class CudaBackendF32GpuTest {
     @Test
     void graphCopiesAndTimestepEmbedding() {
         Tensor x = rand(-1e5, 1e5, 2, 3, 4, 5);
-        Tensor dst = f32.upload(Tensor.zeros(2, 3, 4, 5));
-        f32.copyInto(f32.upload(x.contiguous()).permute(0, 1, 2, 3), dst);
+        Tensor dst = f32.upload(Tensor.zeros(2, 3, 4, 5));                       // channels-last
+        f32.copyInto(f32.upload(x), dst);                                         // same layout: one memcpy
         assertArrayEquals(x.toFloatArray(), f32.download(dst).toFloatArray());
+        Tensor y = rand(-1e5, 1e5, 2, 3, 4, 5);
+        f32.copyInto(f32.upload(y.reshape(2, 60)).reshape(2, 3, 4, 5), dst);     // row-major source: the strided kernel
+        assertArrayEquals(y.toFloatArray(), f32.download(dst).toFloatArray());
         double[] t = {999, 500.5, 1, 0};
         float[] expected = new Timesteps(320, true, 0.0).embed(t).toFloatArray();
         float[] got = f32.download(f32.timestepEmbedding(t, 320, true, 0f, 1.0f, 10000f)).toFloatArray();
