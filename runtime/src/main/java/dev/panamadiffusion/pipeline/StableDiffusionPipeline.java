@@ -148,7 +148,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             CLIPTokenizer tokenizer = CLIPTokenizer.load(folder.component("tokenizer"), folder.padToken());
             CLIPTextModel textEncoder = CLIPTextModel.load(folder, "text_encoder", backend, arena);
             UNet2DConditionModel unet = UNet2DConditionModel.load(folder, "unet", backend, arena);
-            AutoencoderKL vae = AutoencoderKL.load(folder, "vae", backend, arena);
+            // in f32 for SDXL with force_upcast (AutoencoderKL.computeBackend: diffusers' needs_upcasting)
+            AutoencoderKL vae = AutoencoderKL.load(folder, "vae", backend, arena, isSdxl(folder));
             PromptConditioning conditioning;
             if (isSdxl(folder)) {
                 conditioning = sdxlConditioning(folder, backend, arena, tokenizer, textEncoder, unet);
@@ -561,7 +562,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         List<Tensor> images = new ArrayList<>(batch);
         for (int b = 0; b < batch; b++) {
             Tensor z = Latents.divide(latents.slice(0, b, b + 1), vae.scalingFactor()); // [1, 4, h, w]
-            images.add(backend.download(vae.decode(backend.upload(z))));            // [1, 3, H, W]
+            images.add(vae.backend().download(vae.decode(z)));                      // [1, 3, H, W]
         }
         return Latents.concatRows(images);                                          // [B, 3, H, W]
     }
@@ -572,7 +573,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
      */
     public synchronized DiagonalGaussianDistribution encode(Tensor pixels) {
         if (vae == null) throw new IllegalStateException("this pipeline has no VAE");
-        return vae.encode(backend.upload(pixels));
+        return vae.encode(pixels);
     }
 
     /** The A1111 spelling of a sampler name the user typed in any case. */
