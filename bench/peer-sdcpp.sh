@@ -95,14 +95,15 @@ model="$WORK/sd15" single="$WORK/sd15.safetensors"
 if [[ ! -f "$single" ]]; then
   log "making the random-weight SD 1.5 in $model and $single"
   PYTHONPATH="$REFGEN_WORK/pp" OPENBLAS_CORETYPE=Haswell "$PYTHON" "$root/bench/peer/make_sd15.py" --out "$model" \
-    --tokenizer "$root/../shared/reference/tokenizer/hf_clip_tokenizer"
+    --tokenizer "$root/../shared/reference/tokenizer/hf_clip_tokenizer" >"$WORK/make_sd15.log" 2>&1
   if [[ -d "$DIFFUSERS_GIT" ]]; then
     git -C "$DIFFUSERS_GIT" show v0.27.2:scripts/convert_diffusers_to_original_stable_diffusion.py >"$WORK/convert.py"
   else
     rm -rf "$WORK/diffusers" && git clone -q --depth 1 --branch v0.27.2 "$DIFFUSERS_GIT" "$WORK/diffusers"
     cp "$WORK/diffusers/scripts/convert_diffusers_to_original_stable_diffusion.py" "$WORK/convert.py"
   fi
-  PYTHONPATH="$REFGEN_WORK/pp" "$PYTHON" "$WORK/convert.py" --model_path "$model" --checkpoint_path "$single" --use_safetensors
+  PYTHONPATH="$REFGEN_WORK/pp" "$PYTHON" "$WORK/convert.py" --model_path "$model" --checkpoint_path "$single" \
+    --use_safetensors >"$WORK/convert.log" 2>&1
 fi
 for t in $types; do
   if [[ "$t" != f32 && ! -f "$WORK/sd15-$t.gguf" ]]; then
