@@ -40,11 +40,13 @@ import java.util.concurrent.Callable;
  * PNG with the A1111 {@code parameters} text.
  */
 @Command(name = "generate", mixinStandardHelpOptions = true, sortOptions = false,
-        description = "Generate images from a prompt with a Stable Diffusion 1.x/2.x or SDXL base model in diffusers layout.")
+        description = "Generate images from a prompt with a Stable Diffusion 1.x/2.x or SDXL base model in diffusers layout,"
+                + " or refine a picture with an SDXL refiner (--init-image).")
 public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--model", paramLabel = "DIR|FILE",
             description = "Diffusers model folder (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/),"
-                    + " or a single-file .safetensors checkpoint of SD 1.x/2.x or SDXL base in the original (LDM) layout."
+                    + " or a single-file .safetensors checkpoint of SD 1.x/2.x, SDXL base or the SDXL refiner in the original"
+                    + " (LDM) layout."
                     + " Default: the project's demo model (models/pdiff-demo: coloured shapes, 64x64).")
     Path model;
 
@@ -96,6 +98,16 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--negative-target-size", paramLabel = "WxH", converter = SizeConverter.class,
             description = "SDXL: target size for the negative pass; with --negative-original-size only.")
     SdxlOptions.Size negativeTargetSize;
+
+    @Option(names = "--aesthetic-score", paramLabel = "SCORE",
+            description = "SDXL refiner only: the aesthetic score its time ids condition on, in place of the target size"
+                    + " (diffusers' aesthetic_score; LAION's aesthetic scores, about 1 to 10). Default: 6.")
+    Double aestheticScore;
+
+    @Option(names = "--negative-aesthetic-score", paramLabel = "SCORE",
+            description = "SDXL refiner only: the aesthetic score of the unconditional (negative) pass"
+                    + " (negative_aesthetic_score). Default: 2.5.")
+    Double negativeAestheticScore;
 
     @Option(names = "--steps", defaultValue = "20", description = "Denoising steps, 1-1000. Default: ${DEFAULT-VALUE}.")
     int steps;
@@ -152,7 +164,7 @@ public final class GenerateCommand implements Callable<Integer> {
 
     @Option(names = {"--strength", "--denoising-strength"}, paramLabel = "S",
             description = "With --init-image: how much of the schedule runs over it, in (0, 1] (int(steps x S) steps;"
-                    + " 1 repaints from full noise). Default: 0.75.")
+                    + " 1 repaints from full noise). Default: 0.75; 0.3 on an SDXL refiner (StableDiffusionXLImg2ImgPipeline's).")
     Double strength;
 
     @Option(names = "--mask", paramLabel = "FILE.png",
@@ -191,10 +203,13 @@ public final class GenerateCommand implements Callable<Integer> {
             Map.entry("cropsCoordsTopLeft", "--crops-coords-top-left"), Map.entry("targetSize", "--target-size"),
             Map.entry("negativeOriginalSize", "--negative-original-size"),
             Map.entry("negativeCropsCoordsTopLeft", "--negative-crops-coords-top-left"),
-            Map.entry("negativeTargetSize", "--negative-target-size"));
+            Map.entry("negativeTargetSize", "--negative-target-size"), Map.entry("aestheticScore", "--aesthetic-score"),
+            Map.entry("negativeAestheticScore", "--negative-aesthetic-score"));
 
     /** diffusers' (and A1111's) default strength. */
     static final double DEFAULT_STRENGTH = 0.75;
+    /** {@code StableDiffusionXLImg2ImgPipeline}'s default strength, an SDXL refiner's without {@code --strength}. */
+    static final double REFINER_STRENGTH = 0.3;
 
     /**
      * Everything the user can get wrong is checked before any work, in this order, each an exit code 2: the request's
@@ -225,6 +240,12 @@ public final class GenerateCommand implements Callable<Integer> {
         Path model = Main.modelOrDemo(this.model);
         RequestLimits.Model facts = modelLimits(model, prediction, request, names);
         checkRequest(request, facts, names);
+        InvalidRequestException.Problem noImage = init == null ? StableDiffusionPipeline.textToImageProblem(facts.refiner()) : null;
+        if (noImage != null) throw new Main.UsageException(new InvalidRequestException(List.of(noImage)).describe(names));
+        if (init != null && facts.refiner() && strength == null && mask == null) {
+            init = new InitImage(init.image(), REFINER_STRENGTH, null, init.maskOptions());
+            checkInitImage(init, request);
+        }
 
         Backend b;
         try {
@@ -282,7 +303,9 @@ public final class GenerateCommand implements Callable<Integer> {
                 // judged by the generic rule
             }
             int side = RequestLimits.DEFAULT.maxSide();   // SDXL's options are judged once the model can be read
-            checkRequest(request, new RequestLimits.Model(sizes, side, side, Integer.MAX_VALUE, true), names);
+            // (the refiner's aesthetic scores too: whether the model is a refiner is not known yet)
+            checkRequest(request.withSdxl(request.sdxl().withAestheticScores(null, null)),
+                    new RequestLimits.Model(sizes, side, side, Integer.MAX_VALUE, true), names);
             throw new Main.UsageException(e.getMessage());
         }
     }
@@ -359,7 +382,7 @@ public final class GenerateCommand implements Callable<Integer> {
         }
         // without --guidance the model's default replaces 7.5 once the model is loaded (StableDiffusionPipeline.defaultGuidance)
         SdxlOptions sdxl = new SdxlOptions(prompt2, negativePrompt2, originalSize, cropsCoordsTopLeft, targetSize,
-                negativeOriginalSize, negativeCropsCoordsTopLeft, negativeTargetSize);
+                negativeOriginalSize, negativeCropsCoordsTopLeft, negativeTargetSize, aestheticScore, negativeAestheticScore);
         return new GenerationRequest(prompt, negativePrompt, steps, guidance == null ? 7.5 : guidance, scheduler, seed, width, height, batch,
                 clipSkip, kind, sdxl);
     }

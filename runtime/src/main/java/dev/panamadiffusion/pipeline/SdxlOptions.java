@@ -26,12 +26,28 @@ import java.util.List;
  * @param negativeCropsCoordsTopLeft {@code negative_crops_coords_top_left}; null: (0, 0), diffusers' default (not the
  *                                   positive crop); only read with both negative sizes
  * @param negativeTargetSize         {@code negative_target_size}
+ * @param aestheticScore             the SDXL refiner's {@code aesthetic_score} ({@code StableDiffusionXLImg2ImgPipeline}
+ *                                   with {@code requires_aesthetics_score}): the last of its 5 time ids, in place of
+ *                                   the target size; null: {@link #DEFAULT_AESTHETIC_SCORE}
+ * @param negativeAestheticScore     the refiner's {@code negative_aesthetic_score}, the unconditional rows' last time
+ *                                   id; null: {@link #DEFAULT_NEGATIVE_AESTHETIC_SCORE}
  */
 public record SdxlOptions(String prompt2, String negativePrompt2, Size originalSize, Crop cropsCoordsTopLeft,
                           Size targetSize, Size negativeOriginalSize, Crop negativeCropsCoordsTopLeft,
-                          Size negativeTargetSize) {
+                          Size negativeTargetSize, Double aestheticScore, Double negativeAestheticScore) {
     /** diffusers' defaults: no second prompt, time ids (H, W, 0, 0, H, W) for every row. */
     public static final SdxlOptions NONE = new SdxlOptions(null, null, null, null, null, null, null, null);
+    /** diffusers' {@code aesthetic_score} default. */
+    public static final double DEFAULT_AESTHETIC_SCORE = 6.0;
+    /** diffusers' {@code negative_aesthetic_score} default. */
+    public static final double DEFAULT_NEGATIVE_AESTHETIC_SCORE = 2.5;
+
+    /** SDXL base's fields alone (no aesthetic scores). */
+    public SdxlOptions(String prompt2, String negativePrompt2, Size originalSize, Crop cropsCoordsTopLeft, Size targetSize,
+                       Size negativeOriginalSize, Crop negativeCropsCoordsTopLeft, Size negativeTargetSize) {
+        this(prompt2, negativePrompt2, originalSize, cropsCoordsTopLeft, targetSize, negativeOriginalSize,
+                negativeCropsCoordsTopLeft, negativeTargetSize, null, null);
+    }
 
     /**
      * A size in pixels. diffusers' tuples are (height, width), the time ids' order; here width comes first, as in
@@ -58,23 +74,30 @@ public record SdxlOptions(String prompt2, String negativePrompt2, Size originalS
 
     public SdxlOptions withPrompt2(String v) {
         return new SdxlOptions(v, negativePrompt2, originalSize, cropsCoordsTopLeft, targetSize, negativeOriginalSize,
-                negativeCropsCoordsTopLeft, negativeTargetSize);
+                negativeCropsCoordsTopLeft, negativeTargetSize, aestheticScore, negativeAestheticScore);
     }
 
     public SdxlOptions withNegativePrompt2(String v) {
         return new SdxlOptions(prompt2, v, originalSize, cropsCoordsTopLeft, targetSize, negativeOriginalSize,
-                negativeCropsCoordsTopLeft, negativeTargetSize);
+                negativeCropsCoordsTopLeft, negativeTargetSize, aestheticScore, negativeAestheticScore);
     }
 
     /** The conditional rows' size conditioning (any of the three null: its default). */
     public SdxlOptions withSizes(Size original, Crop crop, Size target) {
         return new SdxlOptions(prompt2, negativePrompt2, original, crop, target, negativeOriginalSize,
-                negativeCropsCoordsTopLeft, negativeTargetSize);
+                negativeCropsCoordsTopLeft, negativeTargetSize, aestheticScore, negativeAestheticScore);
     }
 
-    /** The unconditional rows' size conditioning (both sizes or neither). */
+    /** The unconditional rows' size conditioning (SDXL base: both sizes or neither; the refiner reads no target size). */
     public SdxlOptions withNegativeSizes(Size original, Crop crop, Size target) {
-        return new SdxlOptions(prompt2, negativePrompt2, originalSize, cropsCoordsTopLeft, targetSize, original, crop, target);
+        return new SdxlOptions(prompt2, negativePrompt2, originalSize, cropsCoordsTopLeft, targetSize, original, crop, target,
+                aestheticScore, negativeAestheticScore);
+    }
+
+    /** The refiner's aesthetic scores (either null: its default). */
+    public SdxlOptions withAestheticScores(Double score, Double negativeScore) {
+        return new SdxlOptions(prompt2, negativePrompt2, originalSize, cropsCoordsTopLeft, targetSize, negativeOriginalSize,
+                negativeCropsCoordsTopLeft, negativeTargetSize, score, negativeScore);
     }
 
     /** The text for the second text encoder: {@code prompt_2 or prompt}. */
@@ -97,6 +120,8 @@ public record SdxlOptions(String prompt2, String negativePrompt2, Size originalS
         if (negativeOriginalSize != null) out.add("negative_original_size");
         if (negativeCropsCoordsTopLeft != null) out.add("negative_crops_coords_top_left");
         if (negativeTargetSize != null) out.add("negative_target_size");
+        if (aestheticScore != null) out.add("aesthetic_score");
+        if (negativeAestheticScore != null) out.add("negative_aesthetic_score");
         return out;
     }
 
@@ -143,6 +168,31 @@ public record SdxlOptions(String prompt2, String negativePrompt2, Size originalS
         float[] out = new float[rows * n];
         for (int r = 0; r < rows; r++) System.arraycopy(guided && r % 2 == 0 ? neg : pos, 0, out, r * n, n);
         return Tensor.fromFloats(out, rows, n);                                          // [(2)B, 6]
+    }
+
+    /**
+     * The SDXL refiner's time ids ({@code requires_aesthetics_score}) for {@code batch} images of {@code width} ×
+     * {@code height}, host f32 [(2)B, 5], as diffusers 0.27.2's {@code StableDiffusionXLImg2ImgPipeline} makes them:
+     * {@code add_time_ids} = original (h, w) (default the image's), crop (top, left) (default (0, 0)), aesthetic score
+     * (default 6); {@code add_neg_time_ids} = negative original size (default the original size), negative crop
+     * (default (0, 0)), negative aesthetic score (default 2.5). Guided, the rows are B negative then B positive ones
+     * ({@code cat([add_neg_time_ids.repeat(B), add_time_ids.repeat(B)])}, the embeddings' order); target sizes are
+     * not read.
+     */
+    public Tensor aestheticTimeIdRows(int width, int height, boolean guided, int batch) {
+        Size o = originalSize != null ? originalSize : new Size(width, height);
+        Crop c = cropsCoordsTopLeft != null ? cropsCoordsTopLeft : new Crop(0, 0);
+        Size no = negativeOriginalSize != null ? negativeOriginalSize : o;
+        Crop nc = negativeCropsCoordsTopLeft != null ? negativeCropsCoordsTopLeft : new Crop(0, 0);
+        float[] pos = {o.height(), o.width(), c.top(), c.left(),
+                (float) (aestheticScore != null ? aestheticScore : DEFAULT_AESTHETIC_SCORE)};
+        float[] neg = {no.height(), no.width(), nc.top(), nc.left(),
+                (float) (negativeAestheticScore != null ? negativeAestheticScore : DEFAULT_NEGATIVE_AESTHETIC_SCORE)};
+        int rows = guided ? 2 * batch : batch;
+        int n = UNet2DConditionConfig.AESTHETIC_TIME_IDS;
+        float[] out = new float[rows * n];
+        for (int r = 0; r < rows; r++) System.arraycopy(guided && r < batch ? neg : pos, 0, out, r * n, n);
+        return Tensor.fromFloats(out, rows, n);                                          // [(2)B, 5]
     }
 
     private static float[] row(Size original, Crop crop, Size target, int width, int height) {

@@ -65,11 +65,12 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     private final LoraPatcher loras;
     private final RequestLimits limits;
     private final RequestLimits.Model modelLimits;
+    private final boolean refiner;  // requires_aesthetics_score: the SDXL refiner's 5 time ids, image to image only
 
     private StableDiffusionPipeline(ModelFolder folder, Backend backend, Arena arena, PromptConditioning conditioning,
                                     UNet2DConditionModel unet, UNetRunner unetRunner,
                                     AutoencoderKL vae, SchedulerConfig schedulerConfig, String defaultSampler,
-                                    SizeRule sizeRule, RequestLimits limits) {
+                                    SizeRule sizeRule, RequestLimits limits, boolean refiner) {
         this.folder = folder;
         this.backend = backend;
         this.arena = arena;
@@ -85,9 +86,10 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                         conditioning == null ? null : conditioning.loraTextEncoder2())
                 : LoraPatcher.of(backend, unet, conditioning == null ? null : conditioning.loraTextEncoder());
         this.limits = limits;
+        this.refiner = refiner;
         int side = unet.config().sampleSize() * sizeRule.vaeScaleFactor();
         int layers = conditioning == null ? Integer.MAX_VALUE : conditioning.maxClipSkip();
-        this.modelLimits = new RequestLimits.Model(sizeRule, side, side, layers, unet.config().hasTextTime());
+        this.modelLimits = new RequestLimits.Model(sizeRule, side, side, layers, unet.config().hasTextTime(), refiner);
     }
 
     /**
@@ -100,10 +102,24 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     public static StableDiffusionPipeline fromComponents(Backend backend, UNet2DConditionModel unet, UNetRunner unetRunner,
                                                          AutoencoderKL vae, SchedulerConfig schedulerConfig,
                                                          String defaultSampler) {
+        return fromComponents(backend, unet, unetRunner, vae, schedulerConfig, defaultSampler, false);
+    }
+
+    /**
+     * {@link #fromComponents(Backend, UNet2DConditionModel, UNetRunner, AutoencoderKL, SchedulerConfig, String)} for an
+     * SDXL refiner's UNet when {@code requiresAestheticsScore} (its 5 time ids: image to image only, with
+     * {@link SdxlOptions#aestheticTimeIdRows}).
+     */
+    public static StableDiffusionPipeline fromComponents(Backend backend, UNet2DConditionModel unet, UNetRunner unetRunner,
+                                                         AutoencoderKL vae, SchedulerConfig schedulerConfig,
+                                                         String defaultSampler, boolean requiresAestheticsScore) {
+        if (requiresAestheticsScore && !unet.config().hasTextTime()) {
+            throw new IllegalArgumentException("requires_aesthetics_score needs a UNet with SDXL's text_time conditioning");
+        }
         int vaeScale = vae == null ? 8 : 1 << (vae.config().blockOutChannels().length - 1);
         SizeRule sizes = new SizeRule(vaeScale, unet.config().blockOutChannels().length - 1);
         return new StableDiffusionPipeline(null, backend, null, null, unet, unetRunner, vae, schedulerConfig,
-                defaultSampler, sizes, RequestLimits.DEFAULT);
+                defaultSampler, sizes, RequestLimits.DEFAULT, requiresAestheticsScore);
     }
 
     /**
@@ -143,15 +159,22 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         SchedulerConfig schedulerConfig = folder.isSingleFile() ? SchedulerConfig.parse(schedulerJson.toString())
                 : SchedulerConfig.read(folder.configFile("scheduler"));
         String defaultSampler = samplerName(schedulerJson);
+        boolean refiner = isRefiner(folder);
+        if (refiner && !isSdxl(folder)) {
+            throw new IllegalArgumentException("model folder " + modelDir + ": " + ModelFolder.INDEX + " sets requires_aesthetics_score"
+                    + " (an SDXL refiner) but lists no text_encoder_2");
+        }
+        // the SDXL refiner has text_encoder_2 alone (text_encoder and tokenizer null in model_index.json)
+        boolean firstEncoder = !isSdxl(folder) || folder.index().components().containsKey("text_encoder");
         Arena arena = Arena.ofShared();
         try {
-            CLIPTokenizer tokenizer = CLIPTokenizer.load(folder.component("tokenizer"), folder.padToken());
-            CLIPTextModel textEncoder = CLIPTextModel.load(folder, "text_encoder", backend, arena);
+            CLIPTokenizer tokenizer = firstEncoder ? CLIPTokenizer.load(folder.component("tokenizer"), folder.padToken()) : null;
+            CLIPTextModel textEncoder = firstEncoder ? CLIPTextModel.load(folder, "text_encoder", backend, arena) : null;
             UNet2DConditionModel unet = UNet2DConditionModel.load(folder, "unet", backend, arena);
             AutoencoderKL vae = AutoencoderKL.load(folder, "vae", backend, arena);
             PromptConditioning conditioning;
             if (isSdxl(folder)) {
-                conditioning = sdxlConditioning(folder, backend, arena, tokenizer, textEncoder, unet);
+                conditioning = sdxlConditioning(folder, backend, arena, tokenizer, textEncoder, unet, refiner);
             } else if (unet.config().hasTextTime()) {
                 throw new IllegalArgumentException("model folder " + modelDir + ": the UNet has SDXL's text_time conditioning"
                         + " but the folder has no text_encoder_2");
@@ -162,13 +185,13 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             } else {
                 conditioning = new ClipConditioning(backend, tokenizer, textEncoder, folder.component("tokenizer"));
             }
-            if (tokenizer.maxLength() > textEncoder.config().maxPositionEmbeddings()) {
+            if (tokenizer != null && tokenizer.maxLength() > textEncoder.config().maxPositionEmbeddings()) {
                 throw new ConfigException(folder.component("tokenizer").resolve("tokenizer_config.json"), "model_max_length",
                         tokenizer.maxLength() + ", but the text encoder has " + textEncoder.config().maxPositionEmbeddings()
                                 + " positions");
             }
             // a single file holds no tokenizer: the bundled CLIP one is checked per prompt instead (tokenIds)
-            if (!folder.isSingleFile()) checkTokenizer(folder, tokenizer, textEncoder.config());
+            if (!folder.isSingleFile() && tokenizer != null) checkTokenizer(folder, tokenizer, textEncoder.config());
             int latent = vae.config().latentChannels(), in = unet.config().inChannels();
             if (unet.config().outChannels() != latent || in != latent && !InpaintConditioning.takenBy(in, latent)) {
                 throw new IllegalArgumentException("model folder " + modelDir + ": the UNet maps " + in + " to "
@@ -176,7 +199,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                         + " runs UNets of " + latent + " (or, inpainting, " + (2 * latent + 1) + ") in and " + latent + " out");
             }
             return new StableDiffusionPipeline(folder, backend, arena, conditioning, unet,
-                    UNetRunner.create(unet, backend), vae, schedulerConfig, defaultSampler, sizes, limits);
+                    UNetRunner.create(unet, backend), vae, schedulerConfig, defaultSampler, sizes, limits, refiner);
         } catch (RuntimeException | Error e) {
             arena.close();
             throw e;
@@ -188,16 +211,30 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         return folder.index().components().containsKey("text_encoder_2");
     }
 
-    /** SDXL's second tokenizer and text encoder (with projection), checked, composed into a {@link SdxlConditioning}. */
+    /**
+     * Whether {@code folder} is an SDXL refiner: {@code model_index.json}'s {@code requires_aesthetics_score}
+     * ({@code StableDiffusionXLImg2ImgPipeline}'s, as stabilityai/stable-diffusion-xl-refiner-1.0 sets it), which makes
+     * the UNet's time ids original size, crop and aesthetic score.
+     */
+    static boolean isRefiner(ModelFolder folder) {
+        return folder.index().flag("requires_aesthetics_score", false);
+    }
+
+    /**
+     * SDXL's second tokenizer and text encoder (with projection), checked, composed into a {@link SdxlConditioning}
+     * (the refiner's when {@code textEncoder} is null or {@code refiner}).
+     */
     private static PromptConditioning sdxlConditioning(ModelFolder folder, Backend backend, Arena arena, CLIPTokenizer tokenizer,
-                                                       CLIPTextModel textEncoder, UNet2DConditionModel unet) {
+                                                       CLIPTextModel textEncoder, UNet2DConditionModel unet, boolean refiner) {
         CLIPTokenizer tokenizer2 = CLIPTokenizer.load(folder.component("tokenizer_2"), folder.padToken("tokenizer_2"));
         CLIPTextModelWithProjection textEncoder2 = CLIPTextModelWithProjection.load(folder, "text_encoder_2", backend, arena);
         // a single file holds no tokenizer: the bundled CLIP one is checked per prompt instead (tokenIds)
         if (!folder.isSingleFile()) checkTokenizer(folder, tokenizer2, textEncoder2.config());
         try {
-            return new SdxlConditioning(backend, tokenizer, textEncoder, folder.component("tokenizer"), tokenizer2, textEncoder2,
-                    folder.component("tokenizer_2"), unet, folder.index().flag("force_zeros_for_empty_prompt", true));
+            // StableDiffusionXLImg2ImgPipeline's force_zeros_for_empty_prompt default is true too; the refiner's index says false
+            boolean zeros = folder.index().flag("force_zeros_for_empty_prompt", true);
+            return new SdxlConditioning(backend, tokenizer, textEncoder, textEncoder == null ? null : folder.component("tokenizer"),
+                    tokenizer2, textEncoder2, folder.component("tokenizer_2"), unet, zeros, refiner);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("model folder " + folder.dir() + ": " + e.getMessage(), e);
         }
@@ -223,13 +260,15 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         SizeRule sizes = sizeRule(folder);
         // folder.config: a single file's configs are derived, not read from files
         int side = UNet2DConditionConfig.read(folder.configFile("unet"), folder.config("unet")).sampleSize() * sizes.vaeScaleFactor();
-        int layers = CLIPTextConfig.read(folder.configFile("text_encoder"), folder.config("text_encoder")).numHiddenLayers();
         boolean sdxl = isSdxl(folder);
+        boolean first = !sdxl || folder.index().components().containsKey("text_encoder");   // the refiner has none
+        int layers = first ? CLIPTextConfig.read(folder.configFile("text_encoder"), folder.config("text_encoder")).numHiddenLayers()
+                : Integer.MAX_VALUE;
         if (sdxl) {   // SdxlConditioning.maxClipSkip: hidden_states[-(k + 2)] of both encoders
             layers = Math.min(layers, CLIPTextConfig.read(folder.configFile("text_encoder_2"), folder.config("text_encoder_2"))
                     .numHiddenLayers()) - 1;
         }
-        return new RequestLimits.Model(sizes, side, side, layers, sdxl);
+        return new RequestLimits.Model(sizes, side, side, layers, sdxl, sdxl && isRefiner(folder));
     }
 
     /** The text encoder must have an embedding for every id the tokenizer can give (its vocabulary and special tokens). */
@@ -255,6 +294,23 @@ public final class StableDiffusionPipeline implements AutoCloseable {
 
     /** What this model allows: its sizes, its own size, its text encoder's layers. */
     public RequestLimits.Model modelLimits() { return modelLimits; }
+
+    /**
+     * Whether this is an SDXL refiner ({@code requires_aesthetics_score}): image to image only, its time ids original
+     * size, crop and aesthetic score ({@link SdxlOptions#aestheticTimeIdRows}).
+     */
+    public boolean refiner() { return refiner; }
+
+    /**
+     * Why a request without an init image cannot run on this model (field {@code initImage}): an SDXL refiner, for
+     * which diffusers has no text-to-image pipeline; else null.
+     */
+    public static InvalidRequestException.Problem textToImageProblem(boolean refiner) {
+        if (!refiner) return null;
+        return new InvalidRequestException.Problem("initImage", "is required: this model is an SDXL refiner"
+                + " (requires_aesthetics_score), which only refines a picture (diffusers' StableDiffusionXLImg2ImgPipeline;"
+                + " it has no text-to-image pipeline); give it an image to refine, e.g. an SDXL base model's output");
+    }
 
     /** The A1111 name of the model's own scheduler (what a request without a sampler runs). */
     public String defaultSampler() { return defaultSampler; }
@@ -432,6 +488,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         long seed = resolved.seed();
         InvalidRequestException.Problem noMask = maskProblem(init);
         if (noMask != null) throw new InvalidRequestException(List.of(noMask));
+        InvalidRequestException.Problem noImage = init == null ? textToImageProblem(refiner) : null;
+        if (noImage != null) throw new InvalidRequestException(List.of(noImage));
         if (init != null) {
             List<InvalidRequestException.Problem> problems = init.problems(request.steps(), width, height);
             if (!problems.isEmpty()) throw new InvalidRequestException(problems);
@@ -449,7 +507,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         List<String> warnings = new ArrayList<>();
         UNetConditioning cond;                                       // [(2)B, L, D] and SDXL's [(2)B, P] added embeds
         if (inputs.promptEmbeds() != null) {
-            cond = UNetConditioning.given(inputs, guided, resolved, unet);
+            cond = UNetConditioning.given(inputs, guided, resolved, unet, refiner);
         } else if (conditioning == null) {
             throw new IllegalStateException("this pipeline has no text encoder: give prompt embeddings");
         } else {

@@ -169,34 +169,44 @@ final class LoopChecks {
     /**
      * The request's {@link SdxlOptions} from a loop's {@code add_time_ids} [1, 6] (original (h, w), crop (top, left),
      * target (h, w)) and, when the unconditional rows had their own, {@code negative_add_time_ids} [1, 6];
-     * {@link SdxlOptions#NONE} without them. Time ids that are not whole sizes and crops are an
+     * {@link SdxlOptions#NONE} without them. An SDXL refiner's [1, 5] (original (h, w), crop (top, left), aesthetic
+     * score) give the sizes and the aesthetic scores. Time ids that are not whole sizes and crops are an
      * {@link IllegalArgumentException}.
      */
     static SdxlOptions sdxlOptions(Map<String, Tensor> f) {
         SdxlOptions o = SdxlOptions.NONE;
+        Double score = null, negativeScore = null;
         if (f.containsKey("add_time_ids")) {
-            int[] v = wholeTimeIds(f.get("add_time_ids"), "add_time_ids");
-            o = o.withSizes(new SdxlOptions.Size(v[1], v[0]), new SdxlOptions.Crop(v[2], v[3]), new SdxlOptions.Size(v[5], v[4]));
+            float[] v = timeIds(f.get("add_time_ids"), "add_time_ids");
+            o = o.withSizes(size(v, 0), new SdxlOptions.Crop((int) v[2], (int) v[3]), v.length == 6 ? size(v, 4) : null);
+            if (v.length == 5) score = Double.parseDouble(Float.toString(v[4]));
         }
         if (f.containsKey("negative_add_time_ids")) {
-            int[] v = wholeTimeIds(f.get("negative_add_time_ids"), "negative_add_time_ids");
-            o = o.withNegativeSizes(new SdxlOptions.Size(v[1], v[0]), new SdxlOptions.Crop(v[2], v[3]),
-                    new SdxlOptions.Size(v[5], v[4]));
+            float[] v = timeIds(f.get("negative_add_time_ids"), "negative_add_time_ids");
+            o = o.withNegativeSizes(size(v, 0), new SdxlOptions.Crop((int) v[2], (int) v[3]), v.length == 6 ? size(v, 4) : null);
+            if (v.length == 5) negativeScore = Double.parseDouble(Float.toString(v[4]));
         }
-        return o;
+        return score == null && negativeScore == null ? o : o.withAestheticScores(score, negativeScore);
     }
 
-    private static int[] wholeTimeIds(Tensor t, String key) {
+    /** Time ids [1, 6] or [1, 5] (the refiner's, whose last is an aesthetic score); the sizes and crops must be whole. */
+    private static float[] timeIds(Tensor t, String key) {
         float[] v = t.toFloatArray();
-        if (v.length != 6) throw new IllegalArgumentException(key + " must hold 6 time ids, got " + Arrays.toString(t.shape()));
-        int[] out = new int[6];
-        for (int i = 0; i < 6; i++) {
+        if (v.length != 6 && v.length != 5) {
+            throw new IllegalArgumentException(key + " must hold 6 time ids (SDXL base) or 5 (the refiner), got "
+                    + Arrays.toString(t.shape()));
+        }
+        for (int i = 0; i < (v.length == 5 ? 4 : 6); i++) {
             if (v[i] != Math.rint(v[i]) || v[i] < 0) {
                 throw new IllegalArgumentException(key + " " + Arrays.toString(v) + " are not whole sizes and crops");
             }
-            out[i] = (int) v[i];
         }
-        return out;
+        return v;
+    }
+
+    /** (h, w) at {@code v[i]}, {@code v[i + 1]}: a {@link SdxlOptions.Size} (width first). */
+    private static SdxlOptions.Size size(float[] v, int i) {
+        return new SdxlOptions.Size((int) v[i + 1], (int) v[i]);
     }
 
     /**
