@@ -67,11 +67,13 @@ for entry in os.listdir(OUT):  # a fresh set, but the hand-written README.md sta
 # ---- the model: the refiner's layout at tiny sizes ----
 # UNet: as the refiner, the last level has no attention (DownBlock2D, CrossAttnDownBlock2D, DownBlock2D) while the mid
 # block has; cross-attention reads text_encoder_2 alone (64 wide); add_embedding reads 5 time ids x 8 + the 32 of
-# text_encoder_2's projection (the refiner: 5 x 256 + 1280 = 2560)
+# text_encoder_2's projection (the refiner: 5 x 256 + 1280 = 2560). 16 x 16 latents (32 x 32 pictures), so that the
+# last level's group norms (32 groups of 32 channels, as a single file's config has them) see 4 x 4 values, not 2 x 2,
+# which would make the random model too ill-conditioned for f16 backends to follow its last steps
 HIDDEN, PROJ, TIME_DIM = 64, 32, 8
 torch.manual_seed(600)
 unet = UNet2DConditionModel(
-    sample_size=8, in_channels=4, out_channels=4, block_out_channels=(32, 32, 32), layers_per_block=1,
+    sample_size=16, in_channels=4, out_channels=4, block_out_channels=(32, 32, 32), layers_per_block=1,
     down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
     up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"), attention_head_dim=(2, 2, 2),
     use_linear_projection=True, transformer_layers_per_block=2, cross_attention_dim=HIDDEN,
@@ -81,7 +83,7 @@ XL["perturb_constant_params"](unet, 601)
 torch.manual_seed(602)
 vae = AutoencoderKL(block_out_channels=(32, 32), in_channels=3, out_channels=3, latent_channels=4,
                     down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
-                    layers_per_block=1, sample_size=16, scaling_factor=0.13025, force_upcast=True).eval()
+                    layers_per_block=1, sample_size=32, scaling_factor=0.13025, force_upcast=True).eval()
 XL["perturb_constant_params"](vae, 603)
 torch.manual_seed(604)   # OpenCLIP ViT-bigG's text tower as CLIPTextModelWithProjection (64 channels per head, as CLIP)
 text_encoder_2 = CLIPTextModelWithProjection(CLIPTextConfig(
@@ -126,10 +128,10 @@ def component_io(set_dir):
             "hidden_state_penultimate": o.hidden_states[-2],  # what the refiner conditions on
             "hidden_state_clip_skip1": text_encoder_2.text_model.final_layer_norm(o.hidden_states[-2])})
         g = torch.Generator().manual_seed(610)
-        sample = torch.randn((2, 4, 8, 8), generator=g)
+        sample = torch.randn((2, 4, 16, 16), generator=g)
         ehs = torch.randn((2, 77, HIDDEN), generator=g)
         text_embeds = torch.randn((2, PROJ), generator=g)
-        time_ids = torch.tensor([[16.0, 16.0, 0.0, 0.0, 6.0], [1024.0, 768.0, 32.0, 8.0, 2.5]])  # size, crop, aesthetic
+        time_ids = torch.tensor([[32.0, 32.0, 0.0, 0.0, 6.0], [1024.0, 768.0, 32.0, 8.0, 2.5]])  # size, crop, aesthetic
         cond = {"text_embeds": text_embeds, "time_ids": time_ids}
         save(f"{set_dir}/unet_io.safetensors", {
             "sample": sample, "timesteps": torch.tensor([10, 500]), "encoder_hidden_states": ehs,
@@ -155,8 +157,10 @@ with torch.no_grad():  # the refiner's encode_prompt: text_encoder_2's hidden_st
 SCHEDULERS = {"euler": lambda: EulerDiscreteScheduler(**SDXL_SCHED),
               "euler_a": lambda: EulerAncestralDiscreteScheduler(**{k: v for k, v in SDXL_SCHED.items()
                                                                      if k not in ("interpolation_type", "use_karras_sigmas")})}
-# the 16 x 16 init picture of reference/img2img (tools/refgen/gen_img2img.py), read from the committed file
-INIT = PIL.Image.open(os.path.join(REPO, "reference", "img2img", "init.png")).convert("RGB")
+# the 16 x 16 init picture of reference/img2img (tools/refgen/gen_img2img.py), read from the committed file and doubled
+# (each pixel 2 x 2) to the refiner's 32 x 32
+INIT = PIL.Image.open(os.path.join(REPO, "reference", "img2img", "init.png")).convert("RGB").resize((32, 32),
+                                                                                                   PIL.Image.NEAREST)
 
 
 def record(set_dir, sname, steps, strength, guidance, per_prompt, seed, prompt, negative, micro=None, name=None):
@@ -167,7 +171,7 @@ def record(set_dir, sname, steps, strength, guidance, per_prompt, seed, prompt, 
     sch = SCHEDULERS[sname]()
     sch.save_config(f"{set_dir}/scheduler_{sname}")
     p = refiner_pipe(sch.__class__.from_config(sch.config))
-    image = p.image_processor.preprocess(INIT)                                        # [1, 3, 16, 16] in [-1, 1]
+    image = p.image_processor.preprocess(INIT)                                        # [1, 3, 32, 32] in [-1, 1]
     height, width = image.shape[-2:]
     with torch.no_grad():
         pe, npe, ppe, nppe = p.encode_prompt(prompt, device="cpu", num_images_per_prompt=1,
@@ -189,7 +193,7 @@ def record(set_dir, sname, steps, strength, guidance, per_prompt, seed, prompt, 
     timesteps = sch.timesteps[t_start * sch.order:]
     with torch.no_grad():
         dist = vae.encode(image).latent_dist
-        posterior = dist.sample(gen)                                                  # [1, 4, 8, 8]
+        posterior = dist.sample(gen)                                                  # [1, 4, 16, 16]
         image_latents = torch.cat([vae.config.scaling_factor * posterior] * batch, dim=0)
         noise = torch.randn(image_latents.shape, generator=gen, dtype=torch.float32)
         lat = sch.add_noise(image_latents, noise, timesteps[:1].repeat(batch))
