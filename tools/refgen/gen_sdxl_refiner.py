@@ -39,7 +39,7 @@ XL = helpers("gen_sdxl.py", "\nos.makedirs(OUT, exist_ok=True)")
 SF = helpers("gen_single_file.py", "\nreport = {\"versions\": META,")
 from transformers import CLIPTextConfig, CLIPTextModelWithProjection
 from diffusers import (UNet2DConditionModel, AutoencoderKL, EulerDiscreteScheduler, EulerAncestralDiscreteScheduler,
-                       StableDiffusionXLImg2ImgPipeline)
+                       StableDiffusionXLImg2ImgPipeline, StableDiffusionXLInpaintPipeline)
 from diffusers.pipelines.stable_diffusion.convert_from_ckpt import (
     convert_ldm_unet_checkpoint, convert_ldm_vae_checkpoint, convert_open_clip_checkpoint)
 import safetensors_writer  # noqa: E402
@@ -246,6 +246,48 @@ def record(set_dir, sname, steps, strength, guidance, per_prompt, seed, prompt, 
     save(f"{set_dir}/{name}.safetensors", rec, meta)
 
 
+def record_inpaint(sname, steps, strength, guidance, seed, prompt, negative):
+    """The refiner's inpainting (StableDiffusionXLInpaintPipeline, 4-channel UNet: each step's latents blended with the
+    picture's noised to the next timestep outside the mask), recorded through the pipeline itself as
+    tools/refgen/gen_inpaint.py records SD's: callback_on_step_end sees the blended latents and the time-id rows."""
+    sch = SCHEDULERS[sname]()
+    sch.save_config(f"{OUT}/scheduler_{sname}")
+    p = StableDiffusionXLInpaintPipeline(vae=vae, text_encoder=None, text_encoder_2=text_encoder_2, tokenizer=None,
+                                         tokenizer_2=tokenizer_2, unet=unet, scheduler=sch,
+                                         requires_aesthetics_score=True, force_zeros_for_empty_prompt=False,
+                                         add_watermarker=False)
+    p.set_progress_bar_config(disable=True)
+    with torch.no_grad():
+        pe, npe, ppe, nppe = p.encode_prompt(prompt, device="cpu", num_images_per_prompt=1,
+                                             do_classifier_free_guidance=True, negative_prompt=negative)
+    rec = {"init_image": p.image_processor.preprocess(INIT), "mask": p.mask_processor.preprocess(MASK, height=32, width=32),
+           "noise_seed": torch.tensor(seed), "strength": torch.tensor(float(strength)),
+           "num_inference_steps": torch.tensor(steps), "cond_emb": pe, "uncond_emb": npe, "cond_pooled": ppe,
+           "uncond_pooled": nppe, "guidance_scale": torch.tensor(float(guidance))}
+    rows = {}
+
+    def cb(pipe, i, t, kw):
+        rec[f"step{i}_latents_out"] = kw["latents"].clone()
+        rows.update(add_time_ids=kw["add_time_ids"].clone())
+        return kw
+    args = dict(prompt=prompt, negative_prompt=negative, image=INIT, mask_image=MASK, strength=strength, height=32,
+                width=32, num_inference_steps=steps, guidance_scale=guidance)
+    with torch.no_grad():
+        lat = p(**args, output_type="latent", callback_on_step_end=cb, callback_on_step_end_tensor_inputs=["latents",
+                "add_time_ids"], generator=torch.Generator().manual_seed(seed)).images
+        img = p(**args, output_type="pt", generator=torch.Generator().manual_seed(seed)).images
+    n = sum(k.endswith("_latents_out") for k in rec)
+    rec["timesteps"] = p.scheduler.timesteps[len(p.scheduler.timesteps) - n:]
+    # the UNet's rows: [negative, positive] time ids (B = 1), the refiner's 5
+    rec["negative_add_time_ids"], rec["add_time_ids"] = rows["add_time_ids"][0:1], rows["add_time_ids"][1:2]
+    assert rec["add_time_ids"].tolist() == [[32.0, 32.0, 0.0, 0.0, 6.0]], rec["add_time_ids"]
+    assert rec["negative_add_time_ids"].tolist() == [[32.0, 32.0, 0.0, 0.0, 2.5]], rec["negative_add_time_ids"]
+    rec.update({"final_latents": lat, "image_01": img})
+    name = f"inpaint_{sname}_s{strength:g}"
+    report[f"{name}_timesteps"] = rec["timesteps"].tolist()
+    save(f"{OUT}/{name}.safetensors", rec, {"prompt": prompt, "negative_prompt": negative})
+
+
 INIT.save(f"{OUT}/init.png")
 assert np.array_equal(np.array(PIL.Image.open(f"{OUT}/init.png").convert("RGB")), np.array(INIT))
 PROMPT = PROMPTS[1]
@@ -258,6 +300,10 @@ record(OUT, "euler_a", 6, 0.5, 5.0, 2, 43, PROMPT, "blurry",
               "negative_aesthetic_score": 1.5, "negative_original_size": (8, 56),
               "negative_crops_coords_top_left": (6, 2)})
 record(OUT, "euler", 4, 0.5, 1.0, 1, 44, PROMPT, None)   # guidance off: one UNet row of positive time ids
+# inpainting with the refiner: reference/inpaint's mask (white = repaint), doubled to 32 x 32 as the picture
+MASK = PIL.Image.open(os.path.join(REPO, "reference", "inpaint", "mask.png")).convert("RGB").resize((32, 32), PIL.Image.NEAREST)
+MASK.save(f"{OUT}/mask.png")
+record_inpaint("euler", 8, 0.75, 5.0, 45, PROMPT, "blurry")
 
 # ---- the single file: generative-models' refiner layout, conditioner.embedders.0.model = OpenCLIP alone ----
 os.makedirs(FILE_SET)

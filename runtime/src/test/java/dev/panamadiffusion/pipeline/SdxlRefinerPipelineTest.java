@@ -58,6 +58,7 @@ class SdxlRefinerPipelineTest {
         for (String name : List.of("text_encoder_2 hidden_state_penultimate", "unet t=[10,500]", "vae decode",
                 "img2img_euler_a_s0.5_b2 add_embeds (pooled, negative_add_time_ids, add_time_ids)",
                 "img2img_euler_a_s0.5_b2 image_01", "img2img_euler_s0.3 image_01", "img2img_euler_s0.5 image_01",
+                "inpaint_euler_s0.75 add_embeds (pooled, negative_add_time_ids, add_time_ids)", "inpaint_euler_s0.75 image_01",
                 "single-file/unet t=[10,500]", "single-file/text_encoder_2 text_embeds", "single-file/img2img_euler_s0.6 image_01")) {
             assertTrue(results.stream().anyMatch(r -> r.name().equals(name)), name);
         }

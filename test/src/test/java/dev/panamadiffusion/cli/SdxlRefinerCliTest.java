@@ -63,6 +63,19 @@ class SdxlRefinerCliTest {
     }
 
     @Test
+    void inpaintingWithTheRefinerMatchesDiffusers(@TempDir Path tmp) throws IOException {
+        // gen_sdxl_refiner.py's inpaint_euler_s0.75 (StableDiffusionXLInpaintPipeline, 4-channel UNet, blended)
+        Path out = tmp.resolve("inpainted.png");
+        CliRun r = CliRun.run("generate", "--model", SET.toString(), "--prompt", PROMPT, "--negative-prompt", "blurry",
+                "--init-image", INIT, "--mask", SET.resolve("mask.png").toString(), "--strength", "0.75",
+                "--steps", "8", "--seed", "45", "--backend", "cpu", "--out", out.toString());
+        assertEquals(0, r.exit(), r.err());
+        float[] ref = SafeTensors.readAll(SET.resolve("inpaint_euler_s0.75.safetensors")).get("image_01").toFloatArray();
+        int diff = Png.maxPixelDiff(Files.readAllBytes(out), ref);
+        assertTrue(diff <= 1, "pixels vs diffusers' refiner inpainting: " + diff);
+    }
+
+    @Test
     void textToImageOnARefinerIsRefusedInOneLine(@TempDir Path tmp) {
         String png = tmp.resolve("x.png").toString();
         for (String model : List.of(SET.toString(), SET.resolve("single-file/tiny-sdxl-refiner.safetensors").toString())) {
@@ -100,7 +113,7 @@ class SdxlRefinerCliTest {
         assertEquals(0, r.exit(), r.out());
         for (String expected : List.of("text_encoder_2 hidden_state_penultimate", "unet t=[10,500]",
                 "img2img_euler_a_s0.5_b2 add_embeds", "img2img_euler_a_s0.5_b2 step 2", "img2img_euler_s0.3 image_01",
-                "single-file/unet t=[10,500]", "single-file/img2img_euler_s0.6 image_01")) {
+                "inpaint_euler_s0.75 image_01", "single-file/unet t=[10,500]", "single-file/img2img_euler_s0.6 image_01")) {
             assertTrue(lines.stream().anyMatch(l -> l.startsWith(expected) && l.contains(" PASS")), expected + " in\n" + r.out());
         }
     }
