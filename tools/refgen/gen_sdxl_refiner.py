@@ -163,16 +163,20 @@ INIT = PIL.Image.open(os.path.join(REPO, "reference", "img2img", "init.png")).co
                                                                                                    PIL.Image.NEAREST)
 
 
-def record(set_dir, sname, steps, strength, guidance, per_prompt, seed, prompt, negative, micro=None, name=None):
+def record(set_dir, sname, steps, strength, guidance, per_prompt, seed, prompt, negative, micro=None, name=None,
+           latents_in=None, denoising_start=None):
     """StableDiffusionXLImg2ImgPipeline's loop by hand, every intermediate recorded, then the pipeline itself with the
     prompt strings, which must agree bit for bit. `micro`: original_size, crops_coords_top_left, aesthetic_score,
-    negative_aesthetic_score and the negative_* sizes as __call__ takes them (diffusers' (h, w) and (top, left))."""
+    negative_aesthetic_score and the negative_* sizes as __call__ takes them (diffusers' (h, w) and (top, left)).
+    `denoising_start`: the loop starts where the timesteps fall below its cutoff, from the latents unnoised (strength
+    unread); `latents_in`: diffusers' `image` given as latents [B, 4, h, w] (no VAE, no scaling), e.g. a base's
+    denoising_end output."""
     micro = dict(micro or {})
     sch = SCHEDULERS[sname]()
     sch.save_config(f"{set_dir}/scheduler_{sname}")
     p = refiner_pipe(sch.__class__.from_config(sch.config))
     image = p.image_processor.preprocess(INIT)                                        # [1, 3, 32, 32] in [-1, 1]
-    height, width = image.shape[-2:]
+    height, width = image.shape[-2:] if latents_in is None else [d * 2 for d in latents_in.shape[-2:]]
     with torch.no_grad():
         pe, npe, ppe, nppe = p.encode_prompt(prompt, device="cpu", num_images_per_prompt=1,
                                              do_classifier_free_guidance=guidance > 1, negative_prompt=negative)
@@ -189,19 +193,33 @@ def record(set_dir, sname, steps, strength, guidance, per_prompt, seed, prompt, 
     gen = torch.Generator().manual_seed(seed)
     sch.set_timesteps(steps)
     full = sch.timesteps.clone()
-    t_start = max(steps - min(int(steps * strength), steps), 0)                       # get_timesteps
-    timesteps = sch.timesteps[t_start * sch.order:]
+    if denoising_start is None:                                                       # get_timesteps
+        t_start = max(steps - min(int(steps * strength), steps), 0)
+        timesteps = sch.timesteps[t_start * sch.order:]
+    else:   # the timesteps below the cutoff (Euler's order is 1: no second-order adjustment)
+        cutoff = int(round(sch.config.num_train_timesteps - denoising_start * sch.config.num_train_timesteps))
+        timesteps = sch.timesteps[-int((sch.timesteps < cutoff).sum()):]
+    rec = {}
     with torch.no_grad():
-        dist = vae.encode(image).latent_dist
-        posterior = dist.sample(gen)                                                  # [1, 4, 16, 16]
-        image_latents = torch.cat([vae.config.scaling_factor * posterior] * batch, dim=0)
-        noise = torch.randn(image_latents.shape, generator=gen, dtype=torch.float32)
-        lat = sch.add_noise(image_latents, noise, timesteps[:1].repeat(batch))
-    rec = {"init_image": image, "posterior_mean": dist.mean, "posterior_sample": posterior,
-           "image_latents": image_latents, "noise": noise, "start_latents": lat, "noise_seed": torch.tensor(seed),
-           "full_timesteps": full, "timesteps": timesteps.clone(), "strength": torch.tensor(float(strength)),
-           "num_inference_steps": torch.tensor(steps), "cond_emb": pe, "cond_pooled": ppe,
-           "add_time_ids": add_time_ids, "guidance_scale": torch.tensor(float(guidance))}
+        if latents_in is None:
+            dist = vae.encode(image).latent_dist
+            posterior = dist.sample(gen)                                              # [1, 4, 16, 16]
+            image_latents = torch.cat([vae.config.scaling_factor * posterior] * batch, dim=0)
+            rec.update({"init_image": image, "posterior_mean": dist.mean, "posterior_sample": posterior})
+        else:
+            image_latents = torch.cat([latents_in] * (batch // latents_in.shape[0]), dim=0)
+            rec["given_image_latents"] = latents_in
+        if denoising_start is None:
+            noise = torch.randn(image_latents.shape, generator=gen, dtype=torch.float32)
+            lat = sch.add_noise(image_latents, noise, timesteps[:1].repeat(batch))
+            rec["noise"] = noise
+        else:
+            lat = image_latents                                                       # add_noise=False
+            rec["denoising_start"] = torch.tensor(float(denoising_start))
+    rec.update({"image_latents": image_latents, "start_latents": lat, "noise_seed": torch.tensor(seed),
+                "full_timesteps": full, "timesteps": timesteps.clone(), "strength": torch.tensor(float(strength)),
+                "num_inference_steps": torch.tensor(steps), "cond_emb": pe, "cond_pooled": ppe,
+                "add_time_ids": add_time_ids, "guidance_scale": torch.tensor(float(guidance))})
     guided_run = guidance > 1
     if guided_run:
         rec.update({"uncond_emb": npe, "uncond_pooled": nppe, "negative_add_time_ids": negative_ids})
@@ -230,10 +248,11 @@ def record(set_dir, sname, steps, strength, guidance, per_prompt, seed, prompt, 
         raw = vae.decode(lat / vae.config.scaling_factor).sample
     rec.update({"final_latents": lat, "image_raw": raw, "image_01": (raw / 2 + 0.5).clamp(0, 1)})
     with torch.no_grad():
-        got = p(prompt=prompt, negative_prompt=negative, image=INIT, strength=strength, num_inference_steps=steps,
-                guidance_scale=guidance, num_images_per_prompt=per_prompt, output_type="pt",
-                generator=torch.Generator().manual_seed(seed), **micro).images
-    name = name or f"img2img_{sname}_s{strength:g}" + (f"_b{batch}" if batch > 1 else "")
+        got = p(prompt=prompt, negative_prompt=negative, image=INIT if latents_in is None else latents_in, strength=strength,
+                num_inference_steps=steps, guidance_scale=guidance, num_images_per_prompt=per_prompt, output_type="pt",
+                denoising_start=denoising_start, generator=torch.Generator().manual_seed(seed), **micro).images
+    name = name or f"img2img_{sname}_s{strength:g}" + (f"_b{batch}" if batch > 1 else "") + (
+        f"_start{denoising_start:g}" if denoising_start is not None else "")
     diff = float((got - rec["image_01"]).abs().max())
     key = ("" if set_dir == OUT else os.path.relpath(set_dir, OUT) + "/") + name
     report[f"{key}_pipeline_image01_maxabs_diff"] = diff
@@ -304,6 +323,71 @@ record(OUT, "euler", 4, 0.5, 1.0, 1, 44, PROMPT, None)   # guidance off: one UNe
 MASK = PIL.Image.open(os.path.join(REPO, "reference", "inpaint", "mask.png")).convert("RGB").resize((32, 32), PIL.Image.NEAREST)
 MASK.save(f"{OUT}/mask.png")
 record_inpaint("euler", 8, 0.75, 5.0, 45, PROMPT, "blurry")
+
+# ---- diffusers' "ensemble of expert denoisers": reference/sdxl's tiny SDXL base stops at denoising_end 0.6 of 10 Euler
+# steps (its committed folder; ensemble-base/ replays that loop over it), and the refiner takes its latents on from
+# denoising_start 0.6 (diffusers' image given as latents: no VAE, no noise)
+from diffusers import StableDiffusionXLPipeline
+BASE = os.path.join(REPO, "reference", "sdxl")
+ENSEMBLE = os.path.join(OUT, "ensemble-base")
+base = StableDiffusionXLPipeline.from_pretrained(BASE, torch_dtype=torch.float32, add_watermarker=False)
+base.set_progress_bar_config(disable=True)
+
+
+def base_loop(steps, end, guidance, seed, prompt, negative, size=32):
+    """StableDiffusionXLPipeline's loop by hand up to denoising_end, every intermediate recorded, checked against the
+    pipeline with output_type="latent" (bit for bit)."""
+    sch = EulerDiscreteScheduler(**SDXL_SCHED)
+    sch.save_config(f"{ENSEMBLE}/scheduler_euler")
+    with torch.no_grad():
+        pe, npe, ppe, nppe = base.encode_prompt(prompt, device="cpu", num_images_per_prompt=1,
+                                                do_classifier_free_guidance=True, negative_prompt=negative)
+    add_time_ids = torch.tensor([[size, size, 0, 0, size, size]], dtype=torch.float32)   # original, crop, target
+    gen = torch.Generator().manual_seed(seed)
+    sch.set_timesteps(steps)
+    cutoff = int(round(sch.config.num_train_timesteps - end * sch.config.num_train_timesteps))
+    run = sch.timesteps[:len([t for t in sch.timesteps if t >= cutoff])]
+    noise = torch.randn((1, 4, size // 2, size // 2), generator=gen, dtype=torch.float32)
+    lat = noise * sch.init_noise_sigma
+    rec = {"noise": noise, "noise_seed": torch.tensor(seed), "init_latents": lat, "timesteps": sch.timesteps.clone(),
+           "num_inference_steps": torch.tensor(steps), "cond_emb": pe, "uncond_emb": npe, "cond_pooled": ppe,
+           "uncond_pooled": nppe, "add_time_ids": add_time_ids, "guidance_scale": torch.tensor(float(guidance)),
+           "init_noise_sigma": torch.tensor(float(sch.init_noise_sigma)), "denoising_end": torch.tensor(float(end))}
+    emb = torch.cat([npe, pe])
+    added = {"text_embeds": torch.cat([nppe, ppe]), "time_ids": add_time_ids.repeat(2, 1)}
+    with torch.no_grad():
+        for i, t in enumerate(run):
+            inp = sch.scale_model_input(torch.cat([lat] * 2), t)
+            nu, nt = base.unet(inp, t, encoder_hidden_states=emb, added_cond_kwargs=added).sample.chunk(2)
+            guided = nu + guidance * (nt - nu)
+            lat = sch.step(guided, t, lat).prev_sample
+            rec.update({f"step{i}_model_input": inp, f"step{i}_noise_uncond": nu, f"step{i}_noise_text": nt,
+                        f"step{i}_guided": guided, f"step{i}_latents_out": lat})
+    rec["final_latents"] = lat
+    p = StableDiffusionXLPipeline(vae=base.vae, text_encoder=base.text_encoder, text_encoder_2=base.text_encoder_2,
+                                  tokenizer=base.tokenizer, tokenizer_2=base.tokenizer_2, unet=base.unet,
+                                  scheduler=EulerDiscreteScheduler(**SDXL_SCHED), force_zeros_for_empty_prompt=True,
+                                  add_watermarker=False)
+    p.set_progress_bar_config(disable=True)
+    with torch.no_grad():
+        out = p(prompt=prompt, negative_prompt=negative, num_inference_steps=steps, guidance_scale=guidance, height=size,
+                width=size, denoising_end=end, output_type="latent", generator=torch.Generator().manual_seed(seed)).images
+    name = f"loop_euler_cfg{guidance:g}_end{end:g}"
+    diff = float((out - lat).abs().max())
+    report[f"ensemble-base/{name}_pipeline_latents_maxabs_diff"] = diff
+    report[f"ensemble-base/{name}_timesteps_run"] = run.tolist()
+    assert diff == 0.0, f"{name}: the manual loop differs from StableDiffusionXLPipeline by {diff}"
+    save(f"{ENSEMBLE}/{name}.safetensors", rec, {"prompt": prompt, "negative_prompt": negative})
+    return lat
+
+
+os.makedirs(ENSEMBLE)
+handed = base_loop(10, 0.6, 5.0, 46, PROMPT, "blurry")                   # [1, 4, 16, 16], partly denoised
+with open(os.path.join(ENSEMBLE, "components.json"), "w") as f:          # the base's committed folders, pinned
+    json.dump({"components_from": "../../sdxl", "sha256": {
+        "unet/diffusion_pytorch_model.safetensors": SF["sha256"](f"{BASE}/unet/diffusion_pytorch_model.safetensors")}},
+        f, indent=1); f.write("\n")
+record(OUT, "euler", 10, 0.3, 5.0, 1, 47, PROMPT, "blurry", latents_in=handed, denoising_start=0.6)
 
 # ---- the single file: generative-models' refiner layout, conditioner.embedders.0.model = OpenCLIP alone ----
 os.makedirs(FILE_SET)

@@ -33,7 +33,8 @@ import java.util.List;
  *       the fields it does not read (the target sizes, and {@code prompt2}/{@code negativePrompt2}: its one text
  *       encoder reads the prompt, as diffusers' {@code encode_prompt} pairs them) are refused rather than ignored;
  *       its negative size and crop may come alone (diffusers defaults each); scores are finite, from
- *       −{@link #MAX_AESTHETIC_SCORE} to {@link #MAX_AESTHETIC_SCORE}.
+ *       −{@link #MAX_AESTHETIC_SCORE} to {@link #MAX_AESTHETIC_SCORE};
+ *   <li>SDXL's {@code denoisingStart}/{@code denoisingEnd} strictly between 0 and 1, the start below the end.
  * </ul>
  */
 public record RequestLimits(int maxSteps, int maxBatch, int maxIterations, int maxSide, int maxPixelFactor, int maxPromptChars) {
@@ -160,6 +161,7 @@ public record RequestLimits(int maxSteps, int maxBatch, int maxIterations, int m
             }
             return;
         }
+        window(out, o);
         if (model.refiner()) {
             refiner(out, o);
             return;
@@ -205,6 +207,23 @@ public record RequestLimits(int maxSteps, int maxBatch, int maxIterations, int m
         crop(out, "negativeCropsCoordsTopLeft", o.negativeCropsCoordsTopLeft());
         score(out, "aestheticScore", o.aestheticScore());
         score(out, "negativeAestheticScore", o.negativeAestheticScore());
+    }
+
+    /**
+     * {@code denoising_start}/{@code denoising_end}: each strictly between 0 and 1 (diffusers silently ignores other
+     * values; refused here), the start before the end.
+     */
+    private static void window(List<Problem> out, SdxlOptions o) {
+        boolean ok = fraction(out, "denoisingStart", o.denoisingStart()) & fraction(out, "denoisingEnd", o.denoisingEnd());
+        if (ok && o.denoisingStart() != null && o.denoisingEnd() != null && o.denoisingStart() >= o.denoisingEnd()) {
+            out.add(new Problem("denoisingStart", o.denoisingStart() + " must be below denoisingEnd " + o.denoisingEnd()));
+        }
+    }
+
+    private static boolean fraction(List<Problem> out, String field, Double v) {
+        if (v == null || v > 0 && v < 1) return true;
+        out.add(new Problem(field, "must be a share of the schedule strictly between 0 and 1, got " + v));
+        return false;
     }
 
     private static boolean isAesthetic(String field) {

@@ -31,10 +31,19 @@ import java.util.List;
  *                                   the target size; null: {@link #DEFAULT_AESTHETIC_SCORE}
  * @param negativeAestheticScore     the refiner's {@code negative_aesthetic_score}, the unconditional rows' last time
  *                                   id; null: {@link #DEFAULT_NEGATIVE_AESTHETIC_SCORE}
+ * @param denoisingStart             {@code denoising_start} of the image-to-image pipelines (the refiner's half of
+ *                                   diffusers' "ensemble of expert denoisers"): the share of the schedule already
+ *                                   done, in (0, 1); the loop starts where the timesteps fall below
+ *                                   {@code round(T · (1 − start))} and the start latents get no noise (strength is
+ *                                   not read); null: none
+ * @param denoisingEnd               {@code denoising_end} (the base's half): the loop stops before the timesteps fall
+ *                                   below {@code round(T · (1 − end))}, leaving the latents partly denoised for a
+ *                                   refiner; null: none
  */
 public record SdxlOptions(String prompt2, String negativePrompt2, Size originalSize, Crop cropsCoordsTopLeft,
                           Size targetSize, Size negativeOriginalSize, Crop negativeCropsCoordsTopLeft,
-                          Size negativeTargetSize, Double aestheticScore, Double negativeAestheticScore) {
+                          Size negativeTargetSize, Double aestheticScore, Double negativeAestheticScore,
+                          Double denoisingStart, Double denoisingEnd) {
     /** diffusers' defaults: no second prompt, time ids (H, W, 0, 0, H, W) for every row. */
     public static final SdxlOptions NONE = new SdxlOptions(null, null, null, null, null, null, null, null);
     /** diffusers' {@code aesthetic_score} default. */
@@ -42,11 +51,19 @@ public record SdxlOptions(String prompt2, String negativePrompt2, Size originalS
     /** diffusers' {@code negative_aesthetic_score} default. */
     public static final double DEFAULT_NEGATIVE_AESTHETIC_SCORE = 2.5;
 
-    /** SDXL base's fields alone (no aesthetic scores). */
+    /** SDXL base's fields alone (no aesthetic scores, no denoising window). */
     public SdxlOptions(String prompt2, String negativePrompt2, Size originalSize, Crop cropsCoordsTopLeft, Size targetSize,
                        Size negativeOriginalSize, Crop negativeCropsCoordsTopLeft, Size negativeTargetSize) {
         this(prompt2, negativePrompt2, originalSize, cropsCoordsTopLeft, targetSize, negativeOriginalSize,
                 negativeCropsCoordsTopLeft, negativeTargetSize, null, null);
+    }
+
+    /** Without a denoising window. */
+    public SdxlOptions(String prompt2, String negativePrompt2, Size originalSize, Crop cropsCoordsTopLeft, Size targetSize,
+                       Size negativeOriginalSize, Crop negativeCropsCoordsTopLeft, Size negativeTargetSize,
+                       Double aestheticScore, Double negativeAestheticScore) {
+        this(prompt2, negativePrompt2, originalSize, cropsCoordsTopLeft, targetSize, negativeOriginalSize,
+                negativeCropsCoordsTopLeft, negativeTargetSize, aestheticScore, negativeAestheticScore, null, null);
     }
 
     /**
@@ -74,30 +91,48 @@ public record SdxlOptions(String prompt2, String negativePrompt2, Size originalS
 
     public SdxlOptions withPrompt2(String v) {
         return new SdxlOptions(v, negativePrompt2, originalSize, cropsCoordsTopLeft, targetSize, negativeOriginalSize,
-                negativeCropsCoordsTopLeft, negativeTargetSize, aestheticScore, negativeAestheticScore);
+                negativeCropsCoordsTopLeft, negativeTargetSize, aestheticScore, negativeAestheticScore,
+                denoisingStart, denoisingEnd);
     }
 
     public SdxlOptions withNegativePrompt2(String v) {
         return new SdxlOptions(prompt2, v, originalSize, cropsCoordsTopLeft, targetSize, negativeOriginalSize,
-                negativeCropsCoordsTopLeft, negativeTargetSize, aestheticScore, negativeAestheticScore);
+                negativeCropsCoordsTopLeft, negativeTargetSize, aestheticScore, negativeAestheticScore,
+                denoisingStart, denoisingEnd);
     }
 
     /** The conditional rows' size conditioning (any of the three null: its default). */
     public SdxlOptions withSizes(Size original, Crop crop, Size target) {
         return new SdxlOptions(prompt2, negativePrompt2, original, crop, target, negativeOriginalSize,
-                negativeCropsCoordsTopLeft, negativeTargetSize, aestheticScore, negativeAestheticScore);
+                negativeCropsCoordsTopLeft, negativeTargetSize, aestheticScore, negativeAestheticScore,
+                denoisingStart, denoisingEnd);
     }
 
     /** The unconditional rows' size conditioning (SDXL base: both sizes or neither; the refiner reads no target size). */
     public SdxlOptions withNegativeSizes(Size original, Crop crop, Size target) {
         return new SdxlOptions(prompt2, negativePrompt2, originalSize, cropsCoordsTopLeft, targetSize, original, crop, target,
-                aestheticScore, negativeAestheticScore);
+                aestheticScore, negativeAestheticScore, denoisingStart, denoisingEnd);
     }
 
     /** The refiner's aesthetic scores (either null: its default). */
     public SdxlOptions withAestheticScores(Double score, Double negativeScore) {
         return new SdxlOptions(prompt2, negativePrompt2, originalSize, cropsCoordsTopLeft, targetSize, negativeOriginalSize,
-                negativeCropsCoordsTopLeft, negativeTargetSize, score, negativeScore);
+                negativeCropsCoordsTopLeft, negativeTargetSize, score, negativeScore, denoisingStart, denoisingEnd);
+    }
+
+    /** {@code denoising_start} and {@code denoising_end} (either null: none). */
+    public SdxlOptions withDenoising(Double start, Double end) {
+        return new SdxlOptions(prompt2, negativePrompt2, originalSize, cropsCoordsTopLeft, targetSize, negativeOriginalSize,
+                negativeCropsCoordsTopLeft, negativeTargetSize, aestheticScore, negativeAestheticScore, start, end);
+    }
+
+    /**
+     * diffusers' {@code discrete_timestep_cutoff} for a {@code denoising_start} or {@code denoising_end} of
+     * {@code fraction} on a schedule of {@code trainTimesteps}: {@code int(round(T − fraction · T))}, Python's round
+     * (half to even).
+     */
+    public static int timestepCutoff(double fraction, int trainTimesteps) {
+        return (int) Math.rint(trainTimesteps - fraction * trainTimesteps);
     }
 
     /** The text for the second text encoder: {@code prompt_2 or prompt}. */
@@ -122,6 +157,8 @@ public record SdxlOptions(String prompt2, String negativePrompt2, Size originalS
         if (negativeTargetSize != null) out.add("negative_target_size");
         if (aestheticScore != null) out.add("aesthetic_score");
         if (negativeAestheticScore != null) out.add("negative_aesthetic_score");
+        if (denoisingStart != null) out.add("denoising_start");
+        if (denoisingEnd != null) out.add("denoising_end");
         return out;
     }
 

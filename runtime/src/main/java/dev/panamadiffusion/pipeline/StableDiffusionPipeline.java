@@ -479,8 +479,16 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     public synchronized Denoising begin(GenerationRequest request, PipelineInputs inputs) {
         long start = System.nanoTime();
         InitImage init = inputs.initImage();
+        Tensor imageLatents = inputs.imageLatents();                                         // [1 or B, C, h, w]
+        if (imageLatents != null && init != null) {
+            throw new IllegalArgumentException("give an init image or its latents, not both");
+        }
         if (init != null && request.width() == 0 && request.height() == 0) {
             request = request.withSize(init.image().width(), init.image().height());
+        }
+        if (imageLatents != null && request.width() == 0 && request.height() == 0 && imageLatents.rank() == 4) {
+            int s = sizeRule.vaeScaleFactor();
+            request = request.withSize(Math.toIntExact(imageLatents.dim(3)) * s, Math.toIntExact(imageLatents.dim(2)) * s);
         }
         GenerationRequest resolved = resolve(request);
         int width = resolved.width();
@@ -488,8 +496,9 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         long seed = resolved.seed();
         InvalidRequestException.Problem noMask = maskProblem(init);
         if (noMask != null) throw new InvalidRequestException(List.of(noMask));
-        InvalidRequestException.Problem noImage = init == null ? textToImageProblem(refiner) : null;
+        InvalidRequestException.Problem noImage = init == null && imageLatents == null ? textToImageProblem(refiner) : null;
         if (noImage != null) throw new InvalidRequestException(List.of(noImage));
+        windowProblems(resolved.sdxl(), init, imageLatents);
         if (init != null) {
             List<InvalidRequestException.Problem> problems = init.problems(request.steps(), width, height);
             if (!problems.isEmpty()) throw new InvalidRequestException(problems);
@@ -517,9 +526,15 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         int scale = sizeRule.vaeScaleFactor();
         long[] shape = {request.batchSize(), unet.config().outChannels(), height / scale, width / scale};
         Tensor given = inputs.latents() != null ? PipelineInputs.checkedLatents(inputs.latents(), shape) : null;  // [B, 4, h, w]
-        LatentSource.Start first = LatentSource.of(init, this::encode, vae == null ? 1f : vae.scalingFactor(), shape, given,
-                        InpaintConditioning.takenBy(unet.config().inChannels(), unet.config().outChannels()))
-                .start(scheduler, request.steps(), shape, generator);                                             // [B, 4, h, w]
+        Double denoisingStart = resolved.sdxl().denoisingStart();
+        LatentSource source = denoisingStart != null
+                ? new LatentSource.Clean(imageLatents != null ? null : encode(init.pixels()), vae == null ? 1f : vae.scalingFactor(),
+                        imageLatents == null ? null : checkedImageLatents(imageLatents, shape),
+                        startIndex(scheduler, denoisingStart))
+                : LatentSource.of(init, this::encode, vae == null ? 1f : vae.scalingFactor(), shape, given,
+                        InpaintConditioning.takenBy(unet.config().inChannels(), unet.config().outChannels()));
+        LatentSource.Start first = source.start(scheduler, request.steps(), shape, generator);                    // [B, 4, h, w]
+        int end = endIndex(scheduler, first.beginIndex(), resolved.sdxl().denoisingEnd());
         Tensor timestepCond = null;                                                                               // [B, dim]
         if (unet.config().timeCondProjDim() != null) {
             double[] w = new double[request.batchSize()];
@@ -527,8 +542,77 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             timestepCond = unet.guidanceEmbedding(w);
         }
         return new Denoising(resolved, samplerName, scheduler, generator, cond.context(), backend.upload(cond.context()), cond.addEmbeds(),
-                first.latents(), warnings, start, guided, timestepCond, first.beginIndex(), init == null ? null : init.strength(),
+                first.latents(), warnings, start, guided, timestepCond, first.beginIndex(), end,
+                init == null || denoisingStart != null ? null : init.strength(),
                 first.blend(), first.conditioning(), prepared == null ? null : prepared.overlay());
+    }
+
+    /**
+     * SDXL's {@code denoising_start} needs an image or its latents and (as {@code denoising_end}) no mask here;
+     * image latents need {@code denoising_start}. Each problem an {@link InvalidRequestException}.
+     */
+    private static void windowProblems(SdxlOptions o, InitImage init, Tensor imageLatents) {
+        if (o.denoisingStart() != null && init == null && imageLatents == null) {
+            throw InvalidRequestException.of("denoisingStart", "is image to image's (the refiner's half of an ensemble of"
+                    + " expert denoisers): give the image, or the latents an SDXL base left with denoising_end");
+        }
+        if ((o.denoisingStart() != null || o.denoisingEnd() != null) && init != null && init.mask() != null) {
+            throw InvalidRequestException.of(o.denoisingStart() != null ? "denoisingStart" : "denoisingEnd",
+                    "is not supported with a mask (inpainting) yet");
+        }
+        if (imageLatents != null && o.denoisingStart() == null) {
+            throw InvalidRequestException.of("denoisingStart", "is needed with given image latents: they are taken as a"
+                    + " partly denoised state, as diffusers' image-to-image pipelines take them with denoising_start");
+        }
+    }
+
+    /** Image latents [1 or B, C, h, w] of the request's latent shape [B, C, h, w], as f32. */
+    private static Tensor checkedImageLatents(Tensor latents, long[] shape) {
+        if (latents.rank() != 4 || latents.dim(1) != shape[1] || latents.dim(2) != shape[2] || latents.dim(3) != shape[3]
+                || latents.dim(0) != 1 && latents.dim(0) != shape[0]) {
+            throw new IllegalArgumentException("image latents are " + Arrays.toString(latents.shape()) + " but the request"
+                    + " needs [1 or " + shape[0] + ", " + shape[1] + ", " + shape[2] + ", " + shape[3] + "]");
+        }
+        return latents.to(dev.panamadiffusion.tensor.DType.F32).contiguous();
+    }
+
+    /**
+     * Where {@code denoising_start} begins the loop (diffusers' {@code get_timesteps}): the last n iterations, n the
+     * timesteps below {@link SdxlOptions#timestepCutoff}. None left is an {@link InvalidRequestException}.
+     */
+    private int startIndex(Scheduler scheduler, double denoisingStart) {
+        double[] ts = scheduler.timesteps();
+        int cutoff = SdxlOptions.timestepCutoff(denoisingStart, trainTimesteps());
+        int n = 0;
+        for (double t : ts) if (t < cutoff) n++;
+        if (n == 0) {
+            throw InvalidRequestException.of("denoisingStart", denoisingStart + " leaves no step of " + ts.length
+                    + " (no timestep below " + cutoff + ")");
+        }
+        return ts.length - n;
+    }
+
+    /**
+     * Where {@code denoisingEnd} (null: none) stops the loop begun at {@code begin}: after the timesteps at or above
+     * {@link SdxlOptions#timestepCutoff} (diffusers' {@code denoising_end}). None left is an
+     * {@link InvalidRequestException}.
+     */
+    private int endIndex(Scheduler scheduler, int begin, Double denoisingEnd) {
+        double[] ts = scheduler.timesteps();
+        if (denoisingEnd == null) return ts.length;
+        int cutoff = SdxlOptions.timestepCutoff(denoisingEnd, trainTimesteps());
+        int n = 0;
+        for (int i = begin; i < ts.length; i++) if (ts[i] >= cutoff) n++;
+        if (n == 0) {
+            throw InvalidRequestException.of("denoisingEnd", denoisingEnd + " leaves no step (no timestep at or above "
+                    + cutoff + ")");
+        }
+        return begin + n;
+    }
+
+    /** The scheduler config's {@code num_train_timesteps} (diffusers' default 1000). */
+    private int trainTimesteps() {
+        return schedulerConfig.numTrainTimesteps() == null ? 1000 : schedulerConfig.numTrainTimesteps();
     }
 
     /**
@@ -604,7 +688,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             infotexts.add(Infotext.format(request, d.samplerName, request.seed(), request.width(), request.height(), modelName(), b,
                     d.strength));
         }
-        return new GenerationResult(images, seeds, infotexts, d.warnings, (System.nanoTime() - d.startNanos) / 1e9);
+        return new GenerationResult(images, seeds, infotexts, d.warnings, (System.nanoTime() - d.startNanos) / 1e9, d.latents);
     }
 
     /**

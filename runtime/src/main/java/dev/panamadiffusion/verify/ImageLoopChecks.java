@@ -42,10 +42,14 @@ import java.util.regex.Pattern;
  * the pooled embeddings ({@code cond_pooled}, {@code uncond_pooled}) and its time ids ({@code add_time_ids},
  * {@code negative_add_time_ids}), which become the request's size conditioning as in loops; 5 time ids are an SDXL
  * refiner's (original size, crop, aesthetic score: {@code requires_aesthetics_score}), whose rows the pipeline makes
- * itself and which are compared ({@code add_embeds}).
+ * itself and which are compared ({@code add_embeds}). With {@code denoising_start} (…{@code _start<f>}) the run began
+ * at that share of the schedule without noise, from {@code given_image_latents} when recorded (an SDXL base's
+ * {@code denoising_end} latents: diffusers' {@code image} as a 4-channel tensor) or else from the image's latents;
+ * with {@code denoising_end} (…{@code _end<f>}) it stopped early.
  */
 final class ImageLoopChecks {
-    static final Pattern FILE = Pattern.compile("(img2img|inpaint)_(.+?)_s([0-9.]+)(_b\\d+)?(_blur[0-9.]+)?(_crop\\d+)?\\.safetensors");
+    static final Pattern FILE = Pattern.compile(
+            "(img2img|inpaint)_(.+?)_s([0-9.]+)(_b\\d+)?(_blur[0-9.]+)?(_crop\\d+)?(_start[0-9.]+)?(_end[0-9.]+)?\\.safetensors");
 
     private ImageLoopChecks() {}
 
@@ -72,7 +76,10 @@ final class ImageLoopChecks {
         InitImage given = new InitImage(image(set, "init.png"), strength, inpaint ? image(set, "mask.png") : null, options);
         MaskOptions.Prepared prepared = given.prepare(given.image().width(), given.image().height());
         InitImage init = prepared.init();                                       // what the run sees (cropped, blurred)
-        if (f.containsKey("init_image")) ctx.report(Compare.tensors(name + " init_image", init.pixels(), f.get("init_image"), tol.loop()));
+        Tensor givenLatents = f.get("given_image_latents");                                 // [1 or B, 4, h, w] or null
+        if (f.containsKey("init_image") && givenLatents == null) {
+            ctx.report(Compare.tensors(name + " init_image", init.pixels(), f.get("init_image"), tol.loop()));
+        }
         if (inpaint && f.containsKey("mask")) ctx.report(Compare.tensors(name + " mask", init.maskPixels(), f.get("mask"), tol.loop()));
         if (f.containsKey("crop_box")) {
             long[] box = prepared.overlay() == null ? new long[4] : prepared.overlay().crop().toArray();
@@ -92,8 +99,9 @@ final class ImageLoopChecks {
                 new EagerUNet(models.unet(), ctx.backend()), models.vae(), SchedulerConfig.read(configFile), m.group(2),
                 aesthetic)) {
             GenerationRequest request = new GenerationRequest("", "", steps, g, null, seed, 0, 0, batch, 0, RngKind.TORCH, sdxl);
-            Denoising d = pipeline.begin(request, new PipelineInputs(cond, f.get("uncond_emb"), null, null, given)
-                    .withPooled(f.get("cond_pooled"), f.get("uncond_pooled")));                   // SDXL: [1 or B, P]
+            Denoising d = pipeline.begin(request, new PipelineInputs(cond, f.get("uncond_emb"), null, null,
+                    givenLatents == null ? given : null).withPooled(f.get("cond_pooled"), f.get("uncond_pooled")) // SDXL: [1 or B, P]
+                    .withImageLatents(givenLatents));
             if (aesthetic && f.containsKey("cond_pooled")) {   // the pipeline's own rows: B negative, then B positive
                 Tensor pos = f.get("add_time_ids").to(DType.F32).contiguous();                       // [1, 5]
                 Tensor neg = f.getOrDefault("negative_add_time_ids", pos).to(DType.F32).contiguous();
@@ -104,7 +112,7 @@ final class ImageLoopChecks {
             }
             if (f.containsKey("timesteps")) {
                 double[] ref = ComponentChecks.doubles(f.get("timesteps"));
-                double[] ran = java.util.Arrays.copyOfRange(d.scheduler().timesteps(), d.beginIndex(), d.scheduler().timesteps().length);
+                double[] ran = java.util.Arrays.copyOfRange(d.scheduler().timesteps(), d.beginIndex(), d.endIndex());
                 ctx.report(Compare.arrays(name + " timesteps", ran, ref, tol.schedule()));
                 if (ran.length != ref.length) return;
             }

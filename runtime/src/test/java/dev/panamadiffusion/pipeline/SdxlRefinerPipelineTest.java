@@ -101,6 +101,35 @@ class SdxlRefinerPipelineTest {
     }
 
     @Test
+    void denoisingEndAndStartSplitTheScheduleAsDiffusers() {
+        // the refiner from the base's denoising_end latents (gen_sdxl_refiner.py's img2img_euler_s0.3_start0.6)
+        Map<String, Tensor> ref = SafeTensors.readAll(set().resolve("img2img_euler_s0.3_start0.6.safetensors"));
+        try (StableDiffusionPipeline p = StableDiffusionPipeline.load(set(), backend)) {
+            GenerationRequest r = new GenerationRequest(PROMPT, "blurry", 10, 5.0, null, 47, 0, 0, 1, 0, RngKind.TORCH,
+                    SdxlOptions.NONE.withDenoising(0.6, null));
+            Denoising d = p.begin(r, PipelineInputs.NONE.withImageLatents(ref.get("given_image_latents")));
+            assertEquals(6, d.beginIndex());                  // timesteps 901 … 1: those below round(1000 − 600) = 400
+            assertEquals(4, d.totalSteps());
+            while (!d.finished()) p.step(List.of(d));
+            Reference.Error err = Reference.assertClose("refiner from latents image_01", ref.get("image_01"),
+                    Latents.denormalize(p.decode(d.latents())), 1e-4);
+            assertTrue(err.maxAbs() < 1e-4, err.toString());
+            // denoising_end on the refiner too: 0.8 stops before the timesteps fall below 200
+            Denoising e = p.begin(r.withSdxl(SdxlOptions.NONE.withDenoising(0.6, 0.8)),
+                    PipelineInputs.NONE.withImageLatents(ref.get("given_image_latents")));
+            assertEquals(6, e.beginIndex());
+            assertEquals(2, e.totalSteps());                  // 301, 201
+            InvalidRequestException x = assertThrows(InvalidRequestException.class, () -> p.begin(r.withSdxl(SdxlOptions.NONE)
+                    .withSeed(1), PipelineInputs.NONE.withImageLatents(ref.get("given_image_latents"))));
+            assertEquals("denoisingStart", x.problems().get(0).field());
+            InvalidRequestException y = assertThrows(InvalidRequestException.class,
+                    () -> p.begin(r.withSdxl(SdxlOptions.NONE.withDenoising(0.8, 0.6)), PipelineInputs.NONE));
+            assertEquals("denoisingStart", y.problems().get(0).field());
+            assertTrue(y.getMessage().contains("must be below denoisingEnd"), y.getMessage());
+        }
+    }
+
+    @Test
     void theSingleFileIsTheFolder() throws IOException {
         ModelFolder f = ModelFolder.open(file());
         assertEquals("StableDiffusionXLImg2ImgPipeline", f.index().className());

@@ -1,6 +1,7 @@
 package dev.panamadiffusion.cli;
 
 import dev.panamadiffusion.io.SafeTensors;
+import dev.panamadiffusion.tensor.Tensor;
 import dev.panamadiffusion.testing.Png;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -10,6 +11,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -73,6 +75,38 @@ class SdxlRefinerCliTest {
         float[] ref = SafeTensors.readAll(SET.resolve("inpaint_euler_s0.75.safetensors")).get("image_01").toFloatArray();
         int diff = Png.maxPixelDiff(Files.readAllBytes(out), ref);
         assertTrue(diff <= 1, "pixels vs diffusers' refiner inpainting: " + diff);
+    }
+
+    @Test
+    void baseThenRefinerAsAnEnsembleOfExpertDenoisersMatchesDiffusers(@TempDir Path tmp) throws IOException {
+        // gen_sdxl_refiner.py: reference/sdxl's base stops at denoising_end 0.6 of 10 Euler steps (seed 46, 32 x 32) and
+        // hands its latents to the refiner, which goes on from denoising_start 0.6 (seed 47)
+        Path latents = tmp.resolve("base.safetensors");
+        CliRun base = CliRun.run("generate", "--model", SET.resolveSibling("sdxl").toString(), "--prompt", PROMPT,
+                "--negative-prompt", "blurry", "--steps", "10", "--seed", "46", "--width", "32", "--height", "32",
+                "--denoising-end", "0.6", "--latents-out", latents.toString(), "--backend", "cpu",
+                "--out", tmp.resolve("base.png").toString());
+        assertEquals(0, base.exit(), base.err());
+        Map<String, Tensor> ref = SafeTensors.readAll(SET.resolve("img2img_euler_s0.3_start0.6.safetensors"));
+        float[] handed = SafeTensors.readAll(latents).get("latents").toFloatArray();
+        float[] want = ref.get("given_image_latents").toFloatArray();
+        float worst = 0;
+        for (int i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(handed[i] - want[i]));
+        assertTrue(worst < 1e-3, "the base's latents vs diffusers' denoising_end output: " + worst);
+        Path out = tmp.resolve("refined.png");
+        CliRun r = CliRun.run("generate", "--model", SET.toString(), "--prompt", PROMPT, "--negative-prompt", "blurry",
+                "--steps", "10", "--seed", "47", "--init-latents", latents.toString(), "--denoising-start", "0.6",
+                "--backend", "cpu", "--out", out.toString());
+        assertEquals(0, r.exit(), r.err());
+        int diff = Png.maxPixelDiff(Files.readAllBytes(out), ref.get("image_01").toFloatArray());
+        assertTrue(diff <= 1, "pixels vs diffusers' refiner from the base's latents: " + diff);
+        String png = tmp.resolve("x.png").toString();
+        assertEquals("error: --init-latents needs --denoising-start (the share of the schedule they have been through)",
+                usageError("--model", SET.toString(), "-p", "x", "--init-latents", latents.toString(), "--out", png));
+        assertEquals("error: --denoising-start must be a share of the schedule strictly between 0 and 1, got 1.5",
+                usageError("--model", SET.toString(), "-p", "x", "--init-image", INIT, "--denoising-start", "1.5", "--out", png));
+        assertTrue(usageError("--model", SET.resolveSibling("sdxl").toString(), "-p", "x", "--denoising-start", "0.5",
+                "--out", png).startsWith("error: --denoising-start needs --init-latents or --init-image"));
     }
 
     @Test
