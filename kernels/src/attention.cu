@@ -8,7 +8,8 @@
 // 8 halves (16-byte vector loads); the host checks this and otherwise uses the GEMM + softmax path below.
 //
 // attention_f16_d{40,64,80,128,160}: the head dims of Stable Diffusion 1.x/2.x and CLIP.
-// softmax_rows_f32_f16: the softmax of the fallback path (scores from cuBLASLt) for other head dims.
+// softmax_rows_f32_{f16,f32}: the softmax of the fallback path (scores from cuBLASLt) for other head dims and for f32
+// activations (an upcast VAE: the flash kernels are f16 only).
 #include "common.cuh"
 
 namespace {
@@ -190,7 +191,7 @@ __device__ __forceinline__ void flash_attention(__half* __restrict__ o, const __
 
 }  // namespace
 
-// Shared memory per launch: (64 + 2 * BC) * (roundup16(D) + 8) * 2 bytes (host: CudaAttention.sharedBytes).
+// Shared memory per launch: (64 + 2 * BC) * (roundup16(D) + 8) * 2 bytes (host: CudaAttention.run).
 #define PD_ATTENTION(D, BC)                                                                                       \
     PD_KERNEL void __launch_bounds__(128) attention_f16_d##D(                                                     \
         __half* o, const __half* q, const __half* k, const __half* v, int H, int Lq, int Lk, i64 qStride,          \
@@ -204,10 +205,13 @@ PD_ATTENTION(80, 64)
 PD_ATTENTION(128, 32)
 PD_ATTENTION(160, 32)
 
+namespace {
+
 // Fallback softmax: s [rows, cols] f32 scores (rows = batch * Lq, a chunk of Lq queries starting at query
-// rowOffset) -> p [rows, cols] f16 probabilities of softmax(scale * s); when causal, key col is masked for query
+// rowOffset) -> p [rows, cols] probabilities of softmax(scale * s) in T; when causal, key col is masked for query
 // rowOffset + row % Lq if col > that query. One block per row.
-PD_KERNEL void softmax_rows_f32_f16(__half* p, const float* s, int cols, int Lq, int rowOffset, float scale, int causal) {
+template <typename T>
+__device__ __forceinline__ void softmax_rows(T* p, const float* s, int cols, int Lq, int rowOffset, float scale, int causal) {
     __shared__ float scratch[32];
     const i64 r = blockIdx.x;
     const int qi = rowOffset + (int)(r % Lq);
@@ -225,8 +229,19 @@ PD_KERNEL void softmax_rows_f32_f16(__half* p, const float* s, int cols, int Lq,
     float sum = 0.0f;
     for (int j = threadIdx.x; j < limit; j += blockDim.x) sum += __expf(sr[j] * scale - m);
     const float inv = 1.0f / pd_block_sum(sum, scratch);
-    __half* pr = p + r * cols;
+    T* pr = p + r * cols;
     for (int j = threadIdx.x; j < cols; j += blockDim.x) {
-        pr[j] = __float2half(j < limit ? __expf(sr[j] * scale - m) * inv : 0.0f);
+        pr[j] = pd_cast<T>(j < limit ? __expf(sr[j] * scale - m) * inv : 0.0f);
     }
 }
+
+}  // namespace
+
+// softmax_rows_f32_f16 (the f16 path: P feeds an f16 product) and softmax_rows_f32_f32 (f32 activations).
+#define PD_SOFTMAX_ROWS(SUF, T)                                                                                     \
+    PD_KERNEL void softmax_rows_f32_##SUF(T* p, const float* s, int cols, int Lq, int rowOffset, float scale,      \
+                                          int causal) {                                                             \
+        softmax_rows(p, s, cols, Lq, rowOffset, scale, causal);                                                     \
+    }
+
+PD_FOR_EACH_TYPE(PD_SOFTMAX_ROWS)

@@ -1,5 +1,7 @@
 // Shared helpers for the Panama Diffusion kernels. Every kernel is extern "C" (unmangled, looked up by name from
-// Java with cuModuleGetFunction) and named <op>_<dtype>. Activations are f16; reductions and accumulations are f32.
+// Java with cuModuleGetFunction) and named <op>_<dtype>. Activations are f16, or f32 for a VAE that diffusers'
+// force_upcast runs in float32; reductions and accumulations are f32 either way. Kernels for both element types are
+// one template each (the body written once over T), instantiated as <op>_f16 and <op>_f32 by PD_FOR_EACH_TYPE.
 #pragma once
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
@@ -8,6 +10,20 @@
 #define PD_KERNEL extern "C" __global__
 
 typedef long long i64;
+
+// ---- element types ------------------------------------------------------------------------------------------
+
+// The value of one stored element as f32, and an f32 value rounded (round to nearest even) to the stored type.
+__device__ __forceinline__ float pd_f32(__half x) { return __half2float(x); }
+__device__ __forceinline__ float pd_f32(float x) { return x; }
+__device__ __forceinline__ float pd_f32(__nv_bfloat16 x) { return __bfloat162float(x); }
+
+template <typename T> __device__ __forceinline__ T pd_cast(float v);
+template <> __device__ __forceinline__ __half pd_cast<__half>(float v) { return __float2half(v); }
+template <> __device__ __forceinline__ float pd_cast<float>(float v) { return v; }
+
+// M(suffix, type) once per activation type: PD_FOR_EACH_TYPE(M) defines <op>_f16 and <op>_f32.
+#define PD_FOR_EACH_TYPE(M) M(f16, __half) M(f32, float)
 
 // Grid-stride loop over [0, n).
 #define PD_FOR(i, n) for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (i64)gridDim.x * blockDim.x)

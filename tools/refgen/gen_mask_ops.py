@@ -13,14 +13,16 @@ Writes pil_ops.safetensors, every tensor I32 (pictures [H, W], each value a pixe
   fill_<i> / crop_<i> with fill_args / crop_args [n, 3] (source 0 = picture, 1 = picture_tall; width; height);
   crop_region [n, 8]: (mask 0 = mask, 1 = picture; width, height, pad) then get_crop_region's (x1, y1, x2, y2);
   overlay_<i> with overlay_args [n, 4] (the crop box, or -1s for none): apply_overlay(mask, overlay_init, generated)
-  where generated is overlay_image (16x16) resized ("default", LANCZOS) to the box's aspect as the pipeline's output.
+  where generated is overlay_image (16x16) resized ("default", LANCZOS) to the box's aspect as the pipeline's output;
+  a1111_fill_<i> with a1111_fill_args [n, 2] (picture: 0 = fill_picture 24x20, 1 = overlay_init; mask: fill_mask_<j>):
+  AUTOMATIC1111's masking.fill (inpainting_fill 0), copied in this script as a1111_fill.
 """
 import argparse, os, sys
 
 import numpy as np
 import PIL.Image
 import torch
-from PIL import ImageFilter
+from PIL import ImageFilter, ImageOps
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -87,6 +89,37 @@ boxes = [None, (2, 3, 14, 13), (0, 4, 16, 12), (4, 0, 12, 16), (1, 1, 12, 12)]
 t["overlay_args"] = torch.tensor([list(b or (-1, -1, -1, -1)) for b in boxes], dtype=torch.int32)
 for i, b in enumerate(boxes):
     t[f"overlay_{i}"] = arr(proc.apply_overlay(mask, overlay_init, overlay_image, b))
+
+
+
+def a1111_fill(image, mask):
+    """AUTOMATIC1111's modules/masking.py fill(): its inpainting_fill 0 ("fill"), as written there."""
+    image_mod = PIL.Image.new("RGBA", (image.width, image.height))
+    image_masked = PIL.Image.new("RGBa", (image.width, image.height))
+    image_masked.paste(image.convert("RGBA").convert("RGBa"), mask=ImageOps.invert(mask.convert("L")))
+    image_masked = image_masked.convert("RGBa")
+    for radius, repeats in [(256, 1), (64, 1), (16, 2), (4, 4), (2, 2), (0, 1)]:
+        blurred = image_masked.filter(ImageFilter.GaussianBlur(radius)).convert("RGBA")
+        for _ in range(repeats):
+            image_mod.alpha_composite(blurred)
+    return image_mod.convert("RGB")
+
+
+# a1111_fill_<i> with a1111_fill_args [n, 2] (picture 0 = fill_picture, 1 = overlay_init; mask index into fill_mask_<j>)
+fill_picture = pic(rng.randint(0, 256, (20, 24, 3)))
+hard = np.zeros((20, 24), np.uint8); hard[4:12, 6:15] = 255
+soft = pic(np.stack([hard] * 3, -1)).filter(ImageFilter.GaussianBlur(2))
+rim = np.full((16, 16), 255, np.uint8); rim[0, :] = 0                       # all masked but one row
+colour = pic(rng.randint(0, 256, (16, 16, 3)))                               # a colour mask: its grey counts
+fill_masks = [pic(np.stack([hard] * 3, -1)), soft, pic(np.stack([rim] * 3, -1)), colour,
+              pic(np.full((16, 16, 3), 255, np.uint8))]                      # the last: everything masked
+for j, fm in enumerate(fill_masks):
+    t[f"fill_mask_{j}"] = arr(fm)
+t["fill_picture"] = arr(fill_picture)
+fills = [(0, 0), (0, 1), (1, 2), (1, 3), (1, 4)]
+t["a1111_fill_args"] = torch.tensor(fills, dtype=torch.int32)
+for i, (src, j) in enumerate(fills):
+    t[f"a1111_fill_{i}"] = arr(a1111_fill(fill_picture if src == 0 else overlay_init, fill_masks[j]))
 
 meta = {"pillow": PIL.__version__, "diffusers": diffusers.__version__, "generator": "tools/refgen/gen_mask_ops.py"}
 safetensors_writer.write(f"{OUT}/pil_ops.safetensors", t, meta, dtypes={torch.int32: "I32"})

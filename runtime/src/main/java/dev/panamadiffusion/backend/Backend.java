@@ -78,6 +78,14 @@ public interface Backend extends AutoCloseable {
     /** Row gather: table [V, D], ids (host, any integer dtype) [B, L] → [B, L, D]; an id outside [0, V) throws. */
     Tensor embedding(Tensor table, Tensor ids);
 
+    /**
+     * This backend computing in float32, for the models diffusers upcasts (an SDXL VAE with {@code force_upcast}): a
+     * view of the same device that holds and computes f32 tensors, whose {@link #upload} also takes this backend's
+     * tensors (converted on the device) and whose results this backend's {@link #download} reads. A backend that
+     * already computes in f32 (the CPU) returns itself. Closing the view does nothing; closing this backend ends it.
+     */
+    default Backend float32() { return this; }
+
     @Override
     default void close() {}
 }

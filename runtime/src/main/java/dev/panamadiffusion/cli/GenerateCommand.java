@@ -14,6 +14,7 @@ import dev.panamadiffusion.pipeline.CancellationToken;
 import dev.panamadiffusion.pipeline.GenerationRequest;
 import dev.panamadiffusion.pipeline.GenerationResult;
 import dev.panamadiffusion.pipeline.InitImage;
+import dev.panamadiffusion.pipeline.InpaintFill;
 import dev.panamadiffusion.pipeline.MaskOptions;
 import dev.panamadiffusion.pipeline.InvalidRequestException;
 import dev.panamadiffusion.pipeline.PipelineInputs;
@@ -205,6 +206,17 @@ public final class GenerateCommand implements Callable<Integer> {
                     + " padding_mask_crop; A1111's inpaint_full_res with inpaint_full_res_padding).")
     Integer maskCropPadding;
 
+    @Option(names = "--masked-content", paramLabel = "MODE",
+            description = "With --mask and a strength below 1: what the masked area starts from (A1111's \"masked content\","
+                    + " inpainting_fill): original (the picture, as diffusers; default), fill (painted over with the colours"
+                    + " around it first), latent-noise (its latents replaced by the run's noise), latent-nothing (by zeros).")
+    String maskedContent;
+
+    @Option(names = "--timings",
+            description = "Print how long each phase took to standard error: load, begin (prompt encoding and starting"
+                    + " latents), the first step, the later steps (mean, min, max), decode, PNG writing, total; seconds.")
+    boolean timings;
+
     @Option(names = "--lora", paramLabel = "FILE[:SCALE]",
             description = "A LoRA (.safetensors, kohya/A1111 or diffusers/PEFT layout) merged in at SCALE (default 1);"
                     + " repeat for several.")
@@ -279,6 +291,8 @@ public final class GenerateCommand implements Callable<Integer> {
             checkInitImage(init, request);
         }
 
+        ProgressBar bar = new ProgressBar(err, "sampling");
+        Timings clock = new Timings(bar);
         Backend b;
         try {
             b = BackendFactory.create(backend, err::println);
@@ -296,13 +310,15 @@ public final class GenerateCommand implements Callable<Integer> {
         try (b; pipeline) {
             if (!loraSpecs.isEmpty()) pipeline.setLoras(loraSpecs);
             if (timestepSpacing != null) pipeline.timestepSpacing(timestepSpacing);
-            ProgressBar bar = new ProgressBar(err, "sampling");
+            clock.loaded();
             bar.begin();
             GenerationResult result;
             try {
+                clock.generating();
                 PipelineInputs inputs = init == null ? PipelineInputs.NONE : PipelineInputs.of(init);
-                result = pipeline.generate(request, latentsIn == null ? inputs : inputs.withImageLatents(latentsIn), bar,
+                result = pipeline.generate(request, latentsIn == null ? inputs : inputs.withImageLatents(latentsIn), clock,
                         CancellationToken.none());
+                clock.decoded();
             } catch (OutOfMemoryError e) {
                 throw new IllegalStateException(Main.describe(e), e);
             } catch (OutOfDeviceMemoryException e) { // a failure while running (exit code 1), worded for the options
@@ -318,8 +334,10 @@ public final class GenerateCommand implements Callable<Integer> {
                 stdout.printf(Locale.ROOT, "wrote %s (%dx%d, seed %s)%n", files.get(i), result.images().get(i).width(),
                         result.images().get(i).height(), RequestLimits.seedText(result.seeds().get(i)));
             }
+            clock.written();
             stdout.printf(Locale.ROOT, "%d image%s in %.1f s on %s%n", result.size(), result.size() == 1 ? "" : "s",
                     result.seconds(), b.name());
+            if (timings) err.println(clock.line());
         }
         return 0;
     }
@@ -408,11 +426,18 @@ public final class GenerateCommand implements Callable<Integer> {
         }
     }
 
-    /** {@code --mask-blur} and {@code --mask-crop-padding} checked (both need {@code --mask}). */
+    /** {@code --mask-blur}, {@code --mask-crop-padding} and {@code --masked-content} checked (all need {@code --mask}). */
     private MaskOptions maskOptions() {
-        if (maskBlur == null && maskCropPadding == null) return MaskOptions.NONE;
+        if (maskBlur == null && maskCropPadding == null && maskedContent == null) return MaskOptions.NONE;
         if (mask == null) {
-            throw new Main.UsageException((maskBlur != null ? "--mask-blur" : "--mask-crop-padding") + " needs --mask (it prepares the mask)");
+            String option = maskBlur != null ? "--mask-blur" : maskCropPadding != null ? "--mask-crop-padding" : "--masked-content";
+            throw new Main.UsageException(option + " needs --mask (it prepares the mask)");
+        }
+        InpaintFill fill;
+        try {
+            fill = maskedContent == null ? InpaintFill.ORIGINAL : InpaintFill.parse(maskedContent);
+        } catch (IllegalArgumentException e) {
+            throw new Main.UsageException("--masked-content: " + e.getMessage());
         }
         if (maskBlur != null && !(maskBlur >= 0 && maskBlur <= MaskOptions.MAX_BLUR)) {
             throw new Main.UsageException("--mask-blur must be in [0, " + MaskOptions.MAX_BLUR + "], got " + maskBlur);
@@ -420,7 +445,7 @@ public final class GenerateCommand implements Callable<Integer> {
         if (maskCropPadding != null && (maskCropPadding < 0 || maskCropPadding > MaskOptions.MAX_PADDING)) {
             throw new Main.UsageException("--mask-crop-padding must be in [0, " + MaskOptions.MAX_PADDING + "], got " + maskCropPadding);
         }
-        return new MaskOptions(maskBlur == null ? 0 : maskBlur, maskCropPadding == null ? -1 : maskCropPadding);
+        return new MaskOptions(maskBlur == null ? 0 : maskBlur, maskCropPadding == null ? -1 : maskCropPadding, fill);
     }
 
     private static Rgb8Image read(Path file, String option) {

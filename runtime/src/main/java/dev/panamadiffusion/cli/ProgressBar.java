@@ -22,6 +22,12 @@ final class ProgressBar implements ProgressListener {
         start = System.nanoTime();
     }
 
+    /** The prompts are encoded: the rate counts the denoising steps alone from here. */
+    @Override
+    public void onBegun(int steps) {
+        begin();
+    }
+
     @Override
     public void onStep(int step, int steps) {
         if (start == 0) begin();

@@ -11,8 +11,8 @@ import java.util.HashMap;
 import java.util.Map;
 
 /**
- * Matrix products through cuBLASLt: f16 (or f32) operands, f32 accumulation and scaling (CUBLAS_COMPUTE_32F), an
- * optional bias epilogue. Operands use cuBLASLt's column-major convention ({@link Matrix}); {@link #linear} wraps
+ * Matrix products through cuBLASLt: f16 (or f32) operands, f32 accumulation and scaling (CUBLAS_COMPUTE_32F: f32
+ * operands are multiplied in full f32, never TF32), an optional bias epilogue. Operands use cuBLASLt's column-major convention ({@link Matrix}); {@link #linear} wraps
  * the row-major {@code x · wᵀ + b} of torch.nn.Linear. For each distinct problem (shapes, strides, transposes,
  * pointer alignment) the descriptors and the heuristic's first algorithm are made once and cached.
  */
@@ -73,16 +73,16 @@ public final class CublasLt implements AutoCloseable {
     }
 
     /**
-     * Row-major {@code y[M, N] = x[M, K] · w[N, K]ᵀ (+ bias[N])}, all f16 and densely packed (bias 0: none).
-     * In column-major terms: yᵀ (N × M) = op_T(w as K × N) · x as K × M.
+     * Row-major {@code y[M, N] = x[M, K] · w[N, K]ᵀ (+ bias[N])}, all of {@code type} and densely packed (bias 0:
+     * none). In column-major terms: yᵀ (N × M) = op_T(w as K × N) · x as K × M.
      */
-    public void linear(long x, long w, long bias, long y, long M, long N, long K) {
-        matmul(true, Matrix.of(w, Type.F16, K, N, K), false, Matrix.of(x, Type.F16, K, M, K),
-                Matrix.of(y, Type.F16, N, M, N), bias, 1.0f, 0.0f);
+    public void linear(Type type, long x, long w, long bias, long y, long M, long N, long K) {
+        matmul(true, Matrix.of(w, type, K, N, K), false, Matrix.of(x, type, K, M, K),
+                Matrix.of(y, type, N, M, N), bias, 1.0f, 0.0f);
     }
 
     /**
-     * {@code D = alpha · op(A) · op(B) + beta · D}, plus {@code bias} (f16, one value per row of D) when not 0.
+     * {@code D = alpha · op(A) · op(B) + beta · D}, plus {@code bias} (of D's type, one value per row of D) when not 0.
      * With m × n for D: op(A) is m × k and op(B) is k × n; {@code a} and {@code b} describe the stored matrices
      * (transposed ones stored k × m and n × k).
      */

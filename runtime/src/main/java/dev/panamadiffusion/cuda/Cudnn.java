@@ -11,7 +11,8 @@ import java.util.Map;
 
 /**
  * 2-D convolutions through cuDNN 9's convolution API on channels-last f16 data with f32 accumulation
- * (CUDNN_DATA_FLOAT compute, tensor-core math allowed): x [N, H, W, C], filter [O, kh, kw, C] (KRSC), y [N, Ho, Wo, O].
+ * (CUDNN_DATA_FLOAT compute, tensor-core math allowed), or on f32 data in FMA math (no TF32, so an upcast VAE gets
+ * f32 results as torch's CPU would): x [N, H, W, C], filter [O, kh, kw, C] (KRSC), y [N, Ho, Wo, O].
  * For each distinct problem the descriptors and the algorithm (the first of cudnnGetConvolutionForwardAlgorithm_v7's
  * ranking that succeeds within the workspace limit; no benchmarking runs, so calls can be graph-captured) are made
  * once and cached; the workspace comes from the {@link DeviceArena} per call.
@@ -24,13 +25,21 @@ public final class Cudnn implements AutoCloseable {
         public int outW() { return (w + 2 * pad - kw) / stride + 1; }
     }
 
+    /**
+     * cudnnMathType_t's CUDNN_FMA_MATH (cudnn_graph.h: only kernels of FMA instructions, so f32 data is never rounded
+     * to TF32), missing from the generated bindings (native/cudnn/includes.txt names it for the next regeneration).
+     */
+    static final int CUDNN_FMA_MATH = 3;
+
+    private record Key(Conv conv, boolean f32) {}
+
     private record Plan(MemorySegment x, MemorySegment f, MemorySegment conv, MemorySegment y, int algo, long workspace) {}
 
     private final DeviceArena arena;
     private final long maxWorkspace;
     private final Arena handles = Arena.ofShared();
     private final MemorySegment handle;
-    private final Map<Conv, Plan> plans = new HashMap<>();
+    private final Map<Key, Plan> plans = new HashMap<>();
     private boolean closed;
 
     /** A cuDNN handle bound to {@code stream}; workspaces up to {@code maxWorkspace} bytes come from {@code arena}. */
@@ -43,11 +52,11 @@ public final class Cudnn implements AutoCloseable {
         Check.cudnn(cudnn_h.cudnnSetStream(handle, stream.handle()), "cudnnSetStream");
     }
 
-    /** y = conv(x, filter) for channels-last f16 device buffers (no bias: the caller adds it). */
-    public synchronized void conv2dNhwc(Conv p, long x, long filter, long y) {
+    /** y = conv(x, filter) for channels-last f16 (f32: {@code f32}) device buffers (no bias: the caller adds it). */
+    public synchronized void conv2dNhwc(Conv p, boolean f32, long x, long filter, long y) {
         if (closed) throw new IllegalStateException("cuDNN handle is closed");
         if (p.n() == 0 || p.o() == 0 || p.outH() <= 0 || p.outW() <= 0) return;
-        Plan plan = plans.computeIfAbsent(p, this::plan);
+        Plan plan = plans.computeIfAbsent(new Key(p, f32), this::plan);
         long ws = plan.workspace() > 0 ? arena.allocateScratch(plan.workspace()) : 0;
         try (Arena call = Arena.ofConfined()) {
             MemorySegment alpha = call.allocateFrom(ValueLayout.JAVA_FLOAT, 1.0f);
@@ -60,21 +69,23 @@ public final class Cudnn implements AutoCloseable {
         }
     }
 
-    private Plan plan(Conv p) {
-        int half = cudnn_h.CUDNN_DATA_HALF(), nhwc = cudnn_h.CUDNN_TENSOR_NHWC();
+    private Plan plan(Key key) {
+        Conv p = key.conv();
+        int data = key.f32() ? cudnn_h.CUDNN_DATA_FLOAT() : cudnn_h.CUDNN_DATA_HALF(), nhwc = cudnn_h.CUDNN_TENSOR_NHWC();
+        int math = key.f32() ? CUDNN_FMA_MATH : cudnn_h.CUDNN_TENSOR_OP_MATH();
         try (Arena a = Arena.ofConfined()) {
             MemorySegment ptr = a.allocate(ValueLayout.ADDRESS);
             Check.cudnn(cudnn_h.cudnnCreateTensorDescriptor(ptr), "cudnnCreateTensorDescriptor");
             MemorySegment x = ptr.get(ValueLayout.ADDRESS, 0);
-            Check.cudnn(cudnn_h.cudnnSetTensor4dDescriptor(x, nhwc, half, p.n(), p.c(), p.h(), p.w()), "cudnnSetTensor4dDescriptor(x)");
+            Check.cudnn(cudnn_h.cudnnSetTensor4dDescriptor(x, nhwc, data, p.n(), p.c(), p.h(), p.w()), "cudnnSetTensor4dDescriptor(x)");
             Check.cudnn(cudnn_h.cudnnCreateFilterDescriptor(ptr), "cudnnCreateFilterDescriptor");
             MemorySegment f = ptr.get(ValueLayout.ADDRESS, 0);
-            Check.cudnn(cudnn_h.cudnnSetFilter4dDescriptor(f, half, nhwc, p.o(), p.c(), p.kh(), p.kw()), "cudnnSetFilter4dDescriptor");
+            Check.cudnn(cudnn_h.cudnnSetFilter4dDescriptor(f, data, nhwc, p.o(), p.c(), p.kh(), p.kw()), "cudnnSetFilter4dDescriptor");
             Check.cudnn(cudnn_h.cudnnCreateConvolutionDescriptor(ptr), "cudnnCreateConvolutionDescriptor");
             MemorySegment conv = ptr.get(ValueLayout.ADDRESS, 0);
             Check.cudnn(cudnn_h.cudnnSetConvolution2dDescriptor(conv, p.pad(), p.pad(), p.stride(), p.stride(), 1, 1,
                     cudnn_h.CUDNN_CROSS_CORRELATION(), cudnn_h.CUDNN_DATA_FLOAT()), "cudnnSetConvolution2dDescriptor");
-            Check.cudnn(cudnn_h.cudnnSetConvolutionMathType(conv, cudnn_h.CUDNN_TENSOR_OP_MATH()), "cudnnSetConvolutionMathType");
+            Check.cudnn(cudnn_h.cudnnSetConvolutionMathType(conv, math), "cudnnSetConvolutionMathType");
 
             MemorySegment n = a.allocate(ValueLayout.JAVA_INT), c = a.allocate(ValueLayout.JAVA_INT),
                     h = a.allocate(ValueLayout.JAVA_INT), w = a.allocate(ValueLayout.JAVA_INT);
@@ -86,7 +97,7 @@ public final class Cudnn implements AutoCloseable {
             }
             Check.cudnn(cudnn_h.cudnnCreateTensorDescriptor(ptr), "cudnnCreateTensorDescriptor");
             MemorySegment y = ptr.get(ValueLayout.ADDRESS, 0);
-            Check.cudnn(cudnn_h.cudnnSetTensor4dDescriptor(y, nhwc, half, p.n(), p.o(), p.outH(), p.outW()), "cudnnSetTensor4dDescriptor(y)");
+            Check.cudnn(cudnn_h.cudnnSetTensor4dDescriptor(y, nhwc, data, p.n(), p.o(), p.outH(), p.outW()), "cudnnSetTensor4dDescriptor(y)");
 
             int requested = cudnn_h.CUDNN_CONVOLUTION_FWD_ALGO_COUNT();
             long perfSize = cudnnConvolutionFwdAlgoPerfStruct.layout().byteSize();
@@ -100,7 +111,11 @@ public final class Cudnn implements AutoCloseable {
                 MemorySegment r = perf.asSlice(i * perfSize, perfSize);
                 if (cudnnConvolutionFwdAlgoPerfStruct.status(r) != cudnn_h.CUDNN_STATUS_SUCCESS()) continue;
                 int algo = cudnnConvolutionFwdAlgoPerfStruct.algo(r);
-                Check.cudnn(cudnn_h.cudnnSetConvolutionMathType(conv, cudnnConvolutionFwdAlgoPerfStruct.mathType(r)), "cudnnSetConvolutionMathType");
+                int algoMath = cudnnConvolutionFwdAlgoPerfStruct.mathType(r);
+                // f32: no tensor-op (TF32) kernels, and the descriptor stays in FMA math whatever the ranking reports
+                if (key.f32() && algoMath != CUDNN_FMA_MATH && algoMath != cudnn_h.CUDNN_DEFAULT_MATH()) continue;
+                Check.cudnn(cudnn_h.cudnnSetConvolutionMathType(conv, key.f32() ? CUDNN_FMA_MATH : algoMath),
+                        "cudnnSetConvolutionMathType");
                 if (cudnn_h.cudnnGetConvolutionForwardWorkspaceSize(handle, x, f, conv, y, algo, size) != cudnn_h.CUDNN_STATUS_SUCCESS()) continue;
                 long ws = size.get(ValueLayout.JAVA_LONG, 0);
                 if (ws <= maxWorkspace) return new Plan(x, f, conv, y, algo, ws);

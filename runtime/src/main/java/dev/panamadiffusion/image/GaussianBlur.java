@@ -34,16 +34,27 @@ public final class GaussianBlur {
 
     /** PIL's {@code ImageFilter.BoxBlur}-style {@code ImagingBoxBlur(radius, passes)}: rows then columns. */
     static Rgb8Image boxBlur(Rgb8Image image, float radius, int passes) {
-        int w = image.width(), h = image.height();
-        byte[] rgb = image.rgb();
-        byte[] out = new byte[rgb.length];
+        return new Rgb8Image(image.width(), image.height(), boxBlur(image.rgb(), image.width(), image.height(), 3, radius, passes));
+    }
+
+    /**
+     * {@link #blur} of an interleaved 8-bit picture of any number of {@code channels} (Pillow blurs an RGBA or
+     * premultiplied {@code RGBa} picture's four bands the same way, each on its own).
+     */
+    static byte[] blur(byte[] pixels, int w, int h, int channels, float radius) {
+        if (!(radius >= 0)) throw new IllegalArgumentException("blur radius must be at least 0, got " + radius);
+        return boxBlur(pixels, w, h, channels, boxRadius(radius), PASSES);
+    }
+
+    private static byte[] boxBlur(byte[] pixels, int w, int h, int channels, float radius, int passes) {
+        byte[] out = new byte[pixels.length];
         int[] plane = new int[w * h];
-        for (int c = 0; c < 3; c++) {
-            for (int p = 0; p < w * h; p++) plane[p] = rgb[3 * p + c] & 0xff;
+        for (int c = 0; c < channels; c++) {
+            for (int p = 0; p < w * h; p++) plane[p] = pixels[channels * p + c] & 0xff;
             blurPlane(plane, w, h, radius, passes);
-            for (int p = 0; p < w * h; p++) out[3 * p + c] = (byte) plane[p];
+            for (int p = 0; p < w * h; p++) out[channels * p + c] = (byte) plane[p];
         }
-        return new Rgb8Image(w, h, out);
+        return out;
     }
 
     /** {@code passes} horizontal box blurs of each row, then {@code passes} of each column, in place. */

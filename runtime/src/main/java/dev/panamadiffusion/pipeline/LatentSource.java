@@ -33,16 +33,23 @@ sealed interface LatentSource {
      */
     static LatentSource of(InitImage init, Function<Tensor, DiagonalGaussianDistribution> encode, float scalingFactor,
                            long[] shape, Tensor givenNoise, boolean inpaintingUNet) {
+        return of(init, encode, scalingFactor, shape, givenNoise, inpaintingUNet, InpaintFill.ORIGINAL);
+    }
+
+    /** {@link #of} whose inpainting start replaces the masked latents as {@code fill} says ({@link InpaintFill#startLatents}). */
+    static LatentSource of(InitImage init, Function<Tensor, DiagonalGaussianDistribution> encode, float scalingFactor,
+                           long[] shape, Tensor givenNoise, boolean inpaintingUNet, InpaintFill fill) {
         if (inpaintingUNet) {
             if (init == null || init.mask() == null) throw new IllegalStateException("an inpainting UNet needs a mask");
             Tensor mask = init.maskLatents(Math.toIntExact(shape[0]), Math.toIntExact(shape[2]), Math.toIntExact(shape[3]));
             return new InpaintUNet(init.strength() == 1.0 ? null : encode.apply(init.pixels()),
-                    encode.apply(init.maskedPixels()), scalingFactor, init, mask, givenNoise);
+                    encode.apply(init.maskedPixels()), scalingFactor, init, mask, givenNoise, fill);
         }
         if (init == null) return new Noise(givenNoise);
         if (init.mask() == null) return new Image(encode.apply(init.pixels()), scalingFactor, init, givenNoise);
         Tensor mask = init.maskLatents(Math.toIntExact(shape[0]), Math.toIntExact(shape[2]), Math.toIntExact(shape[3]));
-        return new Inpaint(encode.apply(init.pixels()), encode.apply(init.maskedPixels()), scalingFactor, init, mask, givenNoise);
+        return new Inpaint(encode.apply(init.pixels()), encode.apply(init.maskedPixels()), scalingFactor, init, mask, givenNoise,
+                fill);
     }
 
     /**
@@ -95,9 +102,10 @@ sealed interface LatentSource {
      * @param posterior       the VAE encoder's distribution for the image, [1, C, h, w]
      * @param maskedPosterior the same for the masked image
      * @param mask            [B, 1, h, w] at latent size, 1 where to repaint
+     * @param fill            what the masked latents start from ({@link InpaintFill#startLatents})
      */
     record Inpaint(DiagonalGaussianDistribution posterior, DiagonalGaussianDistribution maskedPosterior, float scalingFactor,
-                   InitImage init, Tensor mask, Tensor givenNoise) implements LatentSource {
+                   InitImage init, Tensor mask, Tensor givenNoise, InpaintFill fill) implements LatentSource {
         @Override
         public Start start(Scheduler scheduler, int steps, long[] shape, NoiseGenerator generator) {
             int begin = beginAt(scheduler, init, steps);
@@ -105,7 +113,7 @@ sealed interface LatentSource {
             Tensor noise = noise(givenNoise, generator, shape);                                   // [B, C, h, w]
             boolean strengthMax = init.strength() == 1.0;                                        // diffusers' is_strength_max
             Tensor latents = strengthMax ? Latents.scale(noise, (float) scheduler.initNoiseSigma())
-                    : scheduler.addNoise(image, noise, begin);                                   // [B, C, h, w]
+                    : scheduler.addNoise(fill.startLatents(image, noise, mask), noise, begin);   // [B, C, h, w]
             maskedPosterior.sample(generator);                                                   // [1, C, h, w], unused
             return new Start(latents, begin, new MaskBlend(image, noise, mask), InpaintConditioning.NONE);
         }
@@ -121,16 +129,18 @@ sealed interface LatentSource {
      * @param posterior       the VAE encoder's distribution for the image, [1, C, h, w]; null at strength 1
      * @param maskedPosterior the same for the masked image
      * @param mask            [B, 1, h, w] at latent size, 1 where to repaint
+     * @param fill            what the masked latents start from ({@link InpaintFill#startLatents})
      */
     record InpaintUNet(DiagonalGaussianDistribution posterior, DiagonalGaussianDistribution maskedPosterior,
-                       float scalingFactor, InitImage init, Tensor mask, Tensor givenNoise) implements LatentSource {
+                       float scalingFactor, InitImage init, Tensor mask, Tensor givenNoise, InpaintFill fill)
+            implements LatentSource {
         @Override
         public Start start(Scheduler scheduler, int steps, long[] shape, NoiseGenerator generator) {
             int begin = beginAt(scheduler, init, steps);
             Tensor image = posterior == null ? null : imageLatents(posterior, generator, scalingFactor, shape[0]); // [B, C, h, w]
             Tensor noise = noise(givenNoise, generator, shape);                                   // [B, C, h, w]
             Tensor latents = image == null ? Latents.scale(noise, (float) scheduler.initNoiseSigma())
-                    : scheduler.addNoise(image, noise, begin);                                   // [B, C, h, w]
+                    : scheduler.addNoise(fill.startLatents(image, noise, mask), noise, begin);   // [B, C, h, w]
             Tensor masked = imageLatents(maskedPosterior, generator, scalingFactor, shape[0]);   // [B, C, h, w]
             return new Start(latents, begin, MaskBlend.NONE, new InpaintConditioning(mask, masked));
         }

@@ -1,6 +1,7 @@
 package dev.panamadiffusion.pipeline;
 
 import dev.panamadiffusion.image.GaussianBlur;
+import dev.panamadiffusion.image.MaskFill;
 import dev.panamadiffusion.image.PilResize;
 import dev.panamadiffusion.image.MaskCrop;
 import dev.panamadiffusion.image.Rgb8Image;
@@ -22,14 +23,21 @@ import dev.panamadiffusion.image.Rgb8Image;
  *                        AUTOMATIC1111's {@code mask_blur}); 0 leaves the mask as it is
  * @param paddingMaskCrop diffusers' {@code padding_mask_crop} (AUTOMATIC1111's {@code inpaint_full_res_padding}
  *                        with {@code inpaint_full_res}): pixels added around the mask's box; −1 for the whole picture
+ * @param fill            what the masked area starts from ({@link InpaintFill#ORIGINAL}: the picture, as diffusers)
  */
-public record MaskOptions(float blurFactor, int paddingMaskCrop) {
-    /** The mask as given, the whole picture. */
+public record MaskOptions(float blurFactor, int paddingMaskCrop, InpaintFill fill) {
+    /** The mask as given, the whole picture, the masked area starting from the picture. */
     public static final MaskOptions NONE = new MaskOptions(0, -1);
     /** The largest blur factor and padding accepted. */
     public static final int MAX_BLUR = 256, MAX_PADDING = 16384;
 
+    /** Blur and crop with the masked area starting from the picture (diffusers' only way). */
+    public MaskOptions(float blurFactor, int paddingMaskCrop) {
+        this(blurFactor, paddingMaskCrop, InpaintFill.ORIGINAL);
+    }
+
     public MaskOptions {
+        if (fill == null) throw new IllegalArgumentException("fill: InpaintFill.ORIGINAL for none");
         if (!(blurFactor >= 0 && blurFactor <= MAX_BLUR)) {
             throw new IllegalArgumentException("mask blur must be in [0, " + MAX_BLUR + "], got " + blurFactor);
         }
@@ -51,16 +59,24 @@ public record MaskOptions(float blurFactor, int paddingMaskCrop) {
      * What a run of {@code init} (which has a mask) at {@code width} × {@code height} starts from: the blurred mask,
      * and with {@code padding_mask_crop} the picture and mask cut to the region and resized to the generation's size
      * ({@code VaeImageProcessor.preprocess(crops_coords=…, resize_mode="fill")}), with the overlay that puts the
-     * result back; without, no overlay (diffusers returns the generated picture as it is).
+     * result back; without, no overlay (diffusers returns the generated picture as it is). Then, but for
+     * {@link InpaintFill#ORIGINAL}, the picture's masked area is pre-filled ({@link MaskFill}, with that mask); the
+     * fill's latent part is left to the start ({@link Prepared#fill}, {@link LatentSource}).
      */
     public Prepared prepare(InitImage init, int width, int height) {
         Rgb8Image soft = blurred(init.mask());
-        if (!crops()) return new Prepared(new InitImage(init.image(), init.strength(), soft), null);
+        if (!crops()) return new Prepared(new InitImage(filled(init.image(), soft), init.strength(), soft), null, fill);
         MaskCrop.Box box = MaskCrop.getCropRegion(soft, width, height, paddingMaskCrop);
         Rgb8Image image = MaskCrop.resizeAndFill(cut(init.image(), box), width, height);
         Rgb8Image mask = MaskCrop.resizeAndFill(cut(soft, box), width, height);
-        return new Prepared(new InitImage(image, init.strength(), mask), new Overlay(soft, init.image(), box));
+        return new Prepared(new InitImage(filled(image, mask), init.strength(), mask), new Overlay(soft, init.image(), box), fill);
     }
+
+    /** {@code image} with the area {@code mask} marks pre-filled, but for {@link InpaintFill#ORIGINAL}. */
+    private Rgb8Image filled(Rgb8Image image, Rgb8Image mask) {
+        return fill.fillsPixels() ? MaskFill.fill(image, mask) : image;
+    }
+
 
     private static Rgb8Image cut(Rgb8Image image, MaskCrop.Box box) {
         return PilResize.crop(image, box.x1(), box.y1(), box.width(), box.height());
@@ -71,8 +87,13 @@ public record MaskOptions(float blurFactor, int paddingMaskCrop) {
      *
      * @param init    what the pipeline encodes and masks (no {@link MaskOptions} of its own)
      * @param overlay how each generated picture goes back into the original, or null to keep it as generated
+     * @param fill    the masked content, whose latent part ({@link InpaintFill#startLatents}) the start still applies
      */
-    public record Prepared(InitImage init, Overlay overlay) {}
+    public record Prepared(InitImage init, Overlay overlay, InpaintFill fill) {
+        public Prepared(InitImage init, Overlay overlay) {
+            this(init, overlay, InpaintFill.ORIGINAL);
+        }
+    }
 
     /**
      * diffusers' {@code apply_overlay(mask_image, original_image, image, crops_coords)} for one run.

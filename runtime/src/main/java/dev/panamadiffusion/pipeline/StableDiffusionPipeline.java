@@ -171,7 +171,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             CLIPTokenizer tokenizer = firstEncoder ? CLIPTokenizer.load(folder.component("tokenizer"), folder.padToken()) : null;
             CLIPTextModel textEncoder = firstEncoder ? CLIPTextModel.load(folder, "text_encoder", backend, arena) : null;
             UNet2DConditionModel unet = UNet2DConditionModel.load(folder, "unet", backend, arena);
-            AutoencoderKL vae = AutoencoderKL.load(folder, "vae", backend, arena);
+            // in f32 for SDXL with force_upcast (AutoencoderKL.computeBackend: diffusers' needs_upcasting)
+            AutoencoderKL vae = AutoencoderKL.load(folder, "vae", backend, arena, isSdxl(folder));
             PromptConditioning conditioning;
             if (isSdxl(folder)) {
                 conditioning = sdxlConditioning(folder, backend, arena, tokenizer, textEncoder, unet, refiner);
@@ -414,6 +415,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         Denoising d = begin(request, inputs);
         d.cancelWith(token);
         token.throwIfCancelled("after encoding the prompt");
+        listener.onBegun(d.totalSteps());
         while (!d.finished()) {
             token.throwIfCancelled("before step " + (d.stepsDone() + 1) + " of " + d.totalSteps());
             step(List.of(d));
@@ -532,7 +534,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                         imageLatents == null ? null : checkedImageLatents(imageLatents, shape),
                         startIndex(scheduler, denoisingStart))
                 : LatentSource.of(init, this::encode, vae == null ? 1f : vae.scalingFactor(), shape, given,
-                        InpaintConditioning.takenBy(unet.config().inChannels(), unet.config().outChannels()));
+                        InpaintConditioning.takenBy(unet.config().inChannels(), unet.config().outChannels()),
+                        prepared == null ? InpaintFill.ORIGINAL : prepared.fill());
         LatentSource.Start first = source.start(scheduler, request.steps(), shape, generator);                    // [B, 4, h, w]
         int end = endIndex(scheduler, first.beginIndex(), resolved.sdxl().denoisingEnd());
         Tensor timestepCond = null;                                                                               // [B, dim]
@@ -701,7 +704,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         List<Tensor> images = new ArrayList<>(batch);
         for (int b = 0; b < batch; b++) {
             Tensor z = Latents.divide(latents.slice(0, b, b + 1), vae.scalingFactor()); // [1, 4, h, w]
-            images.add(backend.download(vae.decode(backend.upload(z))));            // [1, 3, H, W]
+            images.add(vae.backend().download(vae.decode(z)));                      // [1, 3, H, W]
         }
         return Latents.concatRows(images);                                          // [B, 3, H, W]
     }
@@ -712,7 +715,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
      */
     public synchronized DiagonalGaussianDistribution encode(Tensor pixels) {
         if (vae == null) throw new IllegalStateException("this pipeline has no VAE");
-        return vae.encode(backend.upload(pixels));
+        return vae.encode(pixels);
     }
 
     /** The A1111 spelling of a sampler name the user typed in any case. */

@@ -44,10 +44,10 @@ final class A1111Api {
     record Txt2Img(GenerationRequest first, int iterations, String sampler, int clipSkip) {}
 
     /** Request field names → this API's JSON names (for the 400s). */
-    static final Map<String, String> NAMES = Map.ofEntries(Map.entry("negativePrompt", "negative_prompt"),
+    static final Map<String, String> NAMES = SdxlFields.withNames(Map.ofEntries(Map.entry("negativePrompt", "negative_prompt"),
             Map.entry("guidanceScale", "cfg_scale"), Map.entry("sampler", "sampler_name"), Map.entry("batchSize", "batch_size"),
             Map.entry("clipSkip", "clip_skip"), Map.entry("iterations", "n_iter"), Map.entry("size", "width"),
-            Map.entry("strength", "denoising_strength"), Map.entry("initImage", "init_images"), Map.entry("mask", "mask"));
+            Map.entry("strength", "denoising_strength"), Map.entry("initImage", "init_images"), Map.entry("mask", "mask")));
 
     /**
      * The JSON body of a txt2img as a request, with A1111's defaults (20 steps, CFG 7, Euler, the model's own size,
@@ -71,7 +71,7 @@ final class A1111Api {
         JsonNode hr = f.node("enable_hr");
         if (hr != null && hr.asBoolean(false)) throw HttpError.badField("enable_hr", "enable_hr is not supported (txt2img only)");
         GenerationRequest first = new GenerationRequest(prompt, negative, steps, cfg, sampler, seed, width, height, batch,
-                clipSkip - 1, RngKind.TORCH);
+                clipSkip - 1, RngKind.TORCH, SdxlFields.read(f));
         return new Txt2Img(first, iterations, sampler, clipSkip);
     }
 

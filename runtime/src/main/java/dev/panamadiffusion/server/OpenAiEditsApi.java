@@ -29,8 +29,8 @@ import java.util.Set;
  * edited area starts from pure noise, diffusers' inpainting default).
  */
 final class OpenAiEditsApi {
-    private static final Set<String> TEXT_FIELDS = Set.of("prompt", "n", "size", "response_format", "model", "user",
-            "negative_prompt", "steps", "guidance_scale", "seed", "sampler", "strength");
+    private static final Set<String> TEXT_FIELDS = OpenAiImagesApi.fields("prompt", "n", "size", "response_format", "model",
+            "user", "negative_prompt", "steps", "guidance_scale", "seed", "sampler", "strength");
     private static final Set<String> NUMBERS = Set.of("n", "steps", "guidance_scale", "seed", "strength");
     static final Map<String, String> NAMES;
 

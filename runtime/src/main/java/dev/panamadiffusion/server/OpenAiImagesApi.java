@@ -28,7 +28,7 @@ import java.util.regex.Pattern;
  */
 final class OpenAiImagesApi {
     private static final Pattern SIZE = Pattern.compile("(\\d{1,5})x(\\d{1,5})");
-    private static final Set<String> FIELDS = Set.of("prompt", "n", "size", "response_format", "model", "quality", "style",
+    private static final Set<String> FIELDS = fields("prompt", "n", "size", "response_format", "model", "quality", "style",
             "user", "negative_prompt", "steps", "guidance_scale", "seed", "sampler");
     private final DiffusionEngine engine;
     private final Duration timeout;
@@ -39,8 +39,15 @@ final class OpenAiImagesApi {
     }
 
     /** Request field names → this API's JSON names (for the 400s). */
-    static final Map<String, String> NAMES = Map.of("batchSize", "n", "width", "size", "height", "size", "size", "size",
-            "guidanceScale", "guidance_scale", "negativePrompt", "negative_prompt");
+    static final Map<String, String> NAMES = SdxlFields.withNames(Map.of("batchSize", "n", "width", "size", "height", "size",
+            "size", "size", "guidanceScale", "guidance_scale", "negativePrompt", "negative_prompt"));
+
+    /** {@code names} and SDXL's fields ({@link SdxlFields}). */
+    static Set<String> fields(String... names) {
+        Set<String> all = new java.util.HashSet<>(Set.of(names));
+        all.addAll(SdxlFields.FIELDS);
+        return Set.copyOf(all);
+    }
 
     /**
      * The JSON body as a request, with this API's defaults (n 1, the model's own size, 25 steps, {@code defaultGuidance} (the model's own),
@@ -72,7 +79,7 @@ final class OpenAiImagesApi {
         f.string("user", "", false);
         return new GenerationRequest(prompt, f.string("negative_prompt", "", false), f.integer("steps", 25),
                 f.number("guidance_scale", defaultGuidance), f.string("sampler", "DPM++ 2M Karras", false), f.seed("seed"), width, height, n,
-                0, RngKind.TORCH);
+                0, RngKind.TORCH, SdxlFields.read(f));
     }
 
     void generations(HttpExchange ex, JsonNode json) throws IOException, InterruptedException {

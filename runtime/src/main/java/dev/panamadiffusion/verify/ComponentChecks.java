@@ -5,6 +5,7 @@ import dev.panamadiffusion.io.ModelFiles;
 import dev.panamadiffusion.io.SafeTensors;
 import dev.panamadiffusion.models.unet.UNet2DConditionModel;
 import dev.panamadiffusion.models.clip.CLIPTextOutput;
+import dev.panamadiffusion.models.vae.AutoencoderKL;
 import dev.panamadiffusion.models.vae.DiagonalGaussianDistribution;
 import dev.panamadiffusion.tensor.Tensor;
 
@@ -179,11 +180,12 @@ final class ComponentChecks {
                     + (io.containsKey("enc_image") ? "enc_image but neither enc_mean nor enc_logvar" : "no enc_image for its encoder outputs")));
         }
         if (io.containsKey("latents") && io.containsKey("decoded")) {
-            Tensor decoded = b.download(models.vae().decode(b.upload(io.get("latents"))));
+            AutoencoderKL vae = models.vae();  // on its own backend: f32 where the pipeline upcasts it
+            Tensor decoded = vae.backend().download(vae.decode(io.get("latents")));
             ctx.report(Compare.tensors(name + " decode", decoded, io.get("decoded"), ctx.tolerances().model()));
         }
         if (io.containsKey("enc_image") && (io.containsKey("enc_mean") || io.containsKey("enc_logvar"))) {
-            DiagonalGaussianDistribution d = models.vae().encode(b.upload(io.get("enc_image")));
+            DiagonalGaussianDistribution d = models.vae().encode(io.get("enc_image"));
             if (io.containsKey("enc_mean")) {
                 ctx.report(Compare.tensors(name + " encode mean", b.download(d.mean()), io.get("enc_mean"), ctx.tolerances().model()));
             }

@@ -5,7 +5,6 @@ import dev.panamadiffusion.image.Images;
 import dev.panamadiffusion.image.Rgb8Image;
 import dev.panamadiffusion.io.SafeTensors;
 import dev.panamadiffusion.pipeline.Denoising;
-import dev.panamadiffusion.pipeline.EagerUNet;
 import dev.panamadiffusion.pipeline.GenerationRequest;
 import dev.panamadiffusion.pipeline.InitImage;
 import dev.panamadiffusion.pipeline.Latents;
@@ -14,6 +13,7 @@ import dev.panamadiffusion.pipeline.PipelineInputs;
 import dev.panamadiffusion.pipeline.RngKind;
 import dev.panamadiffusion.pipeline.SdxlOptions;
 import dev.panamadiffusion.pipeline.StableDiffusionPipeline;
+import dev.panamadiffusion.pipeline.UNetRunner;
 import dev.panamadiffusion.schedulers.SchedulerConfig;
 import dev.panamadiffusion.tensor.DType;
 import dev.panamadiffusion.tensor.Tensor;
@@ -53,9 +53,13 @@ final class ImageLoopChecks {
 
     private ImageLoopChecks() {}
 
-    static void run(ReferenceSet set, Path file, Models models, Context ctx, Arena arena) {
+    /**
+     * Replays {@code file} with {@code unet} running the UNet (eager, or recorded CUDA graphs), its results named with
+     * {@code suffix} after the run's name.
+     */
+    static void run(ReferenceSet set, Path file, Models models, UNetRunner unet, String suffix, Context ctx, Arena arena) {
         String fileName = file.getFileName().toString();
-        String name = set.label() + fileName.substring(0, fileName.length() - ".safetensors".length());
+        String name = set.label() + fileName.substring(0, fileName.length() - ".safetensors".length()) + suffix;
         Matcher m = FILE.matcher(fileName);
         if (!m.matches()) throw new IllegalArgumentException(fileName + " is not named (img2img|inpaint)_<scheduler>_s<strength>");
         boolean inpaint = m.group(1).equals("inpaint");
@@ -96,8 +100,7 @@ final class ImageLoopChecks {
             return;
         }
         try (StableDiffusionPipeline pipeline = StableDiffusionPipeline.fromComponents(ctx.backend(), models.unet(),
-                new EagerUNet(models.unet(), ctx.backend()), models.vae(), SchedulerConfig.read(configFile), m.group(2),
-                aesthetic)) {
+                unet, models.vae(), SchedulerConfig.read(configFile), m.group(2), aesthetic)) {
             GenerationRequest request = new GenerationRequest("", "", steps, g, null, seed, 0, 0, batch, 0, RngKind.TORCH, sdxl);
             Denoising d = pipeline.begin(request, new PipelineInputs(cond, f.get("uncond_emb"), null, null,
                     givenLatents == null ? given : null).withPooled(f.get("cond_pooled"), f.get("uncond_pooled")) // SDXL: [1 or B, P]

@@ -54,8 +54,9 @@ final class Models implements AutoCloseable {
                     : UNet2DConditionModel.load(folder("unet"), backend, arena);
             return withLoras(m, m.config().hasTextTime() ? LoraPatcher.ofSdxl(backend, m, null, null) : LoraPatcher.of(backend, m, null));
         });
-        this.vae = new Lazy<>(() -> singleFile() != null ? AutoencoderKL.load(singleFile(), "vae", backend, arena)
-                : AutoencoderKL.load(folder("vae"), backend, arena));
+        // in f32 for an SDXL set with force_upcast, as its pipeline runs it (AutoencoderKL.computeBackend)
+        this.vae = new Lazy<>(() -> singleFile() != null ? AutoencoderKL.load(singleFile(), "vae", backend, arena, sdxl())
+                : AutoencoderKL.load(folder("vae"), backend, arena, sdxl()));
     }
 
     /** {@code model} after the set's LoRAs were merged into it through {@code patcher} (and removed for "remove_loras"). */

@@ -86,30 +86,35 @@ public final class Verifier {
             if (Files.isRegularFile(set.io("vae"))) {
                 guarded(ctx, set.label() + "vae", () -> ComponentChecks.vae(set, models, ctx, arena));
             }
-            for (Path file : set.imageLoops()) {
-                String n = file.getFileName().toString();
-                guarded(ctx, set.label() + n.substring(0, n.length() - ".safetensors".length()),
-                        () -> ImageLoopChecks.run(set, file, models, ctx, arena));
-            }
             // every loop eagerly; on a GraphBackend (CUDA) also through recorded CUDA graphs, as the pipeline runs it
-            boolean graphs = backend instanceof GraphBackend;
-            for (Path loop : set.loops()) {
-                String n = loop.getFileName().toString();
-                String name = set.label() + n.substring(0, n.length() - ".safetensors".length());
-                guarded(ctx, name, () -> {
-                    try (UNetRunner eager = new EagerUNet(models.unet(), backend)) {
-                        LoopChecks.run(set, loop, models, eager, "", ctx, arena);
-                    }
-                });
-                if (graphs) {
-                    guarded(ctx, name + GRAPH_SUFFIX, () -> {
-                        try (UNetRunner graphed = new GraphedUNet(models.unet(), (GraphBackend) backend,
-                                GraphedUNet.DEFAULT_MAX_GRAPHS)) {
-                            LoopChecks.run(set, loop, models, graphed, GRAPH_SUFFIX, ctx, arena);
-                        }
-                    });
-                }
+            for (Path file : set.imageLoops()) {
+                eagerAndGraphed(ctx, set, models, file, (unet, suffix) -> ImageLoopChecks.run(set, file, models, unet, suffix, ctx, arena));
             }
+            for (Path loop : set.loops()) {
+                eagerAndGraphed(ctx, set, models, loop, (unet, suffix) -> LoopChecks.run(set, loop, models, unet, suffix, ctx, arena));
+            }
+        }
+    }
+
+    /**
+     * {@code replay} of {@code file} with an eager UNet, and on a {@link GraphBackend} (CUDA) once more through recorded
+     * CUDA graphs (its results named with {@link #GRAPH_SUFFIX}), each guarded on its own.
+     */
+    private void eagerAndGraphed(Context ctx, ReferenceSet set, Models models, Path file,
+                                 java.util.function.BiConsumer<UNetRunner, String> replay) {
+        String n = file.getFileName().toString();
+        String name = set.label() + n.substring(0, n.length() - ".safetensors".length());
+        guarded(ctx, name, () -> {
+            try (UNetRunner eager = new EagerUNet(models.unet(), backend)) {
+                replay.accept(eager, "");
+            }
+        });
+        if (backend instanceof GraphBackend g) {
+            guarded(ctx, name + GRAPH_SUFFIX, () -> {
+                try (UNetRunner graphed = new GraphedUNet(models.unet(), g, GraphedUNet.DEFAULT_MAX_GRAPHS)) {
+                    replay.accept(graphed, GRAPH_SUFFIX);
+                }
+            });
         }
     }
 

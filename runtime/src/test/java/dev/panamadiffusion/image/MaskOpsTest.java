@@ -120,6 +120,41 @@ class MaskOpsTest {
         }
     }
 
+    @Test
+    void a1111FillEqualsPil() {
+        Rgb8Image[] pictures = {picture(t.get("fill_picture")), picture(t.get("overlay_init"))};
+        Tensor args = t.get("a1111_fill_args");
+        assertTrue(args.dim(0) >= 5);
+        for (int i = 0; i < args.dim(0); i++) {
+            Rgb8Image image = pictures[(int) args.getLong(i * 2)], mask = picture(t.get("fill_mask_" + args.getLong(i * 2 + 1)));
+            assertSame8(picture(t.get("a1111_fill_" + i)), MaskFill.fill(image, mask), "masking.fill #" + i);
+        }
+    }
+
+    /** Where the mask is black the picture is kept; where it is white the colours come from elsewhere in the picture. */
+    @Test
+    void a1111FillKeepsTheUnmaskedPictureAndPaintsTheMaskedArea() {
+        byte[] rgb = new byte[12 * 8 * 3], m = new byte[12 * 8 * 3];
+        for (int p = 0; p < 12 * 8; p++) {
+            boolean left = p % 12 < 6, masked = p % 12 >= 5 && p % 12 < 9;
+            rgb[3 * p] = (byte) (left ? 200 : 20);                                  // red on the left, blue on the right
+            rgb[3 * p + 2] = (byte) (left ? 20 : 200);
+            if (masked) m[3 * p] = m[3 * p + 1] = m[3 * p + 2] = (byte) 255;
+        }
+        Rgb8Image image = new Rgb8Image(12, 8, rgb), out = MaskFill.fill(image, new Rgb8Image(12, 8, m));
+        for (int p = 0; p < 12 * 8; p++) {
+            int x = p % 12;
+            if (x < 5 || x >= 9) {
+                for (int c = 0; c < 3; c++) assertEquals(rgb[3 * p + c], out.rgb()[3 * p + c], "unmasked pixel " + p);
+            } else {
+                int r = out.rgb()[3 * p] & 0xff, b = out.rgb()[3 * p + 2] & 0xff;
+                assertTrue(r > 20 && r < 200 && b > 20 && b < 200, "masked pixel " + p + " blends both sides: " + r + "," + b);
+                if (x == 5) assertTrue(r > b, "next to the red side, red dominates: " + r + "," + b);
+                if (x == 8) assertTrue(b > r, "next to the blue side, blue dominates: " + r + "," + b);
+            }
+        }
+    }
+
     /** The extended box blur as a sum over each window (no running sum), edge pixels repeated: the same bytes. */
     @Test
     void boxBlurLineEqualsWindowSums() {

@@ -1,13 +1,7 @@
 package dev.panamadiffusion.pipeline;
 
-import dev.panamadiffusion.backend.Backend;
-import dev.panamadiffusion.backend.cpu.CpuBackend;
-import dev.panamadiffusion.image.ImageFiles;
 import dev.panamadiffusion.image.Rgb8Image;
 import dev.panamadiffusion.io.SafeTensors;
-import dev.panamadiffusion.models.unet.UNet2DConditionModel;
-import dev.panamadiffusion.models.vae.AutoencoderKL;
-import dev.panamadiffusion.schedulers.SchedulerConfig;
 import dev.panamadiffusion.tensor.Tensor;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -15,8 +9,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
-import java.io.IOException;
-import java.lang.foreign.Arena;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
@@ -31,38 +23,28 @@ import static org.junit.jupiter.api.Assertions.*;
  * level; and the same runs without the options do not match, so the options are what makes them match.
  */
 class InpaintMaskReferenceTest {
-    private static final Path SET = Path.of(System.getProperty("pd.home", "..")).resolve("reference/inpaint");
-    private static Arena arena;
-    private static Backend backend;
-    private static UNet2DConditionModel unet;
-    private static AutoencoderKL vae;
+    private static final Path SET = InpaintSet.DIR;
+    private static InpaintSet set;
     private static Rgb8Image image, mask;
 
     @BeforeAll
-    static void load() throws IOException {
-        Path tiny = Path.of(System.getProperty("pd.reference"), "tiny");
-        arena = Arena.ofShared();
-        backend = new CpuBackend(2);
-        unet = UNet2DConditionModel.load(tiny.resolve("unet"), backend, arena);
-        vae = AutoencoderKL.load(tiny.resolve("vae"), backend, arena);
-        image = ImageFiles.readRgb(SET.resolve("init.png"));
-        mask = ImageFiles.readRgb(SET.resolve("mask.png"));
+    static void load() {
+        set = InpaintSet.open();
+        image = set.image();
+        mask = set.mask();
     }
 
     @AfterAll
     static void close() {
-        if (backend != null) backend.close();
-        if (arena != null) arena.close();
+        if (set != null) set.close();
     }
 
     /** The run of {@code name} with {@code options}: its final latents and pictures. */
     private static Object[] run(Map<String, Tensor> f, String scheduler, MaskOptions options) {
-        SchedulerConfig config = SchedulerConfig.read(SET.resolve("scheduler_" + scheduler).resolve("scheduler_config.json"));
         double strength = Double.parseDouble(Float.toString(f.get("strength").getFloat(0)));
         GenerationRequest r = new GenerationRequest("", "", (int) f.get("num_inference_steps").getLong(0),
                 f.get("guidance_scale").getFloat(0), null, f.get("noise_seed").getLong(0), 0, 0, 1, 0, RngKind.TORCH);
-        try (StableDiffusionPipeline p = StableDiffusionPipeline.fromComponents(backend, unet, UNetRunner.create(unet, backend),
-                vae, config, scheduler)) {
+        try (StableDiffusionPipeline p = set.pipeline(scheduler)) {
             Denoising d = p.begin(r, new PipelineInputs(f.get("cond_emb"), f.get("uncond_emb"), null, null,
                     new InitImage(image, strength, mask, options)));
             while (!d.finished()) p.step(List.of(d));

@@ -1,22 +1,13 @@
 package dev.panamadiffusion.pipeline;
 
-import dev.panamadiffusion.backend.Backend;
-import dev.panamadiffusion.backend.cpu.CpuBackend;
-import dev.panamadiffusion.image.ImageFiles;
 import dev.panamadiffusion.image.Rgb8Image;
 import dev.panamadiffusion.io.SafeTensors;
-import dev.panamadiffusion.models.unet.UNet2DConditionModel;
-import dev.panamadiffusion.models.vae.AutoencoderKL;
-import dev.panamadiffusion.schedulers.SchedulerConfig;
 import dev.panamadiffusion.tensor.Tensor;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-import java.io.IOException;
-import java.lang.foreign.Arena;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -31,29 +22,20 @@ import static org.junit.jupiter.api.Assertions.*;
  */
 class InpaintReferenceTest {
     private static final double TOLERANCE = 1e-4;
-    private static final Path SET = Path.of(System.getProperty("pd.home", "..")).resolve("reference/inpaint");
-    private static Arena arena;
-    private static Backend backend;
-    private static UNet2DConditionModel unet;
-    private static AutoencoderKL vae;
+    private static final Path SET = InpaintSet.DIR;
+    private static InpaintSet set;
     private static Rgb8Image image, mask;
 
     @BeforeAll
-    static void load() throws IOException {
-        assertTrue(Files.isDirectory(SET), "missing " + SET + " (-Dpd.home)");
-        Path tiny = Path.of(System.getProperty("pd.reference"), "tiny");
-        arena = Arena.ofShared();
-        backend = new CpuBackend(2);
-        unet = UNet2DConditionModel.load(tiny.resolve("unet"), backend, arena);
-        vae = AutoencoderKL.load(tiny.resolve("vae"), backend, arena);
-        image = ImageFiles.readRgb(SET.resolve("init.png"));
-        mask = ImageFiles.readRgb(SET.resolve("mask.png"));
+    static void load() {
+        set = InpaintSet.open();
+        image = set.image();
+        mask = set.mask();
     }
 
     @AfterAll
     static void close() {
-        if (backend != null) backend.close();
-        if (arena != null) arena.close();
+        if (set != null) set.close();
     }
 
     @ParameterizedTest
@@ -62,7 +44,6 @@ class InpaintReferenceTest {
     void matchesDiffusers(String name) {
         Map<String, Tensor> f = SafeTensors.readAll(SET.resolve(name + ".safetensors"));
         String scheduler = name.substring("inpaint_".length(), name.lastIndexOf("_s"));
-        SchedulerConfig config = SchedulerConfig.read(SET.resolve("scheduler_" + scheduler).resolve("scheduler_config.json"));
         double strength = Double.parseDouble(Float.toString(f.get("strength").getFloat(0)));
         InitImage init = new InitImage(image, strength, mask);
         assertEquals(0.0, Img2ImgReferenceTest.relError(init.maskPixels(), f.get("mask")), "mask processor");
@@ -72,8 +53,7 @@ class InpaintReferenceTest {
                 f.get("noise_seed").getLong(0), 0, 0, 1, 0, RngKind.TORCH);
         List<String> failures = new ArrayList<>();
         double[] worst = {0};
-        try (StableDiffusionPipeline p = StableDiffusionPipeline.fromComponents(backend, unet, UNetRunner.create(unet, backend),
-                vae, config, scheduler)) {
+        try (StableDiffusionPipeline p = set.pipeline(scheduler)) {
             Denoising d = p.begin(r, new PipelineInputs(f.get("cond_emb"), f.get("uncond_emb"), null, null, init));
             assertEquals(f.get("timesteps").numel(), d.totalSteps(), "steps that run");
             d.observe(step -> check(failures, worst, "step " + step.index(), step.latents(), f.get("step" + step.index() + "_latents_out")));

@@ -39,6 +39,23 @@ class CudaEndToEndTest {
         assertTrue(lines.stream().anyMatch(l -> l.startsWith("tiny/text_encoder last_hidden_state")), r.out());
     }
 
+    /**
+     * The image sets' runs (inpainting with the 9-channel UNet, mask blur and crop included) replay eagerly and
+     * through recorded CUDA graphs, as the pipeline runs them, every check passing at the f16 tolerances.
+     */
+    @Test
+    void verifyReplaysImageRunsEagerlyAndThroughCudaGraphs() {
+        Path set = Path.of(System.getProperty("pd.home", "..")).resolve("reference/inpaint9");
+        CliRun r = CliRun.run("verify", set.toString(), "--backend", TinyModel.cudaBackend());
+        List<String> lines = r.out().lines().toList();
+        assertEquals(0, r.exit(), r.out() + r.err());
+        assertTrue(lines.getLast().matches("\\d+ passed, 0 failed"), r.out());
+        List<String> runs = lines.stream().filter(l -> l.contains(" final latents")).toList();
+        assertTrue(runs.stream().anyMatch(l -> l.contains("[cuda graph] final latents")), "no CUDA-graph run in\n" + r.out());
+        assertEquals(runs.size(), 2 * runs.stream().filter(l -> l.contains("[cuda graph]")).count(),
+                "every run eagerly and through graphs:\n" + r.out());
+    }
+
     @Test
     void generateWritesTheCpuPictureWithinHalfPrecisionError(@TempDir Path tmp) throws IOException {
         Path model = TinyModel.assemble(tmp.resolve("m"), "euler_a", TinyModel.Tokenizer.FOLDED_CLIP);

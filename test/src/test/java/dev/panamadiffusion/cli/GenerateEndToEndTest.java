@@ -55,6 +55,35 @@ class GenerateEndToEndTest {
         assertFalse(Arrays.deepEquals(pixels(out), pixels(other)));
     }
 
+    /**
+     * {@code --timings} prints one line of every phase's seconds, which add up to no more than the total, the later
+     * steps' mean between their min and max; without it, no such line.
+     */
+    @Test
+    void timingsPrintEveryPhase(@TempDir Path tmp) throws IOException {
+        Path model = TinyModel.assemble(tmp.resolve("m"), "euler", TinyModel.Tokenizer.TINY_BPE);
+        CliRun r = CliRun.run("generate", "--model", model.toString(), "--prompt", "a horse", "--steps", "4", "--seed", "1",
+                "--backend", "cpu", "--timings", "--out", tmp.resolve("t.png").toString());
+        assertEquals(0, r.exit(), r.err());
+        String line = r.errLines().stream().filter(l -> l.startsWith("timings:")).findFirst().orElseThrow(() -> new AssertionError(r.err()));
+        java.util.Map<String, Double> t = new java.util.LinkedHashMap<>();
+        for (String kv : line.substring("timings:".length()).trim().split(" ")) {
+            String[] p = kv.split("=");
+            t.put(p[0], Double.parseDouble(p[1]));
+        }
+        assertEquals(java.util.List.of("load", "begin", "first_step", "step_mean", "step_min", "step_max", "decode", "png", "total"),
+                java.util.List.copyOf(t.keySet()), line);
+        for (double v : t.values()) assertTrue(v >= 0, line);
+        assertTrue(t.get("step_min") <= t.get("step_mean") && t.get("step_mean") <= t.get("step_max"), line);
+        double parts = t.get("load") + t.get("begin") + t.get("first_step") + 3 * t.get("step_mean") + t.get("decode") + t.get("png");
+        assertTrue(parts <= t.get("total") + 1e-2, "phases add up to more than the total: " + line);
+        assertTrue(parts >= 0.5 * t.get("total"), "phases miss most of the total: " + line);
+        CliRun plain = CliRun.run("generate", "--model", model.toString(), "--prompt", "a horse", "--steps", "2", "--seed", "1",
+                "--backend", "cpu", "--out", tmp.resolve("u.png").toString());
+        assertEquals(0, plain.exit(), plain.err());
+        assertTrue(plain.errLines().stream().noneMatch(l -> l.startsWith("timings:")), plain.err());
+    }
+
     @Test
     void batchWritesNumberedFilesFromOneNoiseDraw(@TempDir Path tmp) throws IOException {
         Path model = TinyModel.assemble(tmp.resolve("m"), "ddim", TinyModel.Tokenizer.TINY_BPE);

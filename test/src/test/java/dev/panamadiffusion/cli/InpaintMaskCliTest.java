@@ -88,6 +88,11 @@ class InpaintMaskCliTest {
                 "--init-image", init, "--mask", mask, "--mask-blur", "-1", "--out", out);
         assertUsage("--mask-crop-padding must be in [0, 16384], got -2", "--model", model.toString(), "--prompt", "x",
                 "--init-image", init, "--mask", mask, "--mask-crop-padding", "-2", "--out", out);
+        assertUsage("--masked-content needs --mask (it prepares the mask)", "--model", model.toString(), "--prompt", "x",
+                "--init-image", init, "--masked-content", "fill", "--out", out);
+        assertUsage("--masked-content: unknown masked content 'blur' (use original, fill, latent-noise or latent-nothing)",
+                "--model", model.toString(), "--prompt", "x", "--init-image", init, "--mask", mask, "--masked-content", "blur",
+                "--out", out);
         Path black = tmp.resolve("black.png");
         PngWriter.write(black, new Rgb8Image(16, 16, new byte[16 * 16 * 3]), Map.of());
         assertUsage("--mask marks nothing (every pixel black), so there is no region to inpaint at full resolution (mask crop"

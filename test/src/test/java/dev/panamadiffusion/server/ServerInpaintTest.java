@@ -8,6 +8,8 @@ import dev.panamadiffusion.image.ImageFiles;
 import dev.panamadiffusion.image.Rgb8Image;
 import dev.panamadiffusion.pipeline.GenerationRequest;
 import dev.panamadiffusion.pipeline.InitImage;
+import dev.panamadiffusion.pipeline.InpaintFill;
+import dev.panamadiffusion.pipeline.MaskOptions;
 import dev.panamadiffusion.pipeline.ProgressListener;
 import dev.panamadiffusion.pipeline.RngKind;
 import dev.panamadiffusion.testing.TinyModel;
@@ -74,9 +76,17 @@ class ServerInpaintTest {
 
     /** The engine's own pixels for the tiny model's inpainting of the set's picture. */
     private static byte[] direct(String sampler, int steps, double cfg, long seed, double strength, Rgb8Image m) throws Exception {
-        GenerationRequest r = new GenerationRequest(PROMPT, "blurry", steps, cfg, sampler, seed, 16, 16, 1, 0, RngKind.TORCH);
-        return engine.submit(r, new InitImage(init, strength, m), ProgressListener.NONE).result().get().images().get(0).rgb();
+        return direct(sampler, steps, cfg, seed, strength, m, MaskOptions.NONE);
     }
+
+    private static byte[] direct(String sampler, int steps, double cfg, long seed, double strength, Rgb8Image m,
+                                 MaskOptions options) throws Exception {
+        GenerationRequest r = new GenerationRequest(PROMPT, "blurry", steps, cfg, sampler, seed, 16, 16, 1, 0, RngKind.TORCH);
+        return engine.submit(r, new InitImage(init, strength, m, options), ProgressListener.NONE).result().get().images().get(0).rgb();
+    }
+
+    /** The fields that ask for the mask as sent: no blur, the whole picture, the masked area from the picture. */
+    private static final String AS_SENT = ", \"mask_blur\": 0, \"inpaint_full_res\": false, \"inpainting_fill\": 1";
 
     private static HttpResponse<String> postJson(String body) throws Exception {
         return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + "/sdapi/v1/img2img"))
@@ -100,9 +110,37 @@ class ServerInpaintTest {
     @Test
     void a1111MaskInpaintsAsTheEngine() throws Exception {
         byte[] expected = direct("Euler", 8, 7.5, 31, 0.75, mask);
-        assertArrayEquals(expected, firstImage(postJson(a1111("", maskPng)), "images", null));
-        assertArrayEquals(expected, firstImage(postJson(a1111(", \"mask_blur\": 0, \"inpainting_mask_invert\": 1",
+        assertArrayEquals(expected, firstImage(postJson(a1111(AS_SENT, maskPng)), "images", null));
+        assertArrayEquals(expected, firstImage(postJson(a1111(AS_SENT + ", \"inpainting_mask_invert\": 1",
                 png(inverted(mask), false))), "images", null), "inverted mask, inverted back");
+    }
+
+    /**
+     * Without the mask fields, A1111's API defaults apply: {@code mask_blur} 4, "only masked" with a padding of 0,
+     * {@code inpainting_fill} 0 ("fill").
+     */
+    @Test
+    void a1111MaskFieldsDefaultToA1111s() throws Exception {
+        byte[] defaults = firstImage(postJson(a1111("", maskPng)), "images", null);
+        assertArrayEquals(direct("Euler", 8, 7.5, 31, 0.75, mask, new MaskOptions(4, 0, InpaintFill.FILL)), defaults);
+        assertArrayEquals(defaults, firstImage(postJson(a1111(", \"mask_blur_x\": 4, \"mask_blur_y\": 4, \"inpaint_full_res\": true,"
+                + " \"inpaint_full_res_padding\": 0, \"inpainting_fill\": 0", maskPng)), "images", null), "A1111's defaults sent");
+        assertFalse(Arrays.equals(direct("Euler", 8, 7.5, 31, 0.75, mask), defaults), "the defaults change nothing");
+    }
+
+    /**
+     * {@code inpainting_fill} 0–3 paint what {@code generate --masked-content fill/original/latent-noise/latent-nothing}
+     * paints, and each differs from "original".
+     */
+    @Test
+    void a1111InpaintingFillEqualsCliMaskedContent() throws Exception {
+        byte[] original = firstImage(postJson(a1111(AS_SENT, maskPng)), "images", null);
+        for (InpaintFill fill : InpaintFill.values()) {
+            String fields = AS_SENT.replace("\"inpainting_fill\": 1", "\"inpainting_fill\": " + fill.a1111);
+            byte[] served = firstImage(postJson(a1111(fields, maskPng)), "images", null);
+            assertArrayEquals(cli("--masked-content", fill.cliName()), served, fill.label);
+            if (fill != InpaintFill.ORIGINAL) assertFalse(Arrays.equals(original, served), fill.label + " paints as original");
+        }
     }
 
     @Test
@@ -120,9 +158,11 @@ class ServerInpaintTest {
      */
     @Test
     void a1111MaskBlurEqualsCliMaskBlur() throws Exception {
-        byte[] served = firstImage(postJson(a1111(", \"mask_blur\": 4", maskPng)), "images", null);
+        String whole = ", \"inpaint_full_res\": false, \"inpainting_fill\": 1";
+        byte[] served = firstImage(postJson(a1111(", \"mask_blur\": 4" + whole, maskPng)), "images", null);
         assertArrayEquals(cli("--mask-blur", "4"), served);
-        assertArrayEquals(served, firstImage(postJson(a1111(", \"mask_blur_x\": 4, \"mask_blur_y\": 4", maskPng)), "images", null));
+        assertArrayEquals(served, firstImage(postJson(a1111(", \"mask_blur_x\": 4, \"mask_blur_y\": 4" + whole, maskPng)), "images", null));
+        assertArrayEquals(served, firstImage(postJson(a1111(whole, maskPng)), "images", null), "mask_blur absent: 4");
         assertFalse(Arrays.equals(direct("Euler", 8, 7.5, 31, 0.75, mask), served), "mask_blur 4 changes nothing");
     }
 
@@ -136,10 +176,10 @@ class ServerInpaintTest {
         byte[] served = firstImage(postJson(a1111(", \"mask_blur\": 1, \"inpaint_full_res\": true, \"inpaint_full_res_padding\": 1,"
                 + " \"inpainting_fill\": 1", maskPng)), "images", null);
         assertArrayEquals(cli("--mask-blur", "1", "--mask-crop-padding", "1"), served);
-        assertArrayEquals(served, firstImage(postJson(a1111(", \"mask_blur\": 1, \"inpaint_full_res\": 1, \"inpaint_full_res_padding\": 1",
-                maskPng)), "images", null), "inpaint_full_res as A1111's 1");
-        byte[] whole = firstImage(postJson(a1111(", \"mask_blur\": 1, \"inpaint_full_res\": false, \"inpaint_full_res_padding\": 1",
-                maskPng)), "images", null);
+        assertArrayEquals(served, firstImage(postJson(a1111(", \"mask_blur\": 1, \"inpaint_full_res\": 1, \"inpaint_full_res_padding\": 1,"
+                + " \"inpainting_fill\": 1", maskPng)), "images", null), "inpaint_full_res as A1111's 1");
+        byte[] whole = firstImage(postJson(a1111(", \"mask_blur\": 1, \"inpaint_full_res\": false, \"inpaint_full_res_padding\": 1,"
+                + " \"inpainting_fill\": 1", maskPng)), "images", null);
         assertArrayEquals(cli("--mask-blur", "1"), whole);
         assertFalse(Arrays.equals(whole, served), "inpaint_full_res changes nothing");
     }
@@ -163,9 +203,10 @@ class ServerInpaintTest {
     void a1111MaskOptionErrorsNameTheField() throws Exception {
         ImageServerTest.assertBad(postJson(a1111(", \"mask_blur_x\": 4, \"mask_blur_y\": 8", maskPng)), 400, "mask_blur_y", "differ");
         ImageServerTest.assertBad(postJson(a1111(", \"mask_blur\": -1", maskPng)), 400, "mask_blur", "[0, 256]");
-        for (int fill : new int[] {0, 2, 3}) {
-            ImageServerTest.assertBad(postJson(a1111(", \"inpainting_fill\": " + fill, maskPng)), 400, "inpainting_fill", "not supported");
+        for (int fill : new int[] {4, -1}) {
+            ImageServerTest.assertBad(postJson(a1111(", \"inpainting_fill\": " + fill, maskPng)), 400, "inpainting_fill", "3 (latent nothing)");
         }
+        ImageServerTest.assertBad(postJson(a1111(", \"mask_blur_x\": 8", maskPng)), 400, "mask_blur_y", "differ");
         ImageServerTest.assertBad(postJson(a1111(", \"inpaint_full_res\": \"yes\"", maskPng)), 400, "inpaint_full_res", "true/false");
         ImageServerTest.assertBad(postJson(a1111(", \"inpaint_full_res\": true, \"inpaint_full_res_padding\": -1", maskPng)), 400,
                 "inpaint_full_res_padding", "[0, 16384]");
@@ -221,6 +262,11 @@ class ServerInpaintTest {
     }
 
     private static HttpResponse<String> edits(Map<String, Object> form) throws Exception {
+        return edits(server.port(), form);
+    }
+
+    /** POST /v1/images/edits on the server at {@code port} with {@code form}'s parts (byte[] values as PNG files). */
+    static HttpResponse<String> edits(int port, Map<String, Object> form) throws Exception {
         String boundary = "pd-test-boundary";
         ByteArrayOutputStream body = new ByteArrayOutputStream();
         for (Map.Entry<String, Object> e : form.entrySet()) {
@@ -232,7 +278,7 @@ class ServerInpaintTest {
             body.write("\r\n".getBytes(StandardCharsets.UTF_8));
         }
         body.write(("--" + boundary + "--\r\n").getBytes(StandardCharsets.UTF_8));
-        return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + "/v1/images/edits"))
+        return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/v1/images/edits"))
                 .timeout(Duration.ofMinutes(2)).header("Content-Type", "multipart/form-data; boundary=" + boundary)
                 .POST(HttpRequest.BodyPublishers.ofByteArray(body.toByteArray())).build(), HttpResponse.BodyHandlers.ofString());
     }
@@ -244,7 +290,7 @@ class ServerInpaintTest {
     }
 
     /** {@code img} as a PNG; with {@code alphaFromWhite}, fully transparent where the picture is white, else opaque RGB. */
-    private static byte[] png(Rgb8Image img, boolean alphaFromWhite) throws Exception {
+    static byte[] png(Rgb8Image img, boolean alphaFromWhite) throws Exception {
         return png(img, alphaFromWhite ? img : null);
     }
 
