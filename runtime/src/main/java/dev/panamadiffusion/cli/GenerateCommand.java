@@ -7,6 +7,7 @@ import dev.panamadiffusion.image.PngWriter;
 import dev.panamadiffusion.image.Rgb8Image;
 import dev.panamadiffusion.io.ModelFolder;
 import dev.panamadiffusion.io.PredictionType;
+import dev.panamadiffusion.io.SafeTensors;
 import dev.panamadiffusion.lora.LoraSpec;
 import dev.panamadiffusion.pipeline.BackendFactory;
 import dev.panamadiffusion.pipeline.CancellationToken;
@@ -23,6 +24,7 @@ import dev.panamadiffusion.pipeline.SdxlOptions;
 import dev.panamadiffusion.pipeline.SizeRule;
 import dev.panamadiffusion.pipeline.StableDiffusionPipeline;
 import dev.panamadiffusion.schedulers.Schedulers;
+import dev.panamadiffusion.tensor.Tensor;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -41,11 +43,13 @@ import java.util.concurrent.Callable;
  * PNG with the A1111 {@code parameters} text.
  */
 @Command(name = "generate", mixinStandardHelpOptions = true, sortOptions = false,
-        description = "Generate images from a prompt with a Stable Diffusion 1.x/2.x or SDXL base model in diffusers layout.")
+        description = "Generate images from a prompt with a Stable Diffusion 1.x/2.x or SDXL base model in diffusers layout,"
+                + " or refine a picture with an SDXL refiner (--init-image).")
 public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--model", paramLabel = "DIR|FILE",
             description = "Diffusers model folder (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/),"
-                    + " or a single-file .safetensors checkpoint of SD 1.x/2.x or SDXL base in the original (LDM) layout."
+                    + " or a single-file .safetensors checkpoint of SD 1.x/2.x, SDXL base or the SDXL refiner in the original"
+                    + " (LDM) layout."
                     + " Default: the project's demo model (models/pdiff-demo: coloured shapes, 64x64).")
     Path model;
 
@@ -97,6 +101,35 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--negative-target-size", paramLabel = "WxH", converter = SizeConverter.class,
             description = "SDXL: target size for the negative pass; with --negative-original-size only.")
     SdxlOptions.Size negativeTargetSize;
+
+    @Option(names = "--aesthetic-score", paramLabel = "SCORE",
+            description = "SDXL refiner only: the aesthetic score its time ids condition on, in place of the target size"
+                    + " (diffusers' aesthetic_score; LAION's aesthetic scores, about 1 to 10). Default: 6.")
+    Double aestheticScore;
+
+    @Option(names = "--negative-aesthetic-score", paramLabel = "SCORE",
+            description = "SDXL refiner only: the aesthetic score of the unconditional (negative) pass"
+                    + " (negative_aesthetic_score). Default: 2.5.")
+    Double negativeAestheticScore;
+
+    @Option(names = "--denoising-end", paramLabel = "F",
+            description = "SDXL: stop the schedule after this share of it (diffusers' denoising_end, in (0, 1)), leaving"
+                    + " the latents partly denoised for a refiner: write them with --latents-out.")
+    Double denoisingEnd;
+
+    @Option(names = "--denoising-start", paramLabel = "F",
+            description = "SDXL image to image: start the schedule after this share of it (denoising_start, in (0, 1)),"
+                    + " from --init-latents (or --init-image's latents) as they are, without noise; --strength is not read.")
+    Double denoisingStart;
+
+    @Option(names = "--init-latents", paramLabel = "FILE.safetensors",
+            description = "With --denoising-start: start from these latents ('latents' [1 or B, 4, h, w], as --latents-out"
+                    + " writes them) instead of an image; the output's size is theirs.")
+    Path initLatents;
+
+    @Option(names = "--latents-out", paramLabel = "FILE.safetensors",
+            description = "Also write the final latents (before the VAE, diffusers' output_type=\"latent\") as 'latents'.")
+    Path latentsOut;
 
     @Option(names = "--steps", defaultValue = "20", description = "Denoising steps, 1-1000. Default: ${DEFAULT-VALUE}.")
     int steps;
@@ -153,7 +186,7 @@ public final class GenerateCommand implements Callable<Integer> {
 
     @Option(names = {"--strength", "--denoising-strength"}, paramLabel = "S",
             description = "With --init-image: how much of the schedule runs over it, in (0, 1] (int(steps x S) steps;"
-                    + " 1 repaints from full noise). Default: 0.75.")
+                    + " 1 repaints from full noise). Default: 0.75; 0.3 on an SDXL refiner (StableDiffusionXLImg2ImgPipeline's).")
     Double strength;
 
     @Option(names = "--mask", paramLabel = "FILE.png",
@@ -203,10 +236,14 @@ public final class GenerateCommand implements Callable<Integer> {
             Map.entry("cropsCoordsTopLeft", "--crops-coords-top-left"), Map.entry("targetSize", "--target-size"),
             Map.entry("negativeOriginalSize", "--negative-original-size"),
             Map.entry("negativeCropsCoordsTopLeft", "--negative-crops-coords-top-left"),
-            Map.entry("negativeTargetSize", "--negative-target-size"));
+            Map.entry("negativeTargetSize", "--negative-target-size"), Map.entry("aestheticScore", "--aesthetic-score"),
+            Map.entry("negativeAestheticScore", "--negative-aesthetic-score"), Map.entry("denoisingEnd", "--denoising-end"),
+            Map.entry("denoisingStart", "--denoising-start"));
 
     /** diffusers' (and A1111's) default strength. */
     static final double DEFAULT_STRENGTH = 0.75;
+    /** {@code StableDiffusionXLImg2ImgPipeline}'s default strength, an SDXL refiner's without {@code --strength}. */
+    static final double REFINER_STRENGTH = 0.3;
 
     /**
      * Everything the user can get wrong is checked before any work, in this order, each an exit code 2: the request's
@@ -218,6 +255,7 @@ public final class GenerateCommand implements Callable<Integer> {
         PrintWriter err = spec.commandLine().getErr();
         PrintWriter stdout = spec.commandLine().getOut();
         InitImage init = initImage();
+        Tensor latentsIn = initLatents();
         GenerationRequest request = request();
         Map<String, String> names = OPTION_NAMES;
         if (init != null) {
@@ -237,6 +275,21 @@ public final class GenerateCommand implements Callable<Integer> {
         Path model = Main.modelOrDemo(this.model);
         RequestLimits.Model facts = modelLimits(model, prediction, request, names);
         checkRequest(request, facts, names);
+        if (denoisingStart != null && init == null && latentsIn == null) {
+            throw new Main.UsageException("--denoising-start needs --init-latents or --init-image (it is image to image's:"
+                    + " the refiner's half of an ensemble of expert denoisers)");
+        }
+        if ((denoisingStart != null || denoisingEnd != null) && mask != null) {
+            throw new Main.UsageException((denoisingStart != null ? "--denoising-start" : "--denoising-end")
+                    + " is not supported with --mask (inpainting) yet");
+        }
+        InvalidRequestException.Problem noImage = init == null && latentsIn == null
+                ? StableDiffusionPipeline.textToImageProblem(facts.refiner()) : null;
+        if (noImage != null) throw new Main.UsageException(new InvalidRequestException(List.of(noImage)).describe(names));
+        if (init != null && facts.refiner() && strength == null && mask == null) {
+            init = new InitImage(init.image(), REFINER_STRENGTH, null, init.maskOptions());
+            checkInitImage(init, request);
+        }
 
         ProgressBar bar = new ProgressBar(err, "sampling");
         Timings clock = new Timings(bar);
@@ -262,7 +315,8 @@ public final class GenerateCommand implements Callable<Integer> {
             GenerationResult result;
             try {
                 clock.generating();
-                result = pipeline.generate(request, init == null ? PipelineInputs.NONE : PipelineInputs.of(init), clock,
+                PipelineInputs inputs = init == null ? PipelineInputs.NONE : PipelineInputs.of(init);
+                result = pipeline.generate(request, latentsIn == null ? inputs : inputs.withImageLatents(latentsIn), clock,
                         CancellationToken.none());
                 clock.decoded();
             } catch (OutOfMemoryError e) {
@@ -271,6 +325,10 @@ public final class GenerateCommand implements Callable<Integer> {
                 throw new IllegalStateException(e.getMessage() + "; a smaller --width/--height or --batch needs less", e);
             }
             for (String w : result.warnings()) err.println("pdiff: warning: " + w);
+            if (latentsOut != null) {
+                SafeTensors.write(latentsOut, Map.of("latents", result.latents()), Map.of("format", "pt"));
+                stdout.printf(Locale.ROOT, "wrote %s (latents %s)%n", latentsOut, java.util.Arrays.toString(result.latents().shape()));
+            }
             for (int i = 0; i < result.size(); i++) {
                 PngWriter.write(files.get(i), result.images().get(i), PngWriter.parameters(result.infotexts().get(i)));
                 stdout.printf(Locale.ROOT, "wrote %s (%dx%d, seed %s)%n", files.get(i), result.images().get(i).width(),
@@ -300,7 +358,9 @@ public final class GenerateCommand implements Callable<Integer> {
                 // judged by the generic rule
             }
             int side = RequestLimits.DEFAULT.maxSide();   // SDXL's options are judged once the model can be read
-            checkRequest(request, new RequestLimits.Model(sizes, side, side, Integer.MAX_VALUE, true), names);
+            // (the refiner's aesthetic scores too: whether the model is a refiner is not known yet)
+            checkRequest(request.withSdxl(request.sdxl().withAestheticScores(null, null)),
+                    new RequestLimits.Model(sizes, side, side, Integer.MAX_VALUE, true), names);
             throw new Main.UsageException(e.getMessage());
         }
     }
@@ -338,6 +398,32 @@ public final class GenerateCommand implements Callable<Integer> {
         Rgb8Image maskImage = mask == null ? null : read(mask, "--mask");
         double s = strength != null ? strength : mask != null ? 1.0 : DEFAULT_STRENGTH;
         return new InitImage(image, s, maskImage, options);
+    }
+
+    /**
+     * {@code --init-latents} read (its {@code latents} tensor), or null; it needs {@code --denoising-start} and excludes
+     * {@code --init-image}; {@code --latents-out} must be a {@code .safetensors} name. Problems are usage errors.
+     */
+    Tensor initLatents() {
+        if (latentsOut != null && !latentsOut.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".safetensors")) {
+            throw new Main.UsageException("--latents-out must name a .safetensors file, got " + latentsOut);
+        }
+        if (initLatents == null) return null;
+        if (initImage != null) throw new Main.UsageException("--init-latents and --init-image exclude each other");
+        if (denoisingStart == null) {
+            throw new Main.UsageException("--init-latents needs --denoising-start (the share of the schedule they have been"
+                    + " through)");
+        }
+        try {
+            Tensor t = SafeTensors.readAll(initLatents).get("latents");
+            if (t == null || t.rank() != 4) {
+                throw new Main.UsageException("--init-latents " + initLatents + ": no 'latents' tensor [B, C, h, w] in it");
+            }
+            return t;
+        } catch (RuntimeException e) {
+            if (e instanceof Main.UsageException) throw e;
+            throw new Main.UsageException("--init-latents " + initLatents + ": " + e.getMessage());
+        }
     }
 
     /** {@code --mask-blur}, {@code --mask-crop-padding} and {@code --masked-content} checked (all need {@code --mask}). */
@@ -384,7 +470,8 @@ public final class GenerateCommand implements Callable<Integer> {
         }
         // without --guidance the model's default replaces 7.5 once the model is loaded (StableDiffusionPipeline.defaultGuidance)
         SdxlOptions sdxl = new SdxlOptions(prompt2, negativePrompt2, originalSize, cropsCoordsTopLeft, targetSize,
-                negativeOriginalSize, negativeCropsCoordsTopLeft, negativeTargetSize);
+                negativeOriginalSize, negativeCropsCoordsTopLeft, negativeTargetSize, aestheticScore, negativeAestheticScore,
+                denoisingStart, denoisingEnd);
         return new GenerationRequest(prompt, negativePrompt, steps, guidance == null ? 7.5 : guidance, scheduler, seed, width, height, batch,
                 clipSkip, kind, sdxl);
     }

@@ -40,7 +40,11 @@ import java.util.TreeSet;
  *
  * <p>SDXL base files ({@code conditioner.embedders.*}) add {@code text_encoder_2} (OpenCLIP ViT-bigG as a
  * CLIPTextModelWithProjection, every layer) and the UNet's {@code text_time} added embedding, whose
- * {@code addition_time_embed_dim} is (label_emb's input width − text_encoder_2's projection) / 6.
+ * {@code addition_time_embed_dim} is (label_emb's input width − text_encoder_2's projection) / 6. SDXL refiner files
+ * ({@code conditioner.embedders.0.model.*}: OpenCLIP ViT-bigG alone) have that {@code text_encoder_2} and no
+ * {@code text_encoder}, and 5 time ids (original size, crop, aesthetic score): diffusers' {@code convert_from_ckpt}
+ * makes them a {@code StableDiffusionXLImg2ImgPipeline} with {@code requires_aesthetics_score} and
+ * {@code force_zeros_for_empty_prompt} false, which {@link ModelFolder#open} follows.
  */
 public final class LdmCheckpoint {
     /** Extensions of pickle-based checkpoints, which are refused. */
@@ -86,7 +90,7 @@ public final class LdmCheckpoint {
         c.check(shapes);
         c.configs.put("unet", c.unetConfig(yaml));
         c.configs.put("vae", c.vaeConfig(yaml));
-        c.configs.put("text_encoder", c.textConfig());
+        if (!layout.refiner()) c.configs.put("text_encoder", c.textConfig());
         if (layout.sdxl()) c.configs.put("text_encoder_2", c.textEncoder2Config());
         c.configs.put("scheduler", c.schedulerConfig());
         return c;
@@ -215,18 +219,19 @@ public final class LdmCheckpoint {
     }
 
     /**
-     * SDXL's {@code text_time} embedding: label_emb's input is 6 time ids × addition_time_embed_dim (sinusoidal) and
-     * text_encoder_2's projected pooled output, which the projection's width gives.
+     * SDXL's {@code text_time} embedding: label_emb's input is 6 time ids (the refiner: 5) × addition_time_embed_dim
+     * (sinusoidal) and text_encoder_2's projected pooled output, which the projection's width gives.
      */
     private void addedEmbedding(ObjectNode j) {
         int in = layout.addEmbeddingIn(), pooled = layout.text2().projection();
-        if (in <= pooled || (in - pooled) % 6 != 0 || (in - pooled) / 6 % 2 != 0) {
+        int ids = layout.refiner() ? 5 : 6;
+        if (in <= pooled || (in - pooled) % ids != 0 || (in - pooled) / ids % 2 != 0) {
             throw new CheckpointException(file, "the UNet's added embedding (" + LdmLayout.UNET + "label_emb.0.0.weight) takes "
-                    + in + " inputs, which is not 6 time ids of an even width plus the " + pooled + " of text_encoder_2's"
+                    + in + " inputs, which is not " + ids + " time ids of an even width plus the " + pooled + " of text_encoder_2's"
                     + " projection: the UNet and the text encoders do not belong together");
         }
         j.put("addition_embed_type", "text_time");
-        j.put("addition_time_embed_dim", (in - pooled) / 6);
+        j.put("addition_time_embed_dim", (in - pooled) / ids);
         j.put("projection_class_embeddings_input_dim", in);
     }
 
@@ -288,7 +293,7 @@ public final class LdmCheckpoint {
     }
 
     private ObjectNode schedulerConfig() {
-        if (layout.sdxl()) {   // convert_from_ckpt's SDXL scheduler (what SDXL base ships)
+        if (layout.sdxl()) {   // convert_from_ckpt's SDXL scheduler (what SDXL base and the refiner ship)
             ObjectNode j = node("EulerDiscreteScheduler");
             j.put("beta_start", 0.00085).put("beta_end", 0.012).put("beta_schedule", "scaled_linear");
             j.put("num_train_timesteps", 1000).put("steps_offset", 1).put("timestep_spacing", "leading");
@@ -319,8 +324,14 @@ public final class LdmCheckpoint {
 
     public boolean isSd2() { return layout.openClip(); }
 
-    /** SDXL base: two text encoders ({@code text_encoder_2}, {@code tokenizer_2}) and the UNet's text_time embedding. */
+    /**
+     * SDXL base or refiner: {@code text_encoder_2}, {@code tokenizer_2} and the UNet's text_time embedding (base also
+     * {@code text_encoder}).
+     */
     public boolean isSdxl() { return layout.sdxl(); }
+
+    /** The SDXL refiner: {@code text_encoder_2} alone and 5 time ids (original size, crop, aesthetic score). */
+    public boolean isSdxlRefiner() { return layout.refiner(); }
 
     public boolean isInpainting() { return layout.inpainting(); }
 
@@ -332,8 +343,13 @@ public final class LdmCheckpoint {
     public static final List<String> SDXL_COMPONENTS = List.of("unet", "vae", "text_encoder", "text_encoder_2", "tokenizer",
             "tokenizer_2", "scheduler");
 
-    /** The components this file holds ({@link #COMPONENTS} or {@link #SDXL_COMPONENTS}). */
-    public List<String> components() { return layout.sdxl() ? SDXL_COMPONENTS : COMPONENTS; }
+    /** The components an SDXL refiner file holds. */
+    public static final List<String> SDXL_REFINER_COMPONENTS = List.of("unet", "vae", "text_encoder_2", "tokenizer_2", "scheduler");
+
+    /** The components this file holds ({@link #COMPONENTS}, {@link #SDXL_COMPONENTS} or {@link #SDXL_REFINER_COMPONENTS}). */
+    public List<String> components() {
+        return layout.refiner() ? SDXL_REFINER_COMPONENTS : layout.sdxl() ? SDXL_COMPONENTS : COMPONENTS;
+    }
 
     /** The diffusers config of {@code unet}, {@code vae}, {@code text_encoder}, {@code text_encoder_2} (SDXL) or {@code scheduler} (a copy). */
     public JsonNode config(String component) {

@@ -50,7 +50,7 @@ public final class LdmKeyMap {
         m.vae(layout, shapes);
         if (layout.openClip()) {
             m.openClip("text_encoder", LdmLayout.OPEN_CLIP, layout.textLayers(), layout.textHidden());
-        } else {
+        } else if (!layout.refiner()) {   // the SDXL refiner has no first text encoder
             m.clip(layout, shapes);
         }
         if (layout.sdxl()) {

@@ -11,19 +11,21 @@ import java.util.regex.Pattern;
 /**
  * The structure of a Stable Diffusion checkpoint in the original CompVis/LDM layout, read off its tensor names and
  * shapes alone (no config file needed): the family (SD 1.x with CLIP ViT-L, SD 2.x with OpenCLIP ViT-H, SDXL base with
- * both CLIP ViT-L and OpenCLIP ViT-bigG), the UNet's widths, layers per block, which levels have attention and how deep
+ * both CLIP ViT-L and OpenCLIP ViT-bigG, the SDXL refiner with OpenCLIP ViT-bigG alone), the UNet's widths, layers per block, which levels have attention and how deep
  * their transformers are, its input channels (9 for inpainting), SDXL's added embedding, the VAE's and the text
  * encoders' sizes. What shapes cannot say (attention heads, v-prediction) {@link LdmCheckpoint} takes from the family's
  * conventions or an LDM config beside the file.
  *
- * @param clipPrefix       where the first text encoder's Hugging Face CLIP keys start (SD 1.x and SDXL's embedders.0)
+ * @param clipPrefix       where the first text encoder's Hugging Face CLIP keys start (SD 1.x and SDXL's embedders.0);
+ *                         null for the SDXL refiner, which has no first text encoder (its text fields are then 0)
  * @param transformerDepth transformer blocks per level, in down-block order (levels without attention: the mid
  *                         block's for the last level, else 1, as diffusers' configs write them)
- * @param addEmbeddingIn   SDXL: the input width of the added embedding ({@code label_emb.0.0}: 6 time ids ×
- *                         addition_time_embed_dim + text_encoder_2's projection); 0 without one
+ * @param addEmbeddingIn   SDXL: the input width of the added embedding ({@code label_emb.0.0}: 6 time ids (the
+ *                         refiner: 5) × addition_time_embed_dim + text_encoder_2's projection); 0 without one
  * @param textBlocksInFile OpenCLIP residual blocks in the file; SD 2.x conditions on the penultimate one, so a file
  *                         with {@code text_projection} (a full OpenCLIP tower) has one block more than {@code textLayers}
- * @param text2            SDXL's second text encoder (OpenCLIP ViT-bigG, every block, with its projection), else null
+ * @param text2            SDXL's second text encoder (OpenCLIP ViT-bigG, every block, with its projection; the refiner's
+ *                         only one, under {@code conditioner.embedders.0.model.}), else null
  */
 record LdmLayout(boolean openClip, String clipPrefix, int[] unetChannels, int unetLayers, boolean[] downAttention,
                  boolean[] upAttention, int[] transformerDepth, int unetIn, int unetOut, int crossAttentionDim,
@@ -39,6 +41,8 @@ record LdmLayout(boolean openClip, String clipPrefix, int[] unetChannels, int un
     static final String SDXL_CLIP = SDXL + "0.transformer.";
     /** SDXL's second text encoder: OpenCLIP ViT-bigG's text tower, q/k/v fused, with {@code text_projection}. */
     static final String SDXL_OPEN_CLIP = SDXL + "1.model.";
+    /** The SDXL refiner's one text encoder: the same OpenCLIP ViT-bigG tower as the first embedder. */
+    static final String REFINER_OPEN_CLIP = SDXL + "0.model.";
     /** Most blocks, layers and widths accepted from a file (as the diffusers config readers bound them). */
     private static final int MAX_COUNT = 64;
 
@@ -54,14 +58,19 @@ record LdmLayout(boolean openClip, String clipPrefix, int[] unetChannels, int un
 
     boolean sdxl() { return text2 != null; }
 
-    /** "SD 1.x", "SD 2.x inpainting", "SDXL", ... */
-    String family() { return (sdxl() ? "SDXL" : openClip ? "SD 2.x" : "SD 1.x") + (inpainting() ? " inpainting" : ""); }
+    /** The SDXL refiner: text_encoder_2 alone, 5 time ids (original size, crop, aesthetic score). */
+    boolean refiner() { return sdxl() && clipPrefix == null; }
+
+    /** "SD 1.x", "SD 2.x inpainting", "SDXL", "SDXL refiner", ... */
+    String family() {
+        return (refiner() ? "SDXL refiner" : sdxl() ? "SDXL" : openClip ? "SD 2.x" : "SD 1.x") + (inpainting() ? " inpainting" : "");
+    }
 
     /** Reads the structure from {@code shapes} (full LDM keys); a layout it does not know is a {@link CheckpointException}. */
     static LdmLayout read(Path file, Map<String, long[]> shapes) {
         Reader r = new Reader(file, shapes);
         boolean sdxl = r.any(SDXL);
-        if (sdxl) sdxlEmbedders(r);
+        boolean refiner = sdxl && sdxlEmbedders(r);
         if (!r.any(UNET)) {
             String hint = shapes.containsKey("conv_in.weight") || shapes.containsKey("encoder.conv_in.weight")
                     || shapes.containsKey("text_model.embeddings.token_embedding.weight")
@@ -76,7 +85,7 @@ record LdmLayout(boolean openClip, String clipPrefix, int[] unetChannels, int un
                     + "* for SD 2.x): an unknown layout");
         }
         String clip = sdxl ? SDXL_CLIP : CLIP;
-        String clipPrefix = r.any(clip + "text_model.") ? clip + "text_model." : clip;
+        String clipPrefix = refiner ? null : r.any(clip + "text_model.") ? clip + "text_model." : clip;
 
         // UNet: input_blocks.0 is conv_in; each level has L resnet blocks, all but the last level a downsampler
         int inputBlocks = r.count(UNET + "input_blocks.");
@@ -133,6 +142,8 @@ record LdmLayout(boolean openClip, String clipPrefix, int[] unetChannels, int un
             // more than the text encoder uses; a file converted from diffusers has only the blocks it uses
             textLayers = r.has(OPEN_CLIP + "text_projection") ? blocks - 1 : blocks;
             if (textLayers < 1) throw new CheckpointException(file, "has an OpenCLIP text encoder with " + blocks + " blocks: too few for SD 2.x");
+        } else if (refiner) {   // no first text encoder
+            vocab = hidden = intermediate = positions = textLayers = blocks = 0;
         } else {
             vocab = r.dim(clipPrefix + "embeddings.token_embedding.weight", 0);
             hidden = r.dim(clipPrefix + "embeddings.token_embedding.weight", 1);
@@ -140,10 +151,11 @@ record LdmLayout(boolean openClip, String clipPrefix, int[] unetChannels, int un
             intermediate = r.dim(clipPrefix + "encoder.layers.0.mlp.fc1.weight", 0);
             textLayers = blocks = r.bounded("text encoder layers", r.count(clipPrefix + "encoder.layers."));
         }
-        // SDXL's text_encoder_2 is OpenCLIP used whole (CLIPTextModelWithProjection): every block, and the projection
+        // SDXL's text_encoder_2 is OpenCLIP used whole (CLIPTextModelWithProjection): every block, and the projection;
+        // the refiner's is the same tower as its first (only) embedder
         OpenClipTower text2 = null;
         if (sdxl) {
-            String p = SDXL_OPEN_CLIP;
+            String p = refiner ? REFINER_OPEN_CLIP : SDXL_OPEN_CLIP;
             text2 = new OpenClipTower(p, r.dim(p + "token_embedding.weight", 0), r.dim(p + "token_embedding.weight", 1),
                     r.dim(p + "transformer.resblocks.0.mlp.c_fc.weight", 0), r.dim(p + "positional_embedding", 0),
                     r.bounded("text encoder 2 layers", r.count(p + "transformer.resblocks.")), r.dim(p + "text_projection", 1));
@@ -160,20 +172,24 @@ record LdmLayout(boolean openClip, String clipPrefix, int[] unetChannels, int un
 
     /**
      * SDXL base conditions on two embedders: CLIP ViT-L ({@code embedders.0.transformer}) and OpenCLIP ViT-bigG
-     * ({@code embedders.1.model}). The refiner (OpenCLIP alone, as {@code embedders.0.model}) and a file missing one
-     * are refused, naming what is there.
+     * ({@code embedders.1.model}); the refiner on OpenCLIP ViT-bigG alone, as {@code embedders.0.model} (true). A file
+     * missing one of base's, or with embedders of both kinds, is refused, naming what is there.
      */
-    private static void sdxlEmbedders(Reader r) {
+    private static boolean sdxlEmbedders(Reader r) {
         boolean clip = r.any(SDXL_CLIP), open = r.any(SDXL_OPEN_CLIP);
-        if (!clip && r.any(SDXL + "0.model.")) {
-            throw new CheckpointException(r.file(), "is a Stable Diffusion XL refiner checkpoint (one OpenCLIP text encoder,"
-                    + " " + SDXL + "0.model.*): only SDXL base (CLIP ViT-L and OpenCLIP ViT-bigG) is supported");
+        if (!clip && r.any(REFINER_OPEN_CLIP)) {
+            if (r.any(SDXL + "1.")) {
+                throw new CheckpointException(r.file(), "has an SDXL refiner's text encoder (" + REFINER_OPEN_CLIP + "*) and a"
+                        + " second embedder (" + SDXL + "1.*): neither SDXL base's layout nor the refiner's");
+            }
+            return true;
         }
         if (!clip || !open) {
             throw new CheckpointException(r.file(), "is an incomplete Stable Diffusion XL checkpoint: SDXL base has two text"
                     + " encoders, but there are no " + (clip ? SDXL_OPEN_CLIP + "* (OpenCLIP ViT-bigG)" : SDXL_CLIP + "* (CLIP ViT-L)")
                     + " tensors");
         }
+        return false;
     }
 
     /**
@@ -185,7 +201,7 @@ record LdmLayout(boolean openClip, String clipPrefix, int[] unetChannels, int un
         if (!key.startsWith(UNET) && !key.startsWith(VAE) && !key.startsWith(text)) {
             return "not part of the UNet, VAE or text encoder (training state such as betas, alphas_cumprod, model_ema.*)";
         }
-        if (sdxl() && key.equals(SDXL_OPEN_CLIP + "logit_scale")) {
+        if (sdxl() && key.equals(text2.prefix() + "logit_scale")) {
             return "OpenCLIP's contrastive temperature (SDXL uses the projected pooled output, not the logits)";
         }
         if (openClip && key.startsWith(OPEN_CLIP)) {
@@ -202,7 +218,7 @@ record LdmLayout(boolean openClip, String clipPrefix, int[] unetChannels, int un
     @Override
     public String toString() {
         return family() + ": UNet " + Arrays.toString(unetChannels) + " x" + unetLayers + ", VAE " + Arrays.toString(vaeChannels)
-                + ", text encoder " + textLayers + " x " + textHidden
+                + (refiner() ? "" : ", text encoder " + textLayers + " x " + textHidden)
                 + (sdxl() ? ", text encoder 2 " + text2.layers() + " x " + text2.hidden() : "");
     }
 

@@ -61,11 +61,16 @@ public final class ModelFolder {
             Map<String, ModelIndex.Component> components = new LinkedHashMap<>();
             components.put("unet", new ModelIndex.Component("diffusers", "UNet2DConditionModel"));
             components.put("vae", new ModelIndex.Component("diffusers", "AutoencoderKL"));
-            components.put("text_encoder", new ModelIndex.Component("transformers", "CLIPTextModel"));
+            if (!c.isSdxlRefiner()) components.put("text_encoder", new ModelIndex.Component("transformers", "CLIPTextModel"));
             if (c.isSdxl()) components.put("text_encoder_2", new ModelIndex.Component("transformers", "CLIPTextModelWithProjection"));
-            components.put("tokenizer", new ModelIndex.Component("transformers", "CLIPTokenizer"));
+            if (!c.isSdxlRefiner()) components.put("tokenizer", new ModelIndex.Component("transformers", "CLIPTokenizer"));
             if (c.isSdxl()) components.put("tokenizer_2", new ModelIndex.Component("transformers", "CLIPTokenizer"));
             components.put("scheduler", new ModelIndex.Component("diffusers", c.config("scheduler").get("_class_name").asText()));
+            if (c.isSdxlRefiner()) {   // convert_from_ckpt's SDXL-Refiner: an img2img pipeline with aesthetic scores
+                String cls = c.isInpainting() ? "StableDiffusionXLInpaintPipeline" : "StableDiffusionXLImg2ImgPipeline";
+                return new ModelFolder(dir, new ModelIndex(cls, null, components,
+                        Map.of("requires_aesthetics_score", true, "force_zeros_for_empty_prompt", false)), c);
+            }
             if (c.isSdxl()) {
                 String cls = c.isInpainting() ? "StableDiffusionXLInpaintPipeline" : "StableDiffusionXLPipeline";
                 return new ModelFolder(dir, new ModelIndex(cls, null, components, Map.of("force_zeros_for_empty_prompt", true)), c);
@@ -128,7 +133,7 @@ public final class ModelFolder {
      */
     public Path component(String name) {
         if (checkpoint != null) {
-            if (!name.equals("tokenizer") && !(name.equals("tokenizer_2") && checkpoint.isSdxl())) {
+            if (!(name.equals("tokenizer") && !checkpoint.isSdxlRefiner()) && !(name.equals("tokenizer_2") && checkpoint.isSdxl())) {
                 throw new IllegalArgumentException("model file " + dir + " is a single-file checkpoint: it has no " + name + "/ folder");
             }
             Path demo;

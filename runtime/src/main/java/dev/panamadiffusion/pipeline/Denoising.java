@@ -25,6 +25,7 @@ public final class Denoising {
     final boolean guided;             // classifier-free guidance: two UNet rows per image
     final Tensor timestepCond;        // [B, time_cond_proj_dim] host: the guidance embedding, or null
     final int beginIndex;             // the schedule iteration the loop starts at (image to image: t_start)
+    final int endIndex;               // the iteration it stops before: the schedule's length, or denoising_end's cutoff
     final Double strength;            // image to image's strength, or null
     final MaskBlend blend;            // inpainting's per-step blend, or MaskBlend.NONE
     final InpaintConditioning conditioning; // a 9-channel inpainting UNet's mask and masked latents, or NONE
@@ -36,7 +37,7 @@ public final class Denoising {
 
     Denoising(GenerationRequest request, String samplerName, Scheduler scheduler, NoiseGenerator generator,
                Tensor hostContext, Tensor context, Tensor addEmbeds, Tensor latents, List<String> warnings, long startNanos,
-               boolean guided, Tensor timestepCond, int beginIndex, Double strength, MaskBlend blend,
+               boolean guided, Tensor timestepCond, int beginIndex, int endIndex, Double strength, MaskBlend blend,
                InpaintConditioning conditioning, MaskOptions.Overlay overlay) {
         this.request = request;
         this.samplerName = samplerName;
@@ -51,6 +52,7 @@ public final class Denoising {
         this.guided = guided;
         this.timestepCond = timestepCond;
         this.beginIndex = beginIndex;
+        this.endIndex = endIndex;
         this.strength = strength;
         this.blend = blend;
         this.conditioning = conditioning;
@@ -88,14 +90,20 @@ public final class Denoising {
 
     /**
      * Loop iterations it runs: those of its schedule (PNDM's PLMS runs one more than the requested steps) from
-     * {@link #beginIndex()} on.
+     * {@link #beginIndex()} up to {@link #endIndex()}.
      */
-    public int totalSteps() { return scheduler.timesteps().length - beginIndex; }
+    public int totalSteps() { return endIndex - beginIndex; }
 
     /** The schedule iteration the loop started at: 0, or image to image's {@code t_start}. */
     public int beginIndex() { return beginIndex; }
 
-    public boolean finished() { return step >= scheduler.timesteps().length; }
+    /**
+     * The schedule iteration the loop stops before: the schedule's length, or fewer with SDXL's
+     * {@link SdxlOptions#denoisingEnd}.
+     */
+    public int endIndex() { return endIndex; }
+
+    public boolean finished() { return step >= endIndex; }
 
     /** Whether {@code o}'s latents can share a UNet batch with these (same channels, height and width). */
     public boolean sameLatentShape(Denoising o) {

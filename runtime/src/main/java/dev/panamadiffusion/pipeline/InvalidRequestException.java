@@ -19,7 +19,9 @@ public final class InvalidRequestException extends IllegalArgumentException {
             Map.entry("cropsCoordsTopLeft", "crops_coords_top_left"), Map.entry("targetSize", "target_size"),
             Map.entry("negativeOriginalSize", "negative_original_size"),
             Map.entry("negativeCropsCoordsTopLeft", "negative_crops_coords_top_left"),
-            Map.entry("negativeTargetSize", "negative_target_size"));
+            Map.entry("negativeTargetSize", "negative_target_size"), Map.entry("aestheticScore", "aesthetic_score"),
+            Map.entry("negativeAestheticScore", "negative_aesthetic_score"), Map.entry("initImage", "init image"),
+            Map.entry("denoisingStart", "denoising_start"), Map.entry("denoisingEnd", "denoising_end"));
 
     /**
      * One bad field.

@@ -146,6 +146,27 @@ sealed interface LatentSource {
         }
     }
 
+    /**
+     * SDXL image to image with {@code denoising_start} (diffusers' {@code add_noise=False}): the image's latents as
+     * they are, from iteration {@code begin} (where the timesteps fall below the start's cutoff): the caller's latents
+     * ({@code given}, [1 or B, C, h, w], repeated per image), or one sample of the encoded image's posterior (the
+     * generator's first draw) times the scaling factor, repeated per image. Nothing else is drawn.
+     */
+    record Clean(DiagonalGaussianDistribution posterior, float scalingFactor, Tensor given, int begin) implements LatentSource {
+        @Override
+        public Start start(Scheduler scheduler, int steps, long[] shape, NoiseGenerator generator) {
+            Tensor latents;
+            if (given == null) {
+                latents = imageLatents(posterior, generator, scalingFactor, shape[0]);            // [B, C, h, w]
+            } else {
+                Tensor g = given.to(dev.panamadiffusion.tensor.DType.F32).contiguous();
+                latents = g.dim(0) == shape[0] ? g : Latents.repeatRows(g, null, Math.toIntExact(shape[0])); // [B, C, h, w]
+            }
+            scheduler.setBeginIndex(begin);
+            return new Start(latents, begin);
+        }
+    }
+
     /** Iteration {@code t_start} of {@code init}'s strength, set as the scheduler's begin index; none left is refused. */
     private static int beginAt(Scheduler scheduler, InitImage init, int steps) {
         int begin = init.beginIndex(steps);

@@ -25,10 +25,22 @@ import java.util.List;
  *                             (diffusers' {@code pooled_prompt_embeds}); needed with promptEmbeds for a UNet with
  *                             {@code text_time}, whose time ids the pipeline makes from the request's size
  * @param negativePooledPromptEmbeds SDXL: the same for the negative prompt (with guidance)
+ * @param imageLatents         SDXL image to image with {@link SdxlOptions#denoisingStart}: host [1 or B, C, h, w]
+ *                             latents to start from as they are (diffusers' {@code image} given as a 4-channel tensor:
+ *                             no VAE, no scaling, no noise), e.g. an SDXL base's output with
+ *                             {@link SdxlOptions#denoisingEnd} handed to a refiner; in place of {@code initImage}
  */
 public record PipelineInputs(Tensor promptEmbeds, Tensor negativePromptEmbeds, Tensor latents, NoiseGenerator generator,
-                             InitImage initImage, Tensor pooledPromptEmbeds, Tensor negativePooledPromptEmbeds) {
+                             InitImage initImage, Tensor pooledPromptEmbeds, Tensor negativePooledPromptEmbeds,
+                             Tensor imageLatents) {
     public static final PipelineInputs NONE = new PipelineInputs(null, null, null, null, null);
+
+    /** Without image latents. */
+    public PipelineInputs(Tensor promptEmbeds, Tensor negativePromptEmbeds, Tensor latents, NoiseGenerator generator,
+                          InitImage initImage, Tensor pooledPromptEmbeds, Tensor negativePooledPromptEmbeds) {
+        this(promptEmbeds, negativePromptEmbeds, latents, generator, initImage, pooledPromptEmbeds, negativePooledPromptEmbeds,
+                null);
+    }
 
     /** Without pooled embeddings (any model but SDXL). */
     public PipelineInputs(Tensor promptEmbeds, Tensor negativePromptEmbeds, Tensor latents, NoiseGenerator generator,
@@ -49,12 +61,19 @@ public record PipelineInputs(Tensor promptEmbeds, Tensor negativePromptEmbeds, T
     /** These inputs starting from {@code init} (null: text to image). */
     public PipelineInputs withInitImage(InitImage init) {
         return new PipelineInputs(promptEmbeds, negativePromptEmbeds, latents, generator, init, pooledPromptEmbeds,
-                negativePooledPromptEmbeds);
+                negativePooledPromptEmbeds, imageLatents);
+    }
+
+    /** These inputs starting from {@code latents} as they are (with {@link SdxlOptions#denoisingStart}; null: none). */
+    public PipelineInputs withImageLatents(Tensor latents) {
+        return new PipelineInputs(promptEmbeds, negativePromptEmbeds, this.latents, generator, initImage, pooledPromptEmbeds,
+                negativePooledPromptEmbeds, latents);
     }
 
     /** These inputs with SDXL's pooled prompt embeddings (each [1 or B, P]; the negative one may be null unguided). */
     public PipelineInputs withPooled(Tensor pooled, Tensor negativePooled) {
-        return new PipelineInputs(promptEmbeds, negativePromptEmbeds, latents, generator, initImage, pooled, negativePooled);
+        return new PipelineInputs(promptEmbeds, negativePromptEmbeds, latents, generator, initImage, pooled, negativePooled,
+                imageLatents);
     }
 
     /** Given {@code latents} as f32, checked to have the request's {@code shape}. */

@@ -27,7 +27,14 @@ import java.util.List;
  *   <li>SDXL's own fields ({@link SdxlOptions}) only on a model with SDXL's {@code text_time} UNet; its second prompts
  *       as long as the prompt; its sizes' sides 1 to {@link #MAX_CONDITIONING_SIDE} and crop coordinates 0 to it (they
  *       are only numbers the UNet embeds, not pixels it computes); the negative sizes both or neither, and the negative
- *       crop only with them (diffusers reads the three only together).
+ *       crop only with them (diffusers reads the three only together);
+ *   <li>the SDXL refiner's ({@code requires_aesthetics_score}, {@link Model#refiner()}) time ids hold an aesthetic
+ *       score instead of the target size: its aesthetic scores are refused on every other model, and on the refiner
+ *       the fields it does not read (the target sizes, and {@code prompt2}/{@code negativePrompt2}: its one text
+ *       encoder reads the prompt, as diffusers' {@code encode_prompt} pairs them) are refused rather than ignored;
+ *       its negative size and crop may come alone (diffusers defaults each); scores are finite, from
+ *       −{@link #MAX_AESTHETIC_SCORE} to {@link #MAX_AESTHETIC_SCORE};
+ *   <li>SDXL's {@code denoisingStart}/{@code denoisingEnd} strictly between 0 and 1, the start below the end.
  * </ul>
  */
 public record RequestLimits(int maxSteps, int maxBatch, int maxIterations, int maxSide, int maxPixelFactor, int maxPromptChars) {
@@ -43,6 +50,8 @@ public record RequestLimits(int maxSteps, int maxBatch, int maxIterations, int m
     public static final long RANDOM_SEED = -1;
     /** Largest side of an SDXL size-conditioning size, and largest crop coordinate ({@link SdxlOptions}). */
     public static final int MAX_CONDITIONING_SIDE = 16384;
+    /** Largest magnitude of an SDXL refiner aesthetic score (LAION's aesthetic scores run from about 1 to 10). */
+    public static final double MAX_AESTHETIC_SCORE = 100;
 
     public RequestLimits {
         if (maxSteps < 1 || maxBatch < 1 || maxIterations < 1 || maxSide < 8 || maxPixelFactor < 1 || maxPromptChars < 1) {
@@ -52,14 +61,20 @@ public record RequestLimits(int maxSteps, int maxBatch, int maxIterations, int m
 
     /**
      * What a model allows, read from its configs: the sizes it can make, its own size (what a width or height of 0
-     * means), its text encoder's layer count (the largest clip skip) and whether it is SDXL (its UNet has the
-     * {@code text_time} added conditioning that {@link SdxlOptions} feed).
+     * means), its text encoder's layer count (the largest clip skip), whether it is SDXL (its UNet has the
+     * {@code text_time} added conditioning that {@link SdxlOptions} feed) and whether it is an SDXL refiner
+     * ({@code requires_aesthetics_score}: 5 time ids with an aesthetic score; image to image only).
      */
-    public record Model(SizeRule sizes, int defaultWidth, int defaultHeight, int textLayers, boolean sdxl) {
+    public record Model(SizeRule sizes, int defaultWidth, int defaultHeight, int textLayers, boolean sdxl, boolean refiner) {
         public Model {
-            if (sizes == null || defaultWidth < 1 || defaultHeight < 1 || textLayers < 0) {
+            if (sizes == null || defaultWidth < 1 || defaultHeight < 1 || textLayers < 0 || refiner && !sdxl) {
                 throw new IllegalArgumentException("model limits " + sizes + ", " + defaultWidth + "x" + defaultHeight + ", " + textLayers);
             }
+        }
+
+        /** A model that is not an SDXL refiner. */
+        public Model(SizeRule sizes, int defaultWidth, int defaultHeight, int textLayers, boolean sdxl) {
+            this(sizes, defaultWidth, defaultHeight, textLayers, sdxl, false);
         }
 
         /** A model that is not SDXL. */
@@ -140,11 +155,19 @@ public record RequestLimits(int maxSteps, int maxBatch, int maxIterations, int m
     private void sdxl(List<Problem> out, SdxlOptions o, Model model) {
         if (!model.sdxl()) {
             for (String field : fields(o)) {
-                out.add(new Problem(field, "is SDXL's, but this model is not SDXL (SD 1.x/2.x: one text encoder, no size"
+                out.add(isAesthetic(field) ? notRefiner(field, "this model is not SDXL")
+                        : new Problem(field, "is SDXL's, but this model is not SDXL (SD 1.x/2.x: one text encoder, no size"
                         + " conditioning)"));
             }
             return;
         }
+        window(out, o);
+        if (model.refiner()) {
+            refiner(out, o);
+            return;
+        }
+        if (o.aestheticScore() != null) out.add(notRefiner("aestheticScore", "this model is SDXL base"));
+        if (o.negativeAestheticScore() != null) out.add(notRefiner("negativeAestheticScore", "this model is SDXL base"));
         promptLength(out, "prompt2", o.prompt2());
         promptLength(out, "negativePrompt2", o.negativePrompt2());
         conditioningSize(out, "originalSize", o.originalSize());
@@ -161,6 +184,61 @@ public record RequestLimits(int maxSteps, int maxBatch, int maxIterations, int m
         } else if (o.negativeCropsCoordsTopLeft() != null && !o.hasNegativeTimeIds()) {
             out.add(new Problem("negativeCropsCoordsTopLeft", "needs the negative original and target sizes: diffusers"
                     + " uses the negative crop only with both"));
+        }
+    }
+
+    /**
+     * The SDXL refiner's fields ({@link SdxlOptions#aestheticTimeIdRows}): sizes, crops and scores in range; what it
+     * does not read refused.
+     */
+    private static void refiner(List<Problem> out, SdxlOptions o) {
+        String unused = "is not read by an SDXL refiner";
+        if (o.prompt2() != null) out.add(new Problem("prompt2", unused + ": its one text encoder (text_encoder_2) reads the"
+                + " prompt, as diffusers' encode_prompt gives it; put the text in the prompt"));
+        if (o.negativePrompt2() != null) out.add(new Problem("negativePrompt2", unused + ": its one text encoder reads the"
+                + " negative prompt; put the text there"));
+        if (o.targetSize() != null) out.add(new Problem("targetSize", unused + ": its time ids hold the aesthetic score"
+                + " where SDXL base's hold the target size"));
+        if (o.negativeTargetSize() != null) out.add(new Problem("negativeTargetSize", unused + ": its time ids hold the"
+                + " negative aesthetic score there"));
+        conditioningSize(out, "originalSize", o.originalSize());
+        crop(out, "cropsCoordsTopLeft", o.cropsCoordsTopLeft());
+        conditioningSize(out, "negativeOriginalSize", o.negativeOriginalSize());
+        crop(out, "negativeCropsCoordsTopLeft", o.negativeCropsCoordsTopLeft());
+        score(out, "aestheticScore", o.aestheticScore());
+        score(out, "negativeAestheticScore", o.negativeAestheticScore());
+    }
+
+    /**
+     * {@code denoising_start}/{@code denoising_end}: each strictly between 0 and 1 (diffusers silently ignores other
+     * values; refused here), the start before the end.
+     */
+    private static void window(List<Problem> out, SdxlOptions o) {
+        boolean ok = fraction(out, "denoisingStart", o.denoisingStart()) & fraction(out, "denoisingEnd", o.denoisingEnd());
+        if (ok && o.denoisingStart() != null && o.denoisingEnd() != null && o.denoisingStart() >= o.denoisingEnd()) {
+            out.add(new Problem("denoisingStart", o.denoisingStart() + " must be below denoisingEnd " + o.denoisingEnd()));
+        }
+    }
+
+    private static boolean fraction(List<Problem> out, String field, Double v) {
+        if (v == null || v > 0 && v < 1) return true;
+        out.add(new Problem(field, "must be a share of the schedule strictly between 0 and 1, got " + v));
+        return false;
+    }
+
+    private static boolean isAesthetic(String field) {
+        return field.equals("aestheticScore") || field.equals("negativeAestheticScore");
+    }
+
+    private static Problem notRefiner(String field, String what) {
+        return new Problem(field, "is the SDXL refiner's (requires_aesthetics_score: an aesthetic score in its time ids),"
+                + " but " + what);
+    }
+
+    private static void score(List<Problem> out, String field, Double v) {
+        if (v != null && !(v >= -MAX_AESTHETIC_SCORE && v <= MAX_AESTHETIC_SCORE)) {
+            out.add(new Problem(field, "must be a number from " + (int) -MAX_AESTHETIC_SCORE + " to " + (int) MAX_AESTHETIC_SCORE
+                    + ", got " + v));
         }
     }
 

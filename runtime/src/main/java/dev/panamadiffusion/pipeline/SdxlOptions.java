@@ -26,12 +26,45 @@ import java.util.List;
  * @param negativeCropsCoordsTopLeft {@code negative_crops_coords_top_left}; null: (0, 0), diffusers' default (not the
  *                                   positive crop); only read with both negative sizes
  * @param negativeTargetSize         {@code negative_target_size}
+ * @param aestheticScore             the SDXL refiner's {@code aesthetic_score} ({@code StableDiffusionXLImg2ImgPipeline}
+ *                                   with {@code requires_aesthetics_score}): the last of its 5 time ids, in place of
+ *                                   the target size; null: {@link #DEFAULT_AESTHETIC_SCORE}
+ * @param negativeAestheticScore     the refiner's {@code negative_aesthetic_score}, the unconditional rows' last time
+ *                                   id; null: {@link #DEFAULT_NEGATIVE_AESTHETIC_SCORE}
+ * @param denoisingStart             {@code denoising_start} of the image-to-image pipelines (the refiner's half of
+ *                                   diffusers' "ensemble of expert denoisers"): the share of the schedule already
+ *                                   done, in (0, 1); the loop starts where the timesteps fall below
+ *                                   {@code round(T · (1 − start))} and the start latents get no noise (strength is
+ *                                   not read); null: none
+ * @param denoisingEnd               {@code denoising_end} (the base's half): the loop stops before the timesteps fall
+ *                                   below {@code round(T · (1 − end))}, leaving the latents partly denoised for a
+ *                                   refiner; null: none
  */
 public record SdxlOptions(String prompt2, String negativePrompt2, Size originalSize, Crop cropsCoordsTopLeft,
                           Size targetSize, Size negativeOriginalSize, Crop negativeCropsCoordsTopLeft,
-                          Size negativeTargetSize) {
+                          Size negativeTargetSize, Double aestheticScore, Double negativeAestheticScore,
+                          Double denoisingStart, Double denoisingEnd) {
     /** diffusers' defaults: no second prompt, time ids (H, W, 0, 0, H, W) for every row. */
     public static final SdxlOptions NONE = new SdxlOptions(null, null, null, null, null, null, null, null);
+    /** diffusers' {@code aesthetic_score} default. */
+    public static final double DEFAULT_AESTHETIC_SCORE = 6.0;
+    /** diffusers' {@code negative_aesthetic_score} default. */
+    public static final double DEFAULT_NEGATIVE_AESTHETIC_SCORE = 2.5;
+
+    /** SDXL base's fields alone (no aesthetic scores, no denoising window). */
+    public SdxlOptions(String prompt2, String negativePrompt2, Size originalSize, Crop cropsCoordsTopLeft, Size targetSize,
+                       Size negativeOriginalSize, Crop negativeCropsCoordsTopLeft, Size negativeTargetSize) {
+        this(prompt2, negativePrompt2, originalSize, cropsCoordsTopLeft, targetSize, negativeOriginalSize,
+                negativeCropsCoordsTopLeft, negativeTargetSize, null, null);
+    }
+
+    /** Without a denoising window. */
+    public SdxlOptions(String prompt2, String negativePrompt2, Size originalSize, Crop cropsCoordsTopLeft, Size targetSize,
+                       Size negativeOriginalSize, Crop negativeCropsCoordsTopLeft, Size negativeTargetSize,
+                       Double aestheticScore, Double negativeAestheticScore) {
+        this(prompt2, negativePrompt2, originalSize, cropsCoordsTopLeft, targetSize, negativeOriginalSize,
+                negativeCropsCoordsTopLeft, negativeTargetSize, aestheticScore, negativeAestheticScore, null, null);
+    }
 
     /**
      * A size in pixels. diffusers' tuples are (height, width), the time ids' order; here width comes first, as in
@@ -58,23 +91,48 @@ public record SdxlOptions(String prompt2, String negativePrompt2, Size originalS
 
     public SdxlOptions withPrompt2(String v) {
         return new SdxlOptions(v, negativePrompt2, originalSize, cropsCoordsTopLeft, targetSize, negativeOriginalSize,
-                negativeCropsCoordsTopLeft, negativeTargetSize);
+                negativeCropsCoordsTopLeft, negativeTargetSize, aestheticScore, negativeAestheticScore,
+                denoisingStart, denoisingEnd);
     }
 
     public SdxlOptions withNegativePrompt2(String v) {
         return new SdxlOptions(prompt2, v, originalSize, cropsCoordsTopLeft, targetSize, negativeOriginalSize,
-                negativeCropsCoordsTopLeft, negativeTargetSize);
+                negativeCropsCoordsTopLeft, negativeTargetSize, aestheticScore, negativeAestheticScore,
+                denoisingStart, denoisingEnd);
     }
 
     /** The conditional rows' size conditioning (any of the three null: its default). */
     public SdxlOptions withSizes(Size original, Crop crop, Size target) {
         return new SdxlOptions(prompt2, negativePrompt2, original, crop, target, negativeOriginalSize,
-                negativeCropsCoordsTopLeft, negativeTargetSize);
+                negativeCropsCoordsTopLeft, negativeTargetSize, aestheticScore, negativeAestheticScore,
+                denoisingStart, denoisingEnd);
     }
 
-    /** The unconditional rows' size conditioning (both sizes or neither). */
+    /** The unconditional rows' size conditioning (SDXL base: both sizes or neither; the refiner reads no target size). */
     public SdxlOptions withNegativeSizes(Size original, Crop crop, Size target) {
-        return new SdxlOptions(prompt2, negativePrompt2, originalSize, cropsCoordsTopLeft, targetSize, original, crop, target);
+        return new SdxlOptions(prompt2, negativePrompt2, originalSize, cropsCoordsTopLeft, targetSize, original, crop, target,
+                aestheticScore, negativeAestheticScore, denoisingStart, denoisingEnd);
+    }
+
+    /** The refiner's aesthetic scores (either null: its default). */
+    public SdxlOptions withAestheticScores(Double score, Double negativeScore) {
+        return new SdxlOptions(prompt2, negativePrompt2, originalSize, cropsCoordsTopLeft, targetSize, negativeOriginalSize,
+                negativeCropsCoordsTopLeft, negativeTargetSize, score, negativeScore, denoisingStart, denoisingEnd);
+    }
+
+    /** {@code denoising_start} and {@code denoising_end} (either null: none). */
+    public SdxlOptions withDenoising(Double start, Double end) {
+        return new SdxlOptions(prompt2, negativePrompt2, originalSize, cropsCoordsTopLeft, targetSize, negativeOriginalSize,
+                negativeCropsCoordsTopLeft, negativeTargetSize, aestheticScore, negativeAestheticScore, start, end);
+    }
+
+    /**
+     * diffusers' {@code discrete_timestep_cutoff} for a {@code denoising_start} or {@code denoising_end} of
+     * {@code fraction} on a schedule of {@code trainTimesteps}: {@code int(round(T − fraction · T))}, Python's round
+     * (half to even).
+     */
+    public static int timestepCutoff(double fraction, int trainTimesteps) {
+        return (int) Math.rint(trainTimesteps - fraction * trainTimesteps);
     }
 
     /** The text for the second text encoder: {@code prompt_2 or prompt}. */
@@ -97,6 +155,10 @@ public record SdxlOptions(String prompt2, String negativePrompt2, Size originalS
         if (negativeOriginalSize != null) out.add("negative_original_size");
         if (negativeCropsCoordsTopLeft != null) out.add("negative_crops_coords_top_left");
         if (negativeTargetSize != null) out.add("negative_target_size");
+        if (aestheticScore != null) out.add("aesthetic_score");
+        if (negativeAestheticScore != null) out.add("negative_aesthetic_score");
+        if (denoisingStart != null) out.add("denoising_start");
+        if (denoisingEnd != null) out.add("denoising_end");
         return out;
     }
 
@@ -143,6 +205,31 @@ public record SdxlOptions(String prompt2, String negativePrompt2, Size originalS
         float[] out = new float[rows * n];
         for (int r = 0; r < rows; r++) System.arraycopy(guided && r % 2 == 0 ? neg : pos, 0, out, r * n, n);
         return Tensor.fromFloats(out, rows, n);                                          // [(2)B, 6]
+    }
+
+    /**
+     * The SDXL refiner's time ids ({@code requires_aesthetics_score}) for {@code batch} images of {@code width} ×
+     * {@code height}, host f32 [(2)B, 5], as diffusers 0.27.2's {@code StableDiffusionXLImg2ImgPipeline} makes them:
+     * {@code add_time_ids} = original (h, w) (default the image's), crop (top, left) (default (0, 0)), aesthetic score
+     * (default 6); {@code add_neg_time_ids} = negative original size (default the original size), negative crop
+     * (default (0, 0)), negative aesthetic score (default 2.5). Guided, the rows are B negative then B positive ones
+     * ({@code cat([add_neg_time_ids.repeat(B), add_time_ids.repeat(B)])}, the embeddings' order); target sizes are
+     * not read.
+     */
+    public Tensor aestheticTimeIdRows(int width, int height, boolean guided, int batch) {
+        Size o = originalSize != null ? originalSize : new Size(width, height);
+        Crop c = cropsCoordsTopLeft != null ? cropsCoordsTopLeft : new Crop(0, 0);
+        Size no = negativeOriginalSize != null ? negativeOriginalSize : o;
+        Crop nc = negativeCropsCoordsTopLeft != null ? negativeCropsCoordsTopLeft : new Crop(0, 0);
+        float[] pos = {o.height(), o.width(), c.top(), c.left(),
+                (float) (aestheticScore != null ? aestheticScore : DEFAULT_AESTHETIC_SCORE)};
+        float[] neg = {no.height(), no.width(), nc.top(), nc.left(),
+                (float) (negativeAestheticScore != null ? negativeAestheticScore : DEFAULT_NEGATIVE_AESTHETIC_SCORE)};
+        int rows = guided ? 2 * batch : batch;
+        int n = UNet2DConditionConfig.AESTHETIC_TIME_IDS;
+        float[] out = new float[rows * n];
+        for (int r = 0; r < rows; r++) System.arraycopy(guided && r < batch ? neg : pos, 0, out, r * n, n);
+        return Tensor.fromFloats(out, rows, n);                                          // [(2)B, 5]
     }
 
     private static float[] row(Size original, Crop crop, Size target, int width, int height) {

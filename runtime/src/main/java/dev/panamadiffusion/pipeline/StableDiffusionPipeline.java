@@ -65,11 +65,12 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     private final LoraPatcher loras;
     private final RequestLimits limits;
     private final RequestLimits.Model modelLimits;
+    private final boolean refiner;  // requires_aesthetics_score: the SDXL refiner's 5 time ids, image to image only
 
     private StableDiffusionPipeline(ModelFolder folder, Backend backend, Arena arena, PromptConditioning conditioning,
                                     UNet2DConditionModel unet, UNetRunner unetRunner,
                                     AutoencoderKL vae, SchedulerConfig schedulerConfig, String defaultSampler,
-                                    SizeRule sizeRule, RequestLimits limits) {
+                                    SizeRule sizeRule, RequestLimits limits, boolean refiner) {
         this.folder = folder;
         this.backend = backend;
         this.arena = arena;
@@ -85,9 +86,10 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                         conditioning == null ? null : conditioning.loraTextEncoder2())
                 : LoraPatcher.of(backend, unet, conditioning == null ? null : conditioning.loraTextEncoder());
         this.limits = limits;
+        this.refiner = refiner;
         int side = unet.config().sampleSize() * sizeRule.vaeScaleFactor();
         int layers = conditioning == null ? Integer.MAX_VALUE : conditioning.maxClipSkip();
-        this.modelLimits = new RequestLimits.Model(sizeRule, side, side, layers, unet.config().hasTextTime());
+        this.modelLimits = new RequestLimits.Model(sizeRule, side, side, layers, unet.config().hasTextTime(), refiner);
     }
 
     /**
@@ -100,10 +102,24 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     public static StableDiffusionPipeline fromComponents(Backend backend, UNet2DConditionModel unet, UNetRunner unetRunner,
                                                          AutoencoderKL vae, SchedulerConfig schedulerConfig,
                                                          String defaultSampler) {
+        return fromComponents(backend, unet, unetRunner, vae, schedulerConfig, defaultSampler, false);
+    }
+
+    /**
+     * {@link #fromComponents(Backend, UNet2DConditionModel, UNetRunner, AutoencoderKL, SchedulerConfig, String)} for an
+     * SDXL refiner's UNet when {@code requiresAestheticsScore} (its 5 time ids: image to image only, with
+     * {@link SdxlOptions#aestheticTimeIdRows}).
+     */
+    public static StableDiffusionPipeline fromComponents(Backend backend, UNet2DConditionModel unet, UNetRunner unetRunner,
+                                                         AutoencoderKL vae, SchedulerConfig schedulerConfig,
+                                                         String defaultSampler, boolean requiresAestheticsScore) {
+        if (requiresAestheticsScore && !unet.config().hasTextTime()) {
+            throw new IllegalArgumentException("requires_aesthetics_score needs a UNet with SDXL's text_time conditioning");
+        }
         int vaeScale = vae == null ? 8 : 1 << (vae.config().blockOutChannels().length - 1);
         SizeRule sizes = new SizeRule(vaeScale, unet.config().blockOutChannels().length - 1);
         return new StableDiffusionPipeline(null, backend, null, null, unet, unetRunner, vae, schedulerConfig,
-                defaultSampler, sizes, RequestLimits.DEFAULT);
+                defaultSampler, sizes, RequestLimits.DEFAULT, requiresAestheticsScore);
     }
 
     /**
@@ -143,16 +159,23 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         SchedulerConfig schedulerConfig = folder.isSingleFile() ? SchedulerConfig.parse(schedulerJson.toString())
                 : SchedulerConfig.read(folder.configFile("scheduler"));
         String defaultSampler = samplerName(schedulerJson);
+        boolean refiner = isRefiner(folder);
+        if (refiner && !isSdxl(folder)) {
+            throw new IllegalArgumentException("model folder " + modelDir + ": " + ModelFolder.INDEX + " sets requires_aesthetics_score"
+                    + " (an SDXL refiner) but lists no text_encoder_2");
+        }
+        // the SDXL refiner has text_encoder_2 alone (text_encoder and tokenizer null in model_index.json)
+        boolean firstEncoder = !isSdxl(folder) || folder.index().components().containsKey("text_encoder");
         Arena arena = Arena.ofShared();
         try {
-            CLIPTokenizer tokenizer = CLIPTokenizer.load(folder.component("tokenizer"), folder.padToken());
-            CLIPTextModel textEncoder = CLIPTextModel.load(folder, "text_encoder", backend, arena);
+            CLIPTokenizer tokenizer = firstEncoder ? CLIPTokenizer.load(folder.component("tokenizer"), folder.padToken()) : null;
+            CLIPTextModel textEncoder = firstEncoder ? CLIPTextModel.load(folder, "text_encoder", backend, arena) : null;
             UNet2DConditionModel unet = UNet2DConditionModel.load(folder, "unet", backend, arena);
             // in f32 for SDXL with force_upcast (AutoencoderKL.computeBackend: diffusers' needs_upcasting)
             AutoencoderKL vae = AutoencoderKL.load(folder, "vae", backend, arena, isSdxl(folder));
             PromptConditioning conditioning;
             if (isSdxl(folder)) {
-                conditioning = sdxlConditioning(folder, backend, arena, tokenizer, textEncoder, unet);
+                conditioning = sdxlConditioning(folder, backend, arena, tokenizer, textEncoder, unet, refiner);
             } else if (unet.config().hasTextTime()) {
                 throw new IllegalArgumentException("model folder " + modelDir + ": the UNet has SDXL's text_time conditioning"
                         + " but the folder has no text_encoder_2");
@@ -163,13 +186,13 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             } else {
                 conditioning = new ClipConditioning(backend, tokenizer, textEncoder, folder.component("tokenizer"));
             }
-            if (tokenizer.maxLength() > textEncoder.config().maxPositionEmbeddings()) {
+            if (tokenizer != null && tokenizer.maxLength() > textEncoder.config().maxPositionEmbeddings()) {
                 throw new ConfigException(folder.component("tokenizer").resolve("tokenizer_config.json"), "model_max_length",
                         tokenizer.maxLength() + ", but the text encoder has " + textEncoder.config().maxPositionEmbeddings()
                                 + " positions");
             }
             // a single file holds no tokenizer: the bundled CLIP one is checked per prompt instead (tokenIds)
-            if (!folder.isSingleFile()) checkTokenizer(folder, tokenizer, textEncoder.config());
+            if (!folder.isSingleFile() && tokenizer != null) checkTokenizer(folder, tokenizer, textEncoder.config());
             int latent = vae.config().latentChannels(), in = unet.config().inChannels();
             if (unet.config().outChannels() != latent || in != latent && !InpaintConditioning.takenBy(in, latent)) {
                 throw new IllegalArgumentException("model folder " + modelDir + ": the UNet maps " + in + " to "
@@ -177,7 +200,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                         + " runs UNets of " + latent + " (or, inpainting, " + (2 * latent + 1) + ") in and " + latent + " out");
             }
             return new StableDiffusionPipeline(folder, backend, arena, conditioning, unet,
-                    UNetRunner.create(unet, backend), vae, schedulerConfig, defaultSampler, sizes, limits);
+                    UNetRunner.create(unet, backend), vae, schedulerConfig, defaultSampler, sizes, limits, refiner);
         } catch (RuntimeException | Error e) {
             arena.close();
             throw e;
@@ -189,16 +212,30 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         return folder.index().components().containsKey("text_encoder_2");
     }
 
-    /** SDXL's second tokenizer and text encoder (with projection), checked, composed into a {@link SdxlConditioning}. */
+    /**
+     * Whether {@code folder} is an SDXL refiner: {@code model_index.json}'s {@code requires_aesthetics_score}
+     * ({@code StableDiffusionXLImg2ImgPipeline}'s, as stabilityai/stable-diffusion-xl-refiner-1.0 sets it), which makes
+     * the UNet's time ids original size, crop and aesthetic score.
+     */
+    static boolean isRefiner(ModelFolder folder) {
+        return folder.index().flag("requires_aesthetics_score", false);
+    }
+
+    /**
+     * SDXL's second tokenizer and text encoder (with projection), checked, composed into a {@link SdxlConditioning}
+     * (the refiner's when {@code textEncoder} is null or {@code refiner}).
+     */
     private static PromptConditioning sdxlConditioning(ModelFolder folder, Backend backend, Arena arena, CLIPTokenizer tokenizer,
-                                                       CLIPTextModel textEncoder, UNet2DConditionModel unet) {
+                                                       CLIPTextModel textEncoder, UNet2DConditionModel unet, boolean refiner) {
         CLIPTokenizer tokenizer2 = CLIPTokenizer.load(folder.component("tokenizer_2"), folder.padToken("tokenizer_2"));
         CLIPTextModelWithProjection textEncoder2 = CLIPTextModelWithProjection.load(folder, "text_encoder_2", backend, arena);
         // a single file holds no tokenizer: the bundled CLIP one is checked per prompt instead (tokenIds)
         if (!folder.isSingleFile()) checkTokenizer(folder, tokenizer2, textEncoder2.config());
         try {
-            return new SdxlConditioning(backend, tokenizer, textEncoder, folder.component("tokenizer"), tokenizer2, textEncoder2,
-                    folder.component("tokenizer_2"), unet, folder.index().flag("force_zeros_for_empty_prompt", true));
+            // StableDiffusionXLImg2ImgPipeline's force_zeros_for_empty_prompt default is true too; the refiner's index says false
+            boolean zeros = folder.index().flag("force_zeros_for_empty_prompt", true);
+            return new SdxlConditioning(backend, tokenizer, textEncoder, textEncoder == null ? null : folder.component("tokenizer"),
+                    tokenizer2, textEncoder2, folder.component("tokenizer_2"), unet, zeros, refiner);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("model folder " + folder.dir() + ": " + e.getMessage(), e);
         }
@@ -224,13 +261,15 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         SizeRule sizes = sizeRule(folder);
         // folder.config: a single file's configs are derived, not read from files
         int side = UNet2DConditionConfig.read(folder.configFile("unet"), folder.config("unet")).sampleSize() * sizes.vaeScaleFactor();
-        int layers = CLIPTextConfig.read(folder.configFile("text_encoder"), folder.config("text_encoder")).numHiddenLayers();
         boolean sdxl = isSdxl(folder);
+        boolean first = !sdxl || folder.index().components().containsKey("text_encoder");   // the refiner has none
+        int layers = first ? CLIPTextConfig.read(folder.configFile("text_encoder"), folder.config("text_encoder")).numHiddenLayers()
+                : Integer.MAX_VALUE;
         if (sdxl) {   // SdxlConditioning.maxClipSkip: hidden_states[-(k + 2)] of both encoders
             layers = Math.min(layers, CLIPTextConfig.read(folder.configFile("text_encoder_2"), folder.config("text_encoder_2"))
                     .numHiddenLayers()) - 1;
         }
-        return new RequestLimits.Model(sizes, side, side, layers, sdxl);
+        return new RequestLimits.Model(sizes, side, side, layers, sdxl, sdxl && isRefiner(folder));
     }
 
     /** The text encoder must have an embedding for every id the tokenizer can give (its vocabulary and special tokens). */
@@ -256,6 +295,23 @@ public final class StableDiffusionPipeline implements AutoCloseable {
 
     /** What this model allows: its sizes, its own size, its text encoder's layers. */
     public RequestLimits.Model modelLimits() { return modelLimits; }
+
+    /**
+     * Whether this is an SDXL refiner ({@code requires_aesthetics_score}): image to image only, its time ids original
+     * size, crop and aesthetic score ({@link SdxlOptions#aestheticTimeIdRows}).
+     */
+    public boolean refiner() { return refiner; }
+
+    /**
+     * Why a request without an init image cannot run on this model (field {@code initImage}): an SDXL refiner, for
+     * which diffusers has no text-to-image pipeline; else null.
+     */
+    public static InvalidRequestException.Problem textToImageProblem(boolean refiner) {
+        if (!refiner) return null;
+        return new InvalidRequestException.Problem("initImage", "is required: this model is an SDXL refiner"
+                + " (requires_aesthetics_score), which only refines a picture (diffusers' StableDiffusionXLImg2ImgPipeline;"
+                + " it has no text-to-image pipeline); give it an image to refine, e.g. an SDXL base model's output");
+    }
 
     /** The A1111 name of the model's own scheduler (what a request without a sampler runs). */
     public String defaultSampler() { return defaultSampler; }
@@ -425,8 +481,16 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     public synchronized Denoising begin(GenerationRequest request, PipelineInputs inputs) {
         long start = System.nanoTime();
         InitImage init = inputs.initImage();
+        Tensor imageLatents = inputs.imageLatents();                                         // [1 or B, C, h, w]
+        if (imageLatents != null && init != null) {
+            throw new IllegalArgumentException("give an init image or its latents, not both");
+        }
         if (init != null && request.width() == 0 && request.height() == 0) {
             request = request.withSize(init.image().width(), init.image().height());
+        }
+        if (imageLatents != null && request.width() == 0 && request.height() == 0 && imageLatents.rank() == 4) {
+            int s = sizeRule.vaeScaleFactor();
+            request = request.withSize(Math.toIntExact(imageLatents.dim(3)) * s, Math.toIntExact(imageLatents.dim(2)) * s);
         }
         GenerationRequest resolved = resolve(request);
         int width = resolved.width();
@@ -434,6 +498,9 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         long seed = resolved.seed();
         InvalidRequestException.Problem noMask = maskProblem(init);
         if (noMask != null) throw new InvalidRequestException(List.of(noMask));
+        InvalidRequestException.Problem noImage = init == null && imageLatents == null ? textToImageProblem(refiner) : null;
+        if (noImage != null) throw new InvalidRequestException(List.of(noImage));
+        windowProblems(resolved.sdxl(), init, imageLatents);
         if (init != null) {
             List<InvalidRequestException.Problem> problems = init.problems(request.steps(), width, height);
             if (!problems.isEmpty()) throw new InvalidRequestException(problems);
@@ -451,7 +518,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         List<String> warnings = new ArrayList<>();
         UNetConditioning cond;                                       // [(2)B, L, D] and SDXL's [(2)B, P] added embeds
         if (inputs.promptEmbeds() != null) {
-            cond = UNetConditioning.given(inputs, guided, resolved, unet);
+            cond = UNetConditioning.given(inputs, guided, resolved, unet, refiner);
         } else if (conditioning == null) {
             throw new IllegalStateException("this pipeline has no text encoder: give prompt embeddings");
         } else {
@@ -461,10 +528,16 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         int scale = sizeRule.vaeScaleFactor();
         long[] shape = {request.batchSize(), unet.config().outChannels(), height / scale, width / scale};
         Tensor given = inputs.latents() != null ? PipelineInputs.checkedLatents(inputs.latents(), shape) : null;  // [B, 4, h, w]
-        LatentSource.Start first = LatentSource.of(init, this::encode, vae == null ? 1f : vae.scalingFactor(), shape, given,
+        Double denoisingStart = resolved.sdxl().denoisingStart();
+        LatentSource source = denoisingStart != null
+                ? new LatentSource.Clean(imageLatents != null ? null : encode(init.pixels()), vae == null ? 1f : vae.scalingFactor(),
+                        imageLatents == null ? null : checkedImageLatents(imageLatents, shape),
+                        startIndex(scheduler, denoisingStart))
+                : LatentSource.of(init, this::encode, vae == null ? 1f : vae.scalingFactor(), shape, given,
                         InpaintConditioning.takenBy(unet.config().inChannels(), unet.config().outChannels()),
-                        prepared == null ? InpaintFill.ORIGINAL : prepared.fill())
-                .start(scheduler, request.steps(), shape, generator);                                             // [B, 4, h, w]
+                        prepared == null ? InpaintFill.ORIGINAL : prepared.fill());
+        LatentSource.Start first = source.start(scheduler, request.steps(), shape, generator);                    // [B, 4, h, w]
+        int end = endIndex(scheduler, first.beginIndex(), resolved.sdxl().denoisingEnd());
         Tensor timestepCond = null;                                                                               // [B, dim]
         if (unet.config().timeCondProjDim() != null) {
             double[] w = new double[request.batchSize()];
@@ -472,8 +545,77 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             timestepCond = unet.guidanceEmbedding(w);
         }
         return new Denoising(resolved, samplerName, scheduler, generator, cond.context(), backend.upload(cond.context()), cond.addEmbeds(),
-                first.latents(), warnings, start, guided, timestepCond, first.beginIndex(), init == null ? null : init.strength(),
+                first.latents(), warnings, start, guided, timestepCond, first.beginIndex(), end,
+                init == null || denoisingStart != null ? null : init.strength(),
                 first.blend(), first.conditioning(), prepared == null ? null : prepared.overlay());
+    }
+
+    /**
+     * SDXL's {@code denoising_start} needs an image or its latents and (as {@code denoising_end}) no mask here;
+     * image latents need {@code denoising_start}. Each problem an {@link InvalidRequestException}.
+     */
+    private static void windowProblems(SdxlOptions o, InitImage init, Tensor imageLatents) {
+        if (o.denoisingStart() != null && init == null && imageLatents == null) {
+            throw InvalidRequestException.of("denoisingStart", "is image to image's (the refiner's half of an ensemble of"
+                    + " expert denoisers): give the image, or the latents an SDXL base left with denoising_end");
+        }
+        if ((o.denoisingStart() != null || o.denoisingEnd() != null) && init != null && init.mask() != null) {
+            throw InvalidRequestException.of(o.denoisingStart() != null ? "denoisingStart" : "denoisingEnd",
+                    "is not supported with a mask (inpainting) yet");
+        }
+        if (imageLatents != null && o.denoisingStart() == null) {
+            throw InvalidRequestException.of("denoisingStart", "is needed with given image latents: they are taken as a"
+                    + " partly denoised state, as diffusers' image-to-image pipelines take them with denoising_start");
+        }
+    }
+
+    /** Image latents [1 or B, C, h, w] of the request's latent shape [B, C, h, w], as f32. */
+    private static Tensor checkedImageLatents(Tensor latents, long[] shape) {
+        if (latents.rank() != 4 || latents.dim(1) != shape[1] || latents.dim(2) != shape[2] || latents.dim(3) != shape[3]
+                || latents.dim(0) != 1 && latents.dim(0) != shape[0]) {
+            throw new IllegalArgumentException("image latents are " + Arrays.toString(latents.shape()) + " but the request"
+                    + " needs [1 or " + shape[0] + ", " + shape[1] + ", " + shape[2] + ", " + shape[3] + "]");
+        }
+        return latents.to(dev.panamadiffusion.tensor.DType.F32).contiguous();
+    }
+
+    /**
+     * Where {@code denoising_start} begins the loop (diffusers' {@code get_timesteps}): the last n iterations, n the
+     * timesteps below {@link SdxlOptions#timestepCutoff}. None left is an {@link InvalidRequestException}.
+     */
+    private int startIndex(Scheduler scheduler, double denoisingStart) {
+        double[] ts = scheduler.timesteps();
+        int cutoff = SdxlOptions.timestepCutoff(denoisingStart, trainTimesteps());
+        int n = 0;
+        for (double t : ts) if (t < cutoff) n++;
+        if (n == 0) {
+            throw InvalidRequestException.of("denoisingStart", denoisingStart + " leaves no step of " + ts.length
+                    + " (no timestep below " + cutoff + ")");
+        }
+        return ts.length - n;
+    }
+
+    /**
+     * Where {@code denoisingEnd} (null: none) stops the loop begun at {@code begin}: after the timesteps at or above
+     * {@link SdxlOptions#timestepCutoff} (diffusers' {@code denoising_end}). None left is an
+     * {@link InvalidRequestException}.
+     */
+    private int endIndex(Scheduler scheduler, int begin, Double denoisingEnd) {
+        double[] ts = scheduler.timesteps();
+        if (denoisingEnd == null) return ts.length;
+        int cutoff = SdxlOptions.timestepCutoff(denoisingEnd, trainTimesteps());
+        int n = 0;
+        for (int i = begin; i < ts.length; i++) if (ts[i] >= cutoff) n++;
+        if (n == 0) {
+            throw InvalidRequestException.of("denoisingEnd", denoisingEnd + " leaves no step (no timestep at or above "
+                    + cutoff + ")");
+        }
+        return begin + n;
+    }
+
+    /** The scheduler config's {@code num_train_timesteps} (diffusers' default 1000). */
+    private int trainTimesteps() {
+        return schedulerConfig.numTrainTimesteps() == null ? 1000 : schedulerConfig.numTrainTimesteps();
     }
 
     /**
@@ -549,7 +691,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             infotexts.add(Infotext.format(request, d.samplerName, request.seed(), request.width(), request.height(), modelName(), b,
                     d.strength));
         }
-        return new GenerationResult(images, seeds, infotexts, d.warnings, (System.nanoTime() - d.startNanos) / 1e9);
+        return new GenerationResult(images, seeds, infotexts, d.warnings, (System.nanoTime() - d.startNanos) / 1e9, d.latents);
     }
 
     /**

@@ -11,9 +11,11 @@ import dev.panamadiffusion.pipeline.Latents;
 import dev.panamadiffusion.pipeline.MaskOptions;
 import dev.panamadiffusion.pipeline.PipelineInputs;
 import dev.panamadiffusion.pipeline.RngKind;
+import dev.panamadiffusion.pipeline.SdxlOptions;
 import dev.panamadiffusion.pipeline.StableDiffusionPipeline;
 import dev.panamadiffusion.pipeline.UNetRunner;
 import dev.panamadiffusion.schedulers.SchedulerConfig;
+import dev.panamadiffusion.tensor.DType;
 import dev.panamadiffusion.tensor.Tensor;
 
 import java.io.IOException;
@@ -36,10 +38,18 @@ import java.util.regex.Pattern;
  * {@code mask_crop_padding} (…{@code _blur<n>_crop<p>}) is given those ({@link MaskOptions}): the cropped picture and
  * mask the run saw, the crop box, and the final picture after diffusers' {@code apply_overlay} ({@code image_overlay},
  * 8-bit: the overlay of the recorded {@code image_01} exactly, the production picture within two levels plus the
- * loop tolerance) are compared too.
+ * loop tolerance) are compared too. An SDXL run (diffusers' {@code StableDiffusionXLImg2ImgPipeline}) also records
+ * the pooled embeddings ({@code cond_pooled}, {@code uncond_pooled}) and its time ids ({@code add_time_ids},
+ * {@code negative_add_time_ids}), which become the request's size conditioning as in loops; 5 time ids are an SDXL
+ * refiner's (original size, crop, aesthetic score: {@code requires_aesthetics_score}), whose rows the pipeline makes
+ * itself and which are compared ({@code add_embeds}). With {@code denoising_start} (…{@code _start<f>}) the run began
+ * at that share of the schedule without noise, from {@code given_image_latents} when recorded (an SDXL base's
+ * {@code denoising_end} latents: diffusers' {@code image} as a 4-channel tensor) or else from the image's latents;
+ * with {@code denoising_end} (…{@code _end<f>}) it stopped early.
  */
 final class ImageLoopChecks {
-    static final Pattern FILE = Pattern.compile("(img2img|inpaint)_(.+?)_s([0-9.]+)(_b\\d+)?(_blur[0-9.]+)?(_crop\\d+)?\\.safetensors");
+    static final Pattern FILE = Pattern.compile(
+            "(img2img|inpaint)_(.+?)_s([0-9.]+)(_b\\d+)?(_blur[0-9.]+)?(_crop\\d+)?(_start[0-9.]+)?(_end[0-9.]+)?\\.safetensors");
 
     private ImageLoopChecks() {}
 
@@ -70,7 +80,10 @@ final class ImageLoopChecks {
         InitImage given = new InitImage(image(set, "init.png"), strength, inpaint ? image(set, "mask.png") : null, options);
         MaskOptions.Prepared prepared = given.prepare(given.image().width(), given.image().height());
         InitImage init = prepared.init();                                       // what the run sees (cropped, blurred)
-        if (f.containsKey("init_image")) ctx.report(Compare.tensors(name + " init_image", init.pixels(), f.get("init_image"), tol.loop()));
+        Tensor givenLatents = f.get("given_image_latents");                                 // [1 or B, 4, h, w] or null
+        if (f.containsKey("init_image") && givenLatents == null) {
+            ctx.report(Compare.tensors(name + " init_image", init.pixels(), f.get("init_image"), tol.loop()));
+        }
         if (inpaint && f.containsKey("mask")) ctx.report(Compare.tensors(name + " mask", init.maskPixels(), f.get("mask"), tol.loop()));
         if (f.containsKey("crop_box")) {
             long[] box = prepared.overlay() == null ? new long[4] : prepared.overlay().crop().toArray();
@@ -78,13 +91,31 @@ final class ImageLoopChecks {
                     ComponentChecks.doubles(f.get("crop_box")), Tolerance.EXACT));
         }
         int batch = Math.toIntExact(finalLatents.dim(0));
+        boolean aesthetic = f.containsKey("add_time_ids") && f.get("add_time_ids").numel() == 5;   // the SDXL refiner's
+        SdxlOptions sdxl;
+        try {
+            sdxl = LoopChecks.sdxlOptions(f);
+        } catch (IllegalArgumentException e) {
+            ctx.report(CheckResult.error(name, fileName + ": " + e.getMessage()));
+            return;
+        }
         try (StableDiffusionPipeline pipeline = StableDiffusionPipeline.fromComponents(ctx.backend(), models.unet(),
-                unet, models.vae(), SchedulerConfig.read(configFile), m.group(2))) {
-            GenerationRequest request = new GenerationRequest("", "", steps, g, null, seed, 0, 0, batch, 0, RngKind.TORCH);
-            Denoising d = pipeline.begin(request, new PipelineInputs(cond, f.get("uncond_emb"), null, null, given));
+                unet, models.vae(), SchedulerConfig.read(configFile), m.group(2), aesthetic)) {
+            GenerationRequest request = new GenerationRequest("", "", steps, g, null, seed, 0, 0, batch, 0, RngKind.TORCH, sdxl);
+            Denoising d = pipeline.begin(request, new PipelineInputs(cond, f.get("uncond_emb"), null, null,
+                    givenLatents == null ? given : null).withPooled(f.get("cond_pooled"), f.get("uncond_pooled")) // SDXL: [1 or B, P]
+                    .withImageLatents(givenLatents));
+            if (aesthetic && f.containsKey("cond_pooled")) {   // the pipeline's own rows: B negative, then B positive
+                Tensor pos = f.get("add_time_ids").to(DType.F32).contiguous();                       // [1, 5]
+                Tensor neg = f.getOrDefault("negative_add_time_ids", pos).to(DType.F32).contiguous();
+                Tensor rows = d.guided() ? Latents.repeatRows(neg, pos, batch) : Latents.repeatRows(pos, null, batch);
+                Tensor pooledRows = d.addEmbeds().slice(1, 0, f.get("cond_pooled").dim(1)).contiguous();
+                ctx.report(Compare.tensors(name + " add_embeds (pooled, negative_add_time_ids, add_time_ids)", d.addEmbeds(),
+                        models.unet().addEmbeds(pooledRows, rows), tol.loop()));
+            }
             if (f.containsKey("timesteps")) {
                 double[] ref = ComponentChecks.doubles(f.get("timesteps"));
-                double[] ran = java.util.Arrays.copyOfRange(d.scheduler().timesteps(), d.beginIndex(), d.scheduler().timesteps().length);
+                double[] ran = java.util.Arrays.copyOfRange(d.scheduler().timesteps(), d.beginIndex(), d.endIndex());
                 ctx.report(Compare.arrays(name + " timesteps", ran, ref, tol.schedule()));
                 if (ran.length != ref.length) return;
             }

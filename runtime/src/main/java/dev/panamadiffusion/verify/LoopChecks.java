@@ -60,7 +60,9 @@ final class LoopChecks {
         boolean decode = f.containsKey("image_raw") || f.containsKey("image_01");
         long noiseSeed = f.containsKey("noise_seed") ? f.get("noise_seed").getLong(0) : -1;
         boolean selfSeeded = noiseSeed >= 0 && !f.containsKey("generator_seed");
-        String incomplete = missingKeys(f, refTimesteps.length, decode && !models.has("vae"));
+        // SDXL's denoising_end stops the loop early: only the steps that ran are recorded
+        int ran = f.containsKey("denoising_end") ? recordedSteps(f) : refTimesteps.length;
+        String incomplete = missingKeys(f, ran, decode && !models.has("vae"));
         if (incomplete != null) {
             ctx.report(CheckResult.error(name, loopFile.getFileName() + ": " + incomplete));
             return;
@@ -169,34 +171,57 @@ final class LoopChecks {
     /**
      * The request's {@link SdxlOptions} from a loop's {@code add_time_ids} [1, 6] (original (h, w), crop (top, left),
      * target (h, w)) and, when the unconditional rows had their own, {@code negative_add_time_ids} [1, 6];
-     * {@link SdxlOptions#NONE} without them. Time ids that are not whole sizes and crops are an
-     * {@link IllegalArgumentException}.
+     * {@link SdxlOptions#NONE} without them. An SDXL refiner's [1, 5] (original (h, w), crop (top, left), aesthetic
+     * score) give the sizes and the aesthetic scores; {@code denoising_start} and {@code denoising_end} [] the
+     * denoising window. Time ids that are not whole sizes and crops are an {@link IllegalArgumentException}.
      */
     static SdxlOptions sdxlOptions(Map<String, Tensor> f) {
         SdxlOptions o = SdxlOptions.NONE;
+        Double score = null, negativeScore = null;
         if (f.containsKey("add_time_ids")) {
-            int[] v = wholeTimeIds(f.get("add_time_ids"), "add_time_ids");
-            o = o.withSizes(new SdxlOptions.Size(v[1], v[0]), new SdxlOptions.Crop(v[2], v[3]), new SdxlOptions.Size(v[5], v[4]));
+            float[] v = timeIds(f.get("add_time_ids"), "add_time_ids");
+            o = o.withSizes(size(v, 0), new SdxlOptions.Crop((int) v[2], (int) v[3]), v.length == 6 ? size(v, 4) : null);
+            if (v.length == 5) score = Double.parseDouble(Float.toString(v[4]));
         }
         if (f.containsKey("negative_add_time_ids")) {
-            int[] v = wholeTimeIds(f.get("negative_add_time_ids"), "negative_add_time_ids");
-            o = o.withNegativeSizes(new SdxlOptions.Size(v[1], v[0]), new SdxlOptions.Crop(v[2], v[3]),
-                    new SdxlOptions.Size(v[5], v[4]));
+            float[] v = timeIds(f.get("negative_add_time_ids"), "negative_add_time_ids");
+            o = o.withNegativeSizes(size(v, 0), new SdxlOptions.Crop((int) v[2], (int) v[3]), v.length == 6 ? size(v, 4) : null);
+            if (v.length == 5) negativeScore = Double.parseDouble(Float.toString(v[4]));
         }
-        return o;
+        if (score != null || negativeScore != null) o = o.withAestheticScores(score, negativeScore);
+        Double start = f.containsKey("denoising_start") ? (double) f.get("denoising_start").getFloat(0) : null;
+        Double end = f.containsKey("denoising_end") ? (double) f.get("denoising_end").getFloat(0) : null;
+        return start == null && end == null ? o
+                : o.withDenoising(start == null ? null : Double.parseDouble(Float.toString(start.floatValue())),
+                        end == null ? null : Double.parseDouble(Float.toString(end.floatValue())));
     }
 
-    private static int[] wholeTimeIds(Tensor t, String key) {
+    /** How many steps a file records ({@code step<i>_latents_out}, else {@code step<i>_guided}, from 0 on). */
+    static int recordedSteps(Map<String, Tensor> f) {
+        String key = f.containsKey("step0_latents_out") ? "_latents_out" : "_guided";
+        int n = 0;
+        while (f.containsKey("step" + n + key)) n++;
+        return n;
+    }
+
+    /** Time ids [1, 6] or [1, 5] (the refiner's, whose last is an aesthetic score); the sizes and crops must be whole. */
+    private static float[] timeIds(Tensor t, String key) {
         float[] v = t.toFloatArray();
-        if (v.length != 6) throw new IllegalArgumentException(key + " must hold 6 time ids, got " + Arrays.toString(t.shape()));
-        int[] out = new int[6];
-        for (int i = 0; i < 6; i++) {
+        if (v.length != 6 && v.length != 5) {
+            throw new IllegalArgumentException(key + " must hold 6 time ids (SDXL base) or 5 (the refiner), got "
+                    + Arrays.toString(t.shape()));
+        }
+        for (int i = 0; i < (v.length == 5 ? 4 : 6); i++) {
             if (v[i] != Math.rint(v[i]) || v[i] < 0) {
                 throw new IllegalArgumentException(key + " " + Arrays.toString(v) + " are not whole sizes and crops");
             }
-            out[i] = (int) v[i];
         }
-        return out;
+        return v;
+    }
+
+    /** (h, w) at {@code v[i]}, {@code v[i + 1]}: a {@link SdxlOptions.Size} (width first). */
+    private static SdxlOptions.Size size(float[] v, int i) {
+        return new SdxlOptions.Size((int) v[i + 1], (int) v[i]);
     }
 
     /**

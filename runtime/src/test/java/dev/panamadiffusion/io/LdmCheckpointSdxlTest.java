@@ -123,7 +123,7 @@ class LdmCheckpointSdxlTest {
             for (String k : a.keySet().stream().filter(k -> k.startsWith(open)).toList()) {
                 a.put(LdmLayout.SDXL + "0.model." + k.substring(open.length()), a.remove(k));
             }
-        }), "is a Stable Diffusion XL refiner checkpoint");
+        }), "takes 80 inputs, which is not 5 time ids of an even width plus the 32 of text_encoder_2's projection");
 
         byte[] whole = Files.readAllBytes(FILE);
         Path cut = Files.write(tmp.resolve("cut.safetensors"), Arrays.copyOf(whole, whole.length - 4096));

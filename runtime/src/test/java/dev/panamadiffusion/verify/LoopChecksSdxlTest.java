@@ -19,7 +19,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * values, and give back the same time ids.
  */
 class LoopChecksSdxlTest {
-    private static Tensor ids(float... v) { return Tensor.fromFloats(v, 1, 6); }
+    private static Tensor ids(float... v) { return Tensor.fromFloats(v, 1, v.length); }
 
     @Test
     void timeIdsBecomeTheRequestsSizeConditioning() {
@@ -47,6 +47,12 @@ class LoopChecksSdxlTest {
         assertThrows(IllegalArgumentException.class, () -> LoopChecks.sdxlOptions(Map.of("add_time_ids", ids(16.5f, 16, 0, 0, 16, 16))));
         assertThrows(IllegalArgumentException.class, () -> LoopChecks.sdxlOptions(Map.of("add_time_ids", ids(16, 16, -1, 0, 16, 16))));
         assertThrows(IllegalArgumentException.class,
-                () -> LoopChecks.sdxlOptions(Map.of("add_time_ids", Tensor.fromFloats(new float[5], 1, 5))));
+                () -> LoopChecks.sdxlOptions(Map.of("add_time_ids", Tensor.fromFloats(new float[4], 1, 4))));
+        // the refiner's 5: whole sizes and crops, any aesthetic score
+        assertThrows(IllegalArgumentException.class,
+                () -> LoopChecks.sdxlOptions(Map.of("add_time_ids", ids(16, 16.5f, 0, 0, 6))));
+        SdxlOptions r = LoopChecks.sdxlOptions(Map.of("add_time_ids", ids(40, 24, 4, 12, 7.5f),
+                "negative_add_time_ids", ids(8, 56, 6, 2, 1.5f)));
+        assertArrayEquals(new float[] {8, 56, 6, 2, 1.5f, 40, 24, 4, 12, 7.5f}, r.aestheticTimeIdRows(16, 16, true, 1).toFloatArray());
     }
 }

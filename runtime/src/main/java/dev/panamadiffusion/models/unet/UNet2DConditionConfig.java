@@ -77,6 +77,11 @@ public record UNet2DConditionConfig(
     public static final String TEXT_TIME = "text_time";
     /** SDXL's time ids per row: original height and width, crop top and left, target height and width. */
     public static final int TIME_IDS = 6;
+    /**
+     * The SDXL refiner's time ids per row ({@code requires_aesthetics_score}): original height and width, crop top and
+     * left, aesthetic score.
+     */
+    public static final int AESTHETIC_TIME_IDS = 5;
 
     /** Most down (and up) blocks a config may list; Stable Diffusion has 4. */
     public static final int MAX_BLOCKS = 8;
@@ -216,9 +221,10 @@ public record UNet2DConditionConfig(
                 "unsupported: " + additionEmbedType + " (supported: null, \"text_time\" as SDXL)");
         if (hasTextTime()) {
             require(additionTimeEmbedDim != null, "addition_time_embed_dim", "is needed with addition_embed_type \"text_time\"");
-            require(projectionClassEmbeddingsInputDim != null && projectionClassEmbeddingsInputDim > TIME_IDS * additionTimeEmbedDim,
-                    "projection_class_embeddings_input_dim", "must exceed " + TIME_IDS + " × addition_time_embed_dim = "
-                            + TIME_IDS * additionTimeEmbedDim + " (the time ids' embedding plus the pooled text embedding)");
+            require(projectionClassEmbeddingsInputDim != null
+                            && projectionClassEmbeddingsInputDim > AESTHETIC_TIME_IDS * additionTimeEmbedDim,
+                    "projection_class_embeddings_input_dim", "must exceed " + AESTHETIC_TIME_IDS + " × addition_time_embed_dim = "
+                            + AESTHETIC_TIME_IDS * additionTimeEmbedDim + " (the time ids' embedding plus the pooled text embedding)");
         }
         require(encoderHidDim == null && encoderHidDimType == null, "encoder_hid_dim/encoder_hid_dim_type",
                 "encoder hidden state projection is not supported");
@@ -289,7 +295,17 @@ public record UNet2DConditionConfig(
      */
     public int textEmbedsDim() {
         if (!hasTextTime()) throw new IllegalStateException("this UNet has no text_time added conditioning");
-        return projectionClassEmbeddingsInputDim - TIME_IDS * additionTimeEmbedDim;
+        return textEmbedsDim(TIME_IDS);
+    }
+
+    /**
+     * The pooled text width with {@code timeIds} time ids per row ({@link #TIME_IDS} for SDXL base,
+     * {@link #AESTHETIC_TIME_IDS} for the refiner): {@code projection_class_embeddings_input_dim − timeIds ×
+     * addition_time_embed_dim}, which diffusers' {@code _get_add_time_ids} requires to be text_encoder_2's projection_dim.
+     */
+    public int textEmbedsDim(int timeIds) {
+        if (!hasTextTime()) throw new IllegalStateException("this UNet has no text_time added conditioning");
+        return projectionClassEmbeddingsInputDim - timeIds * additionTimeEmbedDim;
     }
 
     /** Number of down (and up) blocks. */

@@ -182,24 +182,27 @@ public final class UNet2DConditionModel {
     /**
      * diffusers' input of {@code add_embedding} for {@code addition_embed_type "text_time"} (SDXL):
      * {@code concat(text_embeds, add_time_proj(time_ids.flatten()).reshape(B, -1))}. {@code textEmbeds} host
-     * [B, text width] (text_encoder_2's projected pooled output), {@code timeIds} host [B, 6] (original size, crop top
-     * left, target size) → host f32 [B, projection_class_embeddings_input_dim].
+     * [B, text width] (text_encoder_2's projected pooled output), {@code timeIds} host [B, n]: SDXL base's 6 (original
+     * size, crop top left, target size) or the refiner's 5 (original size, crop top left, aesthetic score); the text
+     * width and n must fill {@code projection_class_embeddings_input_dim} ({@link UNet2DConditionConfig#textEmbedsDim(int)})
+     * → host f32 [B, projection_class_embeddings_input_dim].
      */
     public Tensor addEmbeds(Tensor textEmbeds, Tensor timeIds) {
         if (addTimeProj == null) throw new IllegalStateException("this UNet has no text_time added conditioning");
-        int text = config.textEmbedsDim();
+        int ids = timeIds.rank() == 2 ? Math.toIntExact(timeIds.dim(1)) : UNet2DConditionConfig.TIME_IDS;
+        int text = config.textEmbedsDim(ids);
         int timeDim = config.additionTimeEmbedDim();
-        int ids = UNet2DConditionConfig.TIME_IDS;
-        if (textEmbeds.rank() != 2 || textEmbeds.dim(1) != text || timeIds.rank() != 2 || timeIds.dim(1) != ids
+        if (textEmbeds.rank() != 2 || textEmbeds.dim(1) != text || timeIds.rank() != 2 || text < 1
                 || timeIds.dim(0) != textEmbeds.dim(0)) {
-            throw new IllegalArgumentException("UNet text_time conditioning needs text_embeds [B, " + text + "] and time_ids [B, "
-                    + ids + "], got " + textEmbeds + " and " + timeIds);
+            throw new IllegalArgumentException("UNet text_time conditioning needs text_embeds [B, P] and time_ids [B, n] with"
+                    + " P + n × " + timeDim + " = " + config.projectionClassEmbeddingsInputDim()
+                    + " (projection_class_embeddings_input_dim), got " + textEmbeds + " and " + timeIds);
         }
         int batch = Math.toIntExact(textEmbeds.dim(0));
         int width = config.projectionClassEmbeddingsInputDim();
         double[] flat = new double[batch * ids];
         for (int i = 0; i < flat.length; i++) flat[i] = timeIds.getDouble(i);
-        float[] timeEmb = addTimeProj.embed(flat).toFloatArray();                  // [B * 6, timeDim]
+        float[] timeEmb = addTimeProj.embed(flat).toFloatArray();                  // [B * n, timeDim]
         float[] textF = textEmbeds.to(dev.panamadiffusion.tensor.DType.F32).contiguous().toFloatArray(); // [B, text]
         float[] out = new float[batch * width];
         for (int b = 0; b < batch; b++) {

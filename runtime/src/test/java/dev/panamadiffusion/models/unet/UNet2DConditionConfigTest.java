@@ -99,7 +99,7 @@ class UNet2DConditionConfigTest {
         assertRejected("addition_embed_type", j -> j.put("addition_embed_type", "image"));
         assertRejected("addition_time_embed_dim", j -> j.put("addition_embed_type", "text_time"));
         assertRejected("projection_class_embeddings_input_dim", j -> j.put("addition_embed_type", "text_time")
-                .put("addition_time_embed_dim", 256).put("projection_class_embeddings_input_dim", 6 * 256));
+                .put("addition_time_embed_dim", 256).put("projection_class_embeddings_input_dim", 5 * 256)); // no room for text
         assertRejected("class_embed_type", j -> j.put("class_embed_type", "timestep"));
         assertRejected("num_attention_heads", j -> j.put("num_attention_heads", 8));
         assertRejected("dual_cross_attention", j -> j.put("dual_cross_attention", true));
