@@ -14,13 +14,15 @@ import java.util.regex.Pattern;
  * {@code prompt_2} and {@code negative_prompt_2} (strings), {@code original_size}, {@code target_size},
  * {@code negative_original_size}, {@code negative_target_size} as {@code [height, width]} and
  * {@code crops_coords_top_left}, {@code negative_crops_coords_top_left} as {@code [top, left]}: diffusers' tuple order,
- * as JSON arrays of two integers or as the text {@code "h,w"} (how a multipart form sends them). They are checked by
+ * as JSON arrays of two integers or as the text {@code "h,w"} (how a multipart form sends them); and the SDXL
+ * refiner's {@code aesthetic_score} and {@code negative_aesthetic_score} (numbers). They are checked by
  * {@link dev.panamadiffusion.pipeline.RequestLimits}, which refuses them on a model that is not SDXL.
  */
 final class SdxlFields {
     /** The fields, diffusers' names. */
     static final List<String> FIELDS = List.of("prompt_2", "negative_prompt_2", "original_size", "crops_coords_top_left",
-            "target_size", "negative_original_size", "negative_crops_coords_top_left", "negative_target_size");
+            "target_size", "negative_original_size", "negative_crops_coords_top_left", "negative_target_size",
+            "aesthetic_score", "negative_aesthetic_score");
     /** Request field names ({@code prompt2}, …) → these API names, for the 400s. */
     static final Map<String, String> NAMES;
     private static final Pattern PAIR = Pattern.compile("\\s*\\[?\\s*(-?\\d{1,6})\\s*,\\s*(-?\\d{1,6})\\s*]?\\s*");
@@ -44,8 +46,13 @@ final class SdxlFields {
     static SdxlOptions read(JsonFields f) {
         SdxlOptions o = new SdxlOptions(f.string("prompt_2", null, false), f.string("negative_prompt_2", null, false),
                 size(f, "original_size"), crop(f, "crops_coords_top_left"), size(f, "target_size"),
-                size(f, "negative_original_size"), crop(f, "negative_crops_coords_top_left"), size(f, "negative_target_size"));
+                size(f, "negative_original_size"), crop(f, "negative_crops_coords_top_left"), size(f, "negative_target_size"))
+                .withAestheticScores(score(f, "aesthetic_score"), score(f, "negative_aesthetic_score"));
         return o.given().isEmpty() ? SdxlOptions.NONE : o;
+    }
+
+    private static Double score(JsonFields f, String field) {
+        return f.has(field) ? f.number(field, 0) : null;
     }
 
     private static SdxlOptions.Size size(JsonFields f, String field) {

@@ -54,8 +54,8 @@ class ServerSdxlTest {
             "negative_crops_coords_top_left": [6, 2], "negative_target_size": [28, 8]""";
     private static final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
     private static Path dir;
-    private static DiffusionEngine sdxl, sd1;
-    private static ImageServer sdxlServer, sd1Server;
+    private static DiffusionEngine sdxl, sd1, refiner;
+    private static ImageServer sdxlServer, sd1Server, refinerServer;
 
     @BeforeAll
     static void start() throws Exception {
@@ -65,11 +65,16 @@ class ServerSdxlTest {
         Path model = TinyModel.assemble(dir.resolve("tiny-sd"), "euler", TinyModel.Tokenizer.FOLDED_CLIP);
         sd1 = DiffusionEngine.open(EngineOptions.defaults(model).withBackend("cpu").withMaxBatch(8).withQueueCapacity(4));
         sd1Server = ImageServer.start(sd1, new InetSocketAddress("127.0.0.1", 0), 1 << 20);
+        refiner = DiffusionEngine.open(EngineOptions.defaults(SET.resolveSibling("sdxl-refiner")).withBackend("cpu")
+                .withMaxBatch(8).withQueueCapacity(4));
+        refinerServer = ImageServer.start(refiner, new InetSocketAddress("127.0.0.1", 0), 1 << 20);
     }
 
     @AfterAll
     static void stop() throws Exception {
-        for (AutoCloseable c : new AutoCloseable[] {sdxlServer, sdxl, sd1Server, sd1}) if (c != null) c.close();
+        for (AutoCloseable c : new AutoCloseable[] {sdxlServer, sdxl, sd1Server, sd1, refinerServer, refiner}) {
+            if (c != null) c.close();
+        }
         TinyModel.deleteTree(dir);
     }
 
@@ -153,6 +158,38 @@ class ServerSdxlTest {
         form.remove("crops_coords_top_left");
         assertFalse(Arrays.equals(served, ImageFiles.readRgb(pngs(ServerInpaintTest.edits(sdxlServer.port(), form))[0]).rgb()),
                 "the SDXL fields change nothing");
+    }
+
+    /**
+     * The refiner's aesthetic scores in A1111's img2img: gen_sdxl_refiner.py's {@code img2img_euler_a_s0.5_b2}
+     * (diffusers' {@code StableDiffusionXLImg2ImgPipeline} with aesthetic scores 7.5 / 1.5 and sizes) within one level.
+     */
+    @Test
+    void a1111Img2ImgOnTheRefinerTakesAestheticScores() throws Exception {
+        Path set = SET.resolveSibling("sdxl-refiner");
+        String init = Base64.getEncoder().encodeToString(Files.readAllBytes(set.resolve("init.png")));
+        String body = """
+                {"prompt": "%s", "negative_prompt": "blurry", "init_images": ["%s"], "denoising_strength": 0.5,
+                 "sampler_name": "Euler a", "steps": 6, "seed": 43, "batch_size": 2, "cfg_scale": 5,
+                 "original_size": [40, 24], "crops_coords_top_left": [4, 12], "aesthetic_score": 7.5,
+                 "negative_aesthetic_score": 1.5, "negative_original_size": [8, 56], "negative_crops_coords_top_left": [6, 2]}"""
+                .formatted(PROMPT, init);
+        byte[][] served = pngs(post(refinerServer, "/sdapi/v1/img2img", body));
+        float[] ref = SafeTensors.readAll(set.resolve("img2img_euler_a_s0.5_b2.safetensors")).get("image_01").toFloatArray();
+        assertEquals(2, served.length);
+        int plane = ref.length / 2;
+        for (int i = 0; i < 2; i++) {
+            int diff = Png.maxPixelDiff(served[i], Arrays.copyOfRange(ref, i * plane, (i + 1) * plane));
+            assertTrue(diff <= 1, "image " + (i + 1) + " vs diffusers' refiner run with scores and sizes: " + diff);
+        }
+        // the tiny refiner's time embedding barely moves its output (7.5 vs 100: 8e-6 in the latents), so the scores'
+        // arrival is checked by the limits they meet instead of by the picture
+        ImageServerTest.assertBad(post(refinerServer, "/sdapi/v1/img2img", body.replace("\"aesthetic_score\": 7.5",
+                "\"aesthetic_score\": 1000")), 400, "aesthetic_score", "aesthetic_score");
+        ImageServerTest.assertBad(post(refinerServer, "/sdapi/v1/img2img", body.replace("\"negative_aesthetic_score\": 1.5",
+                "\"negative_aesthetic_score\": \"low\"")), 400, "negative_aesthetic_score", "must be a number");
+        ImageServerTest.assertBad(post(sdxlServer, "/sdapi/v1/txt2img", "{\"prompt\": \"x\", \"steps\": 2, \"aesthetic_score\": 6}"),
+                400, "aesthetic_score", "aesthetic_score");
     }
 
     @Test
