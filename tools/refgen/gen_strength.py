@@ -50,13 +50,15 @@ def sha256(path):
     with open(path, "rb") as f: return hashlib.sha256(f.read()).hexdigest()
 
 
-def components_json(set_dir, names):
-    """Where the set's component folders are (relative to the set) and what their weight files hash to."""
-    rel = os.path.relpath(TINY, set_dir)
+def components_json(set_dir, names, root=None):
+    """Where the set's component folders are (relative to the set; ROOT, default the tiny models) and what their
+    weight files hash to."""
+    root = root or TINY
+    rel = os.path.relpath(root, set_dir)
     hashes = {}
     for c in names:
-        for fn in sorted(os.listdir(os.path.join(TINY, c))):
-            if fn.endswith(".safetensors"): hashes[f"{c}/{fn}"] = sha256(os.path.join(TINY, c, fn))
+        for fn in sorted(os.listdir(os.path.join(root, c))):
+            if fn.endswith(".safetensors"): hashes[f"{c}/{fn}"] = sha256(os.path.join(root, c, fn))
     os.makedirs(set_dir, exist_ok=True)
     with open(os.path.join(set_dir, "components.json"), "w") as f:
         json.dump({"components_from": rel, "sha256": hashes}, f, indent=1); f.write("\n")

@@ -2,6 +2,7 @@ package dev.panamadiffusion.api;
 
 import dev.panamadiffusion.lora.LoraSpec;
 import dev.panamadiffusion.pipeline.RequestLimits;
+import dev.panamadiffusion.pipeline.VaeTiling;
 
 import java.nio.file.Path;
 import java.util.List;
@@ -16,12 +17,14 @@ import java.util.List;
  * @param queueCapacity requests that may wait beyond those running; more are refused ({@link EngineBusyException})
  * @param limits        what a request may ask for (steps, images, size, prompt length, …): every limit in one place
  * @param loras         LoRAs merged into the model when it loads, in order (see {@link DiffusionEngine#setLoras})
+ * @param vaeTiling     when the VAE decodes and encodes in tiles (null: {@link VaeTiling#AUTO})
  */
 public record EngineOptions(Path modelDir, String backend, int maxBatch, int queueCapacity, RequestLimits limits,
-                            List<LoraSpec> loras) {
+                            List<LoraSpec> loras, VaeTiling vaeTiling) {
     public EngineOptions {
         if (modelDir == null) throw new IllegalArgumentException("modelDir is required");
         loras = loras == null ? List.of() : List.copyOf(loras);
+        if (vaeTiling == null) vaeTiling = VaeTiling.AUTO;
         if (maxBatch < 1) throw new IllegalArgumentException("maxBatch must be at least 1");
         if (queueCapacity < 1) throw new IllegalArgumentException("queueCapacity must be at least 1");
         if (limits == null) throw new IllegalArgumentException("limits are required");
@@ -32,25 +35,31 @@ public record EngineOptions(Path modelDir, String backend, int maxBatch, int que
         this(modelDir, backend, maxBatch, queueCapacity, limits, List.of());
     }
 
+    /** With the default VAE tiling ({@link VaeTiling#AUTO}). */
+    public EngineOptions(Path modelDir, String backend, int maxBatch, int queueCapacity, RequestLimits limits,
+                         List<LoraSpec> loras) {
+        this(modelDir, backend, maxBatch, queueCapacity, limits, loras, VaeTiling.AUTO);
+    }
+
     /** Auto backend, 8 rows per step, 32 waiting requests, {@link RequestLimits#SERVER} (150 steps, 8 images, sides to 2048, …). */
     public static EngineOptions defaults(Path modelDir) {
         return new EngineOptions(modelDir, "auto", 8, 32, RequestLimits.SERVER);
     }
 
     public EngineOptions withMaxBatch(int n) {
-        return new EngineOptions(modelDir, backend, n, queueCapacity, limits, loras);
+        return new EngineOptions(modelDir, backend, n, queueCapacity, limits, loras, vaeTiling);
     }
 
     public EngineOptions withQueueCapacity(int n) {
-        return new EngineOptions(modelDir, backend, maxBatch, n, limits, loras);
+        return new EngineOptions(modelDir, backend, maxBatch, n, limits, loras, vaeTiling);
     }
 
     public EngineOptions withBackend(String name) {
-        return new EngineOptions(modelDir, name, maxBatch, queueCapacity, limits, loras);
+        return new EngineOptions(modelDir, name, maxBatch, queueCapacity, limits, loras, vaeTiling);
     }
 
     public EngineOptions withLimits(RequestLimits l) {
-        return new EngineOptions(modelDir, backend, maxBatch, queueCapacity, l, loras);
+        return new EngineOptions(modelDir, backend, maxBatch, queueCapacity, l, loras, vaeTiling);
     }
 
     /** {@link #limits()} with the largest side, step count and images per request replaced. */
@@ -60,6 +69,11 @@ public record EngineOptions(Path modelDir, String backend, int maxBatch, int que
 
     /** These options with {@code specs} as the LoRAs applied on load. */
     public EngineOptions withLoras(List<LoraSpec> specs) {
-        return new EngineOptions(modelDir, backend, maxBatch, queueCapacity, limits, specs);
+        return new EngineOptions(modelDir, backend, maxBatch, queueCapacity, limits, specs, vaeTiling);
+    }
+
+    /** These options with {@code tiling} as the VAE's tiling policy ({@link VaeTiling}). */
+    public EngineOptions withVaeTiling(VaeTiling tiling) {
+        return new EngineOptions(modelDir, backend, maxBatch, queueCapacity, limits, loras, tiling);
     }
 }

@@ -23,6 +23,8 @@ import dev.panamadiffusion.pipeline.RngKind;
 import dev.panamadiffusion.pipeline.SdxlOptions;
 import dev.panamadiffusion.pipeline.SizeRule;
 import dev.panamadiffusion.pipeline.StableDiffusionPipeline;
+import dev.panamadiffusion.pipeline.VaeTiling;
+import dev.panamadiffusion.models.vae.VaeTiles;
 import dev.panamadiffusion.schedulers.Schedulers;
 import dev.panamadiffusion.tensor.Tensor;
 import picocli.CommandLine;
@@ -222,6 +224,18 @@ public final class GenerateCommand implements Callable<Integer> {
                     + " repeat for several.")
     List<String> loras = new java.util.ArrayList<>();
 
+    @Option(names = "--vae-tiling", arity = "0..1", fallbackValue = "on", paramLabel = "auto|on|off",
+            description = "Decode (and encode) the picture in overlapping tiles, as diffusers' enable_vae_tiling(): one"
+                    + " tile's activations at a time, so big pictures need much less memory, but the picture differs from"
+                    + " a whole decode (seams blended over a quarter of a tile). auto: pictures over 1024x1024 pixels;"
+                    + " --vae-tiling alone: on. Default: auto.")
+    String vaeTiling;
+
+    @Option(names = "--vae-tile-size", paramLabel = "PIXELS",
+            description = "Tile side for VAE tiling, a multiple of 4 x the VAE's scale (32 for SD). Default: the VAE's"
+                    + " sample_size, as diffusers (512 for SD 1.5, 1024 for SDXL, 64 for the demo model).")
+    Integer vaeTileSize;
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
@@ -269,6 +283,7 @@ public final class GenerateCommand implements Callable<Integer> {
         OutputPaths.requirePng(out);
         List<LoraSpec> loraSpecs = Main.loraSpecs(loras);
         if (timestepSpacing != null) checkTimestepSpacing(timestepSpacing);
+        VaeTiling tiling = vaeTiling(vaeTiling, vaeTileSize);
         PredictionType prediction = predictionType == null ? null : Main.usage(() -> PredictionType.parse(predictionType));
         List<Path> files = outputFiles(out, Math.max(1, Math.min(request.batchSize(), RequestLimits.DEFAULT.maxBatch())));
         OutputPaths.checkWritable(out, files);
@@ -290,6 +305,7 @@ public final class GenerateCommand implements Callable<Integer> {
             init = new InitImage(init.image(), REFINER_STRENGTH, null, init.maskOptions());
             checkInitImage(init, request);
         }
+        checkVaeTileSize(tiling, facts.sizes().vaeScaleFactor());
 
         ProgressBar bar = new ProgressBar(err, "sampling");
         Timings clock = new Timings(bar);
@@ -310,6 +326,10 @@ public final class GenerateCommand implements Callable<Integer> {
         try (b; pipeline) {
             if (!loraSpecs.isEmpty()) pipeline.setLoras(loraSpecs);
             if (timestepSpacing != null) pipeline.timestepSpacing(timestepSpacing);
+            Main.usage(() -> {
+                pipeline.vaeTiling(tiling); // a VAE whose own sample_size cannot tile: exit code 2
+                return tiling;
+            });
             clock.loaded();
             bar.begin();
             GenerationResult result;
@@ -519,6 +539,33 @@ public final class GenerateCommand implements Callable<Integer> {
     private static void checkSampler(String name) {
         for (String n : Schedulers.names()) if (n.equalsIgnoreCase(name.strip())) return;
         throw new Main.UsageException("unknown scheduler '" + name + "' (use one of: " + String.join(", ", Schedulers.names()) + ")");
+    }
+
+    /**
+     * {@code --vae-tiling} and {@code --vae-tile-size} as a policy: a mode other than auto/on/off, a tile size that is
+     * not positive, or a tile size with tiling off is a usage error (exit code 2).
+     */
+    static VaeTiling vaeTiling(String mode, Integer tileSize) {
+        VaeTiling.Mode m;
+        try {
+            m = mode == null ? VaeTiling.Mode.AUTO : VaeTiling.parseMode(mode);
+        } catch (IllegalArgumentException e) {
+            throw new Main.UsageException("--vae-tiling: " + e.getMessage());
+        }
+        if (tileSize == null) return new VaeTiling(m, 0, VaeTiling.AUTO_PIXELS);
+        if (m == VaeTiling.Mode.OFF) {
+            throw new Main.UsageException("--vae-tile-size " + tileSize + " needs VAE tiling, but --vae-tiling is off");
+        }
+        if (tileSize < 1 || tileSize > VaeTiles.MAX_TILE) {
+            throw new Main.UsageException("--vae-tile-size must be between 1 and " + VaeTiles.MAX_TILE + " pixels, got " + tileSize);
+        }
+        return new VaeTiling(m, tileSize, VaeTiling.AUTO_PIXELS);
+    }
+
+    /** {@code --vae-tile-size} against the model's VAE scale (a multiple of 4 × scale): a usage error if it does not fit. */
+    static void checkVaeTileSize(VaeTiling tiling, int vaeScale) {
+        String problem = tiling.problem(vaeScale);
+        if (problem != null) throw new Main.UsageException("--vae-tile-size: " + problem);
     }
 
     private static void checkTimestepSpacing(String spacing) {

@@ -2,6 +2,9 @@ package dev.panamadiffusion.cli;
 
 import dev.panamadiffusion.api.DiffusionEngine;
 import dev.panamadiffusion.api.EngineOptions;
+import dev.panamadiffusion.io.ModelFolder;
+import dev.panamadiffusion.pipeline.StableDiffusionPipeline;
+import dev.panamadiffusion.pipeline.VaeTiling;
 import dev.panamadiffusion.server.ImageServer;
 import java.io.PrintWriter;
 import java.net.InetSocketAddress;
@@ -59,14 +62,30 @@ public final class ServeCommand implements Callable<Integer> {
             description = "On SIGTERM/Ctrl-C, how long running requests may finish before they are cancelled. Default: ${DEFAULT-VALUE}.")
     int shutdownGrace;
 
+    @Option(names = "--vae-tiling", arity = "0..1", fallbackValue = "on", paramLabel = "auto|on|off",
+            description = "Decode (and encode) pictures in overlapping tiles (diffusers' enable_vae_tiling()): less memory"
+                    + " for big pictures, seams near the tile borders. auto: pictures over 1024x1024 pixels; alone: on."
+                    + " Default: auto.")
+    String vaeTiling;
+
+    @Option(names = "--vae-tile-size", paramLabel = "PIXELS",
+            description = "Tile side for VAE tiling, a multiple of 4 x the VAE's scale (32 for SD). Default: the VAE's sample_size.")
+    Integer vaeTileSize;
+
     @Override
     public Integer call() throws Exception {
         Path model = Main.modelOrDemo(this.model);
         if (!Files.exists(model)) throw new Main.UsageException("model folder " + model + " does not exist");
         if (maxBatch < 1 || queue < 1 || maxBody < 1024) throw new Main.UsageException("--max-batch and --queue must be >= 1, --max-body >= 1024");
         if (requestTimeout < 0 || shutdownGrace < 0) throw new Main.UsageException("--request-timeout and --shutdown-grace must be >= 0");
+        VaeTiling tiling = GenerateCommand.vaeTiling(vaeTiling, vaeTileSize);
+        if (tiling.tileSize() != 0) {
+            GenerateCommand.checkVaeTileSize(tiling, Main.usage(() -> StableDiffusionPipeline.sizeRule(ModelFolder.open(model)))
+                    .vaeScaleFactor());
+        }
         PrintWriter err = spec.commandLine().getErr();
-        EngineOptions options = EngineOptions.defaults(model).withBackend(backend).withMaxBatch(maxBatch).withQueueCapacity(queue);
+        EngineOptions options = EngineOptions.defaults(model).withBackend(backend).withMaxBatch(maxBatch).withQueueCapacity(queue)
+                .withVaeTiling(tiling);
         DiffusionEngine engine;
         try {
             engine = Main.usage(() -> DiffusionEngine.open(options));

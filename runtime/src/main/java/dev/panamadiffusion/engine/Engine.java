@@ -38,6 +38,7 @@ public final class Engine implements AutoCloseable {
         try {
             this.pipeline = StableDiffusionPipeline.load(options.modelDir(), backend, options.limits());
             try {
+                pipeline.vaeTiling(options.vaeTiling());
                 if (!options.loras().isEmpty()) pipeline.setLoras(options.loras());
             } catch (RuntimeException e) {
                 pipeline.close();

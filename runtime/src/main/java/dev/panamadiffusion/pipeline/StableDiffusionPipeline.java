@@ -66,6 +66,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     private final RequestLimits limits;
     private final RequestLimits.Model modelLimits;
     private final boolean refiner;  // requires_aesthetics_score: the SDXL refiner's 5 time ids, image to image only
+    private volatile VaeTiling vaeTiling = VaeTiling.AUTO;
 
     private StableDiffusionPipeline(ModelFolder folder, Backend backend, Arena arena, PromptConditioning conditioning,
                                     UNet2DConditionModel unet, UNetRunner unetRunner,
@@ -326,6 +327,19 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         Schedulers.requireTimestepSpacing(spacing);
         schedulerConfig = schedulerConfig.with("timestep_spacing", spacing);
     }
+
+    /**
+     * Makes the VAE decode and encode later requests' pictures in tiles as {@code tiling} says (diffusers'
+     * {@code enable_vae_tiling()}; default {@link VaeTiling#AUTO}). A tile size that does not suit this model's VAE is an
+     * {@link IllegalArgumentException} saying why, and the policy before stays.
+     */
+    public void vaeTiling(VaeTiling tiling) {
+        if (vae != null) tiling.check(vae);
+        vaeTiling = tiling;
+    }
+
+    /** When the VAE tiles ({@link #vaeTiling(VaeTiling)}). */
+    public VaeTiling vaeTiling() { return vaeTiling; }
 
     /** The model's scheduler config as requests use it (with any {@link #timestepSpacing} override). */
     public SchedulerConfig schedulerConfig() { return schedulerConfig; }
@@ -695,8 +709,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     }
 
     /**
-     * {@code vae.decode(latents / scaling_factor)} one image at a time (as diffusers' {@code enable_vae_slicing}):
-     * host [B, C, h, w] → host [B, 3, H, W] in about [-1, 1], before any clamping.
+     * {@code vae.decode(latents / scaling_factor)} one image at a time (as diffusers' {@code enable_vae_slicing}), in
+     * tiles where {@link #vaeTiling()} says: host [B, C, h, w] → host [B, 3, H, W] in about [-1, 1], before any clamping.
      */
     public synchronized Tensor decode(Tensor latents) {
         if (vae == null) throw new IllegalStateException("this pipeline has no VAE");
@@ -704,18 +718,18 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         List<Tensor> images = new ArrayList<>(batch);
         for (int b = 0; b < batch; b++) {
             Tensor z = Latents.divide(latents.slice(0, b, b + 1), vae.scalingFactor()); // [1, 4, h, w]
-            images.add(vae.backend().download(vae.decode(z)));                      // [1, 3, H, W]
+            images.add(vaeTiling.decode(vae, z));                                    // [1, 3, H, W]
         }
         return Latents.concatRows(images);                                          // [B, 3, H, W]
     }
 
     /**
      * {@code vae.encode(pixels).latent_dist}: host [1, 3, H, W] in [-1, 1] → the posterior over [1, C, H/s, W/s] latents
-     * (unscaled), as image to image's {@code prepare_latents} encodes its image.
+     * (unscaled), as image to image's {@code prepare_latents} encodes its image; in tiles where {@link #vaeTiling()} says.
      */
     public synchronized DiagonalGaussianDistribution encode(Tensor pixels) {
         if (vae == null) throw new IllegalStateException("this pipeline has no VAE");
-        return vae.encode(pixels);
+        return vaeTiling.encode(vae, pixels);
     }
 
     /** The A1111 spelling of a sampler name the user typed in any case. */

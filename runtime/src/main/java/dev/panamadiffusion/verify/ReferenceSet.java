@@ -41,7 +41,7 @@ public record ReferenceSet(Path dir, String label) {
 
     boolean hasAnything() {
         return tokenizations() != null || Files.isRegularFile(dir.resolve(RANDN)) || Files.isRegularFile(dir.resolve(N_ITER))
-                || !loops().isEmpty() || !imageLoops().isEmpty()
+                || !loops().isEmpty() || !imageLoops().isEmpty() || !vaeTilings().isEmpty()
                 || COMPONENTS.stream().anyMatch(c -> Files.isRegularFile(io(c)));
     }
 
@@ -116,6 +116,15 @@ public record ReferenceSet(Path dir, String label) {
         List<Path> out = new ArrayList<>();
         for (Path p : list(dir)) {
             if (ImageLoopChecks.FILE.matcher(p.getFileName().toString()).matches() && Files.isRegularFile(p)) out.add(p);
+        }
+        return out;
+    }
+
+    /** {@code vae_tiling_*.safetensors} ({@link VaeTilingChecks}), in name order. */
+    public List<Path> vaeTilings() {
+        List<Path> out = new ArrayList<>();
+        for (Path p : list(dir)) {
+            if (VaeTilingChecks.FILE.matcher(p.getFileName().toString()).matches() && Files.isRegularFile(p)) out.add(p);
         }
         return out;
     }

@@ -15,8 +15,8 @@ import java.util.function.Consumer;
 
 /**
  * Runs every check the reference files under a folder allow (docs/VERIFY.md) on one backend: tokenizer cases, the
- * torch-compatible noise generator, text encoder, UNet and VAE forward passes, flat weight files, and every recorded
- * sampling loop. A check that cannot run (a missing tensor, a model that fails to load) is reported as failed with the
+ * torch-compatible noise generator, text encoder, UNet and VAE forward passes, the VAE's tiled passes, flat weight
+ * files, and every recorded sampling loop. A check that cannot run (a missing tensor, a model that fails to load) is reported as failed with the
  * reason; nothing stops the remaining checks.
  */
 public final class Verifier {
@@ -42,7 +42,7 @@ public final class Verifier {
         List<ReferenceSet> sets = ReferenceSet.find(dir);
         if (sets.isEmpty()) {
             throw new IllegalArgumentException("no reference files in " + dir + " (expected tokenizations.json, "
-                    + ReferenceSet.RANDN + ", <component>_io.safetensors, loop_*, img2img_* or inpaint_*.safetensors; see docs/VERIFY.md)");
+                    + ReferenceSet.RANDN + ", <component>_io.safetensors, loop_*, img2img_*, inpaint_* or vae_tiling_*.safetensors; see docs/VERIFY.md)");
         }
         int[] counts = new int[2];
         Context ctx = new Context(backend, tolerances, r -> {
@@ -85,6 +85,11 @@ public final class Verifier {
             }
             if (Files.isRegularFile(set.io("vae"))) {
                 guarded(ctx, set.label() + "vae", () -> ComponentChecks.vae(set, models, ctx, arena));
+            }
+            for (Path file : set.vaeTilings()) {
+                String n = file.getFileName().toString();
+                guarded(ctx, set.label() + n.substring(0, n.length() - ".safetensors".length()),
+                        () -> VaeTilingChecks.run(set, file, models, ctx, arena));
             }
             // every loop eagerly; on a GraphBackend (CUDA) also through recorded CUDA graphs, as the pipeline runs it
             for (Path file : set.imageLoops()) {
