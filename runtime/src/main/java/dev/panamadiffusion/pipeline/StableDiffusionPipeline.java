@@ -3,26 +3,19 @@ package dev.panamadiffusion.pipeline;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.panamadiffusion.backend.Abort;
 import dev.panamadiffusion.backend.Backend;
-import dev.panamadiffusion.config.ConfigException;
 import dev.panamadiffusion.image.Images;
 import dev.panamadiffusion.image.Rgb8Image;
 import dev.panamadiffusion.io.ModelFolder;
 import dev.panamadiffusion.lora.LoraPatcher;
 import dev.panamadiffusion.lora.LoraSpec;
-import dev.panamadiffusion.models.clip.CLIPTextConfig;
-import dev.panamadiffusion.models.clip.CLIPTextModel;
-import dev.panamadiffusion.models.clip.CLIPTextModelWithProjection;
-import dev.panamadiffusion.models.unet.UNet2DConditionConfig;
 import dev.panamadiffusion.models.unet.UNet2DConditionModel;
 import dev.panamadiffusion.models.vae.AutoencoderKL;
-import dev.panamadiffusion.models.vae.AutoencoderKLConfig;
 import dev.panamadiffusion.models.vae.DiagonalGaussianDistribution;
 import dev.panamadiffusion.rng.NoiseGenerator;
 import dev.panamadiffusion.schedulers.Scheduler;
 import dev.panamadiffusion.schedulers.SchedulerConfig;
 import dev.panamadiffusion.schedulers.Schedulers;
 import dev.panamadiffusion.tensor.Tensor;
-import dev.panamadiffusion.tokenizer.CLIPTokenizer;
 
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
@@ -68,7 +61,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     private final boolean refiner;  // requires_aesthetics_score: the SDXL refiner's 5 time ids, image to image only
     private volatile VaeTiling vaeTiling = VaeTiling.AUTO;
 
-    private StableDiffusionPipeline(ModelFolder folder, Backend backend, Arena arena, PromptConditioning conditioning,
+    StableDiffusionPipeline(ModelFolder folder, Backend backend, Arena arena, PromptConditioning conditioning,
                                     UNet2DConditionModel unet, UNetRunner unetRunner,
                                     AutoencoderKL vae, SchedulerConfig schedulerConfig, String defaultSampler,
                                     SizeRule sizeRule, RequestLimits limits, boolean refiner) {
@@ -150,138 +143,17 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     public static StableDiffusionPipeline load(ModelFolder folder, Backend backend, RequestLimits limits) {
         return DeviceMemoryRecovery.run(backend, "loading the model " + folder.name() + " onto " + backend.name()
                 + " (its weights do not fit; a smaller model, a GPU with more free memory, or --backend cpu)",
-                () -> loadOnto(folder, backend, limits));
-    }
-
-    private static StableDiffusionPipeline loadOnto(ModelFolder folder, Backend backend, RequestLimits limits) {
-        Path modelDir = folder.dir();
-        SizeRule sizes = sizeRule(folder);
-        JsonNode schedulerJson = folder.config("scheduler");
-        SchedulerConfig schedulerConfig = folder.isSingleFile() ? SchedulerConfig.parse(schedulerJson.toString())
-                : SchedulerConfig.read(folder.configFile("scheduler"));
-        String defaultSampler = samplerName(schedulerJson);
-        boolean refiner = isRefiner(folder);
-        if (refiner && !isSdxl(folder)) {
-            throw new IllegalArgumentException("model folder " + modelDir + ": " + ModelFolder.INDEX + " sets requires_aesthetics_score"
-                    + " (an SDXL refiner) but lists no text_encoder_2");
-        }
-        // the SDXL refiner has text_encoder_2 alone (text_encoder and tokenizer null in model_index.json)
-        boolean firstEncoder = !isSdxl(folder) || folder.index().components().containsKey("text_encoder");
-        Arena arena = Arena.ofShared();
-        try {
-            CLIPTokenizer tokenizer = firstEncoder ? CLIPTokenizer.load(folder.component("tokenizer"), folder.padToken()) : null;
-            CLIPTextModel textEncoder = firstEncoder ? CLIPTextModel.load(folder, "text_encoder", backend, arena) : null;
-            UNet2DConditionModel unet = UNet2DConditionModel.load(folder, "unet", backend, arena);
-            // in f32 for SDXL with force_upcast (AutoencoderKL.computeBackend: diffusers' needs_upcasting)
-            AutoencoderKL vae = AutoencoderKL.load(folder, "vae", backend, arena, isSdxl(folder));
-            PromptConditioning conditioning;
-            if (isSdxl(folder)) {
-                conditioning = sdxlConditioning(folder, backend, arena, tokenizer, textEncoder, unet, refiner);
-            } else if (unet.config().hasTextTime()) {
-                throw new IllegalArgumentException("model folder " + modelDir + ": the UNet has SDXL's text_time conditioning"
-                        + " but the folder has no text_encoder_2");
-            } else if (textEncoder.config().hiddenSize() != unet.config().crossAttentionDim()[0]) {
-                throw new IllegalArgumentException("model folder " + modelDir + ": the text encoder's hidden size "
-                        + textEncoder.config().hiddenSize() + " does not match the UNet's cross_attention_dim "
-                        + unet.config().crossAttentionDim()[0]);
-            } else {
-                conditioning = new ClipConditioning(backend, tokenizer, textEncoder, folder.component("tokenizer"));
-            }
-            if (tokenizer != null && tokenizer.maxLength() > textEncoder.config().maxPositionEmbeddings()) {
-                throw new ConfigException(folder.component("tokenizer").resolve("tokenizer_config.json"), "model_max_length",
-                        tokenizer.maxLength() + ", but the text encoder has " + textEncoder.config().maxPositionEmbeddings()
-                                + " positions");
-            }
-            // a single file holds no tokenizer: the bundled CLIP one is checked per prompt instead (tokenIds)
-            if (!folder.isSingleFile() && tokenizer != null) checkTokenizer(folder, tokenizer, textEncoder.config());
-            int latent = vae.config().latentChannels(), in = unet.config().inChannels();
-            if (unet.config().outChannels() != latent || in != latent && !InpaintConditioning.takenBy(in, latent)) {
-                throw new IllegalArgumentException("model folder " + modelDir + ": the UNet maps " + in + " to "
-                        + unet.config().outChannels() + " channels but the VAE's latents have " + latent + "; this runtime"
-                        + " runs UNets of " + latent + " (or, inpainting, " + (2 * latent + 1) + ") in and " + latent + " out");
-            }
-            return new StableDiffusionPipeline(folder, backend, arena, conditioning, unet,
-                    UNetRunner.create(unet, backend), vae, schedulerConfig, defaultSampler, sizes, limits, refiner);
-        } catch (RuntimeException | Error e) {
-            arena.close();
-            throw e;
-        }
-    }
-
-    /** Whether {@code folder} is an SDXL model: a second text encoder beside the first (StableDiffusionXLPipeline). */
-    static boolean isSdxl(ModelFolder folder) {
-        return folder.index().components().containsKey("text_encoder_2");
-    }
-
-    /**
-     * Whether {@code folder} is an SDXL refiner: {@code model_index.json}'s {@code requires_aesthetics_score}
-     * ({@code StableDiffusionXLImg2ImgPipeline}'s, as stabilityai/stable-diffusion-xl-refiner-1.0 sets it), which makes
-     * the UNet's time ids original size, crop and aesthetic score.
-     */
-    static boolean isRefiner(ModelFolder folder) {
-        return folder.index().flag("requires_aesthetics_score", false);
-    }
-
-    /**
-     * SDXL's second tokenizer and text encoder (with projection), checked, composed into a {@link SdxlConditioning}
-     * (the refiner's when {@code textEncoder} is null or {@code refiner}).
-     */
-    private static PromptConditioning sdxlConditioning(ModelFolder folder, Backend backend, Arena arena, CLIPTokenizer tokenizer,
-                                                       CLIPTextModel textEncoder, UNet2DConditionModel unet, boolean refiner) {
-        CLIPTokenizer tokenizer2 = CLIPTokenizer.load(folder.component("tokenizer_2"), folder.padToken("tokenizer_2"));
-        CLIPTextModelWithProjection textEncoder2 = CLIPTextModelWithProjection.load(folder, "text_encoder_2", backend, arena);
-        // a single file holds no tokenizer: the bundled CLIP one is checked per prompt instead (tokenIds)
-        if (!folder.isSingleFile()) checkTokenizer(folder, tokenizer2, textEncoder2.config());
-        try {
-            // StableDiffusionXLImg2ImgPipeline's force_zeros_for_empty_prompt default is true too; the refiner's index says false
-            boolean zeros = folder.index().flag("force_zeros_for_empty_prompt", true);
-            return new SdxlConditioning(backend, tokenizer, textEncoder, textEncoder == null ? null : folder.component("tokenizer"),
-                    tokenizer2, textEncoder2, folder.component("tokenizer_2"), unet, zeros, refiner);
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("model folder " + folder.dir() + ": " + e.getMessage(), e);
-        }
+                () -> PipelineLoader.load(folder, backend, limits));
     }
 
     /**
      * The sizes the model in {@code folder} can generate, from its {@code unet/} and {@code vae/} configs alone (no
-     * weights are read): the VAE scales by 2^(len(block_out_channels) − 1), the UNet downsamples once per down block
-     * but the last.
+     * weights are read): {@link PipelineLoader#sizeRule}.
      */
-    public static SizeRule sizeRule(ModelFolder folder) {
-        // the validated configs: block counts are bounded, so the shifts cannot overflow
-        int vaeBlocks = AutoencoderKLConfig.read(folder.configFile("vae"), folder.config("vae")).blockOutChannels().length;
-        int unetBlocks = UNet2DConditionConfig.read(folder.configFile("unet"), folder.config("unet")).numBlocks();
-        return new SizeRule(1 << (vaeBlocks - 1), unetBlocks - 1);
-    }
+    public static SizeRule sizeRule(ModelFolder folder) { return PipelineLoader.sizeRule(folder); }
 
-    /**
-     * What the model in {@code folder} allows ({@link RequestLimits.Model}), from its {@code unet/}, {@code vae/} and
-     * {@code text_encoder/} configs alone (no weights are read).
-     */
-    public static RequestLimits.Model modelLimits(ModelFolder folder) {
-        SizeRule sizes = sizeRule(folder);
-        // folder.config: a single file's configs are derived, not read from files
-        int side = UNet2DConditionConfig.read(folder.configFile("unet"), folder.config("unet")).sampleSize() * sizes.vaeScaleFactor();
-        boolean sdxl = isSdxl(folder);
-        boolean first = !sdxl || folder.index().components().containsKey("text_encoder");   // the refiner has none
-        int layers = first ? CLIPTextConfig.read(folder.configFile("text_encoder"), folder.config("text_encoder")).numHiddenLayers()
-                : Integer.MAX_VALUE;
-        if (sdxl) {   // SdxlConditioning.maxClipSkip: hidden_states[-(k + 2)] of both encoders
-            layers = Math.min(layers, CLIPTextConfig.read(folder.configFile("text_encoder_2"), folder.config("text_encoder_2"))
-                    .numHiddenLayers()) - 1;
-        }
-        return new RequestLimits.Model(sizes, side, side, layers, sdxl, sdxl && isRefiner(folder));
-    }
-
-    /** The text encoder must have an embedding for every id the tokenizer can give (its vocabulary and special tokens). */
-    private static void checkTokenizer(ModelFolder folder, CLIPTokenizer tokenizer, CLIPTextConfig text) {
-        int max = tokenizer.maxTokenId();
-        if (max >= text.vocabSize()) {
-            throw new IllegalArgumentException("model folder " + folder.dir() + ": the tokenizer gives token ids up to " + max
-                    + " but the text encoder has embeddings for " + text.vocabSize() + " ids: tokenizer/ does not belong to"
-                    + " this text encoder");
-        }
-    }
+    /** What the model in {@code folder} allows, from its configs alone: {@link PipelineLoader#modelLimits}. */
+    public static RequestLimits.Model modelLimits(ModelFolder folder) { return PipelineLoader.modelLimits(folder); }
 
     public ModelFolder folder() { return folder; }
 
@@ -514,7 +386,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         if (noMask != null) throw new InvalidRequestException(List.of(noMask));
         InvalidRequestException.Problem noImage = init == null && imageLatents == null ? textToImageProblem(refiner) : null;
         if (noImage != null) throw new InvalidRequestException(List.of(noImage));
-        windowProblems(resolved.sdxl(), init, imageLatents);
+        DenoisingWindow.problems(resolved.sdxl(), init, imageLatents);
         if (init != null) {
             List<InvalidRequestException.Problem> problems = init.problems(request.steps(), width, height);
             if (!problems.isEmpty()) throw new InvalidRequestException(problems);
@@ -545,13 +417,13 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         Double denoisingStart = resolved.sdxl().denoisingStart();
         LatentSource source = denoisingStart != null
                 ? new LatentSource.Clean(imageLatents != null ? null : encode(init.pixels()), vae == null ? 1f : vae.scalingFactor(),
-                        imageLatents == null ? null : checkedImageLatents(imageLatents, shape),
-                        startIndex(scheduler, denoisingStart))
+                        imageLatents == null ? null : DenoisingWindow.checkedImageLatents(imageLatents, shape),
+                        DenoisingWindow.startIndex(scheduler, denoisingStart, trainTimesteps()))
                 : LatentSource.of(init, this::encode, vae == null ? 1f : vae.scalingFactor(), shape, given,
                         InpaintConditioning.takenBy(unet.config().inChannels(), unet.config().outChannels()),
                         prepared == null ? InpaintFill.ORIGINAL : prepared.fill());
         LatentSource.Start first = source.start(scheduler, request.steps(), shape, generator);                    // [B, 4, h, w]
-        int end = endIndex(scheduler, first.beginIndex(), resolved.sdxl().denoisingEnd());
+        int end = DenoisingWindow.endIndex(scheduler, first.beginIndex(), resolved.sdxl().denoisingEnd(), trainTimesteps());
         Tensor timestepCond = null;                                                                               // [B, dim]
         if (unet.config().timeCondProjDim() != null) {
             double[] w = new double[request.batchSize()];
@@ -562,69 +434,6 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                 first.latents(), warnings, start, guided, timestepCond, first.beginIndex(), end,
                 init == null || denoisingStart != null ? null : init.strength(),
                 first.blend(), first.conditioning(), prepared == null ? null : prepared.overlay());
-    }
-
-    /**
-     * SDXL's {@code denoising_start} needs an image or its latents and (as {@code denoising_end}) no mask here;
-     * image latents need {@code denoising_start}. Each problem an {@link InvalidRequestException}.
-     */
-    private static void windowProblems(SdxlOptions o, InitImage init, Tensor imageLatents) {
-        if (o.denoisingStart() != null && init == null && imageLatents == null) {
-            throw InvalidRequestException.of("denoisingStart", "is image to image's (the refiner's half of an ensemble of"
-                    + " expert denoisers): give the image, or the latents an SDXL base left with denoising_end");
-        }
-        if ((o.denoisingStart() != null || o.denoisingEnd() != null) && init != null && init.mask() != null) {
-            throw InvalidRequestException.of(o.denoisingStart() != null ? "denoisingStart" : "denoisingEnd",
-                    "is not supported with a mask (inpainting) yet");
-        }
-        if (imageLatents != null && o.denoisingStart() == null) {
-            throw InvalidRequestException.of("denoisingStart", "is needed with given image latents: they are taken as a"
-                    + " partly denoised state, as diffusers' image-to-image pipelines take them with denoising_start");
-        }
-    }
-
-    /** Image latents [1 or B, C, h, w] of the request's latent shape [B, C, h, w], as f32. */
-    private static Tensor checkedImageLatents(Tensor latents, long[] shape) {
-        if (latents.rank() != 4 || latents.dim(1) != shape[1] || latents.dim(2) != shape[2] || latents.dim(3) != shape[3]
-                || latents.dim(0) != 1 && latents.dim(0) != shape[0]) {
-            throw new IllegalArgumentException("image latents are " + Arrays.toString(latents.shape()) + " but the request"
-                    + " needs [1 or " + shape[0] + ", " + shape[1] + ", " + shape[2] + ", " + shape[3] + "]");
-        }
-        return latents.to(dev.panamadiffusion.tensor.DType.F32).contiguous();
-    }
-
-    /**
-     * Where {@code denoising_start} begins the loop (diffusers' {@code get_timesteps}): the last n iterations, n the
-     * timesteps below {@link SdxlOptions#timestepCutoff}. None left is an {@link InvalidRequestException}.
-     */
-    private int startIndex(Scheduler scheduler, double denoisingStart) {
-        double[] ts = scheduler.timesteps();
-        int cutoff = SdxlOptions.timestepCutoff(denoisingStart, trainTimesteps());
-        int n = 0;
-        for (double t : ts) if (t < cutoff) n++;
-        if (n == 0) {
-            throw InvalidRequestException.of("denoisingStart", denoisingStart + " leaves no step of " + ts.length
-                    + " (no timestep below " + cutoff + ")");
-        }
-        return ts.length - n;
-    }
-
-    /**
-     * Where {@code denoisingEnd} (null: none) stops the loop begun at {@code begin}: after the timesteps at or above
-     * {@link SdxlOptions#timestepCutoff} (diffusers' {@code denoising_end}). None left is an
-     * {@link InvalidRequestException}.
-     */
-    private int endIndex(Scheduler scheduler, int begin, Double denoisingEnd) {
-        double[] ts = scheduler.timesteps();
-        if (denoisingEnd == null) return ts.length;
-        int cutoff = SdxlOptions.timestepCutoff(denoisingEnd, trainTimesteps());
-        int n = 0;
-        for (int i = begin; i < ts.length; i++) if (ts[i] >= cutoff) n++;
-        if (n == 0) {
-            throw InvalidRequestException.of("denoisingEnd", denoisingEnd + " leaves no step (no timestep at or above "
-                    + cutoff + ")");
-        }
-        return begin + n;
     }
 
     /** The scheduler config's {@code num_train_timesteps} (diffusers' default 1000). */
