@@ -47,12 +47,7 @@ class SdxlCliTest {
         assertEquals(0, r.exit(), r.err());
         float[] ref = SafeTensors.readAll(SET.resolve("loop_euler_a_cfg5_negative.safetensors")).get("image_01")
                 .toFloatArray();                                                                // [2, 3, 16, 16]
-        int plane = ref.length / 2;
-        for (int i = 0; i < 2; i++) {
-            byte[] png = Files.readAllBytes(tmp.resolve("sdxl-" + (i + 1) + ".png"));
-            int diff = Png.maxPixelDiff(png, Arrays.copyOfRange(ref, i * plane, (i + 1) * plane));
-            assertTrue(diff <= 1, "image " + (i + 1) + " vs diffusers' SDXL Euler a loop: " + diff);
-        }
+        Png.assertBatchWithin(tmp, "sdxl", ref, 2, 1, "diffusers' SDXL Euler a loop");
     }
 
     @Test
@@ -71,12 +66,7 @@ class SdxlCliTest {
                 .toFloatArray();                                                                // [2, 3, 16, 16]
         float[] plain = SafeTensors.readAll(SET.resolve("loop_euler_a_cfg5_negative.safetensors")).get("image_01")
                 .toFloatArray();
-        int plane = ref.length / 2;
-        for (int i = 0; i < 2; i++) {
-            byte[] png = Files.readAllBytes(tmp.resolve("sdxl-" + (i + 1) + ".png"));
-            int diff = Png.maxPixelDiff(png, Arrays.copyOfRange(ref, i * plane, (i + 1) * plane));
-            assertTrue(diff <= 1, "image " + (i + 1) + " vs diffusers' loop with prompt_2 and sizes: " + diff);
-        }
+        Png.assertBatchWithin(tmp, "sdxl", ref, 2, 1, "diffusers' loop with prompt_2 and sizes");
         assertFalse(Arrays.equals(ref, plain), "the options must change the picture for this test to mean anything");
     }
 
@@ -125,15 +115,7 @@ class SdxlCliTest {
 
     /** Runs {@code generate} with {@code args} on the CPU and expects exit code 2 and exactly one line. */
     private static String usageError(String... args) {
-        String[] all = new String[args.length + 3];
-        all[0] = "generate";
-        all[1] = "--backend";
-        all[2] = "cpu";
-        System.arraycopy(args, 0, all, 3, args.length);
-        CliRun r = CliRun.run(all);
-        assertEquals(2, r.exit(), r.err());
-        assertEquals(1, r.errLines().size(), r.err());
-        assertFalse(r.err().contains("sampling ["), "no sampling before the check: " + r.err());
-        return r.errLines().get(0);
+        return CliRun.generateUsageError(args);      // one line: no sampling progress before the check
     }
+
 }

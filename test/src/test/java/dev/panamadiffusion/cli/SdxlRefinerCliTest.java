@@ -56,12 +56,7 @@ class SdxlRefinerCliTest {
                 "--negative-crops-coords-top-left", "6,2", "--backend", "cpu", "--out", out.toString());
         assertEquals(0, r.exit(), r.err());
         float[] ref = SafeTensors.readAll(SET.resolve("img2img_euler_a_s0.5_b2.safetensors")).get("image_01").toFloatArray();
-        int plane = ref.length / 2;
-        for (int i = 0; i < 2; i++) {
-            byte[] png = Files.readAllBytes(tmp.resolve("refined-" + (i + 1) + ".png"));
-            int diff = Png.maxPixelDiff(png, Arrays.copyOfRange(ref, i * plane, (i + 1) * plane));
-            assertTrue(diff <= 1, "image " + (i + 1) + " vs diffusers' refiner run with scores and sizes: " + diff);
-        }
+        Png.assertBatchWithin(tmp, "refined", ref, 2, 1, "diffusers' refiner run with scores and sizes");
     }
 
     @Test
@@ -154,14 +149,6 @@ class SdxlRefinerCliTest {
 
     /** Runs {@code generate} with {@code args} on the CPU and expects exit code 2 and exactly one line. */
     private static String usageError(String... args) {
-        String[] all = new String[args.length + 3];
-        all[0] = "generate";
-        all[1] = "--backend";
-        all[2] = "cpu";
-        System.arraycopy(args, 0, all, 3, args.length);
-        CliRun r = CliRun.run(all);
-        assertEquals(2, r.exit(), r.err());
-        assertEquals(1, r.errLines().size(), r.err());
-        return r.errLines().get(0);
+        return CliRun.generateUsageError(args);
     }
 }

@@ -68,6 +68,20 @@ public final class Png {
      * Largest difference of the PNG's 8-bit pixels from a recorded image in [0, 1], planar [1, 3, H, W] as diffusers'
      * {@code image_01} files hold it (rounded as numpy's {@code round(x * 255)} after clipping).
      */
+    /**
+     * The numbered PNGs {@code stem-1.png} … {@code stem-N.png} in {@code dir} each within {@code levels} of their image
+     * in {@code images} (diffusers' {@code image_01}, [N, 3, H, W] in [0, 1]).
+     */
+    public static void assertBatchWithin(java.nio.file.Path dir, String stem, float[] images, int n, int levels, String what)
+            throws java.io.IOException {
+        int plane = images.length / n;
+        for (int i = 0; i < n; i++) {
+            byte[] png = java.nio.file.Files.readAllBytes(dir.resolve(stem + "-" + (i + 1) + ".png"));
+            int diff = maxPixelDiff(png, java.util.Arrays.copyOfRange(images, i * plane, (i + 1) * plane));
+            org.junit.jupiter.api.Assertions.assertTrue(diff <= levels, "image " + (i + 1) + " vs " + what + ": " + diff);
+        }
+    }
+
     public static int maxPixelDiff(byte[] png, float[] planar) {
         byte[] rgb = rgb(png);
         int plane = rgb.length / 3, max = 0;
