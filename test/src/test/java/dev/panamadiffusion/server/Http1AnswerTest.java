@@ -80,6 +80,15 @@ class Http1AnswerTest {
             out.close();
             out.flush();
             ex.close();
+            try {
+                ex.getRequestBody().read();
+            } catch (IOException e) {
+                notes.add("request closed"); // closing the exchange closes the request body too
+            }
+        });
+        server.createContext("/unclosed", ex -> { // leaves its chunked body open: the layer ends it
+            ex.sendResponseHeaders(200, 0);
+            ex.getResponseBody().write(Http1Wire.bytes("abc"));
         });
         server.createContext("/hold", ex -> { // does what the query says, then waits until the test releases it
             String q = ex.getRequestURI().getQuery();
@@ -166,6 +175,7 @@ class Http1AnswerTest {
             if (q.contains("big")) { // the whole answer, then the client leaves
                 ex.sendResponseHeaders(200, 20_000);
                 ex.getResponseBody().write(new byte[20_000]);
+                if (q.contains("close")) ex.getResponseBody().close();
                 awaitQuietly(gone, 10_000);
                 notes.add("gone early " + e.clientGone());
                 ex.close();
@@ -306,8 +316,11 @@ class Http1AnswerTest {
         try (Conn c = new Conn(port)) {
             assertEquals("hello", c.send("GET /bytes?fixed HTTP/1.1\r\n" + HOST + "\r\n").read().text());
             assertEquals("closed", note());
+            assertEquals("request closed", note());
             assertEquals("hello", c.send("GET /bytes?chunked HTTP/1.1\r\n" + HOST + "\r\n").read().text());
             assertEquals("closed", note());
+            assertEquals("request closed", note());
+            assertFraming(c.send("GET /unclosed HTTP/1.1\r\n" + HOST + "\r\n").read(), null, "chunked", "abc");
             Reply r = c.send("GET /early HTTP/1.1\r\n" + HOST + "\r\n").read(); // closed twice: one last chunk
             assertEquals("write before headers: IOException", note());
             assertFraming(r, null, "chunked", "");
@@ -316,6 +329,7 @@ class Http1AnswerTest {
         try (Conn c = new Conn(port)) {
             assertEquals("hello", c.send("GET /bytes?raw HTTP/1.0\r\n\r\n").read().text());
             assertEquals("closed", note());
+            assertEquals("request closed", note());
         }
     }
 
@@ -374,6 +388,18 @@ class Http1AnswerTest {
             assertEquals("close", r.header("Connection"));
             c.assertClosed(Duration.ofSeconds(5));
         }
+        try (Conn c = new Conn(port)) { // the client's Connection: close
+            assertEquals("close", c.send("GET /ok HTTP/1.1\r\n" + HOST + "Connection: keep-alive, Close\r\n\r\n").read().header("Connection"));
+            c.assertClosed(Duration.ofSeconds(5));
+        }
+        try (Conn c = new Conn(port)) { // HTTP/1.0 closes unless asked to keep the connection
+            assertEquals("close", c.send("GET /ok HTTP/1.0\r\n\r\n").read().header("Connection"));
+            c.assertClosed(Duration.ofSeconds(5));
+        }
+        try (Conn c = new Conn(port)) {
+            assertEquals("keep-alive", c.send("GET /ok HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").read().header("Connection"));
+            assertEquals("ok", c.send("GET /ok HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").read().text());
+        }
         List<Integer> told = new ArrayList<>();
         server.onLayerAnswer(told::add);
         try (Conn c = new Conn(port)) { // the layer's own answers are told; a handler's failure after answering is not
@@ -424,12 +450,14 @@ class Http1AnswerTest {
             assertEquals("gone false false", c.send("GET /gone?long HTTP/1.1\r\n" + HOST + "\r\n").read().text());
             assertEquals("watching true", note());
         }
-        try (Conn c = new Conn(port)) { // the whole answer sent, then the client leaves: not early
-            Reply r = c.send("GET /gone?big HTTP/1.1\r\n" + HOST + "\r\n").read();
-            assertEquals(20_000, r.body().length);
-            assertEquals("watching true", note());
+        for (String big : new String[] {"big", "big,close"}) { // the whole answer sent (and closed), then the client leaves: not early
+            try (Conn c = new Conn(port)) {
+                Reply r = c.send("GET /gone?" + big + " HTTP/1.1\r\n" + HOST + "\r\n").read();
+                assertEquals(20_000, r.body().length);
+                assertEquals("watching true", note());
+            }
+            assertEquals("gone early false", note(), big);
         }
-        assertEquals("gone early false", note());
     }
 
     @Test

@@ -37,6 +37,7 @@ class Http1FramingTest {
             InputStream in = ex.getRequestBody();
             ByteArrayOutputStream b = new ByteArrayOutputStream();
             for (int c; (c = in.read()) != -1; ) b.write(c);
+            if (in.read(new byte[1], 0, 0) != 0) throw new IOException("a read of no bytes must return 0, even at the end");
             answer(ex, b.toByteArray());
         });
         server.createContext("/header", ex -> answer(ex, Http1Wire.bytes(ex.getRequestHeaders().getOrDefault("X-A", java.util.List.of()).toString())));
@@ -243,6 +244,7 @@ class Http1FramingTest {
         assertEquals("hello", send(chunkedPost("/echo", "000000000000005\r\nhello\r\n0\r\n\r\n")).text());
         assertRefused(send(chunkedPost("/echo", "0000000000000005\r\nhello\r\n0\r\n\r\n")), 413, "a chunk of 16 hex digits");
         assertRefused(send(chunkedPost("/echo", "10000000000000000\r\n")), 413, "a chunk of 17 hex digits");
+        assertRefused(send(chunkedPost("/echo", "2\r\nabc\r\n0\r\n\r\n")), 400, "a chunk is longer than its size says");
         for (String bad : new String[] {"zzzzzzzzzzzzzzzz", "", ";x=1", " 5", "5x"}) {
             assertRefused(send(chunkedPost("/echo", bad + "\r\nhello\r\n0\r\n\r\n")), 400, "a chunk size must be hex digits");
         }

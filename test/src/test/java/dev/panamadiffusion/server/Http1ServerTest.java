@@ -406,5 +406,18 @@ class Http1ServerTest {
             assertEquals(400, r.status());
             assertTrue(r.text().contains("different values"), r.text());
         }
+        try (Conn c = new Conn(port)) { // but reads no more than 256 KiB of it
+            assertEquals(400, c.send("GET /a HTTP/1.1\r\n\r\n").read().status());
+            long t0 = System.nanoTime();
+            Thread.ofVirtual().start(() -> {
+                try {
+                    for (int i = 0; i < 40; i++) c.out.write(new byte[10_000]);
+                } catch (IOException e) {
+                    // closed by the server, as it should be
+                }
+            });
+            c.assertClosed(Duration.ofSeconds(5));
+            assertTrue(System.nanoTime() - t0 < TimeUnit.MILLISECONDS.toNanos(700), "read more than 256 KiB until its second ran out");
+        }
     }
 }
