@@ -132,11 +132,9 @@ class Http1FramingTest {
         String value = "v".repeat(8192 - "X-A: ".length());
         assertEquals("[" + value + "]", send("GET /header HTTP/1.1\r\n" + HOST + "X-A: " + value + "\r\n\r\n").text());
         assertRefused(send("GET /header HTTP/1.1\r\n" + HOST + "X-A: " + value + "v\r\n\r\n"), 431, "a header line is longer than 8192 bytes");
-        try (Conn c = new Conn(port)) { // a line that never ends: refused as soon as it is too long, not when the head times out
-            long t0 = System.nanoTime();
+        try (Conn c = new Conn(port)) { // a line that never ends: refused as soon as it is too long (not a 408 later)
             Reply r = c.send("GET /header HTTP/1.1\r\n" + HOST + "X-A: " + "v".repeat(20_000)).read();
             assertRefused(r, 431, "a header line is longer than 8192 bytes");
-            assertTrue(System.nanoTime() - t0 < HEAD.toNanos(), "answered only after the head timeout");
         }
     }
 
@@ -197,6 +195,9 @@ class Http1FramingTest {
         assertEquals("[a\tb]", send("GET /header HTTP/1.1\r\n" + HOST + "X-A: \t a\tb \t \r\n\r\n").text());
         Reply r = send("GET /header HTTP/1.1\r\n" + HOST + "X-A:caf\u00e9\r\n\r\n");
         assertEquals("[caf\u00e9]", new String(r.body(), StandardCharsets.ISO_8859_1));
+        assertEquals("[, ]", send("GET /header HTTP/1.1\r\n" + HOST + "X-A:\r\nX-A: \t \r\n\r\n").text()); // empty values
+        assertEquals("123456789", send(post("/echo", "", "123456789")).text());
+        assertEquals(200, send(post("/echo", "", "")).status());
         assertRefused(send("GET /header HTTP/1.1\r\n" + HOST + "X-A: a\u007fb\r\n\r\n"), 400, "holds a control character");
         assertRefused(send("GET /header HTTP/1.1\r\n" + HOST + "X-A: 1\r\n\tfolded: 2\r\n\r\n"), 400, "obs-fold");
         assertRefused(send("GET /header HTTP/1.1\r\n" + HOST + ": 1\r\n\r\n"), 400, "malformed header name");
