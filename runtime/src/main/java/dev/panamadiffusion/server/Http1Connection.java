@@ -307,9 +307,6 @@ final class Http1Connection implements Runnable {
         return n;
     }
 
-    /** Whether bytes the client sent after the current request are already buffered. */
-    boolean hasBuffered() { return pos < lim || readAhead != null; }
-
     /** A body's line (a chunk size, a chunk's end, a trailer) as {@link #readLine}, its errors as {@link HttpError}s. */
     String readBodyLine(int max, String what) throws IOException {
         try {

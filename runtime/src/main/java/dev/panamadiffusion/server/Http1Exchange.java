@@ -36,10 +36,14 @@ final class Http1Exchange extends HttpExchange {
     private final Map<String, Object> attributes = new ConcurrentHashMap<>();
     private final Http1Body body;
     private final CompletableFuture<Void> gone = new CompletableFuture<>();
+    /** {@link #gone}, once {@link #goneEarly} is set. */
+    private CompletableFuture<Void> seen;
     final boolean expectContinue;
     Http1Context context;
     boolean continueSent;
     private boolean watching, closeAfter, responseDone, exchangeClosed;
+    /** The handler failed after its answer had begun: the answer stays incomplete, so that the client sees it cut off. */
+    private boolean aborted;
     private int code = -1;
     /** Set just before the answer's last bytes are flushed: a hang-up after it is no early one. */
     private volatile boolean answered, goneEarly;
@@ -187,9 +191,9 @@ final class Http1Exchange extends HttpExchange {
         if (!watching) {
             watching = conn.watch(gone);
             if (!watching) return false;
-            gone.thenRun(() -> goneEarly = !answered);
+            seen = gone.thenRun(() -> goneEarly = !answered);
         }
-        gone.thenRun(action);
+        seen.thenRun(action); // after clientGone() knows (a future runs its own dependents last-added first)
         return true;
     }
 
@@ -199,7 +203,7 @@ final class Http1Exchange extends HttpExchange {
     /** Answers {@code status} with a JSON error, unless an answer was already begun (then the connection closes). */
     void sendError(int status, String message) {
         if (code != -1) {
-            closeAfter = true;
+            closeAfter = aborted = true;
             return;
         }
         byte[] bytes = Http1Connection.errorBody(message);
@@ -215,12 +219,14 @@ final class Http1Exchange extends HttpExchange {
 
     /**
      * Ends the exchange after its handler returned: answers 500 if it did not answer, completes the response, and
-     * reads what is left of the request body (up to {@link Http1Connection#DRAIN_LIMIT}). Whether the connection can
+     * reads what is left of the request body (up to {@link Http1Connection#DRAIN_LIMIT}). An answer whose handler failed
+     * after beginning it is not completed (a chunked body gets no last chunk), as the JDK's server leaves it: the
+     * connection closes, and the client sees the answer cut off rather than a whole one. Whether the connection can
      * serve another request.
      */
     boolean finish() {
         if (code == -1) sendError(500, "the server sent no answer to this request");
-        if (!responseDone) {
+        if (!responseDone && !aborted) {
             try {
                 bodyOut.close();
             } catch (IOException | RuntimeException e) {

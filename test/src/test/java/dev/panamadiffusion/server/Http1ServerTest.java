@@ -2,10 +2,16 @@ package dev.panamadiffusion.server;
 
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
+import com.sun.net.httpserver.Authenticator;
+import com.sun.net.httpserver.BasicAuthenticator;
+import com.sun.net.httpserver.HttpContext;
+import dev.panamadiffusion.server.Http1Wire.Conn;
+import dev.panamadiffusion.server.Http1Wire.Reply;
 import dev.panamadiffusion.server.HttpLayerTest.Answer;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.net.BindException;
 import java.net.ConnectException;
 import java.net.InetSocketAddress;
 import java.net.Socket;
@@ -15,6 +21,11 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.Executor;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -26,6 +37,7 @@ import static dev.panamadiffusion.server.HttpLayerTest.assertJsonError;
 import static dev.panamadiffusion.server.HttpLayerTest.read;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -233,5 +245,183 @@ class Http1ServerTest {
         assertTrue(System.nanoTime() - t1 < TimeUnit.SECONDS.toNanos(2), "the idle connection stayed open");
         idle.close();
         assertThrows(ConnectException.class, () -> new Socket("127.0.0.1", port).close());
+    }
+
+    @Test
+    void theServerAndContextApisCheckTheirArgumentsAsTheJdksDo() throws Exception {
+        Duration[][] bad = {{Duration.ZERO, SHORT}, {SHORT, Duration.ZERO}, {SHORT.negated(), SHORT}, {SHORT, SHORT.negated()}};
+        for (Duration[] d : bad) assertThrows(IllegalArgumentException.class, () -> new Http1Server(d[0], d[1]));
+        Http1Server s = new Http1Server(SHORT, SHORT);
+        assertNull(s.getAddress());
+        assertThrows(IllegalStateException.class, s::start); // not bound
+        assertThrows(NullPointerException.class, () -> s.bind(null, 0));
+        s.bind(new InetSocketAddress("127.0.0.1", 0), 0);
+        assertThrows(BindException.class, () -> s.bind(new InetSocketAddress("127.0.0.1", 0), 0));
+        assertThrows(IllegalArgumentException.class, () -> s.stop(-1));
+        s.stop(0); // bound, never started
+
+        assertThrows(NullPointerException.class, () -> server.createContext("/n", null));
+        assertThrows(NullPointerException.class, () -> server.createContext(null, ex -> { }));
+        assertThrows(IllegalArgumentException.class, () -> server.createContext("a", ex -> { }));
+        assertThrows(IllegalArgumentException.class, () -> server.createContext("/a", ex -> { }));
+        HttpContext late = server.createContext("/late");
+        assertEquals("/late", late.getPath());
+        assertSame(server, late.getServer());
+        assertEquals(404, send("GET /late HTTP/1.1\r\nHost: x\r\n\r\n").status()); // no handler yet
+        assertThrows(NullPointerException.class, () -> late.setHandler(null));
+        late.setHandler(ex -> text(ex, 200, "late"));
+        assertThrows(IllegalArgumentException.class, () -> late.setHandler(ex -> { }));
+        assertEquals("late", send("GET /late HTTP/1.1\r\nHost: x\r\n\r\n").body());
+        late.getAttributes().put("k", "v");
+        assertEquals("v", late.getAttributes().get("k"));
+        Authenticator auth = new BasicAuthenticator("r") {
+            @Override
+            public boolean checkCredentials(String user, String password) { return true; }
+        };
+        assertNull(late.setAuthenticator(auth));
+        assertSame(auth, late.getAuthenticator());
+        assertSame(auth, late.setAuthenticator(null));
+        assertThrows(NullPointerException.class, () -> server.removeContext((String) null));
+        assertThrows(NullPointerException.class, () -> server.removeContext((HttpContext) null));
+        assertThrows(IllegalArgumentException.class, () -> server.removeContext("/nope"));
+        server.removeContext(late);
+        assertThrows(IllegalArgumentException.class, () -> server.removeContext(late));
+        assertEquals(404, send("GET /late HTTP/1.1\r\nHost: x\r\n\r\n").status());
+        assertThrows(IllegalStateException.class, server::start);
+        assertThrows(IllegalStateException.class, () -> server.setExecutor(null));
+        Http1Server stopped = Http1Wire.server(SHORT, SHORT);
+        stopped.stop(0);
+        assertThrows(IllegalStateException.class, stopped::start);
+    }
+
+    @Test
+    void connectionsRunOnTheExecutorAndOneItRefusesIsClosed() throws Exception {
+        server.stop(0);
+        AtomicInteger runs = new AtomicInteger();
+        Executor counting = r -> {
+            runs.incrementAndGet();
+            Thread.ofVirtual().start(r);
+        };
+        server = Http1Wire.server(SHORT, SHORT);
+        server.createContext("/a", ex -> text(ex, 200, "a"));
+        server.setExecutor(counting);
+        assertSame(counting, server.getExecutor());
+        server.start();
+        port = server.getAddress().getPort();
+        assertEquals("a", send("GET /a HTTP/1.1\r\nHost: x\r\n\r\n").body());
+        assertEquals(1, runs.get());
+        server.stop(0);
+        server = Http1Wire.server(SHORT, SHORT);
+        server.setExecutor(r -> {
+            throw new RejectedExecutionException("full");
+        });
+        server.start();
+        try (Conn c = new Conn(server.getAddress().getPort())) {
+            c.assertClosed(Duration.ofSeconds(5));
+        }
+    }
+
+    @Test
+    void layerAnswersAreToldToTheListener() throws Exception {
+        List<Integer> told = new CopyOnWriteArrayList<>();
+        server.onLayerAnswer(status -> {
+            told.add(status);
+            throw new IllegalStateException("a listener's failure is not the client's");
+        });
+        assertEquals(404, send("GET /z HTTP/1.1\r\nHost: x\r\n\r\n").status());
+        assertEquals(500, send("GET /silent HTTP/1.1\r\nHost: x\r\n\r\n").status());
+        assertEquals(500, send("GET /throws HTTP/1.1\r\nHost: x\r\n\r\n").status());
+        assertEquals(400, send("GET /a HTTP/1.1\r\n\r\n").status());
+        assertEquals(List.of(404, 500, 500, 400), told);
+    }
+
+    @Test
+    void connectionsAreCountedUntilTheyClose() throws Exception {
+        try (Conn c = new Conn(port)) {
+            assertEquals("a /a", c.send("GET /a HTTP/1.1\r\nHost: x\r\n\r\n").read().text());
+            assertEquals(1, server.connectionCount());
+        }
+        awaitNoConnections();
+        Conn idle = new Conn(port);
+        assertEquals("a /a", idle.send("GET /a HTTP/1.1\r\nHost: x\r\n\r\n").read().text());
+        server.stop(0);
+        idle.assertClosed(Duration.ofSeconds(5));
+        idle.close();
+        awaitNoConnections();
+    }
+
+    private void awaitNoConnections() throws InterruptedException {
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (server.connectionCount() > 0 && System.nanoTime() < until) Thread.sleep(10);
+        assertEquals(0, server.connectionCount());
+    }
+
+    @Test
+    void stopWithoutDelayClosesBusyConnectionsAndKeepsTheInterrupt() throws Exception {
+        CountDownLatch entered = new CountDownLatch(1), release = new CountDownLatch(1);
+        server.createContext("/busy", ex -> {
+            entered.countDown();
+            try {
+                release.await(20, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            text(ex, 200, "late");
+        });
+        try (Conn c = new Conn(port)) {
+            c.send("GET /busy HTTP/1.1\r\nHost: x\r\n\r\n");
+            assertTrue(entered.await(10, TimeUnit.SECONDS));
+            long t0 = System.nanoTime();
+            Thread.currentThread().interrupt(); // stop(10), interrupted, gives up waiting
+            server.stop(10);
+            assertTrue(Thread.interrupted(), "the interrupt was lost");
+            server.stop(0);
+            assertTrue(System.nanoTime() - t0 < TimeUnit.SECONDS.toNanos(5), "stop waited for the busy exchange");
+            c.assertClosed(Duration.ofSeconds(3));
+        } finally {
+            release.countDown();
+        }
+        Thread.currentThread().interrupt(); // nothing busy: the interrupt survives as well
+        server.stop(0);
+        assertTrue(Thread.interrupted(), "the interrupt was lost");
+    }
+
+    @Test
+    void aClosingConnectionLingersSoThatItsClientCanFinishSendingButNotForLong() throws Exception {
+        // refused, or answered with Connection: close, while the client still sends: it finishes without a reset
+        for (String request : new String[] {"GET /a HTTP/1.1\r\n\r\n", "GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"}) {
+            try (Conn c = new Conn(port)) {
+                assertEquals("close", c.send(request).read().header("Connection"));
+                long t0 = System.nanoTime();
+                c.assertClosed(Duration.ofSeconds(5)); // the answer's end is said at once, while the client keeps its side open
+                assertTrue(System.nanoTime() - t0 < TimeUnit.MILLISECONDS.toNanos(900), "the end came only when the server closed");
+                for (int i = 0; i < 10; i++) {
+                    c.out.write(new byte[10_000]);
+                    Thread.sleep(20);
+                }
+                c.socket.shutdownOutput();
+            }
+        }
+        try (Conn c = new Conn(port)) { // but reads no more than 256 KiB
+            assertEquals(400, c.send("GET /a HTTP/1.1\r\n\r\n").read().status());
+            long t0 = System.nanoTime(), failed = -1;
+            try {
+                for (int i = 0; i < 2000 && System.nanoTime() - t0 < TimeUnit.SECONDS.toNanos(3); i++) {
+                    c.out.write(new byte[10_000]);
+                    Thread.sleep(2);
+                }
+            } catch (IOException e) {
+                failed = System.nanoTime() - t0;
+            }
+            assertTrue(failed >= 0 && failed < TimeUnit.MILLISECONDS.toNanos(700), "writes went on for " + failed / 1e6 + " ms");
+        }
+    }
+
+    @Test
+    void theLongestOfManyNestedContextsAnswers() throws Exception {
+        for (String p : new String[] {"/", "/n", "/n/o", "/n/o/p", "/n/o/p/q"}) server.createContext(p, ex -> text(ex, 200, p));
+        for (String[] t : new String[][] {{"/x", "/"}, {"/n/x", "/n"}, {"/n/o/x", "/n/o"}, {"/n/o/p/x", "/n/o/p"}, {"/n/o/p/q/x", "/n/o/p/q"}}) {
+            assertEquals(t[1], send("GET " + t[0] + " HTTP/1.1\r\nHost: x\r\n\r\n").body(), t[0]);
+        }
     }
 }
