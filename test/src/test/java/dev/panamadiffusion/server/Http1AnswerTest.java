@@ -6,15 +6,19 @@ import com.sun.net.httpserver.HttpContext;
 import com.sun.net.httpserver.HttpExchange;
 import dev.panamadiffusion.server.Http1Wire.Conn;
 import dev.panamadiffusion.server.Http1Wire.Reply;
+import java.io.ByteArrayInputStream;
 import java.io.FilterOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -186,7 +190,7 @@ class Http1AnswerTest {
         });
         HttpContext ctx = server.createContext("/wrapped", ex -> {
             ex.setAttribute("a", 1);
-            String attrs = new String(ex.getRequestBody().readAllBytes(), java.nio.charset.StandardCharsets.ISO_8859_1) + ex.getAttribute("a") + " ";
+            String attrs = new String(ex.getRequestBody().readAllBytes(), StandardCharsets.ISO_8859_1) + ex.getAttribute("a") + " ";
             ex.setAttribute("a", null);
             attrs += ex.getAttribute("a") + " " + ex.getHttpContext().getPath() + " " + ex.getResponseCode() + " "
                     + (ex.getRemoteAddress().getPort() == ex.getLocalAddress().getPort() ? "same" : "ports") + " "
@@ -200,11 +204,11 @@ class Http1AnswerTest {
             @Override
             public void doFilter(HttpExchange ex, Chain chain) throws IOException {
                 ex.getResponseHeaders().set("X-Filtered", "yes");
-                ex.setStreams(new java.io.ByteArrayInputStream(Http1Wire.bytes("in ")), new FilterOutputStream(ex.getResponseBody()) {
+                ex.setStreams(new ByteArrayInputStream(Http1Wire.bytes("in ")), new FilterOutputStream(ex.getResponseBody()) {
                     @Override
                     public void write(byte[] b, int off, int len) throws IOException {
-                        out.write(new String(b, off, len, java.nio.charset.StandardCharsets.ISO_8859_1).toUpperCase(java.util.Locale.ROOT)
-                                .getBytes(java.nio.charset.StandardCharsets.ISO_8859_1));
+                        out.write(new String(b, off, len, StandardCharsets.ISO_8859_1).toUpperCase(Locale.ROOT)
+                                .getBytes(StandardCharsets.ISO_8859_1));
                     }
                 });
                 chain.doFilter(ex);
@@ -226,7 +230,7 @@ class Http1AnswerTest {
     private static void awaitQuietly(CompletableFuture<Void> f, long millis) {
         try {
             f.get(millis, TimeUnit.MILLISECONDS);
-        } catch (TimeoutException | java.util.concurrent.ExecutionException e) {
+        } catch (TimeoutException | ExecutionException e) {
             // not gone
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -348,7 +352,7 @@ class Http1AnswerTest {
                         assertEquals("5", c.line(), way);
                         hello = c.in.readNBytes(5);
                     }
-                    assertEquals("hello", new String(hello, java.nio.charset.StandardCharsets.ISO_8859_1), way);
+                    assertEquals("hello", new String(hello, StandardCharsets.ISO_8859_1), way);
                 }
                 if (way.equals("close-chunked") || way.equals("exclose-chunked")) {
                     assertEquals("", c.line());
@@ -361,7 +365,7 @@ class Http1AnswerTest {
                 c.socket.setSoTimeout(5_000);
                 c.send("GET /hold?" + raw + " HTTP/1.0\r\n\r\n");
                 assertEquals(200, c.read(true).status());
-                assertEquals("hello", new String(c.in.readNBytes(5), java.nio.charset.StandardCharsets.ISO_8859_1), raw);
+                assertEquals("hello", new String(c.in.readNBytes(5), StandardCharsets.ISO_8859_1), raw);
             }
         }
     }
@@ -373,7 +377,7 @@ class Http1AnswerTest {
         try (Conn c = new Conn(port)) { // three bytes of ten: the client sees them cut off
             Reply r = c.send("GET /fewer HTTP/1.1\r\n" + HOST + "\r\n" + "GET /ok HTTP/1.1\r\n" + HOST + "\r\n").read(true);
             assertEquals("10", r.header("Content-Length"));
-            assertEquals("abc", new String(c.in.readNBytes(10), java.nio.charset.StandardCharsets.ISO_8859_1));
+            assertEquals("abc", new String(c.in.readNBytes(10), StandardCharsets.ISO_8859_1));
             assertEquals("insufficient bytes written to stream", note());
         }
         try (Conn c = new Conn(port)) { // a chunked answer cut off by a failing handler ends without its last chunk

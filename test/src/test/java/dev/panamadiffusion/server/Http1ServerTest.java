@@ -6,7 +6,6 @@ import com.sun.net.httpserver.Authenticator;
 import com.sun.net.httpserver.BasicAuthenticator;
 import com.sun.net.httpserver.HttpContext;
 import dev.panamadiffusion.server.Http1Wire.Conn;
-import dev.panamadiffusion.server.Http1Wire.Reply;
 import dev.panamadiffusion.server.HttpLayerTest.Answer;
 import java.io.IOException;
 import java.io.InputStream;
