@@ -35,9 +35,12 @@ class SdxlPipelineTest {
     @AfterAll
     static void stop() { backend.close(); }
 
-    static Path set() {
-        Path p = Path.of(System.getProperty("pd.home", "..")).resolve("reference/sdxl");
-        assertTrue(Files.isRegularFile(p.resolve("model_index.json")), "reference/sdxl missing at " + p.toAbsolutePath());
+    static Path set() { return referenceModel("sdxl"); }
+
+    /** The repository's {@code reference/<name>} model folder (a model_index.json), or a failure saying where it is missing. */
+    static Path referenceModel(String name) {
+        Path p = Path.of(System.getProperty("pd.home", "..")).resolve("reference").resolve(name);
+        assertTrue(Files.isRegularFile(p.resolve("model_index.json")), "reference/" + name + " missing at " + p.toAbsolutePath());
         return p;
     }
 

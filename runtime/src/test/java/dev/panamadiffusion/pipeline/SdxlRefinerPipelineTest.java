@@ -42,11 +42,7 @@ class SdxlRefinerPipelineTest {
     @AfterAll
     static void stop() { backend.close(); }
 
-    static Path set() {
-        Path p = Path.of(System.getProperty("pd.home", "..")).resolve("reference/sdxl-refiner");
-        assertTrue(Files.isRegularFile(p.resolve("model_index.json")), "reference/sdxl-refiner missing at " + p.toAbsolutePath());
-        return p;
-    }
+    static Path set() { return SdxlPipelineTest.referenceModel("sdxl-refiner"); }
 
     static Path file() { return set().resolve("single-file/tiny-sdxl-refiner.safetensors"); }
 
