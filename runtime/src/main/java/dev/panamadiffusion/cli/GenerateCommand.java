@@ -240,19 +240,18 @@ public final class GenerateCommand implements Callable<Integer> {
     CommandLine.Model.CommandSpec spec;
 
     /** Request field names → this command's options (for the one-line errors). */
-    static final Map<String, String> OPTION_NAMES = Map.ofEntries(Map.entry("prompt", "--prompt"),
-            Map.entry("negativePrompt", "--negative-prompt"), Map.entry("steps", "--steps"), Map.entry("guidanceScale", "--guidance"),
-            Map.entry("sampler", "--scheduler"), Map.entry("seed", "--seed"), Map.entry("width", "--width"),
-            Map.entry("height", "--height"), Map.entry("size", "--width/--height"), Map.entry("batchSize", "--batch"),
-            Map.entry("clipSkip", "--clip-skip"), Map.entry("rng", "--rng"), Map.entry("strength", "--strength"),
-            Map.entry("initImage", "--init-image"), Map.entry("mask", "--mask"), Map.entry("prompt2", "--prompt-2"),
-            Map.entry("negativePrompt2", "--negative-prompt-2"), Map.entry("originalSize", "--original-size"),
-            Map.entry("cropsCoordsTopLeft", "--crops-coords-top-left"), Map.entry("targetSize", "--target-size"),
-            Map.entry("negativeOriginalSize", "--negative-original-size"),
-            Map.entry("negativeCropsCoordsTopLeft", "--negative-crops-coords-top-left"),
-            Map.entry("negativeTargetSize", "--negative-target-size"), Map.entry("aestheticScore", "--aesthetic-score"),
-            Map.entry("negativeAestheticScore", "--negative-aesthetic-score"), Map.entry("denoisingEnd", "--denoising-end"),
-            Map.entry("denoisingStart", "--denoising-start"));
+    static final Map<String, String> OPTION_NAMES = optionNames();
+
+    private static Map<String, String> optionNames() {
+        Map<String, String> names = new java.util.HashMap<>(SdxlOptions.names(a -> "--" + a.replace('_', '-')));
+        names.putAll(Map.ofEntries(Map.entry("prompt", "--prompt"), Map.entry("negativePrompt", "--negative-prompt"),
+                Map.entry("steps", "--steps"), Map.entry("guidanceScale", "--guidance"), Map.entry("sampler", "--scheduler"),
+                Map.entry("seed", "--seed"), Map.entry("width", "--width"), Map.entry("height", "--height"),
+                Map.entry("size", "--width/--height"), Map.entry("batchSize", "--batch"), Map.entry("clipSkip", "--clip-skip"),
+                Map.entry("rng", "--rng"), Map.entry("strength", "--strength"), Map.entry("initImage", "--init-image"),
+                Map.entry("mask", "--mask")));
+        return Map.copyOf(names);
+    }
 
     /** diffusers' (and A1111's) default strength. */
     static final double DEFAULT_STRENGTH = 0.75;

@@ -27,7 +27,7 @@ public final class ClipConditioning implements PromptConditioning {
     }
 
     @Override
-    public UNetConditioning encode(GenerationRequest request, boolean guided, List<String> warnings) {
+    public UNetConditioning encode(GenerationRequest request, boolean guided, boolean fromImage, List<String> warnings) {
         truncationWarning(tokenizer, request.prompt(), "prompt", warnings);
         if (guided) truncationWarning(tokenizer, request.negativePrompt(), "negative prompt", warnings);
         int[] prompt = tokenIds(tokenizer, textEncoder.config().vocabSize(), request.prompt(), "prompt", tokenizerDir);

@@ -12,16 +12,14 @@ import java.util.function.Function;
  */
 public final class InvalidRequestException extends IllegalArgumentException {
     /** Plain-words names of the request fields, for {@link #getMessage()}. */
-    public static final Map<String, String> PLAIN_NAMES = Map.ofEntries(Map.entry("negativePrompt", "negative prompt"),
-            Map.entry("guidanceScale", "guidance scale"), Map.entry("batchSize", "batch size"),
-            Map.entry("clipSkip", "clip skip"), Map.entry("iterations", "n_iter"), Map.entry("prompt2", "prompt_2"),
-            Map.entry("negativePrompt2", "negative_prompt_2"), Map.entry("originalSize", "original_size"),
-            Map.entry("cropsCoordsTopLeft", "crops_coords_top_left"), Map.entry("targetSize", "target_size"),
-            Map.entry("negativeOriginalSize", "negative_original_size"),
-            Map.entry("negativeCropsCoordsTopLeft", "negative_crops_coords_top_left"),
-            Map.entry("negativeTargetSize", "negative_target_size"), Map.entry("aestheticScore", "aesthetic_score"),
-            Map.entry("negativeAestheticScore", "negative_aesthetic_score"), Map.entry("initImage", "init image"),
-            Map.entry("denoisingStart", "denoising_start"), Map.entry("denoisingEnd", "denoising_end"));
+    public static final Map<String, String> PLAIN_NAMES = plainNames();
+
+    private static Map<String, String> plainNames() {
+        Map<String, String> names = new java.util.HashMap<>(SdxlOptions.names(a -> a)); // diffusers' own words
+        names.putAll(Map.of("negativePrompt", "negative prompt", "guidanceScale", "guidance scale", "batchSize", "batch size",
+                "clipSkip", "clip skip", "iterations", "n_iter", "initImage", "init image"));
+        return Map.copyOf(names);
+    }
 
     /**
      * One bad field.

@@ -15,9 +15,10 @@ public interface PromptConditioning {
     /**
      * Host conditioning for {@code request} (seed and size resolved): with {@code guided}, the negative prompt's rows
      * [B] then the prompt's [B], else the prompt's [B]. A prompt longer than the text encoder reads adds a warning
-     * to {@code warnings}; a token id the text encoder lacks is an {@link IllegalArgumentException}.
+     * to {@code warnings}; a token id the text encoder lacks is an {@link IllegalArgumentException}. {@code fromImage}:
+     * the run starts from an image (image to image, inpainting), whose pipelines order SDXL's time ids differently.
      */
-    UNetConditioning encode(GenerationRequest request, boolean guided, List<String> warnings);
+    UNetConditioning encode(GenerationRequest request, boolean guided, boolean fromImage, List<String> warnings);
 
     /** The largest clip skip a request may ask for (the text encoders' layers that can be skipped). */
     int maxClipSkip();

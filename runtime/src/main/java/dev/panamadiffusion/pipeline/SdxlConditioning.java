@@ -119,7 +119,7 @@ public final class SdxlConditioning implements PromptConditioning {
     public boolean aesthetic() { return aesthetic; }
 
     @Override
-    public UNetConditioning encode(GenerationRequest request, boolean guided, List<String> warnings) {
+    public UNetConditioning encode(GenerationRequest request, boolean guided, boolean fromImage, List<String> warnings) {
         SdxlOptions o = request.sdxl();
         boolean zeroNegative = guided && forceZerosForEmptyPrompt && request.negativePrompt().isEmpty();
         boolean encodeNegative = guided && !zeroNegative;
@@ -167,7 +167,7 @@ public final class SdxlConditioning implements PromptConditioning {
         Tensor contextRows = ClipConditioning.perImage(context, guided, batch);                                 // [(2)B, L, D]
         Tensor pooledRows = ClipConditioning.perImage(pooled, guided, batch);                                   // [(2)B, P]
         Tensor timeIds = aesthetic ? o.aestheticTimeIdRows(request.width(), request.height(), guided, batch)    // [(2)B, 5]
-                : o.timeIdRows(request.width(), request.height(), guided, batch);                               // [(2)B, 6]
+                : o.timeIdRows(request.width(), request.height(), guided, batch, fromImage);                    // [(2)B, 6]
         return new UNetConditioning(contextRows, unet.addEmbeds(pooledRows, timeIds));
     }
 

@@ -5,6 +5,7 @@ import dev.panamadiffusion.tensor.Tensor;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /**
  * The request fields only Stable Diffusion XL reads: the arguments of diffusers' (0.27.2)
@@ -22,9 +23,10 @@ import java.util.List;
  * @param targetSize                 {@code target_size}; null: the image's size
  * @param negativeOriginalSize       {@code negative_original_size}: with {@code negativeTargetSize}, the unconditional
  *                                   rows' time ids; null (either of the two): the unconditional rows take the
- *                                   conditional rows' time ids
+ *                                   conditional rows' time ids (image to image: each on its own, {@link #imageTimeIdRows})
  * @param negativeCropsCoordsTopLeft {@code negative_crops_coords_top_left}; null: (0, 0), diffusers' default (not the
- *                                   positive crop); only read with both negative sizes
+ *                                   positive crop); only read with both negative sizes, and never by SDXL base's
+ *                                   image-to-image and inpainting ({@link #imageTimeIdRows})
  * @param negativeTargetSize         {@code negative_target_size}
  * @param aestheticScore             the SDXL refiner's {@code aesthetic_score} ({@code StableDiffusionXLImg2ImgPipeline}
  *                                   with {@code requires_aesthetics_score}): the last of its 5 time ids, in place of
@@ -162,6 +164,22 @@ public record SdxlOptions(String prompt2, String negativePrompt2, Size originalS
         return out;
     }
 
+    /**
+     * Every option's diffusers argument name, in {@link #given}'s order: the one table the fronts derive their names
+     * from (the HTTP APIs take these names as they are, the CLI as {@code --kebab-case} options, the request fields are
+     * their {@link #fieldName}s).
+     */
+    public static final List<String> ARGUMENTS = List.of("prompt_2", "negative_prompt_2", "original_size",
+            "crops_coords_top_left", "target_size", "negative_original_size", "negative_crops_coords_top_left",
+            "negative_target_size", "aesthetic_score", "negative_aesthetic_score", "denoising_start", "denoising_end");
+
+    /** Request field name ({@code prompt2}, …) → {@code spelling} of its diffusers argument name, for every {@link #ARGUMENTS} entry. */
+    public static Map<String, String> names(java.util.function.UnaryOperator<String> spelling) {
+        Map<String, String> names = new java.util.LinkedHashMap<>();
+        for (String a : ARGUMENTS) names.put(fieldName(a), spelling.apply(a));
+        return Map.copyOf(names);
+    }
+
     /** The request field name ({@code prompt2}, {@code originalSize}, …) of a diffusers argument name {@link #given} lists. */
     public static String fieldName(String diffusersName) {
         StringBuilder b = new StringBuilder();
@@ -192,18 +210,41 @@ public record SdxlOptions(String prompt2, String negativePrompt2, Size originalS
 
     /**
      * The time ids of {@code batch} images of {@code width} × {@code height}, host f32 [(2)B, 6], as diffusers 0.27.2's
-     * {@code __call__} lays them out: unguided, B rows of {@link #timeIds}; guided,
+     * {@code StableDiffusionXLPipeline.__call__} lays them out: unguided, B rows of {@link #timeIds}; guided,
      * {@code cat([negative_add_time_ids, add_time_ids]).repeat(B, 1)}, so that with B > 1 and negative time ids of their
      * own the rows alternate negative, positive, … while the embeddings' rows are B unconditional then B conditional
-     * ones (diffusers' layout, followed so that the same seed gives the same pictures).
+     * ones (diffusers' layout, followed so that the same seed gives the same pictures). With {@code fromImage}, the
+     * image-to-image and inpainting pipelines' rows instead ({@link #imageTimeIdRows}).
      */
-    public Tensor timeIdRows(int width, int height, boolean guided, int batch) {
+    public Tensor timeIdRows(int width, int height, boolean guided, int batch, boolean fromImage) {
+        if (fromImage) return imageTimeIdRows(width, height, guided, batch);
         float[] pos = timeIds(width, height);
         float[] neg = negativeTimeIds(width, height);
         int rows = guided ? 2 * batch : batch;
         int n = UNet2DConditionConfig.TIME_IDS;
         float[] out = new float[rows * n];
         for (int r = 0; r < rows; r++) System.arraycopy(guided && r % 2 == 0 ? neg : pos, 0, out, r * n, n);
+        return Tensor.fromFloats(out, rows, n);                                          // [(2)B, 6]
+    }
+
+    /**
+     * SDXL base's time ids in diffusers 0.27.2's {@code StableDiffusionXLImg2ImgPipeline} and
+     * {@code StableDiffusionXLInpaintPipeline} ({@code requires_aesthetics_score} false), host f32 [(2)B, 6]: the
+     * positive row as {@link #timeIds}; the negative row = negative original size (default the original size), the
+     * <em>positive</em> crop (diffusers' {@code _get_add_time_ids} there reads {@code crops_coords_top_left}, never the
+     * negative crop) and negative target size (default the target size), each negative size used on its own. Guided,
+     * B negative rows then B positive ones ({@code cat([add_neg_time_ids.repeat(B), add_time_ids.repeat(B)])}).
+     */
+    public Tensor imageTimeIdRows(int width, int height, boolean guided, int batch) {
+        Size o = originalSize != null ? originalSize : new Size(width, height);
+        Size t = targetSize != null ? targetSize : new Size(width, height);
+        float[] pos = timeIds(width, height);
+        float[] neg = row(negativeOriginalSize != null ? negativeOriginalSize : o, cropsCoordsTopLeft,
+                negativeTargetSize != null ? negativeTargetSize : t, width, height);
+        int rows = guided ? 2 * batch : batch;
+        int n = UNet2DConditionConfig.TIME_IDS;
+        float[] out = new float[rows * n];
+        for (int r = 0; r < rows; r++) System.arraycopy(guided && r < batch ? neg : pos, 0, out, r * n, n);
         return Tensor.fromFloats(out, rows, n);                                          // [(2)B, 6]
     }
 

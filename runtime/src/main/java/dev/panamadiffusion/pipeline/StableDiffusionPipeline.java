@@ -403,12 +403,13 @@ public final class StableDiffusionPipeline implements AutoCloseable {
 
         List<String> warnings = new ArrayList<>();
         UNetConditioning cond;                                       // [(2)B, L, D] and SDXL's [(2)B, P] added embeds
+        boolean fromImage = init != null || imageLatents != null;    // diffusers' image-to-image / inpainting pipelines
         if (inputs.promptEmbeds() != null) {
-            cond = UNetConditioning.given(inputs, guided, resolved, unet, refiner);
+            cond = UNetConditioning.given(inputs, guided, resolved, unet, refiner, fromImage);
         } else if (conditioning == null) {
             throw new IllegalStateException("this pipeline has no text encoder: give prompt embeddings");
         } else {
-            cond = conditioning.encode(resolved, guided, warnings);
+            cond = conditioning.encode(resolved, guided, fromImage, warnings);
         }
         NoiseGenerator generator = inputs.generator() != null ? inputs.generator() : request.rng().generator(seed);
         int scale = sizeRule.vaeScaleFactor();

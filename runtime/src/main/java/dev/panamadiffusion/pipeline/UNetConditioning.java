@@ -40,11 +40,12 @@ public record UNetConditioning(Tensor context, Tensor addEmbeds) {
      * The conditioning from given embeddings (diffusers' {@code prompt_embeds}, {@code negative_prompt_embeds} and, for
      * SDXL, {@code pooled_prompt_embeds} and {@code negative_pooled_prompt_embeds}): [1 or B, …] each, 1 row repeated
      * per image; with SDXL's text_time the time ids are the request's ({@link SdxlOptions#timeIdRows}: its size
-     * conditioning, else its size; with {@code aesthetic}, the SDXL refiner's {@link SdxlOptions#aestheticTimeIdRows}).
+     * conditioning, else its size, laid out as the image-to-image pipelines do with {@code fromImage}; with
+     * {@code aesthetic}, the SDXL refiner's {@link SdxlOptions#aestheticTimeIdRows}).
      * A second prompt with given embeddings is refused, as diffusers does.
      */
     static UNetConditioning given(PipelineInputs inputs, boolean guided, GenerationRequest request, UNet2DConditionModel unet,
-                                  boolean aesthetic) {
+                                  boolean aesthetic, boolean fromImage) {
         int batch = request.batchSize();
         if (request.sdxl().prompt2() != null || request.sdxl().negativePrompt2() != null) {
             throw new IllegalArgumentException("prompt_2 and negative_prompt_2 cannot go with given prompt embeddings");
@@ -62,7 +63,7 @@ public record UNetConditioning(Tensor context, Tensor addEmbeds) {
         Tensor pooled = rows(inputs.pooledPromptEmbeds(), inputs.negativePooledPromptEmbeds(), guided, batch,
                 "pooled prompt embeddings", 2);                                                    // [(2)B, P]
         Tensor ids = aesthetic ? request.sdxl().aestheticTimeIdRows(request.width(), request.height(), guided, batch) // [(2)B, 5]
-                : request.sdxl().timeIdRows(request.width(), request.height(), guided, batch);                    // [(2)B, 6]
+                : request.sdxl().timeIdRows(request.width(), request.height(), guided, batch, fromImage);         // [(2)B, 6]
         return new UNetConditioning(context, unet.addEmbeds(pooled, ids));
     }
 

@@ -19,19 +19,11 @@ import java.util.regex.Pattern;
  * {@link dev.panamadiffusion.pipeline.RequestLimits}, which refuses them on a model that is not SDXL.
  */
 final class SdxlFields {
-    /** The fields, diffusers' names. */
-    static final List<String> FIELDS = List.of("prompt_2", "negative_prompt_2", "original_size", "crops_coords_top_left",
-            "target_size", "negative_original_size", "negative_crops_coords_top_left", "negative_target_size",
-            "aesthetic_score", "negative_aesthetic_score");
+    /** The fields, diffusers' names ({@code denoising_start}/{@code _end} are the CLI's alone). */
+    static final List<String> FIELDS = SdxlOptions.ARGUMENTS.stream().filter(a -> !a.startsWith("denoising_")).toList();
     /** Request field names ({@code prompt2}, …) → these API names, for the 400s. */
-    static final Map<String, String> NAMES;
+    static final Map<String, String> NAMES = SdxlOptions.names(a -> a);
     private static final Pattern PAIR = Pattern.compile("\\s*\\[?\\s*(-?\\d{1,6})\\s*,\\s*(-?\\d{1,6})\\s*]?\\s*");
-
-    static {
-        Map<String, String> names = new HashMap<>();
-        for (String f : FIELDS) names.put(SdxlOptions.fieldName(f), f);
-        NAMES = Map.copyOf(names);
-    }
 
     private SdxlFields() {}
 

@@ -31,7 +31,7 @@ class SdxlOptionsTest {
         assertArrayEquals(new float[] {512, 768, 0, 0, 512, 768}, SdxlOptions.NONE.timeIds(768, 512));
         assertArrayEquals(new float[] {512, 768, 0, 0, 512, 768}, SdxlOptions.NONE.negativeTimeIds(768, 512));
         Tensor legacy = UNetConditioning.timeIds(768, 512, 3);
-        assertArrayEquals(legacy.toFloatArray(), SdxlOptions.NONE.timeIdRows(768, 512, false, 3).toFloatArray());
+        assertArrayEquals(legacy.toFloatArray(), SdxlOptions.NONE.timeIdRows(768, 512, false, 3, false).toFloatArray());
     }
 
     @Test
@@ -64,14 +64,36 @@ class SdxlOptionsTest {
         SdxlOptions o = SdxlOptions.NONE.withNegativeSizes(new Size(1, 2), new Crop(3, 4), new Size(5, 6));
         float[] neg = {2, 1, 3, 4, 6, 5};
         float[] pos = {16, 16, 0, 0, 16, 16};
-        Tensor rows = o.timeIdRows(16, 16, true, 2);                                         // [4, 6]
+        Tensor rows = o.timeIdRows(16, 16, true, 2, false);                                         // [4, 6]
         assertArrayEquals(new long[] {4, 6}, rows.shape());
         float[] v = rows.toFloatArray();
         assertArrayEquals(neg, Arrays.copyOfRange(v, 0, 6));
         assertArrayEquals(pos, Arrays.copyOfRange(v, 6, 12));
         assertArrayEquals(neg, Arrays.copyOfRange(v, 12, 18));
         assertArrayEquals(pos, Arrays.copyOfRange(v, 18, 24));
-        float[] unguided = o.timeIdRows(16, 16, false, 2).toFloatArray();                  // [2, 6], positive only
+        float[] unguided = o.timeIdRows(16, 16, false, 2, false).toFloatArray();                  // [2, 6], positive only
+        assertArrayEquals(pos, Arrays.copyOfRange(unguided, 0, 6));
+        assertArrayEquals(pos, Arrays.copyOfRange(unguided, 6, 12));
+    }
+
+    @Test
+    void imageToImageRowsAreBlocksWithThePositiveCropAndEachNegativeSizeOnItsOwn() {
+        // diffusers 0.27.2 StableDiffusionXLImg2ImgPipeline / InpaintPipeline, requires_aesthetics_score false:
+        // add_neg_time_ids = negative_original_size (or original_size) + crops_coords_top_left + negative_target_size
+        // (or target_size); rows cat([neg.repeat(B), pos.repeat(B)])
+        SdxlOptions o = SdxlOptions.NONE.withSizes(new Size(24, 40), new Crop(4, 12), null)
+                .withNegativeSizes(new Size(56, 8), new Crop(6, 2), null);
+        float[] pos = {40, 24, 4, 12, 16, 16};
+        float[] neg = {8, 56, 4, 12, 16, 16};
+        float[] v = o.timeIdRows(16, 16, true, 2, true).toFloatArray();                           // [4, 6]
+        assertArrayEquals(neg, Arrays.copyOfRange(v, 0, 6));
+        assertArrayEquals(neg, Arrays.copyOfRange(v, 6, 12));
+        assertArrayEquals(pos, Arrays.copyOfRange(v, 12, 18));
+        assertArrayEquals(pos, Arrays.copyOfRange(v, 18, 24));
+        float[] target = SdxlOptions.NONE.withNegativeSizes(null, null, new Size(8, 28)).imageTimeIdRows(16, 16, true, 1)
+                .toFloatArray();                                                                  // [2, 6]
+        assertArrayEquals(new float[] {16, 16, 0, 0, 28, 8, 16, 16, 0, 0, 16, 16}, target);
+        float[] unguided = o.timeIdRows(16, 16, false, 2, true).toFloatArray();                   // [2, 6]
         assertArrayEquals(pos, Arrays.copyOfRange(unguided, 0, 6));
         assertArrayEquals(pos, Arrays.copyOfRange(unguided, 6, 12));
     }

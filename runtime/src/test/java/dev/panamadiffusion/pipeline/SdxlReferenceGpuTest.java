@@ -17,7 +17,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 /**
  * {@code pdiff verify reference/sdxl} on the CUDA backend (NVIDIA's driver, or the CUDA emulator) at the f16
  * tolerances: both text encoders, the UNet with SDXL's added embedding, the VAE, and both loops eagerly and through
- * recorded CUDA graphs (the added embedding is a graph input).
+ * recorded CUDA graphs (the added embedding is a graph input); and reference/sdxl-img2img's image-to-image and
+ * inpainting runs.
  */
 @Tag("gpu")
 class SdxlReferenceGpuTest {
@@ -30,6 +31,9 @@ class SdxlReferenceGpuTest {
             for (CheckResult r : results) System.out.println("[gpu] " + r.name() + ": " + r.maxRelErr() + " " + r.passed());
             for (CheckResult r : results) assertTrue(r.passed(), r.name() + ": " + r.detail());
             assertTrue(results.stream().anyMatch(r -> r.name().contains("[cuda graph]")), "no CUDA graph replay ran");
+            List<CheckResult> image = new Verifier(backend, Tolerances.f16()).runAll(SdxlPipelineTest.set().resolveSibling("sdxl-img2img"));
+            for (CheckResult r : image) assertTrue(r.passed(), r.name() + ": " + r.detail());
+            assertTrue(image.size() >= 24, image.size() + " checks");
         }
     }
 }
