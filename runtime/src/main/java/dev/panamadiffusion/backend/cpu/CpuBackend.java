@@ -82,6 +82,11 @@ public final class CpuBackend implements Backend {
         Tensor out = k == 0 ? memory.zeros(n, o, ho, wo) : memory.uninitialized(n, o, ho, wo);
         if (out.numel() == 0) return out;
         final Tensor wt = weight;
+        if (WinogradCpu.applies(n, c, h, w, o, kh, kw, stride, padding)) {
+            Packed pu = packed(weight, "winogradA", () -> WinogradCpu.packWeight(packer(wt), wt.segment(), o, c));
+            WinogradCpu.conv(par, x.segment(), 0, n, c, h, w, pu, o, padding, biasArray(bias, o, o), out.segment());
+            return out;
+        }
         Packed pw = packed(weight, "convA", () -> Conv2dCpu.packWeight(packer(wt), wt.segment(), 0, o, k));
         float[] b = biasArray(bias, o, pw.nPad());
         if (k == 0) {
