@@ -31,17 +31,12 @@ final class WinogradCpu {
 
     /** Tiles per task: two B panels. */
     static final int TB = 2 * NR;
+    /** The fewest tiles (4x4 outputs, whole batch) worth the transformed filter's memory traffic. */
+    static final int MIN_TILES = 32;
     /** Positions of the 6x6 transform. */
     static final int XI = 36;
     private static final ByteOrder NO = ByteOrder.nativeOrder();
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT_UNALIGNED;
-    /** Lane l holds 4·l: the column of tile l's first output (or input) pixel, relative to the first tile's. */
-    private static final int[] STRIDE4 = new int[VL];
-
-    static {
-        for (int i = 0; i < VL; i++) STRIDE4[i] = 4 * i;
-    }
-
     /** G (6x3), the filter transform of F(4x4, 3x3). */
     private static final double[][] G = {
             {1 / 4.0, 0, 0},
@@ -53,8 +48,10 @@ final class WinogradCpu {
 
     /**
      * Whether a convolution of this shape takes the Winograd path: 3x3, stride 1, at least 64 input and output
-     * channels, and at least half the multiplications of the direct convolution saved (so not for outputs of a
-     * few pixels); {@code -Dpd.cpu.winograd=false} turns it off.
+     * channels, at least half the multiplications of the direct convolution saved (so not for outputs of a few
+     * pixels), and at least {@link #MIN_TILES} tiles in the batch: the transformed filter is 4x the size of the
+     * weight and is read once per call, so with fewer tiles the GEMMs wait for memory ([2, 1280, 8, 8] measured
+     * 1.5x slower than direct); {@code -Dpd.cpu.winograd=false} turns it off.
      */
     static boolean applies(int n, int c, int h, int w, int o, int kh, int kw, int stride, int pad) {
         if (kh != 3 || kw != 3 || stride != 1 || c < 64 || o < 64) return false;
@@ -63,7 +60,7 @@ final class WinogradCpu {
         if (ho < 1 || wo < 1) return false;
         long tiles = (long) ((ho + 3) / 4) * ((wo + 3) / 4);
         long planes = (long) (4 * ((ho + 3) / 4) + 2) * (4 * ((wo + 3) / 4) + 2);
-        return 2 * XI * tiles <= 9L * ho * wo && (long) n * c * planes < Integer.MAX_VALUE - 64;
+        return 2 * XI * tiles <= 9L * ho * wo && n * tiles >= MIN_TILES && (long) n * c * planes < Integer.MAX_VALUE - 64;
     }
 
     /**
@@ -145,7 +142,7 @@ final class WinogradCpu {
     }
 
     /** The convolution's geometry: tiles of 4x4 outputs over padded planes of (4·tilesH + 2) x (4·tilesW + 2). */
-    private static final class Shape {
+    static final class Shape {
         final int n, c, h, w, o, pad, ho, wo, tilesH, tilesW, hp, wp, plane;
         final long tiles;
 
@@ -168,7 +165,7 @@ final class WinogradCpu {
     }
 
     /** The input in planes of hp x wp, {@code pad} zeros above and left, zeros to fill below and right. */
-    private static float[] padded(Parallel par, MemorySegment x, long xBase, Shape s) {
+    static float[] padded(Parallel par, MemorySegment x, long xBase, Shape s) {
         int planes = s.n * s.c;
         float[] xp = Scratch.get().padded(Math.multiplyExact(planes, s.plane));
         int rows = Math.min(s.h, s.hp - s.pad);
@@ -193,7 +190,7 @@ final class WinogradCpu {
      * position ξ, channel ch, tile j at vo + ξ·C·TB + kb·kc·TB + (j / NR)·kcb·NR + kk·NR + j % NR
      * (ch = kb·kc + kk, kcb the length of reduction block kb).
      */
-    private static void inputTransform(float[] xp, Shape s, int blk, int c0, int c1, int kc, float[] v, int vo) {
+    static void inputTransform(float[] xp, Shape s, int blk, int c0, int c1, int kc, float[] v, int vo) {
         int[] off = new int[TB]; // each tile's top-left in xp for channel 0; past the block's end, tile 0's
         long g0 = (long) blk * TB;
         int t = (int) Math.min(TB, s.tiles - g0);
@@ -205,20 +202,32 @@ final class WinogradCpu {
         }
         final int xiStride = s.c * TB;
         final int wp = s.wp;
-        final float[] tmp = new float[XI * VL]; // (Bᵀ d)[row][col], a vector of tiles each
+        final float[] d = new float[XI * VL];   // the patches d[row][col], a vector of tiles each
+        final float[] tmp = new float[XI * VL]; // (Bᵀ d)[row][col]
         for (int ch = c0; ch < c1; ch++) {
             int kb = ch / kc, kk = ch % kc;
             int kcb = Math.min(kc, s.c - kb * kc);
             int cb = ch * s.plane;
             for (int j0 = 0; j0 < t; j0 += VL) {
                 int dst = vo + kb * kc * TB + (j0 / NR) * kcb * NR + kk * NR + j0 % NR;
+                for (int l = 0; l < VL; l++) { // gathered with scalar loads (the Vector API's gathers are slower)
+                    int src = cb + off[j0 + l];
+                    for (int row = 0; row < 6; row++, src += wp) {
+                        int e = row * 6 * VL + l;
+                        d[e] = xp[src];
+                        d[e + VL] = xp[src + 1];
+                        d[e + 2 * VL] = xp[src + 2];
+                        d[e + 3 * VL] = xp[src + 3];
+                        d[e + 4 * VL] = xp[src + 4];
+                        d[e + 5 * VL] = xp[src + 5];
+                    }
+                }
                 for (int col = 0; col < 6; col++) { // Bᵀ d, column by column of the 6x6 patches
-                    bt(FloatVector.fromArray(S, xp, cb + col, off, j0),
-                            FloatVector.fromArray(S, xp, cb + wp + col, off, j0),
-                            FloatVector.fromArray(S, xp, cb + 2 * wp + col, off, j0),
-                            FloatVector.fromArray(S, xp, cb + 3 * wp + col, off, j0),
-                            FloatVector.fromArray(S, xp, cb + 4 * wp + col, off, j0),
-                            FloatVector.fromArray(S, xp, cb + 5 * wp + col, off, j0), tmp, col * VL, 6 * VL);
+                    int e = col * VL;
+                    bt(FloatVector.fromArray(S, d, e), FloatVector.fromArray(S, d, e + 6 * VL),
+                            FloatVector.fromArray(S, d, e + 12 * VL), FloatVector.fromArray(S, d, e + 18 * VL),
+                            FloatVector.fromArray(S, d, e + 24 * VL), FloatVector.fromArray(S, d, e + 30 * VL),
+                            tmp, col * VL, 6 * VL);
                 }
                 for (int row = 0; row < 6; row++) { // (Bᵀ d) B, row by row, each element at its position ξ = 6 row + col
                     int r = row * 6 * VL;
@@ -245,7 +254,7 @@ final class WinogradCpu {
     }
 
     /** M[ξ][r][j] = Σ_c U[ξ][p0·MR + r][c] · V[ξ][c][j] for the task's A panels [p0, p1) and its t tiles. */
-    private static void gemms(Packed u, int o, float[] v, int vo, int c, int t, int p0, int p1, MemorySegment m) {
+    static void gemms(Packed u, int o, float[] v, int vo, int c, int t, int p0, int p1, MemorySegment m) {
         final int panelsXi = Packed.pad(o, MR) / MR;
         final int rows = (p1 - p0) * MR;
         final int bPanels = (t + NR - 1) / NR;
@@ -273,7 +282,7 @@ final class WinogradCpu {
      * out = Aᵀ M A + bias for output channels [oc0, oc1) of block {@code blk}'s t tiles, one run of tiles along a
      * tile row at a time: 16 tiles per vector, scattered into four output rows in a scratch row, then copied out.
      */
-    private static void outputTransform(MemorySegment m, int rows, Shape s, int blk, int t, int oc0, int oc1,
+    static void outputTransform(MemorySegment m, int rows, Shape s, int blk, int t, int oc0, int oc1,
                                         float[] bias, MemorySegment out) {
         final long xiStride = (long) rows * TB * 4; // bytes
         final int perImage = s.tilesH * s.tilesW;
@@ -310,9 +319,14 @@ final class WinogradCpu {
                                 FloatVector.fromArray(S, tmp, tr + 2 * VL), FloatVector.fromArray(S, tmp, tr + 3 * VL),
                                 FloatVector.fromArray(S, tmp, tr + 4 * VL), FloatVector.fromArray(S, tmp, tr + 5 * VL),
                                 b, y, row * 4 * VL, VL);
-                        for (int col = 0; col < 4; col++) { // tile i0 + l's pixel (row, col) to column 4 (i0 + l) + col
-                            FloatVector.fromArray(S, y, (row * 4 + col) * VL)
-                                    .intoArray(line, row * rowLen + 4 * i0 + col, STRIDE4, 0);
+                    }
+                    for (int row = 0; row < 4; row++) { // tile i0 + l's pixel (row, col) to column 4 (i0 + l) + col
+                        int e = row * 4 * VL, dst = row * rowLen + 4 * i0;
+                        for (int l = 0; l < VL; l++, dst += 4) {
+                            line[dst] = y[e + l];
+                            line[dst + 1] = y[e + VL + l];
+                            line[dst + 2] = y[e + 2 * VL + l];
+                            line[dst + 3] = y[e + 3 * VL + l];
                         }
                     }
                 }

@@ -125,7 +125,8 @@ class WinogradCpuTest {
     @Test
     void appliesOnlyToLarge3x3Stride1() {
         assertTrue(WinogradCpu.applies(2, 320, 64, 64, 320, 3, 3, 1, 1));
-        assertTrue(WinogradCpu.applies(2, 1280, 8, 8, 1280, 3, 3, 1, 1));
+        assertTrue(WinogradCpu.applies(2, 1280, 16, 16, 1280, 3, 3, 1, 1));
+        assertFalse(WinogradCpu.applies(2, 1280, 8, 8, 1280, 3, 3, 1, 1), "8 tiles");
         assertFalse(WinogradCpu.applies(2, 320, 64, 64, 320, 3, 3, 2, 1), "stride 2");
         assertFalse(WinogradCpu.applies(2, 320, 64, 64, 320, 1, 1, 1, 0), "1x1");
         assertFalse(WinogradCpu.applies(2, 4, 64, 64, 320, 3, 3, 1, 1), "4 input channels");
@@ -143,7 +144,7 @@ class WinogradCpuTest {
 
     @Test
     void backendDispatchesAndCachesTheTransformedWeight() {
-        int n = 2, c = 64, h = 9, w = 11, o = 66;
+        int n = 2, c = 64, h = 17, w = 13, o = 66; // 2 x 5 x 4 = 40 tiles
         float[] x = uniform(n * c * h * w), wt = uniform(o * c * 9), b = uniform(o);
         try (CpuBackend cpu = new CpuBackend(2)) {
             Tensor xt = Tensor.fromFloats(x, n, c, h, w), wtt = Tensor.fromFloats(wt, o, c, 3, 3), bt = Tensor.fromFloats(b, o);
