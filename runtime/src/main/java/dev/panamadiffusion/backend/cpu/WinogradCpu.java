@@ -51,16 +51,20 @@ final class WinogradCpu {
      * channels, at least half the multiplications of the direct convolution saved (so not for outputs of a few
      * pixels), and at least {@link #MIN_TILES} tiles in the batch: the transformed filter is 4x the size of the
      * weight and is read once per call, so with fewer tiles the GEMMs wait for memory ([2, 1280, 8, 8] measured
-     * 1.5x slower than direct); {@code -Dpd.cpu.winograd=false} turns it off.
+     * 1.5x slower than direct). System property {@code pd.cpu.winograd}: {@code false} turns it off,
+     * {@code always} takes it for every 3x3 stride-1 convolution (to test models through it).
      */
     static boolean applies(int n, int c, int h, int w, int o, int kh, int kw, int stride, int pad) {
-        if (kh != 3 || kw != 3 || stride != 1 || c < 64 || o < 64) return false;
-        if (!Boolean.parseBoolean(System.getProperty("pd.cpu.winograd", "true"))) return false;
+        if (kh != 3 || kw != 3 || stride != 1) return false;
+        String mode = System.getProperty("pd.cpu.winograd", "true");
+        if (mode.equals("false")) return false;
         int ho = h + 2 * pad - 2, wo = w + 2 * pad - 2;
-        if (ho < 1 || wo < 1) return false;
+        if (ho < 1 || wo < 1 || c < 1) return false;
         long tiles = (long) ((ho + 3) / 4) * ((wo + 3) / 4);
         long planes = (long) (4 * ((ho + 3) / 4) + 2) * (4 * ((wo + 3) / 4) + 2);
-        return 2 * XI * tiles <= 9L * ho * wo && n * tiles >= MIN_TILES && (long) n * c * planes < Integer.MAX_VALUE - 64;
+        if ((long) n * c * planes >= Integer.MAX_VALUE - 64) return false;
+        if (mode.equals("always")) return true;
+        return c >= 64 && o >= 64 && 2 * XI * tiles <= 9L * ho * wo && n * tiles >= MIN_TILES;
     }
 
     /**

@@ -124,18 +124,23 @@ class WinogradCpuTest {
 
     @Test
     void appliesOnlyToLarge3x3Stride1() {
-        assertTrue(WinogradCpu.applies(2, 320, 64, 64, 320, 3, 3, 1, 1));
-        assertTrue(WinogradCpu.applies(2, 1280, 16, 16, 1280, 3, 3, 1, 1));
-        assertFalse(WinogradCpu.applies(2, 1280, 8, 8, 1280, 3, 3, 1, 1), "8 tiles");
-        assertFalse(WinogradCpu.applies(2, 320, 64, 64, 320, 3, 3, 2, 1), "stride 2");
-        assertFalse(WinogradCpu.applies(2, 320, 64, 64, 320, 1, 1, 1, 0), "1x1");
-        assertFalse(WinogradCpu.applies(2, 4, 64, 64, 320, 3, 3, 1, 1), "4 input channels");
-        assertFalse(WinogradCpu.applies(2, 320, 64, 64, 4, 3, 3, 1, 1), "4 output channels");
-        assertFalse(WinogradCpu.applies(2, 320, 1, 1, 320, 3, 3, 1, 1), "1x1 image");
         String old = System.getProperty("pd.cpu.winograd");
         try {
+            System.clearProperty("pd.cpu.winograd");
+            assertTrue(WinogradCpu.applies(2, 320, 64, 64, 320, 3, 3, 1, 1));
+            assertTrue(WinogradCpu.applies(2, 1280, 16, 16, 1280, 3, 3, 1, 1));
+            assertTrue(WinogradCpu.applies(1, 512, 64, 64, 512, 3, 3, 1, 1), "VAE");
+            assertFalse(WinogradCpu.applies(2, 1280, 8, 8, 1280, 3, 3, 1, 1), "8 tiles");
+            assertFalse(WinogradCpu.applies(2, 320, 64, 64, 320, 3, 3, 2, 1), "stride 2");
+            assertFalse(WinogradCpu.applies(2, 320, 64, 64, 320, 1, 1, 1, 0), "1x1");
+            assertFalse(WinogradCpu.applies(2, 4, 64, 64, 320, 3, 3, 1, 1), "4 input channels");
+            assertFalse(WinogradCpu.applies(2, 320, 64, 64, 4, 3, 3, 1, 1), "4 output channels");
+            assertFalse(WinogradCpu.applies(2, 320, 1, 1, 320, 3, 3, 1, 1), "1x1 image");
             System.setProperty("pd.cpu.winograd", "false");
             assertFalse(WinogradCpu.applies(2, 320, 64, 64, 320, 3, 3, 1, 1), "switched off");
+            System.setProperty("pd.cpu.winograd", "always");
+            assertTrue(WinogradCpu.applies(1, 3, 1, 1, 2, 3, 3, 1, 1), "forced");
+            assertFalse(WinogradCpu.applies(1, 3, 8, 8, 2, 3, 3, 2, 1), "forced, stride 2");
         } finally {
             if (old == null) System.clearProperty("pd.cpu.winograd");
             else System.setProperty("pd.cpu.winograd", old);
@@ -146,6 +151,8 @@ class WinogradCpuTest {
     void backendDispatchesAndCachesTheTransformedWeight() {
         int n = 2, c = 64, h = 17, w = 13, o = 66; // 2 x 5 x 4 = 40 tiles
         float[] x = uniform(n * c * h * w), wt = uniform(o * c * 9), b = uniform(o);
+        String mode = System.getProperty("pd.cpu.winograd");
+        if (mode != null && !mode.equals("true")) return; // run with the property set: nothing to compare
         try (CpuBackend cpu = new CpuBackend(2)) {
             Tensor xt = Tensor.fromFloats(x, n, c, h, w), wtt = Tensor.fromFloats(wt, o, c, 3, 3), bt = Tensor.fromFloats(b, o);
             Tensor first = cpu.conv2d(xt, wtt, bt, 1, 1);
@@ -155,6 +162,16 @@ class WinogradCpuTest {
             assertArrayEquals(first.toFloatArray(), second.toFloatArray());
             float[] want = Reference.conv2d(x, n, c, h, w, wt, o, 3, 3, b, 1, 1);
             assertTrue(relError(want, first.toFloatArray()) < 2e-5);
+            String old = System.getProperty("pd.cpu.winograd");
+            try { // switched off: the direct convolution packs (and caches) the weight its own way
+                System.setProperty("pd.cpu.winograd", "false");
+                Tensor direct = cpu.conv2d(xt, wtt, bt, 1, 1);
+                assertEquals(2, cpu.cachedWeights());
+                assertTrue(relError(want, direct.toFloatArray()) < 2e-6);
+            } finally {
+                if (old == null) System.clearProperty("pd.cpu.winograd");
+                else System.setProperty("pd.cpu.winograd", old);
+            }
         }
     }
 }
