@@ -112,7 +112,7 @@ final class WinogradCpu {
         final int kc = u.kc();
         final int vSize = XI * c * TB; // one block's V: [36][C blocks][TB / NR panels][kc][NR]
         // few blocks (small images): transform every block's input once, up front, for all its channel-range tasks
-        final float[] shared = ot > 1 ? new float[Math.multiplyExact(blocks, vSize)] : null;
+        final float[] shared = ot == 1 ? null : sharedV(Math.multiplyExact(blocks, vSize));
         if (shared != null) {
             int cSplit = Math.max(1, Math.min(c / 16, (2 * par.threads() + blocks - 1) / blocks));
             int cPer = (c + cSplit - 1) / cSplit;
@@ -144,6 +144,16 @@ final class WinogradCpu {
             outputTransform(m, rows, s, blk, t, p0 * MR, Math.min(o, p1 * MR), bias, out);
         });
     }
+
+    /**
+     * The calling thread's scratch for every block's V (up to 16 MiB, kept: [2, 1280, 16, 16] needs 12 MiB), or a
+     * fresh array. Its {@code c} buffer is free: tasks use {@code b}, {@code seg1} and {@code row}.
+     */
+    private static float[] sharedV(int n) {
+        return n <= SHARED_KEEP ? Scratch.get().c(n) : new float[n];
+    }
+
+    private static final int SHARED_KEEP = 4 << 20;
 
     /** The convolution's geometry: tiles of 4x4 outputs over padded planes of (4·tilesH + 2) x (4·tilesW + 2). */
     static final class Shape {
