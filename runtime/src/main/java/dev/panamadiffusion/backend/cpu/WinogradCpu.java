@@ -29,8 +29,13 @@ import static dev.panamadiffusion.backend.cpu.Microkernel.VL;
 final class WinogradCpu {
     private WinogradCpu() {}
 
-    /** Tiles per task: two B panels. */
+    /** Tiles per task: two B panels (unless {@code pd.cpu.winograd.tiles}, a multiple of NR, says otherwise: for tuning). */
     static final int TB = 2 * NR;
+
+    static int blockTiles() {
+        int tb = Integer.getInteger("pd.cpu.winograd.tiles", TB);
+        return tb >= NR && tb % NR == 0 ? tb : TB;
+    }
     /** The fewest tiles (4x4 outputs, whole batch) worth the transformed filter's memory traffic. */
     static final int MIN_TILES = 32;
     /** Positions of the 6x6 transform. */
@@ -101,16 +106,17 @@ final class WinogradCpu {
      */
     static void conv(Parallel par, MemorySegment x, long xBase, int n, int c, int h, int wd, Packed u, int o, int pad,
                      float[] bias, MemorySegment out) {
-        final Shape s = new Shape(n, c, h, wd, o, pad);
+        final Shape s = new Shape(n, c, h, wd, o, pad, blockTiles());
+        final int tb = s.tb;
         final float[] xp = padded(par, x, xBase, s);
-        final int blocks = (int) ((s.tiles + TB - 1) / TB);
+        final int blocks = (int) ((s.tiles + tb - 1) / tb);
         final int panelsO = Packed.pad(o, MR) / MR;
         int oTasks = 1;
         if (blocks < 4 * par.threads()) oTasks = Math.min(panelsO, (4 * par.threads() + blocks - 1) / blocks);
         final int ot = oTasks;
         final int panelsPerTask = (panelsO + ot - 1) / ot;
         final int kc = u.kc();
-        final int vSize = XI * c * TB; // one block's V: [36][C blocks][TB / NR panels][kc][NR]
+        final int vSize = XI * c * tb; // one block's V: [36][C blocks][tb / NR panels][kc][NR]
         // few blocks (small images): transform every block's input once, up front, for all its channel-range tasks
         final float[] shared = ot == 1 ? null : sharedV(Math.multiplyExact(blocks, vSize));
         if (shared != null) {
@@ -127,7 +133,7 @@ final class WinogradCpu {
             int p1 = Math.min(panelsO, p0 + panelsPerTask);
             if (p0 >= p1) return;
             int blk = task / ot;
-            int t = (int) Math.min(TB, s.tiles - (long) blk * TB);
+            int t = (int) Math.min(tb, s.tiles - (long) blk * tb);
             float[] v;
             int vo;
             if (shared != null) {
@@ -139,8 +145,8 @@ final class WinogradCpu {
                 inputTransform(xp, s, blk, 0, c, kc, v, 0);
             }
             int rows = (p1 - p0) * MR;
-            MemorySegment m = Scratch.get().seg1((long) XI * rows * TB + VL); // [36, rows, TB]
-            gemms(u, o, v, vo, c, t, p0, p1, m);
+            MemorySegment m = Scratch.get().seg1((long) XI * rows * tb + VL); // [36, rows, tb]
+            gemms(u, o, v, vo, c, tb, t, p0, p1, m);
             outputTransform(m, rows, s, blk, t, p0 * MR, Math.min(o, p1 * MR), bias, out);
         });
     }
@@ -157,10 +163,11 @@ final class WinogradCpu {
 
     /** The convolution's geometry: tiles of 4x4 outputs over padded planes of (4·tilesH + 2) x (4·tilesW + 2). */
     static final class Shape {
-        final int n, c, h, w, o, pad, ho, wo, tilesH, tilesW, hp, wp, plane;
+        final int n, c, h, w, o, pad, ho, wo, tilesH, tilesW, hp, wp, plane, tb;
         final long tiles;
 
-        Shape(int n, int c, int h, int w, int o, int pad) {
+        Shape(int n, int c, int h, int w, int o, int pad, int tb) {
+            this.tb = tb;
             this.n = n;
             this.c = c;
             this.h = h;
@@ -201,20 +208,20 @@ final class WinogradCpu {
 
     /**
      * V = Bᵀ d B for the tiles of block {@code blk} and channels [c0, c1), into B panels at {@code v[vo]}:
-     * position ξ, channel ch, tile j at vo + ξ·C·TB + kb·kc·TB + (j / NR)·kcb·NR + kk·NR + j % NR
+     * position ξ, channel ch, tile j at vo + ξ·C·tb + kb·kc·tb + (j / NR)·kcb·NR + kk·NR + j % NR
      * (ch = kb·kc + kk, kcb the length of reduction block kb).
      */
     static void inputTransform(float[] xp, Shape s, int blk, int c0, int c1, int kc, float[] v, int vo) {
-        int[] off = new int[TB]; // each tile's top-left in xp for channel 0; past the block's end, tile 0's
-        long g0 = (long) blk * TB;
-        int t = (int) Math.min(TB, s.tiles - g0);
+        int[] off = new int[s.tb]; // each tile's top-left in xp for channel 0; past the block's end, tile 0's
+        long g0 = (long) blk * s.tb;
+        int t = (int) Math.min(s.tb, s.tiles - g0);
         int perImage = s.tilesH * s.tilesW;
-        for (int j = 0; j < TB; j++) {
+        for (int j = 0; j < s.tb; j++) {
             long g = g0 + Math.min(j, t - 1);
             int img = (int) (g / perImage), r = (int) (g % perImage);
             off[j] = img * s.c * s.plane + (r / s.tilesW) * 4 * s.wp + (r % s.tilesW) * 4;
         }
-        final int xiStride = s.c * TB;
+        final int xiStride = s.c * s.tb;
         final int wp = s.wp;
         final float[] d = new float[XI * VL];   // the patches d[row][col], a vector of tiles each
         final float[] tmp = new float[XI * VL]; // (Bᵀ d)[row][col]
@@ -223,7 +230,7 @@ final class WinogradCpu {
             int kcb = Math.min(kc, s.c - kb * kc);
             int cb = ch * s.plane;
             for (int j0 = 0; j0 < t; j0 += VL) {
-                int dst = vo + kb * kc * TB + (j0 / NR) * kcb * NR + kk * NR + j0 % NR;
+                int dst = vo + kb * kc * s.tb + (j0 / NR) * kcb * NR + kk * NR + j0 % NR;
                 for (int l = 0; l < VL; l++) { // gathered with scalar loads (the Vector API's gathers are slower)
                     int src = cb + off[j0 + l];
                     for (int row = 0; row < 6; row++, src += wp) {
@@ -268,23 +275,23 @@ final class WinogradCpu {
     }
 
     /** M[ξ][r][j] = Σ_c U[ξ][p0·MR + r][c] · V[ξ][c][j] for the task's A panels [p0, p1) and its t tiles. */
-    static void gemms(Packed u, int o, float[] v, int vo, int c, int t, int p0, int p1, MemorySegment m) {
+    static void gemms(Packed u, int o, float[] v, int vo, int c, int tb, int t, int p0, int p1, MemorySegment m) {
         final int panelsXi = Packed.pad(o, MR) / MR;
         final int rows = (p1 - p0) * MR;
         final int bPanels = (t + NR - 1) / NR;
         for (int xi = 0; xi < XI; xi++) {
-            int vXi = vo + xi * c * TB;
-            long mXi = (long) xi * rows * TB;
+            int vXi = vo + xi * c * tb;
+            long mXi = (long) xi * rows * tb;
             for (int kb = 0; kb < u.blocks(); kb++) {
                 int kcb = u.kcOf(kb);
-                int bBase = vXi + kb * u.kc() * TB;
+                int bBase = vXi + kb * u.kc() * tb;
                 boolean acc = kb > 0;
                 for (int p = p0; p < p1; p++) {
                     int ao = u.offset(kb, xi * panelsXi + p);
                     int mr = Math.min(MR, o - p * MR);
-                    long cRow = mXi + (long) (p - p0) * MR * TB;
+                    long cRow = mXi + (long) (p - p0) * MR * tb;
                     for (int q = 0; q < bPanels; q++) {
-                        Microkernel.tile(u.data(), ao, v, bBase + q * kcb * NR, kcb, m, cRow + q * NR, TB,
+                        Microkernel.tile(u.data(), ao, v, bBase + q * kcb * NR, kcb, m, cRow + q * NR, tb,
                                 mr, Math.min(NR, t - q * NR), acc, null, 0, null, 0);
                     }
                 }
@@ -298,13 +305,13 @@ final class WinogradCpu {
      */
     static void outputTransform(MemorySegment m, int rows, Shape s, int blk, int t, int oc0, int oc1,
                                         float[] bias, MemorySegment out) {
-        final long xiStride = (long) rows * TB * 4; // bytes
+        final long xiStride = (long) rows * s.tb * 4; // bytes
         final int perImage = s.tilesH * s.tilesW;
         final int rowLen = 4 * ((s.tilesW + VL - 1) / VL * VL);
         float[] line = Scratch.get().row(4 * rowLen); // [4 output rows, rowLen]
         float[] tmp = new float[24 * VL]; // (Aᵀ m)[row][col], a vector of tiles each
         float[] y = new float[16 * VL];   // Y[row][col]
-        long g0 = (long) blk * TB;
+        long g0 = (long) blk * s.tb;
         for (int j = 0; j < t; ) {
             long g = g0 + j;
             int img = (int) (g / perImage), r = (int) (g % perImage);
@@ -315,7 +322,7 @@ final class WinogradCpu {
             int yRows = Math.min(4, s.ho - 4 * ty);
             for (int oc = oc0; oc < oc1; oc++) {
                 float b = bias == null ? 0f : bias[oc];
-                long mBase = ((long) (oc - oc0) * TB + j) * 4;
+                long mBase = ((long) (oc - oc0) * s.tb + j) * 4;
                 for (int i0 = 0; i0 < run; i0 += VL) {
                     long mb = mBase + i0 * 4L;
                     for (int col = 0; col < 6; col++) { // Aᵀ m, column by column
