@@ -10,7 +10,8 @@ import java.util.Arrays;
 /**
  * The reference backend: host f32 tensors, Vector API kernels, a fixed pool of threads. Matrix products (linear,
  * convolution, attention) run on a blocked SGEMM whose weight operands are packed once and cached per weight
- * tensor; weights must therefore not be modified after their first use.
+ * tensor; weights must therefore not be modified after their first use. 3x3 stride-1 convolutions with at least 64
+ * channels run as Winograd F(4x4, 3x3) ({@link WinogradCpu}; {@code -Dpd.cpu.winograd=false} turns it off).
  */
 public final class CpuBackend implements Backend {
     private final Parallel par;
