@@ -9,6 +9,7 @@ import org.openjdk.jmh.annotations.Level;
 import org.openjdk.jmh.annotations.Measurement;
 import org.openjdk.jmh.annotations.Mode;
 import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
@@ -21,7 +22,9 @@ import java.util.concurrent.TimeUnit;
 /**
  * The CPU backend's heavy ops at SD 1.5 UNet sizes (64x64 latent, batch 2). GFLOP/s = flops / time, with
  * flops: linear 2·M·K·N = 2·8192·320·1280; conv3x3 2·N·O·C·9·H·W = 2·2·320·320·9·64·64; attention
- * 4·B·H·L²·d = 4·2·8·4096²·40 (QK^T and PV).
+ * 4·B·H·L²·d = 4·2·8·4096²·40 (QK^T and PV). The 3x3 convolutions at the UNet's three widths ({@link Conv3x3}: 15.1
+ * GFLOP each, direct FLOPs) run with {@code algo} = winograd (the default dispatch) or direct
+ * ({@code -Dpd.cpu.winograd=false}); {@code conv3x3c320hw64b2} takes whatever the property says (Winograd unless set).
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -71,6 +74,40 @@ public class OpsBenchmark {
     /** 3x3, 320 → 320 channels, 2 x 64 x 64: 15.1 GFLOP. */
     @Benchmark
     public Tensor conv3x3c320hw64b2() { return cpu.conv2d(image, convW, convB, 1, 1); }
+
+    /** 3x3 convolution, C → C channels, batch 2, pad 1, + bias: [2,320,64,64], [2,640,32,32], [2,1280,16,16]. */
+    @State(Scope.Benchmark)
+    public static class Conv3x3 {
+        @Param({"direct", "winograd"})
+        public String algo;
+        @Param({"320x64", "640x32", "1280x16"})
+        public String shape; // channels x height (= width)
+
+        private CpuBackend cpu;
+        private Tensor x, w, b;
+
+        @Setup(Level.Trial)
+        public void setUp() {
+            System.setProperty("pd.cpu.winograd", Boolean.toString(algo.equals("winograd")));
+            int c = Integer.parseInt(shape.substring(0, shape.indexOf('x')));
+            int hw = Integer.parseInt(shape.substring(shape.indexOf('x') + 1));
+            cpu = new CpuBackend();
+            SplittableRandom r = new SplittableRandom(2);
+            x = random(r, 2, c, hw, hw);    // [2, C, hw, hw]
+            w = random(r, c, c, 3, 3);      // [C, C, 3, 3]
+            b = random(r, c);               // [C]
+        }
+
+        @TearDown(Level.Trial)
+        public void tearDown() {
+            cpu.close();
+            System.clearProperty("pd.cpu.winograd");
+        }
+    }
+
+    /** 3x3 convolution at one of the UNet's widths, by the algorithm the state names: 15.1 GFLOP (direct). */
+    @Benchmark
+    public Tensor conv3x3(Conv3x3 s) { return s.cpu.conv2d(s.x, s.w, s.b, 1, 1); }
 
     /** Self-attention, 2 x 8 heads x 4096 tokens x 40: 42.9 GFLOP. */
     @Benchmark

@@ -10,7 +10,8 @@ import java.util.Arrays;
 /**
  * The reference backend: host f32 tensors, Vector API kernels, a fixed pool of threads. Matrix products (linear,
  * convolution, attention) run on a blocked SGEMM whose weight operands are packed once and cached per weight
- * tensor; weights must therefore not be modified after their first use.
+ * tensor; weights must therefore not be modified after their first use. 3x3 stride-1 convolutions with at least 64
+ * channels run as Winograd F(4x4, 3x3) ({@link WinogradCpu}; {@code -Dpd.cpu.winograd=false} turns it off).
  */
 public final class CpuBackend implements Backend {
     private final Parallel par;
@@ -82,6 +83,11 @@ public final class CpuBackend implements Backend {
         Tensor out = k == 0 ? memory.zeros(n, o, ho, wo) : memory.uninitialized(n, o, ho, wo);
         if (out.numel() == 0) return out;
         final Tensor wt = weight;
+        if (WinogradCpu.applies(n, c, h, w, o, kh, kw, stride, padding)) {
+            Packed pu = packed(weight, "winogradA", () -> WinogradCpu.packWeight(packer(wt), wt.segment(), o, c));
+            WinogradCpu.conv(par, x.segment(), 0, n, c, h, w, pu, o, padding, biasArray(bias, o, o), out.segment());
+            return out;
+        }
         Packed pw = packed(weight, "convA", () -> Conv2dCpu.packWeight(packer(wt), wt.segment(), 0, o, k));
         float[] b = biasArray(bias, o, pw.nPad());
         if (k == 0) {

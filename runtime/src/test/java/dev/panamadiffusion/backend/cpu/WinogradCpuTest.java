@@ -1,0 +1,177 @@
+package dev.panamadiffusion.backend.cpu;
+
+import dev.panamadiffusion.tensor.Tensor;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import java.lang.foreign.MemorySegment;
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+/**
+ * Winograd F(4x4, 3x3) against the naive {@link Reference} (double accumulation) and against the direct
+ * convolution, with errors measured relative to the output's scale (its largest magnitude).
+ */
+class WinogradCpuTest {
+    private static final Parallel PAR = new Parallel(3); // more threads than cores: exercises the pool
+    private static final Parallel ONE = new Parallel(1);
+    private final SplittableRandom random = new SplittableRandom(7);
+
+    @AfterAll
+    static void close() {
+        PAR.close();
+        ONE.close();
+    }
+
+    private float[] uniform(int n) {
+        float[] a = new float[n];
+        for (int i = 0; i < n; i++) a[i] = (float) (random.nextDouble() * 2 - 1);
+        return a;
+    }
+
+    private float[] normal(int n, double sd) {
+        float[] a = new float[n];
+        for (int i = 0; i < n; i++) a[i] = (float) (gaussian() * sd);
+        return a;
+    }
+
+    private double gaussian() { // Box-Muller
+        return Math.sqrt(-2 * Math.log(1 - random.nextDouble())) * Math.cos(2 * Math.PI * random.nextDouble());
+    }
+
+    /** Winograd convolution of x [n, c, h, w] with wt [o, c, 3, 3], on the given pool. */
+    private static float[] winograd(Parallel par, float[] x, int n, int c, int h, int w, float[] wt, int o, float[] b, int pad) {
+        Packed u = WinogradCpu.packWeight(par, MemorySegment.ofArray(wt), o, c);
+        int ho = h + 2 * pad - 2, wo = w + 2 * pad - 2;
+        float[] out = new float[n * o * ho * wo];
+        WinogradCpu.conv(par, MemorySegment.ofArray(x), 0, n, c, h, w, u, o, pad, b, MemorySegment.ofArray(out));
+        return out;
+    }
+
+    private static float[] direct(Parallel par, float[] x, int n, int c, int h, int w, float[] wt, int o, float[] b, int pad) {
+        Packed pw = Conv2dCpu.packWeight(par, MemorySegment.ofArray(wt), 0, o, c * 9);
+        int ho = h + 2 * pad - 2, wo = w + 2 * pad - 2;
+        float[] out = new float[n * o * ho * wo];
+        float[] bias = b == null ? null : java.util.Arrays.copyOf(b, pw.nPad());
+        Conv2dCpu.conv(par, MemorySegment.ofArray(x), 0, n, c, h, w, pw, 3, 3, 1, pad, bias, MemorySegment.ofArray(out));
+        return out;
+    }
+
+    /** max |got - want| / max |want|. */
+    static double relError(float[] want, float[] got) {
+        assertEquals(want.length, got.length, "element count");
+        double scale = 0, err = 0;
+        for (int i = 0; i < want.length; i++) {
+            scale = Math.max(scale, Math.abs(want[i]));
+            double e = Math.abs((double) got[i] - want[i]);
+            if (!(e <= Double.MAX_VALUE)) return Double.POSITIVE_INFINITY; // NaN or infinite
+            err = Math.max(err, e);
+        }
+        return scale == 0 ? err : err / scale;
+    }
+
+    @ParameterizedTest
+    @CsvSource({
+            // n, c, h, w, o, pad, bias
+            "1, 3, 1, 1, 5, 1, true",      // 1x1 image: one tile, mostly padding
+            "2, 5, 5, 7, 9, 1, false",     // 5x7: partial tiles at the right and bottom
+            "2, 17, 9, 13, 19, 1, true",   // C, O not multiples of the vector width
+            "1, 70, 6, 5, 9, 1, true",
+            "2, 33, 10, 10, 14, 0, true",  // no padding
+            "1, 8, 3, 3, 7, 0, false",     // no padding, a 1x1 output
+            "2, 6, 7, 6, 5, 0, true",
+            "1, 5, 6, 6, 7, 2, true",      // padding 2
+            "2, 300, 7, 9, 13, 1, true",   // two reduction blocks
+            "2, 20, 8, 8, 64, 1, true",    // one tile block, output channels split (shared input transform)
+            "2, 4, 36, 40, 6, 1, false",   // tile blocks spanning two images
+            "2, 3, 66, 70, 7, 1, true",    // many tile blocks
+            "1, 64, 16, 16, 70, 1, true"})
+    void matchesReferenceAndDirect(int n, int c, int h, int w, int o, int pad, boolean withBias) {
+        float[] x = uniform(n * c * h * w), wt = uniform(o * c * 9), b = withBias ? uniform(o) : null;
+        float[] want = Reference.conv2d(x, n, c, h, w, wt, o, 3, 3, b, 1, pad);
+        for (Parallel par : new Parallel[] {PAR, ONE}) {
+            float[] got = winograd(par, x, n, c, h, w, wt, o, b, pad);
+            double ref = relError(want, got);
+            double dir = relError(direct(par, x, n, c, h, w, wt, o, b, pad), got);
+            if (ref > 2e-6 * Math.max(1, Math.sqrt(c)) || dir > 2e-6 * Math.max(1, Math.sqrt(c))) {
+                fail("relative error " + ref + " against the reference, " + dir + " against the direct convolution");
+            }
+        }
+    }
+
+    /**
+     * The accuracy at SD's channel counts: N(0, 1) inputs, N(0, 0.02²) weights, errors relative to the output scale
+     * for Winograd and, for comparison, the direct convolution.
+     */
+    @ParameterizedTest
+    @CsvSource({"320", "640", "1280", "512", "256", "128"})
+    void accuracyAtModelChannelCounts(int c) {
+        int n = 1, h = 12, w = 10, o = 64;
+        float[] x = normal(n * c * h * w, 1), wt = normal(o * c * 9, 0.02), b = normal(o, 0.02);
+        float[] want = Reference.conv2d(x, n, c, h, w, wt, o, 3, 3, b, 1, 1);
+        double win = relError(want, winograd(PAR, x, n, c, h, w, wt, o, b, 1));
+        double dir = relError(want, direct(PAR, x, n, c, h, w, wt, o, b, 1));
+        System.out.printf("winograd F(4x4,3x3) C=%d: max relative error %.2e (direct %.2e)%n", c, win, dir);
+        assertTrue(win < 1e-4, "relative error " + win);
+    }
+
+    @Test
+    void appliesOnlyToLarge3x3Stride1() {
+        String old = System.getProperty("pd.cpu.winograd");
+        try {
+            System.clearProperty("pd.cpu.winograd");
+            assertTrue(WinogradCpu.applies(2, 320, 64, 64, 320, 3, 3, 1, 1));
+            assertTrue(WinogradCpu.applies(2, 1280, 16, 16, 1280, 3, 3, 1, 1));
+            assertTrue(WinogradCpu.applies(1, 512, 64, 64, 512, 3, 3, 1, 1), "VAE");
+            assertFalse(WinogradCpu.applies(2, 1280, 8, 8, 1280, 3, 3, 1, 1), "8 tiles");
+            assertFalse(WinogradCpu.applies(2, 320, 64, 64, 320, 3, 3, 2, 1), "stride 2");
+            assertFalse(WinogradCpu.applies(2, 320, 64, 64, 320, 1, 1, 1, 0), "1x1");
+            assertFalse(WinogradCpu.applies(2, 4, 64, 64, 320, 3, 3, 1, 1), "4 input channels");
+            assertFalse(WinogradCpu.applies(2, 320, 64, 64, 4, 3, 3, 1, 1), "4 output channels");
+            assertFalse(WinogradCpu.applies(2, 320, 1, 1, 320, 3, 3, 1, 1), "1x1 image");
+            System.setProperty("pd.cpu.winograd", "false");
+            assertFalse(WinogradCpu.applies(2, 320, 64, 64, 320, 3, 3, 1, 1), "switched off");
+            System.setProperty("pd.cpu.winograd", "always");
+            assertTrue(WinogradCpu.applies(1, 3, 1, 1, 2, 3, 3, 1, 1), "forced");
+            assertFalse(WinogradCpu.applies(1, 3, 8, 8, 2, 3, 3, 2, 1), "forced, stride 2");
+        } finally {
+            if (old == null) System.clearProperty("pd.cpu.winograd");
+            else System.setProperty("pd.cpu.winograd", old);
+        }
+    }
+
+    @Test
+    void backendDispatchesAndCachesTheTransformedWeight() {
+        int n = 2, c = 64, h = 17, w = 13, o = 66; // 2 x 5 x 4 = 40 tiles
+        float[] x = uniform(n * c * h * w), wt = uniform(o * c * 9), b = uniform(o);
+        String mode = System.getProperty("pd.cpu.winograd");
+        if (mode != null && !mode.equals("true")) return; // run with the property set: nothing to compare
+        try (CpuBackend cpu = new CpuBackend(2)) {
+            Tensor xt = Tensor.fromFloats(x, n, c, h, w), wtt = Tensor.fromFloats(wt, o, c, 3, 3), bt = Tensor.fromFloats(b, o);
+            Tensor first = cpu.conv2d(xt, wtt, bt, 1, 1);
+            Tensor second = cpu.conv2d(xt, wtt, bt, 1, 1);
+            assertEquals(1, cpu.cachedWeights());
+            assertArrayEquals(new long[] {n, o, h, w}, first.shape());
+            assertArrayEquals(first.toFloatArray(), second.toFloatArray());
+            float[] want = Reference.conv2d(x, n, c, h, w, wt, o, 3, 3, b, 1, 1);
+            assertTrue(relError(want, first.toFloatArray()) < 2e-5);
+            String old = System.getProperty("pd.cpu.winograd");
+            try { // switched off: the direct convolution packs (and caches) the weight its own way
+                System.setProperty("pd.cpu.winograd", "false");
+                Tensor direct = cpu.conv2d(xt, wtt, bt, 1, 1);
+                assertEquals(2, cpu.cachedWeights());
+                assertTrue(relError(want, direct.toFloatArray()) < 2e-6);
+            } finally {
+                if (old == null) System.clearProperty("pd.cpu.winograd");
+                else System.setProperty("pd.cpu.winograd", old);
+            }
+        }
+    }
+}
