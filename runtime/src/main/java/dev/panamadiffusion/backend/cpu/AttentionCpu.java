@@ -32,16 +32,29 @@ final class AttentionCpu {
     private static final ByteOrder NO = ByteOrder.nativeOrder();
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT_UNALIGNED;
 
-    /** q [B, Lq, H*d], k and v [B, Lk, H*d] (contiguous, element offset 0) → out [B, Lq, H*d]. */
+    /** Bytes of the {@code work} memory {@link #attention} packs K and V^T into. */
+    static long workBytes(int batch, int lk, int heads, int d) {
+        return (long) batch * heads * (Packed.bytes(lk, d, MR) + Packed.bytes(d, lk, MR));
+    }
+
+    /**
+     * q [B, Lq, H*d], k and v [B, Lk, H*d] (contiguous, element offset 0) → out [B, Lq, H*d]; {@code work} holds at
+     * least {@link #workBytes} bytes (any contents).
+     */
     static void attention(Parallel par, MemorySegment q, MemorySegment k, MemorySegment v, int batch, int lq, int lk,
-                          int heads, int d, boolean causal, MemorySegment out) {
+                          int heads, int d, boolean causal, MemorySegment work, MemorySegment out) {
         final int hd = heads * d;
         final Packed[] kp = new Packed[batch * heads];
         final Packed[] vt = new Packed[batch * heads];
+        final long kBytes = Packed.bytes(lk, d, MR);
+        final long vBytes = Packed.bytes(d, lk, MR);
         par.forEach(batch * heads, bh -> {
             long base = (long) (bh / heads) * lk * hd + (long) (bh % heads) * d;
-            kp[bh] = Packed.pack(null, k, base, hd, 1, lk, d, MR, d); // K_h [Lk, d], one reduction block
-            vt[bh] = packTransposed(v, base, hd, lk, d);          // V_h^T [d, Lk], reduction blocks of KB keys
+            MemorySegment mine = work.asSlice(bh * (kBytes + vBytes), kBytes + vBytes);
+            // K_h [Lk, d], one reduction block
+            kp[bh] = Packed.pack(null, k, base, hd, 1, lk, d, MR, d, mine.asSlice(0, kBytes));
+            // V_h^T [d, Lk], reduction blocks of KB keys
+            vt[bh] = packTransposed(v, base, hd, lk, d, mine.asSlice(kBytes, vBytes));
         });
         final int qPanels = (lq + NR - 1) / NR;
         final int groups = (qPanels + PANELS - 1) / PANELS;
@@ -57,17 +70,23 @@ final class AttentionCpu {
         });
     }
 
-    /** V^T as MR-wide A panels over d with reduction blocks of exactly KB keys. */
-    private static Packed packTransposed(MemorySegment v, long base, long ld, int lk, int d) {
+    /**
+     * V^T as MR-wide A panels over d with reduction blocks of exactly KB keys, into {@code into}. A block's panels
+     * are contiguous (kcOf(kb) * dPad values from kb*kc*dPad), so each is assembled in an array and copied once.
+     */
+    private static Packed packTransposed(MemorySegment v, long base, long ld, int lk, int d, MemorySegment into) {
         int dPad = Packed.pad(d, MR);
         int kc = Math.min(KB, lk);
-        Packed p = new Packed(new float[Math.multiplyExact(dPad, lk)], d, dPad, lk, kc, MR);
+        Packed p = new Packed(into, d, dPad, lk, kc, MR);
+        float[] block = new float[kc * dPad];
         float[] row = new float[d];
-        for (int r = 0; r < lk; r++) {
-            MemorySegment.copy(v, F, (base + r * ld) * 4, row, 0, d);
-            int kb = r / kc;
-            int kk = r % kc;
-            for (int i = 0; i < d; i++) p.data()[p.offset(kb, i / MR) + kk * MR + i % MR] = row[i];
+        for (int kb = 0; kb < p.blocks(); kb++) {
+            int rows = p.kcOf(kb);
+            for (int kk = 0; kk < rows; kk++) {
+                MemorySegment.copy(v, F, (base + (kb * kc + kk) * ld) * 4, row, 0, d);
+                for (int i = 0; i < dPad; i++) block[(i / MR) * rows * MR + kk * MR + i % MR] = i < d ? row[i] : 0f;
+            }
+            MemorySegment.copy(block, 0, into, F, (long) kb * kc * dPad * 4, rows * dPad);
         }
         return p;
     }

@@ -5,6 +5,7 @@ import dev.panamadiffusion.tensor.DType;
 import dev.panamadiffusion.tensor.Tensor;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.ref.Reference;
 import java.util.Arrays;
 
 /**
@@ -13,6 +14,9 @@ import java.util.Arrays;
  * tensor; weights must therefore not be modified after their first use.
  */
 public final class CpuBackend implements Backend {
+    /** Cache kinds: a linear weight packed as the B operand, a convolution weight as the A operand. */
+    private static final String LINEAR = "linearB";
+    private static final String CONV = "convA";
     private final Parallel par;
     private final WeightCache cache = new WeightCache();
     private final HostMemory memory = new HostMemory();
@@ -59,10 +63,11 @@ public final class CpuBackend implements Backend {
         int m = Math.toIntExact(x.numel() / Math.max(1, in));
         if (m == 0 || outF == 0) return out;
         final Tensor wt = weight;
-        Packed w = packed(weight, "linearB", () -> Sgemm.packWeightT(packer(wt), wt.segment(), 0, outF, in));
+        Packed w = cache.get(weight, LINEAR, arena -> Sgemm.packWeightT(packer(wt), wt.segment(), 0, outF, in, arena));
         float[] b = biasArray(bias, outF, w.nPad());
         if (in == 0) return fillBias(out, m, outF, b);
         Sgemm.linear(par, x.segment(), 0, m, w, b, out.segment());
+        Reference.reachabilityFence(weight); // its cache entry, and so the packed panels, live until here
         return out;
     }
 
@@ -82,13 +87,14 @@ public final class CpuBackend implements Backend {
         Tensor out = k == 0 ? memory.zeros(n, o, ho, wo) : memory.uninitialized(n, o, ho, wo);
         if (out.numel() == 0) return out;
         final Tensor wt = weight;
-        Packed pw = packed(weight, "convA", () -> Conv2dCpu.packWeight(packer(wt), wt.segment(), 0, o, k));
+        Packed pw = cache.get(weight, CONV, arena -> Conv2dCpu.packWeight(packer(wt), wt.segment(), 0, o, k, arena));
         float[] b = biasArray(bias, o, pw.nPad());
         if (k == 0) {
             Elementwise.addPerRow(par, out.segment(), repeat(b, n, o), out.segment(), n * o, (long) ho * wo);
             return out;
         }
         Conv2dCpu.conv(par, x.segment(), 0, n, c, h, w, pw, kh, kw, stride, padding, b, out.segment());
+        Reference.reachabilityFence(weight);
         return out;
     }
 
@@ -106,7 +112,10 @@ public final class CpuBackend implements Backend {
         require(lk > 0 || lq == 0, "attention over zero keys");
         Tensor out = memory.uninitialized(q.shape());
         if (out.numel() == 0) return out;
-        AttentionCpu.attention(par, q.segment(), k.segment(), v.segment(), b, lq, lk, heads, d, causal, out.segment());
+        // packed K and V^T: pooled native memory, like a result, so that nothing of the call lands on the Java heap
+        Tensor work = memory.uninitialized((AttentionCpu.workBytes(b, lk, heads, d) + 3) / 4);
+        AttentionCpu.attention(par, q.segment(), k.segment(), v.segment(), b, lq, lk, heads, d, causal, work.segment(), out.segment());
+        Reference.reachabilityFence(work);
         return out;
     }
 
@@ -277,10 +286,6 @@ public final class CpuBackend implements Backend {
         Tensor out = memory.uninitialized(x.shape());
         Elementwise.map(par, x.segment(), out.segment(), x.numel(), op, s);
         return out;
-    }
-
-    private Packed packed(Tensor weight, String kind, java.util.function.Supplier<Packed> packer) {
-        return cache.get(weight, kind, packer);
     }
 
     /**
