@@ -77,6 +77,7 @@ public final class Weights {
         Weights w = of(source, backend, what + " " + componentDir);
         T module = build.apply(w);
         w.finish();
+        w.prepare();
         return module;
     }
 
@@ -94,6 +95,7 @@ public final class Weights {
         try {
             T module = build.apply(w);
             w.finish();
+            w.prepare();
             return module;
         } catch (WeightBindingException e) {
             if (!model.isSingleFile()) throw e;
@@ -200,6 +202,14 @@ public final class Weights {
      * ones): to save a model's weights, or to bind a second model to the same tensors ({@link #of} on this map).
      */
     public Map<String, Tensor> bound() { return java.util.Collections.unmodifiableMap(root.uploaded); }
+
+    /**
+     * Hands the backend every {@link #param swappable weight} (the linear and convolution weights) bound so far, to
+     * ready them before the first forward pass ({@link Backend#prepareWeights}: the CPU backend packs them).
+     */
+    public void prepare() {
+        root.backend.prepareWeights(root.params.values().stream().map(Param::tensor).toList());
+    }
 
     /** Throws {@link WeightBindingException} listing every missing, mismatched and unexpected key, if any. */
     public void finish() {

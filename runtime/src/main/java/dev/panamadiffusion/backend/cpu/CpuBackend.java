@@ -2,11 +2,13 @@ package dev.panamadiffusion.backend.cpu;
 
 import dev.panamadiffusion.backend.Backend;
 import dev.panamadiffusion.tensor.DType;
+import dev.panamadiffusion.tensor.Device;
 import dev.panamadiffusion.tensor.Tensor;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.ref.Reference;
 import java.util.Arrays;
+import java.util.Collection;
 
 /**
  * The reference backend: host f32 tensors, Vector API kernels, a fixed pool of threads. Matrix products (linear,
@@ -62,8 +64,7 @@ public final class CpuBackend implements Backend {
         Tensor out = in == 0 ? memory.zeros(shape) : memory.uninitialized(shape);
         int m = Math.toIntExact(x.numel() / Math.max(1, in));
         if (m == 0 || outF == 0) return out;
-        final Tensor wt = weight;
-        Packed w = cache.get(weight, LINEAR, arena -> Sgemm.packWeightT(packer(wt), wt.segment(), 0, outF, in, arena));
+        Packed w = packedLinear(weight);
         float[] b = biasArray(bias, outF, w.nPad());
         if (in == 0) return fillBias(out, m, outF, b);
         Sgemm.linear(par, x.segment(), 0, m, w, b, out.segment());
@@ -86,8 +87,7 @@ public final class CpuBackend implements Backend {
         int k = c * kh * kw;
         Tensor out = k == 0 ? memory.zeros(n, o, ho, wo) : memory.uninitialized(n, o, ho, wo);
         if (out.numel() == 0) return out;
-        final Tensor wt = weight;
-        Packed pw = cache.get(weight, CONV, arena -> Conv2dCpu.packWeight(packer(wt), wt.segment(), 0, o, k, arena));
+        Packed pw = packedConv(weight);
         float[] b = biasArray(bias, o, pw.nPad());
         if (k == 0) {
             Elementwise.addPerRow(par, out.segment(), repeat(b, n, o), out.segment(), n * o, (long) ho * wo);
@@ -272,6 +272,24 @@ public final class CpuBackend implements Backend {
         return out;
     }
 
+    /**
+     * Packs now every weight of {@code weights} that the models pass to {@link #linear} (rank 2: the B operand) or
+     * {@link #conv2d} (rank 4: the A operand), with all threads, so that the first step costs what later ones do.
+     * A weight packed already, or not host f32 (it would be converted at each use: nothing to keep), is skipped;
+     * other ranks are ignored. The result is the very packing a first use would make.
+     */
+    @Override
+    public void prepareWeights(Collection<Tensor> weights) {
+        for (Tensor t : weights) {
+            if (t == null || t.device() != Device.CPU || LayoutCpu.contiguousF32(t) != t) continue;
+            if (t.rank() == 2) packedLinear(t);
+            else if (t.rank() == 4) packedConv(t);
+        }
+    }
+
+    /** Bytes of packed weight panels cached now (native memory, off the Java heap). */
+    public long cachedWeightBytes() { return cache.bytes(); }
+
     @Override
     public void close() {
         par.close();
@@ -287,6 +305,33 @@ public final class CpuBackend implements Backend {
         Elementwise.map(par, x.segment(), out.segment(), x.numel(), op, s);
         return out;
     }
+
+    /** The packed B operand of a linear weight [out, in] (contiguous host f32), packed on first use. */
+    private Packed packedLinear(Tensor weight) {
+        int outF = Math.toIntExact(weight.dim(0)), in = Math.toIntExact(weight.dim(1));
+        return cache.get(weight, LINEAR, arena -> release(weight, Sgemm.packWeightT(packer(weight), weight.segment(), 0, outF, in, arena)));
+    }
+
+    /** The packed A operand of a convolution weight [O, C, kh, kw] (contiguous host f32), packed on first use. */
+    private Packed packedConv(Tensor weight) {
+        int o = Math.toIntExact(weight.dim(0));
+        int k = Math.toIntExact(weight.dim(1) * weight.dim(2) * weight.dim(3));
+        return cache.get(weight, CONV, arena -> release(weight, Conv2dCpu.packWeight(packer(weight), weight.segment(), 0, o, k, arena)));
+    }
+
+    /**
+     * Once a weight read from a memory-mapped file is packed, this backend never reads its f32 source again: the
+     * mapping's pages are handed back ({@link MemorySegment#unload}: the process's resident memory drops by the
+     * weight's size, and anything that does read it later, a LoRA merge, gets it from the file again).
+     */
+    private static Packed release(Tensor weight, Packed packed) {
+        MemorySegment s = weight.segment();
+        if (RELEASE_MAPPED && s.isMapped() && s.byteSize() > 0) s.unload();
+        return packed;
+    }
+
+    /** {@code -Dpd.cpu.keepMapped=true} keeps packed weights' mapped pages resident (for comparisons). */
+    private static final boolean RELEASE_MAPPED = !Boolean.getBoolean("pd.cpu.keepMapped");
 
     /**
      * An input the pool's threads will read: contiguous host f32, copied into shared memory when its segment is
