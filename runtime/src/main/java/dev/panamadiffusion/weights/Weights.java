@@ -36,6 +36,7 @@ public final class Weights {
         final List<String> mismatched = new java.util.ArrayList<>();
         final Map<String, Tensor> uploaded = new LinkedHashMap<>();
         final Map<String, Param> params = new LinkedHashMap<>();
+        final Set<String> deferred = new LinkedHashSet<>(); // key prefixes prepare() leaves to their first use
         float std;
         final java.util.SplittableRandom random; // non-null: generate every requested key instead of reading it
 
@@ -208,8 +209,15 @@ public final class Weights {
      * ready them before the first forward pass ({@link Backend#prepareWeights}: the CPU backend packs them).
      */
     public void prepare() {
-        root.backend.prepareWeights(root.params.values().stream().map(Param::tensor).toList());
+        root.backend.prepareWeights(root.params.entrySet().stream()
+                .filter(e -> root.deferred.stream().noneMatch(e.getKey()::startsWith)).map(e -> e.getValue().tensor()).toList());
     }
+
+    /**
+     * Leaves the weights under this prefix out of {@link #prepare()}: a part of the module that many runs never use
+     * (the VAE's encoder, in text-to-image), readied by the backend at its first use instead.
+     */
+    public void deferPreparation() { root.deferred.add(prefix); }
 
     /** Throws {@link WeightBindingException} listing every missing, mismatched and unexpected key, if any. */
     public void finish() {

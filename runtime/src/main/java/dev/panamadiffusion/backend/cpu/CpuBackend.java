@@ -112,10 +112,7 @@ public final class CpuBackend implements Backend {
         require(lk > 0 || lq == 0, "attention over zero keys");
         Tensor out = memory.uninitialized(q.shape());
         if (out.numel() == 0) return out;
-        // packed K and V^T: pooled native memory, like a result, so that nothing of the call lands on the Java heap
-        Tensor work = memory.uninitialized((AttentionCpu.workBytes(b, lk, heads, d) + 3) / 4);
-        AttentionCpu.attention(par, q.segment(), k.segment(), v.segment(), b, lq, lk, heads, d, causal, work.segment(), out.segment());
-        Reference.reachabilityFence(work);
+        AttentionCpu.attention(par, q.segment(), k.segment(), v.segment(), b, lq, lk, heads, d, causal, out.segment());
         return out;
     }
 
