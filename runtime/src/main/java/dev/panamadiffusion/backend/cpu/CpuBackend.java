@@ -273,15 +273,20 @@ public final class CpuBackend implements Backend {
      * Packs now every weight of {@code weights} that the models pass to {@link #linear} (rank 2: the B operand) or
      * {@link #conv2d} (rank 4: the A operand), with all threads, so that the first step costs what later ones do.
      * A weight packed already, or not host f32 (it would be converted at each use: nothing to keep), is skipped;
-     * other ranks are ignored. The result is the very packing a first use would make.
+     * other ranks are ignored. The result is the very packing a first use would make. The first time this packs
+     * anything in the JVM, the kernels are also run on small inputs until compiled ({@link KernelWarmup}).
      */
     @Override
     public void prepareWeights(Collection<Tensor> weights) {
+        boolean any = false;
         for (Tensor t : weights) {
             if (t == null || t.device() != Device.CPU || LayoutCpu.contiguousF32(t) != t) continue;
             if (t.rank() == 2) packedLinear(t);
             else if (t.rank() == 4) packedConv(t);
+            else continue;
+            any = true;
         }
+        if (any) KernelWarmup.once(par.threads()); // the kernels compiled too, the first time a model loads
     }
 
     /** Bytes of packed weight panels cached now (native memory, off the Java heap). */
