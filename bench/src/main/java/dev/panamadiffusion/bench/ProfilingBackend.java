@@ -125,6 +125,8 @@ public final class ProfilingBackend implements Backend {
 
     @Override public Tensor upload(Tensor host) { return time("upload", s(host), () -> delegate.upload(host)); }
 
+    @Override public void prepareWeights(java.util.Collection<Tensor> weights) { delegate.prepareWeights(weights); }
+
     @Override public Tensor download(Tensor t) { return time("download", s(t), () -> delegate.download(t)); }
 
     @Override

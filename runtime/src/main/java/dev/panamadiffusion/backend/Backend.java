@@ -86,6 +86,14 @@ public interface Backend extends AutoCloseable {
      */
     default Backend float32() { return this; }
 
+    /**
+     * Readies, ahead of their first use, weights that the models will pass as {@link #linear} weights (rank 2) and
+     * {@link #conv2d} weights (rank 4): tensors of this backend, called once a module is loaded ({@code Weights.load}),
+     * so that the first step costs what later ones do. The CPU backend packs them for its SGEMM; the default does
+     * nothing (a backend that prepared them at {@link #upload}).
+     */
+    default void prepareWeights(java.util.Collection<Tensor> weights) {}
+
     @Override
     default void close() {}
 }

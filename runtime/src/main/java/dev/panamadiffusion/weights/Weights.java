@@ -36,6 +36,7 @@ public final class Weights {
         final List<String> mismatched = new java.util.ArrayList<>();
         final Map<String, Tensor> uploaded = new LinkedHashMap<>();
         final Map<String, Param> params = new LinkedHashMap<>();
+        final Set<String> deferred = new LinkedHashSet<>(); // key prefixes prepare() leaves to their first use
         float std;
         final java.util.SplittableRandom random; // non-null: generate every requested key instead of reading it
 
@@ -77,6 +78,7 @@ public final class Weights {
         Weights w = of(source, backend, what + " " + componentDir);
         T module = build.apply(w);
         w.finish();
+        w.prepare();
         return module;
     }
 
@@ -94,6 +96,7 @@ public final class Weights {
         try {
             T module = build.apply(w);
             w.finish();
+            w.prepare();
             return module;
         } catch (WeightBindingException e) {
             if (!model.isSingleFile()) throw e;
@@ -200,6 +203,21 @@ public final class Weights {
      * ones): to save a model's weights, or to bind a second model to the same tensors ({@link #of} on this map).
      */
     public Map<String, Tensor> bound() { return java.util.Collections.unmodifiableMap(root.uploaded); }
+
+    /**
+     * Hands the backend every {@link #param swappable weight} (the linear and convolution weights) bound so far, to
+     * ready them before the first forward pass ({@link Backend#prepareWeights}: the CPU backend packs them).
+     */
+    public void prepare() {
+        root.backend.prepareWeights(root.params.entrySet().stream()
+                .filter(e -> root.deferred.stream().noneMatch(e.getKey()::startsWith)).map(e -> e.getValue().tensor()).toList());
+    }
+
+    /**
+     * Leaves the weights under this prefix out of {@link #prepare()}: a part of the module that many runs never use
+     * (the VAE's encoder, in text-to-image), readied by the backend at its first use instead.
+     */
+    public void deferPreparation() { root.deferred.add(prefix); }
 
     /** Throws {@link WeightBindingException} listing every missing, mismatched and unexpected key, if any. */
     public void finish() {

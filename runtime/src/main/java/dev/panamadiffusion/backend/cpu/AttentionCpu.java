@@ -40,7 +40,9 @@ final class AttentionCpu {
         final Packed[] vt = new Packed[batch * heads];
         par.forEach(batch * heads, bh -> {
             long base = (long) (bh / heads) * lk * hd + (long) (bh % heads) * d;
-            kp[bh] = Packed.pack(null, k, base, hd, 1, lk, d, MR, d); // K_h [Lk, d], one reduction block
+            // K_h [Lk, d], one reduction block; on the heap, as the array kernel reads it
+            MemorySegment kh = MemorySegment.ofArray(new float[Math.toIntExact(Packed.bytes(lk, d, MR) / 4)]);
+            kp[bh] = Packed.pack(null, k, base, hd, 1, lk, d, MR, d, kh);
             vt[bh] = packTransposed(v, base, hd, lk, d);          // V_h^T [d, Lk], reduction blocks of KB keys
         });
         final int qPanels = (lq + NR - 1) / NR;
@@ -57,20 +59,24 @@ final class AttentionCpu {
         });
     }
 
-    /** V^T as MR-wide A panels over d with reduction blocks of exactly KB keys. */
+    /** V^T as MR-wide A panels over d with reduction blocks of exactly KB keys, on the heap. */
     private static Packed packTransposed(MemorySegment v, long base, long ld, int lk, int d) {
         int dPad = Packed.pad(d, MR);
         int kc = Math.min(KB, lk);
-        Packed p = new Packed(new float[Math.multiplyExact(dPad, lk)], d, dPad, lk, kc, MR);
+        float[] data = new float[Math.multiplyExact(dPad, lk)];
+        Packed p = new Packed(MemorySegment.ofArray(data), d, dPad, lk, kc, MR);
         float[] row = new float[d];
         for (int r = 0; r < lk; r++) {
             MemorySegment.copy(v, F, (base + r * ld) * 4, row, 0, d);
             int kb = r / kc;
             int kk = r % kc;
-            for (int i = 0; i < d; i++) p.data()[p.offset(kb, i / MR) + kk * MR + i % MR] = row[i];
+            for (int i = 0; i < d; i++) data[p.offset(kb, i / MR) + kk * MR + i % MR] = row[i];
         }
         return p;
     }
+
+    /** The array behind a heap-packed operand. */
+    private static float[] heap(Packed p) { return (float[]) p.data().heapBase().orElseThrow(); }
 
     /** One task: the queries [q0, q1) of one (batch, head). */
     private static final class Block {
@@ -110,6 +116,8 @@ final class AttentionCpu {
             float[] l = new float[panels * NR];
             java.util.Arrays.fill(m, Float.NEGATIVE_INFINITY);
             boolean[] started = new boolean[panels];
+            float[] kd = heap(kh);
+            float[] vd = heap(vh);
             for (int kb = 0; kb < vh.blocks(); kb++) {
                 int r0 = kb * vh.kc();
                 int rows = vh.kcOf(kb);
@@ -118,14 +126,14 @@ final class AttentionCpu {
                     if (causal && r0 > Math.min(q1 - 1, qp + NR - 1)) continue; // every key of the block is masked
                     for (int i = 0; i * MR < rows; i++) {
                         int panel = r0 / MR + i;
-                        Microkernel.tile(kh.data(), kh.offset(0, panel), qt, p * d * NR, d, st, (long) i * MR * NR, NR,
+                        Microkernel.tile(kd, kh.offset(0, panel), qt, p * d * NR, d, st, (long) i * MR * NR, NR,
                                 MR, NR, false, null, 0, null, 0);
                     }
                     long accBase = (long) p * dPad * NR;
                     boolean first = !started[p];
                     softmaxBlock(st, pt, rows, r0 - qp, m, l, p * NR, acc, accBase, dPad, first);
                     for (int i = 0; i < vh.panels(); i++) {
-                        Microkernel.tile(vh.data(), vh.offset(kb, i), pt, 0, rows, acc, accBase + (long) i * MR * NR, NR,
+                        Microkernel.tile(vd, vh.offset(kb, i), pt, 0, rows, acc, accBase + (long) i * MR * NR, NR,
                                 MR, NR, !first, null, 0, null, 0);
                     }
                     started[p] = true;

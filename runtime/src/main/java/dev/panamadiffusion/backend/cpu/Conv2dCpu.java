@@ -3,6 +3,7 @@ package dev.panamadiffusion.backend.cpu;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
@@ -27,9 +28,9 @@ final class Conv2dCpu {
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT_UNALIGNED;
     private static final ByteOrder NO = ByteOrder.nativeOrder();
 
-    /** Packs a weight [O, C, kh, kw] as the A operand. */
-    static Packed packWeight(Parallel par, MemorySegment w, long base, int o, int k) {
-        return Packed.pack(par, w, base, k, 1, o, k, MR);
+    /** Packs a weight [O, C, kh, kw] as the A operand, into {@code arena}. */
+    static Packed packWeight(Parallel par, MemorySegment w, long base, int o, int k, Arena arena) {
+        return Packed.pack(par, w, base, k, 1, o, k, MR, arena);
     }
 
     /**

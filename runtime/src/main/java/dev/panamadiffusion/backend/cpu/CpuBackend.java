@@ -2,10 +2,13 @@ package dev.panamadiffusion.backend.cpu;
 
 import dev.panamadiffusion.backend.Backend;
 import dev.panamadiffusion.tensor.DType;
+import dev.panamadiffusion.tensor.Device;
 import dev.panamadiffusion.tensor.Tensor;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.ref.Reference;
 import java.util.Arrays;
+import java.util.Collection;
 
 /**
  * The reference backend: host f32 tensors, Vector API kernels, a fixed pool of threads. Matrix products (linear,
@@ -14,6 +17,10 @@ import java.util.Arrays;
  * channels run as Winograd F(4x4, 3x3) ({@link WinogradCpu}; {@code -Dpd.cpu.winograd=false} turns it off).
  */
 public final class CpuBackend implements Backend {
+    /** Cache kinds: a linear weight packed as the B operand, a convolution weight as the A operand. */
+    private static final String LINEAR = "linearB";
+    private static final String CONV = "convA";
+    private static final String WINOGRAD = "winogradA";
     private final Parallel par;
     private final WeightCache cache = new WeightCache();
     private final HostMemory memory = new HostMemory();
@@ -59,11 +66,11 @@ public final class CpuBackend implements Backend {
         Tensor out = in == 0 ? memory.zeros(shape) : memory.uninitialized(shape);
         int m = Math.toIntExact(x.numel() / Math.max(1, in));
         if (m == 0 || outF == 0) return out;
-        final Tensor wt = weight;
-        Packed w = packed(weight, "linearB", () -> Sgemm.packWeightT(packer(wt), wt.segment(), 0, outF, in));
+        Packed w = packedLinear(weight);
         float[] b = biasArray(bias, outF, w.nPad());
         if (in == 0) return fillBias(out, m, outF, b);
         Sgemm.linear(par, x.segment(), 0, m, w, b, out.segment());
+        Reference.reachabilityFence(weight); // its cache entry, and so the packed panels, live until here
         return out;
     }
 
@@ -82,19 +89,20 @@ public final class CpuBackend implements Backend {
         int k = c * kh * kw;
         Tensor out = k == 0 ? memory.zeros(n, o, ho, wo) : memory.uninitialized(n, o, ho, wo);
         if (out.numel() == 0) return out;
-        final Tensor wt = weight;
         if (WinogradCpu.applies(n, c, h, w, o, kh, kw, stride, padding)) {
-            Packed pu = packed(weight, "winogradA", () -> WinogradCpu.packWeight(packer(wt), wt.segment(), o, c));
+            Packed pu = packedWinograd(weight);
             WinogradCpu.conv(par, x.segment(), 0, n, c, h, w, pu, o, padding, biasArray(bias, o, o), out.segment());
+            Reference.reachabilityFence(weight);
             return out;
         }
-        Packed pw = packed(weight, "convA", () -> Conv2dCpu.packWeight(packer(wt), wt.segment(), 0, o, k));
+        Packed pw = packedConv(weight);
         float[] b = biasArray(bias, o, pw.nPad());
         if (k == 0) {
             Elementwise.addPerRow(par, out.segment(), repeat(b, n, o), out.segment(), n * o, (long) ho * wo);
             return out;
         }
         Conv2dCpu.conv(par, x.segment(), 0, n, c, h, w, pw, kh, kw, stride, padding, b, out.segment());
+        Reference.reachabilityFence(weight);
         return out;
     }
 
@@ -269,6 +277,29 @@ public final class CpuBackend implements Backend {
         return out;
     }
 
+    /**
+     * Packs now every weight of {@code weights} that the models pass to {@link #linear} (rank 2: the B operand) or
+     * {@link #conv2d} (rank 4: the A operand), with all threads, so that the first step costs what later ones do.
+     * A weight packed already, or not host f32 (it would be converted at each use: nothing to keep), is skipped;
+     * other ranks are ignored. The result is the very packing a first use would make. The first time this packs
+     * anything in the JVM, the kernels are also run on small inputs until compiled ({@link KernelWarmup}).
+     */
+    @Override
+    public void prepareWeights(Collection<Tensor> weights) {
+        boolean any = false;
+        for (Tensor t : weights) {
+            if (t == null || t.device() != Device.CPU || LayoutCpu.contiguousF32(t) != t) continue;
+            if (t.rank() == 2) packedLinear(t);
+            else if (t.rank() == 4) packedConv(t);
+            else continue;
+            any = true;
+        }
+        if (any) KernelWarmup.once(par.threads()); // the kernels compiled too, the first time a model loads
+    }
+
+    /** Bytes of packed weight panels cached now (native memory, off the Java heap). */
+    public long cachedWeightBytes() { return cache.bytes(); }
+
     @Override
     public void close() {
         par.close();
@@ -285,9 +316,38 @@ public final class CpuBackend implements Backend {
         return out;
     }
 
-    private Packed packed(Tensor weight, String kind, java.util.function.Supplier<Packed> packer) {
-        return cache.get(weight, kind, packer);
+    /** The packed B operand of a linear weight [out, in] (contiguous host f32), packed on first use. */
+    private Packed packedLinear(Tensor weight) {
+        int outF = Math.toIntExact(weight.dim(0)), in = Math.toIntExact(weight.dim(1));
+        return cache.get(weight, LINEAR, arena -> release(weight, Sgemm.packWeightT(packer(weight), weight.segment(), 0, outF, in, arena)));
     }
+
+    /** The packed A operand of a convolution weight [O, C, kh, kw] (contiguous host f32), packed on first use. */
+    private Packed packedConv(Tensor weight) {
+        int o = Math.toIntExact(weight.dim(0));
+        int k = Math.toIntExact(weight.dim(1) * weight.dim(2) * weight.dim(3));
+        return cache.get(weight, CONV, arena -> release(weight, Conv2dCpu.packWeight(packer(weight), weight.segment(), 0, o, k, arena)));
+    }
+
+    /** The Winograd-transformed A operand of a 3x3 convolution weight [O, C, 3, 3] ({@link WinogradCpu}), on first use. */
+    private Packed packedWinograd(Tensor weight) {
+        int o = Math.toIntExact(weight.dim(0)), c = Math.toIntExact(weight.dim(1));
+        return cache.get(weight, WINOGRAD, arena -> release(weight, WinogradCpu.packWeight(packer(weight), weight.segment(), o, c, arena)));
+    }
+
+    /**
+     * Once a weight read from a memory-mapped file is packed, this backend never reads its f32 source again: the
+     * mapping's pages are handed back ({@link MemorySegment#unload}: the process's resident memory drops by the
+     * weight's size, and anything that does read it later, a LoRA merge, gets it from the file again).
+     */
+    private static Packed release(Tensor weight, Packed packed) {
+        MemorySegment s = weight.segment();
+        if (RELEASE_MAPPED && s.isMapped() && s.byteSize() > 0) s.unload();
+        return packed;
+    }
+
+    /** {@code -Dpd.cpu.keepMapped=true} keeps packed weights' mapped pages resident (for comparisons). */
+    private static final boolean RELEASE_MAPPED = !Boolean.getBoolean("pd.cpu.keepMapped");
 
     /**
      * An input the pool's threads will read: contiguous host f32, copied into shared memory when its segment is

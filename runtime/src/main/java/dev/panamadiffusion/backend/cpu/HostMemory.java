@@ -24,7 +24,8 @@ import java.util.concurrent.TimeUnit;
  */
 final class HostMemory {
     private static final long MIN_POOLED = 64L << 10; // smaller results come straight from Arena.ofAuto()
-    private static final long DEFAULT_THRESHOLD = 2L << 30;
+    /** {@code -Dpd.cpu.poolBytes=N}: the pool's first threshold (default 2 GiB); lower trades collections for memory. */
+    private static final long DEFAULT_THRESHOLD = Long.getLong("pd.cpu.poolBytes", 2L << 30);
 
     private record Block(Arena arena, MemorySegment segment) {
         long size() { return segment.byteSize(); }

@@ -1,5 +1,6 @@
 package dev.panamadiffusion.backend.cpu;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
@@ -18,9 +19,9 @@ final class Sgemm {
     /** Column panels finished together (a 96 x 256 block of C). */
     static final int QC = 8;
 
-    /** Packs a weight [N, K] (row-major at element {@code base}) as the B operand of x·W^T. */
-    static Packed packWeightT(Parallel par, MemorySegment w, long base, int n, int k) {
-        return Packed.pack(par, w, base, k, 1, n, k, NR);
+    /** Packs a weight [N, K] (row-major at element {@code base}) as the B operand of x·W^T, into {@code arena}. */
+    static Packed packWeightT(Parallel par, MemorySegment w, long base, int n, int k, Arena arena) {
+        return Packed.pack(par, w, base, k, 1, n, k, NR, arena);
     }
 
     /**

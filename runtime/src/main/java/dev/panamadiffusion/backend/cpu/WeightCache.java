@@ -2,6 +2,7 @@ package dev.panamadiffusion.backend.cpu;
 
 import dev.panamadiffusion.tensor.Tensor;
 
+import java.lang.foreign.Arena;
 import java.lang.ref.Reference;
 import java.lang.ref.ReferenceQueue;
 import java.lang.ref.WeakReference;
@@ -10,17 +11,22 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.function.Supplier;
+import java.util.function.Function;
 
 /**
  * Packed weight operands, keyed by the identity of the weight tensor's storage segment plus its offset, shape and
  * strides, held weakly: an entry lives as long as the weight's memory. Weights must not change after first use.
+ *
+ * <p>Each entry's panels are native memory from an arena of its own, closed (the memory freed at once, not at some
+ * later collection) when the entry is dropped: when its weight's storage has become unreachable, or on
+ * {@link #clear()}. A caller computing with a packed operand therefore keeps the weight tensor reachable until it is
+ * done ({@link java.lang.ref.Reference#reachabilityFence}).
  */
 final class WeightCache {
     private final ReferenceQueue<Object> queue = new ReferenceQueue<>();
     private final Map<Key, List<Entry>> map = new HashMap<>();
 
-    private record Entry(long offset, long[] shape, long[] strides, String kind, Packed packed) {}
+    private record Entry(long offset, long[] shape, long[] strides, String kind, Packed packed, Arena arena) {}
 
     private static final class Key extends WeakReference<Object> {
         private final int hash;
@@ -42,31 +48,62 @@ final class WeightCache {
         }
     }
 
-    /** The packed form of {@code weight} for {@code kind}, packing it with {@code packer} on first use. */
-    Packed get(Tensor weight, String kind, Supplier<Packed> packer) {
+    /**
+     * The packed form of {@code weight} for {@code kind}, packing it with {@code packer} (into the arena it is given)
+     * on first use.
+     */
+    Packed get(Tensor weight, String kind, Function<Arena, Packed> packer) {
         Object storage = weight.storage();
-        Key probe = new Key(storage, null);
-        long[] shape = weight.shape();
-        long[] strides = weight.strides();
         synchronized (this) {
             expunge();
-            List<Entry> entries = map.get(probe);
-            if (entries != null) {
-                for (Entry e : entries) {
-                    if (e.offset == weight.offset() && e.kind.equals(kind) && Arrays.equals(e.shape, shape)
-                            && Arrays.equals(e.strides, strides)) {
-                        return e.packed;
-                    }
-                }
-            }
+            Packed found = find(weight, kind);
+            if (found != null) return found;
         }
-        Packed packed = packer.get();
+        Arena arena = Arena.ofShared();
+        Packed packed;
+        try {
+            packed = packer.apply(arena);
+        } catch (RuntimeException | Error e) {
+            arena.close();
+            throw e;
+        }
         synchronized (this) {
+            Packed found = find(weight, kind); // another thread packed it meanwhile
+            if (found != null) {
+                arena.close();
+                return found;
+            }
             map.computeIfAbsent(new Key(storage, queue), k -> new ArrayList<>())
-                    .add(new Entry(weight.offset(), shape, strides, kind, packed));
+                    .add(new Entry(weight.offset(), weight.shape(), weight.strides(), kind, packed, arena));
         }
         Reference.reachabilityFence(storage);
         return packed;
+    }
+
+    /** Whether {@code weight} is packed for {@code kind} already. */
+    synchronized boolean contains(Tensor weight, String kind) {
+        expunge();
+        return find(weight, kind) != null;
+    }
+
+    private Packed find(Tensor weight, String kind) {
+        List<Entry> entries = map.get(new Key(weight.storage(), null));
+        if (entries == null) return null;
+        for (Entry e : entries) {
+            if (e.offset == weight.offset() && e.kind.equals(kind) && Arrays.equals(e.shape, weight.shape())
+                    && Arrays.equals(e.strides, weight.strides())) {
+                return e.packed;
+            }
+        }
+        return null;
+    }
+
+    /** Bytes of packed panels held. */
+    synchronized long bytes() {
+        expunge();
+        long sum = 0;
+        for (List<Entry> entries : map.values()) for (Entry e : entries) sum += e.packed.data().byteSize();
+        return sum;
     }
 
     synchronized int size() {
@@ -74,9 +111,17 @@ final class WeightCache {
         return map.values().stream().mapToInt(List::size).sum();
     }
 
-    synchronized void clear() { map.clear(); }
+    /** Drops every entry and frees its memory: no packed operand may be in use. */
+    synchronized void clear() {
+        for (List<Entry> entries : map.values()) close(entries);
+        map.clear();
+    }
 
     private void expunge() {
-        for (Reference<?> r; (r = queue.poll()) != null; ) map.remove(r);
+        for (Reference<?> r; (r = queue.poll()) != null; ) close(map.remove(r));
+    }
+
+    private static void close(List<Entry> entries) {
+        if (entries != null) for (Entry e : entries) e.arena.close();
     }
 }

@@ -2,6 +2,7 @@ package dev.panamadiffusion.backend.cpu;
 
 import jdk.incubator.vector.FloatVector;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
@@ -58,13 +59,15 @@ final class WinogradCpu {
      * channels, at least half the multiplications of the direct convolution saved (so not for outputs of a few
      * pixels), and at least {@link #MIN_TILES} tiles in the batch: the transformed filter is 4x the size of the
      * weight and is read once per call, so with fewer tiles the GEMMs wait for memory ([2, 1280, 8, 8] measured
-     * 1.5x slower than direct). System property {@code pd.cpu.winograd}: {@code false} turns it off,
-     * {@code always} takes it for every 3x3 stride-1 convolution (to test models through it).
+     * 1.5x slower than direct). Off by default: the transformed filters are 4x the weights' size, which an SD 1.5
+     * UNet pays with about 3 GB more memory (bench/RESULTS.md). System property {@code pd.cpu.winograd}: {@code true}
+     * turns it on for the shapes above, {@code always} takes it for every 3x3 stride-1 convolution (to test models
+     * through it), anything else leaves it off.
      */
     static boolean applies(int n, int c, int h, int w, int o, int kh, int kw, int stride, int pad) {
         if (kh != 3 || kw != 3 || stride != 1) return false;
-        String mode = System.getProperty("pd.cpu.winograd", "true");
-        if (mode.equals("false")) return false;
+        String mode = System.getProperty("pd.cpu.winograd", "false");
+        if (!mode.equals("true") && !mode.equals("always")) return false;
         int ho = h + 2 * pad - 2, wo = w + 2 * pad - 2;
         if (ho < 1 || wo < 1 || c < 1) return false;
         long tiles = (long) ((ho + 3) / 4) * ((wo + 3) / 4);
@@ -78,7 +81,7 @@ final class WinogradCpu {
      * The transformed filter U[ξ][o][c] = (G g[o][c] Gᵀ)[ξ] of a weight [O, C, 3, 3] (f32 at element 0), packed as
      * one A operand of 36·pad(O, MR) rows by C: position ξ's rows are panels ξ·pad(O, MR)/MR onwards.
      */
-    static Packed packWeight(Parallel par, MemorySegment w, int o, int c) {
+    static Packed packWeight(Parallel par, MemorySegment w, int o, int c, Arena arena) {
         int oPad = Packed.pad(o, MR);
         float[] u = new float[Math.multiplyExact(XI * oPad, c)]; // [36, oPad, C]
         Parallel.RangeBody body = (o0, o1) -> {
@@ -99,7 +102,7 @@ final class WinogradCpu {
         };
         if (par == null) body.run(0, o);
         else par.forRange(o, Math.max(1, (1 << 14) / Math.max(1, c)), body);
-        return Packed.pack(par, MemorySegment.ofArray(u), 0, c, 1, XI * oPad, c, MR);
+        return Packed.pack(par, MemorySegment.ofArray(u), 0, c, 1, XI * oPad, c, MR, arena);
     }
 
     /**

@@ -37,6 +37,7 @@ public final class AutoencoderKL {
         this.backend = w.backend();
         long latent2 = 2L * config.latentChannels();
         this.encoder = new Encoder(w.pp("encoder"), config);
+        w.pp("encoder").deferPreparation(); // text-to-image never encodes: its weights are packed at a first use, if any
         this.decoder = new Decoder(w.pp("decoder"), config);
         this.quantConv = config.useQuantConv() ? new Conv2d(w.pp("quant_conv"), latent2, latent2, 1, 1, 0) : null;
         this.postQuantConv = config.usePostQuantConv()

@@ -6,6 +6,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.SplittableRandom;
 
@@ -48,7 +49,7 @@ class WinogradCpuTest {
 
     /** Winograd convolution of x [n, c, h, w] with wt [o, c, 3, 3], on the given pool. */
     private static float[] winograd(Parallel par, float[] x, int n, int c, int h, int w, float[] wt, int o, float[] b, int pad) {
-        Packed u = WinogradCpu.packWeight(par, MemorySegment.ofArray(wt), o, c);
+        Packed u = WinogradCpu.packWeight(par, MemorySegment.ofArray(wt), o, c, Arena.ofAuto());
         int ho = h + 2 * pad - 2, wo = w + 2 * pad - 2;
         float[] out = new float[n * o * ho * wo];
         WinogradCpu.conv(par, MemorySegment.ofArray(x), 0, n, c, h, w, u, o, pad, b, MemorySegment.ofArray(out));
@@ -56,7 +57,7 @@ class WinogradCpuTest {
     }
 
     private static float[] direct(Parallel par, float[] x, int n, int c, int h, int w, float[] wt, int o, float[] b, int pad) {
-        Packed pw = Conv2dCpu.packWeight(par, MemorySegment.ofArray(wt), 0, o, c * 9);
+        Packed pw = Conv2dCpu.packWeight(par, MemorySegment.ofArray(wt), 0, o, c * 9, Arena.ofAuto());
         int ho = h + 2 * pad - 2, wo = w + 2 * pad - 2;
         float[] out = new float[n * o * ho * wo];
         float[] bias = b == null ? null : java.util.Arrays.copyOf(b, pw.nPad());
@@ -127,6 +128,8 @@ class WinogradCpuTest {
         String old = System.getProperty("pd.cpu.winograd");
         try {
             System.clearProperty("pd.cpu.winograd");
+            assertFalse(WinogradCpu.applies(2, 320, 64, 64, 320, 3, 3, 1, 1), "off by default");
+            System.setProperty("pd.cpu.winograd", "true");
             assertTrue(WinogradCpu.applies(2, 320, 64, 64, 320, 3, 3, 1, 1));
             assertTrue(WinogradCpu.applies(2, 1280, 16, 16, 1280, 3, 3, 1, 1));
             assertTrue(WinogradCpu.applies(1, 512, 64, 64, 512, 3, 3, 1, 1), "VAE");
@@ -152,7 +155,7 @@ class WinogradCpuTest {
         int n = 2, c = 64, h = 17, w = 13, o = 66; // 2 x 5 x 4 = 40 tiles
         float[] x = uniform(n * c * h * w), wt = uniform(o * c * 9), b = uniform(o);
         String mode = System.getProperty("pd.cpu.winograd");
-        if (mode != null && !mode.equals("true")) return; // run with the property set: nothing to compare
+        System.setProperty("pd.cpu.winograd", "true");
         try (CpuBackend cpu = new CpuBackend(2)) {
             Tensor xt = Tensor.fromFloats(x, n, c, h, w), wtt = Tensor.fromFloats(wt, o, c, 3, 3), bt = Tensor.fromFloats(b, o);
             Tensor first = cpu.conv2d(xt, wtt, bt, 1, 1);
@@ -162,16 +165,14 @@ class WinogradCpuTest {
             assertArrayEquals(first.toFloatArray(), second.toFloatArray());
             float[] want = Reference.conv2d(x, n, c, h, w, wt, o, 3, 3, b, 1, 1);
             assertTrue(relError(want, first.toFloatArray()) < 2e-5);
-            String old = System.getProperty("pd.cpu.winograd");
-            try { // switched off: the direct convolution packs (and caches) the weight its own way
-                System.setProperty("pd.cpu.winograd", "false");
-                Tensor direct = cpu.conv2d(xt, wtt, bt, 1, 1);
-                assertEquals(2, cpu.cachedWeights());
-                assertTrue(relError(want, direct.toFloatArray()) < 2e-6);
-            } finally {
-                if (old == null) System.clearProperty("pd.cpu.winograd");
-                else System.setProperty("pd.cpu.winograd", old);
-            }
+            // switched off: the direct convolution packs (and caches) the weight its own way
+            System.setProperty("pd.cpu.winograd", "false");
+            Tensor direct = cpu.conv2d(xt, wtt, bt, 1, 1);
+            assertEquals(2, cpu.cachedWeights());
+            assertTrue(relError(want, direct.toFloatArray()) < 2e-6);
+        } finally {
+            if (mode == null) System.clearProperty("pd.cpu.winograd");
+            else System.setProperty("pd.cpu.winograd", mode);
         }
     }
 }

@@ -1,0 +1,60 @@
+package dev.panamadiffusion.backend.cpu;
+
+import dev.panamadiffusion.tensor.Tensor;
+
+import java.util.SplittableRandom;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * Runs every op of the CPU backend on small inputs, on a backend of its own, until the JIT has had the chance to
+ * compile their kernels: Vector API code runs many times slower before C2 compiles it, which made the first denoising
+ * step of a model several seconds slower than the next ones even with its weights packed at load. Once per JVM (compiled
+ * code is shared), after a model's weights are prepared ({@link CpuBackend#prepareWeights}); {@code -Dpd.cpu.warmup=false}
+ * turns it off.
+ */
+final class KernelWarmup {
+    private KernelWarmup() {}
+
+    private static final AtomicBoolean DONE = new AtomicBoolean();
+    static final boolean ENABLED = !"false".equals(System.getProperty("pd.cpu.warmup"));
+    /** Rounds at least, and for at least this long, so that compilations queued meanwhile are used. */
+    private static final int ROUNDS = 300;
+    private static final long MIN_NANOS = 1_500_000_000L;
+
+    /** Warms the kernels up on {@code threads} threads, the first time only. */
+    static void once(int threads) {
+        if (!ENABLED || !DONE.compareAndSet(false, true)) return;
+        try (CpuBackend cpu = new CpuBackend(threads)) {
+            run(cpu);
+        }
+    }
+
+    private static Tensor rand(SplittableRandom r, long... shape) {
+        float[] v = new float[Math.toIntExact(Tensor.numel(shape))];
+        for (int i = 0; i < v.length; i++) v[i] = (float) (r.nextDouble() * 2 - 1);
+        return Tensor.fromFloats(v, shape);
+    }
+
+    /** A UNet-like sequence of every op, repeated: conv (3x3, 1x1, strided), norms, linear, attention, elementwise. */
+    static void run(CpuBackend cpu) {
+        SplittableRandom r = new SplittableRandom(0);
+        Tensor x = cpu.upload(rand(r, 2, 32, 16, 16));                  // [N, C, H, W]
+        Tensor w3 = cpu.upload(rand(r, 32, 32, 3, 3)), w1 = cpu.upload(rand(r, 32, 32, 1, 1)), b = cpu.upload(rand(r, 32));
+        Tensor lw = cpu.upload(rand(r, 64, 32)), lb = cpu.upload(rand(r, 64)), lw2 = cpu.upload(rand(r, 32, 32));
+        Tensor emb = cpu.upload(rand(r, 2, 32));
+        Tensor g = cpu.upload(rand(r, 32)), beta = cpu.upload(rand(r, 32));
+        long start = System.nanoTime();
+        for (int i = 0; i < ROUNDS || System.nanoTime() - start < MIN_NANOS; i++) {
+            Tensor h = cpu.groupNorm(cpu.conv2d(x, w3, b, 1, 1), 8, g, beta, 1e-5f, true);      // [2, 32, 16, 16]
+            h = cpu.addChannelwise(cpu.add(h, cpu.conv2d(x, w1, b, 1, 0)), emb);
+            Tensor down = cpu.conv2d(cpu.pad2d(h, 0, 1, 0, 1), w3, b, 2, 0);                    // [2, 32, 8, 8]
+            Tensor t = cpu.layerNorm(cpu.toTokens(down), g, beta, 1e-5f);                       // [2, 64, 32]
+            Tensor y = cpu.linear(t, lw, lb);                                                    // [2, 64, 64]
+            cpu.scale(cpu.add(cpu.gelu(y), cpu.quickGelu(cpu.silu(y))), 0.5f);
+            t = cpu.add(cpu.attention(t, t, t, 4, false), cpu.attention(t, t, t, 4, true));   // [2, 64, 32]
+            cpu.linear(cpu.geglu(y), lw2, null);                                                 // [2, 64, 32]
+            Tensor up = cpu.upsampleNearest2x(cpu.fromTokens(t, 8, 8));                         // [2, 32, 16, 16]
+            cpu.download(cpu.concatChannels(up, h));
+        }
+    }
+}

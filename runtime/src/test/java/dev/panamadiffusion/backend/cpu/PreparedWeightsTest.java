@@ -1,0 +1,106 @@
+package dev.panamadiffusion.backend.cpu;
+
+import dev.panamadiffusion.io.SafeTensors;
+import dev.panamadiffusion.tensor.DType;
+import dev.panamadiffusion.tensor.Tensor;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * {@link CpuBackend#prepareWeights}: packs every linear and convolution weight ahead, exactly as a first use would, and
+ * hands back the mapped pages of weights read from a file.
+ */
+class PreparedWeightsTest {
+    private final SplittableRandom random = new SplittableRandom(7);
+
+    private Tensor rand(long... shape) {
+        float[] a = new float[Math.toIntExact(Tensor.numel(shape))];
+        for (int i = 0; i < a.length; i++) a[i] = (float) (random.nextDouble() * 2 - 1);
+        return Tensor.fromFloats(a, shape);
+    }
+
+    @Test
+    void packsEveryLinearAndConvWeightAndNothingElse() {
+        try (CpuBackend cpu = new CpuBackend(2)) {
+            List<Tensor> weights = List.of(rand(37, 40), rand(8, 3, 3, 3), rand(300, 70), rand(16, 8, 1, 1),
+                    rand(5),                                  // a bias or norm: not packed
+                    rand(4, 6).to(DType.F16));                // converted at each use: nothing to keep
+            cpu.prepareWeights(weights);
+            assertEquals(4, cpu.cachedWeights());
+            long expected = Packed.bytes(37, 40, Microkernel.NR) + Packed.bytes(8, 27, Microkernel.MR)
+                    + Packed.bytes(300, 70, Microkernel.NR) + Packed.bytes(16, 8, Microkernel.MR);
+            assertEquals(expected, cpu.cachedWeightBytes());
+            cpu.prepareWeights(weights);
+            assertEquals(4, cpu.cachedWeights(), "preparing again packs nothing new");
+            cpu.linear(rand(3, 40), weights.get(0), null);
+            cpu.conv2d(rand(1, 3, 5, 5), weights.get(1), null, 1, 1);
+            assertEquals(4, cpu.cachedWeights(), "the ops use the prepared panels");
+        }
+    }
+
+    @Test
+    void preparedResultsAreBitIdenticalToLazyPacking() {
+        Tensor w = rand(300, 257), b = rand(300), x = rand(2, 33, 257);
+        Tensor cw = rand(70, 13, 3, 3), cb = rand(70), img = rand(2, 13, 17, 19);
+        float[] lazyLinear, lazyConv;
+        try (CpuBackend lazy = new CpuBackend(2)) {
+            lazyLinear = lazy.linear(x, w, b).toFloatArray();
+            lazyConv = lazy.conv2d(img, cw, cb, 2, 1).toFloatArray();
+        }
+        try (CpuBackend ahead = new CpuBackend(2)) {
+            ahead.prepareWeights(List.of(w, cw));
+            assertArrayEquals(lazyLinear, ahead.linear(x, w, b).toFloatArray());
+            assertArrayEquals(lazyConv, ahead.conv2d(img, cw, cb, 2, 1).toFloatArray());
+            assertEquals(2, ahead.cachedWeights());
+        }
+    }
+
+    /** The file-backed resident memory of this process (Linux), in bytes. */
+    private static long rssFile() throws IOException {
+        for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+            if (line.startsWith("RssFile:")) return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+        }
+        throw new IllegalStateException("no RssFile in /proc/self/status");
+    }
+
+    @Test
+    void mappedWeightPagesAreHandedBackOncePacked(@TempDir Path dir) throws IOException {
+        assumeTrue(Files.isReadable(Path.of("/proc/self/status")), "Linux only: reads RssFile");
+        Tensor w = rand(2048, 4096); // 32 MiB
+        Tensor x = rand(3, 4096);
+        Map<String, Tensor> tensors = new LinkedHashMap<>();
+        tensors.put("w", w);
+        Path file = dir.resolve("w.safetensors");
+        SafeTensors.write(file, tensors, Map.of());
+        float[] expected;
+        try (CpuBackend cpu = new CpuBackend(2)) {
+            expected = cpu.linear(x, w, null).toFloatArray();
+        }
+        try (Arena arena = Arena.ofShared(); CpuBackend cpu = new CpuBackend(2)) {
+            Tensor mapped = SafeTensors.open(file, arena).get("w");
+            assertTrue(mapped.segment().isMapped());
+            mapped.segment().load(); // every page resident, as after a first read
+            long before = rssFile();
+            cpu.prepareWeights(List.of(mapped));
+            long after = rssFile();
+            assertTrue(before - after > 24L << 20, "the weight's pages left the process: RssFile " + before + " -> " + after);
+            assertArrayEquals(expected, cpu.linear(x, mapped, null).toFloatArray(), "computed from the packed panels");
+            assertTrue(Arrays.equals(w.toFloatArray(), mapped.toFloatArray()), "and the file reads back as ever");
+        }
+    }
+}
