@@ -94,42 +94,41 @@ final class Microkernel {
         }
     }
 
+    /**
+     * Writes the tile's starting values into C: rowBias[ri + r] + colBias[ci + c] (either may be null, then 0), so
+     * that every kernel starts by loading C.
+     */
+    private static void startFromBiases(MemorySegment c, long co, long ldc, float[] rowBias, int ri, float[] colBias, int ci) {
+        FloatVector z0 = FloatVector.zero(S), z1 = z0;
+        if (colBias != null) {
+            z0 = FloatVector.fromArray(S, colBias, ci);
+            z1 = FloatVector.fromArray(S, colBias, ci + VL);
+        }
+        for (int r = 0; r < MR; r++) {
+            float rb = rowBias != null ? rowBias[ri + r] : 0f;
+            z0.add(rb).intoMemorySegment(c, co + r * ldc, NO);
+            z1.add(rb).intoMemorySegment(c, co + r * ldc + VL * 4L, NO);
+        }
+    }
+
     /** A rows from an array, B panel from a segment at byte {@code bo}. */
     private static void kernel(float[] a, int ao, int ars, int aks, MemorySegment b, long bo, int kc, MemorySegment c, long co,
                                long ldc, boolean accumulate, float[] rowBias, int ri, float[] colBias, int ci) {
         final int a1 = ars, a2 = 2 * ars, a3 = 3 * ars, a4 = 4 * ars, a5 = 5 * ars;
         final long vb = VL * 4L;
-        FloatVector c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
-        if (accumulate) {
-            c00 = FloatVector.fromMemorySegment(S, c, co, NO);
-            c01 = FloatVector.fromMemorySegment(S, c, co + vb, NO);
-            c10 = FloatVector.fromMemorySegment(S, c, co + ldc, NO);
-            c11 = FloatVector.fromMemorySegment(S, c, co + ldc + vb, NO);
-            c20 = FloatVector.fromMemorySegment(S, c, co + 2 * ldc, NO);
-            c21 = FloatVector.fromMemorySegment(S, c, co + 2 * ldc + vb, NO);
-            c30 = FloatVector.fromMemorySegment(S, c, co + 3 * ldc, NO);
-            c31 = FloatVector.fromMemorySegment(S, c, co + 3 * ldc + vb, NO);
-            c40 = FloatVector.fromMemorySegment(S, c, co + 4 * ldc, NO);
-            c41 = FloatVector.fromMemorySegment(S, c, co + 4 * ldc + vb, NO);
-            c50 = FloatVector.fromMemorySegment(S, c, co + 5 * ldc, NO);
-            c51 = FloatVector.fromMemorySegment(S, c, co + 5 * ldc + vb, NO);
-        } else {
-            FloatVector z0 = FloatVector.zero(S), z1 = z0;
-            if (colBias != null) {
-                z0 = FloatVector.fromArray(S, colBias, ci);
-                z1 = FloatVector.fromArray(S, colBias, ci + VL);
-            }
-            c00 = z0; c01 = z1; c10 = z0; c11 = z1; c20 = z0; c21 = z1;
-            c30 = z0; c31 = z1; c40 = z0; c41 = z1; c50 = z0; c51 = z1;
-            if (rowBias != null) {
-                c00 = c00.add(rowBias[ri]); c01 = c01.add(rowBias[ri]);
-                c10 = c10.add(rowBias[ri + 1]); c11 = c11.add(rowBias[ri + 1]);
-                c20 = c20.add(rowBias[ri + 2]); c21 = c21.add(rowBias[ri + 2]);
-                c30 = c30.add(rowBias[ri + 3]); c31 = c31.add(rowBias[ri + 3]);
-                c40 = c40.add(rowBias[ri + 4]); c41 = c41.add(rowBias[ri + 4]);
-                c50 = c50.add(rowBias[ri + 5]); c51 = c51.add(rowBias[ri + 5]);
-            }
-        }
+        if (!accumulate) startFromBiases(c, co, ldc, rowBias, ri, colBias, ci);
+        FloatVector c00 = FloatVector.fromMemorySegment(S, c, co, NO),
+                c01 = FloatVector.fromMemorySegment(S, c, co + vb, NO),
+                c10 = FloatVector.fromMemorySegment(S, c, co + ldc, NO),
+                c11 = FloatVector.fromMemorySegment(S, c, co + ldc + vb, NO),
+                c20 = FloatVector.fromMemorySegment(S, c, co + 2 * ldc, NO),
+                c21 = FloatVector.fromMemorySegment(S, c, co + 2 * ldc + vb, NO),
+                c30 = FloatVector.fromMemorySegment(S, c, co + 3 * ldc, NO),
+                c31 = FloatVector.fromMemorySegment(S, c, co + 3 * ldc + vb, NO),
+                c40 = FloatVector.fromMemorySegment(S, c, co + 4 * ldc, NO),
+                c41 = FloatVector.fromMemorySegment(S, c, co + 4 * ldc + vb, NO),
+                c50 = FloatVector.fromMemorySegment(S, c, co + 5 * ldc, NO),
+                c51 = FloatVector.fromMemorySegment(S, c, co + 5 * ldc + vb, NO);
         for (int k = 0; k < kc; k++) {
             FloatVector b0 = FloatVector.fromMemorySegment(S, b, bo, NO);
             FloatVector b1 = FloatVector.fromMemorySegment(S, b, bo + vb, NO);
@@ -166,37 +165,19 @@ final class Microkernel {
     private static void kernel(MemorySegment a, long ao, float[] b, int bo, int kc, MemorySegment c, long co, long ldc,
                                boolean accumulate, float[] rowBias, int ri, float[] colBias, int ci) {
         final long vb = VL * 4L;
-        FloatVector c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
-        if (accumulate) {
-            c00 = FloatVector.fromMemorySegment(S, c, co, NO);
-            c01 = FloatVector.fromMemorySegment(S, c, co + vb, NO);
-            c10 = FloatVector.fromMemorySegment(S, c, co + ldc, NO);
-            c11 = FloatVector.fromMemorySegment(S, c, co + ldc + vb, NO);
-            c20 = FloatVector.fromMemorySegment(S, c, co + 2 * ldc, NO);
-            c21 = FloatVector.fromMemorySegment(S, c, co + 2 * ldc + vb, NO);
-            c30 = FloatVector.fromMemorySegment(S, c, co + 3 * ldc, NO);
-            c31 = FloatVector.fromMemorySegment(S, c, co + 3 * ldc + vb, NO);
-            c40 = FloatVector.fromMemorySegment(S, c, co + 4 * ldc, NO);
-            c41 = FloatVector.fromMemorySegment(S, c, co + 4 * ldc + vb, NO);
-            c50 = FloatVector.fromMemorySegment(S, c, co + 5 * ldc, NO);
-            c51 = FloatVector.fromMemorySegment(S, c, co + 5 * ldc + vb, NO);
-        } else {
-            FloatVector z0 = FloatVector.zero(S), z1 = z0;
-            if (colBias != null) {
-                z0 = FloatVector.fromArray(S, colBias, ci);
-                z1 = FloatVector.fromArray(S, colBias, ci + VL);
-            }
-            c00 = z0; c01 = z1; c10 = z0; c11 = z1; c20 = z0; c21 = z1;
-            c30 = z0; c31 = z1; c40 = z0; c41 = z1; c50 = z0; c51 = z1;
-            if (rowBias != null) {
-                c00 = c00.add(rowBias[ri]); c01 = c01.add(rowBias[ri]);
-                c10 = c10.add(rowBias[ri + 1]); c11 = c11.add(rowBias[ri + 1]);
-                c20 = c20.add(rowBias[ri + 2]); c21 = c21.add(rowBias[ri + 2]);
-                c30 = c30.add(rowBias[ri + 3]); c31 = c31.add(rowBias[ri + 3]);
-                c40 = c40.add(rowBias[ri + 4]); c41 = c41.add(rowBias[ri + 4]);
-                c50 = c50.add(rowBias[ri + 5]); c51 = c51.add(rowBias[ri + 5]);
-            }
-        }
+        if (!accumulate) startFromBiases(c, co, ldc, rowBias, ri, colBias, ci);
+        FloatVector c00 = FloatVector.fromMemorySegment(S, c, co, NO),
+                c01 = FloatVector.fromMemorySegment(S, c, co + vb, NO),
+                c10 = FloatVector.fromMemorySegment(S, c, co + ldc, NO),
+                c11 = FloatVector.fromMemorySegment(S, c, co + ldc + vb, NO),
+                c20 = FloatVector.fromMemorySegment(S, c, co + 2 * ldc, NO),
+                c21 = FloatVector.fromMemorySegment(S, c, co + 2 * ldc + vb, NO),
+                c30 = FloatVector.fromMemorySegment(S, c, co + 3 * ldc, NO),
+                c31 = FloatVector.fromMemorySegment(S, c, co + 3 * ldc + vb, NO),
+                c40 = FloatVector.fromMemorySegment(S, c, co + 4 * ldc, NO),
+                c41 = FloatVector.fromMemorySegment(S, c, co + 4 * ldc + vb, NO),
+                c50 = FloatVector.fromMemorySegment(S, c, co + 5 * ldc, NO),
+                c51 = FloatVector.fromMemorySegment(S, c, co + 5 * ldc + vb, NO);
         for (int k = 0; k < kc; k++) {
             FloatVector b0 = FloatVector.fromArray(S, b, bo);
             FloatVector b1 = FloatVector.fromArray(S, b, bo + VL);
@@ -234,37 +215,19 @@ final class Microkernel {
                                boolean accumulate, float[] rowBias, int ri, float[] colBias, int ci) {
         final int a1 = ars, a2 = 2 * ars, a3 = 3 * ars, a4 = 4 * ars, a5 = 5 * ars;
         final long vb = VL * 4L;
-        FloatVector c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
-        if (accumulate) {
-            c00 = FloatVector.fromMemorySegment(S, c, co, NO);
-            c01 = FloatVector.fromMemorySegment(S, c, co + vb, NO);
-            c10 = FloatVector.fromMemorySegment(S, c, co + ldc, NO);
-            c11 = FloatVector.fromMemorySegment(S, c, co + ldc + vb, NO);
-            c20 = FloatVector.fromMemorySegment(S, c, co + 2 * ldc, NO);
-            c21 = FloatVector.fromMemorySegment(S, c, co + 2 * ldc + vb, NO);
-            c30 = FloatVector.fromMemorySegment(S, c, co + 3 * ldc, NO);
-            c31 = FloatVector.fromMemorySegment(S, c, co + 3 * ldc + vb, NO);
-            c40 = FloatVector.fromMemorySegment(S, c, co + 4 * ldc, NO);
-            c41 = FloatVector.fromMemorySegment(S, c, co + 4 * ldc + vb, NO);
-            c50 = FloatVector.fromMemorySegment(S, c, co + 5 * ldc, NO);
-            c51 = FloatVector.fromMemorySegment(S, c, co + 5 * ldc + vb, NO);
-        } else {
-            FloatVector z0 = FloatVector.zero(S), z1 = z0;
-            if (colBias != null) {
-                z0 = FloatVector.fromArray(S, colBias, ci);
-                z1 = FloatVector.fromArray(S, colBias, ci + VL);
-            }
-            c00 = z0; c01 = z1; c10 = z0; c11 = z1; c20 = z0; c21 = z1;
-            c30 = z0; c31 = z1; c40 = z0; c41 = z1; c50 = z0; c51 = z1;
-            if (rowBias != null) {
-                c00 = c00.add(rowBias[ri]); c01 = c01.add(rowBias[ri]);
-                c10 = c10.add(rowBias[ri + 1]); c11 = c11.add(rowBias[ri + 1]);
-                c20 = c20.add(rowBias[ri + 2]); c21 = c21.add(rowBias[ri + 2]);
-                c30 = c30.add(rowBias[ri + 3]); c31 = c31.add(rowBias[ri + 3]);
-                c40 = c40.add(rowBias[ri + 4]); c41 = c41.add(rowBias[ri + 4]);
-                c50 = c50.add(rowBias[ri + 5]); c51 = c51.add(rowBias[ri + 5]);
-            }
-        }
+        if (!accumulate) startFromBiases(c, co, ldc, rowBias, ri, colBias, ci);
+        FloatVector c00 = FloatVector.fromMemorySegment(S, c, co, NO),
+                c01 = FloatVector.fromMemorySegment(S, c, co + vb, NO),
+                c10 = FloatVector.fromMemorySegment(S, c, co + ldc, NO),
+                c11 = FloatVector.fromMemorySegment(S, c, co + ldc + vb, NO),
+                c20 = FloatVector.fromMemorySegment(S, c, co + 2 * ldc, NO),
+                c21 = FloatVector.fromMemorySegment(S, c, co + 2 * ldc + vb, NO),
+                c30 = FloatVector.fromMemorySegment(S, c, co + 3 * ldc, NO),
+                c31 = FloatVector.fromMemorySegment(S, c, co + 3 * ldc + vb, NO),
+                c40 = FloatVector.fromMemorySegment(S, c, co + 4 * ldc, NO),
+                c41 = FloatVector.fromMemorySegment(S, c, co + 4 * ldc + vb, NO),
+                c50 = FloatVector.fromMemorySegment(S, c, co + 5 * ldc, NO),
+                c51 = FloatVector.fromMemorySegment(S, c, co + 5 * ldc + vb, NO);
         for (int k = 0; k < kc; k++) {
             FloatVector b0 = FloatVector.fromArray(S, b, bo);
             FloatVector b1 = FloatVector.fromArray(S, b, bo + VL);
