@@ -79,6 +79,31 @@ class SdxlPipelineTest {
         }
     }
 
+    /** Each text an encoder cuts is named once, by the field that gave it: the *_2 texts only when given. */
+    @Test
+    void warnsOncePerCutTextNamingItsField() {
+        String longText = (PROMPT + " ").repeat(12).strip();
+        GenerationRequest base = new GenerationRequest(longText, longText, 2, 5.0, null, 1, 0, 0, 1, 0, RngKind.TORCH);
+        try (StableDiffusionPipeline p = StableDiffusionPipeline.load(set(), backend)) {
+            assertEquals(List.of("prompt", "negative prompt"), cutFields(p.begin(base).warnings));
+            assertEquals(List.of("prompt", "prompt_2", "negative prompt", "negative_prompt_2"), cutFields(p.begin(
+                    base.withSdxl(SdxlOptions.NONE.withPrompt2(longText).withNegativePrompt2(longText))).warnings));
+            assertEquals(List.of("prompt", "negative prompt"), cutFields(p.begin(
+                    base.withSdxl(SdxlOptions.NONE.withPrompt2("short").withNegativePrompt2("short"))).warnings));
+            assertEquals(List.of("prompt", "prompt_2"), cutFields(p.begin(base.withGuidanceScale(1)
+                    .withSdxl(SdxlOptions.NONE.withPrompt2(longText).withNegativePrompt2(longText))).warnings),
+                    "unguided: the negative texts are never read");
+            assertEquals(List.of(), p.begin(new GenerationRequest(PROMPT, "blurry", 2, 5.0, null, 1, 0, 0, 1, 0, RngKind.TORCH)).warnings);
+        }
+    }
+
+    private static List<String> cutFields(List<String> warnings) {
+        return warnings.stream().map(w -> {
+            assertTrue(w.startsWith("the ") && w.contains(" tokens long; the text encoder reads the first 75"), w);
+            return w.substring(4, w.indexOf(" is "));
+        }).toList();
+    }
+
     @Test
     void defaultsAreDiffusersSdxlOnes() {
         try (StableDiffusionPipeline p = StableDiffusionPipeline.load(set(), backend)) {
