@@ -30,7 +30,12 @@ final class Conv2dCpu {
 
     /** Packs a weight [O, C, kh, kw] as the A operand, into {@code arena}. */
     static Packed packWeight(Parallel par, MemorySegment w, long base, int o, int k, Arena arena) {
-        return Packed.pack(par, w, base, k, 1, o, k, MR, arena);
+        return packWeight(par, w, base, o, k, Packed.Format.F32, arena);
+    }
+
+    /** As above, stored in {@code format}. */
+    static Packed packWeight(Parallel par, MemorySegment w, long base, int o, int k, Packed.Format format, Arena arena) {
+        return Packed.pack(par, w, base, k, 1, o, k, MR, format, arena);
     }
 
     /**
@@ -81,12 +86,11 @@ final class Conv2dCpu {
                 }
                 boolean acc = kb > 0;
                 for (int p = p0; p < p1; p++) {
-                    int ao = w.offset(kb, p);
                     int mr = Math.min(MR, o - p * MR);
                     for (Piece pc : pieces) {
                         long outBase = ((long) pc.img * o + (long) p * MR) * pixels + pc.j0;
                         for (int q = 0; q < pc.panels; q++) {
-                            Microkernel.tile(w.data(), ao, b, (pc.q0 + q) * kc * NR, kc, out, outBase + (long) q * NR, pixels,
+                            WeightKernels.tileA(w, kb, p, b, (pc.q0 + q) * kc * NR, out, outBase + (long) q * NR, pixels,
                                     mr, Math.min(NR, pc.cols - q * NR), acc, bias, p * MR, null, 0);
                         }
                     }

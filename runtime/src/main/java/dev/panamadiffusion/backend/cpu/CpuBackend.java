@@ -1,6 +1,7 @@
 package dev.panamadiffusion.backend.cpu;
 
 import dev.panamadiffusion.backend.Backend;
+import dev.panamadiffusion.backend.WeightPrecision;
 import dev.panamadiffusion.tensor.DType;
 import dev.panamadiffusion.tensor.Device;
 import dev.panamadiffusion.tensor.Tensor;
@@ -13,8 +14,11 @@ import java.util.Collection;
 /**
  * The reference backend: host f32 tensors, Vector API kernels, a fixed pool of threads. Matrix products (linear,
  * convolution, attention) run on a blocked SGEMM whose weight operands are packed once and cached per weight
- * tensor; weights must therefore not be modified after their first use. 3x3 stride-1 convolutions with at least 64
- * channels run as Winograd F(4x4, 3x3) ({@link WinogradCpu}; {@code -Dpd.cpu.winograd=false} turns it off).
+ * tensor; weights must therefore not be modified after their first use. The packed weights are stored in the
+ * backend's {@link WeightPrecision} (f32, bf16 or int8; {@code -Dpd.cpu.weights} sets the default) and widened to f32
+ * inside the kernels ({@link WeightKernels}). With f32 weights, 3x3 stride-1 convolutions with at least 64 channels
+ * may run as Winograd F(4x4, 3x3) ({@link WinogradCpu}, opt-in: {@code -Dpd.cpu.winograd=true}); with reduced
+ * weights they always take the direct convolution.
  */
 public final class CpuBackend implements Backend {
     /** Cache kinds: a linear weight packed as the B operand, a convolution weight as the A operand. */
@@ -24,16 +28,38 @@ public final class CpuBackend implements Backend {
     private final Parallel par;
     private final WeightCache cache = new WeightCache();
     private final HostMemory memory = new HostMemory();
+    private final WeightPrecision weights;
+    private final Packed.Format format;
 
-    /** A backend using every available processor. */
+    /** A backend using every available processor, weights in {@code -Dpd.cpu.weights} (default f32). */
     public CpuBackend() { this(Runtime.getRuntime().availableProcessors()); }
 
-    public CpuBackend(int threads) { this.par = new Parallel(threads); }
+    /** A backend with {@code threads} threads, weights in {@code -Dpd.cpu.weights} (default f32). */
+    public CpuBackend(int threads) { this(threads, WeightPrecision.fromProperty()); }
+
+    /** A backend with {@code threads} threads storing its linear and convolution weights in {@code weights}. */
+    public CpuBackend(int threads, WeightPrecision weights) {
+        if (weights == null) throw new NullPointerException("weights");
+        this.format = switch (weights) {
+            case F32 -> Packed.Format.F32;
+            case BF16 -> Packed.Format.BF16;
+            case INT8 -> Packed.Format.I8;
+        };
+        if (format != Packed.Format.F32 && !WeightKernels.SUPPORTED) {
+            throw new IllegalArgumentException(weights.label() + " weights need vectors of at least 8 floats (AVX2 or wider); this JVM's are "
+                    + Microkernel.VL);
+        }
+        this.weights = weights;
+        this.par = new Parallel(threads);
+    }
 
     @Override
     public String name() { return "cpu"; }
 
     public int threads() { return par.threads(); }
+
+    /** How the linear and convolution weights are stored. */
+    public WeightPrecision weights() { return weights; }
 
     /** Number of packed weight operands currently cached. */
     public int cachedWeights() { return cache.size(); }
@@ -89,7 +115,7 @@ public final class CpuBackend implements Backend {
         int k = c * kh * kw;
         Tensor out = k == 0 ? memory.zeros(n, o, ho, wo) : memory.uninitialized(n, o, ho, wo);
         if (out.numel() == 0) return out;
-        if (WinogradCpu.applies(n, c, h, w, o, kh, kw, stride, padding)) {
+        if (format == Packed.Format.F32 && WinogradCpu.applies(n, c, h, w, o, kh, kw, stride, padding)) {
             Packed pu = packedWinograd(weight);
             WinogradCpu.conv(par, x.segment(), 0, n, c, h, w, pu, o, padding, biasArray(bias, o, o), out.segment());
             Reference.reachabilityFence(weight);
@@ -319,14 +345,14 @@ public final class CpuBackend implements Backend {
     /** The packed B operand of a linear weight [out, in] (contiguous host f32), packed on first use. */
     private Packed packedLinear(Tensor weight) {
         int outF = Math.toIntExact(weight.dim(0)), in = Math.toIntExact(weight.dim(1));
-        return cache.get(weight, LINEAR, arena -> release(weight, Sgemm.packWeightT(packer(weight), weight.segment(), 0, outF, in, arena)));
+        return cache.get(weight, LINEAR, arena -> release(weight, Sgemm.packWeightT(packer(weight), weight.segment(), 0, outF, in, format, arena)));
     }
 
     /** The packed A operand of a convolution weight [O, C, kh, kw] (contiguous host f32), packed on first use. */
     private Packed packedConv(Tensor weight) {
         int o = Math.toIntExact(weight.dim(0));
         int k = Math.toIntExact(weight.dim(1) * weight.dim(2) * weight.dim(3));
-        return cache.get(weight, CONV, arena -> release(weight, Conv2dCpu.packWeight(packer(weight), weight.segment(), 0, o, k, arena)));
+        return cache.get(weight, CONV, arena -> release(weight, Conv2dCpu.packWeight(packer(weight), weight.segment(), 0, o, k, format, arena)));
     }
 
     /** The Winograd-transformed A operand of a 3x3 convolution weight [O, C, 3, 3] ({@link WinogradCpu}), on first use. */

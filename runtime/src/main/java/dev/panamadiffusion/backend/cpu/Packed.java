@@ -10,10 +10,39 @@ import java.lang.foreign.ValueLayout;
  * {@code kc}. Block kb, panel p starts at element {@code kb*kc*nPad + p*kcOf(kb)*width} of {@code data} and holds
  * kcOf(kb) steps of {@code width} values; padding is zero. The panels are native memory (64-byte aligned), off the
  * Java heap: a weight's lives as long as the arena its {@link WeightCache} entry allocated it from.
+ *
+ * <p>Weights may be stored in a reduced {@link Format}: element offsets are the same, only the element size differs.
+ * {@link Format#I8} stores round(v / s) in [-127, 127] with one f32 scale s = max|v| / 127 per row or column per
+ * reduction block (q8_0-like, with blocks of {@link #I8_KC} steps), in {@code scales}: the scale of row/column i in
+ * block kb is element {@code kb*nPad + i}. The kernels convert as they read ({@link WeightKernels}).
  */
-record Packed(MemorySegment data, int n, int nPad, int k, int kc, int width) {
+record Packed(MemorySegment data, MemorySegment scales, Format format, int n, int nPad, int k, int kc, int width) {
     static final int KC_MAX = 256;
+    /**
+     * The int8 block: the reduction steps sharing one scale, kc of an int8 operand (measured against 256 and 32 in
+     * bench/RESULTS.md "CPU weight precision"; {@code -Dpd.cpu.int8.block} when tuning).
+     */
+    static final int I8_KC = Integer.getInteger("pd.cpu.int8.block", 64);
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT_UNALIGNED;
+
+    /** How the values are stored. */
+    enum Format {
+        /** IEEE single precision, as computed. */
+        F32(4),
+        /** bfloat16: the upper half of the f32, rounded to nearest even (8 significant bits, relative error <= 2^-8). */
+        BF16(2),
+        /** Signed bytes times a per-block f32 scale (absolute error <= max|v| / 254 of the block's row or column). */
+        I8(1);
+
+        final int bytes;
+
+        Format(int bytes) { this.bytes = bytes; }
+    }
+
+    /** An f32 operand. */
+    Packed(MemorySegment data, int n, int nPad, int k, int kc, int width) {
+        this(data, null, Format.F32, n, nPad, k, kc, width);
+    }
 
     int blocks() { return (k + kc - 1) / kc; }
 
@@ -23,12 +52,21 @@ record Packed(MemorySegment data, int n, int nPad, int k, int kc, int width) {
 
     int offset(int kb, int panel) { return kb * kc * nPad + panel * kcOf(kb) * width; }
 
+    /** Byte offset in {@code scales} of the first scale of panel {@code panel} in block {@code kb} ({@link Format#I8}). */
+    long scaleOffset(int kb, int panel) { return ((long) kb * nPad + (long) panel * width) * 4; }
+
+    /** Bytes of native memory held: panels and scales. */
+    long byteSize() { return data.byteSize() + (scales == null ? 0 : scales.byteSize()); }
+
     /** Bytes of panel memory for an n x k operand of {@code width}. */
     static long bytes(int n, int k, int width) { return (long) pad(n, width) * k * 4; }
 
     /** The reduction block size for a reduction of length {@code k}: blocks of at most KC_MAX, evened out. */
-    static int blockK(int k) {
-        int nb = Math.max(1, (k + KC_MAX - 1) / KC_MAX);
+    static int blockK(int k) { return blockK(k, KC_MAX); }
+
+    /** The reduction block size for a reduction of length {@code k}: blocks of at most {@code max}, evened out. */
+    static int blockK(int k, int max) {
+        int nb = Math.max(1, (k + max - 1) / max);
         return Math.max(1, (k + nb - 1) / nb);
     }
 
@@ -51,6 +89,25 @@ record Packed(MemorySegment data, int n, int nPad, int k, int kc, int width) {
         int nPad = pad(n, width);
         if (into.byteSize() < bytes(n, k, width)) throw new IllegalArgumentException("packed operand needs " + bytes(n, k, width) + " bytes");
         Packed p = new Packed(into, n, nPad, k, kc, width);
+        int rowsPerTask = Math.max(width, (1 << 16) / Math.max(1, k) / width * width);
+        Parallel.RangeBody body = (r0, r1) -> p.packPanels(src, base, rs, ks, (int) r0, (int) r1);
+        if (par == null) body.run(0, n);
+        else par.forRange(n, rowsPerTask, body);
+        return p;
+    }
+
+    /**
+     * As {@link #pack(Parallel, MemorySegment, long, long, long, int, int, int, Arena)}, stored in {@code format}
+     * (int8 in blocks of {@link #I8_KC}), from {@code arena}.
+     */
+    static Packed pack(Parallel par, MemorySegment src, long base, long rs, long ks, int n, int k, int width, Format format,
+                       Arena arena) {
+        if (format == Format.F32) return pack(par, src, base, rs, ks, n, k, width, arena);
+        int nPad = pad(n, width);
+        int kc = format == Format.I8 ? blockK(k, I8_KC) : blockK(k);
+        MemorySegment data = arena.allocate(Math.max(4, (long) nPad * k * format.bytes), 64);
+        MemorySegment scales = format == Format.I8 ? arena.allocate(Math.max(4, (long) nPad * ((k + kc - 1) / kc) * 4), 64) : null;
+        Packed p = new Packed(data, scales, format, n, nPad, k, kc, width);
         int rowsPerTask = Math.max(width, (1 << 16) / Math.max(1, k) / width * width);
         Parallel.RangeBody body = (r0, r1) -> p.packPanels(src, base, rs, ks, (int) r0, (int) r1);
         if (par == null) body.run(0, n);
@@ -86,8 +143,54 @@ record Packed(MemorySegment data, int n, int nPad, int k, int kc, int width) {
                         for (int kk = 0; kk < len; kk++) panel[kk * width + w] = src.getAtIndex(F, s + kk * ks);
                     }
                 }
-                MemorySegment.copy(panel, 0, data, F, offset(kb, pn) * 4L, len * width);
+                store(panel, kb, pn, len);
             }
         }
+    }
+
+    /** Writes the f32 panel {@code pn} of block {@code kb} ({@code len} steps) in this operand's format. */
+    private void store(float[] panel, int kb, int pn, int len) {
+        long at = offset(kb, pn);
+        switch (format) {
+            case F32 -> MemorySegment.copy(panel, 0, data, F, at * 4, len * width);
+            case BF16 -> {
+                for (int i = 0; i < len * width; i++) data.set(ValueLayout.JAVA_SHORT_UNALIGNED, (at + i) * 2, bf16(panel[i]));
+            }
+            case I8 -> {
+                for (int w = 0; w < width; w++) {
+                    float max = 0f;
+                    for (int kk = 0; kk < len; kk++) max = Math.max(max, Math.abs(panel[kk * width + w]));
+                    float s = max / 127f;
+                    float inv = s == 0f ? 0f : 1f / s;
+                    scales.set(F, scaleOffset(kb, pn) + w * 4L, s);
+                    for (int kk = 0; kk < len; kk++) {
+                        int q = Math.round(panel[kk * width + w] * inv);
+                        data.set(ValueLayout.JAVA_BYTE, at + kk * width + w, (byte) Math.max(-127, Math.min(127, q)));
+                    }
+                }
+            }
+        }
+    }
+
+    /** The bfloat16 nearest to {@code v} (ties to even; NaN stays NaN). */
+    static short bf16(float v) {
+        int bits = Float.floatToRawIntBits(v);
+        if (Float.isNaN(v)) return (short) ((bits >>> 16) | 0x40);
+        return (short) ((bits + 0x7FFF + ((bits >>> 16) & 1)) >>> 16);
+    }
+
+    /** The value of a bfloat16. */
+    static float fromBf16(short h) { return Float.intBitsToFloat(h << 16); }
+
+    /** Element (i, kk) of the operand as the kernels read it (f32; tests). */
+    float get(int i, int kk) {
+        int kb = kk / kc;
+        int pn = i / width;
+        long at = offset(kb, pn) + (long) (kk - kb * kc) * width + (i - pn * width);
+        return switch (format) {
+            case F32 -> data.get(F, at * 4);
+            case BF16 -> fromBf16(data.get(ValueLayout.JAVA_SHORT_UNALIGNED, at * 2));
+            case I8 -> data.get(ValueLayout.JAVA_BYTE, at) * scales.get(F, scaleOffset(kb, pn) + (long) (i - pn * width) * 4);
+        };
     }
 }

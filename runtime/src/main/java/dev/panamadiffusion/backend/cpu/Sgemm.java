@@ -21,7 +21,12 @@ final class Sgemm {
 
     /** Packs a weight [N, K] (row-major at element {@code base}) as the B operand of x·W^T, into {@code arena}. */
     static Packed packWeightT(Parallel par, MemorySegment w, long base, int n, int k, Arena arena) {
-        return Packed.pack(par, w, base, k, 1, n, k, NR, arena);
+        return packWeightT(par, w, base, n, k, Packed.Format.F32, arena);
+    }
+
+    /** As above, stored in {@code format}. */
+    static Packed packWeightT(Parallel par, MemorySegment w, long base, int n, int k, Packed.Format format, Arena arena) {
+        return Packed.pack(par, w, base, k, 1, n, k, NR, format, arena);
     }
 
     /**
@@ -62,15 +67,13 @@ final class Sgemm {
                 for (int g0 = q0; g0 < q1; g0 += QC) {
                     int g1 = Math.min(q1, g0 + QC);
                     for (int kb = 0; kb < w.blocks(); kb++) {
-                        int kc = w.kcOf(kb);
                         int k0 = kb * w.kc();
                         boolean acc = kb > 0;
                         for (int q = g0; q < g1; q++) {
-                            int bo = w.offset(kb, q);
                             int nr = Math.min(NR, n - q * NR);
                             for (int p = 0; p * MR < rows; p++) {
                                 int mr = Math.min(MR, rows - p * MR);
-                                Microkernel.tile(a, p * MR * k + k0, k, 1, w.data(), bo, kc, out,
+                                WeightKernels.tileB(a, p * MR * k + k0, k, 1, w, kb, q, out,
                                         (long) (m0 + p * MR) * n + q * NR, n, mr, nr, acc, null, 0, bias, q * NR);
                             }
                         }

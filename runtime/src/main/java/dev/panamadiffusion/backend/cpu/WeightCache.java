@@ -102,7 +102,7 @@ final class WeightCache {
     synchronized long bytes() {
         expunge();
         long sum = 0;
-        for (List<Entry> entries : map.values()) for (Entry e : entries) sum += e.packed.data().byteSize();
+        for (List<Entry> entries : map.values()) for (Entry e : entries) sum += e.packed.byteSize();
         return sum;
     }
 
