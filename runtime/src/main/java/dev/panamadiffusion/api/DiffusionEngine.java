@@ -26,7 +26,7 @@ public final class DiffusionEngine implements AutoCloseable {
      * its UNet batch) with that exception as its cause; its memory is freed first and the engine goes on serving.
      */
     public static DiffusionEngine open(EngineOptions options) {
-        return new DiffusionEngine(new Engine(options, BackendFactory.create(options.backend())));
+        return new DiffusionEngine(new Engine(options, BackendFactory.create(options.backend(), options.weights(), System.err::println)));
     }
 
     /**

@@ -1,5 +1,6 @@
 package dev.panamadiffusion.api;
 
+import dev.panamadiffusion.backend.WeightPrecision;
 import dev.panamadiffusion.lora.LoraSpec;
 import dev.panamadiffusion.pipeline.RequestLimits;
 import dev.panamadiffusion.pipeline.VaeTiling;
@@ -18,9 +19,11 @@ import java.util.List;
  * @param limits        what a request may ask for (steps, images, size, prompt length, …): every limit in one place
  * @param loras         LoRAs merged into the model when it loads, in order (see {@link DiffusionEngine#setLoras})
  * @param vaeTiling     when the VAE decodes and encodes in tiles (null: {@link VaeTiling#AUTO})
+ * @param weights       how the CPU backend stores its weights (null: its default, f32 or {@code -Dpd.cpu.weights});
+ *                      anything but f32 is refused by a CUDA backend
  */
 public record EngineOptions(Path modelDir, String backend, int maxBatch, int queueCapacity, RequestLimits limits,
-                            List<LoraSpec> loras, VaeTiling vaeTiling) {
+                            List<LoraSpec> loras, VaeTiling vaeTiling, WeightPrecision weights) {
     public EngineOptions {
         if (modelDir == null) throw new IllegalArgumentException("modelDir is required");
         loras = loras == null ? List.of() : List.copyOf(loras);
@@ -35,6 +38,12 @@ public record EngineOptions(Path modelDir, String backend, int maxBatch, int que
         this(modelDir, backend, maxBatch, queueCapacity, limits, List.of());
     }
 
+    /** With the backend's default weight precision. */
+    public EngineOptions(Path modelDir, String backend, int maxBatch, int queueCapacity, RequestLimits limits,
+                         List<LoraSpec> loras, VaeTiling vaeTiling) {
+        this(modelDir, backend, maxBatch, queueCapacity, limits, loras, vaeTiling, null);
+    }
+
     /** With the default VAE tiling ({@link VaeTiling#AUTO}). */
     public EngineOptions(Path modelDir, String backend, int maxBatch, int queueCapacity, RequestLimits limits,
                          List<LoraSpec> loras) {
@@ -47,19 +56,19 @@ public record EngineOptions(Path modelDir, String backend, int maxBatch, int que
     }
 
     public EngineOptions withMaxBatch(int n) {
-        return new EngineOptions(modelDir, backend, n, queueCapacity, limits, loras, vaeTiling);
+        return new EngineOptions(modelDir, backend, n, queueCapacity, limits, loras, vaeTiling, weights);
     }
 
     public EngineOptions withQueueCapacity(int n) {
-        return new EngineOptions(modelDir, backend, maxBatch, n, limits, loras, vaeTiling);
+        return new EngineOptions(modelDir, backend, maxBatch, n, limits, loras, vaeTiling, weights);
     }
 
     public EngineOptions withBackend(String name) {
-        return new EngineOptions(modelDir, name, maxBatch, queueCapacity, limits, loras, vaeTiling);
+        return new EngineOptions(modelDir, name, maxBatch, queueCapacity, limits, loras, vaeTiling, weights);
     }
 
     public EngineOptions withLimits(RequestLimits l) {
-        return new EngineOptions(modelDir, backend, maxBatch, queueCapacity, l, loras, vaeTiling);
+        return new EngineOptions(modelDir, backend, maxBatch, queueCapacity, l, loras, vaeTiling, weights);
     }
 
     /** {@link #limits()} with the largest side, step count and images per request replaced. */
@@ -69,11 +78,16 @@ public record EngineOptions(Path modelDir, String backend, int maxBatch, int que
 
     /** These options with {@code specs} as the LoRAs applied on load. */
     public EngineOptions withLoras(List<LoraSpec> specs) {
-        return new EngineOptions(modelDir, backend, maxBatch, queueCapacity, limits, specs, vaeTiling);
+        return new EngineOptions(modelDir, backend, maxBatch, queueCapacity, limits, specs, vaeTiling, weights);
     }
 
     /** These options with {@code tiling} as the VAE's tiling policy ({@link VaeTiling}). */
     public EngineOptions withVaeTiling(VaeTiling tiling) {
-        return new EngineOptions(modelDir, backend, maxBatch, queueCapacity, limits, loras, tiling);
+        return new EngineOptions(modelDir, backend, maxBatch, queueCapacity, limits, loras, tiling, weights);
+    }
+
+    /** These options with the CPU backend's weights stored in {@code precision} (null: the backend's default). */
+    public EngineOptions withWeights(WeightPrecision precision) {
+        return new EngineOptions(modelDir, backend, maxBatch, queueCapacity, limits, loras, vaeTiling, precision);
     }
 }

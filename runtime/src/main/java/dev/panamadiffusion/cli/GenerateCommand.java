@@ -2,6 +2,7 @@ package dev.panamadiffusion.cli;
 
 import dev.panamadiffusion.backend.Backend;
 import dev.panamadiffusion.backend.OutOfDeviceMemoryException;
+import dev.panamadiffusion.backend.WeightPrecision;
 import dev.panamadiffusion.image.ImageFiles;
 import dev.panamadiffusion.image.PngWriter;
 import dev.panamadiffusion.image.Rgb8Image;
@@ -177,6 +178,12 @@ public final class GenerateCommand implements Callable<Integer> {
             description = "Where to compute: cpu, cuda, cuda-emu (the CUDA path on the CPU-run CUDA emulator: slow, for checking) or auto. Default: ${DEFAULT-VALUE} (CUDA when a GPU is usable).")
     String backend;
 
+    @Option(names = "--weights", paramLabel = "f32|bf16|int8",
+            description = "How the CPU backend stores its linear and convolution weights: f32, bf16 (half the memory) or int8"
+                    + " (about a quarter, one scale per 64 weights), converted back inside the kernels; activations stay f32."
+                    + " cpu backend only. Default: f32.")
+    String weights;
+
     @Option(names = {"--out", "-o"}, required = true, paramLabel = "FILE.png",
             description = "Output PNG; with --batch N > 1, FILE-1.png … FILE-N.png.")
     Path out;
@@ -253,6 +260,16 @@ public final class GenerateCommand implements Callable<Integer> {
         return Map.copyOf(names);
     }
 
+    /** {@code --weights}: null when not given (the backend's default), else f32, bf16 or int8; a usage error otherwise. */
+    static WeightPrecision weightPrecision(String weights) {
+        if (weights == null) return null;
+        try {
+            return WeightPrecision.parse(weights);
+        } catch (IllegalArgumentException e) {
+            throw new Main.UsageException("--weights: " + e.getMessage());
+        }
+    }
+
     /** diffusers' (and A1111's) default strength. */
     static final double DEFAULT_STRENGTH = 0.75;
     /** {@code StableDiffusionXLImg2ImgPipeline}'s default strength, an SDXL refiner's without {@code --strength}. */
@@ -283,6 +300,7 @@ public final class GenerateCommand implements Callable<Integer> {
         List<LoraSpec> loraSpecs = Main.loraSpecs(loras);
         if (timestepSpacing != null) checkTimestepSpacing(timestepSpacing);
         VaeTiling tiling = vaeTiling(vaeTiling, vaeTileSize);
+        WeightPrecision precision = weightPrecision(weights);
         PredictionType prediction = predictionType == null ? null : Main.usage(() -> PredictionType.parse(predictionType));
         List<Path> files = outputFiles(out, Math.max(1, Math.min(request.batchSize(), RequestLimits.DEFAULT.maxBatch())));
         OutputPaths.checkWritable(out, files);
@@ -310,7 +328,7 @@ public final class GenerateCommand implements Callable<Integer> {
         Timings clock = new Timings(bar);
         Backend b;
         try {
-            b = BackendFactory.create(backend, err::println);
+            b = BackendFactory.create(backend, precision, err::println);
         } catch (IllegalArgumentException | IllegalStateException | OutOfDeviceMemoryException e) {
             throw new Main.UsageException(e.getMessage()); // an unknown backend, CUDA unusable here, or too little device memory
         }

@@ -43,6 +43,12 @@ public final class ServeCommand implements Callable<Integer> {
     @Option(names = "--backend", defaultValue = "auto", description = "cpu, cuda, cuda-emu (the CUDA emulator) or auto. Default: ${DEFAULT-VALUE}.")
     String backend;
 
+    @Option(names = "--weights", paramLabel = "f32|bf16|int8",
+            description = "How the CPU backend stores its linear and convolution weights: f32, bf16 (half the memory) or int8"
+                    + " (about a quarter, one scale per 64 weights), converted back inside the kernels; activations stay f32."
+                    + " cpu backend only. Default: f32.")
+    String weights;
+
     @Option(names = "--max-batch", defaultValue = "8",
             description = "Most UNet rows per step across requests (a guided image takes 2). Default: ${DEFAULT-VALUE}.")
     int maxBatch;
@@ -85,7 +91,7 @@ public final class ServeCommand implements Callable<Integer> {
         }
         PrintWriter err = spec.commandLine().getErr();
         EngineOptions options = EngineOptions.defaults(model).withBackend(backend).withMaxBatch(maxBatch).withQueueCapacity(queue)
-                .withVaeTiling(tiling);
+                .withVaeTiling(tiling).withWeights(GenerateCommand.weightPrecision(weights));
         DiffusionEngine engine;
         try {
             engine = Main.usage(() -> DiffusionEngine.open(options));

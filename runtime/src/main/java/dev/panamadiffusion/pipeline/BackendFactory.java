@@ -2,6 +2,7 @@ package dev.panamadiffusion.pipeline;
 
 import dev.panamadiffusion.backend.Backend;
 import dev.panamadiffusion.backend.OutOfDeviceMemoryException;
+import dev.panamadiffusion.backend.WeightPrecision;
 import dev.panamadiffusion.backend.cpu.CpuBackend;
 import dev.panamadiffusion.cuda.CudaBackend;
 import dev.panamadiffusion.cuda.CudaDriver;
@@ -15,7 +16,9 @@ import java.util.function.Consumer;
  * Backends by name: {@code cpu}, {@code cuda}, {@code cuda-emu} (the CUDA backend on this project's CUDA emulator:
  * the same Java code and kernels, executed on the CPU; slow, for checking the GPU path without a GPU), or
  * {@code auto} (CUDA when a GPU is usable, otherwise the CPU with one short log line; never the emulator). The CPU path
- * never loads a CUDA library: the probe looks for the driver first.
+ * never loads a CUDA library: the probe looks for the driver first. A {@link WeightPrecision} other than f32 is the CPU
+ * backend's alone (the CUDA backend keeps its weights in f16): asking it of CUDA, or of {@code auto} where CUDA is
+ * usable, is refused.
  */
 public final class BackendFactory {
     private BackendFactory() {}
@@ -27,16 +30,27 @@ public final class BackendFactory {
 
     /** The backend called {@code name}; {@code log} receives the one line saying that {@code auto} fell back to the CPU. */
     public static Backend create(String name, Consumer<String> log) {
+        return create(name, null, log);
+    }
+
+    /**
+     * The backend called {@code name}, the CPU backend's weights stored in {@code weights} (null: its default,
+     * {@code -Dpd.cpu.weights} or f32). {@code weights} other than f32 with a CUDA backend is an
+     * IllegalArgumentException saying so, thrown before any device memory is taken.
+     */
+    public static Backend create(String name, WeightPrecision weights, Consumer<String> log) {
         String n = name == null ? "auto" : name.toLowerCase(Locale.ROOT);
         switch (n) {
             case "cpu":
-                return new CpuBackend();
+                return cpu(weights);
             case "cuda": {
+                refuseReducedWeights("cuda", weights);
                 String why = cudaUnavailableReason();
                 if (why != null) throw new IllegalStateException("backend cuda: " + why);
                 return newCuda();
             }
             case "cuda-emu": {
+                refuseReducedWeights("cuda-emu", weights);
                 CudaStatus status = CudaProbe.probe(CudaDriver.EMULATOR);
                 if (!status.available()) throw new IllegalStateException("backend cuda-emu: " + status.message());
                 return newCuda();
@@ -44,9 +58,12 @@ public final class BackendFactory {
             case "auto": {
                 CudaStatus status = CudaProbe.probe();
                 String why = cudaUnavailableReason();
-                if (why == null) return newCuda();
+                if (why == null) {
+                    refuseReducedWeights("auto (CUDA is usable here)", weights);
+                    return newCuda();
+                }
                 log.accept(autoNote(status, why));
-                return new CpuBackend();
+                return cpu(weights);
             }
             default:
                 throw new IllegalArgumentException("unknown backend '" + name + "' (use cpu, cuda, cuda-emu or auto)");
@@ -77,6 +94,17 @@ public final class BackendFactory {
                     + "), which only backend cuda-emu uses";
         }
         return null;
+    }
+
+    private static Backend cpu(WeightPrecision weights) {
+        return weights == null ? new CpuBackend() : new CpuBackend(Runtime.getRuntime().availableProcessors(), weights);
+    }
+
+    /** Weights other than f32 are the CPU backend's: refused for {@code backend}, a CUDA one. */
+    static void refuseReducedWeights(String backend, WeightPrecision weights) {
+        if (weights == null || weights == WeightPrecision.F32) return;
+        throw new IllegalArgumentException("--weights " + weights.label() + " is for the cpu backend: backend " + backend
+                + " keeps its weights in f16; use --backend cpu, or leave --weights out");
     }
 
     private static Backend newCuda() {

@@ -212,6 +212,21 @@ class WeightKernelsTest {
         }
     }
 
+    @ParameterizedTest
+    @CsvSource({"F16,BF16", "F16,INT8", "BF16,BF16", "BF16,INT8", "F32,INT8"})
+    void weightsReadFromHalfPrecisionFilesPackToo(DType source, WeightPrecision precision) {
+        int m = 5, k = 200, n = 40, o = 12, c = 9;
+        float[] x = rand(m * k), w = rand(n * k), xc = rand(2 * c * 6 * 6), wc = rand(o * c * 9);
+        Tensor wt = Tensor.fromFloats(w, n, k).to(source), wct = Tensor.fromFloats(wc, o, c, 3, 3).to(source);
+        double tol = precision == WeightPrecision.BF16 ? 0.02 : 0.05;
+        try (CpuBackend cpu = new CpuBackend(2, precision)) {
+            CpuBackendTest.assertClose(Reference.linear(x, m, k, wt.toFloatArray(), n, null),
+                    cpu.linear(Tensor.fromFloats(x, m, k), wt, null), tol);
+            CpuBackendTest.assertClose(Reference.conv2d(xc, 2, c, 6, 6, wct.toFloatArray(), o, 3, 3, null, 1, 1),
+                    cpu.conv2d(Tensor.fromFloats(xc, 2, c, 6, 6), wct, null, 1, 1), tol);
+        }
+    }
+
     @Test
     void reducedWeightsTakeTheDirectConvolutionWhenWinogradIsOn() {
         String before = System.getProperty("pd.cpu.winograd");
