@@ -1,6 +1,7 @@
 package dev.panamadiffusion.bench;
 
 import dev.panamadiffusion.backend.Backend;
+import dev.panamadiffusion.backend.WeightPrecision;
 import dev.panamadiffusion.backend.cpu.CpuBackend;
 import dev.panamadiffusion.models.unet.UNet2DConditionConfig;
 import dev.panamadiffusion.models.unet.UNet2DConditionModel;
@@ -43,6 +44,10 @@ public class UNetStepBenchmark {
     @Param("0")
     public int threads;
 
+    /** How the backend stores the linear and convolution weights: f32, bf16 or int8 ({@link WeightPrecision}). */
+    @Param("f32")
+    public String weights;
+
     private Backend backend;
     private UNet2DConditionModel unet;
     private Tensor sample;
@@ -68,7 +73,7 @@ public class UNetStepBenchmark {
 
     @Setup(Level.Trial)
     public void setup() {
-        backend = threads == 0 ? new CpuBackend() : new CpuBackend(threads);
+        backend = new CpuBackend(threads == 0 ? Runtime.getRuntime().availableProcessors() : threads, WeightPrecision.parse(weights));
         unet = sd15(backend);
         sample = backend.upload(gaussian(1, 2, 4, 64, 64));
         context = backend.upload(gaussian(2, 2, 77, 768));

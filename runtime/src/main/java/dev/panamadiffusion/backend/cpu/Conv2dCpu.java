@@ -86,12 +86,18 @@ final class Conv2dCpu {
                 }
                 boolean acc = kb > 0;
                 for (int p = p0; p < p1; p++) {
+                    int ao = w.offset(kb, p);
                     int mr = Math.min(MR, o - p * MR);
+                    // reduced weights: the panel widened to f32 once, for every column panel of the chunk
+                    float[] aw = w.format() == Packed.Format.F32 ? null : WeightKernels.widenA(w, kb, p, WeightKernels.panelBuffer());
                     for (Piece pc : pieces) {
                         long outBase = ((long) pc.img * o + (long) p * MR) * pixels + pc.j0;
                         for (int q = 0; q < pc.panels; q++) {
-                            WeightKernels.tileA(w, kb, p, b, (pc.q0 + q) * kc * NR, out, outBase + (long) q * NR, pixels,
-                                    mr, Math.min(NR, pc.cols - q * NR), acc, bias, p * MR, null, 0);
+                            int bo = (pc.q0 + q) * kc * NR;
+                            long ci = outBase + (long) q * NR;
+                            int nr = Math.min(NR, pc.cols - q * NR);
+                            if (aw == null) Microkernel.tile(w.data(), ao, b, bo, kc, out, ci, pixels, mr, nr, acc, bias, p * MR, null, 0);
+                            else Microkernel.tile(aw, 0, 1, MR, b, bo, kc, out, ci, pixels, mr, nr, acc, bias, p * MR, null, 0);
                         }
                     }
                 }

@@ -28,10 +28,10 @@ import static dev.panamadiffusion.backend.cpu.Microkernel.VL;
  *       (one per row or column of the weight, {@link Packed}) multiplies the sum once, when it is added to C.</li>
  * </ul>
  *
- * <p>Two shapes, as the f32 kernels: {@link #tileB linear} (activation rows from an array, weight as the NR-wide B
- * panel: vector conversion) and {@link #tileA convolution} (weight as the MR-wide A panel, broadcast one value at a
- * time: scalar conversion; activation columns from an array). The int8 and bf16 vector loads need {@link #SUPPORTED
- * vectors of at least 8 floats}.
+ * <p>Linear weights, the NR-wide B panels, are converted inside the kernel ({@link #tileB}: vector loads, widened
+ * as they are read). Convolution weights, the MR-wide A panels whose values the kernel broadcasts one at a time, are
+ * widened a panel at a time ({@link #widenA}) and multiplied by the f32 array kernel. The int8 and bf16 vector loads
+ * need {@link #SUPPORTED vectors of at least 8 floats}.
  */
 final class WeightKernels {
     private WeightKernels() {}
@@ -70,27 +70,46 @@ final class WeightKernels {
     }
 
     /**
-     * C (+)= A · B with A block {@code kb}, panel {@code panel} of {@code w} (MR-wide) and B from an array: as
-     * {@link Microkernel#tile(MemorySegment, long, float[], int, int, MemorySegment, long, long, int, int, boolean,
-     * float[], int, float[], int)} with the A operand named by its block and panel.
+     * The A panel {@code panel} of block {@code kb} of {@code w} (MR-wide, [k][r]) widened to f32 into {@code into}
+     * (at least MR x kc long), each int8 value times its row's scale: the operand of the array kernel
+     * ({@link Microkernel#tile(float[], int, int, int, float[], int, int, MemorySegment, long, long, int, int, boolean,
+     * float[], int, float[], int)} with ars 1, aks MR). A convolution widens each weight panel once per block of
+     * output pixels and reuses it for all of that block's column panels: converting inside the kernel, one scalar at a
+     * time, made int8 convolutions 1.8x slower than f32 (bench/RESULTS.md "CPU weight precision").
      */
-    static void tileA(Packed w, int kb, int panel, float[] b, int bo, MemorySegment c, long cIndex, long ldc, int mr, int nr,
-                      boolean accumulate, float[] rowBias, int ri, float[] colBias, int ci) {
+    static float[] widenA(Packed w, int kb, int panel, float[] into) {
         int kc = w.kcOf(kb);
-        long ao = w.offset(kb, panel);
-        if (w.format() == Packed.Format.F32) {
-            Microkernel.tile(w.data(), ao, b, bo, kc, c, cIndex, ldc, mr, nr, accumulate, rowBias, ri, colBias, ci);
-            return;
+        long at = w.offset(kb, panel);
+        int n = kc * MR;
+        MemorySegment d = w.data();
+        if (w.format() == Packed.Format.BF16) {
+            int i = 0;
+            for (; i + VL <= n; i += VL) bf16(d, (at + i) * 2).intoArray(into, i);
+            for (; i < n; i++) into[i] = Float.intBitsToFloat(d.get(H, (at + i) * 2) << 16);
+        } else {
+            // the row scales repeat every MR values: as vectors, every PERIOD (lcm(MR, VL)) values
+            float[] s = new float[PERIOD];
+            MemorySegment.copy(w.scales(), F, w.scaleOffset(kb, panel), s, 0, MR);
+            for (int i = MR; i < PERIOD; i++) s[i] = s[i - MR];
+            int i = 0;
+            for (; i + PERIOD <= n; i += PERIOD) {
+                for (int j = 0; j < PERIOD; j += VL) {
+                    i8(d, at + i + j).mul(FloatVector.fromArray(S, s, j)).intoArray(into, i + j);
+                }
+            }
+            for (; i < n; i++) into[i] = d.get(B, at + i) * s[i % MR];
         }
-        boolean whole = mr == MR && nr == NR;
-        MemorySegment t = whole ? c : Microkernel.edgeIn(c, cIndex, ldc, mr, nr, accumulate);
-        long co = whole ? cIndex * 4 : 0;
-        long ld = whole ? ldc * 4 : NR * 4L;
-        if (!accumulate) Microkernel.startFromBiases(t, co, ld, rowBias, ri, colBias, ci);
-        if (w.format() == Packed.Format.BF16) bf16A(w.data(), ao * 2, b, bo, kc, t, co, ld);
-        else i8A(w.data(), ao, w.scales(), w.scaleOffset(kb, panel), b, bo, kc, t, co, ld);
-        if (!whole) Microkernel.edgeOut(t, c, cIndex, ldc, mr, nr);
+        return into;
     }
+
+    private static final int PERIOD = MR * VL / gcd(MR, VL);
+
+    private static int gcd(int a, int b) { return b == 0 ? a : gcd(b, a % b); }
+
+    /** A thread's buffer for {@link #widenA}: MR x {@link Packed#KC_MAX} floats. */
+    static float[] panelBuffer() { return PANEL.get(); }
+
+    private static final ThreadLocal<float[]> PANEL = ThreadLocal.withInitial(() -> new float[MR * Packed.KC_MAX]);
 
     /** VL bfloat16 values at byte {@code at} of {@code s}, as floats. */
     private static FloatVector bf16(MemorySegment s, long at) {
@@ -192,90 +211,5 @@ final class WeightKernels {
     /** C[at] += sum * s. */
     private static void addScaled(MemorySegment c, long at, FloatVector sum, FloatVector s) {
         sum.fma(s, FloatVector.fromMemorySegment(S, c, at, NO)).intoMemorySegment(c, at, NO);
-    }
-
-    /** C += A (bf16 panel [k][r] at byte {@code ao}) · B (array); C holds its starting values. */
-    private static void bf16A(MemorySegment a, long ao, float[] b, int bo, int kc, MemorySegment c, long co, long ldc) {
-        final long vb = VL * 4L;
-        FloatVector c00 = FloatVector.fromMemorySegment(S, c, co, NO),
-                c01 = FloatVector.fromMemorySegment(S, c, co + vb, NO),
-                c10 = FloatVector.fromMemorySegment(S, c, co + ldc, NO),
-                c11 = FloatVector.fromMemorySegment(S, c, co + ldc + vb, NO),
-                c20 = FloatVector.fromMemorySegment(S, c, co + 2 * ldc, NO),
-                c21 = FloatVector.fromMemorySegment(S, c, co + 2 * ldc + vb, NO),
-                c30 = FloatVector.fromMemorySegment(S, c, co + 3 * ldc, NO),
-                c31 = FloatVector.fromMemorySegment(S, c, co + 3 * ldc + vb, NO),
-                c40 = FloatVector.fromMemorySegment(S, c, co + 4 * ldc, NO),
-                c41 = FloatVector.fromMemorySegment(S, c, co + 4 * ldc + vb, NO),
-                c50 = FloatVector.fromMemorySegment(S, c, co + 5 * ldc, NO),
-                c51 = FloatVector.fromMemorySegment(S, c, co + 5 * ldc + vb, NO);
-        for (int k = 0; k < kc; k++) {
-            FloatVector b0 = FloatVector.fromArray(S, b, bo);
-            FloatVector b1 = FloatVector.fromArray(S, b, bo + VL);
-            FloatVector av = FloatVector.broadcast(S, Float.intBitsToFloat(a.get(H, ao) << 16));
-            c00 = av.fma(b0, c00); c01 = av.fma(b1, c01);
-            av = FloatVector.broadcast(S, Float.intBitsToFloat(a.get(H, ao + 2) << 16));
-            c10 = av.fma(b0, c10); c11 = av.fma(b1, c11);
-            av = FloatVector.broadcast(S, Float.intBitsToFloat(a.get(H, ao + 4) << 16));
-            c20 = av.fma(b0, c20); c21 = av.fma(b1, c21);
-            av = FloatVector.broadcast(S, Float.intBitsToFloat(a.get(H, ao + 6) << 16));
-            c30 = av.fma(b0, c30); c31 = av.fma(b1, c31);
-            av = FloatVector.broadcast(S, Float.intBitsToFloat(a.get(H, ao + 8) << 16));
-            c40 = av.fma(b0, c40); c41 = av.fma(b1, c41);
-            av = FloatVector.broadcast(S, Float.intBitsToFloat(a.get(H, ao + 10) << 16));
-            c50 = av.fma(b0, c50); c51 = av.fma(b1, c51);
-            ao += MR * 2L;
-            bo += NR;
-        }
-        c00.intoMemorySegment(c, co, NO);
-        c01.intoMemorySegment(c, co + vb, NO);
-        c10.intoMemorySegment(c, co + ldc, NO);
-        c11.intoMemorySegment(c, co + ldc + vb, NO);
-        c20.intoMemorySegment(c, co + 2 * ldc, NO);
-        c21.intoMemorySegment(c, co + 2 * ldc + vb, NO);
-        c30.intoMemorySegment(c, co + 3 * ldc, NO);
-        c31.intoMemorySegment(c, co + 3 * ldc + vb, NO);
-        c40.intoMemorySegment(c, co + 4 * ldc, NO);
-        c41.intoMemorySegment(c, co + 4 * ldc + vb, NO);
-        c50.intoMemorySegment(c, co + 5 * ldc, NO);
-        c51.intoMemorySegment(c, co + 5 * ldc + vb, NO);
-    }
-
-    /** C += (Q · B (array)) * s per row: Q the int8 panel [k][r] at byte {@code ao}, s the MR row scales at byte {@code so}. */
-    private static void i8A(MemorySegment a, long ao, MemorySegment scales, long so, float[] b, int bo, int kc, MemorySegment c,
-                            long co, long ldc) {
-        final long vb = VL * 4L;
-        FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
-                c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-        for (int k = 0; k < kc; k++) {
-            FloatVector b0 = FloatVector.fromArray(S, b, bo);
-            FloatVector b1 = FloatVector.fromArray(S, b, bo + VL);
-            FloatVector av = FloatVector.broadcast(S, a.get(B, ao));
-            c00 = av.fma(b0, c00); c01 = av.fma(b1, c01);
-            av = FloatVector.broadcast(S, a.get(B, ao + 1));
-            c10 = av.fma(b0, c10); c11 = av.fma(b1, c11);
-            av = FloatVector.broadcast(S, a.get(B, ao + 2));
-            c20 = av.fma(b0, c20); c21 = av.fma(b1, c21);
-            av = FloatVector.broadcast(S, a.get(B, ao + 3));
-            c30 = av.fma(b0, c30); c31 = av.fma(b1, c31);
-            av = FloatVector.broadcast(S, a.get(B, ao + 4));
-            c40 = av.fma(b0, c40); c41 = av.fma(b1, c41);
-            av = FloatVector.broadcast(S, a.get(B, ao + 5));
-            c50 = av.fma(b0, c50); c51 = av.fma(b1, c51);
-            ao += MR;
-            bo += NR;
-        }
-        FloatVector s = FloatVector.broadcast(S, scales.get(F, so));
-        addScaled(c, co, c00, s); addScaled(c, co + vb, c01, s);
-        s = FloatVector.broadcast(S, scales.get(F, so + 4));
-        addScaled(c, co + ldc, c10, s); addScaled(c, co + ldc + vb, c11, s);
-        s = FloatVector.broadcast(S, scales.get(F, so + 8));
-        addScaled(c, co + 2 * ldc, c20, s); addScaled(c, co + 2 * ldc + vb, c21, s);
-        s = FloatVector.broadcast(S, scales.get(F, so + 12));
-        addScaled(c, co + 3 * ldc, c30, s); addScaled(c, co + 3 * ldc + vb, c31, s);
-        s = FloatVector.broadcast(S, scales.get(F, so + 16));
-        addScaled(c, co + 4 * ldc, c40, s); addScaled(c, co + 4 * ldc + vb, c41, s);
-        s = FloatVector.broadcast(S, scales.get(F, so + 20));
-        addScaled(c, co + 5 * ldc, c50, s); addScaled(c, co + 5 * ldc + vb, c51, s);
     }
 }
