@@ -14,8 +14,8 @@ public enum WeightPrecision {
     /** bfloat16, rounded to nearest even: 2 bytes a weight, 8 significant bits (relative error at most 2^-8). */
     BF16,
     /**
-     * Signed bytes with one f32 scale per output channel per block of 64 inputs (q8_0-like): about 1.06 bytes a
-     * weight, absolute error at most max|w| / 254 of the weight's block.
+     * Signed bytes with one f32 scale per output channel per group of 32 inputs (as sd.cpp's q8_0): 1.125 bytes a
+     * weight, absolute error at most max|w| / 254 of the weight's group.
      */
     INT8;
 

@@ -13,16 +13,17 @@ import java.lang.foreign.ValueLayout;
  *
  * <p>Weights may be stored in a reduced {@link Format}: element offsets are the same, only the element size differs.
  * {@link Format#I8} stores round(v / s) in [-127, 127] with one f32 scale s = max|v| / 127 per row or column per
- * reduction block (q8_0-like, with blocks of {@link #I8_KC} steps), in {@code scales}: the scale of row/column i in
- * block kb is element {@code kb*nPad + i}. The kernels convert as they read ({@link WeightKernels}).
+ * group of {@link #I8_GROUP} reduction steps (q8_0's blocks of 32), in {@code scales}: the scale of row/column i for
+ * reduction step kk is element {@code (kk / I8_GROUP) * nPad + i}; an int8 operand's kc is a multiple of the group.
+ * The matrix products widen a panel at a time to f32 ({@link WeightKernels}).
  */
 record Packed(MemorySegment data, MemorySegment scales, Format format, int n, int nPad, int k, int kc, int width) {
     static final int KC_MAX = 256;
     /**
-     * The int8 block: the reduction steps sharing one scale, kc of an int8 operand (measured against 256 and 32 in
-     * bench/RESULTS.md "CPU weight precision"; {@code -Dpd.cpu.int8.block} when tuning).
+     * The int8 group: the reduction steps of one row or column sharing one scale (q8_0's 32; measured against 64 and
+     * 256 in bench/RESULTS.md "CPU weight precision"; {@code -Dpd.cpu.int8.group}, a multiple of 8, when tuning).
      */
-    static final int I8_KC = Integer.getInteger("pd.cpu.int8.block", 64);
+    static final int I8_GROUP = Integer.getInteger("pd.cpu.int8.group", 32);
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT_UNALIGNED;
 
     /** How the values are stored. */
@@ -52,8 +53,11 @@ record Packed(MemorySegment data, MemorySegment scales, Format format, int n, in
 
     int offset(int kb, int panel) { return kb * kc * nPad + panel * kcOf(kb) * width; }
 
-    /** Byte offset in {@code scales} of the first scale of panel {@code panel} in block {@code kb} ({@link Format#I8}). */
-    long scaleOffset(int kb, int panel) { return ((long) kb * nPad + (long) panel * width) * 4; }
+    /**
+     * Byte offset in {@code scales} of the first scale of panel {@code panel} for the group holding reduction step
+     * {@code kk} ({@link Format#I8}); the panel's {@code width} scales follow.
+     */
+    long scaleOffset(int kk, int panel) { return ((long) (kk / I8_GROUP) * nPad + (long) panel * width) * 4; }
 
     /** Bytes of native memory held: panels and scales. */
     long byteSize() { return data.byteSize() + (scales == null ? 0 : scales.byteSize()); }
@@ -98,15 +102,16 @@ record Packed(MemorySegment data, MemorySegment scales, Format format, int n, in
 
     /**
      * As {@link #pack(Parallel, MemorySegment, long, long, long, int, int, int, Arena)}, stored in {@code format}
-     * (int8 in blocks of {@link #I8_KC}), from {@code arena}.
+     * (int8 in groups of {@link #I8_GROUP}), from {@code arena}.
      */
     static Packed pack(Parallel par, MemorySegment src, long base, long rs, long ks, int n, int k, int width, Format format,
                        Arena arena) {
         if (format == Format.F32) return pack(par, src, base, rs, ks, n, k, width, arena);
         int nPad = pad(n, width);
-        int kc = format == Format.I8 ? blockK(k, I8_KC) : blockK(k);
+        int kc = blockK(k);
+        if (format == Format.I8) kc = Math.min(Math.max(KC_MAX, I8_GROUP), (kc + I8_GROUP - 1) / I8_GROUP * I8_GROUP);
         MemorySegment data = arena.allocate(Math.max(4, (long) nPad * k * format.bytes), 64);
-        MemorySegment scales = format == Format.I8 ? arena.allocate(Math.max(4, (long) nPad * ((k + kc - 1) / kc) * 4), 64) : null;
+        MemorySegment scales = format == Format.I8 ? arena.allocate(Math.max(4, (long) nPad * ((k + I8_GROUP - 1) / I8_GROUP) * 4), 64) : null;
         Packed p = new Packed(data, scales, format, n, nPad, k, kc, width);
         int rowsPerTask = Math.max(width, (1 << 16) / Math.max(1, k) / width * width);
         Parallel.RangeBody body = (r0, r1) -> p.packPanels(src, base, rs, ks, (int) r0, (int) r1);
@@ -157,15 +162,19 @@ record Packed(MemorySegment data, MemorySegment scales, Format format, int n, in
                 for (int i = 0; i < len * width; i++) data.set(ValueLayout.JAVA_SHORT_UNALIGNED, (at + i) * 2, bf16(panel[i]));
             }
             case I8 -> {
-                for (int w = 0; w < width; w++) {
-                    float max = 0f;
-                    for (int kk = 0; kk < len; kk++) max = Math.max(max, Math.abs(panel[kk * width + w]));
-                    float s = max / 127f;
-                    float inv = s == 0f ? 0f : 1f / s;
-                    scales.set(F, scaleOffset(kb, pn) + w * 4L, s);
-                    for (int kk = 0; kk < len; kk++) {
-                        int q = Math.round(panel[kk * width + w] * inv);
-                        data.set(ValueLayout.JAVA_BYTE, at + kk * width + w, (byte) Math.max(-127, Math.min(127, q)));
+                for (int g0 = 0; g0 < len; g0 += I8_GROUP) {
+                    int g1 = Math.min(len, g0 + I8_GROUP);
+                    long so = scaleOffset(kb * kc + g0, pn);
+                    for (int w = 0; w < width; w++) {
+                        float max = 0f;
+                        for (int kk = g0; kk < g1; kk++) max = Math.max(max, Math.abs(panel[kk * width + w]));
+                        float s = max / 127f;
+                        float inv = s == 0f ? 0f : 1f / s;
+                        scales.set(F, so + w * 4L, s);
+                        for (int kk = g0; kk < g1; kk++) {
+                            int q = Math.round(panel[kk * width + w] * inv);
+                            data.set(ValueLayout.JAVA_BYTE, at + kk * width + w, (byte) Math.max(-127, Math.min(127, q)));
+                        }
                     }
                 }
             }
@@ -190,7 +199,7 @@ record Packed(MemorySegment data, MemorySegment scales, Format format, int n, in
         return switch (format) {
             case F32 -> data.get(F, at * 4);
             case BF16 -> fromBf16(data.get(ValueLayout.JAVA_SHORT_UNALIGNED, at * 2));
-            case I8 -> data.get(ValueLayout.JAVA_BYTE, at) * scales.get(F, scaleOffset(kb, pn) + (long) (i - pn * width) * 4);
+            case I8 -> data.get(ValueLayout.JAVA_BYTE, at) * scales.get(F, scaleOffset(kk, pn) + (long) (i - pn * width) * 4);
         };
     }
 }

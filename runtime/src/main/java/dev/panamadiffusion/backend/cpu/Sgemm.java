@@ -67,14 +67,22 @@ final class Sgemm {
                 for (int g0 = q0; g0 < q1; g0 += QC) {
                     int g1 = Math.min(q1, g0 + QC);
                     for (int kb = 0; kb < w.blocks(); kb++) {
+                        int kc = w.kcOf(kb);
                         int k0 = kb * w.kc();
                         boolean acc = kb > 0;
                         for (int q = g0; q < g1; q++) {
                             int nr = Math.min(NR, n - q * NR);
+                            int bo = w.offset(kb, q);
+                            // reduced weights: the panel widened to f32 once, for every row panel of the block
+                            float[] bw = w.format() == Packed.Format.F32 ? null : WeightKernels.widenB(w, kb, q, WeightKernels.panelBufferB());
                             for (int p = 0; p * MR < rows; p++) {
                                 int mr = Math.min(MR, rows - p * MR);
-                                WeightKernels.tileB(a, p * MR * k + k0, k, 1, w, kb, q, out,
-                                        (long) (m0 + p * MR) * n + q * NR, n, mr, nr, acc, null, 0, bias, q * NR);
+                                long ci = (long) (m0 + p * MR) * n + q * NR;
+                                if (bw == null) {
+                                    Microkernel.tile(a, p * MR * k + k0, k, 1, w.data(), bo, kc, out, ci, n, mr, nr, acc, null, 0, bias, q * NR);
+                                } else {
+                                    Microkernel.tile(a, p * MR * k + k0, k, 1, bw, 0, kc, out, ci, n, mr, nr, acc, null, 0, bias, q * NR);
+                                }
                             }
                         }
                     }

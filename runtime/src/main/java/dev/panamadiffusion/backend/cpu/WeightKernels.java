@@ -18,20 +18,20 @@ import static dev.panamadiffusion.backend.cpu.Microkernel.S;
 import static dev.panamadiffusion.backend.cpu.Microkernel.VL;
 
 /**
- * The {@link Microkernel} tiles with a packed weight in any {@link Packed.Format}: f32 weights go to
- * {@link Microkernel}; bf16 and int8 weights are converted to f32 as the kernel reads them and multiplied in f32,
- * so only the weight's rounding differs from the f32 path.
+ * Reduced-precision weight panels ({@link Packed.Format#BF16}, {@link Packed.Format#I8}) widened to f32 for the
+ * {@link Microkernel} array kernels, one panel at a time: a linear widens each NR-wide B panel once per block of
+ * {@link Sgemm#MC} rows ({@link #widenB}), a convolution each MR-wide A panel once per chunk of output pixels
+ * ({@link #widenA}), and both then multiply in f32, so only the weights' rounding differs from the f32 path.
  *
  * <ul>
  *   <li>bf16: the 16 stored bits are the upper half of the f32 (widened, shifted left by 16, reinterpreted);</li>
- *   <li>int8: the bytes are widened to floats and the products summed over the reduction block; the block's scale
- *       (one per row or column of the weight, {@link Packed}) multiplies the sum once, when it is added to C.</li>
+ *   <li>int8: the bytes are widened to floats and multiplied by their group's scale (one per row or column per
+ *       {@link Packed#I8_GROUP} reduction steps).</li>
  * </ul>
  *
- * <p>Linear weights, the NR-wide B panels, are converted inside the kernel ({@link #tileB}: vector loads, widened
- * as they are read). Convolution weights, the MR-wide A panels whose values the kernel broadcasts one at a time, are
- * widened a panel at a time ({@link #widenA}) and multiplied by the f32 array kernel. The int8 and bf16 vector loads
- * need {@link #SUPPORTED vectors of at least 8 floats}.
+ * <p>Widening inside the kernels instead, as each value is read, cost more than it saved: 1.3x the f32 time for an
+ * int8 linear, 1.8x for an int8 convolution whose weights the kernel broadcasts one scalar at a time (bench/RESULTS.md,
+ * "CPU weight precision"). The vector loads need {@link #SUPPORTED vectors of at least 8 floats}.
  */
 final class WeightKernels {
     private WeightKernels() {}
@@ -45,29 +45,6 @@ final class WeightKernels {
     private static final VectorSpecies<Short> SH = SUPPORTED ? VectorSpecies.of(short.class, VectorShape.forBitSize(VL * 16)) : null;
     private static final VectorSpecies<Byte> SB = SUPPORTED ? VectorSpecies.of(byte.class, VectorShape.forBitSize(VL * 8)) : null;
     private static final VectorSpecies<Integer> SI = VectorSpecies.of(int.class, S.vectorShape());
-
-    /**
-     * C (+)= A · B over block {@code kb} of {@code w} (NR-wide B panels), panel {@code panel}: as
-     * {@link Microkernel#tile(float[], int, int, int, MemorySegment, long, int, MemorySegment, long, long, int, int,
-     * boolean, float[], int, float[], int)} with the B operand named by its block and panel.
-     */
-    static void tileB(float[] a, int ao, int ars, int aks, Packed w, int kb, int panel, MemorySegment c, long cIndex,
-                      long ldc, int mr, int nr, boolean accumulate, float[] rowBias, int ri, float[] colBias, int ci) {
-        int kc = w.kcOf(kb);
-        long bo = w.offset(kb, panel);
-        if (w.format() == Packed.Format.F32) {
-            Microkernel.tile(a, ao, ars, aks, w.data(), bo, kc, c, cIndex, ldc, mr, nr, accumulate, rowBias, ri, colBias, ci);
-            return;
-        }
-        boolean whole = mr == MR && nr == NR;
-        MemorySegment t = whole ? c : Microkernel.edgeIn(c, cIndex, ldc, mr, nr, accumulate);
-        long co = whole ? cIndex * 4 : 0;
-        long ld = whole ? ldc * 4 : NR * 4L;
-        if (!accumulate) Microkernel.startFromBiases(t, co, ld, rowBias, ri, colBias, ci);
-        if (w.format() == Packed.Format.BF16) bf16B(a, ao, ars, aks, w.data(), bo * 2, kc, t, co, ld);
-        else i8B(a, ao, ars, aks, w.data(), bo, w.scales(), w.scaleOffset(kb, panel), kc, t, co, ld);
-        if (!whole) Microkernel.edgeOut(t, c, cIndex, ldc, mr, nr);
-    }
 
     /**
      * The A panel {@code panel} of block {@code kb} of {@code w} (MR-wide, [k][r]) widened to f32 into {@code into}
@@ -87,20 +64,54 @@ final class WeightKernels {
             for (; i + VL <= n; i += VL) bf16(d, (at + i) * 2).intoArray(into, i);
             for (; i < n; i++) into[i] = Float.intBitsToFloat(d.get(H, (at + i) * 2) << 16);
         } else {
-            // the row scales repeat every MR values: as vectors, every PERIOD (lcm(MR, VL)) values
+            // per group of I8_GROUP steps, the row scales repeat every MR values: as vectors, every PERIOD values
             float[] s = new float[PERIOD];
-            MemorySegment.copy(w.scales(), F, w.scaleOffset(kb, panel), s, 0, MR);
-            for (int i = MR; i < PERIOD; i++) s[i] = s[i - MR];
-            int i = 0;
-            for (; i + PERIOD <= n; i += PERIOD) {
-                for (int j = 0; j < PERIOD; j += VL) {
-                    i8(d, at + i + j).mul(FloatVector.fromArray(S, s, j)).intoArray(into, i + j);
+            int k0 = kb * w.kc();
+            for (int g0 = 0; g0 < kc; g0 += Packed.I8_GROUP) {
+                MemorySegment.copy(w.scales(), F, w.scaleOffset(k0 + g0, panel), s, 0, MR);
+                for (int i = MR; i < PERIOD; i++) s[i] = s[i - MR];
+                int i = g0 * MR, end = Math.min(kc, g0 + Packed.I8_GROUP) * MR;
+                for (; i + PERIOD <= end; i += PERIOD) {
+                    for (int j = 0; j < PERIOD; j += VL) i8(d, at + i + j).mul(FloatVector.fromArray(S, s, j)).intoArray(into, i + j);
                 }
+                for (; i < end; i++) into[i] = d.get(B, at + i) * s[i % MR];
             }
-            for (; i < n; i++) into[i] = d.get(B, at + i) * s[i % MR];
         }
         return into;
     }
+
+    /**
+     * The B panel {@code panel} of block {@code kb} of {@code w} (NR-wide, [k][c]) widened to f32 into {@code into}
+     * (at least kc x NR long), each int8 value times its column's scale: the operand of the array kernel
+     * ({@link Microkernel#tile(float[], int, int, int, float[], int, int, MemorySegment, long, long, int, int, boolean,
+     * float[], int, float[], int)}). A linear widens each weight panel once per block of {@link Sgemm#MC} rows and
+     * reuses it for all of that block's row panels.
+     */
+    static float[] widenB(Packed w, int kb, int panel, float[] into) {
+        int kc = w.kcOf(kb);
+        long at = w.offset(kb, panel);
+        MemorySegment d = w.data();
+        if (w.format() == Packed.Format.BF16) {
+            for (int i = 0, n = kc * NR; i < n; i += VL) bf16(d, (at + i) * 2).intoArray(into, i);
+        } else {
+            int k0 = kb * w.kc();
+            for (int g0 = 0; g0 < kc; g0 += Packed.I8_GROUP) {
+                long so = w.scaleOffset(k0 + g0, panel);
+                FloatVector s0 = FloatVector.fromMemorySegment(S, w.scales(), so, NO);
+                FloatVector s1 = FloatVector.fromMemorySegment(S, w.scales(), so + VL * 4L, NO);
+                for (int i = g0 * NR, end = Math.min(kc, g0 + Packed.I8_GROUP) * NR; i < end; i += NR) {
+                    i8(d, at + i).mul(s0).intoArray(into, i);
+                    i8(d, at + i + VL).mul(s1).intoArray(into, i + VL);
+                }
+            }
+        }
+        return into;
+    }
+
+    /** A thread's buffer for {@link #widenB}: {@link Packed#KC_MAX} x NR floats. */
+    static float[] panelBufferB() { return PANEL_B.get(); }
+
+    private static final ThreadLocal<float[]> PANEL_B = ThreadLocal.withInitial(() -> new float[NR * Packed.KC_MAX]);
 
     private static final int PERIOD = MR * VL / gcd(MR, VL);
 
@@ -120,96 +131,5 @@ final class WeightKernels {
     /** VL signed bytes at byte {@code at} of {@code s}, as floats. */
     private static FloatVector i8(MemorySegment s, long at) {
         return (FloatVector) ByteVector.fromMemorySegment(SB, s, at, NO).convertShape(VectorOperators.B2F, S, 0);
-    }
-
-    /** C += A (array) · B (bf16 panel at byte {@code bo}); C holds its starting values. */
-    private static void bf16B(float[] a, int ao, int ars, int aks, MemorySegment b, long bo, int kc, MemorySegment c, long co, long ldc) {
-        final int a1 = ars, a2 = 2 * ars, a3 = 3 * ars, a4 = 4 * ars, a5 = 5 * ars;
-        final long vb = VL * 4L;
-        FloatVector c00 = FloatVector.fromMemorySegment(S, c, co, NO),
-                c01 = FloatVector.fromMemorySegment(S, c, co + vb, NO),
-                c10 = FloatVector.fromMemorySegment(S, c, co + ldc, NO),
-                c11 = FloatVector.fromMemorySegment(S, c, co + ldc + vb, NO),
-                c20 = FloatVector.fromMemorySegment(S, c, co + 2 * ldc, NO),
-                c21 = FloatVector.fromMemorySegment(S, c, co + 2 * ldc + vb, NO),
-                c30 = FloatVector.fromMemorySegment(S, c, co + 3 * ldc, NO),
-                c31 = FloatVector.fromMemorySegment(S, c, co + 3 * ldc + vb, NO),
-                c40 = FloatVector.fromMemorySegment(S, c, co + 4 * ldc, NO),
-                c41 = FloatVector.fromMemorySegment(S, c, co + 4 * ldc + vb, NO),
-                c50 = FloatVector.fromMemorySegment(S, c, co + 5 * ldc, NO),
-                c51 = FloatVector.fromMemorySegment(S, c, co + 5 * ldc + vb, NO);
-        for (int k = 0; k < kc; k++) {
-            FloatVector b0 = bf16(b, bo);
-            FloatVector b1 = bf16(b, bo + VL * 2L);
-            FloatVector av = FloatVector.broadcast(S, a[ao]);
-            c00 = av.fma(b0, c00); c01 = av.fma(b1, c01);
-            av = FloatVector.broadcast(S, a[ao + a1]);
-            c10 = av.fma(b0, c10); c11 = av.fma(b1, c11);
-            av = FloatVector.broadcast(S, a[ao + a2]);
-            c20 = av.fma(b0, c20); c21 = av.fma(b1, c21);
-            av = FloatVector.broadcast(S, a[ao + a3]);
-            c30 = av.fma(b0, c30); c31 = av.fma(b1, c31);
-            av = FloatVector.broadcast(S, a[ao + a4]);
-            c40 = av.fma(b0, c40); c41 = av.fma(b1, c41);
-            av = FloatVector.broadcast(S, a[ao + a5]);
-            c50 = av.fma(b0, c50); c51 = av.fma(b1, c51);
-            ao += aks;
-            bo += NR * 2L;
-        }
-        c00.intoMemorySegment(c, co, NO);
-        c01.intoMemorySegment(c, co + vb, NO);
-        c10.intoMemorySegment(c, co + ldc, NO);
-        c11.intoMemorySegment(c, co + ldc + vb, NO);
-        c20.intoMemorySegment(c, co + 2 * ldc, NO);
-        c21.intoMemorySegment(c, co + 2 * ldc + vb, NO);
-        c30.intoMemorySegment(c, co + 3 * ldc, NO);
-        c31.intoMemorySegment(c, co + 3 * ldc + vb, NO);
-        c40.intoMemorySegment(c, co + 4 * ldc, NO);
-        c41.intoMemorySegment(c, co + 4 * ldc + vb, NO);
-        c50.intoMemorySegment(c, co + 5 * ldc, NO);
-        c51.intoMemorySegment(c, co + 5 * ldc + vb, NO);
-    }
-
-    /**
-     * C += (A (array) · Q) * s: Q the int8 panel at byte {@code bo}, s the NR column scales at byte {@code so} of
-     * {@code scales}; the block's products are summed from zero and scaled once.
-     */
-    private static void i8B(float[] a, int ao, int ars, int aks, MemorySegment b, long bo, MemorySegment scales, long so,
-                            int kc, MemorySegment c, long co, long ldc) {
-        final int a1 = ars, a2 = 2 * ars, a3 = 3 * ars, a4 = 4 * ars, a5 = 5 * ars;
-        final long vb = VL * 4L;
-        FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
-                c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-        for (int k = 0; k < kc; k++) {
-            FloatVector b0 = i8(b, bo);
-            FloatVector b1 = i8(b, bo + VL);
-            FloatVector av = FloatVector.broadcast(S, a[ao]);
-            c00 = av.fma(b0, c00); c01 = av.fma(b1, c01);
-            av = FloatVector.broadcast(S, a[ao + a1]);
-            c10 = av.fma(b0, c10); c11 = av.fma(b1, c11);
-            av = FloatVector.broadcast(S, a[ao + a2]);
-            c20 = av.fma(b0, c20); c21 = av.fma(b1, c21);
-            av = FloatVector.broadcast(S, a[ao + a3]);
-            c30 = av.fma(b0, c30); c31 = av.fma(b1, c31);
-            av = FloatVector.broadcast(S, a[ao + a4]);
-            c40 = av.fma(b0, c40); c41 = av.fma(b1, c41);
-            av = FloatVector.broadcast(S, a[ao + a5]);
-            c50 = av.fma(b0, c50); c51 = av.fma(b1, c51);
-            ao += aks;
-            bo += NR;
-        }
-        FloatVector s0 = FloatVector.fromMemorySegment(S, scales, so, NO);
-        FloatVector s1 = FloatVector.fromMemorySegment(S, scales, so + vb, NO);
-        addScaled(c, co, c00, s0); addScaled(c, co + vb, c01, s1);
-        addScaled(c, co + ldc, c10, s0); addScaled(c, co + ldc + vb, c11, s1);
-        addScaled(c, co + 2 * ldc, c20, s0); addScaled(c, co + 2 * ldc + vb, c21, s1);
-        addScaled(c, co + 3 * ldc, c30, s0); addScaled(c, co + 3 * ldc + vb, c31, s1);
-        addScaled(c, co + 4 * ldc, c40, s0); addScaled(c, co + 4 * ldc + vb, c41, s1);
-        addScaled(c, co + 5 * ldc, c50, s0); addScaled(c, co + 5 * ldc + vb, c51, s1);
-    }
-
-    /** C[at] += sum * s. */
-    private static void addScaled(MemorySegment c, long at, FloatVector sum, FloatVector s) {
-        sum.fma(s, FloatVector.fromMemorySegment(S, c, at, NO)).intoMemorySegment(c, at, NO);
     }
 }

@@ -25,7 +25,7 @@ import static org.junit.jupiter.api.Assertions.fail;
  * format's error: each output within sum_k |x_k| * bound_k, bound_k the per-weight bound below, plus the f32 slack).
  *
  * <p>Per-weight bounds: bf16 |w' - w| <= 2^-8 |w| (round to nearest of 8 significant bits); int8 |w' - w| <= s / 2
- * with s = max |w| over the weight's row (output channel) and block of {@link Packed#I8_KC} reduction steps / 127.
+ * with s = max |w| over the weight's row (output channel) and group of {@link Packed#I8_GROUP} reduction steps / 127.
  */
 class WeightKernelsTest {
     private static final Parallel PAR = new Parallel(3);
@@ -59,9 +59,9 @@ class WeightKernelsTest {
             case F32 -> 0;
             case BF16 -> Math.abs(w[r * k + kk]) * 0x1p-8;
             case I8 -> {
-                int k0 = kk / p.kc() * p.kc();
+                int k0 = kk / Packed.I8_GROUP * Packed.I8_GROUP;
                 double max = 0;
-                for (int i = k0; i < Math.min(k, k0 + p.kc()); i++) max = Math.max(max, Math.abs(w[r * k + i]));
+                for (int i = k0; i < Math.min(k, k0 + Packed.I8_GROUP); i++) max = Math.max(max, Math.abs(w[r * k + i]));
                 yield max / 127 / 2 * (1 + 1e-6);
             }
         };
@@ -79,7 +79,7 @@ class WeightKernelsTest {
         float[] w = weights(rows, k);
         Packed p = Packed.pack(null, MemorySegment.ofArray(w), 0, k, 1, rows, k, width, format, Arena.ofAuto());
         assertEquals(format, p.format());
-        if (format == Packed.Format.I8) assertTrue(p.kc() <= Packed.I8_KC, "int8 block " + p.kc());
+        if (format == Packed.Format.I8) assertTrue(p.kc() % Packed.I8_GROUP == 0 && p.kc() <= Packed.KC_MAX, "int8 block " + p.kc());
         for (int r = 0; r < rows; r++) {
             for (int kk = 0; kk < k; kk++) {
                 double err = Math.abs(p.get(r, kk) - w[r * k + kk]);
@@ -109,7 +109,7 @@ class WeightKernelsTest {
 
     @Test
     void int8ExtremesAreExactAndZeroBlocksStayZero() {
-        int k = 3 * Packed.I8_KC;
+        int k = 3 * Packed.I8_GROUP + 5;
         float[] w = new float[2 * k];
         for (int i = 0; i < k; i++) w[i] = (i % 3 - 1) * 0.75f; // -0.75, 0, 0.75: all on the grid
         Packed p = Packed.pack(null, MemorySegment.ofArray(w), 0, k, 1, 2, k, Microkernel.MR, Packed.Format.I8, Arena.ofAuto());
@@ -202,7 +202,7 @@ class WeightKernelsTest {
             long expected = switch (precision) {
                 case F32 -> 4L * n * k;
                 case BF16 -> 2L * n * k;
-                case INT8 -> (long) n * k + 4L * n * ((k + Packed.blockK(k, Packed.I8_KC) - 1) / Packed.blockK(k, Packed.I8_KC));
+                case INT8 -> (long) n * k + 4L * n * ((k + Packed.I8_GROUP - 1) / Packed.I8_GROUP);
             };
             assertEquals(expected, bytes, precision + " packed bytes");
             float[] ref = Reference.linear(x, m, k, w, n, null);
