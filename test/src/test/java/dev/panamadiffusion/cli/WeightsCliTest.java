@@ -25,7 +25,7 @@ class WeightsCliTest {
         byte[] bf16 = Png.rgb(generate(tmp, "bf16"));
         byte[] int8 = Png.rgb(generate(tmp, "int8"));
         double pBf16 = psnr(f32, bf16), pInt8 = psnr(f32, int8);
-        // measured 60.0 and 54.2 dB
+        // measured 60.0 and 58.6 dB
         System.out.printf("[parity] demo model, 4 steps: PSNR against f32: bf16 %.1f dB, int8 %.1f dB%n", pBf16, pInt8);
         assertTrue(pBf16 >= 45, "bf16 PSNR " + pBf16);
         assertTrue(pInt8 >= 40, "int8 PSNR " + pInt8);
