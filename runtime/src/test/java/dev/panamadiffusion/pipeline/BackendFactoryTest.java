@@ -1,6 +1,9 @@
 package dev.panamadiffusion.pipeline;
 
+import dev.panamadiffusion.api.EngineOptions;
 import dev.panamadiffusion.backend.Backend;
+import dev.panamadiffusion.backend.WeightPrecision;
+import dev.panamadiffusion.backend.cpu.CpuBackend;
 import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;
@@ -16,6 +19,27 @@ class BackendFactoryTest {
         try (Backend b = BackendFactory.create("CPU", msg -> { throw new AssertionError("no log expected: " + msg); })) {
             assertEquals("cpu", b.name());
         }
+    }
+
+    @Test
+    void theCpuBackendTakesAWeightPrecisionAndCudaRefusesReducedOnes() {
+        for (WeightPrecision p : WeightPrecision.values()) {
+            try (Backend b = BackendFactory.create("cpu", p, msg -> { throw new AssertionError("no log expected: " + msg); })) {
+                assertEquals(p, ((CpuBackend) b).weights());
+            }
+        }
+        try (Backend b = BackendFactory.create("cpu", null, msg -> { })) {
+            assertEquals(WeightPrecision.fromProperty(), ((CpuBackend) b).weights(), "null: the backend's default");
+        }
+        for (String cuda : new String[] {"cuda", "cuda-emu"}) { // refused before CUDA is even looked for
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> BackendFactory.create(cuda, WeightPrecision.BF16, msg -> { }));
+            assertEquals("--weights bf16 is for the cpu backend: backend " + cuda + " keeps its weights in f16; use --backend cpu,"
+                    + " or leave --weights out", e.getMessage());
+        }
+        assertEquals(WeightPrecision.INT8, EngineOptions.defaults(java.nio.file.Path.of("m")).withWeights(WeightPrecision.INT8)
+                .withMaxBatch(2).weights(), "EngineOptions keeps the precision through its withers");
+        assertEquals(null, EngineOptions.defaults(java.nio.file.Path.of("m")).weights());
     }
 
     @Test
