@@ -5,8 +5,8 @@ import java.util.Locale;
 /**
  * How the CPU backend stores the weights of its matrix products (linear and convolution weights; biases, norms and
  * embeddings stay f32), as sd.cpp's {@code --type}: the weights are converted once when packed and widened back to f32
- * inside the kernels, so activations and sums stay f32. Less memory and memory traffic for some accuracy; the cost in
- * quality is measured in bench/RESULTS.md ("CPU weight precision").
+ * a panel at a time by the matrix products, so activations and sums stay f32. Less memory for some accuracy; the cost
+ * in quality, time and memory is measured in bench/RESULTS.md ("CPU weight precision").
  */
 public enum WeightPrecision {
     /** As computed: 4 bytes a weight. */

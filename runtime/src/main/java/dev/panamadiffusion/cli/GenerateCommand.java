@@ -180,7 +180,7 @@ public final class GenerateCommand implements Callable<Integer> {
 
     @Option(names = "--weights", paramLabel = "f32|bf16|int8",
             description = "How the CPU backend stores its linear and convolution weights: f32, bf16 (half the memory) or int8"
-                    + " (about a quarter, one scale per 32 weights), converted back inside the kernels; activations stay f32."
+                    + " (about a quarter, one scale per 32 weights), widened back to f32 as the products read them; activations stay f32."
                     + " cpu backend only. Default: f32.")
     String weights;
 

@@ -16,9 +16,9 @@ import java.util.Collection;
  * convolution, attention) run on a blocked SGEMM whose weight operands are packed once and cached per weight
  * tensor; weights must therefore not be modified after their first use. The packed weights are stored in the
  * backend's {@link WeightPrecision} (f32, bf16 or int8; {@code -Dpd.cpu.weights} sets the default) and widened to f32
- * inside the kernels ({@link WeightKernels}). With f32 weights, 3x3 stride-1 convolutions with at least 64 channels
- * may run as Winograd F(4x4, 3x3) ({@link WinogradCpu}, opt-in: {@code -Dpd.cpu.winograd=true}); with reduced
- * weights they always take the direct convolution.
+ * a panel at a time by the matrix products ({@link WeightKernels}). With f32 weights, 3x3 stride-1 convolutions with
+ * at least 64 channels may run as Winograd F(4x4, 3x3) ({@link WinogradCpu}, opt-in: {@code -Dpd.cpu.winograd=true});
+ * with reduced weights they always take the direct convolution.
  */
 public final class CpuBackend implements Backend {
     /** Cache kinds: a linear weight packed as the B operand, a convolution weight as the A operand. */

@@ -78,7 +78,7 @@ final class Microkernel {
     }
 
     /** The calling thread's whole-tile stand-in for a partial tile of C, holding C's values when accumulating. */
-    static MemorySegment edgeIn(MemorySegment c, long cIndex, long ldc, int mr, int nr, boolean accumulate) {
+    private static MemorySegment edgeIn(MemorySegment c, long cIndex, long ldc, int mr, int nr, boolean accumulate) {
         MemorySegment t = Scratch.get().tile;
         if (accumulate) {
             for (int r = 0; r < mr; r++) {
@@ -88,7 +88,7 @@ final class Microkernel {
         return t;
     }
 
-    static void edgeOut(MemorySegment t, MemorySegment c, long cIndex, long ldc, int mr, int nr) {
+    private static void edgeOut(MemorySegment t, MemorySegment c, long cIndex, long ldc, int mr, int nr) {
         for (int r = 0; r < mr; r++) {
             MemorySegment.copy(t, (long) r * NR * 4, c, (cIndex + r * ldc) * 4, (long) nr * 4);
         }
@@ -98,7 +98,7 @@ final class Microkernel {
      * Writes the tile's starting values into C: rowBias[ri + r] + colBias[ci + c] (either may be null, then 0), so
      * that every kernel starts by loading C.
      */
-    static void startFromBiases(MemorySegment c, long co, long ldc, float[] rowBias, int ri, float[] colBias, int ci) {
+    private static void startFromBiases(MemorySegment c, long co, long ldc, float[] rowBias, int ri, float[] colBias, int ci) {
         FloatVector z0 = FloatVector.zero(S), z1 = z0;
         if (colBias != null) {
             z0 = FloatVector.fromArray(S, colBias, ci);
