@@ -94,6 +94,26 @@ public interface Backend extends AutoCloseable {
      */
     default void prepareWeights(java.util.Collection<Tensor> weights) {}
 
+    /**
+     * A hint that the caller is done with these results of this backend's ops: neither they nor any view of them
+     * (reshape, slice, transpose) will be read again. A backend may reuse their memory at once instead of when they
+     * are collected; the CPU backend does so for its pooled results, which keeps a step's activations to what is live
+     * rather than what the collector has not reached yet. Inputs given by the caller, weights and views are ignored.
+     * The default does nothing.
+     */
+    default void release(Tensor... done) {}
+
+    /**
+     * {@code result}, after {@link #release releasing} each of {@code inputs} (nulls skipped) that it does not share
+     * memory with: for an op's inputs that nothing reads after it, whichever op it was (one may return its input).
+     */
+    default Tensor consumed(Tensor result, Tensor... inputs) {
+        for (Tensor t : inputs) {
+            if (t != null && t.storage() != result.storage()) release(t);
+        }
+        return result;
+    }
+
     @Override
     default void close() {}
 }

@@ -285,6 +285,14 @@ public final class CpuBackend implements Backend {
      * anything in the JVM, the kernels are also run on small inputs until compiled ({@link KernelWarmup}).
      */
     @Override
+    public void release(Tensor... done) {
+        for (Tensor t : done) {
+            if (t != null && t.device() == Device.CPU && t.offset() == 0 && t.isContiguous()
+                    && t.byteSize() == t.storage().byteSize()) memory.release(t.storage());
+        }
+    }
+
+    @Override
     public void prepareWeights(Collection<Tensor> weights) {
         boolean any = false;
         for (Tensor t : weights) {

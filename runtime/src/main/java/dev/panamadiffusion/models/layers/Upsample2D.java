@@ -20,6 +20,6 @@ public final class Upsample2D {
 
     public Tensor forward(Tensor x) {
         Tensor up = backend.upsampleNearest2x(x); // [N, C, 2H, 2W]
-        return conv.forward(up);                 // [N, out, 2H, 2W]
+        return backend.consumed(conv.forward(up), up); // [N, out, 2H, 2W]
     }
 }

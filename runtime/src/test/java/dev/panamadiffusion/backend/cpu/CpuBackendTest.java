@@ -109,7 +109,7 @@ class CpuBackendTest {
             "1,3,5,5,2,3,2,0,false", "2,6,12,10,9,3,1,0,true", "1,4,65,3,4,3,1,1,true", "2,33,10,10,14,3,1,1,true",
             "1,2,6,6,3,5,1,2,false", "1,20,7,7,7,3,2,1,true", "2,7,40,70,5,1,1,0,true", "1,3,8,8,4,1,2,0,false",
             "2,5,33,35,13,3,1,1,true", "1,4,6,6,3,1,1,1,true", "3,6,8,8,7,3,1,1,true", "3,5,16,16,9,1,1,0,false",
-            "5,3,8,4,8,3,1,1,true"})
+            "5,3,8,4,8,3,1,1,true", "1,2,3,3,2,3,1,2,true", "2,3,4,50,3,3,2,1,false", "1,3,2,40,4,5,1,2,true"})
     void conv2d(int n, int c, int h, int w, int o, int k, int stride, int pad, boolean withBias) {
         float[] x = rand(n * c * h * w), wt = rand(o * c * k * k), b = withBias ? rand(o) : null;
         Tensor out = CPU.conv2d(tensor(x, n, c, h, w), tensor(wt, o, c, k, k), b == null ? null : tensor(b, o), stride, pad);
