@@ -31,8 +31,8 @@ import java.util.concurrent.TimeUnit;
  */
 final class HostMemory {
     private static final long MIN_POOLED = 64L << 10; // smaller results come straight from Arena.ofAuto()
-    /** {@code -Dpd.cpu.poolBytes=N}: the pool's first threshold (default 2 GiB); lower trades collections for memory. */
-    private static final long DEFAULT_THRESHOLD = Long.getLong("pd.cpu.poolBytes", 2L << 30);
+    /** {@code -Dpd.cpu.poolBytes=N}: the pool's first threshold (default 512 MiB); lower trades collections for memory. */
+    private static final long DEFAULT_THRESHOLD = Long.getLong("pd.cpu.poolBytes", 512L << 20);
 
     private record Block(Arena arena, MemorySegment segment) {
         long size() { return segment.byteSize(); }
