@@ -305,6 +305,14 @@ public final class CpuBackend implements Backend {
         if (any) KernelWarmup.once(par.threads()); // the kernels compiled too, the first time a model loads
     }
 
+    /**
+     * Bytes of activations (pooled results) this backend has handed out so far, and the share of them that came back
+     * through {@link #release} rather than the garbage collector.
+     */
+    public long activationBytes() { return memory.borrowedBytes(); }
+
+    public long releasedActivationBytes() { return memory.releasedBytes(); }
+
     /** Bytes of packed weight panels cached now (native memory, off the Java heap). */
     public long cachedWeightBytes() { return cache.bytes(); }
 

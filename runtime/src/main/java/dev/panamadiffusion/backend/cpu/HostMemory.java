@@ -50,6 +50,7 @@ final class HostMemory {
             this.bytes = bytes;
         }
 
+        /** Returns the block, unless this loan was returned already. */
         void giveBack() {
             synchronized (HostMemory.this) {
                 if (returned) return;
@@ -70,6 +71,8 @@ final class HostMemory {
     private long threshold;
     private int collections;
     private long returns;
+    private long borrowed;  // bytes of every loan so far
+    private long released;  // of those, bytes handed back by release()
     private boolean closed;
 
     HostMemory() { this(DEFAULT_THRESHOLD); }
@@ -108,6 +111,11 @@ final class HostMemory {
 
     synchronized long lentBytes() { return lent; }
 
+    /** Bytes of all pooled results lent so far, and of those handed back by {@link #release}. */
+    synchronized long borrowedBytes() { return borrowed; }
+
+    synchronized long releasedBytes() { return released; }
+
     /** Collections this pool has requested so far. */
     synchronized int collections() { return collections; }
 
@@ -140,6 +148,7 @@ final class HostMemory {
         lease.scope = new WeakReference<>(result.scope());
         synchronized (this) {
             lent += block.size();
+            borrowed += bytes;
             leases.put(block.segment.address(), lease);
         }
         return result;
@@ -158,9 +167,14 @@ final class HostMemory {
             lease = leases.get(storage.address());
             if (lease == null || lease.returned || lease.bytes != storage.byteSize()
                     || lease.scope.get() != storage.scope()) return false;
+            lease.returned = true; // this call owns the return now: the cleaner's will do nothing
+            leases.remove(storage.address());
         }
         if (POISON_RELEASED) lease.block.segment.fill((byte) 0xff);
-        lease.giveBack();
+        synchronized (this) {
+            giveBack(lease.block);
+            released += lease.bytes;
+        }
         return true;
     }
 
