@@ -120,7 +120,10 @@ public final class CpuBackend implements Backend {
         require(lk > 0 || lq == 0, "attention over zero keys");
         Tensor out = memory.uninitialized(q.shape());
         if (out.numel() == 0) return out;
-        AttentionCpu.attention(par, q.segment(), k.segment(), v.segment(), b, lq, lk, heads, d, causal, out.segment());
+        Tensor packs = memory.uninitialized(AttentionCpu.scratchFloats(b, heads, lk, d)); // K and V^T, packed per head
+        AttentionCpu.attention(par, q.segment(), k.segment(), v.segment(), b, lq, lk, heads, d, causal, out.segment(),
+                packs.segment());
+        release(packs);
         return out;
     }
 
