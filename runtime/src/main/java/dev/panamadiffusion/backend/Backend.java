@@ -66,6 +66,16 @@ public interface Backend extends AutoCloseable {
     /** Nearest-neighbour upsampling by 2: [N, C, H, W] → [N, C, 2H, 2W]. */
     Tensor upsampleNearest2x(Tensor x);
 
+    /**
+     * {@code conv2d(upsampleNearest2x(x), weight, bias, 1, padding)}, diffusers' {@code Upsample2D}, without necessarily
+     * making the upsampled input (four times the input, 268 MB in an SD VAE decoder at 512x512): the CPU backend reads
+     * each upsampled pixel from {@code x} as its convolution packs its columns. The default composes the two ops.
+     */
+    default Tensor upsampleNearest2xConv2d(Tensor x, Tensor weight, Tensor bias, int padding) {
+        Tensor up = upsampleNearest2x(x);                            // [N, C, 2H, 2W]
+        return consumed(conv2d(up, weight, bias, 1, padding), up);   // [N, O, 2H + 2p - k + 1, ...]
+    }
+
     /** Concatenation along dim 1: [N, C1, H, W] + [N, C2, H, W] → [N, C1 + C2, H, W]. */
     Tensor concatChannels(Tensor a, Tensor b);
 

@@ -33,17 +33,24 @@ final class Conv2dCpu {
         return Packed.pack(par, w, base, k, 1, o, k, MR, arena);
     }
 
-    /**
-     * x [N, C, H, W] at element {@code xBase}, packed weight (O x C*kh*kw), bias padded to w.nPad() or null,
-     * out [N, O, Ho, Wo].
-     */
+    /** As below, x not upsampled. */
     static void conv(Parallel par, MemorySegment x, long xBase, int n, int c, int h, int wd, Packed w, int kh, int kw,
                      int stride, int pad, float[] bias, MemorySegment out) {
+        conv(par, x, xBase, n, c, h, wd, 1, w, kh, kw, stride, pad, bias, out);
+    }
+
+    /**
+     * x [N, C, H, W] at element {@code xBase}, upsampled ×{@code up} (nearest; read in place, never made), convolved
+     * with the packed weight (O x C*kh*kw), bias padded to w.nPad() or null: out [N, O, Ho, Wo] of the (up·H) x (up·W)
+     * input.
+     */
+    static void conv(Parallel par, MemorySegment x, long xBase, int n, int c, int h, int wd, int up, Packed w, int kh,
+                     int kw, int stride, int pad, float[] bias, MemorySegment out) {
         final int o = w.n();
-        final int ho = (h + 2 * pad - kh) / stride + 1;
-        final int wo = (wd + 2 * pad - kw) / stride + 1;
+        final int ho = (h * up + 2 * pad - kh) / stride + 1;
+        final int wo = (wd * up + 2 * pad - kw) / stride + 1;
         final int pixels = ho * wo;
-        final boolean direct = kh == 1 && kw == 1 && stride == 1 && pad == 0;
+        final boolean direct = kh == 1 && kw == 1 && stride == 1 && pad == 0 && up == 1;
         // Column chunks: NC output pixels, spanning images when whole panels never straddle two (so a weight block
         // serves every image while in cache), else per image.
         final boolean span = pixels % NR == 0;
@@ -73,7 +80,7 @@ final class Conv2dCpu {
                     if (direct) {
                         packDirect(x, xBase + (long) pc.img * c * pixels + pc.j0, pixels, k0, kc, pc.cols, b, pc.q0);
                     } else {
-                        packColumns(x, xBase + (long) pc.img * c * h * wd, h, wd, kw, khw, stride, pad, k0, kc, pc.runs, b, pc.q0);
+                        packColumns(x, xBase + (long) pc.img * c * h * wd, h, wd, up, kw, khw, stride, pad, k0, kc, pc.runs, b, pc.q0);
                     }
                 }
                 boolean acc = kb > 0;
@@ -162,11 +169,13 @@ final class Conv2dCpu {
     }
 
     /**
-     * B block for reduction [k0, k0 + kc): b[q][kk][jj] = x[img, ch, oy*stride + ky - pad, ox*stride + kx - pad], zero
-     * where that is outside the h x wd plane; {@code imgBase} is the image's first element in {@code x}.
+     * B block for reduction [k0, k0 + kc): b[q][kk][jj] = u[img, ch, oy*stride + ky - pad, ox*stride + kx - pad], zero
+     * where that is outside the plane, u being x (h x wd planes) upsampled ×{@code up}; {@code imgBase} is the image's
+     * first element in {@code x}.
      */
-    private static void packColumns(MemorySegment x, long imgBase, int h, int wd, int kw, int khw, int stride, int pad,
-                                    int k0, int kc, Runs runs, float[] b, int q0) {
+    private static void packColumns(MemorySegment x, long imgBase, int h, int wd, int up, int kw, int khw, int stride,
+                                    int pad, int k0, int kc, Runs runs, float[] b, int q0) {
+        final int hu = h * up, wu = wd * up;
         final int panelStride = kc * NR;
         final int bBase = q0 * panelStride;
         for (int kk = 0; kk < kc; kk++) {
@@ -180,13 +189,18 @@ final class Conv2dCpu {
                 int dst = bBase + runs.panel[r] * panelStride + dstK + runs.dst[r];
                 int len = runs.len[r];
                 int iy = runs.oy[r] * stride + ky - pad;
-                if (iy < 0 || iy >= h) {
+                if (iy < 0 || iy >= hu) {
                     Arrays.fill(b, dst, dst + len, 0f);
                     continue;
                 }
-                long row = plane + (long) iy * wd;
+                long row = plane + (long) (iy / up) * wd;
                 int ix0 = runs.ox[r] * stride + kx - pad; // input column of the run's first output
-                if (stride == 1) {
+                if (up == 2 && stride == 1) {
+                    for (int i = 0; i < len; i++) {
+                        int ix = ix0 + i;
+                        b[dst + i] = ix >= 0 && ix < wu ? x.getAtIndex(F, row + (ix >> 1)) : 0f;
+                    }
+                } else if (stride == 1 && up == 1) {
                     // [0, lead) left of the plane, [lead, end) inside it, [end, len) right of it
                     int lead = Math.min(len, Math.max(0, -ix0));
                     int end = Math.max(lead, Math.min(len, wd - ix0));
@@ -202,7 +216,7 @@ final class Conv2dCpu {
                 } else {
                     for (int i = 0; i < len; i++) {
                         int ix = ix0 + i * stride;
-                        b[dst + i] = ix >= 0 && ix < wd ? x.getAtIndex(F, row + ix) : 0f;
+                        b[dst + i] = ix >= 0 && ix < wu ? x.getAtIndex(F, row + ix / up) : 0f;
                     }
                 }
             }

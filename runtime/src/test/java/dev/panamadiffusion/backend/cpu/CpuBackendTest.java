@@ -118,6 +118,25 @@ class CpuBackendTest {
         assertClose(Reference.conv2d(x, n, c, h, w, wt, o, k, k, b, stride, pad), out, 1e-5);
     }
 
+    @ParameterizedTest
+    @CsvSource({"1,3,5,7,4,3,1,true", "2,5,8,8,6,3,1,false", "1,4,17,3,5,3,0,true", "2,3,4,4,2,1,0,true",
+            "1,2,3,3,3,5,2,false", "2,33,6,25,7,3,1,true", "1,70,4,4,9,3,1,true"})
+    void upsampledConvolutionIsTheConvolutionOfTheUpsampledInput(int n, int c, int h, int w, int o, int k, int pad,
+                                                                 boolean withBias) {
+        float[] x = rand(n * c * h * w), wt = rand(o * c * k * k), b = withBias ? rand(o) : null;
+        Tensor xt = tensor(x, n, c, h, w), wtt = tensor(wt, o, c, k, k), bt = b == null ? null : tensor(b, o);
+        Tensor fused = CPU.upsampleNearest2xConv2d(xt, wtt, bt, pad);
+        Tensor composed = CPU.conv2d(CPU.upsampleNearest2x(xt), wtt, bt, 1, pad);
+        assertArrayEquals(composed.shape(), fused.shape());
+        assertArrayEquals(composed.toFloatArray(), fused.toFloatArray(), "the same sums in the same order");
+        float[] up = new float[n * c * 4 * h * w]; // and against the naive convolution of a naive upsampling
+        for (int i = 0; i < up.length; i++) {
+            int xx = i % (2 * w), yy = i / (2 * w) % (2 * h), plane = i / (4 * h * w);
+            up[i] = x[plane * h * w + (yy / 2) * w + xx / 2];
+        }
+        assertClose(Reference.conv2d(up, n, c, 2 * h, 2 * w, wt, o, k, k, b, 1, pad), fused, 1e-5);
+    }
+
     @Test
     void conv2dLargeReductionSpansSeveralBlocks() {
         int n = 2, c = 70, h = 6, w = 5, o = 9; // K = 630 > one reduction block
