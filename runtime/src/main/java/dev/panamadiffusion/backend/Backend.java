@@ -66,6 +66,16 @@ public interface Backend extends AutoCloseable {
     /** Nearest-neighbour upsampling by 2: [N, C, H, W] → [N, C, 2H, 2W]. */
     Tensor upsampleNearest2x(Tensor x);
 
+    /**
+     * {@code conv2d(upsampleNearest2x(x), weight, bias, 1, padding)}, diffusers' {@code Upsample2D}, without necessarily
+     * making the upsampled input (four times the input, 268 MB in an SD VAE decoder at 512x512): the CPU backend reads
+     * each upsampled pixel from {@code x} as its convolution packs its columns. The default composes the two ops.
+     */
+    default Tensor upsampleNearest2xConv2d(Tensor x, Tensor weight, Tensor bias, int padding) {
+        Tensor up = upsampleNearest2x(x);                            // [N, C, 2H, 2W]
+        return consumed(conv2d(up, weight, bias, 1, padding), up);   // [N, O, 2H + 2p - k + 1, ...]
+    }
+
     /** Concatenation along dim 1: [N, C1, H, W] + [N, C2, H, W] → [N, C1 + C2, H, W]. */
     Tensor concatChannels(Tensor a, Tensor b);
 
@@ -93,6 +103,26 @@ public interface Backend extends AutoCloseable {
      * nothing (a backend that prepared them at {@link #upload}).
      */
     default void prepareWeights(java.util.Collection<Tensor> weights) {}
+
+    /**
+     * A hint that the caller is done with these results of this backend's ops: neither they nor any view of them
+     * (reshape, slice, transpose) will be read again. A backend may reuse their memory at once instead of when they
+     * are collected; the CPU backend does so for its pooled results, which keeps a step's activations to what is live
+     * rather than what the collector has not reached yet. Inputs given by the caller, weights and views are ignored.
+     * The default does nothing.
+     */
+    default void release(Tensor... done) {}
+
+    /**
+     * {@code result}, after {@link #release releasing} each of {@code inputs} (nulls skipped) that it does not share
+     * memory with: for an op's inputs that nothing reads after it, whichever op it was (one may return its input).
+     */
+    default Tensor consumed(Tensor result, Tensor... inputs) {
+        for (Tensor t : inputs) {
+            if (t != null && t.storage() != result.storage()) release(t);
+        }
+        return result;
+    }
 
     @Override
     default void close() {}

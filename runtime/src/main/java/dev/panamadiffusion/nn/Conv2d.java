@@ -23,4 +23,10 @@ public final class Conv2d {
     public Tensor forward(Tensor x) { // [N, in, H, W] -> [N, out, H', W']
         return w.backend().conv2d(x, weight.tensor(), bias, stride, padding);
     }
+
+    /** This convolution (stride 1) of x upsampled ×2, nearest: [N, in, H, W] -> [N, out, (2H)', (2W)']. */
+    public Tensor forwardUpsampled2x(Tensor x) {
+        if (stride != 1) throw new IllegalStateException("an upsampling convolution has stride 1, this one " + stride);
+        return w.backend().upsampleNearest2xConv2d(x, weight.tensor(), bias, padding);
+    }
 }

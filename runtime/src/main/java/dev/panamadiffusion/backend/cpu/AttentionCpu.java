@@ -32,18 +32,27 @@ final class AttentionCpu {
     private static final ByteOrder NO = ByteOrder.nativeOrder();
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT_UNALIGNED;
 
-    /** q [B, Lq, H*d], k and v [B, Lk, H*d] (contiguous, element offset 0) → out [B, Lq, H*d]. */
+    /** Floats of scratch {@link #attention} needs: every (batch, head)'s packed K and V^T. */
+    static long scratchFloats(int batch, int heads, int lk, int d) {
+        return (long) batch * heads * (Packed.bytes(lk, d, MR) + Packed.bytes(d, lk, MR)) / 4;
+    }
+
+    /**
+     * q [B, Lq, H*d], k and v [B, Lk, H*d] (contiguous, element offset 0) → out [B, Lq, H*d]; {@code scratch} holds
+     * at least {@link #scratchFloats} floats (any contents), for the packed keys and values.
+     */
     static void attention(Parallel par, MemorySegment q, MemorySegment k, MemorySegment v, int batch, int lq, int lk,
-                          int heads, int d, boolean causal, MemorySegment out) {
+                          int heads, int d, boolean causal, MemorySegment out, MemorySegment scratch) {
         final int hd = heads * d;
         final Packed[] kp = new Packed[batch * heads];
         final Packed[] vt = new Packed[batch * heads];
+        final long kBytes = Packed.bytes(lk, d, MR), vBytes = Packed.bytes(d, lk, MR);
+        if (scratch.byteSize() < (long) batch * heads * (kBytes + vBytes)) throw new IllegalArgumentException("attention scratch too small");
         par.forEach(batch * heads, bh -> {
             long base = (long) (bh / heads) * lk * hd + (long) (bh % heads) * d;
-            // K_h [Lk, d], one reduction block; on the heap, as the array kernel reads it
-            MemorySegment kh = MemorySegment.ofArray(new float[Math.toIntExact(Packed.bytes(lk, d, MR) / 4)]);
-            kp[bh] = Packed.pack(null, k, base, hd, 1, lk, d, MR, d, kh);
-            vt[bh] = packTransposed(v, base, hd, lk, d);          // V_h^T [d, Lk], reduction blocks of KB keys
+            long at = bh * (kBytes + vBytes);
+            kp[bh] = Packed.pack(null, k, base, hd, 1, lk, d, MR, d, scratch.asSlice(at, kBytes)); // K_h [Lk, d], one reduction block
+            vt[bh] = packTransposed(v, base, hd, lk, d, scratch.asSlice(at + kBytes, vBytes)); // V_h^T [d, Lk], blocks of KB keys
         });
         final int qPanels = (lq + NR - 1) / NR;
         final int groups = (qPanels + PANELS - 1) / PANELS;
@@ -59,24 +68,21 @@ final class AttentionCpu {
         });
     }
 
-    /** V^T as MR-wide A panels over d with reduction blocks of exactly KB keys, on the heap. */
-    private static Packed packTransposed(MemorySegment v, long base, long ld, int lk, int d) {
+    /** V^T as MR-wide A panels over d with reduction blocks of exactly KB keys, into {@code data}. */
+    private static Packed packTransposed(MemorySegment v, long base, long ld, int lk, int d, MemorySegment data) {
         int dPad = Packed.pad(d, MR);
         int kc = Math.min(KB, lk);
-        float[] data = new float[Math.multiplyExact(dPad, lk)];
-        Packed p = new Packed(MemorySegment.ofArray(data), d, dPad, lk, kc, MR);
-        float[] row = new float[d];
+        Packed p = new Packed(data, d, dPad, lk, kc, MR);
+        float[] row = Scratch.get().row(dPad);
+        java.util.Arrays.fill(row, d, dPad, 0f); // the last panel's padding rows
         for (int r = 0; r < lk; r++) {
             MemorySegment.copy(v, F, (base + r * ld) * 4, row, 0, d);
             int kb = r / kc;
             int kk = r % kc;
-            for (int i = 0; i < d; i++) data[p.offset(kb, i / MR) + kk * MR + i % MR] = row[i];
+            for (int i = 0; i < dPad; i++) data.setAtIndex(F, p.offset(kb, i / MR) + kk * MR + i % MR, row[i]);
         }
         return p;
     }
-
-    /** The array behind a heap-packed operand. */
-    private static float[] heap(Packed p) { return (float[]) p.data().heapBase().orElseThrow(); }
 
     /** One task: the queries [q0, q1) of one (batch, head). */
     private static final class Block {
@@ -85,6 +91,7 @@ final class AttentionCpu {
         final int d;
         final int lk;
         final boolean causal;
+        final float[] alpha = new float[NR];
 
         Block(Packed kh, Packed vh, int d, int lk, boolean causal) {
             this.kh = kh;
@@ -116,8 +123,8 @@ final class AttentionCpu {
             float[] l = new float[panels * NR];
             java.util.Arrays.fill(m, Float.NEGATIVE_INFINITY);
             boolean[] started = new boolean[panels];
-            float[] kd = heap(kh);
-            float[] vd = heap(vh);
+            MemorySegment kd = kh.data();
+            MemorySegment vd = vh.data();
             for (int kb = 0; kb < vh.blocks(); kb++) {
                 int r0 = kb * vh.kc();
                 int rows = vh.kcOf(kb);
@@ -189,7 +196,7 @@ final class AttentionCpu {
             VectorMath.expInPlace(pt, 0, rows * NR);
             FloatVector sum0 = FloatVector.zero(S), sum1 = sum0;
             if (!first) {
-                float[] alpha = new float[NR];
+                float[] alpha = this.alpha;
                 m0.sub(n0).intoArray(alpha, 0);
                 m1.sub(n1).intoArray(alpha, VL);
                 VectorMath.expInPlace(alpha, 0, NR);

@@ -17,8 +17,8 @@ import static dev.panamadiffusion.backend.cpu.Microkernel.VL;
 /**
  * 2-D convolution as implicit GEMM: per image, out[O, Ho*Wo] = W[O, C*kh*kw] · cols[C*kh*kw, Ho*Wo]. The weight is
  * packed once into MR-wide A panels; the column matrix is never materialised: each task packs its block of output
- * pixels, one reduction block at a time, into NR-wide B panels, from a zero-padded copy of the input (or, for a
- * 1x1 convolution, straight from the input).
+ * pixels, one reduction block at a time, into NR-wide B panels, straight from the input (the padding's zeros
+ * written where a window leaves it: no padded copy of the input, which for a VAE decoder plane is hundreds of MB).
  */
 final class Conv2dCpu {
     private Conv2dCpu() {}
@@ -38,20 +38,24 @@ final class Conv2dCpu {
         return Packed.pack(par, w, base, k, 1, o, k, MR, format, arena);
     }
 
-    /**
-     * x [N, C, H, W] at element {@code xBase}, packed weight (O x C*kh*kw), bias padded to w.nPad() or null,
-     * out [N, O, Ho, Wo].
-     */
+    /** As below, x not upsampled. */
     static void conv(Parallel par, MemorySegment x, long xBase, int n, int c, int h, int wd, Packed w, int kh, int kw,
                      int stride, int pad, float[] bias, MemorySegment out) {
+        conv(par, x, xBase, n, c, h, wd, 1, w, kh, kw, stride, pad, bias, out);
+    }
+
+    /**
+     * x [N, C, H, W] at element {@code xBase}, upsampled ×{@code up} (nearest; read in place, never made), convolved
+     * with the packed weight (O x C*kh*kw), bias padded to w.nPad() or null: out [N, O, Ho, Wo] of the (up·H) x (up·W)
+     * input.
+     */
+    static void conv(Parallel par, MemorySegment x, long xBase, int n, int c, int h, int wd, int up, Packed w, int kh,
+                     int kw, int stride, int pad, float[] bias, MemorySegment out) {
         final int o = w.n();
-        final int hp = h + 2 * pad;
-        final int wp = wd + 2 * pad;
-        final int ho = (hp - kh) / stride + 1;
-        final int wo = (wp - kw) / stride + 1;
+        final int ho = (h * up + 2 * pad - kh) / stride + 1;
+        final int wo = (wd * up + 2 * pad - kw) / stride + 1;
         final int pixels = ho * wo;
-        final boolean direct = kh == 1 && kw == 1 && stride == 1 && pad == 0;
-        final float[] xp = direct ? null : padded(par, x, xBase, n * c, h, wd, pad);
+        final boolean direct = kh == 1 && kw == 1 && stride == 1 && pad == 0 && up == 1;
         // Column chunks: NC output pixels, spanning images when whole panels never straddle two (so a weight block
         // serves every image while in cache), else per image.
         final boolean span = pixels % NR == 0;
@@ -71,7 +75,7 @@ final class Conv2dCpu {
             int chunk = task / ot;
             long j0 = span ? (long) chunk * NC : (long) (chunk / perImage) * pixels + (long) (chunk % perImage) * NC;
             long j1 = span ? Math.min((long) n * pixels, j0 + NC) : Math.min(j0 + NC, (chunk / perImage + 1L) * pixels);
-            Piece[] pieces = Piece.split(j0, j1, pixels, wo, stride, wp);
+            Piece[] pieces = Piece.split(j0, j1, pixels, wo);
             int colPanels = pieces[pieces.length - 1].q0 + pieces[pieces.length - 1].panels;
             float[] b = Scratch.get().b(colPanels * NR * w.kc());
             for (int kb = 0; kb < w.blocks(); kb++) {
@@ -81,7 +85,7 @@ final class Conv2dCpu {
                     if (direct) {
                         packDirect(x, xBase + (long) pc.img * c * pixels + pc.j0, pixels, k0, kc, pc.cols, b, pc.q0);
                     } else {
-                        packColumns(xp, pc.img * c * hp * wp, hp, wp, kw, khw, stride, k0, kc, pc.runs, b, pc.q0);
+                        packColumns(x, xBase + (long) pc.img * c * h * wd, h, wd, up, kw, khw, stride, pad, k0, kc, pc.runs, b, pc.q0);
                     }
                 }
                 boolean acc = kb > 0;
@@ -123,14 +127,14 @@ final class Conv2dCpu {
             this.runs = runs;
         }
 
-        static Piece[] split(long g0, long g1, int pixels, int wo, int stride, int wp) {
+        static Piece[] split(long g0, long g1, int pixels, int wo) {
             java.util.List<Piece> list = new java.util.ArrayList<>(2);
             int q0 = 0;
             for (long g = g0; g < g1; ) {
                 int img = (int) (g / pixels);
                 int j = (int) (g % pixels);
                 int cols = (int) Math.min(g1 - g, pixels - j);
-                Piece pc = new Piece(img, j, cols, q0, new Runs(j, cols, wo, stride, wp));
+                Piece pc = new Piece(img, j, cols, q0, new Runs(j, cols, wo));
                 list.add(pc);
                 q0 += pc.panels;
                 g += cols;
@@ -139,37 +143,18 @@ final class Conv2dCpu {
         }
     }
 
-    /** The input with {@code pad} zeros around every plane, in the calling thread's scratch: [planes, h+2p, w+2p]. */
-    private static float[] padded(Parallel par, MemorySegment x, long xBase, int planes, int h, int wd, int pad) {
-        int hp = h + 2 * pad;
-        int wp = wd + 2 * pad;
-        float[] xp = Scratch.get().padded(Math.multiplyExact(Math.multiplyExact(planes, hp), wp));
-        par.forEach(planes, plane -> {
-            long src = xBase + (long) plane * h * wd;
-            int base = plane * hp * wp;
-            Arrays.fill(xp, base, base + pad * wp, 0f);
-            for (int y = 0; y < h; y++) {
-                int row = base + (y + pad) * wp;
-                Arrays.fill(xp, row, row + pad, 0f);
-                MemorySegment.copy(x, F, (src + (long) y * wd) * 4, xp, row + pad, wd);
-                Arrays.fill(xp, row + pad + wd, row + wp, 0f);
-            }
-            Arrays.fill(xp, base + (pad + h) * wp, base + hp * wp, 0f);
-        });
-        return xp;
-    }
-
     /** The pieces of a block of output pixels that are contiguous in one output row and one B panel. */
     private static final class Runs {
         final int[] dst;  // offset within a panel row block: (jj / NR) * kc * NR is added per k block
         final int[] panel;
-        final int[] src;  // offset of the first input element relative to (ky, kx) = (0, 0)
+        final int[] oy;   // the run's output row
+        final int[] ox;   // and its first output column
         final int[] len;
         final int count;
 
-        Runs(int j0, int cols, int wo, int stride, int wp) {
+        Runs(int j0, int cols, int wo) {
             int max = cols + (cols / Math.max(1, wo)) + 2 + cols / NR;
-            int[] d = new int[max], p = new int[max], s = new int[max], l = new int[max];
+            int[] d = new int[max], p = new int[max], y = new int[max], x = new int[max], l = new int[max];
             int r = 0;
             for (int j = j0, end = j0 + cols; j < end; ) {
                 int oy = j / wo;
@@ -178,22 +163,29 @@ final class Conv2dCpu {
                 int run = Math.min(Math.min(wo - ox, end - j), NR - jj % NR);
                 d[r] = jj % NR;
                 p[r] = jj / NR;
-                s[r] = oy * stride * wp + ox * stride;
+                y[r] = oy;
+                x[r] = ox;
                 l[r] = run;
                 r++;
                 j += run;
             }
             dst = d;
             panel = p;
-            src = s;
+            this.oy = y;
+            this.ox = x;
             len = l;
             count = r;
         }
     }
 
-    /** B block for reduction [k0, k0 + kc): b[q][kk][jj] = xp[img, ch, oy*stride + ky, ox*stride + kx]. */
-    private static void packColumns(float[] xp, int imgBase, int hp, int wp, int kw, int khw, int stride, int k0, int kc,
-                                    Runs runs, float[] b, int q0) {
+    /**
+     * B block for reduction [k0, k0 + kc): b[q][kk][jj] = u[img, ch, oy*stride + ky - pad, ox*stride + kx - pad], zero
+     * where that is outside the plane, u being x (h x wd planes) upsampled ×{@code up}; {@code imgBase} is the image's
+     * first element in {@code x}.
+     */
+    private static void packColumns(MemorySegment x, long imgBase, int h, int wd, int up, int kw, int khw, int stride,
+                                    int pad, int k0, int kc, Runs runs, float[] b, int q0) {
+        final int hu = h * up, wu = wd * up;
         final int panelStride = kc * NR;
         final int bBase = q0 * panelStride;
         for (int kk = 0; kk < kc; kk++) {
@@ -201,21 +193,41 @@ final class Conv2dCpu {
             int ch = kIdx / khw;
             int ky = (kIdx % khw) / kw;
             int kx = kIdx % kw;
-            int srcK = imgBase + (ch * hp + ky) * wp + kx;
+            long plane = imgBase + (long) ch * h * wd;
             int dstK = kk * NR;
             for (int r = 0; r < runs.count; r++) {
-                int src = srcK + runs.src[r];
                 int dst = bBase + runs.panel[r] * panelStride + dstK + runs.dst[r];
                 int len = runs.len[r];
-                if (stride == 1) {
-                    int i = 0;
-                    for (; i + VL <= len; i += VL) FloatVector.fromArray(S, xp, src + i).intoArray(b, dst + i);
-                    if (i < len) {
-                        VectorMask<Float> m = S.indexInRange(i, len);
-                        FloatVector.fromArray(S, xp, src + i, m).intoArray(b, dst + i, m);
+                int iy = runs.oy[r] * stride + ky - pad;
+                if (iy < 0 || iy >= hu) {
+                    Arrays.fill(b, dst, dst + len, 0f);
+                    continue;
+                }
+                long row = plane + (long) (iy / up) * wd;
+                int ix0 = runs.ox[r] * stride + kx - pad; // input column of the run's first output
+                if (up == 2 && stride == 1) {
+                    for (int i = 0; i < len; i++) {
+                        int ix = ix0 + i;
+                        b[dst + i] = ix >= 0 && ix < wu ? x.getAtIndex(F, row + (ix >> 1)) : 0f;
                     }
+                } else if (stride == 1 && up == 1) {
+                    // [0, lead) left of the plane, [lead, end) inside it, [end, len) right of it
+                    int lead = Math.min(len, Math.max(0, -ix0));
+                    int end = Math.max(lead, Math.min(len, wd - ix0));
+                    if (lead > 0) Arrays.fill(b, dst, dst + lead, 0f);
+                    long src = (row + ix0) * 4L;
+                    int i = lead;
+                    for (; i + VL <= end; i += VL) FloatVector.fromMemorySegment(S, x, src + i * 4L, NO).intoArray(b, dst + i);
+                    if (i < end) {
+                        VectorMask<Float> m = S.indexInRange(i, end);
+                        FloatVector.fromMemorySegment(S, x, src + i * 4L, NO, m).intoArray(b, dst + i, m);
+                    }
+                    if (end < len) Arrays.fill(b, dst + end, dst + len, 0f);
                 } else {
-                    for (int i = 0; i < len; i++) b[dst + i] = xp[src + i * stride];
+                    for (int i = 0; i < len; i++) {
+                        int ix = ix0 + i * stride;
+                        b[dst + i] = ix >= 0 && ix < wu ? x.getAtIndex(F, row + ix / up) : 0f;
+                    }
                 }
             }
         }

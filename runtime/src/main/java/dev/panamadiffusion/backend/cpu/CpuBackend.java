@@ -102,11 +102,29 @@ public final class CpuBackend implements Backend {
 
     @Override
     public Tensor conv2d(Tensor x, Tensor weight, Tensor bias, int stride, int padding) {
+        return conv2d(x, weight, bias, stride, padding, 1);
+    }
+
+    /** Read in place: the upsampled input is never made ({@link Conv2dCpu#conv}'s {@code up}). */
+    @Override
+    public Tensor upsampleNearest2xConv2d(Tensor x, Tensor weight, Tensor bias, int padding) {
+        x = f32(x);
+        require(x.rank() == 4, "upsampleNearest2x wants [N, C, H, W], got " + x);
+        if (format == Packed.Format.F32 && weight.rank() == 4 && WinogradCpu.applies((int) x.dim(0), (int) x.dim(1), 2 * (int) x.dim(2), 2 * (int) x.dim(3), (int) weight.dim(0),
+                (int) weight.dim(2), (int) weight.dim(3), 1, padding)) {
+            return Backend.super.upsampleNearest2xConv2d(x, weight, bias, padding); // Winograd reads a materialised input
+        }
+        return conv2d(x, weight, bias, 1, padding, 2);
+    }
+
+    /** conv2d of x upsampled ×{@code up} (nearest; 1: x itself). */
+    private Tensor conv2d(Tensor x, Tensor weight, Tensor bias, int stride, int padding, int up) {
         x = f32(x);
         weight = weightF32(weight);
         require(x.rank() == 4 && weight.rank() == 4, "conv2d wants x [N, C, H, W] and weight [O, C, kh, kw], got " + x + ", " + weight);
         require(stride >= 1 && padding >= 0, "conv2d stride " + stride + ", padding " + padding);
-        int n = Math.toIntExact(x.dim(0)), c = Math.toIntExact(x.dim(1)), h = Math.toIntExact(x.dim(2)), w = Math.toIntExact(x.dim(3));
+        int n = Math.toIntExact(x.dim(0)), c = Math.toIntExact(x.dim(1));
+        int h = Math.toIntExact(x.dim(2) * up), w = Math.toIntExact(x.dim(3) * up); // the (upsampled) input's size
         int o = Math.toIntExact(weight.dim(0)), kh = Math.toIntExact(weight.dim(2)), kw = Math.toIntExact(weight.dim(3));
         require(weight.dim(1) == c, "conv2d input " + x + " does not match weight " + weight);
         int ho = (h + 2 * padding - kh) / stride + 1;
@@ -115,7 +133,7 @@ public final class CpuBackend implements Backend {
         int k = c * kh * kw;
         Tensor out = k == 0 ? memory.zeros(n, o, ho, wo) : memory.uninitialized(n, o, ho, wo);
         if (out.numel() == 0) return out;
-        if (format == Packed.Format.F32 && WinogradCpu.applies(n, c, h, w, o, kh, kw, stride, padding)) {
+        if (format == Packed.Format.F32 && up == 1 && WinogradCpu.applies(n, c, h, w, o, kh, kw, stride, padding)) {
             Packed pu = packedWinograd(weight);
             WinogradCpu.conv(par, x.segment(), 0, n, c, h, w, pu, o, padding, biasArray(bias, o, o), out.segment());
             Reference.reachabilityFence(weight);
@@ -127,7 +145,7 @@ public final class CpuBackend implements Backend {
             Elementwise.addPerRow(par, out.segment(), repeat(b, n, o), out.segment(), n * o, (long) ho * wo);
             return out;
         }
-        Conv2dCpu.conv(par, x.segment(), 0, n, c, h, w, pw, kh, kw, stride, padding, b, out.segment());
+        Conv2dCpu.conv(par, x.segment(), 0, n, c, h / up, w / up, up, pw, kh, kw, stride, padding, b, out.segment());
         Reference.reachabilityFence(weight);
         return out;
     }
@@ -146,7 +164,10 @@ public final class CpuBackend implements Backend {
         require(lk > 0 || lq == 0, "attention over zero keys");
         Tensor out = memory.uninitialized(q.shape());
         if (out.numel() == 0) return out;
-        AttentionCpu.attention(par, q.segment(), k.segment(), v.segment(), b, lq, lk, heads, d, causal, out.segment());
+        Tensor packs = memory.uninitialized(AttentionCpu.scratchFloats(b, heads, lk, d)); // K and V^T, packed per head
+        AttentionCpu.attention(par, q.segment(), k.segment(), v.segment(), b, lq, lk, heads, d, causal, out.segment(),
+                packs.segment());
+        release(packs);
         return out;
     }
 
@@ -311,6 +332,14 @@ public final class CpuBackend implements Backend {
      * anything in the JVM, the kernels are also run on small inputs until compiled ({@link KernelWarmup}).
      */
     @Override
+    public void release(Tensor... done) {
+        for (Tensor t : done) {
+            if (t != null && t.device() == Device.CPU && t.offset() == 0 && t.isContiguous()
+                    && t.byteSize() == t.storage().byteSize()) memory.release(t.storage());
+        }
+    }
+
+    @Override
     public void prepareWeights(Collection<Tensor> weights) {
         boolean any = false;
         for (Tensor t : weights) {
@@ -322,6 +351,14 @@ public final class CpuBackend implements Backend {
         }
         if (any) KernelWarmup.once(par.threads()); // the kernels compiled too, the first time a model loads
     }
+
+    /**
+     * Bytes of activations (pooled results) this backend has handed out so far, and the share of them that came back
+     * through {@link #release} rather than the garbage collector.
+     */
+    public long activationBytes() { return memory.borrowedBytes(); }
+
+    public long releasedActivationBytes() { return memory.releasedBytes(); }
 
     /** Bytes of packed weight panels cached now (native memory, off the Java heap). */
     public long cachedWeightBytes() { return cache.bytes(); }

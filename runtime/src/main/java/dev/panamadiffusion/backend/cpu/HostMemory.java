@@ -5,7 +5,9 @@ import dev.panamadiffusion.tensor.Tensor;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.ref.WeakReference;
 import java.util.ArrayDeque;
+import java.util.HashMap;
 import java.util.Iterator;
 import java.util.LinkedHashSet;
 import java.util.TreeMap;
@@ -21,25 +23,56 @@ import java.util.concurrent.TimeUnit;
  * the pool would grow past its threshold, the free blocks unused for longest are released first; if that is not
  * enough, a collection is requested and the pool waits for the blocks it returns. The threshold then adapts to
  * twice the memory still lent out.
+ *
+ * <p>{@link #release} hands a result's block back at once, without waiting for the collector, when its caller knows
+ * that neither it nor any view of it will be read again (the model code does so for the large intermediates of its
+ * blocks). A released block is filled with NaNs under {@code -Dpd.cpu.poison=true} or with assertions enabled (the
+ * tests), so that a read after release shows up as NaN in every parity test.
  */
 final class HostMemory {
     private static final long MIN_POOLED = 64L << 10; // smaller results come straight from Arena.ofAuto()
-    /** {@code -Dpd.cpu.poolBytes=N}: the pool's first threshold (default 2 GiB); lower trades collections for memory. */
-    private static final long DEFAULT_THRESHOLD = Long.getLong("pd.cpu.poolBytes", 2L << 30);
+    /** {@code -Dpd.cpu.poolBytes=N}: the pool's first threshold (default 512 MiB); lower trades collections for memory. */
+    private static final long DEFAULT_THRESHOLD = Long.getLong("pd.cpu.poolBytes", 512L << 20);
 
     private record Block(Arena arena, MemorySegment segment) {
         long size() { return segment.byteSize(); }
     }
 
+    /** One loan of a block: returned once, by {@link #release} or by the cleaner of the result's arena. */
+    private final class Lease {
+        final Block block;
+        final long bytes;
+        WeakReference<MemorySegment.Scope> scope; // the result's: tells this loan from a later one of the same block
+        boolean returned; // guarded by HostMemory.this
+
+        Lease(Block block, long bytes) {
+            this.block = block;
+            this.bytes = bytes;
+        }
+
+        /** Returns the block, unless this loan was returned already. */
+        void giveBack() {
+            synchronized (HostMemory.this) {
+                if (returned) return;
+                returned = true;
+                leases.remove(block.segment.address());
+                HostMemory.this.giveBack(block);
+            }
+        }
+    }
+
     // guarded by this
     private final TreeMap<Long, ArrayDeque<Block>> free = new TreeMap<>();
     private final LinkedHashSet<Block> idle = new LinkedHashSet<>(); // free blocks, least recently returned first
+    private final HashMap<Long, Lease> leases = new HashMap<>();      // blocks lent out, by address
     private long pooled;                                             // bytes in all blocks, lent or free
     private long lent;
     private final long initialThreshold;
     private long threshold;
     private int collections;
     private long returns;
+    private long borrowed;  // bytes of every loan so far
+    private long released;  // of those, bytes handed back by release()
     private boolean closed;
 
     HostMemory() { this(DEFAULT_THRESHOLD); }
@@ -55,6 +88,7 @@ final class HostMemory {
      * before writing it shows up in its tests (a recycled block otherwise holds an earlier result's numbers).
      */
     static final boolean POISON = Boolean.getBoolean("pd.cpu.poison");
+    private static final boolean POISON_RELEASED = POISON || HostMemory.class.desiredAssertionStatus();
 
     /** An f32 tensor whose contents are unspecified: the caller writes every element. */
     Tensor uninitialized(long... shape) {
@@ -76,6 +110,11 @@ final class HostMemory {
     synchronized long pooledBytes() { return pooled; }
 
     synchronized long lentBytes() { return lent; }
+
+    /** Bytes of all pooled results lent so far, and of those handed back by {@link #release}. */
+    synchronized long borrowedBytes() { return borrowed; }
+
+    synchronized long releasedBytes() { return released; }
 
     /** Collections this pool has requested so far. */
     synchronized int collections() { return collections; }
@@ -104,11 +143,39 @@ final class HostMemory {
                 pooled += size;
             }
         }
+        Lease lease = new Lease(block, bytes);
+        MemorySegment result = block.segment.reinterpret(bytes, Arena.ofAuto(), ignored -> lease.giveBack());
+        lease.scope = new WeakReference<>(result.scope());
         synchronized (this) {
             lent += block.size();
+            borrowed += bytes;
+            leases.put(block.segment.address(), lease);
         }
-        final Block b = block;
-        return block.segment.reinterpret(bytes, Arena.ofAuto(), ignored -> giveBack(b));
+        return result;
+    }
+
+    /**
+     * Takes back the block behind {@code storage} (a result's whole storage segment, as {@link #uninitialized} or
+     * {@link #zeros} lent it) now; the caller must not read it, or any view of it, again. Anything else (small
+     * results, weights, views, segments this pool did not lend, a block already returned) is left alone.
+     *
+     * @return whether a block was taken back
+     */
+    boolean release(MemorySegment storage) {
+        Lease lease;
+        synchronized (this) {
+            lease = leases.get(storage.address());
+            if (lease == null || lease.returned || lease.bytes != storage.byteSize()
+                    || lease.scope.get() != storage.scope()) return false;
+            lease.returned = true; // this call owns the return now: the cleaner's will do nothing
+            leases.remove(storage.address());
+        }
+        if (POISON_RELEASED) lease.block.segment.fill((byte) 0xff);
+        synchronized (this) {
+            giveBack(lease.block);
+            released += lease.bytes;
+        }
+        return true;
     }
 
     /** A free block of {@code size}, or of a class at most a quarter larger. */

@@ -10,7 +10,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * compile their kernels: Vector API code runs many times slower before C2 compiles it, which made the first denoising
  * step of a model several seconds slower than the next ones even with its weights packed at load. Once per JVM (compiled
  * code is shared), after a model's weights are prepared ({@link CpuBackend#prepareWeights}); {@code -Dpd.cpu.warmup=false}
- * turns it off.
+ * turns it off. The warm-up ends with a full collection (see {@link #once}).
  */
 final class KernelWarmup {
     private KernelWarmup() {}
@@ -27,6 +27,10 @@ final class KernelWarmup {
         try (CpuBackend cpu = new CpuBackend(threads)) {
             run(cpu);
         }
+        // Until C2 compiles them, Vector API kernels allocate a heap box per vector op: gigabytes while a model packs
+        // and the warm-up runs, for which the collector grows its young generation. Those pages would stay resident
+        // (a young collection does not give them back); a full collection now shrinks the heap to what is live.
+        System.gc();
     }
 
     private static Tensor rand(SplittableRandom r, long... shape) {

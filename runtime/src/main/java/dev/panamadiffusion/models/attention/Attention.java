@@ -42,7 +42,7 @@ public final class Attention {
         Tensor q = toQ.forward(x);                                  // [B, L, H*d]
         Tensor k = toK.forward(kv);                                 // [B, Lk, H*d]
         Tensor v = toV.forward(kv);                                 // [B, Lk, H*d]
-        Tensor o = backend.attention(q, k, v, heads, false);        // [B, L, H*d]
-        return toOut.forward(o);                                    // [B, L, queryDim]
+        Tensor o = backend.consumed(backend.attention(q, k, v, heads, false), q, k, v); // [B, L, H*d]
+        return backend.consumed(toOut.forward(o), o);               // [B, L, queryDim]
     }
 }

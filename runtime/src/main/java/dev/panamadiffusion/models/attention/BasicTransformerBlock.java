@@ -34,8 +34,15 @@ public final class BasicTransformerBlock {
 
     /** x [B, L, dim], context [B, Lk, crossAttentionDim] → [B, L, dim]. */
     public Tensor forward(Tensor x, Tensor context) {
-        Tensor h = backend.add(attn1.forward(norm1.forward(x), null), x);       // [B, L, dim]
-        h = backend.add(attn2.forward(norm2.forward(h), context), h);           // [B, L, dim]
-        return backend.add(ff.forward(norm3.forward(h)), h);                    // [B, L, dim]
+        // intermediates released once read; x is the caller's
+        Tensor n = norm1.forward(x);                                            // [B, L, dim]
+        Tensor a = backend.consumed(attn1.forward(n, null), n);                 // [B, L, dim]
+        Tensor h = backend.consumed(backend.add(a, x), a);                      // [B, L, dim]
+        n = norm2.forward(h);                                                   // [B, L, dim]
+        a = backend.consumed(attn2.forward(n, context), n);                     // [B, L, dim]
+        h = backend.consumed(backend.add(a, h), a, h);                          // [B, L, dim]
+        n = norm3.forward(h);                                                   // [B, L, dim]
+        a = backend.consumed(ff.forward(n), n);                                 // [B, L, dim]
+        return backend.consumed(backend.add(a, h), a, h);                       // [B, L, dim]
     }
 }

@@ -23,8 +23,8 @@ public final class FeedForward {
     }
 
     public Tensor forward(Tensor x) { // [B, L, dim]
-        Tensor h = proj.forward(x);       // [B, L, 2*inner]: hidden | gate
-        h = backend.geglu(h);             // [B, L, inner]: hidden * gelu(gate)
-        return out.forward(h);            // [B, L, dim]
+        Tensor h = proj.forward(x);                      // [B, L, 2*inner]: hidden | gate
+        h = backend.consumed(backend.geglu(h), h);       // [B, L, inner]: hidden * gelu(gate)
+        return backend.consumed(out.forward(h), h);      // [B, L, dim]
     }
 }

@@ -62,20 +62,26 @@ public final class Transformer2DModel {
     public Tensor forward(Tensor x, Tensor context) {
         long height = x.dim(2);
         long width = x.dim(3);
-        Tensor h = norm.forward(x);                                     // [B, C, H, W]
+        Tensor n = norm.forward(x);                                     // [B, C, H, W]
+        Tensor t;
+        Tensor h;
         if (useLinearProjection) {
-            h = projInLinear.forward(backend.toTokens(h));              // [B, H*W, inner]
+            t = backend.consumed(backend.toTokens(n), n);               // [B, H*W, C]
+            h = backend.consumed(projInLinear.forward(t), t);           // [B, H*W, inner]
         } else {
-            h = backend.toTokens(projInConv.forward(h));                // [B, H*W, inner]
+            t = backend.consumed(projInConv.forward(n), n);             // [B, inner, H, W]
+            h = backend.consumed(backend.toTokens(t), t);               // [B, H*W, inner]
         }
         for (BasicTransformerBlock block : transformerBlocks) {
-            h = block.forward(h, context);                              // [B, H*W, inner]
+            h = backend.consumed(block.forward(h, context), h);         // [B, H*W, inner]
         }
         if (useLinearProjection) {
-            h = backend.fromTokens(projOutLinear.forward(h), height, width); // [B, C, H, W]
+            t = backend.consumed(projOutLinear.forward(h), h);          // [B, H*W, C]
+            h = backend.consumed(backend.fromTokens(t, height, width), t); // [B, C, H, W]
         } else {
-            h = projOutConv.forward(backend.fromTokens(h, height, width));   // [B, C, H, W]
+            t = backend.consumed(backend.fromTokens(h, height, width), h); // [B, inner, H, W]
+            h = backend.consumed(projOutConv.forward(t), t);            // [B, C, H, W]
         }
-        return backend.add(h, x);                                       // [B, C, H, W]
+        return backend.consumed(backend.add(h, x), h);                  // [B, C, H, W]
     }
 }

@@ -25,6 +25,6 @@ public final class Downsample2D {
 
     public Tensor forward(Tensor x) { // [N, C, H, W] -> [N, out, ceil(H/2), ceil(W/2)] (H, W even: H/2, W/2)
         Tensor in = padding == 0 ? backend.pad2d(x, 0, 1, 0, 1) : x; // [N, C, H(+1), W(+1)]
-        return conv.forward(in);
+        return in == x ? conv.forward(in) : backend.consumed(conv.forward(in), in);
     }
 }

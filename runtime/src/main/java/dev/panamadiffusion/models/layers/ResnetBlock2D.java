@@ -65,14 +65,17 @@ public final class ResnetBlock2D {
                     ? "this ResnetBlock2D has no time_emb_proj but got a time embedding"
                     : "this ResnetBlock2D needs a time embedding");
         }
-        Tensor h = conv1.forward(norm1.forwardSilu(x));                  // [N, out, H, W]
+        // every intermediate is released as soon as the next op has read it; x is the caller's
+        Tensor n = norm1.forwardSilu(x);                               // [N, in, H, W]
+        Tensor h = backend.consumed(conv1.forward(n), n);              // [N, out, H, W]
         if (timeEmbProj != null) {
             Tensor t = timeEmbProj.forward(backend.silu(temb));        // [N, out]
-            h = backend.addChannelwise(h, t);                          // [N, out, H, W]
+            h = backend.consumed(backend.addChannelwise(h, t), h, t);  // [N, out, H, W]
         }
-        h = conv2.forward(norm2.forwardSilu(h));                       // [N, out, H, W]
+        n = backend.consumed(norm2.forwardSilu(h), h);                 // [N, out, H, W]
+        h = backend.consumed(conv2.forward(n), n);                     // [N, out, H, W]
         Tensor shortcut = convShortcut != null ? convShortcut.forward(x) : x; // [N, out, H, W]
-        Tensor out = backend.add(shortcut, h);                         // [N, out, H, W]
-        return outputScaleFactor == 1f ? out : backend.scale(out, 1f / outputScaleFactor);
+        Tensor out = backend.consumed(backend.add(shortcut, h), h, shortcut != x ? shortcut : null); // [N, out, H, W]
+        return outputScaleFactor == 1f ? out : backend.consumed(backend.scale(out, 1f / outputScaleFactor), out);
     }
 }

@@ -1,6 +1,5 @@
 package dev.panamadiffusion.models.layers;
 
-import dev.panamadiffusion.backend.Backend;
 import dev.panamadiffusion.nn.Conv2d;
 import dev.panamadiffusion.tensor.Tensor;
 import dev.panamadiffusion.weights.Weights;
@@ -10,16 +9,13 @@ import dev.panamadiffusion.weights.Weights;
  * key {@code conv}.
  */
 public final class Upsample2D {
-    private final Backend backend;
     private final Conv2d conv;
 
     public Upsample2D(Weights w, int channels, int outChannels) {
-        this.backend = w.backend();
         this.conv = new Conv2d(w.pp("conv"), channels, outChannels, 3, 1, 1);
     }
 
     public Tensor forward(Tensor x) {
-        Tensor up = backend.upsampleNearest2x(x); // [N, C, 2H, 2W]
-        return conv.forward(up);                 // [N, out, 2H, 2W]
+        return conv.forwardUpsampled2x(x); // [N, out, 2H, 2W]
     }
 }

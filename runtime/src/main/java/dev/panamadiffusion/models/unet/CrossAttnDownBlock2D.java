@@ -3,6 +3,7 @@ package dev.panamadiffusion.models.unet;
 import dev.panamadiffusion.models.attention.Transformer2DModel;
 import dev.panamadiffusion.models.layers.Downsample2D;
 import dev.panamadiffusion.models.layers.ResnetBlock2D;
+import dev.panamadiffusion.backend.Backend;
 import dev.panamadiffusion.tensor.Tensor;
 import dev.panamadiffusion.weights.Weights;
 
@@ -18,7 +19,10 @@ final class CrossAttnDownBlock2D implements UNetDownBlock {
     private final List<Transformer2DModel> attentions = new ArrayList<>();
     private final Downsample2D downsampler;
 
+    private final Backend backend;
+
     CrossAttnDownBlock2D(Weights w, UNet2DConditionConfig c, int index, int in, int out, boolean addDownsample) {
+        this.backend = w.backend();
         int heads = c.heads(index);
         for (int i = 0; i < c.layersPerBlock()[index]; i++) {
             resnets.add(new ResnetBlock2D(w.pp("resnets").pp(i), i == 0 ? in : out, out, c.timeEmbedDim(),
@@ -34,8 +38,8 @@ final class CrossAttnDownBlock2D implements UNetDownBlock {
     public Tensor forward(Tensor x, Tensor temb, Tensor context, List<Tensor> residuals) {
         Tensor h = x;                                   // [B, in, H, W]
         for (int i = 0; i < resnets.size(); i++) {
-            h = resnets.get(i).forward(h, temb);        // [B, out, H, W]
-            h = attentions.get(i).forward(h, context);  // [B, out, H, W]
+            Tensor r = resnets.get(i).forward(h, temb); // [B, out, H, W]
+            h = backend.consumed(attentions.get(i).forward(r, context), r); // [B, out, H, W]; h is kept (a skip)
             residuals.add(h);
         }
         if (downsampler != null) {

@@ -51,10 +51,14 @@ final class CrossAttnUpBlock2D implements UNetUpBlock {
         Tensor h = x;                                                   // [B, prev, H, W]
         for (int i = 0; i < resnets.size(); i++) {
             Tensor skip = residuals.removeLast();                       // [B, skip, H, W]
-            h = backend.concatChannels(h, skip);                        // [B, prev + skip, H, W]
-            h = resnets.get(i).forward(h, temb);                        // [B, out, H, W]
-            h = attentions.get(i).forward(h, context);                  // [B, out, H, W]
+            // the skips are this block's from here on; x is the caller's
+            Tensor cat = backend.concatChannels(h, skip);               // [B, prev + skip, H, W]
+            backend.release(skip);
+            if (h != x) backend.release(h);
+            Tensor r = backend.consumed(resnets.get(i).forward(cat, temb), cat); // [B, out, H, W]
+            h = backend.consumed(attentions.get(i).forward(r, context), r); // [B, out, H, W]
         }
-        return upsampler != null ? upsampler.forward(h) : h;            // [B, out, 2H, 2W] or [B, out, H, W]
+        if (upsampler == null || h == x) return upsampler != null ? upsampler.forward(h) : h;
+        return backend.consumed(upsampler.forward(h), h);              // [B, out, 2H, 2W]
     }
 }

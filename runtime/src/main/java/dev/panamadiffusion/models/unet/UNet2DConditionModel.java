@@ -337,15 +337,16 @@ public final class UNet2DConditionModel {
         }
         h = midBlock.forward(h, emb, context);                          // [B, c_last, h / f, w / f]
         checkpoint.run();
+        // the up blocks release the skips they take; here each block's output once the next has read it
         for (UNetUpBlock block : upBlocks) {
-            h = block.forward(h, residuals, emb, context);                      // [B, c_j, ...], upsampled
+            h = backend.consumed(block.forward(h, residuals, emb, context), h); // [B, c_j, ...], upsampled
             checkpoint.run();
         }
         if (!residuals.isEmpty()) {
             throw new IllegalStateException(residuals.size() + " skip connections left over: block layout mismatch");
         }
-        h = convNormOut.forwardSilu(h);                                         // [B, c0, h, w]
-        return convOut.forward(h);                                              // [B, out, h, w]
+        h = backend.consumed(convNormOut.forwardSilu(h), h);                    // [B, c0, h, w]
+        return backend.consumed(convOut.forward(h), h);                         // [B, out, h, w]
     }
 
     private void checkInputs(Tensor sample, Tensor context) {

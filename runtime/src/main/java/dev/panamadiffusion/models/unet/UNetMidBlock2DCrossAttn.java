@@ -2,6 +2,7 @@ package dev.panamadiffusion.models.unet;
 
 import dev.panamadiffusion.models.attention.Transformer2DModel;
 import dev.panamadiffusion.models.layers.ResnetBlock2D;
+import dev.panamadiffusion.backend.Backend;
 import dev.panamadiffusion.tensor.Tensor;
 import dev.panamadiffusion.weights.Weights;
 
@@ -14,7 +15,10 @@ final class UNetMidBlock2DCrossAttn {
     private final Transformer2DModel attention;
     private final ResnetBlock2D resnet1;
 
+    private final Backend backend;
+
     UNetMidBlock2DCrossAttn(Weights w, UNet2DConditionConfig c) {
+        this.backend = w.backend();
         int last = c.numBlocks() - 1;
         int channels = c.blockOutChannels()[last];
         int heads = c.heads(last);
@@ -28,7 +32,7 @@ final class UNetMidBlock2DCrossAttn {
 
     Tensor forward(Tensor x, Tensor temb, Tensor context) { // [B, C, H, W]
         Tensor h = resnet0.forward(x, temb);           // [B, C, H, W]
-        h = attention.forward(h, context);             // [B, C, H, W]
-        return resnet1.forward(h, temb);               // [B, C, H, W]
+        h = backend.consumed(attention.forward(h, context), h); // [B, C, H, W]
+        return backend.consumed(resnet1.forward(h, temb), h);   // [B, C, H, W]
     }
 }

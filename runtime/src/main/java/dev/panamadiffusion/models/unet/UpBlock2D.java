@@ -40,9 +40,13 @@ final class UpBlock2D implements UNetUpBlock {
         Tensor h = x;                                                   // [B, prev, H, W]
         for (ResnetBlock2D resnet : resnets) {
             Tensor skip = residuals.removeLast();                       // [B, skip, H, W]
-            h = backend.concatChannels(h, skip);                        // [B, prev + skip, H, W]
-            h = resnet.forward(h, temb);                                // [B, out, H, W]
+            // the skips are this block's from here on; x is the caller's
+            Tensor cat = backend.concatChannels(h, skip);               // [B, prev + skip, H, W]
+            backend.release(skip);
+            if (h != x) backend.release(h);
+            h = backend.consumed(resnet.forward(cat, temb), cat);       // [B, out, H, W]
         }
-        return upsampler != null ? upsampler.forward(h) : h;            // [B, out, 2H, 2W] or [B, out, H, W]
+        if (upsampler == null || h == x) return upsampler != null ? upsampler.forward(h) : h;
+        return backend.consumed(upsampler.forward(h), h);              // [B, out, 2H, 2W]
     }
 }

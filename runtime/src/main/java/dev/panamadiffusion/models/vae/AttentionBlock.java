@@ -41,12 +41,16 @@ public final class AttentionBlock {
     public Tensor forward(Tensor x) {                                      // [N, C, H, W]
         long height = x.dim(2);
         long width = x.dim(3);
-        Tensor h = backend.toTokens(groupNorm.forward(x));                 // [N, H*W, C]
+        // intermediates released once read; x is the caller's
+        Tensor n = groupNorm.forward(x);                                   // [N, C, H, W]
+        Tensor h = backend.consumed(backend.toTokens(n), n);               // [N, H*W, C]
         Tensor q = toQ.forward(h);                                         // [N, H*W, C]
         Tensor k = toK.forward(h);                                         // [N, H*W, C]
-        Tensor v = toV.forward(h);                                         // [N, H*W, C]
-        Tensor a = toOut.forward(backend.attention(q, k, v, heads, false)); // [N, H*W, C]
-        Tensor out = backend.add(backend.fromTokens(a, height, width), x); // [N, C, H, W]
-        return rescaleOutputFactor == 1f ? out : backend.scale(out, 1f / rescaleOutputFactor);
+        Tensor v = backend.consumed(toV.forward(h), h);                    // [N, H*W, C]
+        Tensor o = backend.consumed(backend.attention(q, k, v, heads, false), q, k, v); // [N, H*W, C]
+        Tensor a = backend.consumed(toOut.forward(o), o);                  // [N, H*W, C]
+        Tensor s = backend.consumed(backend.fromTokens(a, height, width), a); // [N, C, H, W]
+        Tensor out = backend.consumed(backend.add(s, x), s);               // [N, C, H, W]
+        return rescaleOutputFactor == 1f ? out : backend.consumed(backend.scale(out, 1f / rescaleOutputFactor), out);
     }
 }

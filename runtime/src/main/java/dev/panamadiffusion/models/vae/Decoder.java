@@ -2,6 +2,7 @@ package dev.panamadiffusion.models.vae;
 
 import dev.panamadiffusion.nn.Conv2d;
 import dev.panamadiffusion.nn.GroupNorm;
+import dev.panamadiffusion.backend.Backend;
 import dev.panamadiffusion.tensor.Tensor;
 import dev.panamadiffusion.weights.Weights;
 
@@ -20,7 +21,10 @@ public final class Decoder {
     private final GroupNorm convNormOut;
     private final Conv2d convOut;
 
+    private final Backend backend;
+
     public Decoder(Weights w, AutoencoderKLConfig config) {
+        this.backend = w.backend();
         int[] boc = config.blockOutChannels();
         int groups = config.normNumGroups();
         int last = boc[boc.length - 1];
@@ -39,8 +43,10 @@ public final class Decoder {
 
     public Tensor forward(Tensor z) {                        // [N, latent, h, w]
         Tensor h = convIn.forward(z);                        // [N, boc_last, h, w]
-        h = midBlock.forward(h);                             // [N, boc_last, h, w]
-        for (UpDecoderBlock2D b : upBlocks) h = b.forward(h); // [N, boc0, h*f, w*f]
-        return convOut.forward(convNormOut.forwardSilu(h));  // [N, out, h*f, w*f]
+        // each block's output released once the next has read it
+        h = backend.consumed(midBlock.forward(h), h);        // [N, boc_last, h, w]
+        for (UpDecoderBlock2D b : upBlocks) h = backend.consumed(b.forward(h), h); // [N, boc0, h*f, w*f]
+        Tensor n = backend.consumed(convNormOut.forwardSilu(h), h); // [N, boc0, h*f, w*f]
+        return backend.consumed(convOut.forward(n), n);      // [N, out, h*f, w*f]
     }
 }

@@ -2,6 +2,7 @@ package dev.panamadiffusion.models.vae;
 
 import dev.panamadiffusion.nn.Conv2d;
 import dev.panamadiffusion.nn.GroupNorm;
+import dev.panamadiffusion.backend.Backend;
 import dev.panamadiffusion.tensor.Tensor;
 import dev.panamadiffusion.weights.Weights;
 
@@ -21,7 +22,10 @@ public final class Encoder {
     private final GroupNorm convNormOut;
     private final Conv2d convOut;
 
+    private final Backend backend;
+
     public Encoder(Weights w, AutoencoderKLConfig config) {
+        this.backend = w.backend();
         int[] boc = config.blockOutChannels();
         int groups = config.normNumGroups();
         this.convIn = new Conv2d(w.pp("conv_in"), config.inChannels(), boc[0], 3, 1, 1);
@@ -40,8 +44,10 @@ public final class Encoder {
 
     public Tensor forward(Tensor x) {                        // [N, in, H, W]
         Tensor h = convIn.forward(x);                        // [N, boc0, H, W]
-        for (DownEncoderBlock2D b : downBlocks) h = b.forward(h); // [N, boc_last, H/f, W/f]
-        h = midBlock.forward(h);                             // [N, boc_last, H/f, W/f]
-        return convOut.forward(convNormOut.forwardSilu(h));  // [N, 2*latent, H/f, W/f]
+        // each block's output released once the next has read it
+        for (DownEncoderBlock2D b : downBlocks) h = backend.consumed(b.forward(h), h); // [N, boc_last, H/f, W/f]
+        h = backend.consumed(midBlock.forward(h), h);        // [N, boc_last, H/f, W/f]
+        Tensor n = backend.consumed(convNormOut.forwardSilu(h), h); // [N, boc_last, H/f, W/f]
+        return backend.consumed(convOut.forward(n), n);      // [N, 2*latent, H/f, W/f]
     }
 }

@@ -109,13 +109,32 @@ class CpuBackendTest {
             "1,3,5,5,2,3,2,0,false", "2,6,12,10,9,3,1,0,true", "1,4,65,3,4,3,1,1,true", "2,33,10,10,14,3,1,1,true",
             "1,2,6,6,3,5,1,2,false", "1,20,7,7,7,3,2,1,true", "2,7,40,70,5,1,1,0,true", "1,3,8,8,4,1,2,0,false",
             "2,5,33,35,13,3,1,1,true", "1,4,6,6,3,1,1,1,true", "3,6,8,8,7,3,1,1,true", "3,5,16,16,9,1,1,0,false",
-            "5,3,8,4,8,3,1,1,true"})
+            "5,3,8,4,8,3,1,1,true", "1,2,3,3,2,3,1,2,true", "2,3,4,50,3,3,2,1,false", "1,3,2,40,4,5,1,2,true"})
     void conv2d(int n, int c, int h, int w, int o, int k, int stride, int pad, boolean withBias) {
         float[] x = rand(n * c * h * w), wt = rand(o * c * k * k), b = withBias ? rand(o) : null;
         Tensor out = CPU.conv2d(tensor(x, n, c, h, w), tensor(wt, o, c, k, k), b == null ? null : tensor(b, o), stride, pad);
         int ho = (h + 2 * pad - k) / stride + 1, wo = (w + 2 * pad - k) / stride + 1;
         assertArrayEquals(new long[] {n, o, ho, wo}, out.shape());
         assertClose(Reference.conv2d(x, n, c, h, w, wt, o, k, k, b, stride, pad), out, 1e-5);
+    }
+
+    @ParameterizedTest
+    @CsvSource({"1,3,5,7,4,3,1,true", "2,5,8,8,6,3,1,false", "1,4,17,3,5,3,0,true", "2,3,4,4,2,1,0,true",
+            "1,2,3,3,3,5,2,false", "2,33,6,25,7,3,1,true", "1,70,4,4,9,3,1,true"})
+    void upsampledConvolutionIsTheConvolutionOfTheUpsampledInput(int n, int c, int h, int w, int o, int k, int pad,
+                                                                 boolean withBias) {
+        float[] x = rand(n * c * h * w), wt = rand(o * c * k * k), b = withBias ? rand(o) : null;
+        Tensor xt = tensor(x, n, c, h, w), wtt = tensor(wt, o, c, k, k), bt = b == null ? null : tensor(b, o);
+        Tensor fused = CPU.upsampleNearest2xConv2d(xt, wtt, bt, pad);
+        Tensor composed = CPU.conv2d(CPU.upsampleNearest2x(xt), wtt, bt, 1, pad);
+        assertArrayEquals(composed.shape(), fused.shape());
+        assertArrayEquals(composed.toFloatArray(), fused.toFloatArray(), "the same sums in the same order");
+        float[] up = new float[n * c * 4 * h * w]; // and against the naive convolution of a naive upsampling
+        for (int i = 0; i < up.length; i++) {
+            int xx = i % (2 * w), yy = i / (2 * w) % (2 * h), plane = i / (4 * h * w);
+            up[i] = x[plane * h * w + (yy / 2) * w + xx / 2];
+        }
+        assertClose(Reference.conv2d(up, n, c, 2 * h, 2 * w, wt, o, k, k, b, 1, pad), fused, 1e-5);
     }
 
     @Test

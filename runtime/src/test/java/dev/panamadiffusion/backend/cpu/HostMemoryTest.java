@@ -7,6 +7,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class HostMemoryTest {
@@ -93,5 +94,73 @@ class HostMemoryTest {
         kept = null;
         awaitReturn(m, 0);
         assertEquals(0, m.pooledBytes(), "the lent block is freed when it comes back");
+    }
+    @Test
+    void aReleasedBlockIsReusedAtOnceWithoutACollection() {
+        HostMemory m = new HostMemory(4L << 20); // a second 2 MiB block would ask for a collection
+        for (int i = 0; i < 200; i++) {
+            Tensor t = m.uninitialized(512, 1024); // 2 MiB
+            t.segment().set(ValueLayout.JAVA_FLOAT, 0, i);
+            assertTrue(m.release(t.storage()));
+            assertEquals(0, m.lentBytes(), "released at once");
+        }
+        assertEquals(HostMemory.sizeClass(2 << 20), m.pooledBytes(), "one block, reused by every loan");
+        assertEquals(0, m.collections(), "no collection asked for");
+    }
+
+    @Test
+    void releaseIgnoresWhatThePoolDidNotLendAsAWhole() {
+        HostMemory m = new HostMemory();
+        Tensor t = m.uninitialized(256, 1024);
+        long lent = m.lentBytes();
+        assertFalse(m.release(t.segment().asSlice(0, 4096)), "a slice of a result");
+        assertFalse(m.release(MemorySegment.ofArray(new float[1024])), "memory of its own");
+        assertFalse(m.release(m.uninitialized(4).storage()), "a small result, not pooled");
+        assertEquals(lent, m.lentBytes());
+        assertTrue(m.release(t.storage()));
+        assertFalse(m.release(t.storage()), "released twice");
+        assertEquals(0, m.lentBytes());
+    }
+
+    @Test
+    void aStaleReleaseDoesNotTakeBackTheBlocksNextLoan() {
+        HostMemory m = new HostMemory();
+        Tensor first = m.uninitialized(256, 1024);
+        MemorySegment stale = first.storage();
+        assertTrue(m.release(stale));
+        Tensor second = m.uninitialized(256, 1024); // the same block again, at the same address
+        assertEquals(stale.address(), second.storage().address());
+        assertFalse(m.release(stale), "the first loan is over: its segment must not free the second");
+        assertEquals(HostMemory.sizeClass(1 << 20), m.lentBytes());
+        second.segment().set(ValueLayout.JAVA_FLOAT, 0, 3f);
+        assertEquals(3f, second.getFloat(0));
+    }
+
+    @Test
+    void aReleasedBlockIsPoisonedUnderAssertions() {
+        HostMemory m = new HostMemory();
+        Tensor t = m.uninitialized(256, 1024);
+        t.segment().fill((byte) 0);
+        MemorySegment block = t.storage();
+        assertTrue(m.release(block));
+        if (HostMemory.class.desiredAssertionStatus()) {
+            assertTrue(Float.isNaN(block.get(ValueLayout.JAVA_FLOAT, 0)), "a read after release must show as NaN");
+        }
+    }
+
+    @Test
+    void theGarbageCollectorDoesNotReturnAReleasedLoanTwice() throws InterruptedException {
+        HostMemory m = new HostMemory();
+        Tensor t = m.uninitialized(256, 1024);
+        assertTrue(m.release(t.storage()));
+        t = null;
+        Tensor next = m.uninitialized(256, 1024); // lent again before the first loan's arena is collected
+        long lent = m.lentBytes();
+        for (int i = 0; i < 5; i++) {
+            System.gc();
+            Thread.sleep(20);
+        }
+        assertEquals(lent, m.lentBytes(), "the collected first loan must not return the block lent again");
+        assertEquals(256 * 1024, next.numel());
     }
 }

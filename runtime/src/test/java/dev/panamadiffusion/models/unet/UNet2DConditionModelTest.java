@@ -58,6 +58,26 @@ class UNet2DConditionModelTest {
     }
 
     @Test
+    void handsItsIntermediatesBackAsItGoesNotToTheCollector() {
+        Path tiny = Reference.tiny();
+        Map<String, Tensor> io = SafeTensors.readAll(tiny.resolve("unet_io.safetensors"));
+        try (CpuBackend cpu = new CpuBackend(2); Arena arena = Arena.ofConfined()) {
+            UNet2DConditionModel unet = UNet2DConditionModel.load(tiny.resolve("unet"), cpu, arena);
+            long n = io.get("sample").dim(0), c = io.get("sample").dim(1);
+            float[] v = new float[Math.toIntExact(n * c * 64 * 64)];
+            for (int i = 0; i < v.length; i++) v[i] = (float) Math.sin(i * 0.37);
+            Tensor sample = cpu.upload(Tensor.fromFloats(v, n, c, 64, 64)); // large enough that every activation is pooled
+            Tensor context = cpu.upload(io.get("encoder_hidden_states"));
+            long lent = cpu.activationBytes(), released = cpu.releasedActivationBytes();
+            Tensor out = unet.forward(sample, timesteps(io.get("timesteps")), context);
+            long step = cpu.activationBytes() - lent, back = cpu.releasedActivationBytes() - released;
+            // everything but the output (and results below the pool's minimum: time embeddings, text keys/values)
+            assertTrue(back >= 0.95 * step, "released " + back + " of " + step + " bytes of activations");
+            assertTrue(back <= step - out.byteSize(), "the output is the caller's: " + back + " of " + step);
+        }
+    }
+
+    @Test
     void linearProjectionPathEqualsConvolutionWithTheSameWeights() {
         // SD 2.x's use_linear_projection: proj_in/proj_out are Linear [C, C] instead of 1x1 Conv2d [C, C, 1, 1];
         // with the conv weights reshaped (what diffusers does when converting) the output must not change.

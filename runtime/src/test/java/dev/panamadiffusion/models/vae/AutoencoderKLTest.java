@@ -68,6 +68,22 @@ class AutoencoderKLTest {
         Reference.assertClose("vae decoded on " + backend.name(), io.get("decoded"), out, TOL);
     }
 
+    @Test
+    void decodeHandsItsIntermediatesBackAsItGoes() {
+        try (CpuBackend cpu = new CpuBackend(2)) {
+            AutoencoderKL vae = load(cpu);
+            long c = io.get("latents").dim(1);
+            float[] v = new float[Math.toIntExact(c * 64 * 64)];
+            for (int i = 0; i < v.length; i++) v[i] = (float) Math.sin(i * 0.37);
+            Tensor latents = cpu.upload(Tensor.fromFloats(v, 1, c, 64, 64)); // every activation large enough to pool
+            long lent = cpu.activationBytes(), released = cpu.releasedActivationBytes();
+            Tensor out = vae.decode(latents);
+            long all = cpu.activationBytes() - lent, back = cpu.releasedActivationBytes() - released;
+            assertTrue(back >= 0.95 * all, "released " + back + " of " + all + " bytes of activations");
+            assertTrue(back <= all - out.byteSize(), "the picture is the caller's: " + back + " of " + all);
+        }
+    }
+
     @ParameterizedTest
     @MethodSource("backends")
     void encodeMatchesDiffusers(Backend backend) {
