@@ -23,7 +23,14 @@ record Packed(MemorySegment data, MemorySegment scales, Format format, int n, in
      * The int8 group: the reduction steps of one row or column sharing one scale (q8_0's 32; measured against 64 and
      * 256 in bench/RESULTS.md "CPU weight precision"; {@code -Dpd.cpu.int8.group}, a multiple of 8, when tuning).
      */
-    static final int I8_GROUP = Integer.getInteger("pd.cpu.int8.group", 32);
+    static final int I8_GROUP = group(Integer.getInteger("pd.cpu.int8.group", 32));
+
+    private static int group(int g) {
+        if (g < 8 || g > KC_MAX || g % 8 != 0) {
+            throw new IllegalArgumentException("pd.cpu.int8.group must be a multiple of 8 from 8 to " + KC_MAX + ", got " + g);
+        }
+        return g;
+    }
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT_UNALIGNED;
 
     /** How the values are stored. */
