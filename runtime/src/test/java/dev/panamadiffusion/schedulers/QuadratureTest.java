@@ -26,4 +26,53 @@ class QuadratureTest {
         // reversed limits flip the sign, as scipy's quad does
         assertEquals(-(Math.E - 1), Quadrature.integrate(Math::exp, 1, 0, 1e-12, 1e-12), 1e-13);
     }
+
+    /** An integrand that counts its evaluations. */
+    private static final class Counted implements java.util.function.DoubleUnaryOperator {
+        final java.util.function.DoubleUnaryOperator f;
+        int calls;
+
+        Counted(java.util.function.DoubleUnaryOperator f) { this.f = f; }
+
+        @Override
+        public double applyAsDouble(double x) {
+            calls++;
+            return f.applyAsDouble(x);
+        }
+    }
+
+    @Test
+    void stopsAfterOnePassWhenTheEstimateIsWithinTheTolerance() {
+        // a cubic (an LMS coefficient's degree): Kronrod and Gauss agree, one 15-point pass
+        Counted cubic = new Counted(x -> 1 - 2 * x + 3 * x * x * x);
+        assertEquals(0.75, Quadrature.integrate(cubic, 0, 1, 1.49e-8, 1e-4), 1e-14);
+        assertEquals(15, cubic.calls);
+        // an estimate of exactly 0 meets a tolerance of exactly 0 ("within")
+        Counted zero = new Counted(x -> 0);
+        assertEquals(0.0, Quadrature.integrate(zero, -1, 2, 0, 0));
+        assertEquals(15, zero.calls);
+    }
+
+    @Test
+    void subdividesAtMostToFiftyIntervals() {
+        // QUADPACK's limit: an unreachable tolerance stops at 50 intervals, the first pass plus 49 bisections of two rules
+        Counted root = new Counted(Math::sqrt);
+        double got = Quadrature.integrate(root, 0, 1, 0, 0);
+        assertEquals(15 * (1 + 2 * 49), root.calls);
+        assertEquals(2.0 / 3, got, 1e-12);
+    }
+
+    @Test
+    void aRelativeToleranceIsMetBeforeTheLimit() {
+        // sqrt's singular derivative at 0 needs bisections; a relative tolerance of 1e-10 is met well before 50 intervals
+        Counted root = new Counted(Math::sqrt);
+        double got = Quadrature.integrate(root, 0, 1, 0, 1e-10);
+        assertEquals(2.0 / 3, got, 1e-10);
+        assertTrue(root.calls < 15 * 99, "calls " + root.calls);
+        assertTrue(root.calls > 15, "calls " + root.calls);
+        // and an absolute one the same way, on a reversed interval
+        Counted reversed = new Counted(Math::sqrt);
+        assertEquals(-2.0 / 3, Quadrature.integrate(reversed, 1, 0, 1e-11, 0), 1e-11);
+        assertTrue(reversed.calls < 15 * 99 && reversed.calls > 15, "calls " + reversed.calls);
+    }
 }
