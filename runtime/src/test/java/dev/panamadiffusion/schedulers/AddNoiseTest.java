@@ -93,10 +93,52 @@ class AddNoiseTest {
             s.step(x, 3, next, null);
             assertThrows(IllegalStateException.class, () -> s.step(x, 3, next, null), name + ": step 3 again");
         }
+        PNDMScheduler plms = new PNDMScheduler(SchedulerConfig.sd15());
+        plms.setTimesteps(6);
+        plms.setBeginIndex(2);
+        Tensor a = plms.step(x, 2, x, null);
+        Tensor b = plms.step(x, 3, a, null);
+        assertEquals("PNDM steps must be taken in order: expected step 4, got 3",
+                assertThrows(IllegalStateException.class, () -> plms.step(x, 3, b, null)).getMessage());
         PNDMScheduler prk = new PNDMScheduler(SchedulerConfig.sd15().with("skip_prk_steps", false));
         prk.setTimesteps(10);
         prk.setBeginIndex(0);
         assertTrue(assertThrows(IllegalArgumentException.class, () -> prk.setBeginIndex(1)).getMessage()
                 .contains("cannot start mid-schedule"));
+    }
+
+    @Test
+    void aReusedLmsStartsAtItsBeginIndexWithoutTheOldHistory() {
+        Tensor x = new JavaNoiseGenerator(1).randn(SHAPE);
+        LMSDiscreteScheduler reused = new LMSDiscreteScheduler(SchedulerConfig.sd15());
+        reused.setTimesteps(6);
+        Tensor y = x;
+        for (int i = 0; i < 6; i++) y = reused.step(new JavaNoiseGenerator(10 + i).randn(SHAPE), i, y, null);
+        LMSDiscreteScheduler fresh = new LMSDiscreteScheduler(SchedulerConfig.sd15());
+        for (LMSDiscreteScheduler s : new LMSDiscreteScheduler[] {reused, fresh}) {
+            s.setTimesteps(6);
+            s.setBeginIndex(2); // setTimesteps forgot the last loop's steps
+        }
+        Tensor a = x, b = x;
+        for (int i = 2; i < 6; i++) {
+            Tensor eps = new JavaNoiseGenerator(20 + i).randn(SHAPE);
+            a = reused.step(eps, i, a, null);
+            b = fresh.step(eps, i, b, null);
+            assertArrayEquals(b.toFloatArray(), a.toFloatArray(), "step " + i);
+        }
+    }
+
+    @Test
+    void noiseFromTheGeneratorMustBeAHostTensor() {
+        Tensor x = new JavaNoiseGenerator(1).randn(SHAPE);
+        EulerAncestralDiscreteScheduler s = new EulerAncestralDiscreteScheduler(SchedulerConfig.sd15());
+        s.setTimesteps(4);
+        assertEquals("ancestral noise is null", assertThrows(IllegalArgumentException.class, () -> s.step(x, 0, x, shape -> null)).getMessage());
+        Tensor device = Tensor.of(dev.panamadiffusion.tensor.DType.F32, dev.panamadiffusion.tensor.Device.CUDA,
+                java.lang.foreign.MemorySegment.ofArray(new float[36]), SHAPE);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> s.step(x, 0, x, shape -> device));
+        assertTrue(e.getMessage().startsWith("ancestral noise must be a host tensor"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> s.step(device, 0, x, new JavaNoiseGenerator(2)));
+        assertTrue(e.getMessage().startsWith("model output must be a host tensor"), e.getMessage());
     }
 }
