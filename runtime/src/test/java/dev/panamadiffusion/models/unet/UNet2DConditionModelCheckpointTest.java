@@ -91,6 +91,7 @@ class UNet2DConditionModelCheckpointTest {
             assertSampleRefused(() -> unet.forward(Tensor.zeros(1, 4, 8, 9), one, ctx), "UNet sample 8x9 is not a multiple of 2");
             assertSampleRefused(() -> unet.forward(Tensor.zeros(1, 4, 8, 8), one, Tensor.zeros(7, d)), "UNet encoder_hidden_states must be [1, L, " + d + "]");
             assertSampleRefused(() -> unet.forward(Tensor.zeros(1, 4, 8, 8), one, Tensor.zeros(2, 7, d)), "UNet encoder_hidden_states must be [1, L, " + d + "]");
+            assertSampleRefused(() -> unet.forward(Tensor.zeros(1, 4, 8, 8), new double[] {1, 2}, ctx), "UNet: 2 timesteps for a batch of 1");
             // a timestep condition or added conditioning the config has no place for
             assertSampleRefused(() -> unet.conditionedTimeProjection(one, Tensor.zeros(1, 8)),
                     "UNet: a timestep condition was given but the config has no time_cond_proj_dim");
