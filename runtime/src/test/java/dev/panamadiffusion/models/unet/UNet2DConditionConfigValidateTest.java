@@ -134,6 +134,9 @@ class UNet2DConditionConfigValidateTest {
         accepted("additionEmbedType", "text_time", "additionTimeEmbedDim", 256, "projectionClassEmbeddingsInputDim", 1281);
         refused("projection_class_embeddings_input_dim", "additionEmbedType", "text_time", "additionTimeEmbedDim", 256,
                 "projectionClassEmbeddingsInputDim", 1280);
+        ConfigException e = assertThrows(ConfigException.class, () -> sd15With("additionEmbedType", "text_time",
+                "additionTimeEmbedDim", 256, "projectionClassEmbeddingsInputDim", 1000).validate());
+        assertTrue(e.getMessage().contains("must exceed 5 × addition_time_embed_dim = 1280"), e.getMessage());
         refused("encoder_hid_dim/encoder_hid_dim_type", "encoderHidDim", 768);
         refused("encoder_hid_dim/encoder_hid_dim_type", "encoderHidDimType", "text_proj");
         refused("resnet_time_scale_shift", "resnetTimeScaleShift", "scale_shift");

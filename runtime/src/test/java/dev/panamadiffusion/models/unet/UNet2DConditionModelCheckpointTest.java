@@ -102,6 +102,8 @@ class UNet2DConditionModelCheckpointTest {
             assertEquals("this UNet has no text_time added conditioning",
                     assertThrows(IllegalStateException.class, () -> unet.addEmbeds(Tensor.zeros(1, 8), Tensor.zeros(1, 6))).getMessage());
             assertEquals("this UNet has no text_time added conditioning",
+                    assertThrows(IllegalStateException.class, () -> unet.addEmbeds(Tensor.zeros(1, 8), null)).getMessage());
+            assertEquals("this UNet has no text_time added conditioning",
                     assertThrows(IllegalStateException.class, () -> unet.config().textEmbedsDim()).getMessage());
             assertEquals("this UNet has no text_time added conditioning",
                     assertThrows(IllegalStateException.class, () -> unet.config().textEmbedsDim(5)).getMessage());

@@ -40,6 +40,11 @@ class UNet2DConditionModelSdxlRefusalsTest {
             Tensor tp = unet.timeProjection(new double[] {10});
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> unet.forwardProjected(sample, tp, context));
             assertEquals("UNet: addition_embed_type \"text_time\" needs text_embeds and time_ids (SDXL)", e.getMessage());
+            // the added conditioning must be [B, projection_class_embeddings_input_dim]
+            e = assertThrows(IllegalArgumentException.class, () -> unet.addedEmbedding(Tensor.zeros(1, 79)));
+            assertTrue(e.getMessage().startsWith("UNet added conditioning must be [B, 80], got "), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> unet.addedEmbedding(Tensor.zeros(80)));
+            assertTrue(e.getMessage().startsWith("UNet added conditioning must be [B, 80], got "), e.getMessage());
         }
     }
 
