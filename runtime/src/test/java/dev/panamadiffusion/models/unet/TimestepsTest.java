@@ -35,4 +35,14 @@ class TimestepsTest {
         Tensor zero = new Timesteps(4, true, 0).embed(new double[] {0});
         assertArrayEquals(new float[] {1, 1, 0, 0}, zero.toFloatArray()); // [cos, cos, sin, sin] at t = 0
     }
+
+    @Test
+    void theNarrowestEmbeddingHasOneFrequency() {
+        // width 2: half_dim 1, exponent -log(10000) * 0 / (1 - 0) = 0, so the one frequency is 1: [cos t, sin t] flipped
+        float[] e = new Timesteps(2, true, 0).embed(new double[] {0.5}).toFloatArray();
+        assertEquals(Math.cos(0.5), e[0], 1e-6);
+        assertEquals(Math.sin(0.5), e[1], 1e-6);
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> new Timesteps(1, true, 0)).getMessage()
+                .startsWith("timestep embedding width 1"));
+    }
 }

@@ -124,4 +124,12 @@ class UNet2DConditionConfigCheckTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> UNet2DConditionConfig.read(file), key);
         assertTrue(e.getMessage().contains(key), "message for " + key + ": " + e.getMessage());
     }
+
+    @Test
+    void aTimestepConditionOrAddedConditioningTheWeightsLackIsRefused() throws Exception {
+        // the tiny UNet has neither time_embedding.cond_proj nor add_embedding
+        configMismatch("time_cond_proj_dim", j -> j.put("time_cond_proj_dim", 8));
+        configMismatch("projection_class_embeddings_input_dim", j -> j.put("addition_embed_type", "text_time")
+                .put("addition_time_embed_dim", 8).put("projection_class_embeddings_input_dim", 80));
+    }
 }
