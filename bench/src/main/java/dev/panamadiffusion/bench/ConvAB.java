@@ -55,13 +55,15 @@ public final class ConvAB {
         }
     }
 
-    private static double median(double[] v) {
+    /** The median of {@code v} (the A/B tools' summary of repeated timings). */
+    static double median(double[] v) {
         double[] s = v.clone();
         Arrays.sort(s);
         return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
     }
 
-    private static Tensor random(SplittableRandom r, long... shape) {
+    /** A host tensor of uniform values in [-0.1, 0.1). */
+    static Tensor random(SplittableRandom r, long... shape) {
         Tensor t = Tensor.zeros(shape);
         long n = t.numel();
         for (long i = 0; i < n; i++) t.setFloat(i, (float) (r.nextDouble() * 2 - 1) * 0.1f);

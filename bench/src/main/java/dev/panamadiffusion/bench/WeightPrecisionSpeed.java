@@ -5,7 +5,6 @@ import dev.panamadiffusion.backend.cpu.CpuBackend;
 import dev.panamadiffusion.tensor.Tensor;
 
 import java.lang.management.ManagementFactory;
-import java.util.Arrays;
 import java.util.SplittableRandom;
 import java.util.function.Supplier;
 
@@ -31,10 +30,10 @@ public final class WeightPrecisionSpeed {
         CpuBackend[] cpu = new CpuBackend[ps.length];
         for (int i = 0; i < ps.length; i++) cpu[i] = new CpuBackend(Runtime.getRuntime().availableProcessors(), ps[i]);
         SplittableRandom r = new SplittableRandom(1);
-        Tensor tokens = random(r, 2, 4096, 320), w1 = random(r, 1280, 320), b1 = random(r, 1280);
-        Tensor clip = random(r, 2, 77, 768), w2 = random(r, 3072, 768), b2 = random(r, 3072);
-        Tensor x320 = random(r, 2, 320, 64, 64), c320 = random(r, 320, 320, 3, 3), cb320 = random(r, 320);
-        Tensor x1280 = random(r, 2, 1280, 16, 16), c1280 = random(r, 1280, 1280, 3, 3), cb1280 = random(r, 1280);
+        Tensor tokens = ConvAB.random(r, 2, 4096, 320), w1 = ConvAB.random(r, 1280, 320), b1 = ConvAB.random(r, 1280);
+        Tensor clip = ConvAB.random(r, 2, 77, 768), w2 = ConvAB.random(r, 3072, 768), b2 = ConvAB.random(r, 3072);
+        Tensor x320 = ConvAB.random(r, 2, 320, 64, 64), c320 = ConvAB.random(r, 320, 320, 3, 3), cb320 = ConvAB.random(r, 320);
+        Tensor x1280 = ConvAB.random(r, 2, 1280, 16, 16), c1280 = ConvAB.random(r, 1280, 1280, 3, 3), cb1280 = ConvAB.random(r, 1280);
         String[] names = {"linear8192x320x1280", "linear154x768x3072", "conv3x3 320x64 (direct)", "conv3x3 1280x16 (direct)"};
         for (int op = 0; op < names.length; op++) {
             double[][] wall = new double[ps.length][rounds], cpuMs = new double[ps.length][rounds];
@@ -58,25 +57,12 @@ public final class WeightPrecisionSpeed {
             }
             StringBuilder line = new StringBuilder(String.format("%-26s", names[op]));
             for (int i = 0; i < ps.length; i++) {
-                line.append(String.format("  %s: wall %.1f ms, cpu %.1f ms", ps[i].label(), median(wall[i]), median(cpuMs[i])));
+                line.append(String.format("  %s: wall %.1f ms, cpu %.1f ms", ps[i].label(), ConvAB.median(wall[i]), ConvAB.median(cpuMs[i])));
             }
-            line.append(String.format("  | cpu ratio to f32: bf16 %.2f, int8 %.2f", median(cpuMs[1]) / median(cpuMs[0]),
-                    median(cpuMs[2]) / median(cpuMs[0])));
+            line.append(String.format("  | cpu ratio to f32: bf16 %.2f, int8 %.2f", ConvAB.median(cpuMs[1]) / ConvAB.median(cpuMs[0]),
+                    ConvAB.median(cpuMs[2]) / ConvAB.median(cpuMs[0])));
             System.out.println(line);
         }
         for (CpuBackend b : cpu) b.close();
-    }
-
-    private static double median(double[] v) {
-        double[] s = v.clone();
-        Arrays.sort(s);
-        return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-    }
-
-    private static Tensor random(SplittableRandom r, long... shape) {
-        Tensor t = Tensor.zeros(shape);
-        long n = t.numel();
-        for (long i = 0; i < n; i++) t.setFloat(i, (float) (r.nextDouble() * 2 - 1) * 0.1f);
-        return t;
     }
 }
