@@ -108,12 +108,6 @@ public final class CpuBackend implements Backend {
     /** Read in place: the upsampled input is never made ({@link Conv2dCpu#conv}'s {@code up}). */
     @Override
     public Tensor upsampleNearest2xConv2d(Tensor x, Tensor weight, Tensor bias, int padding) {
-        x = f32(x);
-        require(x.rank() == 4, "upsampleNearest2x wants [N, C, H, W], got " + x);
-        if (format == Packed.Format.F32 && weight.rank() == 4 && WinogradCpu.applies((int) x.dim(0), (int) x.dim(1), 2 * (int) x.dim(2), 2 * (int) x.dim(3), (int) weight.dim(0),
-                (int) weight.dim(2), (int) weight.dim(3), 1, padding)) {
-            return Backend.super.upsampleNearest2xConv2d(x, weight, bias, padding); // Winograd reads a materialised input
-        }
         return conv2d(x, weight, bias, 1, padding, 2);
     }
 
@@ -133,7 +127,11 @@ public final class CpuBackend implements Backend {
         int k = c * kh * kw;
         Tensor out = k == 0 ? memory.zeros(n, o, ho, wo) : memory.uninitialized(n, o, ho, wo);
         if (out.numel() == 0) return out;
-        if (format == Packed.Format.F32 && up == 1 && WinogradCpu.applies(n, c, h, w, o, kh, kw, stride, padding)) {
+        if (format == Packed.Format.F32 && WinogradCpu.applies(n, c, h, w, o, kh, kw, stride, padding)) {
+            if (up != 1) { // Winograd reads a made input
+                release(out);
+                return Backend.super.upsampleNearest2xConv2d(x, weight, bias, padding);
+            }
             Packed pu = packedWinograd(weight);
             WinogradCpu.conv(par, x.segment(), 0, n, c, h, w, pu, o, padding, biasArray(bias, o, o), out.segment());
             Reference.reachabilityFence(weight);
@@ -324,13 +322,7 @@ public final class CpuBackend implements Backend {
         return out;
     }
 
-    /**
-     * Packs now every weight of {@code weights} that the models pass to {@link #linear} (rank 2: the B operand) or
-     * {@link #conv2d} (rank 4: the A operand), with all threads, so that the first step costs what later ones do.
-     * A weight packed already, or not host f32 (it would be converted at each use: nothing to keep), is skipped;
-     * other ranks are ignored. The result is the very packing a first use would make. The first time this packs
-     * anything in the JVM, the kernels are also run on small inputs until compiled ({@link KernelWarmup}).
-     */
+    /** Pooled results whose whole storage is {@code done} go back to the pool now (see {@link HostMemory#release}). */
     @Override
     public void release(Tensor... done) {
         for (Tensor t : done) {
@@ -339,6 +331,13 @@ public final class CpuBackend implements Backend {
         }
     }
 
+    /**
+     * Packs now every weight of {@code weights} that the models pass to {@link #linear} (rank 2: the B operand) or
+     * {@link #conv2d} (rank 4: the A operand), with all threads, so that the first step costs what later ones do.
+     * A weight packed already, or not host f32 (it would be converted at each use: nothing to keep), is skipped;
+     * other ranks are ignored. The result is the very packing a first use would make. The first time this packs
+     * anything in the JVM, the kernels are also run on small inputs until compiled ({@link KernelWarmup}).
+     */
     @Override
     public void prepareWeights(Collection<Tensor> weights) {
         boolean any = false;

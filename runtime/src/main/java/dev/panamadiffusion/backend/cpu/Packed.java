@@ -99,12 +99,16 @@ record Packed(MemorySegment data, MemorySegment scales, Format format, int n, in
                        MemorySegment into) {
         int nPad = pad(n, width);
         if (into.byteSize() < bytes(n, k, width)) throw new IllegalArgumentException("packed operand needs " + bytes(n, k, width) + " bytes");
-        Packed p = new Packed(into, n, nPad, k, kc, width);
+        return new Packed(into, n, nPad, k, kc, width).fill(par, src, base, rs, ks);
+    }
+
+    /** Packs M[i][kk] = src[base + i*rs + kk*ks] into this operand's panels, rows in parallel when {@code par} is given. */
+    private Packed fill(Parallel par, MemorySegment src, long base, long rs, long ks) {
         int rowsPerTask = Math.max(width, (1 << 16) / Math.max(1, k) / width * width);
-        Parallel.RangeBody body = (r0, r1) -> p.packPanels(src, base, rs, ks, (int) r0, (int) r1);
+        Parallel.RangeBody body = (r0, r1) -> packPanels(src, base, rs, ks, (int) r0, (int) r1);
         if (par == null) body.run(0, n);
         else par.forRange(n, rowsPerTask, body);
-        return p;
+        return this;
     }
 
     /**
@@ -119,12 +123,7 @@ record Packed(MemorySegment data, MemorySegment scales, Format format, int n, in
         if (format == Format.I8) kc = Math.min(Math.max(KC_MAX, I8_GROUP), (kc + I8_GROUP - 1) / I8_GROUP * I8_GROUP);
         MemorySegment data = arena.allocate(Math.max(4, (long) nPad * k * format.bytes), 64);
         MemorySegment scales = format == Format.I8 ? arena.allocate(Math.max(4, (long) nPad * ((k + I8_GROUP - 1) / I8_GROUP) * 4), 64) : null;
-        Packed p = new Packed(data, scales, format, n, nPad, k, kc, width);
-        int rowsPerTask = Math.max(width, (1 << 16) / Math.max(1, k) / width * width);
-        Parallel.RangeBody body = (r0, r1) -> p.packPanels(src, base, rs, ks, (int) r0, (int) r1);
-        if (par == null) body.run(0, n);
-        else par.forRange(n, rowsPerTask, body);
-        return p;
+        return new Packed(data, scales, format, n, nPad, k, kc, width).fill(par, src, base, rs, ks);
     }
 
     /** Packs on the calling thread into a new automatically freed segment (tests, small operands). */
