@@ -105,6 +105,14 @@ public interface Backend extends AutoCloseable {
     default void prepareWeights(java.util.Collection<Tensor> weights) {}
 
     /**
+     * The reverse of {@link #prepareWeights}: a hint that these weights will not be read for a while (a model whose
+     * part of a request is over). A backend may free what it prepared for them, and prepares it again at their next
+     * use; results do not change. The CPU backend frees their packed panels (and hands a mapped file's pages back);
+     * the default does nothing.
+     */
+    default void releaseWeights(java.util.Collection<Tensor> weights) {}
+
+    /**
      * A hint that the caller is done with these results of this backend's ops: neither they nor any view of them
      * (reshape, slice, transpose) will be read again. A backend may reuse their memory at once instead of when they
      * are collected; the CPU backend does so for its pooled results, which keeps a step's activations to what is live

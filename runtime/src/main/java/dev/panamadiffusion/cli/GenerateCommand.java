@@ -343,6 +343,7 @@ public final class GenerateCommand implements Callable<Integer> {
         try (b; pipeline) {
             if (!loraSpecs.isEmpty()) pipeline.setLoras(loraSpecs);
             if (timestepSpacing != null) pipeline.timestepSpacing(timestepSpacing);
+            pipeline.releaseWeightsAfterUse(true); // one request per process: each model's packed weights go once it is done
             Main.usage(() -> {
                 pipeline.vaeTiling(tiling); // a VAE whose own sample_size cannot tile: exit code 2
                 return tiling;

@@ -60,6 +60,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     private final RequestLimits.Model modelLimits;
     private final boolean refiner;  // requires_aesthetics_score: the SDXL refiner's 5 time ids, image to image only
     private volatile VaeTiling vaeTiling = VaeTiling.AUTO;
+    private volatile boolean offload;  // releaseWeightsAfterUse
 
     StableDiffusionPipeline(ModelFolder folder, Backend backend, Arena arena, PromptConditioning conditioning,
                                     UNet2DConditionModel unet, UNetRunner unetRunner,
@@ -213,6 +214,19 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     /** When the VAE tiles ({@link #vaeTiling(VaeTiling)}). */
     public VaeTiling vaeTiling() { return vaeTiling; }
 
+    /**
+     * With {@code on}, each {@link #generate} hands a model's prepared weights back to the backend once that request
+     * is done with the model: the text encoders' after the prompt is encoded, the UNet's after the last step
+     * ({@link Backend#releaseWeights}; the CPU frees its packed panels). The next request prepares them again at
+     * their first use. For one-shot runs on machines short of memory, as diffusers' {@code enable_model_cpu_offload}
+     * moves each model off the GPU once used: the VAE decode then runs beside the VAE's weights alone instead of
+     * every model's. Results do not change. A server keeps it off (the default): it would pack the UNet at every
+     * request. The step-by-step API ({@link #begin}, {@link #step}, {@link #finish}) never releases.
+     */
+    public void releaseWeightsAfterUse(boolean on) { offload = on; }
+
+    public boolean releaseWeightsAfterUse() { return offload; }
+
     /** The model's scheduler config as requests use it (with any {@link #timestepSpacing} override). */
     public SchedulerConfig schedulerConfig() { return schedulerConfig; }
 
@@ -299,6 +313,10 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         ProgressListener listener = progress == null ? ProgressListener.NONE : progress;
         CancellationToken token = cancel == null ? CancellationToken.none() : cancel;
         Denoising d = begin(request, inputs);
+        if (offload && conditioning != null) {
+            release(conditioning.loraTextEncoder() == null ? null : conditioning.loraTextEncoder().params());
+            release(conditioning.loraTextEncoder2() == null ? null : conditioning.loraTextEncoder2().params());
+        }
         d.cancelWith(token);
         token.throwIfCancelled("after encoding the prompt");
         listener.onBegun(d.totalSteps());
@@ -308,7 +326,13 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             listener.onStep(d.stepsDone(), d.totalSteps());
         }
         token.throwIfCancelled("before decoding");
+        if (offload) release(unet.params());
         return finish(d);
+    }
+
+    /** {@link Backend#releaseWeights} of a model's linear and convolution weights (as LoRA has patched them). */
+    private void release(java.util.Map<String, dev.panamadiffusion.weights.Param> params) {
+        if (params != null) backend.releaseWeights(params.values().stream().map(dev.panamadiffusion.weights.Param::tensor).toList());
     }
 
     /**

@@ -352,6 +352,20 @@ public final class CpuBackend implements Backend {
     }
 
     /**
+     * Frees the packed panels of {@code weights} (every kind: GEMM, convolution, Winograd) and unloads their mapped
+     * pages; a later use packs them again (the same panels). The caller must not be computing with them meanwhile.
+     */
+    @Override
+    public void releaseWeights(Collection<Tensor> weights) {
+        for (Tensor t : weights) {
+            if (t == null || t.device() != Device.CPU) continue;
+            cache.evict(t);
+            MemorySegment s = t.segment();
+            if (RELEASE_MAPPED && s.isMapped() && s.byteSize() > 0) s.unload();
+        }
+    }
+
+    /**
      * Bytes of activations (pooled results) this backend has handed out so far, and the share of them that came back
      * through {@link #release} rather than the garbage collector.
      */

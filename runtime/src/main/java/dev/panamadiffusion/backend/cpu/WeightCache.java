@@ -98,6 +98,27 @@ final class WeightCache {
         return null;
     }
 
+    /**
+     * Drops every packing of {@code weight} (each kind) and frees its memory at once: none of them may be in use.
+     * Returns the bytes freed.
+     */
+    synchronized long evict(Tensor weight) {
+        expunge();
+        List<Entry> entries = map.get(new Key(weight.storage(), null));
+        if (entries == null) return 0;
+        long freed = 0;
+        for (var it = entries.iterator(); it.hasNext(); ) {
+            Entry e = it.next();
+            if (e.offset == weight.offset() && Arrays.equals(e.shape, weight.shape()) && Arrays.equals(e.strides, weight.strides())) {
+                freed += e.packed.byteSize();
+                e.arena.close();
+                it.remove();
+            }
+        }
+        if (entries.isEmpty()) map.remove(new Key(weight.storage(), null));
+        return freed;
+    }
+
     /** Bytes of packed panels held. */
     synchronized long bytes() {
         expunge();

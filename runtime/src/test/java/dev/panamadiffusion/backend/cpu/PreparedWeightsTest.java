@@ -70,6 +70,27 @@ class PreparedWeightsTest {
         }
     }
 
+    @Test
+    void releasedWeightsFreeTheirPanelsAndArePackedAgainAtTheirNextUse() {
+        Tensor w = rand(300, 257), x = rand(2, 33, 257);
+        Tensor cw = rand(70, 13, 3, 3), img = rand(2, 13, 17, 19);
+        Tensor other = rand(40, 37);
+        try (CpuBackend cpu = new CpuBackend(2)) {
+            cpu.prepareWeights(List.of(w, cw, other));
+            float[] linear = cpu.linear(x, w, null).toFloatArray();
+            float[] conv = cpu.conv2d(img, cw, null, 1, 1).toFloatArray();
+            long otherBytes = Packed.bytes(40, 37, Microkernel.NR);
+            cpu.releaseWeights(List.of(w, cw));
+            assertEquals(1, cpu.cachedWeights(), "only the weight not released stays packed");
+            assertEquals(otherBytes, cpu.cachedWeightBytes());
+            cpu.releaseWeights(List.of(w, cw)); // again: nothing left to free
+            assertEquals(1, cpu.cachedWeights());
+            assertArrayEquals(linear, cpu.linear(x, w, null).toFloatArray(), "packed again, the same panels");
+            assertArrayEquals(conv, cpu.conv2d(img, cw, null, 1, 1).toFloatArray());
+            assertEquals(3, cpu.cachedWeights());
+        }
+    }
+
     /** The file-backed resident memory of this process (Linux), in bytes. */
     private static long rssFile() throws IOException {
         for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
