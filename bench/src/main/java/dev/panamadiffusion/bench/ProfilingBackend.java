@@ -127,6 +127,18 @@ public final class ProfilingBackend implements Backend {
 
     @Override public void prepareWeights(java.util.Collection<Tensor> weights) { delegate.prepareWeights(weights); }
 
+    @Override public void releaseWeights(java.util.Collection<Tensor> weights) { delegate.releaseWeights(weights); }
+
+    @Override public void release(Tensor... done) { delegate.release(done); }
+
+    @Override
+    public Tensor upsampleNearest2xConv2d(Tensor x, Tensor weight, Tensor bias, int padding) {
+        long flops = 2 * x.dim(0) * (2 * x.dim(2) + 2L * padding - weight.dim(2) + 1) * (2 * x.dim(3) + 2L * padding - weight.dim(3) + 1)
+                * weight.numel();
+        return time("upsample2x+conv2d", s(x, weight) + " p" + padding, flops,
+                () -> delegate.upsampleNearest2xConv2d(x, weight, bias, padding));
+    }
+
     @Override public Tensor download(Tensor t) { return time("download", s(t), () -> delegate.download(t)); }
 
     @Override

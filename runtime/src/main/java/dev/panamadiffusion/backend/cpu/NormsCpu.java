@@ -88,14 +88,39 @@ final class NormsCpu {
     }
 
     private static void affine(MemorySegment x, MemorySegment out, long start, long len, float a, float b, boolean silu) {
+        if (silu) affineSilu(x, out, start, len, a, b);
+        else affine(x, out, start, len, a, b);
+    }
+
+    /** out = a x + b over [start, start + len): full vectors unmasked, the tail masked. */
+    private static void affine(MemorySegment x, MemorySegment out, long start, long len, float a, float b) {
         FloatVector av = FloatVector.broadcast(S, a);
         FloatVector bv = FloatVector.broadcast(S, b);
-        for (long i = 0; i < len; i += VL) {
+        long body = len - len % VL, i = 0;
+        for (; i < body; i += VL) {
+            long off = (start + i) * 4;
+            FloatVector.fromMemorySegment(S, x, off, NO).fma(av, bv).intoMemorySegment(out, off, NO);
+        }
+        if (i < len) {
             VectorMask<Float> mask = S.indexInRange(i, len);
             long off = (start + i) * 4;
-            FloatVector y = FloatVector.fromMemorySegment(S, x, off, NO, mask).fma(av, bv);
-            if (silu) y = Elementwise.silu(y);
-            y.intoMemorySegment(out, off, NO, mask);
+            FloatVector.fromMemorySegment(S, x, off, NO, mask).fma(av, bv).intoMemorySegment(out, off, NO, mask);
+        }
+    }
+
+    /** out = silu(a x + b): a method of its own, so that C2 compiles the exponential's loop without the plain one's. */
+    private static void affineSilu(MemorySegment x, MemorySegment out, long start, long len, float a, float b) {
+        FloatVector av = FloatVector.broadcast(S, a);
+        FloatVector bv = FloatVector.broadcast(S, b);
+        long body = len - len % VL, i = 0;
+        for (; i < body; i += VL) {
+            long off = (start + i) * 4;
+            Elementwise.silu(FloatVector.fromMemorySegment(S, x, off, NO).fma(av, bv)).intoMemorySegment(out, off, NO);
+        }
+        if (i < len) {
+            VectorMask<Float> mask = S.indexInRange(i, len);
+            long off = (start + i) * 4;
+            Elementwise.silu(FloatVector.fromMemorySegment(S, x, off, NO, mask).fma(av, bv)).intoMemorySegment(out, off, NO, mask);
         }
     }
 }
