@@ -2,6 +2,7 @@ package dev.panamadiffusion.backend.cpu;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorShuffle;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -27,6 +28,9 @@ final class Conv2dCpu {
     static final int NC = 8 * NR;
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT_UNALIGNED;
     private static final ByteOrder NO = ByteOrder.nativeOrder();
+    /** Lane j takes lane j/2 (an upsampled run starting on an even column) or (j+1)/2 (on an odd one). */
+    private static final VectorShuffle<Float> DUP_EVEN = VectorShuffle.fromOp(S, j -> j >> 1);
+    private static final VectorShuffle<Float> DUP_ODD = VectorShuffle.fromOp(S, j -> (j + 1) >> 1);
 
     /** Packs a weight [O, C, kh, kw] as the A operand, into {@code arena}. */
     static Packed packWeight(Parallel par, MemorySegment w, long base, int o, int k, Arena arena) {
@@ -206,10 +210,18 @@ final class Conv2dCpu {
                 long row = plane + (long) (iy / up) * wd;
                 int ix0 = runs.ox[r] * stride + kx - pad; // input column of the run's first output
                 if (up == 2 && stride == 1) {
-                    for (int i = 0; i < len; i++) {
-                        int ix = ix0 + i;
-                        b[dst + i] = ix >= 0 && ix < wu ? x.getAtIndex(F, row + (ix >> 1)) : 0f;
+                    // as below, each input column read twice: VL/2 inputs duplicated into VL lanes by one shuffle
+                    int lead = Math.min(len, Math.max(0, -ix0));
+                    int end = Math.max(lead, Math.min(len, wu - ix0));
+                    if (lead > 0) Arrays.fill(b, dst, dst + lead, 0f);
+                    int i = lead;
+                    VectorShuffle<Float> dup = ((ix0 + lead) & 1) == 0 ? DUP_EVEN : DUP_ODD;
+                    long src = row + ((ix0 + lead) >> 1), limit = x.byteSize() / 4 - VL;
+                    for (; i + VL <= end && src <= limit; i += VL, src += VL / 2) {
+                        FloatVector.fromMemorySegment(S, x, src * 4, NO).rearrange(dup).intoArray(b, dst + i);
                     }
+                    for (; i < end; i++) b[dst + i] = x.getAtIndex(F, row + ((ix0 + i) >> 1));
+                    if (end < len) Arrays.fill(b, dst + end, dst + len, 0f);
                 } else if (stride == 1 && up == 1) {
                     // [0, lead) left of the plane, [lead, end) inside it, [end, len) right of it
                     int lead = Math.min(len, Math.max(0, -ix0));

@@ -120,7 +120,7 @@ class CpuBackendTest {
 
     @ParameterizedTest
     @CsvSource({"1,3,5,7,4,3,1,true", "2,5,8,8,6,3,1,false", "1,4,17,3,5,3,0,true", "2,3,4,4,2,1,0,true",
-            "1,2,3,3,3,5,2,false", "2,33,6,25,7,3,1,true", "1,70,4,4,9,3,1,true"})
+            "1,2,3,3,3,5,2,false", "2,33,6,25,7,3,1,true", "1,70,4,4,9,3,1,true", "1,8,6,40,5,3,1,true", "1,3,5,41,4,3,2,false"})
     void upsampledConvolutionIsTheConvolutionOfTheUpsampledInput(int n, int c, int h, int w, int o, int k, int pad,
                                                                  boolean withBias) {
         float[] x = rand(n * c * h * w), wt = rand(o * c * k * k), b = withBias ? rand(o) : null;
