@@ -298,7 +298,13 @@ public final class Tensor {
     public Tensor to(DType target) {
         requireHost();
         if (target == dtype && isContiguous()) return this;
-        Tensor out = allocate(target, shape);
+        return to(target, Arena.ofAuto());
+    }
+
+    /** A contiguous host copy in {@code target} dtype, always a new tensor, in {@code arena}'s memory. */
+    public Tensor to(DType target, Arena arena) {
+        requireHost();
+        Tensor out = allocate(arena, target, shape);
         if (target == DType.F32 && dtype == DType.F32) {
             // strided f32 copy
             long n = numel();

@@ -6,6 +6,7 @@ import dev.panamadiffusion.tensor.DType;
 import dev.panamadiffusion.tensor.Device;
 import dev.panamadiffusion.tensor.Tensor;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.ref.Reference;
 import java.util.Arrays;
@@ -65,7 +66,18 @@ public final class CpuBackend implements Backend {
     public int cachedWeights() { return cache.size(); }
 
     @Override
-    public Tensor upload(Tensor host) { return LayoutCpu.contiguousF32(host); }
+    public Tensor upload(Tensor host) { return keptWeight(host) ? host : LayoutCpu.contiguousF32(host); }
+
+    /**
+     * A contiguous host f16 or bf16 tensor of rank 2 or 4 (a checkpoint's linear or convolution weight, most often) is
+     * uploaded as it is, not as an f32 copy: the ops that read it as a weight pack it once from a temporary f32
+     * conversion (and hand a mapped file's pages back), so an f16 checkpoint is not held twice, once converted and
+     * once packed; any other op converts it where it reads it, as for every input.
+     */
+    private static boolean keptWeight(Tensor t) {
+        return t.device() == Device.CPU && (t.dtype() == DType.F16 || t.dtype() == DType.BF16) && t.isContiguous()
+                && (t.rank() == 2 || t.rank() == 4);
+    }
 
     @Override
     public Tensor download(Tensor t) {
@@ -81,7 +93,7 @@ public final class CpuBackend implements Backend {
     @Override
     public Tensor linear(Tensor x, Tensor weight, Tensor bias) {
         x = f32(x);
-        weight = weightF32(weight);
+        weight = packable(weight);
         require(weight.rank() == 2, "linear weight must be [out, in], got " + weight);
         require(x.rank() >= 1, "linear input must have a feature dimension, got " + x);
         int in = Math.toIntExact(weight.dim(1));
@@ -114,7 +126,7 @@ public final class CpuBackend implements Backend {
     /** conv2d of x upsampled ×{@code up} (nearest; 1: x itself). */
     private Tensor conv2d(Tensor x, Tensor weight, Tensor bias, int stride, int padding, int up) {
         x = f32(x);
-        weight = weightF32(weight);
+        weight = packable(weight);
         require(x.rank() == 4 && weight.rank() == 4, "conv2d wants x [N, C, H, W] and weight [O, C, kh, kw], got " + x + ", " + weight);
         require(stride >= 1 && padding >= 0, "conv2d stride " + stride + ", padding " + padding);
         int n = Math.toIntExact(x.dim(0)), c = Math.toIntExact(x.dim(1));
@@ -311,14 +323,14 @@ public final class CpuBackend implements Backend {
 
     @Override
     public Tensor embedding(Tensor table, Tensor ids) {
-        table = weightF32(table);
+        table = packable(table);
         require(table.rank() == 2, "embedding table must be [V, D], got " + table);
         require(ids.device() == dev.panamadiffusion.tensor.Device.CPU, "embedding ids must be a host tensor, got " + ids);
         long[] shape = Arrays.copyOf(ids.shape(), ids.rank() + 1);
         int d = Math.toIntExact(table.dim(1));
         shape[ids.rank()] = d;
         Tensor out = memory.uninitialized(shape);
-        LayoutCpu.embedding(table.segment(), table.dim(0), d, ids, out.segment());
+        LayoutCpu.embedding(table, ids, out.segment());
         return out;
     }
 
@@ -342,7 +354,7 @@ public final class CpuBackend implements Backend {
     public void prepareWeights(Collection<Tensor> weights) {
         boolean any = false;
         for (Tensor t : weights) {
-            if (t == null || t.device() != Device.CPU || LayoutCpu.contiguousF32(t) != t) continue;
+            if (t == null || t.device() != Device.CPU || !t.dtype().isFloatingPoint() || !t.isContiguous()) continue;
             if (t.rank() == 2) packedLinear(t);
             else if (t.rank() == 4) packedConv(t);
             else continue;
@@ -395,20 +407,20 @@ public final class CpuBackend implements Backend {
     /** The packed B operand of a linear weight [out, in] (contiguous host f32), packed on first use. */
     private Packed packedLinear(Tensor weight) {
         int outF = Math.toIntExact(weight.dim(0)), in = Math.toIntExact(weight.dim(1));
-        return cache.get(weight, LINEAR, arena -> release(weight, Sgemm.packWeightT(packer(weight), weight.segment(), 0, outF, in, format, arena)));
+        return cache.get(weight, LINEAR, arena -> packF32(weight, f -> Sgemm.packWeightT(packer(f), f.segment(), 0, outF, in, format, arena)));
     }
 
     /** The packed A operand of a convolution weight [O, C, kh, kw] (contiguous host f32), packed on first use. */
     private Packed packedConv(Tensor weight) {
         int o = Math.toIntExact(weight.dim(0));
         int k = Math.toIntExact(weight.dim(1) * weight.dim(2) * weight.dim(3));
-        return cache.get(weight, CONV, arena -> release(weight, Conv2dCpu.packWeight(packer(weight), weight.segment(), 0, o, k, format, arena)));
+        return cache.get(weight, CONV, arena -> packF32(weight, f -> Conv2dCpu.packWeight(packer(f), f.segment(), 0, o, k, format, arena)));
     }
 
     /** The Winograd-transformed A operand of a 3x3 convolution weight [O, C, 3, 3] ({@link WinogradCpu}), on first use. */
     private Packed packedWinograd(Tensor weight) {
         int o = Math.toIntExact(weight.dim(0)), c = Math.toIntExact(weight.dim(1));
-        return cache.get(weight, WINOGRAD, arena -> release(weight, WinogradCpu.packWeight(packer(weight), weight.segment(), o, c, arena)));
+        return cache.get(weight, WINOGRAD, arena -> packF32(weight, f -> WinogradCpu.packWeight(packer(f), f.segment(), o, c, arena)));
     }
 
     /**
@@ -420,6 +432,17 @@ public final class CpuBackend implements Backend {
         MemorySegment s = weight.segment();
         if (RELEASE_MAPPED && s.isMapped() && s.byteSize() > 0) s.unload();
         return packed;
+    }
+
+    /**
+     * {@code pack} applied to {@code weight} as contiguous f32: itself, or (an f16 or bf16 weight) a conversion made
+     * for the packing and freed after it; then {@link #release(Tensor, Packed)}.
+     */
+    private Packed packF32(Tensor weight, java.util.function.Function<Tensor, Packed> pack) {
+        if (LayoutCpu.contiguousF32(weight) == weight) return release(weight, pack.apply(weight));
+        try (Arena temp = Arena.ofShared()) {
+            return release(weight, pack.apply(weight.to(DType.F32, temp)));
+        }
     }
 
     /** {@code -Dpd.cpu.keepMapped=true} keeps packed weights' mapped pages resident (for comparisons). */
@@ -435,6 +458,15 @@ public final class CpuBackend implements Backend {
         Tensor shared = memory.uninitialized(c.shape());
         MemorySegment.copy(c.segment(), 0, shared.segment(), 0, c.byteSize());
         return shared;
+    }
+
+    /**
+     * A linear or convolution weight as the ops take it: as it is when it is contiguous (any floating dtype: packing
+     * converts it), else a contiguous f32 copy.
+     */
+    private static Tensor packable(Tensor t) {
+        if (t == null) throw new NullPointerException("tensor argument is null");
+        return t.device() == Device.CPU && t.dtype().isFloatingPoint() && t.isContiguous() ? t : LayoutCpu.contiguousF32(t);
     }
 
     /** A weight, read only by the calling thread (packing) or converted to arrays: contiguous host f32. */

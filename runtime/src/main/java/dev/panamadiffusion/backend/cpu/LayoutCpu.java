@@ -113,14 +113,18 @@ final class LayoutCpu {
     }
 
     /** table [V, D] rows gathered by ids [count] into out [count, D]. */
-    static void embedding(MemorySegment table, long vocab, int d, Tensor ids, MemorySegment out) {
-        long count = ids.numel();
+    static void embedding(Tensor table, Tensor ids, MemorySegment out) {
+        long count = ids.numel(), vocab = table.dim(0);
+        int d = Math.toIntExact(table.dim(1));
+        boolean f32 = table.dtype() == DType.F32;
         for (long i = 0; i < count; i++) {
             long id = ids.getLong(i);
             if (id < 0 || id >= vocab) {
                 throw new IllegalArgumentException("embedding id " + id + " at position " + i + " outside [0, " + vocab + ")");
             }
-            MemorySegment.copy(table, id * d * 4, out, i * d * 4, (long) d * 4);
+            // an f16 or bf16 table (kept as uploaded) has only the rows it gives converted
+            MemorySegment row = f32 ? table.segment() : table.slice(0, id, id + 1).to(DType.F32).segment();
+            MemorySegment.copy(row, f32 ? id * d * 4 : 0, out, i * d * 4, (long) d * 4);
         }
     }
 
