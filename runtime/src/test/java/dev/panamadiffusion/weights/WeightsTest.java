@@ -75,17 +75,22 @@ class WeightsTest {
     }
 
     @Test
-    void f16AndBf16WeightsAreConvertedOnUpload() {
+    void f16AndBf16WeightsKeepTheirValuesOnUpload() {
         float[] v = {1f, -2.5f, 0.333251953125f, 65504f};
         Map<String, Tensor> src = new LinkedHashMap<>();
         src.put("h", Tensor.fromFloats(v, 2, 2).to(DType.F16));
         src.put("b", Tensor.fromFloats(v, 2, 2).to(DType.BF16));
+        src.put("n", Tensor.fromFloats(v, 4).to(DType.F16));
         Weights w = Weights.of(src, cpu, "vae");
         Tensor h = w.get("h", 2, 2);
-        assertEquals(DType.F32, h.dtype());
+        // the CPU keeps a rank-2 or rank-4 half weight as it is (packed once from its values); other ranks become f32
+        assertEquals(DType.F16, h.dtype());
         assertArrayEquals(v, h.toFloatArray()); // all four are exact in f16
+        Tensor n = w.get("n", 4);
+        assertEquals(DType.F32, n.dtype());
+        assertArrayEquals(v, n.toFloatArray());
         Tensor b = w.get("b", 2, 2);
-        assertEquals(DType.F32, b.dtype());
+        assertEquals(DType.BF16, b.dtype());
         float[] got = b.toFloatArray();
         for (int i = 0; i < v.length; i++) assertEquals(v[i], got[i], Math.abs(v[i]) / 128, "bf16 element " + i);
         assertSame(h, w.get("h", 2, 2)); // uploaded once

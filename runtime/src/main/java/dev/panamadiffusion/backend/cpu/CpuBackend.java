@@ -439,9 +439,11 @@ public final class CpuBackend implements Backend {
      * for the packing and freed after it; then {@link #release(Tensor, Packed)}.
      */
     private Packed packF32(Tensor weight, java.util.function.Function<Tensor, Packed> pack) {
-        if (LayoutCpu.contiguousF32(weight) == weight) return release(weight, pack.apply(weight));
+        if (weight.dtype() == DType.F32) return release(weight, pack.apply(weight)); // packable(): contiguous already
         try (Arena temp = Arena.ofShared()) {
-            return release(weight, pack.apply(weight.to(DType.F32, temp)));
+            Tensor f = Tensor.allocate(temp, DType.F32, weight.shape());
+            LayoutCpu.widen(par.canRead(weight.segment()) ? par : null, weight, f.segment());
+            return release(weight, pack.apply(f));
         }
     }
 

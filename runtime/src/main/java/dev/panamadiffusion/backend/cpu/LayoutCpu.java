@@ -128,6 +128,24 @@ final class LayoutCpu {
         }
     }
 
+    /** out[i] = t's i-th value as f32, for a contiguous f16 or bf16 tensor {@code t}; on the pool's threads unless null. */
+    static void widen(Parallel par, Tensor t, MemorySegment out) {
+        if (!t.isContiguous() || (t.dtype() != DType.F16 && t.dtype() != DType.BF16)) {
+            throw new IllegalArgumentException("widen takes a contiguous f16 or bf16 tensor, got " + t);
+        }
+        MemorySegment src = t.segment();
+        boolean f16 = t.dtype() == DType.F16;
+        Parallel.RangeBody body = (a, b) -> {
+            for (long i = a; i < b; i++) {
+                short bits = src.getAtIndex(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, i);
+                out.setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, i,
+                        f16 ? dev.panamadiffusion.tensor.Halfs.f16ToF32(bits) : dev.panamadiffusion.tensor.Halfs.bf16ToF32(bits));
+            }
+        };
+        if (par == null) body.run(0, t.numel());
+        else par.forRange(t.numel(), 1 << 16, body);
+    }
+
     /** A contiguous host f32 tensor with the values of {@code t} (t itself when it already is one). */
     static Tensor contiguousF32(Tensor t) {
         if (t.device() != dev.panamadiffusion.tensor.Device.CPU) {
