@@ -39,7 +39,10 @@ final class KernelWarmup {
         return Tensor.fromFloats(v, shape);
     }
 
-    /** A UNet-like sequence of every op, repeated: conv (3x3, 1x1, strided), norms, linear, attention, elementwise. */
+    /**
+     * A UNet-like sequence of every op, repeated: conv (3x3, 1x1, strided, of an upsampled input), norms (with and without
+     * SiLU), linear (one and two reduction blocks), attention (heads of 8 and 40), elementwise.
+     */
     static void run(CpuBackend cpu) {
         SplittableRandom r = new SplittableRandom(0);
         Tensor x = cpu.upload(rand(r, 2, 32, 16, 16));                  // [N, C, H, W]
@@ -47,6 +50,7 @@ final class KernelWarmup {
         Tensor lw = cpu.upload(rand(r, 64, 32)), lb = cpu.upload(rand(r, 64)), lw2 = cpu.upload(rand(r, 32, 32));
         Tensor emb = cpu.upload(rand(r, 2, 32));
         Tensor g = cpu.upload(rand(r, 32)), beta = cpu.upload(rand(r, 32));
+        Tensor wide = cpu.upload(rand(r, 2, 16, 320)), lw80 = cpu.upload(rand(r, 80, 320)); // a reduction past one K block
         long start = System.nanoTime();
         for (int i = 0; i < ROUNDS || System.nanoTime() - start < MIN_NANOS; i++) {
             Tensor h = cpu.groupNorm(cpu.conv2d(x, w3, b, 1, 1), 8, g, beta, 1e-5f, true);      // [2, 32, 16, 16]
@@ -59,6 +63,10 @@ final class KernelWarmup {
             cpu.linear(cpu.geglu(y), lw2, null);                                                 // [2, 64, 32]
             Tensor up = cpu.upsampleNearest2x(cpu.fromTokens(t, 8, 8));                         // [2, 32, 16, 16]
             cpu.download(cpu.concatChannels(up, h));
+            // what the models also run: Upsample2D's folded convolution, GroupNorm without SiLU, heads of 40
+            cpu.groupNorm(cpu.upsampleNearest2xConv2d(down, w3, b, 1), 8, g, beta, 1e-6f, false); // [2, 32, 16, 16]
+            Tensor q = cpu.linear(wide, lw80, null);                                             // [2, 16, 80]
+            cpu.attention(q, q, q, 2, false);                                                    // [2, 16, 80]
         }
     }
 }
