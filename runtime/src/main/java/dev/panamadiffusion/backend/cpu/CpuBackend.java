@@ -404,13 +404,13 @@ public final class CpuBackend implements Backend {
         return out;
     }
 
-    /** The packed B operand of a linear weight [out, in] (contiguous host f32), packed on first use. */
+    /** The packed B operand of a linear weight [out, in] (contiguous host, any floating dtype), packed on first use. */
     private Packed packedLinear(Tensor weight) {
         int outF = Math.toIntExact(weight.dim(0)), in = Math.toIntExact(weight.dim(1));
         return cache.get(weight, LINEAR, arena -> packF32(weight, f -> Sgemm.packWeightT(packer(f), f.segment(), 0, outF, in, format, arena)));
     }
 
-    /** The packed A operand of a convolution weight [O, C, kh, kw] (contiguous host f32), packed on first use. */
+    /** The packed A operand of a convolution weight [O, C, kh, kw] (contiguous host, any floating dtype), packed on first use. */
     private Packed packedConv(Tensor weight) {
         int o = Math.toIntExact(weight.dim(0));
         int k = Math.toIntExact(weight.dim(1) * weight.dim(2) * weight.dim(3));
