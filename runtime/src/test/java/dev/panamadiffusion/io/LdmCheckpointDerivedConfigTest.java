@@ -174,6 +174,20 @@ class LdmCheckpointDerivedConfigTest {
     }
 
     @Test
+    void anOptionalTensorGoneFromTheFileSinceItWasOpenedIsLeftOut() throws IOException {
+        // weights() maps the file anew for an arena: a file rewritten without position_ids still gives its encoder
+        Path f = Files.copy(LdmCheckpointTest.file("sd1"), tmp.resolve("m.safetensors"));
+        LdmCheckpoint c = LdmCheckpoint.open(f, null);
+        Path without = edited("sd1", "without-ids", false, all -> assertNotNull(all.remove(LdmLayout.CLIP + "text_model.embeddings.position_ids")));
+        Files.move(without, f, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        try (Arena arena = Arena.ofConfined()) {
+            Map<String, Tensor> w = c.weights("text_encoder", arena);
+            assertFalse(w.containsKey("text_model.embeddings.position_ids"));
+            assertTrue(w.containsKey("text_model.embeddings.token_embedding.weight"));
+        }
+    }
+
+    @Test
     void theFileIsMappedOncePerArena() {
         LdmCheckpoint c = LdmCheckpoint.open(LdmCheckpointTest.file("sd1"), null);
         Tensor before;
