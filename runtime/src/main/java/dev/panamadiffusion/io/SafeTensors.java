@@ -258,6 +258,11 @@ public final class SafeTensors {
 
     /** Writes host tensors (any dtype, made contiguous) as a safetensors file, keys in the map's order. */
     public static void write(Path file, Map<String, Tensor> tensors, Map<String, String> metadata) throws IOException {
+        write(file, tensors, metadata, WRITE_CHUNK);
+    }
+
+    /** As {@link #write(Path, Map, Map)}, each tensor's bytes written {@code chunk} bytes at a time (tests use small chunks). */
+    static void write(Path file, Map<String, Tensor> tensors, Map<String, String> metadata, long chunk) throws IOException {
         Map<String, Object> header = new LinkedHashMap<>();
         if (metadata != null && !metadata.isEmpty()) header.put("__metadata__", metadata);
         long pos = 0;
@@ -288,8 +293,8 @@ public final class SafeTensors {
             writeFully(ch, ByteBuffer.wrap(headerBytes));
             for (Tensor t : ordered) {
                 MemorySegment seg = t.segment();
-                for (long off = 0; off < seg.byteSize(); off += WRITE_CHUNK) { // a ByteBuffer holds at most 2 GiB
-                    writeFully(ch, seg.asSlice(off, Math.min(WRITE_CHUNK, seg.byteSize() - off)).asByteBuffer());
+                for (long off = 0; off < seg.byteSize(); off += chunk) { // a ByteBuffer holds at most 2 GiB
+                    writeFully(ch, seg.asSlice(off, Math.min(chunk, seg.byteSize() - off)).asByteBuffer());
                 }
             }
         }
@@ -301,9 +306,11 @@ public final class SafeTensors {
         while (b.hasRemaining()) ch.write(b);
     }
 
-    /** Convenience: all tensors of a file, mapped into an automatic arena (unmapped once they are unreachable). */
+    /**
+     * Convenience: all tensors of a file, mapped into an automatic arena (unmapped once they are unreachable); refused
+     * as {@link #open} refuses it (a missing file, a directory).
+     */
     public static Map<String, Tensor> readAll(Path file) {
-        if (!Files.isRegularFile(file)) throw new SafeTensorsException(file, null, "no such file");
         return open(file, Arena.ofAuto()).tensors();
     }
 }

@@ -114,7 +114,93 @@ class LdmLayoutTest {
         s.put(LdmLayout.VAE + "encoder.down.12345.weight", new long[] {1});
         s.put(LdmLayout.VAE + "encoder.down.", new long[] {1});
         s.put(LdmLayout.VAE + "encoder.down.7", new long[] {1});
+        s.put(LdmLayout.VAE + "encoder.down.ext.weight", new long[] {1});
         assertArrayEquals(plain.vaeChannels(), LdmLayout.read(FILE, s).vaeChannels());
+        // up to four digits are a block number, so a block 1000 leaves a gap
+        m = refused("sd1", x -> x.put(LdmLayout.VAE + "encoder.down.1000.block.0.conv2.weight", new long[] {32, 32, 3, 3}));
+        assertTrue(m.contains("has " + LdmLayout.VAE + "encoder.down.1000.* but no " + LdmLayout.VAE + "encoder.down.2.* tensors"), m);
+    }
+
+    @Test
+    void aFileWithoutTheUNetNamesItsFirstTensors() {
+        String m = refused("sd1", s -> s.keySet().removeIf(k -> k.startsWith(LdmLayout.UNET)));
+        // sorted: alphas_cumprod, betas, cond_stage_model...
+        assertTrue(m.endsWith("; its first tensors are [alphas_cumprod, betas, " + LdmLayout.CLIP + "text_model.embeddings.position_embedding.weight]"), m);
+    }
+
+    @Test
+    void inputBlocksMustBeWholeLevels() {
+        // two levels of one resnet and a downsampler are 4 input blocks (conv_in first); a fifth is no level
+        String m = refused("sd1", s -> s.put(LdmLayout.UNET + "input_blocks.4.0.in_layers.0.weight", new long[] {32}));
+        assertTrue(m.contains("has 5 UNet input blocks with a downsampler after 1: not a Stable Diffusion UNet layout"), m);
+    }
+
+    @Test
+    void aOneLevelUNetHasNoDownsampler() {
+        // sd1 without its second level: conv_in and one resnet going down, two coming up, no down- or upsampler
+        Map<String, long[]> s = shapes("sd1");
+        s.keySet().removeIf(k -> k.startsWith(LdmLayout.UNET + "input_blocks.2.") || k.startsWith(LdmLayout.UNET + "input_blocks.3.")
+                || k.startsWith(LdmLayout.UNET + "output_blocks.2.") || k.startsWith(LdmLayout.UNET + "output_blocks.3."));
+        LdmLayout l = LdmLayout.read(FILE, s);
+        assertArrayEquals(new int[] {32}, l.unetChannels());
+        assertEquals(1, l.unetLayers(), "every input block after conv_in is a resnet of the one level");
+    }
+
+    @Test
+    void eachLevelsWidthIsItsFirstResnets() {
+        // level 1's first resnet (input_blocks.3) made 64 wide: the levels are 32 and 64
+        Map<String, long[]> s = shapes("sd1");
+        s.put(LdmLayout.UNET + "input_blocks.3.0.out_layers.3.weight", new long[] {64, 32, 3, 3});
+        assertArrayEquals(new int[] {32, 64}, LdmLayout.read(FILE, s).unetChannels());
+    }
+
+    @Test
+    void aLevelsTransformerDepthComesFromItsDownBlockElseItsUpBlock() {
+        // sd1: attention in down level 0 and up level 1 (its mirror), one transformer block each
+        String down0 = LdmLayout.UNET + "input_blocks.1.1.", up1 = LdmLayout.UNET + "output_blocks.2.1.";
+        Map<String, long[]> s = shapes("sd1");
+        assertArrayEquals(new int[] {1, 1}, LdmLayout.read(FILE, s).transformerDepth());
+        // a second block in the down level's transformer: the down block decides
+        s.put(down0 + "transformer_blocks.1.norm1.weight", new long[] {32});
+        assertArrayEquals(new int[] {2, 1}, LdmLayout.read(FILE, s).transformerDepth());
+        // no attention going down, two blocks coming up: the up block decides
+        Map<String, long[]> t = shapes("sd1");
+        t.keySet().removeIf(k -> k.startsWith(down0));
+        t.put(up1 + "transformer_blocks.1.norm1.weight", new long[] {32});
+        LdmLayout l = LdmLayout.read(FILE, t);
+        assertArrayEquals(new boolean[] {false, false}, l.downAttention());
+        assertArrayEquals(new int[] {2, 1}, l.transformerDepth());
+        // the deepest level (no attention going down) with two blocks in its up block (up 0) and in the mid block
+        Map<String, long[]> u = shapes("sd1");
+        for (String k : new String[] {"output_blocks.0.1.transformer_blocks.0.", "output_blocks.0.1.transformer_blocks.1.",
+                "middle_block.1.transformer_blocks.1."}) {
+            u.put(LdmLayout.UNET + k + "norm1.weight", new long[] {32});
+        }
+        LdmLayout deep = LdmLayout.read(FILE, u);
+        assertArrayEquals(new boolean[] {true, true}, deep.upAttention());
+        assertArrayEquals(new int[] {1, 2}, deep.transformerDepth());
+    }
+
+    @Test
+    void anOpenClipTowerOfTwoBlocksAndItsHeadLeavesOne() {
+        String resblocks = LdmLayout.OPEN_CLIP + "transformer.resblocks.";
+        Map<String, long[]> s = shapes("sd2-v");
+        s.keySet().removeIf(k -> k.startsWith(resblocks) && !k.startsWith(resblocks + "0.") && !k.startsWith(resblocks + "1."));
+        assertTrue(s.containsKey(LdmLayout.OPEN_CLIP + "text_projection"));
+        LdmLayout l = LdmLayout.read(FILE, s);
+        assertEquals(2, l.textBlocksInFile());
+        assertEquals(1, l.textLayers(), "SD 2.x conditions on the penultimate block: the first");
+        assertEquals("OpenCLIP's last layer (SD 2.x conditions on the penultimate one)", l.ignoredBecause(resblocks + "1.ln_1.weight"));
+    }
+
+    @Test
+    void theRefinersSummaryHasNoFirstTextEncoder() {
+        Map<String, long[]> s = new LinkedHashMap<>();
+        SafeTensors.readAll(LdmCheckpointRefinerTest.FILE).forEach((k, t) -> s.put(k, t.shape()));
+        LdmLayout l = LdmLayout.read(FILE, s);
+        assertTrue(l.toString().startsWith("SDXL refiner: UNet "), l.toString());
+        assertFalse(l.toString().contains(", text encoder 0"), l.toString());
+        assertTrue(l.toString().endsWith(", text encoder 2 " + l.text2().layers() + " x " + l.text2().hidden()), l.toString());
     }
 
     @Test

@@ -28,7 +28,9 @@ class LdmYamlTest {
                 "d: \"say # no\"",
                 "e: \"it's\" # quoted apostrophe",
                 "f: 'say \"#\"' # mixed",
-                "#g: 7");
+                "#g: 7",
+                "h: v #w",
+                "k: v# w");
         assertEquals("1", y.get("a"));
         assertEquals("x#y", y.get("b"), "a # inside a word is text");
         assertEquals("a # b", y.get("c"));
@@ -38,6 +40,16 @@ class LdmYamlTest {
         assertNull(y.get("#g"));
         assertNull(y.get("g"));
         assertNull(y.get("# a whole-line comment"));
+        assertEquals("v", y.get("h"), "the blank before the # makes it a comment, whatever follows");
+        assertEquals("v# w", y.get("k"), "a # right after text is text, whatever follows");
+    }
+
+    @Test
+    void aColonAtTheStartOfALineIsAnEmptyKey() {
+        // YAML's ": value" is a mapping entry with an empty key, not a line without a key
+        LdmYaml y = parse(": top", "a:", "  : nested");
+        assertEquals("top", y.get(""));
+        assertEquals("nested", y.get("a."));
     }
 
     @Test

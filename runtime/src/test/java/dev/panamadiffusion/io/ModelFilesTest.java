@@ -118,6 +118,13 @@ class ModelFilesTest {
         Files.writeString(index, "{\"weight_map\": {\"a\": \"s1.safetensors\", \"b\": \"s2.safetensors\"}}");
         SafeTensorsException e = assertThrows(SafeTensorsException.class, () -> ModelFiles.loadWeights(unet, Arena.ofAuto()));
         assertEquals("b", e.tensor());
+        // ... and where the index puts it in the first shard, the second shard's copy is the duplicate
+        write(unet.resolve("s2.safetensors"), tensors("b", "2", "c", "3"));
+        Files.writeString(index, "{\"weight_map\": {\"a\": \"s1.safetensors\", \"b\": \"s1.safetensors\", \"c\": \"s2.safetensors\"}}");
+        e = assertThrows(SafeTensorsException.class, () -> ModelFiles.loadWeights(unet, Arena.ofAuto()));
+        assertEquals("b", e.tensor());
+        assertEquals(unet.resolve("s2.safetensors"), e.file());
+        assertTrue(e.getMessage().endsWith("tensor appears in more than one shard"), e.getMessage());
 
         // the index lists a tensor its shard does not have
         write(unet.resolve("s2.safetensors"), tensors("c", "2"));

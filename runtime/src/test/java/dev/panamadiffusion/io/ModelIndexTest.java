@@ -76,4 +76,16 @@ class ModelIndexTest {
         assertEquals("transformers", i.components().get("tokenizer").library());
         assertEquals("CLIPTokenizerFast", i.components().get("tokenizer_2").className());
     }
+
+    @Test
+    void booleanValuesArePipelineFlagsUnlessTheKeyIsDiffusersOwn() throws IOException {
+        ModelIndex i = read("""
+                {"_class_name": "StableDiffusionXLPipeline", "force_zeros_for_empty_prompt": true,
+                 "requires_aesthetics_score": false, "_private": true, "unet": ["diffusers", "UNet2DConditionModel"]}""");
+        assertEquals(java.util.Map.of("force_zeros_for_empty_prompt", true, "requires_aesthetics_score", false), i.flags());
+        assertTrue(i.flag("force_zeros_for_empty_prompt", false));
+        assertFalse(i.flag("requires_aesthetics_score", true));
+        assertTrue(i.flag("requires_safety_checker", true), "absent: the default");
+        assertFalse(i.flag("_private", false), "an underscore key is diffusers' own, not a flag");
+    }
 }

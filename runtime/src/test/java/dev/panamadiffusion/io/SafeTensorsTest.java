@@ -67,6 +67,11 @@ class SafeTensorsTest {
         fails(tmp.resolve("nope.safetensors"), null, "no such file");
         Path dir = Files.createDirectory(tmp.resolve("dir.safetensors"));
         fails(dir, null, "directory");
+        // readAll says the same
+        SafeTensorsException e = assertThrows(SafeTensorsException.class, () -> SafeTensors.readAll(tmp.resolve("nope.safetensors")));
+        assertEquals(tmp.resolve("nope.safetensors") + ": no such file", e.getMessage());
+        e = assertThrows(SafeTensorsException.class, () -> SafeTensors.readAll(dir));
+        assertEquals(dir + ": is a directory, not a safetensors file", e.getMessage());
     }
 
     @Test
@@ -150,8 +155,10 @@ class SafeTensorsTest {
     void unknownAndUnsupportedDtypes() throws IOException {
         fails(file("{\"w\": {\"dtype\": \"Q7\", \"shape\": [1], \"data_offsets\": [0, 4]}}", 4), "w",
                 "unknown dtype 'Q7'", "F32", "BF16");
-        fails(file("{\"w\": {\"dtype\": \"U8\", \"shape\": [4], \"data_offsets\": [0, 4]}}", 4), "w",
+        SafeTensorsException e = fails(file("{\"w\": {\"dtype\": \"U8\", \"shape\": [4], \"data_offsets\": [0, 4]}}", 4), "w",
                 "dtype 'U8' is not supported");
+        // the dtypes it reads, as one comma-separated list
+        assertTrue(e.getMessage().matches(".*\\(this runtime reads [A-Z0-9]+(, [A-Z0-9]+)+\\)$"), e.getMessage());
         fails(file("{\"w\": {\"shape\": [1], \"data_offsets\": [0, 4]}}", 4), "w", "dtype");
         fails(file("{\"w\": {\"dtype\": 5, \"shape\": [1], \"data_offsets\": [0, 4]}}", 4), "w", "dtype");
     }
@@ -161,6 +168,8 @@ class SafeTensorsTest {
         fails(file("{" + f32("w", "[2, 2]", 0, 12) + "}", 12), "w", "[2,2]", "F32", "needs 16 bytes", "span 12");
         fails(file("{\"w\": {\"dtype\": \"F16\", \"shape\": [3], \"data_offsets\": [0, 12]}}", 12), "w",
                 "F16", "needs 6 bytes", "span 12");
+        // the span is end - begin, wherever the tensor starts
+        fails(file("{" + f32("a", "[1]", 0, 4) + ", " + f32("w", "[2, 2]", 4, 16) + "}", 16), "w", "needs 16 bytes", "span 12");
     }
 
     @Test
@@ -282,6 +291,7 @@ class SafeTensorsTest {
         int padding = header.length() - header.stripTrailing().length();
         assertTrue(header.stripTrailing().endsWith("}") && padding < 8, "at most 7 spaces of padding: '" + header + "'");
         SafeTensors st = SafeTensors.open(p, Arena.ofAuto());
+        assertEquals(p, st.file());
         assertEquals(Map.of("format", "pt"), st.metadata());
         assertEquals(List.copyOf(in.keySet()), List.copyOf(st.tensors().keySet()));
         for (Map.Entry<String, Tensor> e : in.entrySet()) {
@@ -295,6 +305,34 @@ class SafeTensorsTest {
         assertArrayEquals(i64.toLongArray(), st.get("i64").toLongArray());
         assertArrayEquals(new float[] {0f, 3.140625f, 1f, 65504f, -2.5f, -0.0f}, st.get("permuted").toFloatArray());
         assertEquals(7f, st.get("scalar").getFloat(0));
+    }
+
+    @Test
+    void tensorsLargerThanAWriteChunkAreWrittenWholeChunkByChunk() throws IOException {
+        // the real chunk is 1 GiB (a ByteBuffer's limit is 2 GiB); 12 bytes here: 40 bytes in chunks of 12, 12, 12, 4
+        float[] v = new float[10];
+        for (int i = 0; i < v.length; i++) v[i] = i + 0.5f;
+        Map<String, Tensor> in = new LinkedHashMap<>();
+        in.put("a", Tensor.fromFloats(v, 2, 5));
+        in.put("b", Tensor.fromFloats(new float[] {7f, 8f, 9f}, 3));
+        Path chunked = tmp.resolve("chunked.safetensors"), whole = tmp.resolve("whole.safetensors");
+        SafeTensors.write(chunked, in, null, 12);
+        SafeTensors.write(whole, in, null);
+        assertArrayEquals(Files.readAllBytes(whole), Files.readAllBytes(chunked));
+        SafeTensors st = SafeTensors.open(chunked, Arena.ofAuto());
+        assertArrayEquals(v, st.get("a").toFloatArray());
+        assertArrayEquals(new float[] {7f, 8f, 9f}, st.get("b").toFloatArray());
+    }
+
+    @Test
+    void writeRefusesADeviceTensorBeforeWritingAnything() {
+        // a CUDA tensor holds a device address: its bytes cannot be read here (the segment below is only a stand-in)
+        Tensor device = Tensor.of(DType.F32, dev.panamadiffusion.tensor.Device.CUDA, Arena.ofAuto().allocate(8), 2);
+        Path p = tmp.resolve("device.safetensors");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> SafeTensors.write(p, Map.of("w", device), null));
+        assertEquals("tensor 'w' is on CUDA: copy it to the host first", e.getMessage());
+        assertFalse(Files.exists(p), "nothing is written");
     }
 
     @Test

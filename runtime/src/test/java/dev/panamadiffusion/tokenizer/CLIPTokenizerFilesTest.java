@@ -143,6 +143,10 @@ class CLIPTokenizerFilesTest {
             Files.writeString(config, "{\"model_max_length\": " + bad + "}");
             ConfigException e = assertThrows(ConfigException.class, () -> CLIPTokenizer.load(d), bad);
             assertEquals("model_max_length", e.field(), bad);
+            // a non-number (NaN included: the reader accepts it as a JSON number) is not an integer at all
+            boolean number = !bad.startsWith("\"") && !bad.equals("true") && !bad.equals("NaN");
+            assertEquals(!number, e.getMessage().contains("must be an integer"), e.getMessage());
+            assertEquals(number, e.getMessage().contains("is out of range [2, 4096]"), e.getMessage());
         }
     }
 
@@ -160,6 +164,22 @@ class CLIPTokenizerFilesTest {
     }
 
     @Test
+    void aMergesFileOfExactlyTheByteLimitIsRead(@TempDir Path tmp) throws IOException {
+        Path d = folder(tmp, "#v\na b</w>\n");
+        long limit = dev.panamadiffusion.config.ConfigJson.MAX_BYTES;
+        try (var f = java.nio.channels.FileChannel.open(d.resolve("merges.txt"), java.nio.file.StandardOpenOption.APPEND)) {
+            java.nio.ByteBuffer spaces = java.nio.ByteBuffer.allocate(1 << 20);
+            java.util.Arrays.fill(spaces.array(), (byte) ' ');
+            while (f.size() < limit) {
+                spaces.clear().limit((int) Math.min(spaces.capacity(), limit - f.size()));
+                f.write(spaces);
+            }
+        }
+        assertEquals(limit, Files.size(d.resolve("merges.txt")));
+        assertEquals(List.of("ab</w>"), CLIPTokenizer.load(d).tokenize("ab"), "the limit itself is allowed; trailing blanks are stripped");
+    }
+
+    @Test
     void vocabularyIdsAreNonNegativeIntegers(@TempDir Path tmp) throws IOException {
         Path d = folder(tmp, "#v\n");
         for (String bad : List.of("-1", "1.5", "\"1\"", "4294967296")) {
@@ -168,7 +188,8 @@ class CLIPTokenizerFilesTest {
             assertEquals("<|endoftext|>", e.field(), bad);
         }
         Files.writeString(d.resolve("vocab.json"), "[1, 2]");
-        assertThrows(ConfigException.class, () -> CLIPTokenizer.load(d));
+        ConfigException e = assertThrows(ConfigException.class, () -> CLIPTokenizer.load(d));
+        assertTrue(e.getMessage().contains("not a JSON object of token ids"), e.getMessage());
         Files.writeString(d.resolve("vocab.json"), "{\"<|startoftext|>\": 0, \"<|endoftext|>\": 0}");
         assertEquals(0, CLIPTokenizer.load(d).eosTokenId(), "id 0 is a valid id");
     }

@@ -44,9 +44,6 @@ final class CrossAttnUpBlock2D implements UNetUpBlock {
     }
 
     @Override
-    public int numResnets() { return resnets.size(); }
-
-    @Override
     public Tensor forward(Tensor x, List<Tensor> residuals, Tensor temb, Tensor context) {
         Tensor h = x;                                                   // [B, prev, H, W]
         for (int i = 0; i < resnets.size(); i++) {
@@ -58,7 +55,7 @@ final class CrossAttnUpBlock2D implements UNetUpBlock {
             Tensor r = backend.consumed(resnets.get(i).forward(cat, temb), cat); // [B, out, H, W]
             h = backend.consumed(attentions.get(i).forward(r, context), r); // [B, out, H, W]
         }
-        if (upsampler == null || h == x) return upsampler != null ? upsampler.forward(h) : h;
+        if (upsampler == null) return h;                                // h is a resnet's: never x (layers ≥ 1)
         return backend.consumed(upsampler.forward(h), h);              // [B, out, 2H, 2W]
     }
 }

@@ -13,9 +13,13 @@ final class SleefExp {
 
     private SleefExp() {}
 
+    /**
+     * SLEEF's cut-offs: 0 below −104 and +∞ above 100 (where the reduction {@code d − q·ln 2} in float32 no longer
+     * holds: past about 9·10⁷ it can leave a large negative remainder, and the polynomial then gives −∞).
+     */
     static float expf(float d) {
         if (d < -104f) return 0f;
-        if (d > 1e10f) return Float.POSITIVE_INFINITY;
+        if (d > 100f) return Float.POSITIVE_INFINITY;
         int q = (int) Math.rint(d * R_LN2);  // vrint_vi2_vf: round to nearest, ties to even
         float s = Math.fma((float) q, -L2U, d);
         s = Math.fma((float) q, -L2L, s);

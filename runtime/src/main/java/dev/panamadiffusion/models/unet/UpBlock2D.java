@@ -33,9 +33,6 @@ final class UpBlock2D implements UNetUpBlock {
     }
 
     @Override
-    public int numResnets() { return resnets.size(); }
-
-    @Override
     public Tensor forward(Tensor x, List<Tensor> residuals, Tensor temb, Tensor context) {
         Tensor h = x;                                                   // [B, prev, H, W]
         for (ResnetBlock2D resnet : resnets) {
@@ -46,7 +43,7 @@ final class UpBlock2D implements UNetUpBlock {
             if (h != x) backend.release(h);
             h = backend.consumed(resnet.forward(cat, temb), cat);       // [B, out, H, W]
         }
-        if (upsampler == null || h == x) return upsampler != null ? upsampler.forward(h) : h;
+        if (upsampler == null) return h;                                // h is a resnet's: never x (layers ≥ 1)
         return backend.consumed(upsampler.forward(h), h);              // [B, out, 2H, 2W]
     }
 }

@@ -99,8 +99,11 @@ class LayersTest {
         ResnetBlock2D noTemb = bind(resnetWeights(4, 4, 0), 4, 4, 0, 1f);
         ResnetBlock2D needsTemb = bind(resnetWeights(4, 4, 3), 4, 4, 3, 1f);
         Tensor x = rand(1, 4, 3, 3);
-        assertThrows(IllegalArgumentException.class, () -> noTemb.forward(x, rand(1, 3)));
-        assertThrows(IllegalArgumentException.class, () -> needsTemb.forward(x));
+        // each refusal says which way round the mismatch is
+        IllegalArgumentException extra = assertThrows(IllegalArgumentException.class, () -> noTemb.forward(x, rand(1, 3)));
+        assertEquals("this ResnetBlock2D has no time_emb_proj but got a time embedding", extra.getMessage());
+        IllegalArgumentException missing = assertThrows(IllegalArgumentException.class, () -> needsTemb.forward(x));
+        assertEquals("this ResnetBlock2D needs a time embedding", missing.getMessage());
     }
 
     @Test

@@ -52,7 +52,11 @@ class TimeCondProjTest {
             Reference.assertClose("without on " + backend.name(), io.get("out_no_timestep_cond"), plain, 1e-4);
             // the condition matters: the two recorded outputs differ by far more than the tolerance
             assertTrue(Reference.error(io.get("out"), io.get("out_no_timestep_cond")).rel() > 1e-2);
-            assertThrows(IllegalArgumentException.class, () -> unet.forward(sample, t, Tensor.zeros(2, 255), context));
+            for (Tensor wrong : new Tensor[] {Tensor.zeros(2, 255), Tensor.zeros(1, 256), Tensor.zeros(2, 256, 1)}) {
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                        () -> unet.forward(sample, t, wrong, context), wrong.toString());
+                assertEquals("UNet timestep condition must be [2, 256], got " + wrong, e.getMessage());
+            }
         }
     }
 
@@ -72,6 +76,22 @@ class TimeCondProjTest {
         assertEquals(0f, odd.getFloat(6));
         assertEquals((float) Math.sin(1000f), odd.getFloat(0));
         assertEquals((float) Math.cos(1000f), odd.getFloat(3));
+    }
+
+    @Test
+    void theModelsGuidanceEmbeddingHasItsTimeCondProjDim() {
+        Map<String, Tensor> io = SafeTensors.readAll(set().resolve("unet_io.safetensors"));
+        double[] w = {io.get("guidance_w").getFloat(0), io.get("guidance_w").getFloat(1)};
+        try (Arena arena = Arena.ofConfined()) {
+            UNet2DConditionModel lcm = UNet2DConditionModel.load(set().resolve("unet"), new NaiveBackend(), arena);
+            Tensor got = lcm.guidanceEmbedding(w);                             // diffusers' timestep_cond for w
+            assertArrayEquals(new long[] {2, 256}, got.shape());
+            float[] expected = io.get("timestep_cond").toFloatArray(), g = got.toFloatArray();
+            for (int i = 0; i < g.length; i++) assertEquals(expected[i], g[i], 2e-7, "embedding [" + i + "]");
+            UNet2DConditionModel plain = UNet2DConditionModel.load(Reference.tiny().resolve("unet"), new NaiveBackend(), arena);
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> plain.guidanceEmbedding(w));
+            assertEquals("this UNet has no time_cond_proj_dim", e.getMessage());
+        }
     }
 
     @Test

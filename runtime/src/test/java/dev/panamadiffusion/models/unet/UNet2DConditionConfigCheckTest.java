@@ -132,4 +132,21 @@ class UNet2DConditionConfigCheckTest {
         configMismatch("projection_class_embeddings_input_dim", j -> j.put("addition_embed_type", "text_time")
                 .put("addition_time_embed_dim", 8).put("projection_class_embeddings_input_dim", 80));
     }
+
+    @Test
+    void anAddEmbeddingOfAnotherWidthThanTheTimeEmbeddingIsRefused() {
+        // SDXL's add_embedding maps the added conditioning to time_embed_dim, the width it is added at; the tiny SDXL
+        // UNet (reference/sdxl) with an add_embedding 8 wider than its time embedding
+        Path dir = Path.of(System.getProperty("pd.home", "..")).resolve("reference/sdxl/unet");
+        Path file = dir.resolve("config.json");
+        Map<String, Tensor> w = new HashMap<>(SafeTensors.readAll(dir.resolve("diffusion_pytorch_model.safetensors")));
+        UNet2DConditionConfig c = UNet2DConditionConfig.read(file);
+        c.checkWeights(file, w);
+        Tensor linear1 = w.get("add_embedding.linear_1.weight");
+        assertEquals(c.timeEmbedDim(), linear1.dim(0));
+        w.put("add_embedding.linear_1.weight", Tensor.zeros(linear1.dim(0) + 8, linear1.dim(1)));
+        ConfigException e = assertThrows(ConfigException.class, () -> c.checkWeights(file, w));
+        assertEquals("time_embedding_dim", e.field(), e.getMessage());
+        assertTrue(e.getMessage().contains("add_embedding.linear_1.weight"), e.getMessage());
+    }
 }

@@ -57,6 +57,10 @@ class UNet2DConditionModelAddedCondTest {
         Reference.assertClose(name + " UNet with added conditioning", io.get("out"), out, UNet2DConditionModelTest.TOLERANCE);
         Tensor scalar = backend.download(unet.forward(sample, new double[] {500, 500}, null, add, context, () -> {}));
         Reference.assertClose(name + " UNet at t = 500", io.get("out_t500_scalar"), scalar, UNet2DConditionModelTest.TOLERANCE);
+        // the same from the time projection on (what a backend records once and replays)
+        Tensor projected = backend.download(unet.forwardProjected(sample, unet.conditionedTimeProjection(ts, null),
+                unet.addedEmbedding(add), context));
+        Reference.assertClose(name + " UNet from its time projection", io.get("out"), projected, UNet2DConditionModelTest.TOLERANCE);
     }
 
     /** Each row: the text embeds, then per time id diffusers' Timesteps(dim, flip_sin_to_cos=True, shift 0): cos, sin. */
@@ -85,6 +89,33 @@ class UNet2DConditionModelAddedCondTest {
                     assertEquals(Math.cos(arg), got[at + i], 2e-4, "cos " + b + "," + n + "," + i);
                     assertEquals(Math.sin(arg), got[at + half + i], 2e-4, "sin " + b + "," + n + "," + i);
                 }
+            }
+        }
+    }
+
+    /**
+     * The pooled text width is whatever projection_class_embeddings_input_dim leaves beside the time ids, one column
+     * included: reference/sdxl's UNet with a 49-wide add_embedding input (1 + 6 × 8).
+     */
+    @Test
+    void aOneWideTextEmbeddingIsATextEmbeddingToo() throws Exception {
+        Path dir = set("sdxl").resolve("unet");
+        var json = (com.fasterxml.jackson.databind.node.ObjectNode) dev.panamadiffusion.config.ConfigJson.tree(dir.resolve("config.json"));
+        json.put("projection_class_embeddings_input_dim", 1 + UNet2DConditionConfig.TIME_IDS * 8);
+        UNet2DConditionConfig c = UNet2DConditionConfig.fromJson(json);
+        assertEquals(8, c.additionTimeEmbedDim());
+        assertEquals(1, c.textEmbedsDim());
+        Map<String, Tensor> weights = new java.util.HashMap<>(SafeTensors.readAll(dir.resolve("diffusion_pytorch_model.safetensors")));
+        weights.put("add_embedding.linear_1.weight", Tensor.zeros(c.timeEmbedDim(), 49));
+        UNet2DConditionModel unet = new UNet2DConditionModel(c, dev.panamadiffusion.weights.Weights.of(weights, backend, "one-wide text"));
+        float[] text = {0.25f, -3f};
+        float[] ids = {1024, 1024, 0, 0, 1024, 1024, 512, 768, 16, 32, 512, 768};
+        float[] got = unet.addEmbeds(Tensor.fromFloats(text, 2, 1), Tensor.fromFloats(ids, 2, 6)).toFloatArray();
+        assertEquals(2 * 49, got.length);
+        for (int b = 0; b < 2; b++) {
+            assertEquals(text[b], got[b * 49], 0f, "row " + b + " starts with its text embedding");
+            for (int n = 0; n < 6; n++) {
+                assertEquals(Math.cos(ids[b * 6 + n]), got[b * 49 + 1 + n * 8], 2e-4, "cos of time id " + n + ", frequency 1");
             }
         }
     }

@@ -154,9 +154,11 @@ class AutoencoderKLTilingTest {
     @Test
     void blendRefusesTilesThatDoNotLineUp() {
         Tensor a = Tensor.zeros(1, 3, 4, 5), b = Tensor.zeros(1, 3, 4, 6);
-        assertThrows(IllegalArgumentException.class, () -> AutoencoderKL.blendV(a, b, 2));   // widths differ
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> AutoencoderKL.blendV(a, b, 2)); // widths differ
+        assertTrue(e.getMessage().startsWith("blend_v needs host f32 contiguous [B, C, H, W] tiles that share B, C and W,"), e.getMessage());
         assertDoesNotThrow(() -> AutoencoderKL.blendH(a, b, 2));                           // heights agree
-        assertThrows(IllegalArgumentException.class, () -> AutoencoderKL.blendH(Tensor.zeros(1, 3, 3, 5), b, 2));
+        e = assertThrows(IllegalArgumentException.class, () -> AutoencoderKL.blendH(Tensor.zeros(1, 3, 3, 5), b, 2));
+        assertTrue(e.getMessage().startsWith("blend_h needs host f32 contiguous [B, C, H, W] tiles that share B, C and H,"), e.getMessage());
     }
 
     /** diffusers' defaults for SD, SDXL, SD 2.x 768 and the tiny VAE add up; sizes that would not are refused. */
@@ -170,6 +172,10 @@ class AutoencoderKLTilingTest {
         assertEquals(128, new VaeTiles(512, 64, 0.25).decodeBlend());
         assertEquals(384, new VaeTiles(512, 64, 0.25).encodeStride());
         assertEquals(16, new VaeTiles(512, 64, 0.25).encodeBlend());
+        // a tile size in pixels: tile_latent_min_size = int(tile_sample_min_size / 2^(len(block_out_channels) - 1))
+        assertEquals(new VaeTiles(512, 64, 0.25), VaeTiles.ofPixels(512, 8));
+        assertEquals(new VaeTiles(1024, 128, 0.25), VaeTiles.ofPixels(1024, 8));
+        assertEquals(new VaeTiles(16, 8, 0.25), VaeTiles.ofPixels(16, 2));
         assertTrue(new VaeTiles(512, 32, 0.25).problem(8).contains("is not tile_latent_min_size 32 times the VAE's scale 8"));
         assertTrue(new VaeTiles(48, 6, 0.25).problem(8).contains("do not add up to the untiled size"));
         assertTrue(new VaeTiles(8, 1, 0.25).problem(8).contains("do not advance"));
