@@ -39,7 +39,10 @@ class FieldsTest {
         @Override public GenerationRequest request() { return GenerationRequest.of("a red fox"); }
         @Override public CompletableFuture<GenerationResult> result() { return result; }
         @Override public Progress progress() { return null; }
-        @Override public void cancel() { cancels.incrementAndGet(); }
+        @Override public void cancel() {
+            cancels.incrementAndGet();
+            result.cancel(false); // as the engine does: the future ends with a CancellationException
+        }
     }
 
     private static GenerationResult oneImage(Rgb8Image image, String infotext) {
@@ -192,5 +195,36 @@ class FieldsTest {
                 new ServerPartsTest.FakeExchange("POST", "/x", new byte[0]), failed, 0, Duration.ZERO));
         assertEquals(500, e.status);
         assertEquals("generation failed: boom", e.getMessage());
+    }
+
+    @Test
+    void aClientThatClosesItsConnectionCancelsEveryGenerationItWaitsFor() throws Exception {
+        FakeGeneration g = new FakeGeneration(), other = new FakeGeneration();
+        java.util.concurrent.CountDownLatch waiting = new java.util.concurrent.CountDownLatch(1);
+        CompletableFuture<Throwable> ended = new CompletableFuture<>();
+        Http1Server server = Http1Wire.server(Duration.ofSeconds(5), Duration.ofSeconds(5));
+        server.createContext("/gen", ex -> {
+            waiting.countDown();
+            try {
+                Fields.await(ex, g, 0, List.of(g, other), Duration.ZERO);
+                ended.complete(null);
+            } catch (Throwable t) {
+                ended.complete(t);
+            }
+        });
+        server.start();
+        try {
+            try (java.net.Socket s = new java.net.Socket("127.0.0.1", server.getAddress().getPort())) {
+                s.getOutputStream().write(Http1Wire.bytes("GET /gen HTTP/1.1\r\nHost: x\r\n\r\n"));
+                s.getOutputStream().flush();
+                assertTrue(waiting.await(10, java.util.concurrent.TimeUnit.SECONDS), "the handler never ran");
+            }
+            Throwable t = ended.get(10, java.util.concurrent.TimeUnit.SECONDS);
+            assertTrue(t instanceof java.util.concurrent.CancellationException, "the wait ends cancelled, got " + t);
+            assertEquals(1, g.cancels.get());
+            assertEquals(1, other.cancels.get(), "the batch's other generations too");
+        } finally {
+            server.stop(0);
+        }
     }
 }
