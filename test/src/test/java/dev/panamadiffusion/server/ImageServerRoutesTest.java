@@ -1,0 +1,121 @@
+package dev.panamadiffusion.server;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.panamadiffusion.api.DiffusionEngine;
+import dev.panamadiffusion.api.EngineOptions;
+import dev.panamadiffusion.testing.TinyModel;
+import java.awt.image.BufferedImage;
+import java.io.ByteArrayOutputStream;
+import java.net.InetSocketAddress;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import javax.imageio.ImageIO;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * {@link ImageServer}'s routes over the tiny model with the smallest queue: a request problem that reaches the route
+ * itself (a 400 naming the field, in both APIs' error shapes), a full queue (429 with Retry-After, RFC 9110 10.2.3),
+ * and what {@code /metrics} counts for each.
+ */
+class ImageServerRoutesTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
+    private static Path dir;
+    private static DiffusionEngine engine;
+    private static ImageServer server;
+
+    @BeforeAll
+    static void start() throws Exception {
+        dir = Files.createTempDirectory("pd-routes");
+        Path model = TinyModel.assemble(dir.resolve("tiny-sd"), "euler", TinyModel.Tokenizer.TINY_BPE);
+        engine = DiffusionEngine.open(EngineOptions.defaults(model).withBackend("cpu").withMaxBatch(1).withQueueCapacity(1));
+        server = ImageServer.start(engine, new InetSocketAddress("127.0.0.1", 0), 1 << 16);
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        if (server != null) server.close();
+        if (engine != null) engine.close();
+        TinyModel.deleteTree(dir);
+    }
+
+    private static URI uri(String path) { return URI.create("http://127.0.0.1:" + server.port() + path); }
+
+    private static long count(String metrics, int code) {
+        String key = "pd_http_responses_total{code=\"" + code + "\"} ";
+        for (String line : metrics.split("\n")) if (line.startsWith(key)) return Long.parseLong(line.substring(key.length()));
+        return 0;
+    }
+
+    private static String metrics() throws Exception {
+        return http.send(HttpRequest.newBuilder(uri("/metrics")).GET().build(), HttpResponse.BodyHandlers.ofString()).body();
+    }
+
+    @Test
+    void anInvalidEditSizeIsA400NamingSize() throws Exception {
+        BufferedImage img = new BufferedImage(2, 2, BufferedImage.TYPE_INT_ARGB); // all transparent: everything is edited
+        ByteArrayOutputStream png = new ByteArrayOutputStream();
+        ImageIO.write(img, "png", png);
+        Map<String, Object> form = new LinkedHashMap<>();
+        form.put("image", png.toByteArray());
+        form.put("prompt", "a cat");
+        form.put("size", "0x2");
+        long before = count(metrics(), 400);
+        HttpResponse<String> r = ServerInpaintTest.edits(server.port(), form);
+        assertEquals(400, r.statusCode(), r.body());
+        assertEquals("application/json", r.headers().firstValue("Content-Type").orElse(null));
+        JsonNode body = JSON.readTree(r.body());
+        assertEquals("size", body.get("error").get("field").asText());
+        String message = body.get("error").get("message").asText();
+        assertTrue(message.endsWith("must have positive sides (got '0x2')"), message);
+        assertEquals(message, body.get("detail").asText(), "A1111 clients print detail");
+        assertEquals(before + 1, count(metrics(), 400));
+    }
+
+    @Test
+    void aFullQueueIs429WithRetryAfter() throws Exception {
+        // one running and one queued fill this engine: the rest are refused at once
+        List<CompletableFuture<HttpResponse<String>>> fs = new ArrayList<>();
+        for (int i = 0; i < 6; i++) {
+            fs.add(http.sendAsync(HttpRequest.newBuilder(uri("/sdapi/v1/txt2img")).timeout(Duration.ofMinutes(3))
+                    .POST(HttpRequest.BodyPublishers.ofString("{\"prompt\": \"flood\", \"steps\": 15, \"width\": 16, \"height\": 16}")).build(),
+                    HttpResponse.BodyHandlers.ofString()));
+        }
+        int busy = 0;
+        List<HttpResponse<String>> answered = new ArrayList<>();
+        for (CompletableFuture<HttpResponse<String>> f : fs) {
+            HttpResponse<String> r = f.get();
+            if (r.statusCode() == 429) {
+                busy++;
+                String retry = r.headers().firstValue("Retry-After").orElse(null);
+                assertTrue(retry != null && Integer.parseInt(retry) >= 1, "429 with Retry-After delay-seconds, got " + retry);
+                JsonNode body = JSON.readTree(r.body());
+                assertFalse(body.get("error").has("field"), "no field is at fault: " + r.body());
+                assertEquals(body.get("error").get("message").asText(), body.get("detail").asText());
+                assertFalse(body.get("detail").asText().isEmpty());
+            } else {
+                answered.add(r);
+            }
+        }
+        assertTrue(busy > 0, "no request was refused");
+        for (HttpResponse<String> r : answered) assertEquals(200, r.statusCode(), r.body());
+        assertEquals(busy, count(metrics(), 429), "each refusal counted as a 429");
+    }
+}
