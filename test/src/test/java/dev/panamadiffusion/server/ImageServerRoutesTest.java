@@ -118,4 +118,19 @@ class ImageServerRoutesTest {
         for (HttpResponse<String> r : answered) assertEquals(200, r.statusCode(), r.body());
         assertEquals(busy, count(metrics(), 429), "each refusal counted as a 429");
     }
+
+    @Test
+    void submitNamesAnInvalidFieldAsTheApiDoesAndRunsAValidRequest() throws Exception {
+        var invalid = dev.panamadiffusion.pipeline.GenerationRequest.of("x").withSteps(0);
+        HttpError e = org.junit.jupiter.api.Assertions.assertThrows(HttpError.class,
+                () -> Fields.submit(engine, invalid, A1111Api.NAMES));
+        assertEquals(400, e.status);
+        assertEquals("steps", e.field);
+        var g = Fields.submit(engine, dev.panamadiffusion.pipeline.GenerationRequest.of("x").withSteps(1).withSize(8, 8).withSeed(3),
+                A1111Api.NAMES);
+        var result = g.result().get(2, java.util.concurrent.TimeUnit.MINUTES);
+        assertEquals(1, result.size());
+        assertEquals(3L, result.seeds().get(0));
+        assertEquals(8, result.images().get(0).width());
+    }
 }
