@@ -133,4 +133,25 @@ class ImageServerRoutesTest {
         assertEquals(3L, result.seeds().get(0));
         assertEquals(8, result.images().get(0).width());
     }
+
+    @Test
+    void anEditAnswersOpenAisJsonWithOnePngPerImage() throws Exception {
+        BufferedImage img = new BufferedImage(8, 8, BufferedImage.TYPE_INT_ARGB); // all transparent: everything is edited
+        ByteArrayOutputStream png = new ByteArrayOutputStream();
+        ImageIO.write(img, "png", png);
+        Map<String, Object> form = new LinkedHashMap<>();
+        form.put("image", png.toByteArray());
+        form.put("prompt", "a cat");
+        form.put("steps", "1");
+        form.put("n", "2");
+        HttpResponse<String> r = ServerInpaintTest.edits(server.port(), form);
+        assertEquals(200, r.statusCode(), r.body());
+        JsonNode data = JSON.readTree(r.body()).get("data");
+        assertEquals(2, data.size());
+        for (JsonNode d : data) {
+            BufferedImage out = ImageIO.read(new java.io.ByteArrayInputStream(java.util.Base64.getDecoder().decode(d.get("b64_json").asText())));
+            assertEquals(8, out.getWidth(), "the image's size");
+            assertEquals("a cat", d.get("revised_prompt").asText());
+        }
+    }
 }
