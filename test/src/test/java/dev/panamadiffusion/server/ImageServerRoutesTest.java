@@ -64,6 +64,13 @@ class ImageServerRoutesTest {
         return 0;
     }
 
+    /** {@code /metrics}' count of {@code code} once it reaches {@code want} (a route counts just after it answered), or 5 s. */
+    private static long countReaching(int code, long want) throws Exception {
+        long until = System.nanoTime() + 5_000_000_000L, n;
+        while ((n = count(metrics(), code)) < want && System.nanoTime() < until) Thread.sleep(20);
+        return n;
+    }
+
     private static String metrics() throws Exception {
         return http.send(HttpRequest.newBuilder(uri("/metrics")).GET().build(), HttpResponse.BodyHandlers.ofString()).body();
     }
@@ -81,12 +88,13 @@ class ImageServerRoutesTest {
         HttpResponse<String> r = ServerInpaintTest.edits(server.port(), form);
         assertEquals(400, r.statusCode(), r.body());
         assertEquals("application/json", r.headers().firstValue("Content-Type").orElse(null));
+        assertTrue(r.headers().firstValue("Retry-After").isEmpty(), "retrying the same request cannot help: no Retry-After");
         JsonNode body = JSON.readTree(r.body());
         assertEquals("size", body.get("error").get("field").asText());
         String message = body.get("error").get("message").asText();
         assertTrue(message.endsWith("must have positive sides (got '0x2')"), message);
         assertEquals(message, body.get("detail").asText(), "A1111 clients print detail");
-        assertEquals(before + 1, count(metrics(), 400));
+        assertEquals(before + 1, countReaching(400, before + 1));
     }
 
     @Test
@@ -116,7 +124,7 @@ class ImageServerRoutesTest {
         }
         assertTrue(busy > 0, "no request was refused");
         for (HttpResponse<String> r : answered) assertEquals(200, r.statusCode(), r.body());
-        assertEquals(busy, count(metrics(), 429), "each refusal counted as a 429");
+        assertEquals(busy, countReaching(429, busy), "each refusal counted as a 429");
     }
 
     @Test
@@ -153,5 +161,17 @@ class ImageServerRoutesTest {
             assertEquals(8, out.getWidth(), "the image's size");
             assertEquals("a cat", d.get("revised_prompt").asText());
         }
+    }
+
+    @Test
+    void refusalsThatWaitingCannotCureCarryNoRetryAfter() throws Exception {
+        HttpResponse<String> missing = http.send(HttpRequest.newBuilder(uri("/nothing")).GET().build(), HttpResponse.BodyHandlers.ofString());
+        assertEquals(404, missing.statusCode());
+        assertTrue(missing.headers().firstValue("Retry-After").isEmpty(), missing.headers().map().toString());
+        HttpResponse<String> bad = http.send(HttpRequest.newBuilder(uri("/v1/images/generations"))
+                .POST(HttpRequest.BodyPublishers.ofString("{\"prompt\": 3}")).build(), HttpResponse.BodyHandlers.ofString());
+        assertEquals(400, bad.statusCode());
+        assertEquals("prompt", JSON.readTree(bad.body()).get("error").get("field").asText());
+        assertTrue(bad.headers().firstValue("Retry-After").isEmpty(), bad.headers().map().toString());
     }
 }
