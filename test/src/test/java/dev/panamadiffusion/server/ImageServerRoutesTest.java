@@ -100,6 +100,7 @@ class ImageServerRoutesTest {
     @Test
     void aFullQueueIs429WithRetryAfter() throws Exception {
         // one running and one queued fill this engine: the rest are refused at once
+        long before = count(metrics(), 429);
         List<CompletableFuture<HttpResponse<String>>> fs = new ArrayList<>();
         for (int i = 0; i < 6; i++) {
             fs.add(http.sendAsync(HttpRequest.newBuilder(uri("/sdapi/v1/txt2img")).timeout(Duration.ofMinutes(3))
@@ -124,7 +125,7 @@ class ImageServerRoutesTest {
         }
         assertTrue(busy > 0, "no request was refused");
         for (HttpResponse<String> r : answered) assertEquals(200, r.statusCode(), r.body());
-        assertEquals(busy, countReaching(429, busy), "each refusal counted as a 429");
+        assertEquals(before + busy, countReaching(429, before + busy), "each refusal counted as a 429");
     }
 
     @Test
@@ -173,5 +174,139 @@ class ImageServerRoutesTest {
         assertEquals(400, bad.statusCode());
         assertEquals("prompt", JSON.readTree(bad.body()).get("error").get("field").asText());
         assertTrue(bad.headers().firstValue("Retry-After").isEmpty(), bad.headers().map().toString());
+    }
+
+    private static HttpResponse<String> get(String path) throws Exception {
+        return http.send(HttpRequest.newBuilder(uri(path)).timeout(Duration.ofMinutes(2)).GET().build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    private static HttpResponse<String> post(String path, String body) throws Exception {
+        return http.send(HttpRequest.newBuilder(uri(path)).timeout(Duration.ofMinutes(2))
+                .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    private static JsonNode error(HttpResponse<String> r, int status, String field) throws Exception {
+        assertEquals(status, r.statusCode(), r.body());
+        JsonNode e = JSON.readTree(r.body()).get("error");
+        if (field != null) assertEquals(field, e.get("field").asText(), r.body());
+        return e;
+    }
+
+    /** Waits until the engine neither runs nor queues anything; false after {@code seconds}. */
+    private static boolean idleWithin(double seconds) throws InterruptedException {
+        long until = System.nanoTime() + (long) (seconds * 1e9);
+        while (!engine.running().isEmpty() || engine.queued() > 0) {
+            if (System.nanoTime() > until) return false;
+            Thread.sleep(5);
+        }
+        return true;
+    }
+
+    private static void awaitRunning() throws InterruptedException {
+        long until = System.nanoTime() + 60_000_000_000L;
+        while (engine.running().isEmpty()) {
+            assertTrue(System.nanoTime() < until, "the request never started");
+            Thread.sleep(5);
+        }
+    }
+
+    private static String pngBase64(int w, int h) throws Exception {
+        BufferedImage img = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
+        ByteArrayOutputStream png = new ByteArrayOutputStream();
+        ImageIO.write(img, "png", png);
+        return java.util.Base64.getEncoder().encodeToString(png.toByteArray());
+    }
+
+    @Test
+    void everyEndpointIsRoutedToItsHandler() throws Exception {
+        assertTrue(JSON.readTree(get("/sdapi/v1/progress").body()).has("eta_relative"));
+        List<String> samplers = new ArrayList<>();
+        JSON.readTree(get("/sdapi/v1/samplers").body()).forEach(n -> samplers.add(n.get("name").asText()));
+        assertTrue(samplers.contains("Euler a"), samplers.toString());
+        assertEquals("tiny-sd", JSON.readTree(get("/sdapi/v1/sd-models").body()).get(0).get("model_name").asText());
+        assertEquals("tiny-sd", JSON.readTree(get("/sdapi/v1/options").body()).get("sd_model_checkpoint").asText());
+        HttpResponse<String> interrupt = post("/sdapi/v1/interrupt", "");
+        assertEquals(200, interrupt.statusCode());
+        assertEquals("{}", interrupt.body());
+        error(post("/sdapi/v1/img2img", "{}"), 400, "init_images");
+        assertEquals("no such endpoint: /nothing", error(get("/nothing"), 404, null).get("message").asText());
+        // the generation endpoints take POST only (RFC 9110 15.5.6: 405 for a method the resource does not support)
+        for (String path : new String[] {"/sdapi/v1/txt2img", "/sdapi/v1/img2img", "/v1/images/generations", "/v1/images/edits"}) {
+            assertEquals("use POST for " + path, error(get(path), 405, null).get("message").asText());
+        }
+    }
+
+    @Test
+    void answersOfTheHttpLayerAreCounted() throws Exception {
+        long before = count(metrics(), 400);
+        try (java.net.Socket s = new java.net.Socket("127.0.0.1", server.port())) {
+            s.getOutputStream().write("NONSENSE\r\n\r\n".getBytes(java.nio.charset.StandardCharsets.ISO_8859_1));
+            String status = new String(s.getInputStream().readNBytes(12), java.nio.charset.StandardCharsets.ISO_8859_1);
+            assertEquals("HTTP/1.1 400", status, "a malformed request line is the layer's 400 (RFC 9112 3)");
+        }
+        assertEquals(before + 1, countReaching(400, before + 1));
+    }
+
+    @Test
+    void img2imgChecksItsImagesAndFieldsBeforeRunning() throws Exception {
+        String img = pngBase64(16, 16);
+        String base = "\"prompt\": \"x\", \"steps\": 2, \"seed\": 1";
+        assertEquals("init_images holds 2 images; one is supported", error(post("/sdapi/v1/img2img",
+                "{" + base + ", \"init_images\": [\"" + img + "\", \"" + img + "\"]}"), 400, "init_images").get("message").asText());
+        assertTrue(error(post("/sdapi/v1/img2img", "{" + base + ", \"init_images\": [\"!!\"]}"), 400, "init_images")
+                .get("message").asText().startsWith("init_images[0] is not base64: "));
+        String notPicture = java.util.Base64.getEncoder().encodeToString("hello".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+        String m = error(post("/sdapi/v1/img2img", "{" + base + ", \"init_images\": [\"" + notPicture + "\"]}"), 400, "init_images")
+                .get("message").asText();
+        assertTrue(m.startsWith("init_images[0] ") && !m.contains("base64"), m);
+        String one = "{" + base + ", \"init_images\": [\"" + img + "\"]";
+        assertTrue(error(post("/sdapi/v1/img2img", one + ", \"mask\": \"!!\"}"), 400, "mask").get("message").asText()
+                .startsWith("mask is not base64: "));
+        error(post("/sdapi/v1/img2img", one + ", \"mask\": \"" + img + "\", \"inpainting_mask_invert\": 2}"), 400, "inpainting_mask_invert");
+        error(post("/sdapi/v1/img2img", one + ", \"inpainting_mask_invert\": \"yes\"}"), 400, "inpainting_mask_invert");
+        error(post("/sdapi/v1/img2img", one + ", \"n_iter\": 0}"), 400, "n_iter");
+        assertEquals("init_images is 16x16 but the request is 24x16 (image to image does not resize)",
+                error(post("/sdapi/v1/img2img", one + ", \"width\": 24, \"height\": 16}"), 400, "init_images").get("message").asText());
+        // without a mask A1111 ignores the inpainting options, whatever they hold
+        HttpResponse<String> ok = post("/sdapi/v1/img2img", one + ", \"mask_blur\": \"soft\", \"inpainting_fill\": \"x\"}");
+        assertEquals(200, ok.statusCode(), ok.body());
+        assertEquals(1, JSON.readTree(ok.body()).get("images").size());
+    }
+
+    @Test
+    void aRefusedIterationCancelsTheOnesAlreadySubmitted() throws Exception {
+        try {
+            // n_iter 3 on an engine that takes one running and one queued: the third is refused, the first two dropped
+            HttpResponse<String> r = post("/sdapi/v1/txt2img", "{\"prompt\": \"x\", \"steps\": 150, \"width\": 64, \"height\": 64, \"n_iter\": 3}");
+            assertEquals(429, r.statusCode(), r.body());
+            assertTrue(idleWithin(5), "the submitted iterations still run");
+        } finally {
+            engine.cancelAll();
+            idleWithin(30);
+        }
+    }
+
+    @Test
+    void closeReleasesThePortAndShutdownLetsRequestsFinishWithinTheGrace() throws Exception {
+        ImageServer other = ImageServer.start(engine, new InetSocketAddress("127.0.0.1", 0), 1 << 16);
+        int port = other.port();
+        var answer = http.sendAsync(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/sdapi/v1/txt2img"))
+                .timeout(Duration.ofMinutes(2)).POST(HttpRequest.BodyPublishers.ofString(
+                        "{\"prompt\": \"x\", \"steps\": 6, \"width\": 16, \"height\": 16}")).build(), HttpResponse.BodyHandlers.ofString());
+        awaitRunning();
+        other.shutdown(Duration.ofSeconds(60));
+        HttpResponse<String> r = answer.get();
+        assertEquals(200, r.statusCode(), r.body());
+        assertEquals(1, JSON.readTree(r.body()).get("images").size(), "finished within the grace, not interrupted: " + r.body());
+        // the grace's deadline is dropped once every exchange is done: later work on the engine is not cancelled
+        ImageServer idle = ImageServer.start(engine, new InetSocketAddress("127.0.0.1", 0), 1 << 16);
+        idle.shutdown(Duration.ofMillis(50));
+        var g = engine.submit(dev.panamadiffusion.pipeline.GenerationRequest.of("x").withSteps(30).withSize(32, 32).withSeed(1));
+        assertEquals(1, g.result().get(2, java.util.concurrent.TimeUnit.MINUTES).size(), "not cancelled by the grace of a stopped server");
+        ImageServer closed = ImageServer.start(engine, new InetSocketAddress("127.0.0.1", 0), 1 << 16);
+        int closedPort = closed.port();
+        closed.close();
+        org.junit.jupiter.api.Assertions.assertThrows(java.net.ConnectException.class,
+                () -> new java.net.Socket("127.0.0.1", closedPort).close(), "the port is closed");
     }
 }
