@@ -99,6 +99,12 @@ class OpenAiEditsDecodeTest {
         parts = form(png(true, 0));
         parts.put("colour", text("red"));
         bad(parts, "colour", "colour is not a known field");
+        // the generations endpoint's DALL-E 3 options are not the edits endpoint's
+        for (String field : new String[] {"quality", "style"}) {
+            parts = form(png(true, 0));
+            parts.put(field, text("hd"));
+            bad(parts, field, field + " is not a known field");
+        }
         HttpError e = assertThrows(HttpError.class, () -> decode(form("not a picture".getBytes(StandardCharsets.US_ASCII))));
         assertEquals("image", e.field);
     }
