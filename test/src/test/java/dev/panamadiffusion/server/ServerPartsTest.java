@@ -86,9 +86,13 @@ class ServerPartsTest {
         boolean closed;
 
         FakeExchange(String method, String path, byte[] body) {
+            this(method, path, new ByteArrayInputStream(body));
+        }
+
+        FakeExchange(String method, String path, InputStream body) {
             this.method = method;
             this.uri = URI.create(path);
-            this.body = new ByteArrayInputStream(body);
+            this.body = body;
         }
 
         String responseText() { return response.toString(StandardCharsets.UTF_8); }
