@@ -47,6 +47,14 @@ class RequestLimitsEdgesTest {
     }
 
     @Test
+    void aModelWhoseOwnSizeIsPastTheSideLimitIsHeldToTheSquare() {
+        // width and height 0 take the model's own 4096 x 4096, which the sides' 2048 x 2048 bound (not 16 x) refuses
+        RequestLimits.Model huge = new RequestLimits.Model(new SizeRule(8, 3), 4096, 4096, 12);
+        assertEquals(List.of(new Problem("size", "4096x4096 is 16777216 pixels; this model allows at most 4194304 (2048x2048)")),
+                L.problems(OK.withSize(0, 0), 1, huge));
+    }
+
+    @Test
     void aOneImageBatchStillChecksTheLastIterationsSeed() {
         GenerationRequest last = OK.withSeed(RequestLimits.MAX_SEED).withBatchSize(1);
         assertEquals(List.of(), fields(last, SD15));

@@ -132,6 +132,8 @@ class SdxlConditioningChecksTest {
         assertEquals(List.of("the prompt_2"), warnings(base(false), r.withSdxl(SdxlOptions.NONE.withPrompt2(LONG)), false));
         assertEquals(List.of("the negative_prompt_2"),
                 warnings(base(false), r.withSdxl(SdxlOptions.NONE.withNegativePrompt2(LONG)), true));
+        assertEquals(List.of("the prompt"), warnings(base(false), GenerationRequest.of(LONG).withSize(16, 16), false),
+                "one warning per cut text: without prompt_2 the second encoder reads the prompt, already warned about");
         assertEquals(List.of("the prompt", "the prompt_2"),
                 warnings(base(false), GenerationRequest.of(LONG).withSize(16, 16).withSdxl(SdxlOptions.NONE.withPrompt2(LONG)), false));
         // the refiner's one encoder reads the prompts themselves, and warns under their names
