@@ -153,6 +153,17 @@ class SdxlConditioningChecksTest {
         assertArrayEquals(without.addEmbeds().toFloatArray(), with.addEmbeds().toFloatArray());
     }
 
+    @Test
+    void givenPooledEmbeddingsNeedATextTimeUNet() {
+        Tensor embeds = Tensor.fromFloats(new float[77 * 64], 1, 77, 64), pooled = Tensor.fromFloats(new float[32], 1, 32);
+        GenerationRequest r = GenerationRequest.of("a cat").withSize(16, 16);
+        UNetConditioning plain = UNetConditioning.given(new PipelineInputs(embeds, null, null, null), false, r, sdUnet, false, false);
+        assertNull(plain.addEmbeds(), "SD 1.x/2.x: no added conditioning");
+        PipelineInputs withPooled = new PipelineInputs(embeds, null, null, null).withPooled(pooled, null);
+        assertEquals("pooled prompt embeddings given, but the UNet has no text_time added conditioning",
+                refusal(() -> UNetConditioning.given(withPooled, false, r, sdUnet, false, false)));
+    }
+
     static String vocabularyError(SdxlConditioning c, GenerationRequest r, boolean guided) {
         String m = refusal(() -> c.encode(r, guided, false, new ArrayList<>()));
         return m.substring(0, m.indexOf(" has token id"));
