@@ -208,4 +208,13 @@ class PipelineContractsTest {
             assertEquals(1, d.stepsDone());
         }
     }
+
+    @Test
+    void closingALoadedPipelineReleasesItsWeights() {
+        StableDiffusionPipeline p = StableDiffusionPipeline.load(model, backend);
+        p.begin(request());   // works while open
+        p.close();
+        // the weights lived in the pipeline's arena: nothing can read them any more
+        assertThrows(IllegalStateException.class, () -> p.begin(request()));
+    }
 }
