@@ -75,6 +75,9 @@ class LatentSourceStartTest {
         IllegalStateException e = assertThrows(IllegalStateException.class,
                 () -> LatentSource.of(null, p -> null, 1f, SHAPE, null, true));
         assertEquals("an inpainting UNet needs a mask", e.getMessage());
+        InitImage noMask = new InitImage(new Rgb8Image(4, 4, new byte[48]), 0.5);
+        e = assertThrows(IllegalStateException.class, () -> LatentSource.of(noMask, p -> null, 1f, SHAPE, null, true));
+        assertEquals("an inpainting UNet needs a mask", e.getMessage());
     }
 
     @Test

@@ -217,4 +217,30 @@ class PipelineContractsTest {
         // the weights lived in the pipeline's arena: nothing can read them any more
         assertThrows(IllegalStateException.class, () -> p.begin(request()));
     }
+
+    @Test
+    void runningOutOfDeviceMemoryReclaimsTheBackendsMemory() {
+        // a backend with device memory: the naive one's operations, counting reclaims
+        AtomicInteger reclaims = new AtomicInteger();
+        dev.panamadiffusion.backend.Backend device = (dev.panamadiffusion.backend.Backend) java.lang.reflect.Proxy.newProxyInstance(
+                getClass().getClassLoader(),
+                new Class<?>[] {dev.panamadiffusion.backend.Backend.class, dev.panamadiffusion.backend.DeviceMemory.class},
+                (proxy, method, args) -> {
+                    if (method.getName().equals("reclaimDeviceMemory")) {
+                        reclaims.incrementAndGet();
+                        return 0L;
+                    }
+                    try {
+                        return method.invoke(backend, args);
+                    } catch (java.lang.reflect.InvocationTargetException e) {
+                        throw e.getCause();
+                    }
+                });
+        Hooked runner = new Hooked();
+        runner.during.add(() -> { throw new OutOfDeviceMemoryException("arena full", -1, -1, -1); });
+        try (StableDiffusionPipeline p = StableDiffusionPipeline.fromComponents(device, unet, runner, null, ddim, "DDIM")) {
+            assertThrows(OutOfDeviceMemoryException.class, () -> p.generate(request(), given(), null, null));
+            assertEquals(1, reclaims.get(), "unreachable tensors' device memory is returned before the failure is told");
+        }
+    }
 }
