@@ -1,6 +1,5 @@
 package dev.panamadiffusion.pipeline;
 
-import dev.panamadiffusion.tensor.DType;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.List;
@@ -77,7 +76,7 @@ public final class Latents {
         return Tensor.fromFloats(v, image.shape());
     }
 
-    /** Concatenation along dim 0 of host tensors with equal trailing dimensions: [R1, ...] + [R2, ...] → [R1 + R2, ...]. */
+    /** Concatenation along dim 0 of host tensors of one dtype with equal trailing dimensions: [R1, ...] + [R2, ...] → [R1 + R2, ...]. */
     public static Tensor concatRows(List<Tensor> parts) {
         if (parts.size() == 1) return parts.get(0).contiguous();
         long[] shape = parts.get(0).shape();
@@ -85,11 +84,13 @@ public final class Latents {
         for (Tensor p : parts) {
             long[] s = p.shape();
             s[0] = shape[0];
-            if (!Arrays.equals(s, shape)) throw new IllegalArgumentException("cannot stack " + p + " under " + parts.get(0));
+            if (!Arrays.equals(s, shape) || p.dtype() != parts.get(0).dtype()) {
+                throw new IllegalArgumentException("cannot stack " + p + " under " + parts.get(0));
+            }
             rows += p.dim(0);
         }
         shape[0] = rows;
-        Tensor out = Tensor.allocate(DType.F32, shape);
+        Tensor out = Tensor.allocate(parts.get(0).dtype(), shape);   // the parts' dtype: F16 rows stay F16
         long offset = 0;
         for (Tensor p : parts) {
             MemorySegment src = p.contiguous().segment();

@@ -30,6 +30,11 @@ final class RecordingBackend implements GraphBackend {
     /** Op calls made on this backend so far (a replay makes none). */
     int opCalls() { return opCalls; }
 
+    private boolean failGraphClose;
+
+    /** From now on each graph's close still closes it but then throws (a driver error on cudaGraphExecDestroy). */
+    void failGraphClose() { failGraphClose = true; }
+
     /** Graphs recorded and not yet closed. */
     int graphsOpen() { return graphsOpen; }
 
@@ -58,6 +63,7 @@ final class RecordingBackend implements GraphBackend {
                 if (closed) return;
                 closed = true;
                 graphsOpen--;
+                if (failGraphClose) throw new IllegalStateException("graph close failed (" + graphsOpen + " open)");
             }
         };
     }
