@@ -12,9 +12,9 @@ import org.junit.jupiter.api.Test;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.Random;
 import java.util.concurrent.atomic.AtomicInteger;
 
+import static dev.panamadiffusion.pipeline.Gaussian.gaussian;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -43,13 +43,6 @@ class GraphedUNetContractsTest {
 
     private UNet2DConditionModel tinyUNet() {
         return UNet2DConditionModel.load(Reference.tiny().resolve("unet"), backend, arena);
-    }
-
-    private static Tensor gaussian(long seed, long... shape) {
-        Random r = new Random(seed);
-        float[] v = new float[Math.toIntExact(Tensor.numel(shape))];
-        for (int i = 0; i < v.length; i++) v[i] = (float) r.nextGaussian();
-        return Tensor.fromFloats(v, shape);
     }
 
     @Test

@@ -12,8 +12,8 @@ import org.junit.jupiter.api.Test;
 import java.lang.foreign.Arena;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Random;
 
+import static dev.panamadiffusion.pipeline.Gaussian.gaussian;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -44,13 +44,6 @@ class GraphedUNetTest {
     void close() {
         backend.close();
         arena.close();
-    }
-
-    private static Tensor gaussian(long seed, long... shape) {
-        Random r = new Random(seed);
-        float[] v = new float[Math.toIntExact(Tensor.numel(shape))];
-        for (int i = 0; i < v.length; i++) v[i] = (float) r.nextGaussian();
-        return Tensor.fromFloats(v, shape);
     }
 
     private static double[] times(double... t) { return t; }

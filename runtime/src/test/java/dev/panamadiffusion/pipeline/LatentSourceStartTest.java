@@ -11,8 +11,8 @@ import dev.panamadiffusion.tensor.Tensor;
 import org.junit.jupiter.api.Test;
 
 import java.util.List;
-import java.util.Random;
 
+import static dev.panamadiffusion.pipeline.Gaussian.gaussian;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
@@ -31,13 +31,6 @@ class LatentSourceStartTest {
                 Reference.tiny().resolve("scheduler_" + name).resolve("scheduler_config.json")));
         s.setTimesteps(steps);
         return s;
-    }
-
-    private static Tensor gaussian(long seed, long... shape) {
-        Random r = new Random(seed);
-        float[] v = new float[Math.toIntExact(Tensor.numel(shape))];
-        for (int i = 0; i < v.length; i++) v[i] = (float) r.nextGaussian();
-        return Tensor.fromFloats(v, shape);
     }
 
     /** A posterior over [1, 4, 2, 2] latents: mean and log-variance from {@code seed}. */

@@ -18,6 +18,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 
+import static dev.panamadiffusion.pipeline.Gaussian.gaussian;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -40,13 +41,6 @@ class PipelineBeginPathsTest {
 
     @AfterAll
     static void stop() { backend.close(); }
-
-    private static Tensor gaussian(long seed, long... shape) {
-        Random r = new Random(seed);
-        float[] v = new float[Math.toIntExact(Tensor.numel(shape))];
-        for (int i = 0; i < v.length; i++) v[i] = (float) r.nextGaussian();
-        return Tensor.fromFloats(v, shape);
-    }
 
     private static float[] row(Tensor t, int r) {
         return t.slice(0, r, r + 1).contiguous().toFloatArray();

@@ -11,8 +11,8 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.Arena;
-import java.util.Random;
 
+import static dev.panamadiffusion.pipeline.Gaussian.gaussian;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
@@ -28,13 +28,6 @@ class PipelineInputsUseTest {
 
     @AfterAll
     static void stop() { backend.close(); }
-
-    private static Tensor gaussian(long seed, long... shape) {
-        Random r = new Random(seed);
-        float[] v = new float[Math.toIntExact(Tensor.numel(shape))];
-        for (int i = 0; i < v.length; i++) v[i] = (float) r.nextGaussian();
-        return Tensor.fromFloats(v, shape);
-    }
 
     @Test
     void aGivenGeneratorDrawsTheNoiseInPlaceOfTheSeed() {

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.panamadiffusion.backend.cpu.CpuBackend;
 import dev.panamadiffusion.io.ModelFolder;
+import dev.panamadiffusion.models.Reference;
 import dev.panamadiffusion.verify.ReferenceModelFolder;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -38,9 +39,7 @@ class PipelineLoaderChecksTest {
     static void stop() { backend.close(); }
 
     private Path tiny() throws IOException {
-        String ref = System.getProperty("pd.reference");
-        assertTrue(ref != null && Files.isDirectory(Path.of(ref, "tiny")), "reference data missing: -Dpd.reference=" + ref);
-        return ReferenceModelFolder.assemble(Path.of(ref), tmp.resolve("m"), "ddim", ReferenceModelFolder.Tokenizer.TINY_BPE);
+        return ReferenceModelFolder.assemble(Reference.tiny().getParent(), tmp.resolve("m"), "ddim", ReferenceModelFolder.Tokenizer.TINY_BPE);
     }
 
     private Path copyOf(String set) throws IOException {

@@ -6,6 +6,7 @@ import dev.panamadiffusion.backend.cpu.CpuBackend;
 import dev.panamadiffusion.io.ModelFolder;
 import dev.panamadiffusion.io.SafeTensors;
 import dev.panamadiffusion.tensor.Tensor;
+import dev.panamadiffusion.models.Reference;
 import dev.panamadiffusion.verify.ReferenceModelFolder;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -41,8 +42,7 @@ class PipelineLoaderMismatchTest {
     static void stop() { backend.close(); }
 
     private Path tiny() throws IOException {
-        return ReferenceModelFolder.assemble(Path.of(System.getProperty("pd.reference")), tmp.resolve("m"), "ddim",
-                ReferenceModelFolder.Tokenizer.TINY_BPE);
+        return ReferenceModelFolder.assemble(Reference.tiny().getParent(), tmp.resolve("m"), "ddim", ReferenceModelFolder.Tokenizer.TINY_BPE);
     }
 
     /** Rewrites the UNet of {@code m}: {@code key} set to {@code value} in its config, each weight through {@code edit}. */
