@@ -18,14 +18,13 @@ import java.util.Collection;
  * tensor; weights must therefore not be modified after their first use. The packed weights are stored in the
  * backend's {@link WeightPrecision} (f32, bf16 or int8; {@code -Dpd.cpu.weights} sets the default) and widened to f32
  * a panel at a time by the matrix products ({@link WeightKernels}). With f32 weights, 3x3 stride-1 convolutions with
- * at least 64 channels may run as Winograd F(4x4, 3x3) ({@link WinogradCpu}, opt-in: {@code -Dpd.cpu.winograd=true});
- * with reduced weights they always take the direct convolution.
+ * at least 64 channels and enough pixels run as Winograd F(4x4, 3x3) ({@link WinogradCpu}, from the same packed
+ * weight; {@code -Dpd.cpu.winograd=false} turns it off); with reduced weights they take the direct convolution.
  */
 public final class CpuBackend implements Backend {
     /** Cache kinds: a linear weight packed as the B operand, a convolution weight as the A operand. */
     private static final String LINEAR = "linearB";
     private static final String CONV = "convA";
-    private static final String WINOGRAD = "winogradA";
     private final Parallel par;
     private final WeightCache cache = new WeightCache();
     private final HostMemory memory = new HostMemory();
@@ -144,8 +143,8 @@ public final class CpuBackend implements Backend {
                 release(out);
                 return Backend.super.upsampleNearest2xConv2d(x, weight, bias, padding);
             }
-            Packed pu = packedWinograd(weight);
-            WinogradCpu.conv(par, x.segment(), 0, n, c, h, w, pu, o, padding, biasArray(bias, o, o), out.segment());
+            Packed pw = packedConv(weight); // the direct convolution's packing: Winograd transforms its filters per call
+            WinogradCpu.conv(par, x.segment(), 0, n, c, h, w, pw, o, padding, biasArray(bias, o, o), out.segment());
             Reference.reachabilityFence(weight);
             return out;
         }
@@ -364,7 +363,7 @@ public final class CpuBackend implements Backend {
     }
 
     /**
-     * Frees the packed panels of {@code weights} (every kind: GEMM, convolution, Winograd) and unloads their mapped
+     * Frees the packed panels of {@code weights} (every kind: GEMM, convolution) and unloads their mapped
      * pages; a later use packs them again (the same panels). The caller must not be computing with them meanwhile.
      */
     @Override
@@ -415,12 +414,6 @@ public final class CpuBackend implements Backend {
         int o = Math.toIntExact(weight.dim(0));
         int k = Math.toIntExact(weight.dim(1) * weight.dim(2) * weight.dim(3));
         return cache.get(weight, CONV, arena -> packF32(weight, f -> Conv2dCpu.packWeight(packer(f), f.segment(), 0, o, k, format, arena)));
-    }
-
-    /** The Winograd-transformed A operand of a 3x3 convolution weight [O, C, 3, 3] ({@link WinogradCpu}), on first use. */
-    private Packed packedWinograd(Tensor weight) {
-        int o = Math.toIntExact(weight.dim(0)), c = Math.toIntExact(weight.dim(1));
-        return cache.get(weight, WINOGRAD, arena -> packF32(weight, f -> WinogradCpu.packWeight(packer(f), f.segment(), o, c, arena)));
     }
 
     /**

@@ -18,6 +18,7 @@ final class Scratch {
 
     private MemorySegment s1 = MemorySegment.NULL;
     private MemorySegment s2 = MemorySegment.NULL;
+    private MemorySegment u = MemorySegment.NULL;
 
     float[] a(int n) { return a.length >= n ? a : (a = new float[grow(n)]); }
 
@@ -47,6 +48,12 @@ final class Scratch {
     MemorySegment seg2(long floats) {
         if (s2.byteSize() < floats * 4) s2 = Arena.ofAuto().allocate(floats * 4, 64);
         return s2;
+    }
+
+    /** Native scratch for a chunk of Winograd's transformed filters ({@link WinogradCpu}: the calling thread's). */
+    MemorySegment winogradU(long floats) {
+        if (u.byteSize() < floats * 4) u = Arena.ofAuto().allocate(floats * 4, 64);
+        return u;
     }
 
     private static int grow(int n) { return (int) Math.min(Integer.MAX_VALUE - 8, Math.max(n, n + (long) n / 4)); }

@@ -2,7 +2,6 @@ package dev.panamadiffusion.backend.cpu;
 
 import jdk.incubator.vector.FloatVector;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
@@ -18,14 +17,17 @@ import static dev.panamadiffusion.backend.cpu.Microkernel.VL;
  * every 4x4 block of outputs ("tile") comes from the 6x6 input patch d under it as Y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A,
  * 36 multiplications per tile and channel pair instead of 144. Summed over input channels, the element-wise products
  * become 36 independent GEMMs, one per position ξ of the 6x6 transform: M[ξ][O × tiles] = U[ξ][O × C] · V[ξ][C × tiles],
- * run on {@link Microkernel} like {@link Conv2dCpu}: U (the transformed filter, done once per weight and cached) is
- * the packed A operand, V (the transformed input) is written straight into NR-wide B panels.
+ * run on {@link Microkernel} like {@link Conv2dCpu}: U (the transformed filter) is the packed A operand, V (the
+ * transformed input) is written straight into NR-wide B panels.
  *
- * <p>A task owns a block of {@link #TB} tiles (in (image, tile row, tile column) order) and a range of output
- * channels: it transforms its tiles' input (vectorised over tiles, the 6x6 patches read with scalar loads from a
- * zero-padded copy of the input: the Vector API's gathers were slower), runs the 36 GEMMs into a scratch M, and transforms M back into output rows (vectorised over tiles,
- * plus bias). When there are too few tile blocks for the pool the output channels are split too and the input
- * transform runs once beforehand, in its own parallel pass.
+ * <p>U is 4x the size of the weight, so it is never kept: a call takes the tiles in groups whose V fits its scratch
+ * ({@link #V_FLOATS}) and transforms each group's input once (in parallel over blocks of {@link #TB} tiles and
+ * channel ranges), then takes the output channels in chunks whose U fits ({@link #U_FLOATS}): it transforms the
+ * chunk's filters from the weight as the direct convolution packs it (one A panel per task), and runs the 36 GEMMs of
+ * each (tile block, range of the chunk's panels) into a scratch M, transformed back into output rows (vectorised over
+ * tiles, plus bias). The filters are transformed once per group: the whole weight once for all but the largest
+ * images. The 6x6 patches are read with scalar loads from a zero-padded copy of the input (the Vector API's gathers
+ * were slower).
  */
 final class WinogradCpu {
     private WinogradCpu() {}
@@ -39,35 +41,29 @@ final class WinogradCpu {
         return tb >= NR && tb % NR == 0 ? tb : TB;
     }
 
-    /** The fewest tiles (4x4 outputs, whole batch) worth the transformed filter's memory traffic. */
-    static final int MIN_TILES = 32;
+    /**
+     * The fewest tiles (4x4 outputs, whole batch) worth transforming the filters for: each call transforms every filter
+     * (about 16 ns each on one core), which [2, 640, 32, 32] (128 tiles) and [1, 640, 32, 32] (64) repay (1.35x and
+     * 1.26x faster than direct) and [2, 1280, 16, 16] (32 tiles) does not (0.9x; bench/RESULTS.md).
+     */
+    static final int MIN_TILES = 64;
     /** Positions of the 6x6 transform. */
     static final int XI = 36;
     private static final ByteOrder NO = ByteOrder.nativeOrder();
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT_UNALIGNED;
-    /** G (6x3), the filter transform of F(4x4, 3x3). */
-    private static final double[][] G = {
-            {1 / 4.0, 0, 0},
-            {-1 / 6.0, -1 / 6.0, -1 / 6.0},
-            {-1 / 6.0, 1 / 6.0, -1 / 6.0},
-            {1 / 24.0, 1 / 12.0, 1 / 6.0},
-            {1 / 24.0, -1 / 12.0, 1 / 6.0},
-            {0, 0, 1}};
 
     /**
      * Whether a convolution of this shape takes the Winograd path: 3x3, stride 1, at least 64 input and output
      * channels, at least half the multiplications of the direct convolution saved (so not for outputs of a few
      * pixels), and at least {@link #MIN_TILES} tiles in the batch: the transformed filter is 4x the size of the
-     * weight and is read once per call, so with fewer tiles the GEMMs wait for memory ([2, 1280, 8, 8] measured
-     * 1.5x slower than direct). Off by default: the transformed filters are 4x the weights' size, which an SD 1.5
-     * UNet pays with about 3 GB more memory (bench/RESULTS.md). System property {@code pd.cpu.winograd}: {@code true}
-     * turns it on for the shapes above, {@code always} takes it for every 3x3 stride-1 convolution (to test models
-     * through it), anything else leaves it off.
+     * weight and is made and read once per call, so with fewer tiles the GEMMs wait for memory ([2, 1280, 8, 8]
+     * measured 1.5x slower than direct). On by default; system property {@code pd.cpu.winograd}: {@code false} turns
+     * it off, {@code always} takes it for every 3x3 stride-1 convolution (to test models through it).
      */
     static boolean applies(int n, int c, int h, int w, int o, int kh, int kw, int stride, int pad) {
         if (kh != 3 || kw != 3 || stride != 1) return false;
-        String mode = System.getProperty("pd.cpu.winograd", "false");
-        if (!mode.equals("true") && !mode.equals("always")) return false;
+        String mode = System.getProperty("pd.cpu.winograd", "true");
+        if (mode.equals("false")) return false;
         int ho = h + 2 * pad - 2, wo = w + 2 * pad - 2;
         if (ho < 1 || wo < 1 || c < 1) return false;
         long tiles = (long) ((ho + 3) / 4) * ((wo + 3) / 4);
@@ -78,93 +74,150 @@ final class WinogradCpu {
     }
 
     /**
-     * The transformed filter U[ξ][o][c] = (G g[o][c] Gᵀ)[ξ] of a weight [O, C, 3, 3] (f32 at element 0), packed as
-     * one A operand of 36·pad(O, MR) rows by C: position ξ's rows are panels ξ·pad(O, MR)/MR onwards.
+     * Floats of transformed input (V) made at a time: the tiles are taken in groups whose V fits, each group's input
+     * transformed once for all output channels (48 MiB, the calling thread's scratch: [2, 1920, 32, 32], an SD 1.5 up
+     * block's, in one group).
      */
-    static Packed packWeight(Parallel par, MemorySegment w, int o, int c, Arena arena) {
-        int oPad = Packed.pad(o, MR);
-        float[] u = new float[Math.multiplyExact(XI * oPad, c)]; // [36, oPad, C]
-        Parallel.RangeBody body = (o0, o1) -> {
-            double[] gg = new double[9];
-            double[] t = new double[18];
-            for (int oc = (int) o0; oc < o1; oc++) {
-                for (int ic = 0; ic < c; ic++) {
-                    for (int i = 0; i < 9; i++) gg[i] = w.getAtIndex(F, ((long) oc * c + ic) * 9 + i);
-                    for (int a = 0; a < 6; a++) // t = G g   [6, 3]
-                        for (int l = 0; l < 3; l++) t[a * 3 + l] = G[a][0] * gg[l] + G[a][1] * gg[3 + l] + G[a][2] * gg[6 + l];
-                    for (int a = 0; a < 6; a++) // U = t Gᵀ   [6, 6]
-                        for (int b = 0; b < 6; b++) {
-                            double s = t[a * 3] * G[b][0] + t[a * 3 + 1] * G[b][1] + t[a * 3 + 2] * G[b][2];
-                            u[((a * 6 + b) * oPad + oc) * c + ic] = (float) s;
-                        }
-                }
-            }
-        };
-        if (par == null) body.run(0, o);
-        else par.forRange(o, Math.max(1, (1 << 14) / Math.max(1, c)), body);
-        return Packed.pack(par, MemorySegment.ofArray(u), 0, c, 1, XI * oPad, c, MR, arena);
-    }
+    static final int V_FLOATS = 12 << 20;
+    /**
+     * Floats of transformed filters (U) made at a time: the output channels are taken in chunks whose U fits, each
+     * chunk's filters transformed from the packed weight just before its GEMMs (16 MiB, the calling thread's scratch).
+     */
+    static final long U_FLOATS = 4L << 20;
 
     /**
-     * x [N, C, H, W] at element {@code xBase}, transformed weight {@code u} (from {@link #packWeight}) of {@code o}
-     * output channels, bias [O] or null, zero padding {@code pad} on every side; out [N, O, H+2p-2, W+2p-2].
+     * x [N, C, H, W] at element {@code xBase}, the weight [O, C, 3, 3] packed for the direct convolution ({@code w},
+     * {@link Conv2dCpu#packWeight}, f32, O x 9C), bias [O] or null, zero padding {@code pad} on every side;
+     * out [N, O, H+2p-2, W+2p-2]. No transformed filter is kept: each call transforms the filters it needs from
+     * {@code w}, a chunk of output channels at a time, so a model's weights take the same memory as for the direct
+     * convolution.
      */
-    static void conv(Parallel par, MemorySegment x, long xBase, int n, int c, int h, int wd, Packed u, int o, int pad,
+    static void conv(Parallel par, MemorySegment x, long xBase, int n, int c, int h, int wd, Packed w, int o, int pad,
                      float[] bias, MemorySegment out) {
+        conv(par, x, xBase, n, c, h, wd, w, o, pad, bias, out, V_FLOATS, U_FLOATS);
+    }
+
+    /** As above with the scratch budgets given (tests take small ones to run many groups and chunks). */
+    static void conv(Parallel par, MemorySegment x, long xBase, int n, int c, int h, int wd, Packed w, int o, int pad,
+                     float[] bias, MemorySegment out, int vFloats, long uFloats) {
+        if (w.format() != Packed.Format.F32 || w.width() != MR || w.n() != o || w.k() != 9 * c) {
+            throw new IllegalArgumentException("Winograd wants the f32 packed weight of [" + o + ", " + c + ", 3, 3], got "
+                    + w.format() + " " + w.n() + " x " + w.k() + " of width " + w.width());
+        }
         final Shape s = new Shape(n, c, h, wd, o, pad, blockTiles());
         final int tb = s.tb;
+        final int threads = par.threads();
         final float[] xp = padded(par, x, xBase, s);
         final int blocks = (int) ((s.tiles + tb - 1) / tb);
-        final int panelsO = Packed.pad(o, MR) / MR;
-        int oTasks = 1;
-        if (blocks < 4 * par.threads()) oTasks = Math.min(panelsO, (4 * par.threads() + blocks - 1) / blocks);
-        final int ot = oTasks;
-        final int panelsPerTask = (panelsO + ot - 1) / ot;
-        final int kc = u.kc();
         final int vSize = XI * c * tb; // one block's V: [36][C blocks][tb / NR panels][kc][NR]
-        // few blocks (small images): transform every block's input once, up front, for all its channel-range tasks
-        final float[] shared = ot == 1 ? null : sharedV(Math.multiplyExact(blocks, vSize));
-        if (shared != null) {
-            int cSplit = Math.max(1, Math.min(c / 16, (2 * par.threads() + blocks - 1) / blocks));
+        final int groups = (int) Math.max(1, Math.min(blocks, ((long) blocks * vSize + vFloats - 1) / vFloats));
+        final int perGroup = (blocks + groups - 1) / groups; // tile blocks per group, evened out
+        final float[] v = Scratch.get().c(Math.multiplyExact(perGroup, vSize));
+        final int kc = Packed.blockK(c); // U's reduction blocks, and so V's
+        final int panelsO = Packed.pad(o, MR) / MR;
+        int chunk = (int) Math.max(1, Math.min(panelsO, uFloats / ((long) XI * MR * c))); // A panels per chunk
+        if (chunk > threads && chunk < panelsO) chunk = chunk / threads * threads; // whole rounds of tasks
+        final int chunkPanels = chunk;
+        final MemorySegment uSeg = Scratch.get().winogradU((long) XI * chunkPanels * MR * c);
+        for (int b0 = 0; b0 < blocks; b0 += perGroup) {
+            final int first = b0, nb = Math.min(perGroup, blocks - b0);
+            int cSplit = Math.max(1, Math.min(c / 16, (2 * threads + nb - 1) / nb));
             int cPer = (c + cSplit - 1) / cSplit;
-            par.forEach(blocks * cSplit, task -> {
-                int blk = task / cSplit;
-                int c0 = (task % cSplit) * cPer;
-                inputTransform(xp, s, blk, c0, Math.min(c, c0 + cPer), kc, shared, blk * vSize);
+            par.forEach(nb * cSplit, task -> {
+                int bl = task / cSplit, c0 = (task % cSplit) * cPer;
+                if (c0 < c) inputTransform(xp, s, first + bl, c0, Math.min(c, c0 + cPer), kc, v, bl * vSize);
             });
-        }
-        par.forEach(blocks * ot, task -> {
-            int p0 = (task % ot) * panelsPerTask;
-            int p1 = Math.min(panelsO, p0 + panelsPerTask);
-            if (p0 >= p1) return;
-            int blk = task / ot;
-            int t = (int) Math.min(tb, s.tiles - (long) blk * tb);
-            float[] v;
-            int vo;
-            if (shared != null) {
-                v = shared;
-                vo = blk * vSize;
-            } else {
-                v = Scratch.get().b(vSize);
-                vo = 0;
-                inputTransform(xp, s, blk, 0, c, kc, v, 0);
+            for (int q0 = 0; q0 < panelsO; q0 += chunkPanels) {
+                final int np = Math.min(chunkPanels, panelsO - q0);
+                final int ocA = q0 * MR, ocB = Math.min(o, (q0 + np) * MR);
+                final Packed u = new Packed(uSeg, XI * np * MR, XI * np * MR, c, kc, MR);
+                final int wq = q0;
+                par.forEach(np, p -> transformPanel(w, wq + p, c, u, p, np));
+                int ot = nb >= 4 * threads ? 1 : Math.min(np, (4 * threads + nb - 1) / nb);
+                final int per = (np + ot - 1) / ot;
+                final int tasksO = (np + per - 1) / per;
+                par.forEach(nb * tasksO, task -> {
+                    int p0 = (task % tasksO) * per, p1 = Math.min(np, p0 + per);
+                    int bl = task / tasksO, blk = first + bl;
+                    int t = (int) Math.min(tb, s.tiles - (long) blk * tb);
+                    int rows = (p1 - p0) * MR;
+                    MemorySegment m = Scratch.get().seg1((long) XI * rows * tb + VL); // [36, rows, tb]
+                    gemms(u, ocB - ocA, v, bl * vSize, c, tb, t, p0, p1, m);
+                    outputTransform(m, rows, s, blk, t, ocA + p0 * MR, Math.min(ocB, ocA + p1 * MR), bias, out);
+                });
             }
-            int rows = (p1 - p0) * MR;
-            MemorySegment m = Scratch.get().seg1((long) XI * rows * tb + VL); // [36, rows, tb]
-            gemms(u, o, v, vo, c, tb, t, p0, p1, m);
-            outputTransform(m, rows, s, blk, t, p0 * MR, Math.min(o, p1 * MR), bias, out);
-        });
+        }
     }
 
     /**
-     * The calling thread's scratch for every block's V (up to 16 MiB, kept: [2, 1280, 16, 16] needs 12 MiB), or a
-     * fresh array. Its {@code c} buffer is free: tasks use {@code b}, {@code seg1} and {@code row}.
+     * U = G g Gᵀ for the MR output channels of the weight's A panel {@code wPanel} and every input channel, into panel
+     * {@code p} of each position's {@code np} panels of {@code u} (rows ξ·np·MR + p·MR + r). The weight's padding rows
+     * are zeros, and so are their transforms. In f32, with G's structure (rows 1/4, -(a ± b + c)/6,
+     * a/24 ± b/12 + c/6, c), and vectorised over the panel's MR rows (the lanes past them ignored; the weight's panels hold an
+     * input channel's 3x3 as 9 runs of MR rows): one reduction block at a time into a scratch whose positions are not
+     * a multiple of 4 KiB apart (36 streams that far apart alias in the L1 cache: 5x slower), then copied out whole.
+     * About 15 ns per filter on one core (AVX-512): the whole transform is redone at each call, which pays where a
+     * filter serves 64 or more tiles ({@link #MIN_TILES}).
      */
-    private static float[] sharedV(int n) {
-        return n <= SHARED_KEEP ? Scratch.get().c(n) : new float[n];
+    static void transformPanel(Packed w, int wPanel, int c, Packed u, int p, int np) {
+        final MemorySegment wd = w.data(), ud = u.data();
+        final int nbW = w.blocks();
+        final long end = wd.byteSize();
+        final float[] g = new float[9 * VL];  // one input channel's 3x3 for the panel's rows: g[i·VL + r]
+        final float[] t = new float[18 * VL]; // G g: t[(a·3 + l)·VL + r]
+        final int stride = u.kc() * MR + VL;
+        final float[] st = Scratch.get().row(XI * stride); // one block's U for panel p: st[ξ·stride + kk·MR + r]
+        int kb = 0, kk = 0, kcb = w.kcOf(0);
+        long wBase = w.offset(0, wPanel);
+        for (int ukb = 0; ukb < u.blocks(); ukb++) {
+            final int ukcb = u.kcOf(ukb);
+            for (int ukk = 0; ukk < ukcb; ukk++) {
+                for (int i = 0; i < 9; i++) {
+                    long at = (wBase + (long) kk * MR) * 4; // VL lanes readable but at the weight's very end
+                    (at + 4L * VL <= end ? FloatVector.fromMemorySegment(S, wd, at, NO)
+                            : FloatVector.fromMemorySegment(S, wd, at, NO, ROWS)).intoArray(g, i * VL);
+                    if (++kk == kcb && ++kb < nbW) {
+                        kk = 0;
+                        kcb = w.kcOf(kb);
+                        wBase = w.offset(kb, wPanel);
+                    }
+                }
+                for (int l = 0; l < 3; l++) { // t = G g, a column of g at a time
+                    six(FloatVector.fromArray(S, g, l * VL), FloatVector.fromArray(S, g, (3 + l) * VL),
+                            FloatVector.fromArray(S, g, (6 + l) * VL), t, l * VL, 3 * VL);
+                }
+                for (int a = 0; a < 6; a++) { // U = t Gᵀ, a row of t at a time: positions 6a .. 6a + 5
+                    six(FloatVector.fromArray(S, t, 3 * a * VL), FloatVector.fromArray(S, t, (3 * a + 1) * VL),
+                            FloatVector.fromArray(S, t, (3 * a + 2) * VL), st, 6 * a * stride + ukk * MR, stride);
+                }
+            }
+            final int len = ukcb * MR; // one position's panel p in this block
+            final long xiStep = (long) np * len; // from one position's panel p to the next's
+            final long uBlock = u.offset(ukb, p);
+            for (int xi = 0; xi < XI; xi++) MemorySegment.copy(st, xi * stride, ud, F, (uBlock + xi * xiStep) * 4, len);
+        }
     }
 
-    private static final int SHARED_KEEP = 4 << 20;
+    /**
+     * The lanes of a weight panel's rows ({@link Microkernel#MR} of a vector of the preferred species: the rest
+     * ignored, or masked off. A second species in the process (8 lanes would do) made the other kernels' vector code
+     * 2.5x slower: their JDK call sites saw two vector classes).
+     */
+    private static final jdk.incubator.vector.VectorMask<Float> ROWS = S.indexInRange(0, MR);
+
+    /**
+     * dst[at + i·step ...] = (G (a, b, c)ᵀ)_i, i < 6, for VL lanes (those past MR land on the next input channel's
+     * rows, written after, or on the scratch's padding).
+     */
+    private static void six(FloatVector a, FloatVector b, FloatVector c, float[] dst, int at, int step) {
+        FloatVector p = a.add(c), q = a.mul(1 / 24f).add(c.mul(1 / 6f)), r = b.mul(1 / 12f);
+        a.mul(0.25f).intoArray(dst, at);
+        p.add(b).mul(-1 / 6f).intoArray(dst, at + step);
+        p.sub(b).mul(-1 / 6f).intoArray(dst, at + 2 * step);
+        q.add(r).intoArray(dst, at + 3 * step);
+        q.sub(r).intoArray(dst, at + 4 * step);
+        c.intoArray(dst, at + 5 * step);
+    }
 
     /** The convolution's geometry: tiles of 4x4 outputs over padded planes of (4·tilesH + 2) x (4·tilesW + 2). */
     static final class Shape {

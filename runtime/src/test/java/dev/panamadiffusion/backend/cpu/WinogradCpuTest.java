@@ -49,10 +49,16 @@ class WinogradCpuTest {
 
     /** Winograd convolution of x [n, c, h, w] with wt [o, c, 3, 3], on the given pool. */
     private static float[] winograd(Parallel par, float[] x, int n, int c, int h, int w, float[] wt, int o, float[] b, int pad) {
-        Packed u = WinogradCpu.packWeight(par, MemorySegment.ofArray(wt), o, c, Arena.ofAuto());
+        return winograd(par, x, n, c, h, w, wt, o, b, pad, WinogradCpu.V_FLOATS, WinogradCpu.U_FLOATS);
+    }
+
+    /** As above with the given scratch budgets (small ones: many tile groups and filter chunks per call). */
+    private static float[] winograd(Parallel par, float[] x, int n, int c, int h, int w, float[] wt, int o, float[] b, int pad,
+                                    int vFloats, long uFloats) {
+        Packed pw = Conv2dCpu.packWeight(par, MemorySegment.ofArray(wt), 0, o, c * 9, Arena.ofAuto());
         int ho = h + 2 * pad - 2, wo = w + 2 * pad - 2;
         float[] out = new float[n * o * ho * wo];
-        WinogradCpu.conv(par, MemorySegment.ofArray(x), 0, n, c, h, w, u, o, pad, b, MemorySegment.ofArray(out));
+        WinogradCpu.conv(par, MemorySegment.ofArray(x), 0, n, c, h, w, pw, o, pad, b, MemorySegment.ofArray(out), vFloats, uFloats);
         return out;
     }
 
@@ -108,6 +114,32 @@ class WinogradCpuTest {
     }
 
     /**
+     * Scratch budgets that split one call into several tile groups (each transformed once) and filter chunks (each
+     * transformed from the packed weight per group), chunks not a whole number of A panels' rounds, a ragged last
+     * group: the same result as one group and one chunk, and as the reference.
+     */
+    @ParameterizedTest
+    @CsvSource({
+            // n, c, h, w, o, vFloats (V of how many tile blocks), uFloats (U of how many A panels)
+            "2, 20, 30, 26, 40, 1, 1",     // one block per group, one panel per chunk
+            "2, 20, 30, 26, 40, 3, 2",     // 3 blocks per group, 2 panels per chunk
+            "1, 300, 17, 19, 31, 2, 5",    // two reduction blocks in U and V; 6 panels in chunks of 5 (3 on 3 threads)
+            "2, 64, 16, 16, 70, 1, 3"})
+    void tileGroupsAndFilterChunksMatchOneOfEach(int n, int c, int h, int w, int o, int groupBlocks, int chunkPanels) {
+        float[] x = uniform(n * c * h * w), wt = uniform(o * c * 9), b = uniform(o);
+        float[] want = Reference.conv2d(x, n, c, h, w, wt, o, 3, 3, b, 1, 1);
+        int vBlock = WinogradCpu.XI * c * WinogradCpu.blockTiles();
+        long uPanel = (long) WinogradCpu.XI * Microkernel.MR * c;
+        for (Parallel par : new Parallel[] {PAR, ONE}) {
+            float[] whole = winograd(par, x, n, c, h, w, wt, o, b, 1, Integer.MAX_VALUE / 2, Long.MAX_VALUE / 2);
+            float[] split = winograd(par, x, n, c, h, w, wt, o, b, 1, groupBlocks * vBlock, chunkPanels * uPanel);
+            assertArrayEquals(whole, split, "the same sums in the same order");
+            double ref = relError(want, split);
+            assertTrue(ref < 2e-6 * Math.sqrt(c), "relative error " + ref + " against the reference");
+        }
+    }
+
+    /**
      * The accuracy at SD's channel counts: N(0, 1) inputs, N(0, 0.02²) weights, errors relative to the output scale
      * for Winograd and, for comparison, the direct convolution.
      */
@@ -128,10 +160,11 @@ class WinogradCpuTest {
         String old = System.getProperty("pd.cpu.winograd");
         try {
             System.clearProperty("pd.cpu.winograd");
-            assertFalse(WinogradCpu.applies(2, 320, 64, 64, 320, 3, 3, 1, 1), "off by default");
+            assertTrue(WinogradCpu.applies(2, 320, 64, 64, 320, 3, 3, 1, 1), "on by default");
             System.setProperty("pd.cpu.winograd", "true");
             assertTrue(WinogradCpu.applies(2, 320, 64, 64, 320, 3, 3, 1, 1));
-            assertTrue(WinogradCpu.applies(2, 1280, 16, 16, 1280, 3, 3, 1, 1));
+            assertTrue(WinogradCpu.applies(1, 640, 32, 32, 640, 3, 3, 1, 1), "64 tiles");
+            assertFalse(WinogradCpu.applies(2, 1280, 16, 16, 1280, 3, 3, 1, 1), "32 tiles: the filters' transform costs more");
             assertTrue(WinogradCpu.applies(1, 512, 64, 64, 512, 3, 3, 1, 1), "VAE");
             assertFalse(WinogradCpu.applies(2, 1280, 8, 8, 1280, 3, 3, 1, 1), "8 tiles");
             assertFalse(WinogradCpu.applies(2, 320, 64, 64, 320, 3, 3, 2, 1), "stride 2");
@@ -151,24 +184,28 @@ class WinogradCpuTest {
     }
 
     @Test
-    void backendDispatchesAndCachesTheTransformedWeight() {
-        int n = 2, c = 64, h = 17, w = 13, o = 66; // 2 x 5 x 4 = 40 tiles
+    void backendDispatchesAndSharesTheDirectConvolutionsPackedWeight() {
+        int n = 2, c = 64, h = 33, w = 17, o = 66; // 2 x 9 x 5 = 90 tiles
         float[] x = uniform(n * c * h * w), wt = uniform(o * c * 9), b = uniform(o);
         String mode = System.getProperty("pd.cpu.winograd");
         System.setProperty("pd.cpu.winograd", "true");
+        assertTrue(WinogradCpu.applies(n, c, h, w, o, 3, 3, 1, 1), "a Winograd shape");
         try (CpuBackend cpu = new CpuBackend(2)) {
             Tensor xt = Tensor.fromFloats(x, n, c, h, w), wtt = Tensor.fromFloats(wt, o, c, 3, 3), bt = Tensor.fromFloats(b, o);
             Tensor first = cpu.conv2d(xt, wtt, bt, 1, 1);
             Tensor second = cpu.conv2d(xt, wtt, bt, 1, 1);
             assertEquals(1, cpu.cachedWeights());
+            assertEquals((long) Packed.pad(o, Microkernel.MR) * c * 9 * 4, cpu.cachedWeightBytes(),
+                    "only the direct convolution's packing is kept: no transformed filter (4x the weight)");
             assertArrayEquals(new long[] {n, o, h, w}, first.shape());
             assertArrayEquals(first.toFloatArray(), second.toFloatArray());
             float[] want = Reference.conv2d(x, n, c, h, w, wt, o, 3, 3, b, 1, 1);
             assertTrue(relError(want, first.toFloatArray()) < 2e-5);
-            // switched off: the direct convolution packs (and caches) the weight its own way
+            // switched off: the direct convolution reads the same packed weight
             System.setProperty("pd.cpu.winograd", "false");
             Tensor direct = cpu.conv2d(xt, wtt, bt, 1, 1);
-            assertEquals(2, cpu.cachedWeights());
+            assertEquals(1, cpu.cachedWeights());
+            assertFalse(java.util.Arrays.equals(direct.toFloatArray(), first.toFloatArray()), "two different methods");
             assertTrue(relError(want, direct.toFloatArray()) < 2e-6);
         } finally {
             if (mode == null) System.clearProperty("pd.cpu.winograd");
