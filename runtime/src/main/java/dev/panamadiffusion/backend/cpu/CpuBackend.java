@@ -139,12 +139,8 @@ public final class CpuBackend implements Backend {
         Tensor out = k == 0 ? memory.zeros(n, o, ho, wo) : memory.uninitialized(n, o, ho, wo);
         if (out.numel() == 0) return out;
         if (format == Packed.Format.F32 && WinogradCpu.applies(n, c, h, w, o, kh, kw, stride, padding)) {
-            if (up != 1) { // Winograd reads a made input
-                release(out);
-                return Backend.super.upsampleNearest2xConv2d(x, weight, bias, padding);
-            }
             Packed pw = packedConv(weight); // the direct convolution's packing: Winograd transforms its filters per call
-            WinogradCpu.conv(par, x.segment(), 0, n, c, h, w, pw, o, padding, biasArray(bias, o, o), out.segment());
+            WinogradCpu.conv(par, x.segment(), 0, n, c, h, w, up, pw, o, padding, biasArray(bias, o, o), out.segment());
             Reference.reachabilityFence(weight);
             return out;
         }

@@ -94,12 +94,22 @@ final class WinogradCpu {
      */
     static void conv(Parallel par, MemorySegment x, long xBase, int n, int c, int h, int wd, Packed w, int o, int pad,
                      float[] bias, MemorySegment out) {
-        conv(par, x, xBase, n, c, h, wd, w, o, pad, bias, out, V_FLOATS, U_FLOATS);
+        conv(par, x, xBase, n, c, h, wd, 1, w, o, pad, bias, out, V_FLOATS, U_FLOATS);
+    }
+
+    /**
+     * As above for x [N, C, H/up, W/up] upsampled ×{@code up} (nearest; h and wd the upsampled size, multiples of up),
+     * read in place as the input is padded: the upsampled input is never made.
+     */
+    static void conv(Parallel par, MemorySegment x, long xBase, int n, int c, int h, int wd, int up, Packed w, int o, int pad,
+                     float[] bias, MemorySegment out) {
+        conv(par, x, xBase, n, c, h, wd, up, w, o, pad, bias, out, V_FLOATS, U_FLOATS);
     }
 
     /** As above with the scratch budgets given (tests take small ones to run many groups and chunks). */
-    static void conv(Parallel par, MemorySegment x, long xBase, int n, int c, int h, int wd, Packed w, int o, int pad,
+    static void conv(Parallel par, MemorySegment x, long xBase, int n, int c, int h, int wd, int up, Packed w, int o, int pad,
                      float[] bias, MemorySegment out, int vFloats, long uFloats) {
+        if (up < 1 || h % up != 0 || wd % up != 0) throw new IllegalArgumentException("upsampling " + up + " of " + h + "x" + wd);
         if (w.format() != Packed.Format.F32 || w.width() != MR || w.n() != o || w.k() != 9 * c) {
             throw new IllegalArgumentException("Winograd wants the f32 packed weight of [" + o + ", " + c + ", 3, 3], got "
                     + w.format() + " " + w.n() + " x " + w.k() + " of width " + w.width());
@@ -107,7 +117,7 @@ final class WinogradCpu {
         final Shape s = new Shape(n, c, h, wd, o, pad, blockTiles());
         final int tb = s.tb;
         final int threads = par.threads();
-        final float[] xp = padded(par, x, xBase, s);
+        final float[] xp = padded(par, x, xBase, s, up);
         final int blocks = (int) ((s.tiles + tb - 1) / tb);
         final int vSize = XI * c * tb; // one block's V: [36][C blocks][tb / NR panels][kc][NR]
         final int groups = (int) Math.max(1, Math.min(blocks, ((long) blocks * vSize + vFloats - 1) / vFloats));
@@ -243,20 +253,31 @@ final class WinogradCpu {
         }
     }
 
-    /** The input in planes of hp x wp, {@code pad} zeros above and left, zeros to fill below and right. */
-    static float[] padded(Parallel par, MemorySegment x, long xBase, Shape s) {
+    /**
+     * The input in planes of hp x wp, {@code pad} zeros above and left, zeros to fill below and right; an input of
+     * (H/up) x (W/up) upsampled ×{@code up} (nearest) on the way, so the upsampled input is never made.
+     */
+    static float[] padded(Parallel par, MemorySegment x, long xBase, Shape s, int up) {
         int planes = s.n * s.c;
         float[] xp = Scratch.get().padded(Math.multiplyExact(planes, s.plane));
         int rows = Math.min(s.h, s.hp - s.pad);
         int cols = Math.min(s.w, s.wp - s.pad);
+        int sw = s.w / up, srcCols = (cols + up - 1) / up; // the source row's width, and how much of it is read
         par.forEach(planes, p -> {
             int base = p * s.plane;
-            long src = xBase + (long) p * s.h * s.w;
+            long src = xBase + (long) p * (s.h / up) * sw;
+            float[] line = up == 1 ? null : new float[srcCols];
             Arrays.fill(xp, base, base + s.pad * s.wp, 0f);
             for (int y = 0; y < rows; y++) {
                 int row = base + (y + s.pad) * s.wp;
                 Arrays.fill(xp, row, row + s.pad, 0f);
-                MemorySegment.copy(x, F, (src + (long) y * s.w) * 4, xp, row + s.pad, cols);
+                long from = (src + (long) (y / up) * sw) * 4;
+                if (up == 1) {
+                    MemorySegment.copy(x, F, from, xp, row + s.pad, cols);
+                } else { // nearest: each source pixel up times along the row, each source row up times
+                    MemorySegment.copy(x, F, from, line, 0, srcCols);
+                    for (int i = 0; i < cols; i++) xp[row + s.pad + i] = line[i / up];
+                }
                 Arrays.fill(xp, row + s.pad + cols, row + s.wp, 0f);
             }
             Arrays.fill(xp, base + (s.pad + rows) * s.wp, base + s.plane, 0f);

@@ -58,7 +58,7 @@ class WinogradCpuTest {
         Packed pw = Conv2dCpu.packWeight(par, MemorySegment.ofArray(wt), 0, o, c * 9, Arena.ofAuto());
         int ho = h + 2 * pad - 2, wo = w + 2 * pad - 2;
         float[] out = new float[n * o * ho * wo];
-        WinogradCpu.conv(par, MemorySegment.ofArray(x), 0, n, c, h, w, pw, o, pad, b, MemorySegment.ofArray(out), vFloats, uFloats);
+        WinogradCpu.conv(par, MemorySegment.ofArray(x), 0, n, c, h, w, 1, pw, o, pad, b, MemorySegment.ofArray(out), vFloats, uFloats);
         return out;
     }
 
@@ -137,6 +137,24 @@ class WinogradCpuTest {
             double ref = relError(want, split);
             assertTrue(ref < 2e-6 * Math.sqrt(c), "relative error " + ref + " against the reference");
         }
+    }
+
+    /** An input upsampled ×2 (nearest) as it is padded: the same as Winograd of the upsampled input, and the reference. */
+    @ParameterizedTest
+    @CsvSource({"1, 5, 3, 4, 7, 1", "2, 70, 9, 7, 13, 1", "1, 8, 5, 5, 6, 0", "1, 4, 4, 3, 5, 2"})
+    void upsampledInputIsReadInPlace(int n, int c, int h, int w, int o, int pad) {
+        float[] x = uniform(n * c * h * w), wt = uniform(o * c * 9), b = uniform(o);
+        float[] big = new float[n * c * 4 * h * w]; // nearest ×2
+        for (int p = 0; p < n * c; p++)
+            for (int y = 0; y < 2 * h; y++)
+                for (int xx = 0; xx < 2 * w; xx++) big[(p * 2 * h + y) * 2 * w + xx] = x[(p * h + y / 2) * w + xx / 2];
+        float[] want = Reference.conv2d(big, n, c, 2 * h, 2 * w, wt, o, 3, 3, b, 1, pad);
+        Packed pw = Conv2dCpu.packWeight(PAR, MemorySegment.ofArray(wt), 0, o, c * 9, Arena.ofAuto());
+        int ho = 2 * h + 2 * pad - 2, wo = 2 * w + 2 * pad - 2;
+        float[] got = new float[n * o * ho * wo];
+        WinogradCpu.conv(PAR, MemorySegment.ofArray(x), 0, n, c, 2 * h, 2 * w, 2, pw, o, pad, b, MemorySegment.ofArray(got));
+        assertArrayEquals(winograd(PAR, big, n, c, 2 * h, 2 * w, wt, o, b, pad), got, "the same as the made input");
+        assertTrue(relError(want, got) < 2e-6 * Math.max(1, Math.sqrt(c)), "against the reference");
     }
 
     /**
