@@ -39,28 +39,57 @@ public final class BackendFactory {
      * IllegalArgumentException saying so, thrown before any device memory is taken.
      */
     public static Backend create(String name, WeightPrecision weights, Consumer<String> log) {
+        return create(name, weights, log, Cuda.PROCESS);
+    }
+
+    /**
+     * What the factory asks of CUDA: this process's probes and the CUDA backend's constructor, or (tests) stand-ins
+     * for a machine that has a GPU, or none, or an emulator that fails to load.
+     */
+    interface Cuda {
+        /** The probe of the driver this JVM binds ({@link CudaProbe#probe()}). */
+        CudaStatus probe();
+
+        /** The probe of the CUDA emulator ({@link CudaProbe#probe(CudaDriver)}). */
+        CudaStatus probeEmulator();
+
+        /** The driver this JVM is bound to, or null ({@link CudaProbe#boundDriver()}). */
+        CudaDriver boundDriver();
+
+        /** A new CUDA backend on the bound driver. */
+        Backend newBackend();
+
+        Cuda PROCESS = new Cuda() {
+            @Override public CudaStatus probe() { return CudaProbe.probe(); }
+            @Override public CudaStatus probeEmulator() { return CudaProbe.probe(CudaDriver.EMULATOR); }
+            @Override public CudaDriver boundDriver() { return CudaProbe.boundDriver(); }
+            @Override public Backend newBackend() { return new CudaBackend(); }
+        };
+    }
+
+    static Backend create(String name, WeightPrecision weights, Consumer<String> log, Cuda cuda) {
         String n = name == null ? "auto" : name.toLowerCase(Locale.ROOT);
         switch (n) {
             case "cpu":
                 return cpu(weights);
             case "cuda": {
                 refuseReducedWeights("cuda", weights);
-                String why = cudaUnavailableReason();
+                String why = cudaUnavailableReason(cuda);
                 if (why != null) throw new IllegalStateException("backend cuda: " + why);
-                return newCuda();
+                return newCuda(cuda);
             }
             case "cuda-emu": {
                 refuseReducedWeights("cuda-emu", weights);
-                CudaStatus status = CudaProbe.probe(CudaDriver.EMULATOR);
+                CudaStatus status = cuda.probeEmulator();
                 if (!status.available()) throw new IllegalStateException("backend cuda-emu: " + status.message());
-                return newCuda();
+                return newCuda(cuda);
             }
             case "auto": {
-                CudaStatus status = CudaProbe.probe();
-                String why = cudaUnavailableReason();
+                CudaStatus status = cuda.probe();
+                String why = cudaUnavailableReason(cuda);
                 if (why == null) {
                     refuseReducedWeights("auto (CUDA is usable here)", weights);
-                    return newCuda();
+                    return newCuda(cuda);
                 }
                 log.accept(autoNote(status, why));
                 return cpu(weights);
@@ -87,9 +116,13 @@ public final class BackendFactory {
      * never throws and never loads a CUDA library that is not there.
      */
     public static String cudaUnavailableReason() {
-        CudaStatus status = CudaProbe.probe();
+        return cudaUnavailableReason(Cuda.PROCESS);
+    }
+
+    static String cudaUnavailableReason(Cuda cuda) {
+        CudaStatus status = cuda.probe();
         if (!status.available()) return status.message();
-        if (CudaProbe.boundDriver() == CudaDriver.EMULATOR) {
+        if (cuda.boundDriver() == CudaDriver.EMULATOR) {
             return "CUDA unavailable: this JVM is bound to the CUDA emulator (-D" + CudaDriver.PROPERTY
                     + "), which only backend cuda-emu uses";
         }
@@ -107,9 +140,9 @@ public final class BackendFactory {
                 + " keeps its weights in f16; use --backend cpu, or leave --weights out");
     }
 
-    private static Backend newCuda() {
+    private static Backend newCuda(Cuda cuda) {
         try {
-            return new CudaBackend();
+            return cuda.newBackend();
         } catch (OutOfDeviceMemoryException e) { // the arena does not fit: the same kind as weights that do not
             throw new OutOfDeviceMemoryException("backend cuda failed to start", e);
         } catch (RuntimeException | LinkageError e) {
