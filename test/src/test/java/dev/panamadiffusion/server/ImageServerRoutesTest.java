@@ -217,23 +217,55 @@ class ImageServerRoutesTest {
         return java.util.Base64.getEncoder().encodeToString(png.toByteArray());
     }
 
+    /**
+     * Each endpoint reaches its own handler, on a server this test starts itself (the routes are registered as a server
+     * starts, so a server shared by the class would register them outside every test).
+     */
     @Test
     void everyEndpointIsRoutedToItsHandler() throws Exception {
-        assertTrue(JSON.readTree(get("/sdapi/v1/progress").body()).has("eta_relative"));
-        List<String> samplers = new ArrayList<>();
-        JSON.readTree(get("/sdapi/v1/samplers").body()).forEach(n -> samplers.add(n.get("name").asText()));
-        assertTrue(samplers.contains("Euler a"), samplers.toString());
-        assertEquals("tiny-sd", JSON.readTree(get("/sdapi/v1/sd-models").body()).get(0).get("model_name").asText());
-        assertEquals("tiny-sd", JSON.readTree(get("/sdapi/v1/options").body()).get("sd_model_checkpoint").asText());
-        HttpResponse<String> interrupt = post("/sdapi/v1/interrupt", "");
-        assertEquals(200, interrupt.statusCode());
-        assertEquals("{}", interrupt.body());
-        error(post("/sdapi/v1/img2img", "{}"), 400, "init_images");
-        assertEquals("no such endpoint: /nothing", error(get("/nothing"), 404, null).get("message").asText());
-        // the generation endpoints take POST only (RFC 9110 15.5.6: 405 for a method the resource does not support)
-        for (String path : new String[] {"/sdapi/v1/txt2img", "/sdapi/v1/img2img", "/v1/images/generations", "/v1/images/edits"}) {
-            assertEquals("use POST for " + path, error(get(path), 405, null).get("message").asText());
+        try (ImageServer own = ImageServer.start(engine, new InetSocketAddress("127.0.0.1", 0), 1 << 16)) {
+            int port = own.port();
+            assertTrue(JSON.readTree(get(port, "/sdapi/v1/progress").body()).has("eta_relative"));
+            List<String> samplers = new ArrayList<>();
+            JSON.readTree(get(port, "/sdapi/v1/samplers").body()).forEach(n -> samplers.add(n.get("name").asText()));
+            assertTrue(samplers.contains("Euler a"), samplers.toString());
+            assertEquals("tiny-sd", JSON.readTree(get(port, "/sdapi/v1/sd-models").body()).get(0).get("model_name").asText());
+            assertEquals("tiny-sd", JSON.readTree(get(port, "/sdapi/v1/options").body()).get("sd_model_checkpoint").asText());
+            HttpResponse<String> interrupt = post(port, "/sdapi/v1/interrupt", "");
+            assertEquals(200, interrupt.statusCode());
+            assertEquals("{}", interrupt.body());
+            error(post(port, "/sdapi/v1/img2img", "{}"), 400, "init_images");
+            error(post(port, "/sdapi/v1/txt2img", "{\"steps\": 0}"), 400, "steps");
+            error(post(port, "/v1/images/generations", "{\"prompt\": 3}"), 400, "prompt");
+            error(postMultipart(port, "/v1/images/edits"), 400, "image");
+            assertTrue(get(port, "/health").statusCode() == 200, "health");
+            assertTrue(get(port, "/metrics").body().contains("pd_http_responses_total"), "metrics");
+            assertEquals("no such endpoint: /nothing", error(get(port, "/nothing"), 404, null).get("message").asText());
+            assertEquals("no such endpoint: /sdapi/v1/progress/x", error(get(port, "/sdapi/v1/progress/x"), 404, null)
+                    .get("message").asText(), "a route is its exact path, not a prefix");
+            // the generation endpoints take POST only (RFC 9110 15.5.6: 405 for a method the resource does not support)
+            for (String path : new String[] {"/sdapi/v1/txt2img", "/sdapi/v1/img2img", "/v1/images/generations", "/v1/images/edits"}) {
+                assertEquals("use POST for " + path, error(get(port, path), 405, null).get("message").asText());
+            }
         }
+    }
+
+    private static HttpResponse<String> get(int port, String path) throws Exception {
+        return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path)).timeout(Duration.ofMinutes(2))
+                .GET().build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    private static HttpResponse<String> post(int port, String path, String body) throws Exception {
+        return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path)).timeout(Duration.ofMinutes(2))
+                .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    /** A multipart form with only a prompt: an edit without its image. */
+    private static HttpResponse<String> postMultipart(int port, String path) throws Exception {
+        String body = "--b\r\nContent-Disposition: form-data; name=\"prompt\"\r\n\r\na cat\r\n--b--\r\n";
+        return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path)).timeout(Duration.ofMinutes(2))
+                .header("Content-Type", "multipart/form-data; boundary=b").POST(HttpRequest.BodyPublishers.ofString(body)).build(),
+                HttpResponse.BodyHandlers.ofString());
     }
 
     @Test
