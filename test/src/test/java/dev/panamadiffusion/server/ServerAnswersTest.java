@@ -269,6 +269,17 @@ class ServerAnswersTest {
             JsonNode state = p.get("state");
             assertEquals("job(" + g.id() + ")", state.get("job").asText());
             assertTrue(state.get("job_count").asInt() >= 1, state.toString());
+            // a second request of another size cannot join the running batch: it waits, and job_count counts it
+            Generation queued = engine.submit(new GenerationRequest("waits", "", 150, 7.0, "Euler", 1, 32, 32, 1, 0, RngKind.TORCH));
+            try {
+                assertEquals(1, engine.queued(), "another size waits for the running batch");
+                FakeExchange both = exchange("GET", "/sdapi/v1/progress");
+                a1111.progress(both);
+                assertEquals(engine.running().size() + 1, answer(both, 200).get("state").get("job_count").asInt(),
+                        "running plus queued");
+            } finally {
+                queued.cancel();
+            }
             assertEquals(150, state.get("sampling_steps").asInt());
             int step = state.get("sampling_step").asInt();
             assertTrue(step >= 1 && step < 150, state.toString());
@@ -283,6 +294,41 @@ class ServerAnswersTest {
             assertTrue(g.result().isCancelled() || g.result().isCompletedExceptionally());
         } finally {
             g.cancel();
+        }
+    }
+
+    /**
+     * An interrupt during the first of two n_iter iterations answers A1111's interrupted result and cancels the second
+     * too (it has been submitted, queued behind the first): the engine is idle once the answer is sent.
+     */
+    @Test
+    void anInterruptedIterationCancelsTheOthers() throws Exception {
+        FakeExchange ex = exchange("POST", "/sdapi/v1/txt2img");
+        java.util.concurrent.CompletableFuture<Void> done = java.util.concurrent.CompletableFuture.runAsync(() -> {
+            try {
+                a1111.txt2img(ex, JSON.readTree("{\"prompt\": \"two\", \"steps\": 150, \"width\": 64, \"height\": 64, \"n_iter\": 2}"));
+            } catch (Exception e) {
+                throw new RuntimeException(e);
+            }
+        });
+        try {
+            long deadline = System.nanoTime() + Duration.ofMinutes(2).toNanos();
+            while (engine.running().isEmpty() || engine.running().get(0).progress().stepsDone() < 1) {
+                assertTrue(System.nanoTime() < deadline, "the first iteration never started");
+                Thread.sleep(5);
+            }
+            a1111.interrupt(exchange("POST", "/sdapi/v1/interrupt"));
+            done.get(2, java.util.concurrent.TimeUnit.MINUTES);
+            JsonNode body = answer(ex, 200);
+            assertEquals(0, body.get("images").size(), body.toString());
+            assertEquals("two", body.get("parameters").get("prompt").asText());
+            assertEquals("{\"interrupted\": true}", body.get("info").asText());
+            assertEquals(0, engine.queued(), "the second iteration was cancelled, not left queued");
+            long until = System.nanoTime() + 2_000_000_000L; // a cancelled generation leaves the running list at its next step
+            while (!engine.running().isEmpty() && System.nanoTime() < until) Thread.sleep(5);
+            assertTrue(engine.running().isEmpty(), "nothing runs on: " + engine.running());
+        } finally {
+            engine.cancelAll();
         }
     }
 
