@@ -145,13 +145,7 @@ final class A1111Api {
             first = t.first().seed() == RequestLimits.RANDOM_SEED
                     ? t.first().withSeed(ThreadLocalRandom.current().nextLong(1L << 32)) : t.first();
             first = Engine.withImageSize(first, init);
-            engine.check(first, t.iterations());
-            if (init != null) {
-                GenerationRequest sized = first.width() == 0 ? first.withSize(engine.modelLimits().defaultWidth(),
-                        engine.modelLimits().defaultHeight()) : first;
-                List<InvalidRequestException.Problem> problems = init.problems(sized.steps(), sized.width(), sized.height());
-                if (!problems.isEmpty()) throw new InvalidRequestException(problems);
-            }
+            engine.check(first, t.iterations()); // the image's problems: the first iteration's submit, before any other
         } catch (InvalidRequestException e) {
             throw Fields.badRequest(e, NAMES);
         }

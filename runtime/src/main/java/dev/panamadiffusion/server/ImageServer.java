@@ -98,39 +98,54 @@ public final class ImageServer implements AutoCloseable {
         void handle(HttpExchange ex) throws Exception;
     }
 
-    private void route(String path, Handler h) {
-        HttpHandler wrapped = ex -> {
+    /**
+     * Serves {@code path} (exactly: a longer path under it is a 404) with {@code h}, whose failures become JSON errors
+     * in both APIs' shape; every answer is counted by status for {@code /metrics}, 499 when the client left first.
+     */
+    void route(String path, Handler h) {
+        http.createContext(path, ex -> {
             int status = 500;
             try {
-                if (!ex.getRequestURI().getPath().equals(path)) throw new HttpError(404, null, "no such endpoint: " + ex.getRequestURI().getPath());
-                h.handle(ex);
-                status = ex.getResponseCode();
-            } catch (HttpError e) {
-                status = e.status;
-                if (e.retryAfterSeconds > 0) ex.getResponseHeaders().set("Retry-After", Integer.toString(e.retryAfterSeconds));
-                error(ex, e.status, e.field, e.getMessage());
-            } catch (InvalidRequestException e) {
-                status = 400;
-                HttpError bad = Fields.badRequest(e, Map.of());
-                error(ex, 400, bad.field, bad.getMessage());
-            } catch (dev.panamadiffusion.backend.OutOfDeviceMemoryException e) {
-                HttpError unavailable = Fields.failed(e);
-                status = unavailable.status;
-                error(ex, status, null, unavailable.getMessage());
-            } catch (EngineBusyException e) {
-                status = 429;
-                ex.getResponseHeaders().set("Retry-After", Integer.toString(e.retryAfterSeconds()));
-                error(ex, 429, null, e.getMessage());
-            } catch (Exception e) {
-                status = 500;
-                error(ex, 500, null, e.getClass().getSimpleName() + ": " + e.getMessage());
+                status = answer(ex, path, h);
             } finally {
-                if (ex instanceof Http1Exchange x && x.clientGone()) status = 499; // nginx's "client closed request"
-                responses.computeIfAbsent(status, k -> new LongAdder()).increment();
+                count(ex, status);
                 ex.close();
             }
-        };
-        http.createContext(path, wrapped);
+        });
+    }
+
+    /** Runs {@code h} on {@code ex}, answering its failure; the status sent. */
+    private static int answer(HttpExchange ex, String path, Handler h) {
+        try {
+            if (!ex.getRequestURI().getPath().equals(path)) throw new HttpError(404, null, "no such endpoint: " + ex.getRequestURI().getPath());
+            h.handle(ex);
+            return ex.getResponseCode();
+        } catch (HttpError e) {
+            if (e.retryAfterSeconds > 0) ex.getResponseHeaders().set("Retry-After", Integer.toString(e.retryAfterSeconds));
+            error(ex, e.status, e.field, e.getMessage());
+            return e.status;
+        } catch (InvalidRequestException e) {
+            HttpError bad = Fields.badRequest(e, Map.of());
+            error(ex, 400, bad.field, bad.getMessage());
+            return 400;
+        } catch (dev.panamadiffusion.backend.OutOfDeviceMemoryException e) {
+            HttpError unavailable = Fields.failed(e);
+            error(ex, unavailable.status, null, unavailable.getMessage());
+            return unavailable.status;
+        } catch (EngineBusyException e) {
+            ex.getResponseHeaders().set("Retry-After", Integer.toString(e.retryAfterSeconds()));
+            error(ex, 429, null, e.getMessage());
+            return 429;
+        } catch (Exception e) {
+            error(ex, 500, null, e.getClass().getSimpleName() + ": " + e.getMessage());
+            return 500;
+        }
+    }
+
+    /** Counts an answer of {@code status}, or 499 (nginx's "client closed request") when the client left before it. */
+    private void count(HttpExchange ex, int status) {
+        if (ex instanceof Http1Exchange x && x.clientGone()) status = 499;
+        responses.computeIfAbsent(status, k -> new LongAdder()).increment();
     }
 
     private static void error(HttpExchange ex, int status, String field, String message) {

@@ -77,9 +77,29 @@ class PipelineLoaderMismatchTest {
     void aUNetOfOtherInputChannelsIsRefused() throws IOException {
         Path m = tiny();
         editUNet(m, "in_channels", 5, (name, t) -> name.equals("conv_in.weight") ? withDim1(t, 5) : t);
+        java.util.List<String> before = mapped(m);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> StableDiffusionPipeline.load(m, backend).close());
         assertEquals("model folder " + m + ": the UNet maps 5 to 4 channels but the VAE's latents have 4; this runtime runs UNets"
                 + " of 4 (or, inpainting, 9) in and 4 out", e.getMessage());
+        assertNothingNewMapped(m, before);
+    }
+
+    /** The lines of Linux's /proc/self/maps that map a file under {@code m} (this process's mappings of the model). */
+    private static java.util.List<String> mapped(Path m) throws IOException {
+        Path maps = Path.of("/proc/self/maps");
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isReadable(maps), "no /proc/self/maps here");
+        String prefix = m.toRealPath().toString() + "/";
+        return Files.readAllLines(maps).stream().filter(l -> l.contains(prefix)).toList();
+    }
+
+    /**
+     * A refused load leaves no file of {@code m} mapped that was not mapped before it ({@code before}): it closed the
+     * arena its components' weights were mapped in, rather than leaving them mapped until the process ends.
+     */
+    private static void assertNothingNewMapped(Path m, java.util.List<String> before) throws IOException {
+        java.util.List<String> now = new java.util.ArrayList<>(mapped(m));
+        now.removeAll(before);
+        assertEquals(java.util.List.of(), now, "still mapped after the refused load");
     }
 
     @Test
@@ -87,9 +107,11 @@ class PipelineLoaderMismatchTest {
         Path m = tiny();
         editUNet(m, "cross_attention_dim", 48,
                 (name, t) -> name.endsWith("attn2.to_k.weight") || name.endsWith("attn2.to_v.weight") ? withDim1(t, 48) : t);
+        java.util.List<String> before = mapped(m);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> StableDiffusionPipeline.load(m, backend).close());
         assertEquals("model folder " + m + ": the text encoder's hidden size 32 does not match the UNet's cross_attention_dim 48",
                 e.getMessage());
+        assertNothingNewMapped(m, before);
     }
 
     @Test

@@ -268,6 +268,33 @@ class ImageServerRoutesTest {
                 HttpResponse.BodyHandlers.ofString());
     }
 
+    /**
+     * A handler's failures reach the client in both APIs' error shape and are counted: out of device memory is a 503
+     * that says what would need less, anything unexpected a 500 naming the exception (handlers registered on a server of
+     * this test's own, since no real route fails this way on the CPU backend).
+     */
+    @Test
+    void aHandlersFailuresAreAnsweredAndCounted() throws Exception {
+        try (ImageServer own = ImageServer.start(engine, new InetSocketAddress("127.0.0.1", 0), 1 << 16)) {
+            own.route("/fail/oom", ex -> {
+                throw new dev.panamadiffusion.backend.OutOfDeviceMemoryException("cuMemAlloc of 2 GiB failed", 2L << 30, 1L << 30, 8L << 30);
+            });
+            own.route("/fail/bug", ex -> {
+                throw new IllegalStateException("a bug");
+            });
+            int port = own.port();
+            JsonNode oom = error(get(port, "/fail/oom"), 503, null);
+            assertEquals("cuMemAlloc of 2 GiB failed; a smaller size or batch, or fewer requests at once, needs less",
+                    oom.get("message").asText());
+            assertFalse(oom.has("field"));
+            JsonNode bug = error(get(port, "/fail/bug"), 500, null);
+            assertEquals("IllegalStateException: a bug", bug.get("message").asText());
+            String metrics = get(port, "/metrics").body();
+            assertEquals(1, count(metrics, 503), metrics);
+            assertEquals(1, count(metrics, 500), metrics);
+        }
+    }
+
     @Test
     void answersOfTheHttpLayerAreCounted() throws Exception {
         long before = count(metrics(), 400);

@@ -38,6 +38,56 @@ final class HostMemory {
         long size() { return segment.byteSize(); }
     }
 
+    /** libc's {@code aligned_alloc} and {@code free}, or null where the C library does not export them. */
+    private static final java.lang.invoke.MethodHandle ALIGNED_ALLOC, FREE;
+
+    static {
+        java.lang.invoke.MethodHandle alloc = null, free = null;
+        try {
+            java.lang.foreign.Linker linker = java.lang.foreign.Linker.nativeLinker();
+            var libc = linker.defaultLookup();
+            var a = libc.find("aligned_alloc");
+            var f = libc.find("free");
+            if (a.isPresent() && f.isPresent()) {
+                alloc = linker.downcallHandle(a.get(), java.lang.foreign.FunctionDescriptor.of(java.lang.foreign.ValueLayout.ADDRESS,
+                        java.lang.foreign.ValueLayout.JAVA_LONG, java.lang.foreign.ValueLayout.JAVA_LONG));
+                free = linker.downcallHandle(f.get(), java.lang.foreign.FunctionDescriptor.ofVoid(java.lang.foreign.ValueLayout.ADDRESS));
+            }
+        } catch (RuntimeException e) { // no native access: Arena.allocate below
+            alloc = free = null;
+        }
+        ALIGNED_ALLOC = alloc;
+        FREE = free;
+    }
+
+    /**
+     * {@code size} bytes (a multiple of 64), 64-byte aligned, freed when {@code arena} closes, and not zero-filled:
+     * {@code Arena.allocate} writes every byte on the allocating thread, a pass over fresh pages that the op which first
+     * writes the block (in parallel) would fault in anyway. A pool block's contents are unspecified in any case (it is
+     * recycled). Falls back to {@code Arena.allocate} where libc's {@code aligned_alloc} is not reachable.
+     */
+    static MemorySegment allocateUninitialized(Arena arena, long size) {
+        if (ALIGNED_ALLOC != null) {
+            try {
+                MemorySegment p = (MemorySegment) ALIGNED_ALLOC.invokeExact(64L, (size + 63) & ~63L);
+                if (!p.equals(MemorySegment.NULL)) {
+                    return p.reinterpret(size, arena, HostMemory::free);
+                }
+            } catch (Throwable e) {
+                throw new IllegalStateException("aligned_alloc of " + size + " bytes failed", e);
+            }
+        }
+        return arena.allocate(size, 64);
+    }
+
+    private static void free(MemorySegment p) {
+        try {
+            FREE.invokeExact(p);
+        } catch (Throwable e) {
+            throw new IllegalStateException("free failed", e);
+        }
+    }
+
     /** One loan of a block: returned once, by {@link #release} or by the cleaner of the result's arena. */
     private final class Lease {
         final Block block;
@@ -138,7 +188,7 @@ final class HostMemory {
         }
         if (block == null) {
             Arena arena = Arena.ofShared();
-            block = new Block(arena, arena.allocate(size, 64));
+            block = new Block(arena, allocateUninitialized(arena, size));
             synchronized (this) {
                 pooled += size;
             }
