@@ -175,11 +175,7 @@ final class A1111Api {
             } catch (CancellationException e) {
                 interrupted(ex, prompt, generations);
                 return;
-            } catch (ExecutionException e) {
-                if (e.getCause() instanceof CancellationException) {
-                    interrupted(ex, prompt, generations);
-                    return;
-                }
+            } catch (ExecutionException e) { // failed (a cancelled generation's get() throws CancellationException itself)
                 for (Generation other : generations) other.cancel();
                 throw Fields.failed(e.getCause());
             }

@@ -121,7 +121,6 @@ public final class ImageServer implements AutoCloseable {
             h.handle(ex);
             return ex.getResponseCode();
         } catch (HttpError e) {
-            if (e.retryAfterSeconds > 0) ex.getResponseHeaders().set("Retry-After", Integer.toString(e.retryAfterSeconds));
             error(ex, e.status, e.field, e.getMessage());
             return e.status;
         } catch (InvalidRequestException e) {
