@@ -367,8 +367,7 @@ public final class CpuBackend implements Backend {
         for (Tensor t : weights) {
             if (t == null || t.device() != Device.CPU) continue;
             cache.evict(t);
-            MemorySegment s = t.segment();
-            if (RELEASE_MAPPED && s.isMapped() && s.byteSize() > 0) s.unload();
+            unloadMapped(t);
         }
     }
 
@@ -418,9 +417,14 @@ public final class CpuBackend implements Backend {
      * weight's size, and anything that does read it later, a LoRA merge, gets it from the file again).
      */
     private static Packed release(Tensor weight, Packed packed) {
-        MemorySegment s = weight.segment();
-        if (RELEASE_MAPPED && s.isMapped() && s.byteSize() > 0) s.unload();
+        unloadMapped(weight);
         return packed;
+    }
+
+    /** Hands back the pages of {@code t}'s memory-mapped file (unless {@code -Dpd.cpu.keepMapped=true}). */
+    private static void unloadMapped(Tensor t) {
+        MemorySegment s = t.segment();
+        if (RELEASE_MAPPED && s.isMapped() && s.byteSize() > 0) s.unload();
     }
 
     /**
@@ -431,7 +435,7 @@ public final class CpuBackend implements Backend {
         if (weight.dtype() == DType.F32) return release(weight, pack.apply(weight)); // packable(): contiguous already
         try (Arena temp = Arena.ofShared()) {
             Tensor f = Tensor.allocate(temp, DType.F32, weight.shape());
-            LayoutCpu.widen(par.canRead(weight.segment()) ? par : null, weight, f.segment());
+            LayoutCpu.widen(packer(weight), weight, f.segment());
             return release(weight, pack.apply(f));
         }
     }
