@@ -1,0 +1,89 @@
+package dev.panamadiffusion.server;
+
+import dev.panamadiffusion.server.Http1Wire.Conn;
+import java.io.IOException;
+import java.net.BindException;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * {@link Http1Server} at its edges: the request target's rules (RFC 9112 3.2), stopping with an idle keep-alive
+ * connection open, and a bind that fails.
+ */
+class Http1EdgesTest {
+    private static final String HOST = "Host: x\r\n";
+
+    /**
+     * A target is printable ASCII (a DEL is refused like a control character); {@code *} is OPTIONS' alone (asterisk
+     * form), which no context serves here: a 404, not a malformed request.
+     */
+    @Test
+    void theRequestTargetsForms() throws Exception {
+        Http1Server server = Http1Wire.server(Duration.ofSeconds(5), Duration.ofSeconds(5));
+        server.createContext("/", ex -> Http1Wire.text(ex, 200, "ok"));
+        server.start();
+        try (Conn c = new Conn(server.getAddress().getPort())) {
+            assertEquals("HTTP/1.1 200 OK", c.send("GET /a~b HTTP/1.1\r\n" + HOST + "\r\n").read().statusLine(), "~ (0x7e) is printable");
+            assertEquals("HTTP/1.1 404 Not Found", c.send("OPTIONS * HTTP/1.1\r\n" + HOST + "\r\n").read().statusLine());
+        }
+        try (Conn c = new Conn(server.getAddress().getPort())) {
+            assertEquals("HTTP/1.1 400 Bad Request", c.send("GET * HTTP/1.1\r\n" + HOST + "\r\n").read().statusLine(),
+                    "* is OPTIONS' alone");
+        }
+        try (Conn c = new Conn(server.getAddress().getPort())) {
+            Http1Wire.Reply r = c.send("GET /a\u007fb HTTP/1.1\r\n" + HOST + "\r\n").read();
+            assertEquals("HTTP/1.1 400 Bad Request", r.statusLine());
+            assertTrue(new String(r.body(), java.nio.charset.StandardCharsets.UTF_8).contains("printable ASCII"), new String(r.body()));
+        } finally {
+            server.stop(0);
+        }
+    }
+
+    /** stop(delay) closes an idle keep-alive connection at once and returns: it waits the delay only for busy ones. */
+    @Test
+    void stopClosesAnIdleConnectionWithoutWaitingTheDelay() throws Exception {
+        Http1Server server = Http1Wire.server(Duration.ofSeconds(5), Duration.ofSeconds(30));
+        server.createContext("/", ex -> Http1Wire.text(ex, 200, "ok"));
+        server.start();
+        try (Conn c = new Conn(server.getAddress().getPort())) {
+            assertEquals("HTTP/1.1 200 OK", c.send("GET / HTTP/1.1\r\n" + HOST + "\r\n").read().statusLine());
+            long t0 = System.nanoTime();
+            server.stop(20);
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            assertTrue(seconds < 5, "stop took " + seconds + " s with only an idle connection open");
+        }
+    }
+
+    /** A bind that fails (the port is taken) closes the socket it opened: no descriptor is left behind. */
+    @Test
+    void aFailedBindLeavesNoSocketOpen() throws Exception {
+        Path fds = Path.of("/proc/self/fd");
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isDirectory(fds), "no /proc/self/fd here");
+        Http1Server taken = Http1Wire.server(Duration.ofSeconds(5), Duration.ofSeconds(5));
+        try {
+            InetSocketAddress address = new InetSocketAddress("127.0.0.1", taken.getAddress().getPort());
+            long before = count(fds);
+            for (int i = 0; i < 20; i++) {
+                Http1Server other = new Http1Server(Duration.ofSeconds(5), Duration.ofSeconds(5));
+                assertThrows(BindException.class, () -> other.bind(address, 16));
+            }
+            long after = count(fds);
+            assertTrue(after - before < 10, "descriptors before " + before + ", after 20 failed binds " + after);
+        } finally {
+            taken.stop(0);
+        }
+    }
+
+    private static long count(Path dir) throws IOException {
+        try (var s = Files.list(dir)) {
+            return s.count();
+        }
+    }
+}
