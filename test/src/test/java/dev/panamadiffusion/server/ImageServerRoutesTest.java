@@ -77,11 +77,8 @@ class ImageServerRoutesTest {
 
     @Test
     void anInvalidEditSizeIsA400NamingSize() throws Exception {
-        BufferedImage img = new BufferedImage(2, 2, BufferedImage.TYPE_INT_ARGB); // all transparent: everything is edited
-        ByteArrayOutputStream png = new ByteArrayOutputStream();
-        ImageIO.write(img, "png", png);
         Map<String, Object> form = new LinkedHashMap<>();
-        form.put("image", png.toByteArray());
+        form.put("image", png(2, 2, BufferedImage.TYPE_INT_ARGB)); // all transparent: everything is edited
         form.put("prompt", "a cat");
         form.put("size", "0x2");
         long before = count(metrics(), 400);
@@ -145,11 +142,8 @@ class ImageServerRoutesTest {
 
     @Test
     void anEditAnswersOpenAisJsonWithOnePngPerImage() throws Exception {
-        BufferedImage img = new BufferedImage(8, 8, BufferedImage.TYPE_INT_ARGB); // all transparent: everything is edited
-        ByteArrayOutputStream png = new ByteArrayOutputStream();
-        ImageIO.write(img, "png", png);
         Map<String, Object> form = new LinkedHashMap<>();
-        form.put("image", png.toByteArray());
+        form.put("image", png(8, 8, BufferedImage.TYPE_INT_ARGB)); // all transparent: everything is edited
         form.put("prompt", "a cat");
         form.put("steps", "1");
         form.put("n", "2");
@@ -176,14 +170,9 @@ class ImageServerRoutesTest {
         assertTrue(bad.headers().firstValue("Retry-After").isEmpty(), bad.headers().map().toString());
     }
 
-    private static HttpResponse<String> get(String path) throws Exception {
-        return http.send(HttpRequest.newBuilder(uri(path)).timeout(Duration.ofMinutes(2)).GET().build(), HttpResponse.BodyHandlers.ofString());
-    }
+    private static HttpResponse<String> get(String path) throws Exception { return get(server.port(), path); }
 
-    private static HttpResponse<String> post(String path, String body) throws Exception {
-        return http.send(HttpRequest.newBuilder(uri(path)).timeout(Duration.ofMinutes(2))
-                .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
-    }
+    private static HttpResponse<String> post(String path, String body) throws Exception { return post(server.port(), path, body); }
 
     private static JsonNode error(HttpResponse<String> r, int status, String field) throws Exception {
         assertEquals(status, r.statusCode(), r.body());
@@ -211,10 +200,14 @@ class ImageServerRoutesTest {
     }
 
     private static String pngBase64(int w, int h) throws Exception {
-        BufferedImage img = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
+        return java.util.Base64.getEncoder().encodeToString(png(w, h, BufferedImage.TYPE_INT_RGB));
+    }
+
+    /** A w x h PNG of a blank image of {@code type} (ARGB: all transparent). */
+    private static byte[] png(int w, int h, int type) throws Exception {
         ByteArrayOutputStream png = new ByteArrayOutputStream();
-        ImageIO.write(img, "png", png);
-        return java.util.Base64.getEncoder().encodeToString(png.toByteArray());
+        ImageIO.write(new BufferedImage(w, h, type), "png", png);
+        return png.toByteArray();
     }
 
     /**

@@ -4,7 +4,11 @@ import dev.panamadiffusion.tensor.DType;
 import dev.panamadiffusion.tensor.Tensor;
 
 import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
 import java.lang.ref.WeakReference;
 import java.util.ArrayDeque;
 import java.util.HashMap;
@@ -39,19 +43,17 @@ final class HostMemory {
     }
 
     /** libc's {@code aligned_alloc} and {@code free}, or null where the C library does not export them. */
-    private static final java.lang.invoke.MethodHandle ALIGNED_ALLOC, FREE;
+    private static final MethodHandle ALIGNED_ALLOC, FREE;
 
     static {
-        java.lang.invoke.MethodHandle alloc = null, free = null;
+        MethodHandle alloc = null, free = null;
         try {
-            java.lang.foreign.Linker linker = java.lang.foreign.Linker.nativeLinker();
-            var libc = linker.defaultLookup();
-            var a = libc.find("aligned_alloc");
-            var f = libc.find("free");
+            Linker linker = Linker.nativeLinker();
+            var a = linker.defaultLookup().find("aligned_alloc");
+            var f = linker.defaultLookup().find("free");
             if (a.isPresent() && f.isPresent()) {
-                alloc = linker.downcallHandle(a.get(), java.lang.foreign.FunctionDescriptor.of(java.lang.foreign.ValueLayout.ADDRESS,
-                        java.lang.foreign.ValueLayout.JAVA_LONG, java.lang.foreign.ValueLayout.JAVA_LONG));
-                free = linker.downcallHandle(f.get(), java.lang.foreign.FunctionDescriptor.ofVoid(java.lang.foreign.ValueLayout.ADDRESS));
+                alloc = linker.downcallHandle(a.get(), FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG));
+                free = linker.downcallHandle(f.get(), FunctionDescriptor.ofVoid(ValueLayout.ADDRESS));
             }
         } catch (RuntimeException e) { // no native access: Arena.allocate below
             alloc = free = null;
