@@ -82,6 +82,32 @@ class PipelineBeginPathsTest {
     }
 
     @Test
+    void theRefinersUNetWithoutAVaeStartsFromGivenImageLatents() {
+        // fromComponents without a VAE (nothing to decode): the refiner's half of an ensemble needs none, since the
+        // base's latents come as they are, unscaled, and the denoising starts at denoising_start
+        java.nio.file.Path set = SdxlPipelineTest.referenceModel("sdxl-refiner");
+        try (Arena arena = Arena.ofShared()) {
+            UNet2DConditionModel unet = UNet2DConditionModel.load(set.resolve("unet"), backend, arena);
+            SchedulerConfig euler = SchedulerConfig.read(set.resolve("scheduler").resolve("scheduler_config.json"));
+            try (StableDiffusionPipeline p = StableDiffusionPipeline.fromComponents(backend, unet, new EagerUNet(unet, backend), null,
+                    euler, "Euler", true)) {
+                GenerationRequest r = new GenerationRequest("", "", 10, 1.0, null, 47, 32, 32, 1, 0, RngKind.TORCH,
+                        SdxlOptions.NONE.withDenoising(0.6, null));
+                Tensor latents = gaussian(3, 1, 4, 4, 4);                                            // no VAE: scale 8
+                PipelineInputs in = new PipelineInputs(gaussian(1, 1, 77, 64), null, null, null, null, gaussian(2, 1, 32),
+                        null, latents);
+                Denoising d = p.begin(r, in);
+                assertEquals(6, d.beginIndex());
+                assertArrayEquals(latents.toFloatArray(), d.latents().toFloatArray(), "the given latents, as given");
+                while (!d.finished()) p.step(List.of(d));
+                float[] out = d.latents().toFloatArray();
+                assertFalse(Arrays.equals(latents.toFloatArray(), out));
+                for (float v : out) assertTrue(Float.isFinite(v));
+            }
+        }
+    }
+
+    @Test
     void aStepCountTheSchedulerCannotTakeNamesTheSampler() throws Exception {
         // a schedule of 10 training timesteps cannot be split into 20 steps
         ObjectMapper json = new ObjectMapper();

@@ -61,6 +61,31 @@ class Http1EdgesTest {
         }
     }
 
+    /**
+     * After an answer that ends the connection (a malformed request here), the layer drops what the client still
+     * sends for up to a second so that its answer is read before the close; the client's own end of stream ends that
+     * wait at once.
+     */
+    @Test
+    void theClientsEndOfStreamEndsTheLingeringCloseAtOnce() throws Exception {
+        Http1Server server = Http1Wire.server(Duration.ofSeconds(5), Duration.ofSeconds(5));
+        server.createContext("/", ex -> Http1Wire.text(ex, 200, "ok"));
+        server.start();
+        try (Conn c = new Conn(server.getAddress().getPort())) {
+            Http1Wire.Reply r = c.send("GET * HTTP/1.1\r\n" + HOST + "\r\n").read();
+            assertEquals("HTTP/1.1 400 Bad Request", r.statusLine());
+            assertEquals(1, server.connectionCount(), "still lingering");
+            long t0 = System.nanoTime();
+            c.socket.shutdownOutput();
+            while (server.connectionCount() > 0 && System.nanoTime() - t0 < 5_000_000_000L) Thread.sleep(2);
+            double ms = (System.nanoTime() - t0) / 1e6;
+            assertEquals(0, server.connectionCount());
+            assertTrue(ms < 500, "closed " + ms + " ms after the client's end of stream (the linger is 1 s)");
+        } finally {
+            server.stop(0);
+        }
+    }
+
     /** A bind that fails (the port is taken) closes the socket it opened: no descriptor is left behind. */
     @Test
     void aFailedBindLeavesNoSocketOpen() throws Exception {

@@ -54,6 +54,9 @@ class Http1FramingTest {
             ex.getResponseBody().write(Http1Wire.bytes(what));
             ex.close();
         });
+        server.createContext("/first2", ex -> { // reads two bytes of the body, leaves the rest
+            answer(ex, ex.getRequestBody().readNBytes(2));
+        });
         server.createContext("/twice", ex -> { // reads again after the body failed
             InputStream in = ex.getRequestBody();
             String first = "none", second = "none";
@@ -378,6 +381,29 @@ class Http1FramingTest {
             r = c.send("POST /ignore HTTP/1.1\r\n" + HOST + "Expect: 100-continue\r\nContent-Length: 5\r\n\r\n").read();
             assertEquals("ok", r.text());
             assertEquals("close", r.header("Connection"));
+        }
+    }
+
+    /**
+     * After a 100 Continue the client sends its body, so what the handler left of it is drained and the connection
+     * serves the next request; and with an empty body nothing is awaited, 100 or not.
+     */
+    @Test
+    void expect100ContinueKeepsTheConnectionWhenTheBodyIsAnsweredOrEmpty() throws Exception {
+        String next = "GET /header HTTP/1.1\r\n" + HOST + "X-A: next\r\n\r\n";
+        try (Conn c = new Conn(port)) { // the handler reads 2 of 5 bytes: 3 drained
+            c.send("POST /first2 HTTP/1.1\r\n" + HOST + "Expect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+            assertEquals("HTTP/1.1 100 Continue", c.read().statusLine());
+            Reply r = c.send("hello" + next).read();
+            assertEquals("he", r.text());
+            assertNull(r.header("Connection"));
+            assertEquals("[next]", c.read().text());
+        }
+        try (Conn c = new Conn(port)) { // Content-Length 0: the body is complete, no 100 needed to keep the connection
+            Reply r = c.send("POST /ignore HTTP/1.1\r\n" + HOST + "Expect: 100-continue\r\nContent-Length: 0\r\n\r\n" + next).read();
+            assertEquals("HTTP/1.1 200 OK", r.statusLine());
+            assertNull(r.header("Connection"));
+            assertEquals("[next]", c.read().text());
         }
     }
 }
