@@ -185,6 +185,21 @@ class Http1AnswerTest {
                 ex.close();
                 return;
             }
+            if (q.contains("part")) { // half of a fixed-length answer (then a short close), and the client leaves
+                ex.sendResponseHeaders(200, 20_000);
+                ex.getResponseBody().write(new byte[10_000]);
+                ex.getResponseBody().flush();
+                if (q.contains("close")) {
+                    try {
+                        ex.getResponseBody().close();
+                    } catch (IOException expected) {
+                        notes.add("short");
+                    }
+                }
+                awaitQuietly(gone, 10_000);
+                notes.add("gone early " + e.clientGone());
+                return;
+            }
             if (q.contains("slow")) awaitQuietly(gone, 300);
             if (!q.contains("closed")) Http1Wire.text(ex, 200, "gone " + gone.isDone() + " " + e.clientGone());
         });
@@ -461,6 +476,15 @@ class Http1AnswerTest {
                 assertEquals("watching true", note());
             }
             assertEquals("gone early false", note(), big);
+        }
+        for (String part : new String[] {"part", "part,close"}) { // half the answer sent (or closed short): early
+            try (Conn c = new Conn(port)) {
+                c.send("GET /gone?" + part + " HTTP/1.1\r\n" + HOST + "\r\n");
+                assertEquals("HTTP/1.1 200 OK", c.line());
+                assertEquals("watching true", note());
+                if (part.endsWith("close")) assertEquals("short", note());
+            }
+            assertEquals("gone early true", note(), part);
         }
     }
 
