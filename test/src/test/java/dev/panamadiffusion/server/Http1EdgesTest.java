@@ -10,6 +10,7 @@ import java.time.Duration;
 import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -84,6 +85,32 @@ class Http1EdgesTest {
         } finally {
             server.stop(0);
         }
+    }
+
+    /**
+     * stop() returns once the accepting thread has ended (none is left behind, whoever checks right after), unless the
+     * caller was interrupted (then it keeps its interrupt), and may be called on a server that was never started.
+     */
+    @Test
+    void stopEndsTheAcceptorAndKeepsTheCallersInterrupt() throws Exception {
+        for (int i = 0; i < 20; i++) {
+            Http1Server server = Http1Wire.server(Duration.ofSeconds(5), Duration.ofSeconds(5));
+            server.start();
+            String name = "pd-http-accept-" + server.getAddress().getPort();
+            Thread acceptor = Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().equals(name)).findFirst()
+                    .orElseThrow();
+            boolean interrupt = i % 2 == 1; // an interrupted caller does not wait for the acceptor, but keeps its interrupt
+            if (interrupt) Thread.currentThread().interrupt();
+            boolean alive;
+            try {
+                server.stop(0);
+            } finally {
+                alive = acceptor.isAlive();
+                assertEquals(interrupt, Thread.interrupted(), "the interrupt is kept");
+            }
+            if (!interrupt) assertFalse(alive, "the acceptor still runs after stop()");
+        }
+        Http1Wire.server(Duration.ofSeconds(5), Duration.ofSeconds(5)).stop(0); // bound, never started
     }
 
     /** A bind that fails (the port is taken) closes the socket it opened: no descriptor is left behind. */
