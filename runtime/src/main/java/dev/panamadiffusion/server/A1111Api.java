@@ -168,17 +168,12 @@ final class A1111Api {
         List<String> images = new ArrayList<>();
         List<Object> seeds = new ArrayList<>();
         List<String> infotexts = new ArrayList<>();
-        for (Generation g : generations) {
-            GenerationResult result;
-            try {
-                result = Fields.await(ex, g, deadline, generations, timeout);
-            } catch (CancellationException e) {
-                interrupted(ex, prompt, generations);
-                return;
-            } catch (ExecutionException e) { // failed (a cancelled generation's get() throws CancellationException itself)
-                for (Generation other : generations) other.cancel();
-                throw Fields.failed(e.getCause());
-            }
+        List<GenerationResult> results = results(ex, generations, deadline, timeout);
+        if (results == null) {
+            interrupted(ex, prompt);
+            return;
+        }
+        for (GenerationResult result : results) {
             for (int k = 0; k < result.size(); k++) {
                 images.add(Fields.base64Png(result, k));
                 seeds.add(Fields.seedJson(result.seeds().get(k)));
@@ -236,8 +231,24 @@ final class A1111Api {
         return v;
     }
 
-    private void interrupted(HttpExchange ex, String prompt, List<Generation> generations) throws IOException {
-        for (Generation g : generations) g.cancel();
+    /**
+     * Each iteration's result, in order; null when one was interrupted. An iteration that is interrupted or fails
+     * cancels the others (the failure is answered as {@link Fields#failed} says).
+     */
+    static List<GenerationResult> results(HttpExchange ex, List<Generation> generations, long deadline, Duration timeout)
+            throws InterruptedException {
+        List<GenerationResult> results = new ArrayList<>(generations.size());
+        try {
+            for (Generation g : generations) results.add(Fields.await(ex, g, deadline, generations, timeout));
+            return results;
+        } catch (CancellationException | ExecutionException e) {
+            for (Generation g : generations) g.cancel();
+            if (e instanceof ExecutionException) throw Fields.failed(e.getCause()); // (a cancelled get() throws CancellationException)
+            return null;
+        }
+    }
+
+    private void interrupted(HttpExchange ex, String prompt) throws IOException {
         Map<String, Object> body = new LinkedHashMap<>();
         body.put("images", List.of());
         body.put("parameters", Map.of("prompt", prompt));

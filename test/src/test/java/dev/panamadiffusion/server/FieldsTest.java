@@ -169,6 +169,38 @@ class FieldsTest {
         }
     }
 
+    /**
+     * A1111's n_iter iterations: their results in order; one that fails, or is interrupted, cancels every other (the
+     * failure answered as a 500 or 503, the interruption as null for A1111's interrupted answer).
+     */
+    @Test
+    void a1111IterationsThatFailOrAreInterruptedCancelTheOthers() throws Exception {
+        ServerPartsTest.FakeExchange ex = new ServerPartsTest.FakeExchange("POST", "/sdapi/v1/txt2img", new byte[0]);
+        List<FakeGeneration> done = List.of(new FakeGeneration(), new FakeGeneration());
+        GenerationResult a = oneImage(new Rgb8Image(1, 1, new byte[3]), "a"), b = oneImage(new Rgb8Image(1, 1, new byte[3]), "b");
+        done.get(0).result.complete(a);
+        done.get(1).result.complete(b);
+        assertEquals(List.of(a, b), A1111Api.results(ex, List.copyOf(done), 0, Duration.ZERO));
+        assertEquals(0, done.get(0).cancels.get() + done.get(1).cancels.get());
+
+        for (Throwable cause : new Throwable[] {new IllegalStateException("boom"),
+                new OutOfDeviceMemoryException("out of device memory", 10, 1, 20), null}) {
+            List<FakeGeneration> three = List.of(new FakeGeneration(), new FakeGeneration(), new FakeGeneration());
+            three.get(0).result.complete(a);
+            if (cause == null) three.get(1).result.cancel(false); // interrupted
+            else three.get(1).result.completeExceptionally(cause);
+            List<Generation> all = List.copyOf(three);
+            if (cause == null) {
+                assertNull(A1111Api.results(ex, all, 0, Duration.ZERO));
+            } else {
+                HttpError e = assertThrows(HttpError.class, () -> A1111Api.results(ex, all, 0, Duration.ZERO));
+                assertEquals(cause instanceof OutOfDeviceMemoryException ? 503 : 500, e.status);
+            }
+            assertEquals(1, three.get(2).cancels.get(), "the iteration after it is cancelled (" + cause + ")");
+            assertTrue(three.get(2).result.isCancelled());
+        }
+    }
+
     @Test
     void openAiAnswerToAnInterruptedOrFailedGeneration() throws Exception {
         FakeGeneration cancelled = new FakeGeneration();
