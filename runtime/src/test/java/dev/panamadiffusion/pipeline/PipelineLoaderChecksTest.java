@@ -1,15 +1,9 @@
 package dev.panamadiffusion.pipeline;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.panamadiffusion.backend.cpu.CpuBackend;
 import dev.panamadiffusion.io.ModelFolder;
-import dev.panamadiffusion.models.Reference;
 import dev.panamadiffusion.verify.ReferenceModelFolder;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -25,23 +19,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * refiner flag on an SD 1.x folder, a tokenizer with ids past the text encoder's embeddings), and the limits it reads
  * from the configs alone (default size = sample_size × the VAE factor, clip-skip bound from num_hidden_layers).
  */
-class PipelineLoaderChecksTest {
-    private static final ObjectMapper JSON = new ObjectMapper();
-    private static CpuBackend backend;
-
-    @TempDir
-    Path tmp;
-
-    @BeforeAll
-    static void start() { backend = new CpuBackend(1); }
-
-    @AfterAll
-    static void stop() { backend.close(); }
-
-    private Path tiny() throws IOException {
-        return ReferenceModelFolder.assemble(Reference.tiny().getParent(), tmp.resolve("m"), "ddim", ReferenceModelFolder.Tokenizer.TINY_BPE);
-    }
-
+class PipelineLoaderChecksTest extends TinyFolderFixture {
     private Path copyOf(String set) throws IOException {
         Path src = SdxlPipelineTest.referenceModel(set);
         Path dest = tmp.resolve(set);

@@ -1,17 +1,11 @@
 package dev.panamadiffusion.pipeline;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.panamadiffusion.backend.cpu.CpuBackend;
 import dev.panamadiffusion.io.ModelFolder;
 import dev.panamadiffusion.io.SafeTensors;
 import dev.panamadiffusion.tensor.Tensor;
-import dev.panamadiffusion.models.Reference;
 import dev.panamadiffusion.verify.ReferenceModelFolder;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -28,23 +22,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Components that load one by one but do not fit together (each UNet below has weights that match its own config):
  * PipelineLoader refuses them with one line naming both sides, before anything runs.
  */
-class PipelineLoaderMismatchTest {
-    private static final ObjectMapper JSON = new ObjectMapper();
-    private static CpuBackend backend;
-
-    @TempDir
-    Path tmp;
-
-    @BeforeAll
-    static void start() { backend = new CpuBackend(1); }
-
-    @AfterAll
-    static void stop() { backend.close(); }
-
-    private Path tiny() throws IOException {
-        return ReferenceModelFolder.assemble(Reference.tiny().getParent(), tmp.resolve("m"), "ddim", ReferenceModelFolder.Tokenizer.TINY_BPE);
-    }
-
+class PipelineLoaderMismatchTest extends TinyFolderFixture {
     /** Rewrites the UNet of {@code m}: {@code key} set to {@code value} in its config, each weight through {@code edit}. */
     private static void editUNet(Path m, String key, int value, BiFunction<String, Tensor, Tensor> edit) throws IOException {
         Path config = m.resolve("unet/config.json");
