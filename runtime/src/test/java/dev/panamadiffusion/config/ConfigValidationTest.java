@@ -1,24 +1,19 @@
 package dev.panamadiffusion.config;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.panamadiffusion.backend.Backend;
-import dev.panamadiffusion.backend.cpu.CpuBackend;
 import dev.panamadiffusion.cli.Main;
 import dev.panamadiffusion.io.ModelIndex;
 import dev.panamadiffusion.io.SafeTensors;
 import dev.panamadiffusion.io.SafeTensorsException;
+import dev.panamadiffusion.models.TinyFolderFixture;
 import dev.panamadiffusion.models.clip.CLIPTextModel;
 import dev.panamadiffusion.models.unet.UNet2DConditionModel;
 import dev.panamadiffusion.models.vae.AutoencoderKL;
 import dev.panamadiffusion.pipeline.StableDiffusionPipeline;
 import dev.panamadiffusion.schedulers.SchedulerConfig;
 import dev.panamadiffusion.tokenizer.CLIPTokenizer;
-import dev.panamadiffusion.verify.ReferenceModelFolder;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -44,24 +39,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * large allocation: each runs under a 10 s limit, where the unchecked runtime hung or grew to gigabytes) with a
  * {@link ConfigException} naming the file and the key; sizes that disagree with the weights name both values.
  */
-class ConfigValidationTest {
+class ConfigValidationTest extends TinyFolderFixture {
     private static final Duration FAST = Duration.ofSeconds(10);
-    private static Backend backend;
 
-    @TempDir
-    Path tmp;
-
-    @BeforeAll
-    static void start() { backend = new CpuBackend(1); }
-
-    @AfterAll
-    static void stop() { backend.close(); }
-
-    private Path model() throws IOException {
-        String ref = System.getProperty("pd.reference");
-        assertTrue(ref != null && Files.isDirectory(Path.of(ref, "tiny")), "reference data missing: -Dpd.reference=" + ref);
-        return ReferenceModelFolder.assemble(Path.of(ref), tmp.resolve("m"), "ddim", ReferenceModelFolder.Tokenizer.TINY_BPE);
-    }
 
     /** Sets {@code key} of the JSON object in {@code file} to {@code value} (a Java value written as JSON). */
     static void edit(Path file, String key, Object value) throws IOException {
@@ -96,7 +76,7 @@ class ConfigValidationTest {
 
     @Test
     void unetLayersPerBlockAMillion() throws IOException {
-        Path m = model();
+        Path m = tiny();
         Path f = m.resolve("unet/config.json");
         edit(f, "layers_per_block", 1_000_000);
         ConfigException e = refused(f, "layers_per_block", () -> loadUNet(m));
@@ -105,7 +85,7 @@ class ConfigValidationTest {
 
     @Test
     void schedulerTrainTimestepsABillion() throws IOException {
-        Path m = model();
+        Path m = tiny();
         Path f = m.resolve("scheduler/scheduler_config.json");
         edit(f, "num_train_timesteps", 1_000_000_000);
         ConfigException e = refused(f, "num_train_timesteps", () -> SchedulerConfig.read(f));
@@ -114,7 +94,7 @@ class ConfigValidationTest {
 
     @Test
     void textEncoderLayersAMillion() throws IOException {
-        Path m = model();
+        Path m = tiny();
         Path f = m.resolve("text_encoder/config.json");
         edit(f, "num_hidden_layers", 1_000_000);
         ConfigException e = refused(f, "num_hidden_layers", () -> loadTextEncoder(m));
@@ -123,7 +103,7 @@ class ConfigValidationTest {
 
     @Test
     void unetNormGroupsZero() throws IOException {
-        Path m = model();
+        Path m = tiny();
         Path f = m.resolve("unet/config.json");
         edit(f, "norm_num_groups", 0);
         ConfigException e = refused(f, "norm_num_groups", () -> loadUNet(m));
@@ -132,7 +112,7 @@ class ConfigValidationTest {
 
     @Test
     void unetSampleSizeABillion() throws IOException {
-        Path m = model();
+        Path m = tiny();
         Path f = m.resolve("unet/config.json");
         edit(f, "sample_size", 1_000_000_000);
         ConfigException e = refused(f, "sample_size", () -> loadUNet(m));
@@ -141,7 +121,7 @@ class ConfigValidationTest {
 
     @Test
     void schedulerTrainTimestepsZero() throws IOException {
-        Path m = model();
+        Path m = tiny();
         Path f = m.resolve("scheduler/scheduler_config.json");
         edit(f, "num_train_timesteps", 0);
         ConfigException e = refused(f, "num_train_timesteps", () -> SchedulerConfig.read(f));
@@ -150,7 +130,7 @@ class ConfigValidationTest {
 
     @Test
     void unetBlockOutChannelsABillion() throws IOException {
-        Path m = model();
+        Path m = tiny();
         Path f = m.resolve("unet/config.json");
         edit(f, "block_out_channels", List.of(1_000_000_000, 1_000_000_000));
         ConfigException e = refused(f, "block_out_channels", () -> loadUNet(m));
@@ -159,7 +139,7 @@ class ConfigValidationTest {
 
     @Test
     void vaeLatentChannelsZero() throws IOException {
-        Path m = model();
+        Path m = tiny();
         Path f = m.resolve("vae/config.json");
         edit(f, "latent_channels", 0);
         ConfigException e = refused(f, "latent_channels", () -> loadVae(m));
@@ -168,7 +148,7 @@ class ConfigValidationTest {
 
     @Test
     void textEncoderVocabZero() throws IOException {
-        Path m = model();
+        Path m = tiny();
         Path f = m.resolve("text_encoder/config.json");
         edit(f, "vocab_size", 0);
         ConfigException e = refused(f, "vocab_size", () -> loadTextEncoder(m));
@@ -191,7 +171,7 @@ class ConfigValidationTest {
 
     @Test
     void unetLayersPerBlockTheWeightsDoNotHave() throws IOException {
-        Path m = model();
+        Path m = tiny();
         Path f = m.resolve("unet/config.json");
         edit(f, "layers_per_block", 2);
         ConfigException e = refused(f, "layers_per_block", () -> loadUNet(m));
@@ -200,7 +180,7 @@ class ConfigValidationTest {
 
     @Test
     void unetChannelsTheWeightsDoNotHave() throws IOException {
-        Path m = model();
+        Path m = tiny();
         Path f = m.resolve("unet/config.json");
         edit(f, "block_out_channels", List.of(64, 64));
         ConfigException e = refused(f, "block_out_channels", () -> loadUNet(m));
@@ -209,7 +189,7 @@ class ConfigValidationTest {
 
     @Test
     void unetCrossAttentionWidthTheWeightsDoNotHave() throws IOException {
-        Path m = model();
+        Path m = tiny();
         Path f = m.resolve("unet/config.json");
         edit(f, "cross_attention_dim", 768);
         ConfigException e = refused(f, "cross_attention_dim", () -> loadUNet(m));
@@ -218,7 +198,7 @@ class ConfigValidationTest {
 
     @Test
     void textEncoderLayersTheWeightsDoNotHave() throws IOException {
-        Path m = model();
+        Path m = tiny();
         Path f = m.resolve("text_encoder/config.json");
         edit(f, "num_hidden_layers", 200);
         ConfigException e = refused(f, "num_hidden_layers", () -> loadTextEncoder(m));
@@ -227,7 +207,7 @@ class ConfigValidationTest {
 
     @Test
     void textEncoderVocabTheWeightsDoNotHave() throws IOException {
-        Path m = model();
+        Path m = tiny();
         Path f = m.resolve("text_encoder/config.json");
         edit(f, "vocab_size", 49408);
         ConfigException e = refused(f, "vocab_size", () -> loadTextEncoder(m));
@@ -237,7 +217,7 @@ class ConfigValidationTest {
 
     @Test
     void vaeLayersTheWeightsDoNotHave() throws IOException {
-        Path m = model();
+        Path m = tiny();
         Path f = m.resolve("vae/config.json");
         edit(f, "layers_per_block", 60);
         ConfigException e = refused(f, "layers_per_block", () -> loadVae(m));
@@ -248,7 +228,7 @@ class ConfigValidationTest {
 
     @Test
     void wrongTypesAreNamed() throws IOException {
-        Path m = model();
+        Path m = tiny();
         Path f = m.resolve("unet/config.json");
         edit(f, "layers_per_block", "two");
         assertEquals("must be an integer, not \"two\"", refused(f, "layers_per_block", () -> loadUNet(m)).problem());
@@ -278,7 +258,7 @@ class ConfigValidationTest {
 
     @Test
     void tokenizerMaxLengthIsBounded() throws IOException {
-        Path m = model();
+        Path m = tiny();
         Path f = m.resolve("tokenizer/tokenizer_config.json");
         Files.writeString(f, "{\"model_max_length\": 2147483647}");
         assertEquals("2147483647 is out of range [2, 4096] (or 1e30 for no limit)",
@@ -289,7 +269,7 @@ class ConfigValidationTest {
 
     @Test
     void tokenizerLongerThanTheTextEncoderIsRefused() throws IOException {
-        Path m = model();
+        Path m = tiny();
         Path f = m.resolve("tokenizer/tokenizer_config.json");
         Files.writeString(f, "{\"model_max_length\": 78}");
         assertEquals("78, but the text encoder has 77 positions",
@@ -298,7 +278,7 @@ class ConfigValidationTest {
 
     @Test
     void modelIndexComponentsAreChecked() throws IOException {
-        Path m = model();
+        Path m = tiny();
         Path f = m.resolve("model_index.json");
         edit(f, "unet", List.of("diffusers"));
         assertTrue(refused(f, "unet", () -> ModelIndex.read(f)).problem().startsWith("not a [library, class] pair"));
@@ -306,7 +286,7 @@ class ConfigValidationTest {
 
     @Test
     void configNestedTooDeepIsOneLine() throws IOException {
-        Path m = model();
+        Path m = tiny();
         Path f = m.resolve("unet/config.json");
         Files.writeString(f, "{\"a\": " + "[".repeat(100_000));
         IllegalArgumentException e = assertTimeoutPreemptively(FAST, () -> assertThrows(IllegalArgumentException.class, () -> loadUNet(m)));
@@ -316,7 +296,7 @@ class ConfigValidationTest {
 
     @Test
     void theTinyModelStillLoads() throws IOException {
-        Path m = model();
+        Path m = tiny();
         try (StableDiffusionPipeline p = StableDiffusionPipeline.load(m, backend)) {
             assertEquals(16, p.defaultSize(), "sample_size 8 × the VAE's factor 2");
         }
@@ -326,7 +306,7 @@ class ConfigValidationTest {
 
     @Test
     void generateOnABrokenModelIsExitTwoWithOneLine() throws IOException {
-        Path m = model();
+        Path m = tiny();
         for (String[] edit : List.of(new String[] {"unet/config.json", "layers_per_block"},
                 new String[] {"text_encoder/config.json", "num_hidden_layers"},
                 new String[] {"scheduler/scheduler_config.json", "num_train_timesteps"})) {

@@ -2,6 +2,7 @@ package dev.panamadiffusion.pipeline;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.panamadiffusion.io.ModelFolder;
+import dev.panamadiffusion.models.TinyFolderFixture;
 import dev.panamadiffusion.verify.ReferenceModelFolder;
 import org.junit.jupiter.api.Test;
 

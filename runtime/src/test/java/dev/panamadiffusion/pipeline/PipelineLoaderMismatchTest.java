@@ -2,6 +2,7 @@ package dev.panamadiffusion.pipeline;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.panamadiffusion.io.ModelFolder;
+import dev.panamadiffusion.models.TinyFolderFixture;
 import dev.panamadiffusion.io.SafeTensors;
 import dev.panamadiffusion.tensor.Tensor;
 import dev.panamadiffusion.verify.ReferenceModelFolder;

@@ -1,8 +1,7 @@
-package dev.panamadiffusion.pipeline;
+package dev.panamadiffusion.models;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.panamadiffusion.backend.cpu.CpuBackend;
-import dev.panamadiffusion.models.Reference;
 import dev.panamadiffusion.verify.ReferenceModelFolder;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -12,15 +11,16 @@ import java.io.IOException;
 import java.nio.file.Path;
 
 /**
- * What the tests of {@link PipelineLoader} on edited model folders share: one CPU backend per test class, and a
- * fresh diffusers folder of the tiny reference model (DDIM, the tiny BPE tokenizer) per test, to edit before loading.
+ * What tests that load edited model folders share (PipelineLoader's consistency checks, config validation): one CPU
+ * backend per test class, and a fresh diffusers folder of the tiny reference model (DDIM, the tiny BPE tokenizer) per
+ * test, to edit before loading.
  */
-abstract class TinyFolderFixture {
-    static final ObjectMapper JSON = new ObjectMapper();
-    static CpuBackend backend;
+public abstract class TinyFolderFixture {
+    protected static final ObjectMapper JSON = new ObjectMapper();
+    protected static CpuBackend backend;
 
     @TempDir
-    Path tmp;
+    protected Path tmp;
 
     @BeforeAll
     static void start() { backend = new CpuBackend(1); }
@@ -29,7 +29,7 @@ abstract class TinyFolderFixture {
     static void stop() { backend.close(); }
 
     /** A new copy of the tiny model, as a diffusers folder under this test's temporary folder. */
-    Path tiny() throws IOException {
+    protected Path tiny() throws IOException {
         return ReferenceModelFolder.assemble(Reference.tiny().getParent(), tmp.resolve("m"), "ddim", ReferenceModelFolder.Tokenizer.TINY_BPE);
     }
 }
