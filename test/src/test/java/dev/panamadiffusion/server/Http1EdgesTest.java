@@ -113,6 +113,34 @@ class Http1EdgesTest {
         Http1Wire.server(Duration.ofSeconds(5), Duration.ofSeconds(5)).stop(0); // bound, never started
     }
 
+    /**
+     * An interrupt is never swallowed: a handler that leaves its thread interrupted (here while the hang-up watcher
+     * reads ahead) ends its connection at the next read, and the connection's task returns with the interrupt still
+     * set, for the executor that ran it to see.
+     */
+    @Test
+    void anInterruptLeftByAHandlerEndsTheConnectionAndStaysSet() throws Exception {
+        java.util.concurrent.CompletableFuture<Boolean> interrupted = new java.util.concurrent.CompletableFuture<>();
+        Http1Server server = Http1Wire.server(Duration.ofSeconds(5), Duration.ofSeconds(5));
+        server.setExecutor(task -> Thread.ofPlatform().start(() -> {
+            task.run();
+            interrupted.complete(Thread.currentThread().isInterrupted());
+        }));
+        server.createContext("/", ex -> {
+            ((Http1Exchange) ex).onClientGone(() -> { });
+            Http1Wire.text(ex, 200, "ok");
+            Thread.currentThread().interrupt();
+        });
+        server.start();
+        try (Conn c = new Conn(server.getAddress().getPort())) {
+            assertEquals("HTTP/1.1 200 OK", c.send("GET / HTTP/1.1\r\n" + HOST + "\r\n").read().statusLine());
+            c.assertClosed(Duration.ofSeconds(5));
+            assertTrue(interrupted.get(5, java.util.concurrent.TimeUnit.SECONDS), "the interrupt was cleared");
+        } finally {
+            server.stop(0);
+        }
+    }
+
     /** A bind that fails (the port is taken) closes the socket it opened: no descriptor is left behind. */
     @Test
     void aFailedBindLeavesNoSocketOpen() throws Exception {
