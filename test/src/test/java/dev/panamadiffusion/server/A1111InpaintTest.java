@@ -39,6 +39,9 @@ class A1111InpaintTest {
         assertBad("{\"mask_blur_x\": 300}", "mask_blur_x", "mask_blur_x must be in [0, 256], got 300");
         assertBad("{\"mask_blur_y\": -1}", "mask_blur_y", "mask_blur_y must be in [0, 256], got -1");
         assertBad("{\"mask_blur_x\": 3}", "mask_blur_y", "mask_blur_x (3) and mask_blur_y (4) differ");
+        // whole numbers print without a fraction below 10^9, and as Java writes a double from there on
+        assertBad("{\"mask_blur\": 999999999}", "mask_blur", "mask_blur must be in [0, 256], got 999999999");
+        assertBad("{\"mask_blur\": 1000000000}", "mask_blur", "mask_blur must be in [0, 256], got 1.0E9");
     }
 
     @Test

@@ -195,6 +195,11 @@ class Http1AnswerTest {
                     } catch (IOException expected) {
                         notes.add("short");
                     }
+                    try { // closing a closed stream does nothing (Closeable), even after a short close
+                        ex.getResponseBody().close();
+                    } catch (IOException again) {
+                        notes.add("threw again");
+                    }
                 }
                 awaitQuietly(gone, 10_000);
                 notes.add("gone early " + e.clientGone());

@@ -38,6 +38,11 @@ class Http1EdgesTest {
             assertEquals("HTTP/1.1 400 Bad Request", c.send("GET * HTTP/1.1\r\n" + HOST + "\r\n").read().statusLine(),
                     "* is OPTIONS' alone");
         }
+        try (Conn c = new Conn(server.getAddress().getPort())) { // origin-form: an authority ("//host") is no path
+            Http1Wire.Reply r = c.send("GET //a/b HTTP/1.1\r\n" + HOST + "\r\n").read();
+            assertEquals("HTTP/1.1 400 Bad Request", r.statusLine());
+            assertTrue(r.text().contains("not starting with //"), r.text());
+        }
         try (Conn c = new Conn(server.getAddress().getPort())) {
             Http1Wire.Reply r = c.send("GET /a\u007fb HTTP/1.1\r\n" + HOST + "\r\n").read();
             assertEquals("HTTP/1.1 400 Bad Request", r.statusLine());

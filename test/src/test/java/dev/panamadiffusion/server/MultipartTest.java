@@ -45,6 +45,13 @@ class MultipartTest {
     }
 
     @Test
+    void theNameIsContentDispositionsAlone() {
+        // another header's name parameter (here Content-Type's) does not name the part
+        byte[] body = bytes("--XyZ\r\nContent-Disposition: form-data; name=\"x\"\r\nContent-Type: text/plain; name=\"y\"\r\n\r\n1\r\n--XyZ--");
+        assertEquals(List.of("x"), List.copyOf(Multipart.parse(TYPE, body).parts().keySet()));
+    }
+
+    @Test
     void quotedBoundaryAndClosingDelimiterAtTheVeryEnd() {
         byte[] body = bytes("--a b\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n1\r\n--a b--");
         assertEquals("1", Multipart.parse("multipart/form-data; charset=utf-8; boundary=\"a b\"", body).parts().get("x").text());
@@ -58,6 +65,7 @@ class MultipartTest {
         assertRefused("multipart/form-data", bytes("--XyZ--"), "without a boundary");
         assertRefused(TYPE, bytes("no delimiter here"), "without its boundary");
         assertRefused(TYPE, bytes("--XyZ"), "malformed multipart boundary line");
+        assertRefused(TYPE, bytes("--XyZ\r"), "malformed multipart boundary line");
         assertRefused(TYPE, bytes("--XyZ-"), "malformed multipart boundary line");
         assertRefused(TYPE, bytes("--XyZx\r\n" + part + "--XyZ--"), "malformed multipart boundary line");
         assertRefused(TYPE, bytes("--XyZ\r\nContent-Disposition: form-data; name=\"x\"\r\n1\r\n--XyZ--"), "blank line");

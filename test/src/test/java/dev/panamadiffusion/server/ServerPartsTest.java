@@ -66,6 +66,14 @@ class ServerPartsTest {
     }
 
     @Test
+    void aSeedOfMinusOneOrNoneIsRandom() throws Exception {
+        assertEquals(dev.panamadiffusion.pipeline.RequestLimits.RANDOM_SEED, fields("{\"seed\": -1}").seed("seed"));
+        assertEquals(dev.panamadiffusion.pipeline.RequestLimits.RANDOM_SEED, fields("{}").seed("seed"));
+        assertEquals(0L, fields("{\"seed\": 0}").seed("seed"));
+        assertEquals(-2L, fields("{\"seed\": 18446744073709551614}").seed("seed"), "2^64 - 2 in a long's bits");
+    }
+
+    @Test
     void httpErrors() {
         HttpError e = HttpError.badField("steps", "steps must be positive");
         assertEquals(400, e.status);
