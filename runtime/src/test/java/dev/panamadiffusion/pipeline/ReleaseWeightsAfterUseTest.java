@@ -79,6 +79,7 @@ class ReleaseWeightsAfterUseTest {
              StableDiffusionPipeline pipeline = StableDiffusionPipeline.load(model, recording(cpu, calls))) {
             assertFalse(pipeline.releaseWeightsAfterUse(), "off by default");
             pipeline.releaseWeightsAfterUse(true);
+            assertTrue(pipeline.releaseWeightsAfterUse());
             calls.clear();
             assertArrayEquals(expected, pipeline.generate(request, null, null).images().get(0).rgb());
 
@@ -95,6 +96,19 @@ class ReleaseWeightsAfterUseTest {
 
             // the next request packs them again and makes the same picture
             assertArrayEquals(expected, pipeline.generate(request, null, null).images().get(0).rgb());
+        }
+    }
+
+    @Test
+    void sdxlHandsBackBothTextEncodersThenTheUNet() {
+        List<Call> calls = new ArrayList<>();
+        try (CpuBackend cpu = new CpuBackend(2);
+             StableDiffusionPipeline pipeline = StableDiffusionPipeline.load(SdxlPipelineTest.set(), recording(cpu, calls))) {
+            pipeline.releaseWeightsAfterUse(true);
+            calls.clear();
+            pipeline.generate(new GenerationRequest("a cube", "", 2, 5.0, null, 3, 0, 0, 1, 0, RngKind.TORCH), null, null);
+            List<Call> releases = calls.stream().filter(c -> c.op().equals("releaseWeights")).toList();
+            assertEquals(3, releases.size(), "text_encoder's, text_encoder_2's, then the UNet's: " + releases);
         }
     }
 }
