@@ -111,4 +111,22 @@ class ReleaseWeightsAfterUseTest {
             assertEquals(3, releases.size(), "text_encoder's, text_encoder_2's, then the UNet's: " + releases);
         }
     }
+
+    @Test
+    void theRefinerWithoutAFirstTextEncoderHandsBackItsOneAndTheUNet() {
+        List<Call> calls = new ArrayList<>();
+        try (CpuBackend cpu = new CpuBackend(2); StableDiffusionPipeline pipeline = StableDiffusionPipeline.load(
+                SdxlPipelineTest.referenceModel("sdxl-refiner"), recording(cpu, calls))) {
+            pipeline.releaseWeightsAfterUse(true);
+            calls.clear();
+            int side = pipeline.defaultSize();
+            byte[] rgb = new byte[side * side * 3];
+            new java.util.Random(4).nextBytes(rgb);
+            InitImage init = new InitImage(new dev.panamadiffusion.image.Rgb8Image(side, side, rgb), 0.5);
+            pipeline.generate(new GenerationRequest("a cube", "", 4, 1.0, null, 3, 0, 0, 1, 0, RngKind.TORCH),
+                    PipelineInputs.of(init), null, null);
+            List<Call> releases = calls.stream().filter(c -> c.op().equals("releaseWeights")).toList();
+            assertEquals(2, releases.size(), "text_encoder_2's, then the UNet's: " + releases);
+        }
+    }
 }
