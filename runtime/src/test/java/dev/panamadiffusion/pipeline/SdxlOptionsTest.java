@@ -108,6 +108,7 @@ class SdxlOptionsTest {
         assertEquals("m", SdxlOptions.NONE.withNegativePrompt2("m").negativePrompt2Or("n"));
         assertEquals(List.of("prompt_2", "crops_coords_top_left", "negative_target_size"), SdxlOptions.NONE.withPrompt2("b")
                 .withSizes(null, new Crop(0, 0), null).withNegativeSizes(null, null, new Size(1, 1)).given());
+        assertEquals(List.of("negative_prompt_2"), SdxlOptions.NONE.withNegativePrompt2("n").given());
         assertEquals("negativeCropsCoordsTopLeft", SdxlOptions.fieldName("negative_crops_coords_top_left"));
     }
 
