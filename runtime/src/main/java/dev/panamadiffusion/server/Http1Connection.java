@@ -215,10 +215,10 @@ final class Http1Connection implements Runnable {
         try {
             out.flush();
             socket.shutdownOutput();
-            long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(1);
+            long until = server.nanoTime() + TimeUnit.SECONDS.toNanos(1);
             long dropped = 0;
             pos = lim = 0;
-            while (dropped < 256 * 1024 && System.nanoTime() < until) {
+            while (dropped < 256 * 1024 && server.nanoTime() < until) {
                 if (!fill(until)) break;
                 dropped += lim - pos;
                 pos = lim = 0;
@@ -232,7 +232,7 @@ final class Http1Connection implements Runnable {
     // ---- reading ----
 
     /**
-     * Reads more bytes into the buffer, waiting until {@code deadline} ({@link System#nanoTime()}); false at the end
+     * Reads more bytes into the buffer, waiting until {@code deadline} (on the server's clock, {@link Http1Server#nanoTime()}); false at the end
      * of the stream. Past the deadline it throws a {@link SocketTimeoutException}.
      */
     private boolean fill(long deadline) throws IOException {
@@ -243,7 +243,7 @@ final class Http1Connection implements Runnable {
             lim -= pos;
             pos = 0;
         }
-        long wait = deadline - System.nanoTime();
+        long wait = deadline - server.nanoTime();
         if (wait <= 0) throw new SocketTimeoutException("timed out");
         CompletableFuture<byte[]> ahead = readAhead;
         if (ahead != null) {
@@ -300,7 +300,7 @@ final class Http1Connection implements Runnable {
 
     /** Up to {@code len} body bytes (at least one, waiting at most the head timeout for them); -1 at the stream's end. */
     int readSome(byte[] b, int off, int len) throws IOException {
-        if (pos == lim && !fill(System.nanoTime() + server.headTimeout.toNanos())) return -1;
+        if (pos == lim && !fill(server.nanoTime() + server.headTimeout.toNanos())) return -1;
         int n = Math.min(len, lim - pos);
         System.arraycopy(buf, pos, b, off, n);
         pos += n;
@@ -310,7 +310,7 @@ final class Http1Connection implements Runnable {
     /** A body's line (a chunk size, a chunk's end, a trailer) as {@link #readLine}, its errors as {@link HttpError}s. */
     String readBodyLine(int max, String what) throws IOException {
         try {
-            String line = readLine(max, System.nanoTime() + server.headTimeout.toNanos(), 400, what);
+            String line = readLine(max, server.nanoTime() + server.headTimeout.toNanos(), 400, what);
             if (line == null) throw new HttpError(400, null, "the connection ended inside the request body");
             return line;
         } catch (ProtocolError e) {
@@ -354,7 +354,7 @@ final class Http1Connection implements Runnable {
 
     /** The next request's head; null when the client closed, or sent nothing in time, between requests. */
     private Head readHead(boolean first) throws IOException, ProtocolError {
-        long idle = System.nanoTime() + (first ? server.headTimeout : server.idleTimeout).toNanos();
+        long idle = server.nanoTime() + (first ? server.headTimeout : server.idleTimeout).toNanos();
         String line;
         int blank = 0;
         long deadline = 0; // the whole head must arrive within the head timeout of its first byte
@@ -363,7 +363,7 @@ final class Http1Connection implements Runnable {
                 while (pos == lim) {
                     if (!fill(deadline != 0 ? deadline : idle)) return null;
                 }
-                if (deadline == 0) deadline = System.nanoTime() + server.headTimeout.toNanos();
+                if (deadline == 0) deadline = server.nanoTime() + server.headTimeout.toNanos();
                 line = readLine(MAX_LINE, deadline, 414, "the request line");
                 if (line == null) return null;
             } while (line.isEmpty() && ++blank < 8);

@@ -46,6 +46,8 @@ final class Http1Server extends HttpServer {
     private volatile Thread acceptor;
     private volatile boolean stopping;
     private volatile IntConsumer layerAnswers = status -> { };
+    /** The clock of the connections' deadlines, in nanoseconds ({@link System#nanoTime()}; tests give their own). */
+    private volatile java.util.function.LongSupplier ticker = System::nanoTime;
 
     /** A server with the default timeouts, not yet bound. */
     Http1Server() {
@@ -82,6 +84,25 @@ final class Http1Server extends HttpServer {
         }
         socket = s;
     }
+
+    /**
+     * Serves on {@code bound}, a listening socket made elsewhere (tests: one whose accepted connections they watch, to
+     * order a connection's steps against {@link #stop}).
+     */
+    synchronized void bind(ServerSocket bound) throws java.net.BindException {
+        if (socket != null) throw new java.net.BindException("HTTP server already bound");
+        if (!bound.isBound()) throw new IllegalArgumentException("the socket is not bound");
+        socket = bound;
+    }
+
+    /** Reads the connections' deadlines from {@code nanos} instead of {@link System#nanoTime()}; before {@link #start}. */
+    void ticker(java.util.function.LongSupplier nanos) {
+        if (acceptor != null) throw new IllegalStateException("server already started");
+        ticker = java.util.Objects.requireNonNull(nanos);
+    }
+
+    /** Now, on the clock of the connections' deadlines. */
+    long nanoTime() { return ticker.getAsLong(); }
 
     @Override
     public synchronized void start() {
