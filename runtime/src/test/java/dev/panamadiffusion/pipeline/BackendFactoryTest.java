@@ -74,6 +74,22 @@ class BackendFactoryTest {
         }
     }
 
+    /**
+     * The factory's default {@code Cuda} is this process's own probes: the same status and bound driver that
+     * {@code CudaProbe} gives (whatever this machine has: a GPU, the emulator, or neither).
+     */
+    @Test
+    void theProcesssCudaIsThisJvmsProbe() {
+        dev.panamadiffusion.cuda.CudaStatus status = BackendFactory.Cuda.PROCESS.probe();
+        assertEquals(dev.panamadiffusion.cuda.CudaProbe.probe(), status);
+        dev.panamadiffusion.cuda.CudaDriver bound = BackendFactory.Cuda.PROCESS.boundDriver();
+        org.junit.jupiter.api.Assertions.assertNotNull(bound, "bound by the probe");
+        assertEquals(dev.panamadiffusion.cuda.CudaProbe.boundDriver(), bound);
+        dev.panamadiffusion.cuda.CudaStatus emulator = BackendFactory.Cuda.PROCESS.probeEmulator();
+        assertEquals(dev.panamadiffusion.cuda.CudaProbe.probe(dev.panamadiffusion.cuda.CudaDriver.EMULATOR), emulator);
+        org.junit.jupiter.api.Assertions.assertNotNull(emulator.message());
+    }
+
     /** The fall-back note is short where there is simply no GPU, and says why where a GPU was found but is unusable. */
     @Test
     void autoNoteIsOneShortLine() {
