@@ -6,7 +6,11 @@
 # load, text encoding, first step, later steps, VAE decode, end to end (wall clock, JVM start included) and peak RSS
 # (GNU time's maximum resident set size). Ratios, not absolute times, are what to compare on a shared machine.
 #
-#   bash bench/peer-sdcpp.sh [--runs N] [--steps N] [--size PX] [--threads N] [--types "f32 q8_0"] [--pdiff-opts "..."]
+#   bash bench/peer-sdcpp.sh [--runs N] [--steps N] [--size PX] [--threads N] [--types "f32 q8_0"]
+#                            [--pdiff-weights "f32 int8"] [--pdiff-opts "..."]
+#
+# --types: sd.cpp's weight types (f32 is the LDM file itself; others converted with sd-cli -M convert);
+# --pdiff-weights: pdiff's --weights choices, run from the same diffusers folder (each packed at load).
 #
 # Environment: WORK (scratch folder, default /tmp/pd-peer), SDCPP_GIT / GGML_GIT (sources: a URL or a local git mirror;
 #   defaults GitHub), SDCPP_REF (sd.cpp commit, default pinned below; ggml is checked out at the commit sd.cpp pins),
@@ -23,7 +27,7 @@ GGML_GIT="${GGML_GIT:-https://github.com/ggml-org/ggml}"
 DIFFUSERS_GIT="${DIFFUSERS_GIT:-https://github.com/huggingface/diffusers}"
 REFGEN_WORK="${REFGEN_WORK:-/tmp/refgen}"
 PYTHON="${PYTHON:-/usr/bin/python3}"
-runs=3 steps=4 size=512 threads="$(nproc)" types="f32" pdiff_opts=""
+runs=3 steps=4 size=512 threads="$(nproc)" types="f32" pdiff_weights="f32" pdiff_opts=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --runs) runs="$2"; shift 2 ;;
@@ -31,6 +35,7 @@ while [[ $# -gt 0 ]]; do
     --size) size="$2"; shift 2 ;;
     --threads) threads="$2"; shift 2 ;;
     --types) types="$2"; shift 2 ;;
+    --pdiff-weights) pdiff_weights="$2"; shift 2 ;;
     --pdiff-opts) pdiff_opts="$2"; shift 2 ;;
     *) echo "peer-sdcpp: unknown option $1" >&2; exit 2 ;;
   esac
@@ -120,14 +125,14 @@ field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" "$2" | tail -n 1; }
 rss_gb() { awk -F': ' '/Maximum resident set size/ {printf "%.2f", $2 / 1048576}' "$1"; }
 wall_s() { awk -F': ' '/Elapsed \(wall clock\)/ {n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; printf "%.1f", s}' "$1"; }
 run_pdiff() {
-  local i="$1" err="$WORK/out/pdiff-$i.err"
+  local i="$1" w="$2" err="$WORK/out/pdiff-$2-$1.err"
   PDIFF_NO_BUILD=1 PDIFF_JAVA_OPTS="-XX:ActiveProcessorCount=$threads $pdiff_opts" /usr/bin/time -v "$root/pdiff" generate \
     --model "$model" --prompt "$prompt" --steps "$steps" --guidance 7 --scheduler Euler --seed 42 -W "$size" -H "$size" \
-    --backend cpu --timings --out "$WORK/out/pdiff-$i.png" >/dev/null 2>"$err"
+    --backend cpu --weights "$w" --timings --out "$WORK/out/pdiff-$w-$i.png" >/dev/null 2>"$err"
   local load begin first mean decode
   load="$(field load "$err")" begin="$(field begin "$err")" first="$(field first_step "$err")"
   mean="$(field step_mean "$err")" decode="$(field decode "$err")"
-  echo -e "pdiff\tf32\t$i\t$load\t$begin\t$first\t${mean:-$first}\t$decode\t$(wall_s "$err")\t$(rss_gb "$err")" >>"$tsv"
+  echo -e "pdiff\t$w\t$i\t$load\t$begin\t$first\t${mean:-$first}\t$decode\t$(wall_s "$err")\t$(rss_gb "$err")" >>"$tsv"
 }
 run_sdcpp() {
   local i="$1" t="$2" err="$WORK/out/sdcpp-$t-$i.err" m="$single"
@@ -145,9 +150,9 @@ run_sdcpp() {
 }
 for i in $(seq 1 "$runs"); do
   if (( i % 2 == 1 )); then
-    log "run $i: pdiff, then sd.cpp"; run_pdiff "$i"; for t in $types; do run_sdcpp "$i" "$t"; done
+    log "run $i: pdiff, then sd.cpp"; for w in $pdiff_weights; do run_pdiff "$i" "$w"; done; for t in $types; do run_sdcpp "$i" "$t"; done
   else
-    log "run $i: sd.cpp, then pdiff"; for t in $types; do run_sdcpp "$i" "$t"; done; run_pdiff "$i"
+    log "run $i: sd.cpp, then pdiff"; for t in $types; do run_sdcpp "$i" "$t"; done; for w in $pdiff_weights; do run_pdiff "$i" "$w"; done
   fi
 done
 
