@@ -134,11 +134,16 @@ run_pdiff() {
   mean="$(field step_mean "$err")" decode="$(field decode "$err")"
   echo -e "pdiff\t$w\t$i\t$load\t$begin\t$first\t${mean:-$first}\t$decode\t$(wall_s "$err")\t$(rss_gb "$err")" >>"$tsv"
 }
+# sd.cpp loads each model's weights lazily at its first use by default (at the pinned commit), inside the text, sampling
+# and decode timers; --eager-load, where this sd-cli has it, loads them all before generating, as pdiff does, so that
+# its load column is the load and its step and VAE columns are compute only (end to end is the same either way).
+sd_eager=()
+"$sd" --help 2>&1 | grep -q -- --eager-load && sd_eager=(--eager-load)
 run_sdcpp() {
   local i="$1" t="$2" err="$WORK/out/sdcpp-$t-$i.err" m="$single"
   [[ "$t" != f32 ]] && m="$WORK/sd15-$t.gguf"
   /usr/bin/time -v "$sd" -m "$m" -p "$prompt" --steps "$steps" --cfg-scale 7 --sampling-method euler -s 42 \
-    -W "$size" -H "$size" -t "$threads" --rng cpu -o "$WORK/out/sdcpp-$t-$i.png" >"$err.log" 2>"$err"
+    -W "$size" -H "$size" -t "$threads" --rng cpu "${sd_eager[@]}" -o "$WORK/out/sdcpp-$t-$i.png" >"$err.log" 2>"$err"
   cat "$err.log" >>"$err"
   local text sampling vae total load
   text="$(sed -n 's/.*get_learned_condition completed, taking \([0-9.]*\)s.*/\1/p' "$err" | tail -n 1)"

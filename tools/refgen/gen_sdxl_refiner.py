@@ -164,22 +164,25 @@ INIT = PIL.Image.open(os.path.join(REPO, "reference", "img2img", "init.png")).co
 
 
 def record(set_dir, sname, steps, strength, guidance, per_prompt, seed, prompt, negative, micro=None, name=None,
-           latents_in=None, denoising_start=None):
+           latents_in=None, denoising_start=None, per_image=False):
     """StableDiffusionXLImg2ImgPipeline's loop by hand, every intermediate recorded, then the pipeline itself with the
     prompt strings, which must agree bit for bit. `micro`: original_size, crops_coords_top_left, aesthetic_score,
     negative_aesthetic_score and the negative_* sizes as __call__ takes them (diffusers' (h, w) and (top, left)).
     `denoising_start`: the loop starts where the timesteps fall below its cutoff, from the latents unnoised (strength
     unread); `latents_in`: diffusers' `image` given as latents [B, 4, h, w] (no VAE, no scaling), e.g. a base's
-    denoising_end output."""
+    denoising_end output. `per_image`: image i from its own generator seeded seed + i (diffusers' list of generators,
+    which encodes the picture once per image and samples each posterior with its own; AUTOMATIC1111's batch seeds)."""
     micro = dict(micro or {})
     sch = SCHEDULERS[sname]()
     sch.save_config(f"{set_dir}/scheduler_{sname}")
     p = refiner_pipe(sch.__class__.from_config(sch.config))
     image = p.image_processor.preprocess(INIT)                                        # [1, 3, 32, 32] in [-1, 1]
     height, width = image.shape[-2:] if latents_in is None else [d * 2 for d in latents_in.shape[-2:]]
-    with torch.no_grad():
-        pe, npe, ppe, nppe = p.encode_prompt(prompt, device="cpu", num_images_per_prompt=1,
-                                             do_classifier_free_guidance=guidance > 1, negative_prompt=negative)
+    with torch.no_grad():   # per image: the prompt as a list, one row per image, as the pipeline is called below
+        pe, npe, ppe, nppe = p.encode_prompt([prompt] * per_prompt if per_image else prompt, device="cpu",
+                                             num_images_per_prompt=1, do_classifier_free_guidance=guidance > 1,
+                                             negative_prompt=([negative] * per_prompt if per_image and negative is not None
+                                                              else negative))
     # _get_add_time_ids with requires_aesthetics_score: (original h, w, crop top, left, aesthetic score); the
     # negative row from negative_original_size (default original_size), negative_crops_coords_top_left (default
     # (0, 0)) and negative_aesthetic_score; target sizes are unused
@@ -190,7 +193,7 @@ def record(set_dir, sname, steps, strength, guidance, per_prompt, seed, prompt, 
                                       + micro.get("negative_crops_coords_top_left", (0, 0))
                                       + (micro.get("negative_aesthetic_score", 2.5),))], dtype=torch.float32)
     batch = per_prompt
-    gen = torch.Generator().manual_seed(seed)
+    gen = [torch.Generator().manual_seed(seed + i) for i in range(batch)] if per_image else torch.Generator().manual_seed(seed)
     sch.set_timesteps(steps)
     full = sch.timesteps.clone()
     if denoising_start is None:                                                       # get_timesteps
@@ -203,19 +206,27 @@ def record(set_dir, sname, steps, strength, guidance, per_prompt, seed, prompt, 
     with torch.no_grad():
         if latents_in is None:
             dist = vae.encode(image).latent_dist
-            posterior = dist.sample(gen)                                              # [1, 4, 16, 16]
-            image_latents = torch.cat([vae.config.scaling_factor * posterior] * batch, dim=0)
+            if per_image:                                                             # one sample per generator
+                posterior = torch.cat([dist.sample(g) for g in gen], dim=0)           # [B, 4, 16, 16]
+                image_latents = vae.config.scaling_factor * posterior
+            else:
+                posterior = dist.sample(gen)                                          # [1, 4, 16, 16]
+                image_latents = torch.cat([vae.config.scaling_factor * posterior] * batch, dim=0)
             rec.update({"init_image": image, "posterior_mean": dist.mean, "posterior_sample": posterior})
         else:
             image_latents = torch.cat([latents_in] * (batch // latents_in.shape[0]), dim=0)
             rec["given_image_latents"] = latents_in
         if denoising_start is None:
-            noise = torch.randn(image_latents.shape, generator=gen, dtype=torch.float32)
+            noise = (torch.cat([torch.randn((1,) + tuple(image_latents.shape[1:]), generator=g, dtype=torch.float32)
+                                for g in gen]) if per_image
+                     else torch.randn(image_latents.shape, generator=gen, dtype=torch.float32))
             lat = sch.add_noise(image_latents, noise, timesteps[:1].repeat(batch))
             rec["noise"] = noise
         else:
             lat = image_latents                                                       # add_noise=False
             rec["denoising_start"] = torch.tensor(float(denoising_start))
+    if per_image:
+        rec["noise_seed_per_image"] = torch.tensor(1)
     rec.update({"image_latents": image_latents, "start_latents": lat, "noise_seed": torch.tensor(seed),
                 "full_timesteps": full, "timesteps": timesteps.clone(), "strength": torch.tensor(float(strength)),
                 "num_inference_steps": torch.tensor(steps), "cond_emb": pe, "cond_pooled": ppe,
@@ -225,10 +236,11 @@ def record(set_dir, sname, steps, strength, guidance, per_prompt, seed, prompt, 
         rec.update({"uncond_emb": npe, "uncond_pooled": nppe, "negative_add_time_ids": negative_ids})
     # as __call__ lays the rows out: B unconditional rows then B conditional ones, time ids too (unlike the text to
     # image pipeline, which repeats cat([negative, positive]))
-    emb = torch.cat([npe.repeat(batch, 1, 1), pe.repeat(batch, 1, 1)]) if guided_run else pe.repeat(batch, 1, 1)
-    added = ({"text_embeds": torch.cat([nppe.repeat(batch, 1), ppe.repeat(batch, 1)]),
+    r = batch // pe.shape[0]                                                          # 1 row per prompt, or per image
+    emb = torch.cat([npe.repeat(r, 1, 1), pe.repeat(r, 1, 1)]) if guided_run else pe.repeat(r, 1, 1)
+    added = ({"text_embeds": torch.cat([nppe.repeat(r, 1), ppe.repeat(r, 1)]),
               "time_ids": torch.cat([negative_ids.repeat(batch, 1), add_time_ids.repeat(batch, 1)])} if guided_run
-             else {"text_embeds": ppe.repeat(batch, 1), "time_ids": add_time_ids.repeat(batch, 1)})
+             else {"text_embeds": ppe.repeat(r, 1), "time_ids": add_time_ids.repeat(batch, 1)})
     extra = {"generator": gen} if "generator" in inspect.signature(sch.step).parameters else {}
     with torch.no_grad():
         for i, t in enumerate(timesteps):
@@ -241,18 +253,30 @@ def record(set_dir, sname, steps, strength, guidance, per_prompt, seed, prompt, 
             else:
                 guided = out
             if sname == "euler_a":  # the draw the step is about to make, from a copy of the generator's state
-                peek = torch.Generator(); peek.set_state(gen.get_state())
-                rec[f"step{i}_ancestral_noise"] = torch.randn(guided.shape, generator=peek, dtype=guided.dtype)
+                peeks = []
+                for g in (gen if per_image else [gen]):
+                    peek = torch.Generator(); peek.set_state(g.get_state()); peeks.append(peek)
+                rec[f"step{i}_ancestral_noise"] = (torch.cat([torch.randn((1,) + tuple(guided.shape[1:]), generator=pk,
+                                                                          dtype=guided.dtype) for pk in peeks])
+                                                   if per_image else
+                                                   torch.randn(guided.shape, generator=peeks[0], dtype=guided.dtype))
             lat = sch.step(guided, t, lat, **extra).prev_sample
             rec.update({f"step{i}_model_input": inp, f"step{i}_guided": guided, f"step{i}_latents_out": lat})
         raw = vae.decode(lat / vae.config.scaling_factor).sample
     rec.update({"final_latents": lat, "image_raw": raw, "image_01": (raw / 2 + 0.5).clamp(0, 1)})
     with torch.no_grad():
-        got = p(prompt=prompt, negative_prompt=negative, image=INIT if latents_in is None else latents_in, strength=strength,
-                num_inference_steps=steps, guidance_scale=guidance, num_images_per_prompt=per_prompt, output_type="pt",
-                denoising_start=denoising_start, generator=torch.Generator().manual_seed(seed), **micro).images
+        if per_image:   # diffusers 0.27.2 encodes image[i] with generator[i]: the picture once per image, a prompt each
+            got = p(prompt=[prompt] * batch, negative_prompt=None if negative is None else [negative] * batch,
+                    image=[INIT] * batch, strength=strength, num_inference_steps=steps, guidance_scale=guidance,
+                    output_type="pt", generator=[torch.Generator().manual_seed(seed + i) for i in range(batch)],
+                    **micro).images
+        else:
+            got = p(prompt=prompt, negative_prompt=negative, image=INIT if latents_in is None else latents_in,
+                    strength=strength, num_inference_steps=steps, guidance_scale=guidance,
+                    num_images_per_prompt=per_prompt, output_type="pt", denoising_start=denoising_start,
+                    generator=torch.Generator().manual_seed(seed), **micro).images
     name = name or f"img2img_{sname}_s{strength:g}" + (f"_b{batch}" if batch > 1 else "") + (
-        f"_start{denoising_start:g}" if denoising_start is not None else "")
+        f"_start{denoising_start:g}" if denoising_start is not None else "") + ("_per_image" if per_image else "")
     diff = float((got - rec["image_01"]).abs().max())
     key = ("" if set_dir == OUT else os.path.relpath(set_dir, OUT) + "/") + name
     report[f"{key}_pipeline_image01_maxabs_diff"] = diff
@@ -315,6 +339,11 @@ record(OUT, "euler", 10, 0.3, 5.0, 1, 41, PROMPT, None)
 record(OUT, "euler", 5, 0.6, 5.0, 1, 42, PROMPT, "blurry")
 # every size and score argument, two images (rows: 2 unconditional, 2 conditional), ancestral noise
 record(OUT, "euler_a", 6, 0.5, 5.0, 2, 43, PROMPT, "blurry",
+       micro={"original_size": (40, 24), "crops_coords_top_left": (4, 12), "aesthetic_score": 7.5,
+              "negative_aesthetic_score": 1.5, "negative_original_size": (8, 56),
+              "negative_crops_coords_top_left": (6, 2)})
+# the same with per-image seeds (43, 44): each image's posterior sample, noise and ancestral draws its own
+record(OUT, "euler_a", 6, 0.5, 5.0, 2, 43, PROMPT, "blurry", per_image=True,
        micro={"original_size": (40, 24), "crops_coords_top_left": (4, 12), "aesthetic_score": 7.5,
               "negative_aesthetic_score": 1.5, "negative_original_size": (8, 56),
               "negative_crops_coords_top_left": (6, 2)})

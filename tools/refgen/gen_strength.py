@@ -104,23 +104,26 @@ SCHEDULERS = {  # the runtime's samplers, configured as SD 1.5 ships them (and a
 }
 
 
-def loop(set_dir, sname, steps, guidance, prompts, negatives, per_prompt, seed):
+def loop(set_dir, sname, steps, guidance, prompts, negatives, per_prompt, seed, per_image=False):
     """The manual loop of docs/VERIFY.md (one generator seeded `seed` draws the initial noise, then any ancestral
-    noise, as diffusers' generator= does), then the same through StableDiffusionPipeline, which must agree exactly."""
+    noise, as diffusers' generator= does; with `per_image`, image i's from its own generator seeded seed + i, as a
+    list of generators does), then the same through StableDiffusionPipeline, which must agree exactly."""
     sch = SCHEDULERS[sname]()
     sch.save_config(f"{set_dir}/scheduler_{sname}")
     cond, uncond = embed(prompts), embed(negatives)                                  # [P, 77, D]
     batch = len(prompts) * per_prompt
     cond_b = cond.repeat_interleave(per_prompt, 0); uncond_b = uncond.repeat_interleave(per_prompt, 0)
-    gen = torch.Generator().manual_seed(seed)
+    gen = [torch.Generator().manual_seed(seed + i) for i in range(batch)] if per_image else torch.Generator().manual_seed(seed)
     sch.set_timesteps(steps)
-    noise = torch.randn((batch, 4, 8, 8), generator=gen, dtype=torch.float32)
+    noise = (torch.cat([torch.randn((1, 4, 8, 8), generator=g, dtype=torch.float32) for g in gen]) if per_image
+             else torch.randn((batch, 4, 8, 8), generator=gen, dtype=torch.float32))
     lat = noise * sch.init_noise_sigma
     rec = {"noise": noise, "noise_seed": torch.tensor(seed), "init_latents": lat, "timesteps": sch.timesteps.clone(),
            "num_inference_steps": torch.tensor(steps), "cond_emb": cond, "uncond_emb": uncond,   # [P, 77, D]
            "guidance_scale": torch.tensor(float(guidance)),
            "init_noise_sigma": torch.tensor(float(sch.init_noise_sigma)), "alphas_cumprod": sch.alphas_cumprod}
     if hasattr(sch, "sigmas"): rec["sigmas"] = sch.sigmas.clone()
+    if per_image: rec["noise_seed_per_image"] = torch.tensor(1)
     stochastic = sname == "euler_a"
     extra = {"generator": gen} if "generator" in inspect.signature(sch.step).parameters else {}  # as diffusers passes it
     with torch.no_grad():
@@ -129,8 +132,12 @@ def loop(set_dir, sname, steps, guidance, prompts, negatives, per_prompt, seed):
             nu, nt = unet(inp, t, encoder_hidden_states=torch.cat([uncond_b, cond_b])).sample.chunk(2)
             guided = nu + guidance * (nt - nu)
             if stochastic:   # the draw the step is about to make, from a copy of the generator's state
-                peek = torch.Generator(); peek.set_state(gen.get_state())
-                rec[f"step{i}_ancestral_noise"] = torch.randn(guided.shape, generator=peek, dtype=guided.dtype)
+                peeks = []
+                for g in (gen if per_image else [gen]):
+                    peek = torch.Generator(); peek.set_state(g.get_state()); peeks.append(peek)
+                rec[f"step{i}_ancestral_noise"] = (
+                    torch.cat([torch.randn((1,) + tuple(guided.shape[1:]), generator=pk, dtype=guided.dtype) for pk in peeks])
+                    if per_image else torch.randn(guided.shape, generator=peeks[0], dtype=guided.dtype))
             lat = sch.step(guided, t, lat, **extra).prev_sample
             rec.update({f"step{i}_model_input": inp, f"step{i}_noise_uncond": nu, f"step{i}_noise_text": nt,
                         f"step{i}_guided": guided, f"step{i}_latents_out": lat})
@@ -145,8 +152,9 @@ def loop(set_dir, sname, steps, guidance, prompts, negatives, per_prompt, seed):
     with torch.no_grad():
         out = pipe(prompt=p, negative_prompt=n, num_images_per_prompt=per_prompt, num_inference_steps=steps,
                    guidance_scale=guidance, height=16, width=16, output_type="pt",
-                   generator=torch.Generator().manual_seed(seed)).images
-    name = f"loop_{sname}_cfg{guidance:g}"
+                   generator=([torch.Generator().manual_seed(seed + i) for i in range(batch)] if per_image
+                              else torch.Generator().manual_seed(seed))).images
+    name = f"loop_{sname}_cfg{guidance:g}" + ("_per_image" if per_image else "")
     diff = float((out - rec["image_01"]).abs().max())
     report[f"{os.path.basename(set_dir)}/{name}_pipeline_image01_maxabs_diff"] = diff
     assert diff == 0.0, f"{name}: the manual loop differs from StableDiffusionPipeline by {diff}"
@@ -158,6 +166,8 @@ PROMPT = "a photograph of an astronaut riding a horse"
 # ---- batch: num_images_per_prompt 3 on a stochastic sampler; a list of 2 prompts with their own negatives ----
 loop(f"{OUT}/batch", "euler_a", 3, 7.5, [PROMPT], ["blurry"], 3, 31)
 loop(f"{OUT}/batch", "dpmpp2m", 3, 5.0, [PROMPT, "a red cube on a wooden table"], ["", "blurry, low quality"], 1, 32)
+# the first with a generator per image (seeds 31, 32, 33): AUTOMATIC1111's batch seeds
+loop(f"{OUT}/batch", "euler_a", 3, 7.5, [PROMPT], ["blurry"], 3, 31, per_image=True)
 components_json(f"{OUT}/batch", ["unet", "vae"])
 # ---- one step of every scheduler ----
 for s in SCHEDULERS:

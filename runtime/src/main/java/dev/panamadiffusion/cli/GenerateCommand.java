@@ -166,6 +166,11 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--batch", defaultValue = "1", description = "Images from one noise draw, 1-16. Default: ${DEFAULT-VALUE}.")
     int batch;
 
+    @Option(names = "--seed-per-image",
+            description = "With --batch: image i from its own seed, seed + i (A1111's and stable-diffusion.cpp's numbering),"
+                    + " so each is made again alone with --batch 1. Default: one draw for the batch, as diffusers.")
+    boolean seedPerImage;
+
     @Option(names = "--clip-skip", defaultValue = "0",
             description = "Text encoder layers to skip at the end (diffusers clip_skip; A1111's Clip skip 2 is 1). Default: ${DEFAULT-VALUE}.")
     int clipSkip;
@@ -511,7 +516,7 @@ public final class GenerateCommand implements Callable<Integer> {
                 negativeOriginalSize, negativeCropsCoordsTopLeft, negativeTargetSize, aestheticScore, negativeAestheticScore,
                 denoisingStart, denoisingEnd);
         return new GenerationRequest(prompt, negativePrompt, steps, guidance == null ? 7.5 : guidance, scheduler, seed, width, height, batch,
-                clipSkip, kind, sdxl);
+                clipSkip, kind, sdxl, seedPerImage);
     }
 
     /** {@code WxH} (width, then height, as {@code --width}/{@code --height}): an {@link SdxlOptions.Size}. */

@@ -45,7 +45,8 @@ public final class Infotext {
         // A1111 counts the last layer as clip skip 1 and writes the key only from 2 on.
         params.put("Clip skip", request.clipSkip() > 0 ? request.clipSkip() + 1 : null);
         params.put("RNG", request.rng() == RngKind.TORCH ? "CPU" : "Java");
-        // The whole batch comes from one noise draw, so an image is reproduced by its batch size and position.
+        // One noise draw for the whole batch: an image is reproduced by its batch size and position (with per-image
+        // seeds, by its own seed alone; A1111 writes both fields then too).
         params.put("Batch size", request.batchSize() > 1 ? request.batchSize() : null);
         params.put("Batch pos", request.batchSize() > 1 ? batchPos : null);
         return format(request.prompt(), request.negativePrompt(), params);

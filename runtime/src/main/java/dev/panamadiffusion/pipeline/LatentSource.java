@@ -2,6 +2,7 @@ package dev.panamadiffusion.pipeline;
 
 import dev.panamadiffusion.models.vae.DiagonalGaussianDistribution;
 import dev.panamadiffusion.rng.NoiseGenerator;
+import dev.panamadiffusion.rng.PerImageNoise;
 import dev.panamadiffusion.schedulers.Scheduler;
 import dev.panamadiffusion.tensor.Tensor;
 
@@ -114,7 +115,7 @@ sealed interface LatentSource {
             boolean strengthMax = init.strength() == 1.0;                                        // diffusers' is_strength_max
             Tensor latents = strengthMax ? Latents.scale(noise, (float) scheduler.initNoiseSigma())
                     : scheduler.addNoise(fill.startLatents(image, noise, mask), noise, begin);   // [B, C, h, w]
-            maskedPosterior.sample(generator);                                                   // [1, C, h, w], unused
+            sample(maskedPosterior, generator, shape[0]);                                        // [1 or B, C, h, w], unused
             return new Start(latents, begin, new MaskBlend(image, noise, mask), InpaintConditioning.NONE);
         }
     }
@@ -177,11 +178,21 @@ sealed interface LatentSource {
         return begin;
     }
 
-    /** One posterior sample (the generator's next draw) × the VAE's scaling factor, repeated for each of {@code batch}. */
+    /**
+     * One posterior sample (the generator's next draw) × the VAE's scaling factor, repeated for each of {@code batch};
+     * with per-image generators ({@link PerImageNoise}, diffusers' list), each image's own sample.
+     */
     private static Tensor imageLatents(DiagonalGaussianDistribution posterior, NoiseGenerator generator, float scalingFactor,
                                        long batch) {
-        Tensor sample = posterior.sample(generator);                                             // [1, C, h, w]
-        return Latents.repeatRows(Latents.scale(sample, scalingFactor), null, Math.toIntExact(batch)); // [B, C, h, w]
+        Tensor sample = sample(posterior, generator, batch);                                     // [1 or B, C, h, w]
+        return sample.dim(0) == batch ? Latents.scale(sample, scalingFactor)
+                : Latents.repeatRows(Latents.scale(sample, scalingFactor), null, Math.toIntExact(batch)); // [B, C, h, w]
+    }
+
+    /** The generator's next posterior sample: one for the batch, or with {@link PerImageNoise} one per image. */
+    private static Tensor sample(DiagonalGaussianDistribution posterior, NoiseGenerator generator, long batch) {
+        return generator instanceof PerImageNoise ? posterior.sample(generator, Math.toIntExact(batch))  // [B, C, h, w]
+                : posterior.sample(generator);                                                  // [1, C, h, w]
     }
 
     /** The caller's noise, or the generator's next draw of {@code shape}. */

@@ -435,7 +435,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         } else {
             cond = conditioning.encode(resolved, guided, fromImage, warnings);
         }
-        NoiseGenerator generator = inputs.generator() != null ? inputs.generator() : request.rng().generator(seed);
+        NoiseGenerator generator = inputs.generator() != null ? inputs.generator() : request.noise(seed);
         int scale = sizeRule.vaeScaleFactor();
         long[] shape = {request.batchSize(), unet.config().outChannels(), height / scale, width / scale};
         Tensor given = inputs.latents() != null ? PipelineInputs.checkedLatents(inputs.latents(), shape) : null;  // [B, 4, h, w]
@@ -535,8 +535,9 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         for (int b = 0; b < batch; b++) {
             Rgb8Image image = Images.toRgb8(decoded, b);
             images.add(d.overlay == null ? image : d.overlay.apply(image)); // padding_mask_crop's apply_overlay
-            seeds.add(request.seed());
-            infotexts.add(Infotext.format(request, d.samplerName, request.seed(), request.width(), request.height(), modelName(), b,
+            long seed = request.imageSeed(request.seed(), b);
+            seeds.add(seed);
+            infotexts.add(Infotext.format(request, d.samplerName, seed, request.width(), request.height(), modelName(), b,
                     d.strength));
         }
         return new GenerationResult(images, seeds, infotexts, d.warnings, (System.nanoTime() - d.startNanos) / 1e9, d.latents);

@@ -71,7 +71,7 @@ final class A1111Api {
         JsonNode hr = f.node("enable_hr");
         if (hr != null && hr.asBoolean(false)) throw HttpError.badField("enable_hr", "enable_hr is not supported (txt2img only)");
         GenerationRequest first = new GenerationRequest(prompt, negative, steps, cfg, sampler, seed, width, height, batch,
-                clipSkip - 1, RngKind.TORCH, SdxlFields.read(f));
+                clipSkip - 1, RngKind.TORCH, SdxlFields.read(f), true); // A1111: image j of a batch from seed + j
         return new Txt2Img(first, iterations, sampler, clipSkip);
     }
 
@@ -83,8 +83,9 @@ final class A1111Api {
     }
 
     /**
-     * POST /sdapi/v1/txt2img. {@code n_iter} batches run as separate requests with seeds {@code seed + i·batch_size}
-     * (as A1111 numbers them), batched together by the engine. Fields A1111 accepts that do not change a plain
+     * POST /sdapi/v1/txt2img. {@code n_iter} batches run as separate requests with seeds {@code seed + i·batch_size},
+     * image j of each from its own seed {@code + j} (A1111's {@code all_seeds}: each image is made again alone from
+     * its seed), batched together by the engine. Fields A1111 accepts that do not change a plain
      * txt2img here are ignored; {@code enable_hr} is refused.
      */
     void txt2img(HttpExchange ex, JsonNode json) throws IOException, InterruptedException {

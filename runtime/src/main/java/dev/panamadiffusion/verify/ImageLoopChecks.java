@@ -45,11 +45,12 @@ import java.util.regex.Pattern;
  * itself and which are compared ({@code add_embeds}). With {@code denoising_start} (…{@code _start<f>}) the run began
  * at that share of the schedule without noise, from {@code given_image_latents} when recorded (an SDXL base's
  * {@code denoising_end} latents: diffusers' {@code image} as a 4-channel tensor) or else from the image's latents;
- * with {@code denoising_end} (…{@code _end<f>}) it stopped early.
+ * with {@code denoising_end} (…{@code _end<f>}) it stopped early. A run made with a generator per image
+ * (…{@code _per_image}, {@code noise_seed_per_image}) is replayed with per-image seeds.
  */
 final class ImageLoopChecks {
     static final Pattern FILE = Pattern.compile(
-            "(img2img|inpaint)_(.+?)_s([0-9.]+)(_b\\d+)?(_blur[0-9.]+)?(_crop\\d+)?(_start[0-9.]+)?(_end[0-9.]+)?\\.safetensors");
+            "(img2img|inpaint)_(.+?)_s([0-9.]+)(_b\\d+)?(_blur[0-9.]+)?(_crop\\d+)?(_start[0-9.]+)?(_end[0-9.]+)?(_per_image)?\\.safetensors");
 
     private ImageLoopChecks() {}
 
@@ -101,7 +102,9 @@ final class ImageLoopChecks {
         }
         try (StableDiffusionPipeline pipeline = StableDiffusionPipeline.fromComponents(ctx.backend(), models.unet(),
                 unet, models.vae(), SchedulerConfig.read(configFile), m.group(2), aesthetic)) {
-            GenerationRequest request = new GenerationRequest("", "", steps, g, null, seed, 0, 0, batch, 0, RngKind.TORCH, sdxl);
+            boolean perImage = f.containsKey("noise_seed_per_image") && f.get("noise_seed_per_image").getLong(0) != 0;
+            GenerationRequest request = new GenerationRequest("", "", steps, g, null, seed, 0, 0, batch, 0, RngKind.TORCH, sdxl,
+                    perImage);                                                  // image i from noise_seed + i, when so made
             Denoising d = pipeline.begin(request, new PipelineInputs(cond, f.get("uncond_emb"), null, null,
                     givenLatents == null ? given : null).withPooled(f.get("cond_pooled"), f.get("uncond_pooled")) // SDXL: [1 or B, P]
                     .withImageLatents(givenLatents));

@@ -60,6 +60,8 @@ final class LoopChecks {
         boolean decode = f.containsKey("image_raw") || f.containsKey("image_01");
         long noiseSeed = f.containsKey("noise_seed") ? f.get("noise_seed").getLong(0) : -1;
         boolean selfSeeded = noiseSeed >= 0 && !f.containsKey("generator_seed");
+        // image i from its own generator seeded noise_seed + i (diffusers' list of generators, A1111's batch seeds)
+        boolean perImage = f.containsKey("noise_seed_per_image") && f.get("noise_seed_per_image").getLong(0) != 0;
         // SDXL's denoising_end stops the loop early: only the steps that ran are recorded
         int ran = f.containsKey("denoising_end") ? recordedSteps(f) : refTimesteps.length;
         String incomplete = missingKeys(f, ran, decode && !models.has("vae"));
@@ -90,7 +92,7 @@ final class LoopChecks {
             }
             GenerationRequest request = new GenerationRequest("", "", steps, g, null, selfSeeded ? noiseSeed : 0,
                     Math.toIntExact(noise.dim(3)) * scale, Math.toIntExact(noise.dim(2)) * scale,
-                    Math.toIntExact(noise.dim(0)), 0, RngKind.TORCH, sdxl);
+                    Math.toIntExact(noise.dim(0)), 0, RngKind.TORCH, sdxl, perImage);
             PipelineInputs inputs = (selfSeeded ? new PipelineInputs(cond, uncond, null, null)
                     : new PipelineInputs(cond, uncond, noise, new RecordedNoise(f, refTimesteps.length, name)))
                     .withPooled(f.get("cond_pooled"), f.get("uncond_pooled"));                  // SDXL: [1 or B, P]
@@ -165,7 +167,7 @@ final class LoopChecks {
         if (f.containsKey("generator_seed") && f.containsKey("step0_ancestral_noise")) {
             ancestralFromSeed(name, f, refTimesteps.length, ctx);
         }
-        if (noiseSeed >= 0) noiseFromSeed(name, f, noiseSeed, selfSeeded, refTimesteps.length, ctx);
+        if (noiseSeed >= 0) noiseFromSeed(name, f, noiseSeed, perImage, selfSeeded, refTimesteps.length, ctx);
     }
 
     /**
@@ -242,19 +244,23 @@ final class LoopChecks {
     }
 
     /**
-     * {@code noise} equals {@code TorchCpuGenerator(noise_seed).randn(noise.shape)}; without a separate
-     * {@code generator_seed}, the same generator then draws each recorded {@code step<i>_ancestral_noise} in order.
+     * {@code noise} equals {@code TorchCpuGenerator(noise_seed).randn(noise.shape)} (with {@code perImage}, image i's
+     * rows those of a generator seeded {@code noise_seed + i}); without a separate {@code generator_seed}, the same
+     * generator(s) then draw each recorded {@code step<i>_ancestral_noise} in order.
      */
-    private static void noiseFromSeed(String name, Map<String, Tensor> f, long seed, boolean sameGenerator, int steps, Context ctx) {
-        TorchCpuGenerator g = new TorchCpuGenerator(seed);
-        Tensor noise = f.get("noise");
+    private static void noiseFromSeed(String name, Map<String, Tensor> f, long seed, boolean perImage, boolean sameGenerator,
+                                      int steps, Context ctx) {
+        Tensor noise = f.get("noise");                                                         // [B, 4, h, w]
+        NoiseGenerator g = new GenerationRequest("", "", 1, 1, null, seed, 0, 0, Math.toIntExact(noise.dim(0)), 0,
+                RngKind.TORCH, null, perImage).noise(seed);                                     // the pipeline's
         List<CheckResult> parts = new ArrayList<>();
         parts.add(Compare.tensors("noise", g.randn(noise.shape()), noise, ctx.tolerances().rng()));
         for (int i = 0; sameGenerator && i < steps && f.containsKey("step" + i + "_ancestral_noise"); i++) {
             Tensor ref = f.get("step" + i + "_ancestral_noise");
             parts.add(Compare.tensors("step" + i, g.randn(ref.shape()), ref, ctx.tolerances().rng()));
         }
-        ctx.report(Compare.worst(name + " noise = TorchCpuGenerator(" + seed + ")", parts.toArray(CheckResult[]::new)));
+        ctx.report(Compare.worst(name + " noise = TorchCpuGenerator(" + seed + (perImage ? " + i) per image i" : ")"),
+                parts.toArray(CheckResult[]::new)));
     }
 
     /** Per-step outputs a loop file may record; whatever step 0 records, every step must. */

@@ -6,6 +6,7 @@ import org.junit.jupiter.api.Test;
 import java.util.List;
 import java.util.Map;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -86,6 +87,38 @@ class GenerationRequestTest {
         assertEquals(List.of(new Problem("iterations", "must be between 1 and 64, got 65")),
                 RequestLimits.DEFAULT.problems(GenerationRequest.of("x"), 65, SD15));
         assertEquals(Long.toUnsignedString(max - 1), RequestLimits.seedText(top.iteration(1).seed()));
+        // per-image seeds: 2 iterations of 2 from max-3 are max-3 … max; from max-2 the last would be max+1
+        GenerationRequest perImage = top.withSeedPerImage(true);
+        assertEquals(List.of(), RequestLimits.DEFAULT.problems(perImage, 2, SD15));
+        assertEquals("seed", RequestLimits.DEFAULT.problems(perImage.withSeed(max - 2), 2, SD15).get(0).field());
+        assertEquals(List.of(), RequestLimits.DEFAULT.problems(top.withSeed(max - 2), 2, SD15), "one draw per batch: max-2, max");
+        assertEquals(List.of(), RequestLimits.DEFAULT.problems(perImage.withSeed(max - 1), 1, SD15)); // max-1, max
+    }
+
+    /** Every wither keeps per-image seeds; the seed of image i is the request's, or seed + i with per-image seeds. */
+    @Test
+    void perImageSeedsSurviveEveryWitherAndNumberTheImages() {
+        GenerationRequest r = GenerationRequest.of("x").withSeedPerImage(true);
+        for (GenerationRequest w : List.of(r.withNegativePrompt("n"), r.withSteps(3), r.withGuidanceScale(2), r.withSampler("Euler"),
+                r.withSeed(3), r.withSize(64, 64), r.withBatchSize(2), r.withClipSkip(1), r.withRng(RngKind.JAVA),
+                r.withSdxl(SdxlOptions.NONE), r.withSeed(9).iteration(2))) {
+            assertTrue(w.seedPerImage(), w.toString());
+        }
+        assertEquals(false, GenerationRequest.of("x").seedPerImage(), "one draw for the batch unless asked, as diffusers");
+        assertEquals(false, r.withSeedPerImage(false).seedPerImage());
+        assertEquals(12, r.imageSeed(10, 2));
+        assertEquals(10, r.withSeedPerImage(false).imageSeed(10, 2));
+        assertEquals(r.withSeed(8).withBatchSize(3).iteration(1).seed(), 11, "n_iter still steps by the batch size");
+        // the noise: one generator, or one per image seeded seed + i
+        dev.panamadiffusion.tensor.Tensor shared = r.withSeedPerImage(false).withBatchSize(2).noise(7).randn(2, 16);
+        dev.panamadiffusion.tensor.Tensor each = r.withBatchSize(2).noise(7).randn(2, 16);
+        assertArrayEquals(new dev.panamadiffusion.rng.TorchCpuGenerator(7).randn(2, 16).toFloatArray(), shared.toFloatArray());
+        assertArrayEquals(new dev.panamadiffusion.rng.TorchCpuGenerator(8).randn(1, 16).toFloatArray(),
+                each.slice(0, 1, 2).contiguous().toFloatArray());
+        assertArrayEquals(new dev.panamadiffusion.rng.JavaNoiseGenerator(8).randn(1, 16).toFloatArray(),
+                r.withRng(RngKind.JAVA).withBatchSize(2).noise(7).randn(2, 16).slice(0, 1, 2).contiguous().toFloatArray(),
+                "the request's generator kind, per image");
+        assertTrue(r.noise(7) instanceof dev.panamadiffusion.rng.TorchCpuGenerator, "batch 1: the one generator");
     }
 
     @Test

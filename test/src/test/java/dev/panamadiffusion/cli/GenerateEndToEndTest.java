@@ -106,6 +106,30 @@ class GenerateEndToEndTest {
         assertFalse(Arrays.deepEquals(pixels(first), pixels(second)), "two rows of one draw are different images");
     }
 
+    /** --seed-per-image: image i of the batch is seed + i's, the image --batch 1 --seed 7+i makes, and says so. */
+    @Test
+    void seedPerImageMakesEachImageOfItsOwnSeed(@TempDir Path tmp) throws IOException {
+        Path model = TinyModel.assemble(tmp.resolve("m"), "ddim", TinyModel.Tokenizer.TINY_BPE);
+        CliRun r = CliRun.run("generate", "--model", model.toString(), "--prompt", "a cat", "--steps", "2", "--scheduler", "Euler a",
+                "--seed", "7", "--batch", "2", "--seed-per-image", "--width", "24", "--height", "16", "--backend", "cpu",
+                "--out", tmp.resolve("cat.png").toString());
+        assertEquals(0, r.exit(), r.err());
+        CliRun alone = CliRun.run("generate", "--model", model.toString(), "--prompt", "a cat", "--steps", "2", "--scheduler", "Euler a",
+                "--seed", "8", "--width", "24", "--height", "16", "--backend", "cpu", "--out", tmp.resolve("eight.png").toString());
+        assertEquals(0, alone.exit(), alone.err());
+        for (int i = 0; i < 2; i++) {
+            byte[] png = Files.readAllBytes(tmp.resolve("cat-" + (i + 1) + ".png"));
+            assertTrue(textChunks(png).get("parameters").contains("Seed: " + (7 + i) + ", "), textChunks(png).get("parameters"));
+        }
+        int[][] eight = pixels(tmp.resolve("eight.png")), second = pixels(tmp.resolve("cat-2.png"));
+        int worst = 0;  // the batch's GEMMs may block differently: the same image to rounding
+        for (int c = 0; c < 3; c++) {
+            for (int k = 0; k < eight[c].length; k++) worst = Math.max(worst, Math.abs(eight[c][k] - second[c][k]));
+        }
+        assertTrue(worst <= 1, "image 2 vs seed 8's alone: " + worst + " levels");
+        assertFalse(Arrays.deepEquals(pixels(tmp.resolve("cat-1.png")), second), "two seeds, two images");
+    }
+
     /**
      * The whole pipeline against diffusers' StableDiffusionPipeline: with the tokenizer folded as the reference folded
      * its ids, the prompt encodes to the recorded embeddings, seed 42 draws the recorded noise, and every scheduler

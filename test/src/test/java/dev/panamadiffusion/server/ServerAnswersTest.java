@@ -105,7 +105,8 @@ class ServerAnswersTest {
         assertEquals("dark", info.get("negative_prompt").asText());
         assertEquals(JSON.readTree("[\"dark\", \"dark\", \"dark\", \"dark\"]"), info.get("all_negative_prompts"));
         assertEquals(7, info.get("seed").asLong());
-        assertEquals(List.of(7L, 7L, 9L, 9L), longs(info.get("all_seeds")), "a batch shares its seed; n_iter numbers seed + i * batch_size");
+        assertEquals(List.of(7L, 8L, 9L, 10L), longs(info.get("all_seeds")),
+                "A1111's all_seeds: n_iter numbers seed + i * batch_size, a batch's images + j, each from its own seed");
         assertEquals(-1, info.get("subseed").asInt());
         assertEquals(List.of(-1L, -1L, -1L, -1L), longs(info.get("all_subseeds")));
         assertEquals(0, info.get("subseed_strength").asInt());
@@ -128,7 +129,7 @@ class ServerAnswersTest {
             String infotext = info.get("infotexts").get(k).asText();
             assertEquals(infotext, Png.textChunks(png).get("parameters"), "image " + k + " carries its infotext");
             assertTrue(infotext.startsWith("a cube\nNegative prompt: dark\nSteps: 1, Sampler: DDIM, CFG scale: 3.5, Seed: "
-                    + (7 + 2 * (k / 2)) + ", Size: 16x32"), infotext);
+                    + (7 + k) + ", Size: 16x32"), infotext);
             assertTrue(infotext.contains("Clip skip: 2"), infotext);
             assertEquals(16 * 32 * 3, Png.rgb(png).length);
         }
@@ -140,7 +141,7 @@ class ServerAnswersTest {
                 + " \"seed\": -1}").get("info").asText());
         long seed = info.get("seed").asLong();
         assertTrue(seed >= 0 && seed < (1L << 32), "A1111 draws 32-bit seeds: " + seed);
-        assertEquals(List.of(seed, seed), longs(info.get("all_seeds")));
+        assertEquals(List.of(seed, seed + 1), longs(info.get("all_seeds")));
         assertEquals(1, info.get("clip_skip").asInt(), "A1111's default: the last layer");
         assertEquals("Euler", info.get("sampler_name").asText());
         assertEquals(7.0, info.get("cfg_scale").asDouble());
@@ -150,7 +151,8 @@ class ServerAnswersTest {
     void a1111DecodeDefaultsAndEncodings() throws Exception {
         var model = engine.modelLimits();
         A1111Api.Txt2Img d = A1111Api.decode(JSON.readTree("{}"), model);
-        assertEquals(new GenerationRequest("", "", 20, 7.0, "Euler", -1, 0, 0, 1, 0, RngKind.TORCH), d.first());
+        assertEquals(new GenerationRequest("", "", 20, 7.0, "Euler", -1, 0, 0, 1, 0, RngKind.TORCH).withSeedPerImage(true), d.first(),
+                "A1111: image j of a batch from seed + j");
         assertEquals(1, d.iterations());
         assertEquals("Euler", d.sampler());
         assertEquals(1, d.clipSkip());

@@ -79,15 +79,15 @@ class ServerFieldsTest {
     /** The base request each case changes one field of (A1111 defaults elsewhere: cfg 7.0, sampler Euler, clip skip 1). */
     private static final String A1111_BASE = "{\"prompt\": \"a red cube\", \"steps\": 2, \"seed\": 5, \"width\": 16, \"height\": 16}";
 
-    /** The pipeline request the base means. */
+    /** The pipeline request the base means (A1111: image j of a batch from seed + j). */
     private static GenerationRequest a1111Base() {
-        return new GenerationRequest("a red cube", "", 2, 7.0, "Euler", 5, 16, 16, 1, 0, RngKind.TORCH);
+        return new GenerationRequest("a red cube", "", 2, 7.0, "Euler", 5, 16, 16, 1, 0, RngKind.TORCH).withSeedPerImage(true);
     }
 
     @Test
     void a1111PromptNegativePromptStepsAndCfgScale() throws Exception {
         checkA1111("prompt", "{\"prompt\": \"a blue ball\"}", List.of(new GenerationRequest("a blue ball", "", 2, 7.0, "Euler", 5, 16, 16, 1, 0,
-                RngKind.TORCH)));
+                RngKind.TORCH).withSeedPerImage(true)));
         checkA1111("negative_prompt", "{\"negative_prompt\": \"blurry\"}", List.of(a1111Base().withNegativePrompt("blurry")));
         checkA1111("steps", "{\"steps\": 3}", List.of(a1111Base().withSteps(3)));
         checkA1111("cfg_scale", "{\"cfg_scale\": 3.5}", List.of(a1111Base().withGuidanceScale(3.5)));
@@ -111,13 +111,13 @@ class ServerFieldsTest {
 
     @Test
     void a1111BatchSizeAndNIterSeedSequence() throws Exception {
-        // one request of batch_size images from one noise draw
+        // one request of batch_size images, image j from seed + j (A1111's numbering)
         checkA1111("batch_size", "{\"batch_size\": 2}", List.of(a1111Base().withBatchSize(2)));
         // n_iter iterations numbered seed + i * batch_size, as A1111's all_seeds
         checkA1111("n_iter", "{\"n_iter\": 2}", List.of(a1111Base(), a1111Base().withSeed(6)));
         Answer a = checkA1111("n_iter with batch_size", "{\"n_iter\": 3, \"batch_size\": 2}", List.of(a1111Base().withBatchSize(2),
                 a1111Base().withBatchSize(2).withSeed(7), a1111Base().withBatchSize(2).withSeed(9)));
-        assertEquals(List.of(5L, 5L, 7L, 7L, 9L, 9L), longs(a.info().get("all_seeds")), a.info().toString());
+        assertEquals(List.of(5L, 6L, 7L, 8L, 9L, 10L), longs(a.info().get("all_seeds")), a.info().toString());
         assertEquals(5, a.info().get("seed").asLong());
         for (int i = 0; i < 6; i++) {
             assertEquals(a.images().get(i).parameters(), a.info().get("infotexts").get(i).asText(), "info.infotexts[" + i + "]");
@@ -169,11 +169,12 @@ class ServerFieldsTest {
         assertEquals(4, a.images().size());
         for (int i = 0; i < 4; i++) {
             assertEquals("a red cube\nNegative prompt: blurry\nSteps: 3, Sampler: DPM++ 2M, CFG scale: 5.5, Seed: "
-                    + (123 + i / 2 * 2) + ", Size: 32x16, Model: tiny-sd, Clip skip: 2, RNG: CPU, Batch size: 2, Batch pos: "
+                    + (123 + i) + ", Size: 32x16, Model: tiny-sd, Clip skip: 2, RNG: CPU, Batch size: 2, Batch pos: "
                     + i % 2, a.images().get(i).parameters(), "image " + i);
         }
-        assertEquals(List.of(123L, 123L, 125L, 125L), longs(a.info().get("all_seeds")));
-        GenerationRequest first = new GenerationRequest("a red cube", "blurry", 3, 5.5, "DPM++ 2M", 123, 32, 16, 2, 1, RngKind.TORCH);
+        assertEquals(List.of(123L, 124L, 125L, 126L), longs(a.info().get("all_seeds")));
+        GenerationRequest first = new GenerationRequest("a red cube", "blurry", 3, 5.5, "DPM++ 2M", 123, 32, 16, 2, 1, RngKind.TORCH)
+                .withSeedPerImage(true);
         assertSameImages("all fields", a.images(), direct(List.of(first, first.withSeed(125))));
     }
 

@@ -99,11 +99,16 @@ class ServerSdxlTest {
 
     /** Both images against diffusers' loop with the same arguments, within one level; and not the loop without them. */
     private static void assertDiffusers(byte[][] pngs) throws Exception {
+        assertDiffusers(pngs, 2);
+    }
+
+    /** The first {@code rows} of two images against diffusers' loop with the same arguments, within one level. */
+    private static void assertDiffusers(byte[][] pngs, int rows) throws Exception {
         float[] ref = SafeTensors.readAll(SET.resolve("loop_euler_cfg5_prompt2_sizes.safetensors")).get("image_01")
                 .toFloatArray();                                                                // [2, 3, 16, 16]
         assertEquals(2, pngs.length);
         int plane = ref.length / 2;
-        for (int i = 0; i < 2; i++) {
+        for (int i = 0; i < rows; i++) {
             int diff = Png.maxPixelDiff(pngs[i], Arrays.copyOfRange(ref, i * plane, (i + 1) * plane));
             assertTrue(diff <= 1, "image " + (i + 1) + " vs diffusers' loop with prompt_2 and sizes: " + diff);
         }
@@ -115,7 +120,21 @@ class ServerSdxlTest {
                 {"prompt": "%s", "negative_prompt": "blurry", "steps": 3, "cfg_scale": 5, "sampler_name": "Euler",
                  "seed": 11, "batch_size": 2, %s}""".formatted(PROMPT, FIELDS);
         byte[][] served = pngs(post(sdxlServer, "/sdapi/v1/txt2img", body));
-        assertDiffusers(served);
+        // A1111's batch: image j from seed 11 + j. Euler draws nothing after the initial noise, whose first row is
+        // seed 11's whole draw: image 1 is diffusers' first
+        assertDiffusers(served, 1);
+        // and image 2 is what seed 12 makes alone; but for the negative sizes, which diffusers' text to image lays
+        // out per batch (cat([negative, positive]) repeated: they reach other rows at batch 2), and which are left out
+        String fields = FIELDS.substring(0, FIELDS.indexOf(", \"negative_original_size\""));
+        String pair = body.replace(FIELDS, fields);
+        byte[][] both = pngs(post(sdxlServer, "/sdapi/v1/txt2img", pair));
+        byte[][] twelve = pngs(post(sdxlServer, "/sdapi/v1/txt2img", pair.replace("\"seed\": 11, \"batch_size\": 2",
+                "\"seed\": 12, \"batch_size\": 1")));
+        byte[] alone = ImageFiles.readRgb(twelve[0]).rgb(), second = ImageFiles.readRgb(both[1]).rgb();
+        assertEquals(alone.length, second.length);
+        int worst = 0;  // the batch's GEMMs block differently: the same image to rounding, not to the bit
+        for (int k = 0; k < alone.length; k++) worst = Math.max(worst, Math.abs((alone[k] & 0xff) - (second[k] & 0xff)));
+        assertTrue(worst <= 1, "image 2 vs seed 12's alone: " + worst + " levels");
         byte[][] without = pngs(post(sdxlServer, "/sdapi/v1/txt2img", body.replace(", " + FIELDS, "")));
         assertFalse(Arrays.equals(ImageFiles.readRgb(served[0]).rgb(), ImageFiles.readRgb(without[0]).rgb()),
                 "the SDXL fields change nothing");
@@ -161,8 +180,9 @@ class ServerSdxlTest {
     }
 
     /**
-     * The refiner's aesthetic scores in A1111's img2img: gen_sdxl_refiner.py's {@code img2img_euler_a_s0.5_b2}
-     * (diffusers' {@code StableDiffusionXLImg2ImgPipeline} with aesthetic scores 7.5 / 1.5 and sizes) within one level.
+     * The refiner's aesthetic scores in A1111's img2img: gen_sdxl_refiner.py's {@code img2img_euler_a_s0.5_b2_per_image}
+     * (diffusers' {@code StableDiffusionXLImg2ImgPipeline} with aesthetic scores 7.5 / 1.5 and sizes, and a generator
+     * per image seeded 43 and 44: A1111's batch seeds) within one level.
      */
     @Test
     void a1111Img2ImgOnTheRefinerTakesAestheticScores() throws Exception {
@@ -175,7 +195,8 @@ class ServerSdxlTest {
                  "negative_aesthetic_score": 1.5, "negative_original_size": [8, 56], "negative_crops_coords_top_left": [6, 2]}"""
                 .formatted(PROMPT, init);
         byte[][] served = pngs(post(refinerServer, "/sdapi/v1/img2img", body));
-        float[] ref = SafeTensors.readAll(set.resolve("img2img_euler_a_s0.5_b2.safetensors")).get("image_01").toFloatArray();
+        float[] ref = SafeTensors.readAll(set.resolve("img2img_euler_a_s0.5_b2_per_image.safetensors")).get("image_01")
+                .toFloatArray();                                                                // [2, 3, 32, 32]
         assertEquals(2, served.length);
         int plane = ref.length / 2;
         for (int i = 0; i < 2; i++) {

@@ -49,4 +49,21 @@ public final class DiagonalGaussianDistribution {
         for (int i = 0; i < m.length; i++) m[i] += s[i] * e[i];
         return Tensor.fromFloats(m, shape);
     }
+
+    /**
+     * {@code batch} samples of this one image's distribution (mean [1, …]), ε drawn in [batch, …]: diffusers' list of
+     * generators, which encodes the image once per generator and samples each with its own. Row i has the bits
+     * {@link #sample(NoiseGenerator)} gives from row i's ε.
+     */
+    public Tensor sample(NoiseGenerator noise, int batch) {
+        long[] shape = mean.shape();
+        if (shape[0] != 1) throw new IllegalStateException("per-image samples of a batch of " + shape[0] + " distributions");
+        shape[0] = batch;
+        Tensor eps = noise.randn(shape);
+        if (!Arrays.equals(eps.shape(), shape)) throw new IllegalStateException("noise " + eps + " for " + batch + " samples of " + mean);
+        float[] m = mean.toFloatArray(), s = std.toFloatArray(), e = eps.toFloatArray();
+        int per = m.length;
+        for (int i = 0; i < e.length; i++) e[i] = m[i % per] + s[i % per] * e[i];
+        return Tensor.fromFloats(e, shape);
+    }
 }
