@@ -174,6 +174,28 @@ class Http1RacesTest {
         assertFalse(stop[0].isAlive(), "stop() still waits");
     }
 
+    /** The seams refuse what would break a server: a second socket, one not bound, a clock changed once it runs. */
+    @Test
+    void theSeamsRefuseASecondSocketAnUnboundOneAndALateClock() throws Exception {
+        Http1Server server = Http1Wire.server(FIVE, FIVE);
+        try (WatchedSocket other = new WatchedSocket(); ServerSocket unbound = new ServerSocket()) {
+            assertEquals("HTTP server already bound",
+                    org.junit.jupiter.api.Assertions.assertThrows(java.net.BindException.class, () -> server.bind(other)).getMessage());
+            Http1Server fresh = new Http1Server(FIVE, FIVE);
+            assertEquals("the socket is not bound",
+                    org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> fresh.bind(unbound)).getMessage());
+            fresh.bind(other);
+            fresh.ticker(() -> 7);
+            assertEquals(7, fresh.nanoTime());
+            server.start();
+            assertEquals("server already started",
+                    org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class, () -> server.ticker(System::nanoTime))
+                            .getMessage());
+        } finally {
+            server.stop(0);
+        }
+    }
+
     /**
      * The whole head must arrive within the head timeout of its first byte: a read that returns just as the deadline
      * is reached (the clock then reads exactly the deadline) is the last; the next one is not tried, even though the
