@@ -23,7 +23,8 @@ import java.util.List;
  *   <li>seeds are unsigned 64-bit numbers, 0 to {@link #MAX_SEED} (2^64 − 2; Java holds them in a {@code long}'s bits),
  *       and -1 (whose bits are 2^64 − 1) picks a random one. A1111's {@code n_iter} numbers its iterations
  *       {@code seed + i · batch_size} (and a batch's images {@code + j} with per-image seeds); a request whose last
- *       seed would pass {@link #MAX_SEED} is refused rather than wrapped round to 0. The torch generator reads a seed's low 32 bits, as {@code torch.manual_seed} does;
+ *       seed would pass {@link #MAX_SEED} is refused rather than wrapped round to 0. The torch generator reads a
+ *       seed's low 32 bits, as {@code torch.manual_seed} does;
  *   <li>SDXL's own fields ({@link SdxlOptions}) only on a model with SDXL's {@code text_time} UNet; its second prompts
  *       as long as the prompt; its sizes' sides 1 to {@link #MAX_CONDITIONING_SIDE} and crop coordinates 0 to it (they
  *       are only numbers the UNet embeds, not pixels it computes); the negative sizes both or neither, and the negative

@@ -232,8 +232,9 @@ final class Http1Connection implements Runnable {
     // ---- reading ----
 
     /**
-     * Reads more bytes into the buffer, waiting until {@code deadline} (on the server's clock, {@link Http1Server#nanoTime()}); false at the end
-     * of the stream. Past the deadline it throws a {@link SocketTimeoutException}.
+     * Reads more bytes into the buffer, waiting until {@code deadline} (on the server's clock,
+     * {@link Http1Server#nanoTime()}); false at the end of the stream. Past the deadline it throws a
+     * {@link SocketTimeoutException}.
      */
     private boolean fill(long deadline) throws IOException {
         if (pos == lim) {

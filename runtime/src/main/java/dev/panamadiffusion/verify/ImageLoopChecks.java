@@ -102,9 +102,8 @@ final class ImageLoopChecks {
         }
         try (StableDiffusionPipeline pipeline = StableDiffusionPipeline.fromComponents(ctx.backend(), models.unet(),
                 unet, models.vae(), SchedulerConfig.read(configFile), m.group(2), aesthetic)) {
-            boolean perImage = f.containsKey("noise_seed_per_image") && f.get("noise_seed_per_image").getLong(0) != 0;
             GenerationRequest request = new GenerationRequest("", "", steps, g, null, seed, 0, 0, batch, 0, RngKind.TORCH, sdxl,
-                    perImage);                                                  // image i from noise_seed + i, when so made
+                    LoopChecks.perImage(f));                                    // image i from noise_seed + i, when so made
             Denoising d = pipeline.begin(request, new PipelineInputs(cond, f.get("uncond_emb"), null, null,
                     givenLatents == null ? given : null).withPooled(f.get("cond_pooled"), f.get("uncond_pooled")) // SDXL: [1 or B, P]
                     .withImageLatents(givenLatents));

@@ -60,8 +60,7 @@ final class LoopChecks {
         boolean decode = f.containsKey("image_raw") || f.containsKey("image_01");
         long noiseSeed = f.containsKey("noise_seed") ? f.get("noise_seed").getLong(0) : -1;
         boolean selfSeeded = noiseSeed >= 0 && !f.containsKey("generator_seed");
-        // image i from its own generator seeded noise_seed + i (diffusers' list of generators, A1111's batch seeds)
-        boolean perImage = f.containsKey("noise_seed_per_image") && f.get("noise_seed_per_image").getLong(0) != 0;
+        boolean perImage = perImage(f);
         // SDXL's denoising_end stops the loop early: only the steps that ran are recorded
         int ran = f.containsKey("denoising_end") ? recordedSteps(f) : refTimesteps.length;
         String incomplete = missingKeys(f, ran, decode && !models.has("vae"));
@@ -241,6 +240,14 @@ final class LoopChecks {
             rows.add(pos);
         }
         return Latents.concatRows(rows);
+    }
+
+    /**
+     * Whether the run drew image i from its own generator seeded {@code noise_seed + i} ({@code noise_seed_per_image}
+     * nonzero: diffusers' list of generators, A1111's batch seeds).
+     */
+    static boolean perImage(Map<String, Tensor> f) {
+        return f.containsKey("noise_seed_per_image") && f.get("noise_seed_per_image").getLong(0) != 0;
     }
 
     /**

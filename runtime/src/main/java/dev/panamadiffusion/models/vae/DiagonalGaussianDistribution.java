@@ -42,22 +42,19 @@ public final class DiagonalGaussianDistribution {
 
     /** mean + std · ε with ε drawn from {@code noise} in the mean's shape (diffusers' {@code sample(generator)}). */
     public Tensor sample(NoiseGenerator noise) {
-        long[] shape = mean.shape();
-        Tensor eps = noise.randn(shape);
-        if (!Arrays.equals(eps.shape(), shape)) throw new IllegalStateException("noise " + eps + " for mean " + mean);
-        float[] m = mean.toFloatArray(), s = std.toFloatArray(), e = eps.toFloatArray();
-        for (int i = 0; i < m.length; i++) m[i] += s[i] * e[i];
-        return Tensor.fromFloats(m, shape);
+        return sample(noise, Math.toIntExact(mean.dim(0)));
     }
 
     /**
-     * {@code batch} samples of this one image's distribution (mean [1, …]), ε drawn in [batch, …]: diffusers' list of
-     * generators, which encodes the image once per generator and samples each with its own. Row i has the bits
-     * {@link #sample(NoiseGenerator)} gives from row i's ε.
+     * {@code batch} samples, ε drawn in [batch, …]: one per row of the mean when {@code batch} is its batch; for one
+     * image's distribution (mean [1, …]), {@code batch} samples of it, diffusers' list of generators, which encodes the
+     * image once per generator and samples each with its own. Row i has the bits a batch of one gives from row i's ε.
      */
     public Tensor sample(NoiseGenerator noise, int batch) {
         long[] shape = mean.shape();
-        if (shape[0] != 1) throw new IllegalStateException("per-image samples of a batch of " + shape[0] + " distributions");
+        if (shape[0] != 1 && shape[0] != batch) {
+            throw new IllegalStateException(batch + " samples of a batch of " + shape[0] + " distributions");
+        }
         shape[0] = batch;
         Tensor eps = noise.randn(shape);
         if (!Arrays.equals(eps.shape(), shape)) throw new IllegalStateException("noise " + eps + " for " + batch + " samples of " + mean);
