@@ -92,6 +92,7 @@ final class AttentionCpu {
         final int lk;
         final boolean causal;
         final float[] alpha = new float[NR];
+        final float[] max = new float[NR];
 
         Block(Packed kh, Packed vh, int d, int lk, boolean causal) {
             this.kh = kh;
@@ -160,64 +161,90 @@ final class AttentionCpu {
 
         /**
          * Online softmax step for one key block of one query panel: new column max, rescale of the running sum and
-         * (unless {@code first}) of the accumulator, P^T = exp(S^T - m). {@code t} is the first key minus the
-         * first query (for the causal mask). The exponentials run in {@link VectorMath#expInPlace} over the block
-         * (one compiled copy of exp, not four inlined here).
+         * (unless {@code first}) of the accumulator, P^T = exp(S^T - m) with the column sums in one pass. {@code t}
+         * is the first key minus the first query (for the causal mask). Each pass is a method of its own over one
+         * half panel (one compiled copy of exp each, and no vector crossing a call).
          */
         private void softmaxBlock(MemorySegment st, float[] pt, int rows, int t, float[] m, float[] l, int mo,
                                   MemorySegment acc, long accBase, int dPad, boolean first) {
             final long vb = VL * 4L;
-            FloatVector m0 = FloatVector.fromArray(S, m, mo);
-            FloatVector m1 = FloatVector.fromArray(S, m, mo + VL);
-            FloatVector n0 = m0, n1 = m1;
-            for (int r = 0; r < rows; r++) {
-                long off = (long) r * NR * 4;
-                FloatVector s0 = FloatVector.fromMemorySegment(S, st, off, NO);
-                FloatVector s1 = FloatVector.fromMemorySegment(S, st, off + vb, NO);
-                if (causal) {
-                    s0 = s0.blend(Float.NEGATIVE_INFINITY, masked(t + r));
-                    s1 = s1.blend(Float.NEGATIVE_INFINITY, masked(t + r - VL));
-                }
-                n0 = n0.max(s0);
-                n1 = n1.max(s1);
-            }
-            // pt = S^T - m (masked entries: -inf), then exp in place
-            for (int r = 0; r < rows; r++) {
-                long off = (long) r * NR * 4;
-                FloatVector s0 = FloatVector.fromMemorySegment(S, st, off, NO).sub(n0);
-                FloatVector s1 = FloatVector.fromMemorySegment(S, st, off + vb, NO).sub(n1);
-                if (causal) {
-                    s0 = s0.blend(Float.NEGATIVE_INFINITY, masked(t + r));
-                    s1 = s1.blend(Float.NEGATIVE_INFINITY, masked(t + r - VL));
-                }
-                s0.intoArray(pt, r * NR);
-                s1.intoArray(pt, r * NR + VL);
-            }
-            VectorMath.expInPlace(pt, 0, rows * NR);
-            FloatVector sum0 = FloatVector.zero(S), sum1 = sum0;
-            if (!first) {
+            float[] n = this.max;
+            maxBlock(st, rows, 0, m, mo, t, n);
+            maxBlock(st, rows, VL, m, mo, t - VL, n);
+            if (first) {
+                java.util.Arrays.fill(l, mo, mo + NR, 0f);
+            } else {
                 float[] alpha = this.alpha;
-                m0.sub(n0).intoArray(alpha, 0);
-                m1.sub(n1).intoArray(alpha, VL);
+                FloatVector.fromArray(S, m, mo).sub(FloatVector.fromArray(S, n, 0)).intoArray(alpha, 0);
+                FloatVector.fromArray(S, m, mo + VL).sub(FloatVector.fromArray(S, n, VL)).intoArray(alpha, VL);
                 VectorMath.expInPlace(alpha, 0, NR);
                 FloatVector a0 = FloatVector.fromArray(S, alpha, 0);
                 FloatVector a1 = FloatVector.fromArray(S, alpha, VL);
-                sum0 = FloatVector.fromArray(S, l, mo).mul(a0);
-                sum1 = FloatVector.fromArray(S, l, mo + VL).mul(a1);
+                FloatVector.fromArray(S, l, mo).mul(a0).intoArray(l, mo);
+                FloatVector.fromArray(S, l, mo + VL).mul(a1).intoArray(l, mo + VL);
                 for (int i = 0; i < dPad; i++) {
                     long off = (accBase + (long) i * NR) * 4;
                     FloatVector.fromMemorySegment(S, acc, off, NO).mul(a0).intoMemorySegment(acc, off, NO);
                     FloatVector.fromMemorySegment(S, acc, off + vb, NO).mul(a1).intoMemorySegment(acc, off + vb, NO);
                 }
             }
-            for (int r = 0; r < rows; r++) {
-                sum0 = sum0.add(FloatVector.fromArray(S, pt, r * NR));
-                sum1 = sum1.add(FloatVector.fromArray(S, pt, r * NR + VL));
+            System.arraycopy(n, 0, m, mo, NR);
+            expBlock(st, pt, rows, 0, m, l, mo, t);
+            expBlock(st, pt, rows, VL, m, l, mo + VL, t - VL);
+        }
+
+        /**
+         * n[h, h + VL) = the column max of m[mo + h, ...) and the block's unmasked scores in lanes h to h + VL. Two
+         * chains of compare-and-blend: {@code FloatVector.max} carries Java's NaN and signed-zero rules, a sequence
+         * of instructions whose latency the one chain waited on (4× slower here).
+         */
+        private void maxBlock(MemorySegment st, int rows, int h, float[] m, int mo, int t, float[] n) {
+            FloatVector x = FloatVector.fromArray(S, m, mo + h), y = x;
+            int r = 0;
+            for (; r + 1 < rows; r += 2) {
+                FloatVector s0 = FloatVector.fromMemorySegment(S, st, (r * NR + h) * 4L, NO);
+                FloatVector s1 = FloatVector.fromMemorySegment(S, st, ((r + 1) * NR + h) * 4L, NO);
+                if (causal) {
+                    s0 = s0.blend(Float.NEGATIVE_INFINITY, masked(t + r));
+                    s1 = s1.blend(Float.NEGATIVE_INFINITY, masked(t + r + 1));
+                }
+                x = x.blend(s0, x.compare(VectorOperators.LT, s0));
+                y = y.blend(s1, y.compare(VectorOperators.LT, s1));
             }
-            n0.intoArray(m, mo);
-            n1.intoArray(m, mo + VL);
-            sum0.intoArray(l, mo);
-            sum1.intoArray(l, mo + VL);
+            if (r < rows) {
+                FloatVector s0 = FloatVector.fromMemorySegment(S, st, (r * NR + h) * 4L, NO);
+                if (causal) s0 = s0.blend(Float.NEGATIVE_INFINITY, masked(t + r));
+                x = x.blend(s0, x.compare(VectorOperators.LT, s0));
+            }
+            x.blend(y, x.compare(VectorOperators.LT, y)).intoArray(n, h);
+        }
+
+        /**
+         * One half panel (lanes {@code h} to {@code h + VL}) of P^T = exp(S^T - m) for {@code rows} keys, into
+         * {@code pt}, its column sums added to l[lo, lo + VL) in key order; m is read at {@code lo}. Masked entries
+         * (causal) are exactly 0. (Vectors come in as arrays: a FloatVector parameter's class is not known to the
+         * compiled method, and every operation on it would then box.)
+         */
+        private void expBlock(MemorySegment st, float[] pt, int rows, int h, float[] m, float[] l, int lo, int t) {
+            FloatVector mv = FloatVector.fromArray(S, m, lo);
+            FloatVector sum = FloatVector.fromArray(S, l, lo);
+            if (causal) {
+                for (int r = 0; r < rows; r++) {
+                    int o = r * NR + h;
+                    FloatVector p = VectorMath.expNonPositive(FloatVector.fromMemorySegment(S, st, o * 4L, NO).sub(mv))
+                            .blend(0f, masked(t + r));
+                    p.intoArray(pt, o);
+                    sum = sum.add(p);
+                }
+            } else {
+                for (int r = 0; r < rows; r++) {
+                    int o = r * NR + h;
+                    FloatVector p = VectorMath.expNonPositive(FloatVector.fromMemorySegment(S, st, o * 4L, NO).sub(mv));
+                    p.intoArray(pt, o);
+                    sum = sum.add(p);
+                }
+            }
+            sum.intoArray(l, lo);
         }
     }
 

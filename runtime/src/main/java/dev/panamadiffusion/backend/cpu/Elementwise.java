@@ -35,7 +35,7 @@ final class Elementwise {
      * by Eigen and XLA; no exp, one division.
      */
     static FloatVector erf(FloatVector x) {
-        x = x.max(-4f).min(4f);
+        x = x.blend(-4f, x.compare(VectorOperators.LT, -4f)).blend(4f, x.compare(VectorOperators.GT, 4f)); // max, min
         FloatVector x2 = x.mul(x);
         FloatVector p = x2.fma(-2.72614225801306e-10f, 2.77068142495902e-08f);
         p = p.fma(x2, bc(-2.10102402082508e-06f));

@@ -167,6 +167,20 @@ class CpuBackendTest {
         assertClose(Reference.attention(q, k, v, b, lq, lk, heads, d, causal), out, 1e-5);
     }
 
+    /**
+     * Logits up to ~200 apart: many weights underflow (exp below -87), the softmax is nearly one-hot, nothing NaN. (The
+     * f32 logits' own rounding grows with their size: about 3e-6 of error here against 1e-7 at unit scale.)
+     */
+    @ParameterizedTest
+    @CsvSource({"1,70,300,2,8,false", "1,300,300,1,16,true"})
+    void attentionWithLogitsFarApart(int b, int lq, int lk, int heads, int d, boolean causal) {
+        int hd = heads * d;
+        float[] q = rand(b * lq * hd), k = rand(b * lk * hd), v = rand(b * lk * hd);
+        for (int i = 0; i < q.length; i++) q[i] *= 150;
+        Tensor out = CPU.attention(tensor(q, b, lq, hd), tensor(k, b, lk, hd), tensor(v, b, lk, hd), heads, causal);
+        assertClose(Reference.attention(q, k, v, b, lq, lk, heads, d, causal), out, 1e-5);
+    }
+
     @Test
     void attentionRejectsIndivisibleHeads() {
         assertThrows(IllegalArgumentException.class,
