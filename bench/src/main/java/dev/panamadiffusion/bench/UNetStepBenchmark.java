@@ -29,16 +29,20 @@ import java.util.concurrent.TimeUnit;
  * weights ({@link Weights#random}, N(0, 0.02²)), batch 2, latent [2, 4, 64, 64], text context [2, 77, 768].
  *
  * <pre>
- * java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx16g \
- *     -jar bench/target/benchmarks.jar UNetStepBenchmark -wi 1 -i 2 -f 1
+ * GLIBC_TUNABLES=glibc.malloc.hugetlb=1 java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
+ *     -jar bench/target/benchmarks.jar '\.UNetStepBenchmark' -wi 1 -i 3 -f 1
  * </pre>
+ *
+ * The forked JVM runs as {@code pdiff} runs it: the serial collector and transparent huge pages for the heap (the
+ * environment's {@code GLIBC_TUNABLES}, which the launcher sets for the native memory, is inherited).
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.SingleShotTime)
 @OutputTimeUnit(TimeUnit.SECONDS)
 @Warmup(iterations = 1)
 @Measurement(iterations = 2)
-@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-Xmx16g"})
+@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-Xmx16g",
+        "-XX:+UseSerialGC", "-XX:+UseTransparentHugePages"})
 public class UNetStepBenchmark {
     /** CPU threads; 0 means all cores. */
     @Param("0")

@@ -6,8 +6,30 @@ import java.lang.foreign.MemorySegment;
 /** Per-thread scratch buffers, grown on demand and reused across calls (packed panels, score blocks, edge tiles). */
 final class Scratch {
     private static final ThreadLocal<Scratch> LOCAL = ThreadLocal.withInitial(Scratch::new);
+    /** Bumped by {@link #dropAll}: a thread's buffers from an older epoch are dropped at its next {@link #get}. */
+    private static volatile int epoch;
 
-    static Scratch get() { return LOCAL.get(); }
+    static Scratch get() {
+        Scratch s = LOCAL.get();
+        if (s.seen != epoch) s.drop();
+        return s;
+    }
+
+    /**
+     * Every thread drops its buffers (at its next {@link #get}), so that they grow again. {@link KernelWarmup} calls
+     * this every round: a growth branch that compiled code never saw taken is compiled as a trap, and the first model
+     * step, the first to need bigger buffers than the warm-up's, then threw the kernels that inline it (the
+     * convolution's task) back to the interpreter until they were compiled again.
+     */
+    static void dropAll() { epoch = epoch + 1; }
+
+    private int seen = epoch;
+
+    private void drop() {
+        seen = epoch;
+        a = b = c = row = padded = new float[0];
+        s1 = s2 = u = MemorySegment.NULL;
+    }
 
     final MemorySegment tile = Arena.ofAuto().allocate((long) Microkernel.MR * Microkernel.NR * 4, 64);
     private float[] a = new float[0];
