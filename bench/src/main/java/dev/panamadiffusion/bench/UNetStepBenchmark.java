@@ -33,16 +33,16 @@ import java.util.concurrent.TimeUnit;
  *     -jar bench/target/benchmarks.jar '\.UNetStepBenchmark' -wi 1 -i 3 -f 1
  * </pre>
  *
- * The forked JVM runs as {@code pdiff} runs it: the serial collector and transparent huge pages for the heap (the
- * environment's {@code GLIBC_TUNABLES}, which the launcher sets for the native memory, is inherited).
+ * The forked JVM inherits the environment's {@code GLIBC_TUNABLES} (the launcher sets {@code glibc.malloc.hugetlb=1}
+ * for the native memory); {@code -jvmArgsAppend "-Xmx16g -XX:+UseSerialGC -XX:+UseTransparentHugePages"} (in place of
+ * the flags below) runs it with the launcher's collector and heap pages.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.SingleShotTime)
 @OutputTimeUnit(TimeUnit.SECONDS)
 @Warmup(iterations = 1)
 @Measurement(iterations = 2)
-@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-Xmx16g",
-        "-XX:+UseSerialGC", "-XX:+UseTransparentHugePages"})
+@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-Xmx16g"})
 public class UNetStepBenchmark {
     /** CPU threads; 0 means all cores. */
     @Param("0")
