@@ -3,15 +3,21 @@ package dev.panamadiffusion.backend.cpu;
 import jdk.incubator.vector.FloatVector;
 import org.junit.jupiter.api.Test;
 
+import java.util.function.UnaryOperator;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class VectorMathTest {
     private static final int VL = Microkernel.S.length();
 
-    private static float[] exp(float[] x) {
+    private static float[] exp(float[] x) { return map(x, VectorMath::exp); }
+
+    private static float[] expNonPositive(float[] x) { return map(x, VectorMath::expNonPositive); }
+
+    private static float[] map(float[] x, UnaryOperator<FloatVector> f) {
         float[] out = new float[x.length];
-        for (int i = 0; i < x.length; i += VL) VectorMath.exp(FloatVector.fromArray(Microkernel.S, x, i)).intoArray(out, i);
+        for (int i = 0; i < x.length; i += VL) f.apply(FloatVector.fromArray(Microkernel.S, x, i)).intoArray(out, i);
         return out;
     }
 
@@ -43,12 +49,6 @@ class VectorMathTest {
         assertEquals(Float.POSITIVE_INFINITY, y[3]);
         assertEquals(Float.POSITIVE_INFINITY, y[4]);
         assertEquals((float) Math.E, y[5], 1e-6f);
-    }
-
-    private static float[] expNonPositive(float[] x) {
-        float[] out = new float[x.length];
-        for (int i = 0; i < x.length; i += VL) VectorMath.expNonPositive(FloatVector.fromArray(Microkernel.S, x, i)).intoArray(out, i);
-        return out;
     }
 
     @Test
