@@ -67,50 +67,85 @@ final class Conv2dCpu {
         final int chunks = span ? (int) (((long) n * pixels + NC - 1) / NC) : n * perImage;
         final int panelsO = w.panels();
         int oTasks = 1;
-        // too few chunks for the pool: split the output channels too (each such task packs its chunk's columns again)
+        // too few chunks for the pool: split the output channels too
         if (chunks < 2 * par.threads()) oTasks = Math.min(panelsO, (2 * par.threads() + chunks - 1) / chunks);
         final int ot = oTasks;
         final int panelsPerTask = (panelsO + ot - 1) / ot;
         final int khw = kh * kw;
+        final int blockFloats = NC * w.kc();  // one chunk's B block, at most
+        final long sharedFloats = (long) chunks * w.blocks() * blockFloats;
+        if (ot > 1 && sharedFloats <= SHARED_MAX) {
+            // Few chunks, so the tasks split the output channels too: pack each chunk's columns once, every reduction
+            // block, into one array the tasks share (each task packing its chunk again cost the small 8x8 and 16x16
+            // planes a third of their time), then the tiles.
+            final int blocks = w.blocks();
+            final Piece[][] piecesOf = new Piece[chunks][];
+            for (int chunk = 0; chunk < chunks; chunk++) piecesOf[chunk] = Piece.ofChunk(chunk, span, perImage, n, pixels, wo);
+            final float[] b = Scratch.get().columns((int) sharedFloats);
+            par.forEach(chunks * blocks, t -> packBlock(x, xBase, c, h, wd, up, kw, khw, stride, pad, direct, pixels,
+                    w, t % blocks, piecesOf[t / blocks], b, t * blockFloats));
+            par.forEach(chunks * ot, task -> {
+                int p0 = (task % ot) * panelsPerTask;
+                int p1 = Math.min(panelsO, p0 + panelsPerTask);
+                int chunk = task / ot;
+                for (int kb = 0; kb < blocks && p0 < p1; kb++) {
+                    tiles(w, kb, p0, p1, piecesOf[chunk], b, (chunk * blocks + kb) * blockFloats, o, pixels, bias, out);
+                }
+            });
+            return;
+        }
         par.forEach(chunks * ot, task -> {
             int p0 = (task % ot) * panelsPerTask;
             int p1 = Math.min(panelsO, p0 + panelsPerTask);
             if (p0 >= p1) return;
-            int chunk = task / ot;
-            long j0 = span ? (long) chunk * NC : (long) (chunk / perImage) * pixels + (long) (chunk % perImage) * NC;
-            long j1 = span ? Math.min((long) n * pixels, j0 + NC) : Math.min(j0 + NC, (chunk / perImage + 1L) * pixels);
-            Piece[] pieces = Piece.split(j0, j1, pixels, wo);
-            int colPanels = pieces[pieces.length - 1].q0 + pieces[pieces.length - 1].panels;
-            float[] b = Scratch.get().b(colPanels * NR * w.kc());
+            Piece[] pieces = Piece.ofChunk(task / ot, span, perImage, n, pixels, wo);
+            float[] b = Scratch.get().b(blockFloats);
             for (int kb = 0; kb < w.blocks(); kb++) {
-                int kc = w.kcOf(kb);
-                int k0 = kb * w.kc();
-                for (Piece pc : pieces) {
-                    if (direct) {
-                        packDirect(x, xBase + (long) pc.img * c * pixels + pc.j0, pixels, k0, kc, pc.cols, b, pc.q0);
-                    } else {
-                        packColumns(x, xBase + (long) pc.img * c * h * wd, h, wd, up, kw, khw, stride, pad, k0, kc, pc.runs, b, pc.q0);
-                    }
-                }
-                boolean acc = kb > 0;
-                for (int p = p0; p < p1; p++) {
-                    int ao = w.offset(kb, p);
-                    int mr = Math.min(MR, o - p * MR);
-                    // reduced weights: the panel widened to f32 once, for every column panel of the chunk
-                    float[] aw = w.format() == Packed.Format.F32 ? null : WeightKernels.widenA(w, kb, p, WeightKernels.panelBuffer());
-                    for (Piece pc : pieces) {
-                        long outBase = ((long) pc.img * o + (long) p * MR) * pixels + pc.j0;
-                        for (int q = 0; q < pc.panels; q++) {
-                            int bo = (pc.q0 + q) * kc * NR;
-                            long ci = outBase + (long) q * NR;
-                            int nr = Math.min(NR, pc.cols - q * NR);
-                            if (aw == null) Microkernel.tile(w.data(), ao, b, bo, kc, out, ci, pixels, mr, nr, acc, bias, p * MR, null, 0);
-                            else Microkernel.tile(aw, 0, 1, MR, b, bo, kc, out, ci, pixels, mr, nr, acc, bias, p * MR, null, 0);
-                        }
-                    }
-                }
+                packBlock(x, xBase, c, h, wd, up, kw, khw, stride, pad, direct, pixels, w, kb, pieces, b, 0);
+                tiles(w, kb, p0, p1, pieces, b, 0, o, pixels, bias, out);
             }
         });
+    }
+
+    /** Floats of the shared column array at most (16 MiB): the 8x8 and 16x16 planes of SD's UNets fit. */
+    private static final int SHARED_MAX = 4 << 20;
+
+    /** Reduction block kb of a chunk's columns (its pieces) into b from element {@code off}: [panel][kk][jj]. */
+    private static void packBlock(MemorySegment x, long xBase, int c, int h, int wd, int up, int kw, int khw, int stride,
+                                  int pad, boolean direct, int pixels, Packed w, int kb, Piece[] pieces, float[] b, int off) {
+        int kc = w.kcOf(kb);
+        int k0 = kb * w.kc();
+        for (Piece pc : pieces) {
+            if (direct) {
+                packDirect(x, xBase + (long) pc.img * c * pixels + pc.j0, pixels, k0, kc, pc.cols, b, off + pc.q0 * kc * NR);
+            } else {
+                packColumns(x, xBase + (long) pc.img * c * h * wd, h, wd, up, kw, khw, stride, pad, k0, kc, pc.runs, b,
+                        off + pc.q0 * kc * NR);
+            }
+        }
+    }
+
+    /** out (+)= the weight's panels [p0, p1) of reduction block kb times that block's columns, in b from {@code off}. */
+    private static void tiles(Packed w, int kb, int p0, int p1, Piece[] pieces, float[] b, int off, int o, int pixels,
+                              float[] bias, MemorySegment out) {
+        int kc = w.kcOf(kb);
+        boolean acc = kb > 0;
+        for (int p = p0; p < p1; p++) {
+            int ao = w.offset(kb, p);
+            int mr = Math.min(MR, o - p * MR);
+            // reduced weights: the panel widened to f32 once, for every column panel of the chunk
+            float[] aw = w.format() == Packed.Format.F32 ? null : WeightKernels.widenA(w, kb, p, WeightKernels.panelBuffer());
+            for (Piece pc : pieces) {
+                long outBase = ((long) pc.img * o + (long) p * MR) * pixels + pc.j0;
+                for (int q = 0; q < pc.panels; q++) {
+                    int bo = off + (pc.q0 + q) * kc * NR;
+                    long ci = outBase + (long) q * NR;
+                    int nr = Math.min(NR, pc.cols - q * NR);
+                    if (aw == null) Microkernel.tile(w.data(), ao, b, bo, kc, out, ci, pixels, mr, nr, acc, bias, p * MR, null, 0);
+                    else Microkernel.tile(aw, 0, 1, MR, b, bo, kc, out, ci, pixels, mr, nr, acc, bias, p * MR, null, 0);
+                }
+            }
+        }
     }
 
     /** The part of a column chunk inside one image: columns [j0, j0 + cols) of image img, from B panel q0 on. */
@@ -129,6 +164,13 @@ final class Conv2dCpu {
             this.q0 = q0;
             this.panels = (cols + NR - 1) / NR;
             this.runs = runs;
+        }
+
+        /** Column chunk {@code chunk}'s pieces: NC pixels, spanning images ({@code span}) or within one. */
+        static Piece[] ofChunk(int chunk, boolean span, int perImage, int n, int pixels, int wo) {
+            long j0 = span ? (long) chunk * NC : (long) (chunk / perImage) * pixels + (long) (chunk % perImage) * NC;
+            long j1 = span ? Math.min((long) n * pixels, j0 + NC) : Math.min(j0 + NC, (chunk / perImage + 1L) * pixels);
+            return split(j0, j1, pixels, wo);
         }
 
         static Piece[] split(long g0, long g1, int pixels, int wo) {
@@ -185,13 +227,12 @@ final class Conv2dCpu {
     /**
      * B block for reduction [k0, k0 + kc): b[q][kk][jj] = u[img, ch, oy*stride + ky - pad, ox*stride + kx - pad], zero
      * where that is outside the plane, u being x (h x wd planes) upsampled ×{@code up}; {@code imgBase} is the image's
-     * first element in {@code x}.
+     * first element in {@code x}; the first panel starts at element {@code bBase} of b.
      */
     private static void packColumns(MemorySegment x, long imgBase, int h, int wd, int up, int kw, int khw, int stride,
-                                    int pad, int k0, int kc, Runs runs, float[] b, int q0) {
+                                    int pad, int k0, int kc, Runs runs, float[] b, int bBase) {
         final int hu = h * up, wu = wd * up;
         final int panelStride = kc * NR;
-        final int bBase = q0 * panelStride;
         for (int kk = 0; kk < kc; kk++) {
             int kIdx = k0 + kk;
             int ch = kIdx / khw;
@@ -245,10 +286,12 @@ final class Conv2dCpu {
         }
     }
 
-    /** B block of a 1x1 convolution: b[q][kk][jj] = x[img, k0 + kk, j0 + jj], read straight from the input. */
-    private static void packDirect(MemorySegment x, long base, int pixels, int k0, int kc, int cols, float[] b, int q0) {
+    /**
+     * B block of a 1x1 convolution: b[q][kk][jj] = x[img, k0 + kk, j0 + jj], read straight from the input; the first
+     * panel starts at element {@code bBase} of b.
+     */
+    private static void packDirect(MemorySegment x, long base, int pixels, int k0, int kc, int cols, float[] b, int bBase) {
         final int panelStride = kc * NR;
-        final int bBase = q0 * panelStride;
         for (int kk = 0; kk < kc; kk++) {
             long src = base + (long) (k0 + kk) * pixels;
             for (int jj = 0; jj < cols; jj += NR) {

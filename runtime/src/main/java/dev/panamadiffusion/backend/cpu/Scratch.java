@@ -27,7 +27,7 @@ final class Scratch {
 
     private void drop() {
         seen = epoch;
-        a = b = c = row = padded = new float[0];
+        a = b = c = row = padded = columns = new float[0];
         s1 = s2 = u = MemorySegment.NULL;
     }
 
@@ -37,6 +37,7 @@ final class Scratch {
     private float[] c = new float[0];
     private float[] row = new float[0];
     private float[] padded = new float[0];
+    private float[] columns = new float[0];
 
     private MemorySegment s1 = MemorySegment.NULL;
     private MemorySegment s2 = MemorySegment.NULL;
@@ -58,6 +59,9 @@ final class Scratch {
     }
 
     private static final int KEEP_LIMIT = 4 << 20;
+
+    /** A convolution's packed columns shared by its tasks (filled and then read by the pool; at most 16 MiB). */
+    float[] columns(int n) { return columns.length >= n ? columns : (columns = new float[grow(n)]); }
 
     float[] row(int n) { return row.length >= n ? row : (row = new float[grow(n)]); }
 

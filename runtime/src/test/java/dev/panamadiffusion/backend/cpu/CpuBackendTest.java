@@ -145,6 +145,28 @@ class CpuBackendTest {
         assertClose(Reference.conv2d(x, n, c, h, w, wt, o, 3, 3, b, 1, 1), out, 1e-5);
     }
 
+    /**
+     * Planes too small to give every thread a chunk of pixels (a UNet's 8x8 and 16x16 levels): the tasks split the
+     * output channels, over columns packed once and shared (several reduction blocks, images spanned, a partial last
+     * channel panel, an upsampled input); with the shared columns past their 16 MiB limit, each task packs its own.
+     */
+    @ParameterizedTest
+    @CsvSource({"2,40,8,8,20,1,true,1e-5", "2,70,16,16,13,1,false,1e-5", "1,33,5,7,11,1,true,1e-5",
+            "2,40,4,4,20,2,true,1e-5", "2,2000,8,8,7,1,true,1e-4"}) // the last: sums of 18000 products, f32's own error
+    void conv2dOnFewPixels(int n, int c, int h, int w, int o, int up, boolean withBias, double tol) {
+        float[] x = rand(n * c * h * w), wt = rand(o * c * 9), b = withBias ? rand(o) : null;
+        Tensor xt = tensor(x, n, c, h, w), wtt = tensor(wt, o, c, 3, 3), bt = b == null ? null : tensor(b, o);
+        Tensor out = up == 1 ? CPU.conv2d(xt, wtt, bt, 1, 1) : CPU.upsampleNearest2xConv2d(xt, wtt, bt, 1);
+        float[] xu = x;
+        if (up == 2) {
+            xu = new float[n * c * 4 * h * w];
+            for (int i = 0; i < n * c; i++)
+                for (int y = 0; y < 2 * h; y++)
+                    for (int z = 0; z < 2 * w; z++) xu[(i * 2 * h + y) * 2 * w + z] = x[(i * h + y / 2) * w + z / 2];
+        }
+        assertClose(Reference.conv2d(xu, n, c, up * h, up * w, wt, o, 3, 3, b, 1, 1), out, tol);
+    }
+
     @Test
     void conv2dRejectsChannelMismatch() {
         assertThrows(IllegalArgumentException.class,
