@@ -72,28 +72,26 @@ final class Conv2dCpu {
         final int ot = oTasks;
         final int panelsPerTask = (panelsO + ot - 1) / ot;
         final int khw = kh * kw;
-        final int blockFloats = NC * w.kc();  // one chunk's B block, at most
-        final long sharedFloats = (long) chunks * w.blocks() * blockFloats;
-        if (ot > 1 && sharedFloats <= SHARED_MAX) {
+        if (ot > 1) {
             // Few chunks, so the tasks split the output channels too: pack each chunk's columns once, every reduction
-            // block, into one array the tasks share (each task packing its chunk again cost the small 8x8 and 16x16
-            // planes a third of their time), then the tiles.
-            final int blocks = w.blocks();
+            // block, into one array the tasks share (each task packing its chunk again cost the 8x8 planes of SD's
+            // UNet a sixth of their time), then the tiles.
             final Piece[][] piecesOf = new Piece[chunks][];
-            for (int chunk = 0; chunk < chunks; chunk++) piecesOf[chunk] = Piece.ofChunk(chunk, span, perImage, n, pixels, wo);
-            final float[] b = Scratch.get().columns((int) sharedFloats);
-            par.forEach(chunks * blocks, t -> packBlock(x, xBase, c, h, wd, up, kw, khw, stride, pad, direct, pixels,
-                    w, t % blocks, piecesOf[t / blocks], b, t * blockFloats));
-            par.forEach(chunks * ot, task -> {
-                int p0 = (task % ot) * panelsPerTask;
-                int p1 = Math.min(panelsO, p0 + panelsPerTask);
-                int chunk = task / ot;
-                for (int kb = 0; kb < blocks && p0 < p1; kb++) {
-                    tiles(w, kb, p0, p1, piecesOf[chunk], b, (chunk * blocks + kb) * blockFloats, o, pixels, bias, out);
-                }
-            });
-            return;
+            int colPanels = 0;
+            for (int chunk = 0; chunk < chunks; chunk++) {
+                piecesOf[chunk] = Piece.ofChunk(chunk, span, perImage, n, pixels, wo);
+                Piece last = piecesOf[chunk][piecesOf[chunk].length - 1];
+                colPanels = Math.max(colPanels, last.q0 + last.panels);
+            }
+            final int blocks = w.blocks();
+            final int blockFloats = colPanels * NR * w.kc(); // one chunk's B block, at most
+            if ((long) chunks * blocks * blockFloats <= SHARED_MAX) {
+                shared(par, x, xBase, c, h, wd, up, kw, khw, stride, pad, direct, pixels, w, o, bias, out, piecesOf, ot,
+                        panelsPerTask, blockFloats);
+                return;
+            }
         }
+        final int blockFloats = NC * w.kc(); // one chunk's B block, at most
         par.forEach(chunks * ot, task -> {
             int p0 = (task % ot) * panelsPerTask;
             int p1 = Math.min(panelsO, p0 + panelsPerTask);
@@ -107,8 +105,31 @@ final class Conv2dCpu {
         });
     }
 
-    /** Floats of the shared column array at most (16 MiB): the 8x8 and 16x16 planes of SD's UNets fit. */
-    private static final int SHARED_MAX = 4 << 20;
+    /** The chunks' columns packed once into one array (block kb of chunk i at (i * blocks + kb) * blockFloats), then the tiles. */
+    private static void shared(Parallel par, MemorySegment x, long xBase, int c, int h, int wd, int up, int kw, int khw,
+                               int stride, int pad, boolean direct, int pixels, Packed w, int o, float[] bias,
+                               MemorySegment out, Piece[][] piecesOf, int ot, int panelsPerTask, int blockFloats) {
+        final int chunks = piecesOf.length;
+        final int blocks = w.blocks();
+        final int panelsO = w.panels();
+        final float[] b = Scratch.get().columns(chunks * blocks * blockFloats);
+        par.forEach(chunks * blocks, t -> packBlock(x, xBase, c, h, wd, up, kw, khw, stride, pad, direct, pixels, w,
+                t % blocks, piecesOf[t / blocks], b, t * blockFloats));
+        par.forEach(chunks * ot, task -> {
+            int p0 = (task % ot) * panelsPerTask;
+            int p1 = Math.min(panelsO, p0 + panelsPerTask);
+            int chunk = task / ot;
+            for (int kb = 0; kb < blocks && p0 < p1; kb++) {
+                tiles(w, kb, p0, p1, piecesOf[chunk], b, (chunk * blocks + kb) * blockFloats, o, pixels, bias, out);
+            }
+        });
+    }
+
+    /**
+     * Floats of the shared column array at most (24 MiB): SD 1.5's 8x8 planes and its 16x16 ones up to 1280 input
+     * channels fit (2560 would take 47 MiB; there each of two tasks packs its own).
+     */
+    private static final int SHARED_MAX = 6 << 20;
 
     /** Reduction block kb of a chunk's columns (its pieces) into b from element {@code off}: [panel][kk][jj]. */
     private static void packBlock(MemorySegment x, long xBase, int c, int h, int wd, int up, int kw, int khw, int stride,
