@@ -72,10 +72,11 @@ final class Conv2dCpu {
         final int ot = oTasks;
         final int panelsPerTask = (panelsO + ot - 1) / ot;
         final int khw = kh * kw;
-        if (ot > 1) {
-            // Few chunks, so the tasks split the output channels too: pack each chunk's columns once, every reduction
-            // block, into one array the tasks share (each task packing its chunk again cost the 8x8 planes of SD's
-            // UNet a sixth of their time), then the tiles.
+        if (ot >= 4) {
+            // So few chunks that 4 or more tasks split each one's output channels: pack each chunk's columns once,
+            // every reduction block, into one array the tasks share (each task packing its chunk again cost the 8x8
+            // planes of SD's UNet a sixth of their time), then the tiles. With 2 or 3 tasks a chunk (the 16x16
+            // planes on 2 threads), packing each block just before its tiles, in cache, is faster (0.84-0.89x shared).
             final Piece[][] piecesOf = new Piece[chunks][];
             int colPanels = 0;
             for (int chunk = 0; chunk < chunks; chunk++) {
@@ -125,10 +126,7 @@ final class Conv2dCpu {
         });
     }
 
-    /**
-     * Floats of the shared column array at most (24 MiB): SD 1.5's 8x8 planes and its 16x16 ones up to 1280 input
-     * channels fit (2560 would take 47 MiB; there each of two tasks packs its own).
-     */
+    /** Floats of the shared column array at most (24 MiB): SD 1.5's 8x8 planes up to 2560 input channels take 12 MiB. */
     private static final int SHARED_MAX = 6 << 20;
 
     /** Reduction block kb of a chunk's columns (its pieces) into b from element {@code off}: [panel][kk][jj]. */

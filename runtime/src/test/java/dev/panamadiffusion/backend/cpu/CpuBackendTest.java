@@ -147,14 +147,15 @@ class CpuBackendTest {
 
     /**
      * Planes too small to give every thread a chunk of pixels (a UNet's 8x8 and 16x16 levels): the tasks split the
-     * output channels, over columns packed once and shared (several reduction blocks, images spanned, a partial last
-     * channel panel, an upsampled input); with the shared columns past their 16 MiB limit, each task packs its own.
+     * output channels; with 4 or more a chunk (here: 3 threads, 128 pixels, 4 or more channel panels), over columns
+     * packed once and shared (several reduction blocks, images spanned, a partial last channel panel, an upsampled
+     * input); past the shared columns' 24 MiB, or with fewer tasks a chunk, each task packs its own.
      */
     @ParameterizedTest
-    @CsvSource({"2,40,8,8,20,1,true,1e-5", "2,70,16,16,13,1,false,1e-5", "1,33,5,7,11,1,true,1e-5",
-            "2,40,4,4,20,2,true,1e-5", "2,2000,8,8,7,1,true,1e-4", "2,6000,8,8,7,1,false,2e-3"})
-    // the last two: sums of 18000 and 54000 products, outputs of ~45 and ~77 (f32's own error grows with them, the
-    // bound is per element); the last one's columns (211 reduction blocks) are past the shared limit
+    @CsvSource({"2,40,8,8,20,1,true,1e-5", "2,300,8,8,29,1,false,1e-4", "2,40,4,4,20,2,true,1e-5",
+            "2,70,16,16,13,1,false,1e-5", "1,33,5,7,11,1,true,1e-5", "2,5300,8,8,24,1,true,2e-3"})
+    // the second and last: sums of 2700 and 47700 products, outputs of ~17 and ~70 (f32's own error grows with them;
+    // the bound is per element); the last one's columns, of 187 reduction blocks, are past the shared limit
     void conv2dOnFewPixels(int n, int c, int h, int w, int o, int up, boolean withBias, double tol) {
         float[] x = rand(n * c * h * w), wt = rand(o * c * 9), b = withBias ? rand(o) : null;
         Tensor xt = tensor(x, n, c, h, w), wtt = tensor(wt, o, c, 3, 3), bt = b == null ? null : tensor(b, o);
