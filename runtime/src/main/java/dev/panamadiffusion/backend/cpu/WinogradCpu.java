@@ -42,9 +42,11 @@ final class WinogradCpu {
     }
 
     /**
-     * The fewest tiles (4x4 outputs, whole batch) worth transforming the filters for: each call transforms every filter
+     * The fewest tiles (4x4 outputs) of one image worth transforming the filters for: each call transforms every filter
      * (about 16 ns each on one core), which [2, 640, 32, 32] (128 tiles) and [1, 640, 32, 32] (64) repay (1.35x and
-     * 1.26x faster than direct) and [2, 1280, 16, 16] (32 tiles) does not (0.9x; bench/RESULTS.md).
+     * 1.26x faster than direct) and [2, 1280, 16, 16] (32 tiles) does not (0.9x; bench/RESULTS.md). Counted per image,
+     * not over the batch: Winograd and the direct convolution round differently, and an image must come out the same
+     * bits whether a server ran it alone or batched with other requests.
      */
     static final int MIN_TILES = 64;
     /** Positions of the 6x6 transform. */
@@ -55,7 +57,7 @@ final class WinogradCpu {
     /**
      * Whether a convolution of this shape takes the Winograd path: 3x3, stride 1, at least 64 input and output
      * channels, at least half the multiplications of the direct convolution saved (so not for outputs of a few
-     * pixels), and at least {@link #MIN_TILES} tiles in the batch: the transformed filter is 4x the size of the
+     * pixels), and at least {@link #MIN_TILES} tiles an image: the transformed filter is 4x the size of the
      * weight and is made and read once per call, so with fewer tiles the GEMMs wait for memory ([2, 1280, 8, 8]
      * measured 1.5x slower than direct). On by default; system property {@code pd.cpu.winograd}: {@code false} turns
      * it off, {@code always} takes it for every 3x3 stride-1 convolution (to test models through it).
@@ -70,7 +72,7 @@ final class WinogradCpu {
         long planes = (long) (4 * ((ho + 3) / 4) + 2) * (4 * ((wo + 3) / 4) + 2);
         if ((long) n * c * planes >= Integer.MAX_VALUE - 64) return false;
         if (mode.equals("always")) return true;
-        return c >= 64 && o >= 64 && 2 * XI * tiles <= 9L * ho * wo && n * tiles >= MIN_TILES;
+        return c >= 64 && o >= 64 && 2 * XI * tiles <= 9L * ho * wo && tiles >= MIN_TILES;
     }
 
     /**

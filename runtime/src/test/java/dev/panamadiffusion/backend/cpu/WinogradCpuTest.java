@@ -182,7 +182,12 @@ class WinogradCpuTest {
             System.setProperty("pd.cpu.winograd", "true");
             assertTrue(WinogradCpu.applies(2, 320, 64, 64, 320, 3, 3, 1, 1));
             assertTrue(WinogradCpu.applies(1, 640, 32, 32, 640, 3, 3, 1, 1), "64 tiles");
-            assertFalse(WinogradCpu.applies(2, 1280, 16, 16, 1280, 3, 3, 1, 1), "32 tiles: the filters' transform costs more");
+            assertFalse(WinogradCpu.applies(2, 1280, 16, 16, 1280, 3, 3, 1, 1), "16 tiles an image: the filters' transform costs more");
+            // counted per image: the same image takes the same path (and comes out the same bits) alone or in a batch
+            for (int n : new int[] {1, 2, 4, 8, 16}) {
+                assertFalse(WinogradCpu.applies(n, 1280, 16, 16, 1280, 3, 3, 1, 1), "batch " + n + " at 16x16");
+                assertTrue(WinogradCpu.applies(n, 640, 32, 32, 640, 3, 3, 1, 1), "batch " + n + " at 32x32");
+            }
             assertTrue(WinogradCpu.applies(1, 512, 64, 64, 512, 3, 3, 1, 1), "VAE");
             assertFalse(WinogradCpu.applies(2, 1280, 8, 8, 1280, 3, 3, 1, 1), "8 tiles");
             assertFalse(WinogradCpu.applies(2, 320, 64, 64, 320, 3, 3, 2, 1), "stride 2");
@@ -203,7 +208,7 @@ class WinogradCpuTest {
 
     @Test
     void backendDispatchesAndSharesTheDirectConvolutionsPackedWeight() {
-        int n = 2, c = 64, h = 33, w = 17, o = 66; // 2 x 9 x 5 = 90 tiles
+        int n = 2, c = 64, h = 33, w = 33, o = 66; // 9 x 9 = 81 tiles an image
         float[] x = uniform(n * c * h * w), wt = uniform(o * c * 9), b = uniform(o);
         String mode = System.getProperty("pd.cpu.winograd");
         System.setProperty("pd.cpu.winograd", "true");
