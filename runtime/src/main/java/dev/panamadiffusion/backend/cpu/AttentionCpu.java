@@ -231,7 +231,7 @@ final class AttentionCpu {
             if (causal) {
                 for (int r = 0; r < rows; r++) {
                     int o = r * NR + h;
-                    FloatVector p = VectorMath.exp(FloatVector.fromMemorySegment(S, st, o * 4L, NO).sub(mv))
+                    FloatVector p = VectorMath.expNonPositive(FloatVector.fromMemorySegment(S, st, o * 4L, NO).sub(mv))
                             .blend(0f, masked(t + r));
                     p.intoArray(pt, o);
                     sum = sum.add(p);
@@ -239,7 +239,7 @@ final class AttentionCpu {
             } else {
                 for (int r = 0; r < rows; r++) {
                     int o = r * NR + h;
-                    FloatVector p = VectorMath.exp(FloatVector.fromMemorySegment(S, st, o * 4L, NO).sub(mv));
+                    FloatVector p = VectorMath.expNonPositive(FloatVector.fromMemorySegment(S, st, o * 4L, NO).sub(mv));
                     p.intoArray(pt, o);
                     sum = sum.add(p);
                 }

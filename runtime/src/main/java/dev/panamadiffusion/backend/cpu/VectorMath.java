@@ -48,6 +48,31 @@ final class VectorMath {
         return result.blend(0f, under).blend(Float.POSITIVE_INFINITY, over);
     }
 
+    /**
+     * e^x for x ≤ 0 (softmax's shifted scores), cheaper than {@link #exp}: x·log2 e = n + f with n = rint, f in
+     * [-1/2, 1/2] taken with one fma (so the only error is log2 e's rounding, 2e-8·|x| absolute in f), 2^f by its
+     * degree-6 Taylor polynomial (|relative error| < 2e-7), 2^n in the exponent bits. Below -87.3 (n < -126) the
+     * result is 2^-126·2^f (under 1.2e-38) rather than 0: callers that need exact zeros (masks) blend them in.
+     */
+    static FloatVector expNonPositive(FloatVector x) {
+        FloatVector v = x.blend(LO_SOFTMAX, x.compare(VectorOperators.LT, LO_SOFTMAX));
+        FloatVector nr = v.mul(LOG2E).add(ROUND);                 // ROUND + n
+        FloatVector f = v.fma(FloatVector.broadcast(S, LOG2E), nr.sub(ROUND).neg()); // x·log2 e - n
+        FloatVector p = FloatVector.broadcast(S, P6);
+        p = p.fma(f, FloatVector.broadcast(S, P5));
+        p = p.fma(f, FloatVector.broadcast(S, P4));
+        p = p.fma(f, FloatVector.broadcast(S, P3));
+        p = p.fma(f, FloatVector.broadcast(S, P2));
+        p = p.fma(f, FloatVector.broadcast(S, P1));
+        p = p.fma(f, FloatVector.broadcast(S, 1f));
+        IntVector bits = nr.reinterpretAsInts().add(127 - Float.floatToRawIntBits(ROUND)).lanewise(VectorOperators.LSHL, 23);
+        return p.mul(bits.reinterpretAsFloats());
+    }
+
+    private static final float LO_SOFTMAX = -87.33654f; // -126 ln 2
+    private static final float P1 = 0.6931471806f, P2 = 0.2402265070f, P3 = 0.05550410866f, P4 = 0.009618129108f,
+            P5 = 0.001333355815f, P6 = 1.540353040e-4f;
+
     /** a[from, to) = e^a[from, to), {@code to - from} a multiple of the vector length. */
     static void expInPlace(float[] a, int from, int to) {
         for (int i = from; i < to; i += S.length()) exp(FloatVector.fromArray(S, a, i)).intoArray(a, i);
