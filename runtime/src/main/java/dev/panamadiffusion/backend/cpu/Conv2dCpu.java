@@ -71,57 +71,55 @@ final class Conv2dCpu {
         if (chunks < 2 * par.threads()) oTasks = Math.min(panelsO, (2 * par.threads() + chunks - 1) / chunks);
         final int ot = oTasks;
         final int panelsPerTask = (panelsO + ot - 1) / ot;
-        final int khw = kh * kw;
+        final Columns cols = new Columns(x, xBase, c, h, wd, up, kw, kh * kw, stride, pad, direct, pixels);
+        Piece[][] piecesOf = null;
         if (ot >= 4) {
             // So few chunks that 4 or more tasks split each one's output channels: pack each chunk's columns once,
             // every reduction block, into one array the tasks share (each task packing its chunk again cost the 8x8
             // planes of SD's UNet a sixth of their time), then the tiles. With 2 or 3 tasks a chunk (the 16x16
             // planes on 2 threads), packing each block just before its tiles, in cache, is faster (0.84-0.89x shared).
-            final Piece[][] piecesOf = new Piece[chunks][];
+            piecesOf = new Piece[chunks][];
             int colPanels = 0;
             for (int chunk = 0; chunk < chunks; chunk++) {
                 piecesOf[chunk] = Piece.ofChunk(chunk, span, perImage, n, pixels, wo);
                 Piece last = piecesOf[chunk][piecesOf[chunk].length - 1];
                 colPanels = Math.max(colPanels, last.q0 + last.panels);
             }
-            final int blocks = w.blocks();
             final int blockFloats = colPanels * NR * w.kc(); // one chunk's B block, at most
-            if ((long) chunks * blocks * blockFloats <= SHARED_MAX) {
-                shared(par, x, xBase, c, h, wd, up, kw, khw, stride, pad, direct, pixels, w, o, bias, out, piecesOf, ot,
-                        panelsPerTask, blockFloats);
+            if ((long) chunks * w.blocks() * blockFloats <= SHARED_MAX) {
+                shared(par, cols, w, o, bias, out, piecesOf, ot, panelsPerTask, blockFloats);
                 return;
             }
         }
+        final Piece[][] known = piecesOf; // past the shared array's limit: the pieces made above, else per task
         final int blockFloats = NC * w.kc(); // one chunk's B block, at most
         par.forEach(chunks * ot, task -> {
             int p0 = (task % ot) * panelsPerTask;
             int p1 = Math.min(panelsO, p0 + panelsPerTask);
             if (p0 >= p1) return;
-            Piece[] pieces = Piece.ofChunk(task / ot, span, perImage, n, pixels, wo);
+            Piece[] pieces = known != null ? known[task / ot] : Piece.ofChunk(task / ot, span, perImage, n, pixels, wo);
             float[] b = Scratch.get().b(blockFloats);
             for (int kb = 0; kb < w.blocks(); kb++) {
-                packBlock(x, xBase, c, h, wd, up, kw, khw, stride, pad, direct, pixels, w, kb, pieces, b, 0);
+                cols.pack(w, kb, pieces, b, 0);
                 tiles(w, kb, p0, p1, pieces, b, 0, o, pixels, bias, out);
             }
         });
     }
 
     /** The chunks' columns packed once into one array (block kb of chunk i at (i * blocks + kb) * blockFloats), then the tiles. */
-    private static void shared(Parallel par, MemorySegment x, long xBase, int c, int h, int wd, int up, int kw, int khw,
-                               int stride, int pad, boolean direct, int pixels, Packed w, int o, float[] bias,
-                               MemorySegment out, Piece[][] piecesOf, int ot, int panelsPerTask, int blockFloats) {
+    private static void shared(Parallel par, Columns cols, Packed w, int o, float[] bias, MemorySegment out,
+                               Piece[][] piecesOf, int ot, int panelsPerTask, int blockFloats) {
         final int chunks = piecesOf.length;
         final int blocks = w.blocks();
         final int panelsO = w.panels();
         final float[] b = Scratch.get().columns(chunks * blocks * blockFloats);
-        par.forEach(chunks * blocks, t -> packBlock(x, xBase, c, h, wd, up, kw, khw, stride, pad, direct, pixels, w,
-                t % blocks, piecesOf[t / blocks], b, t * blockFloats));
+        par.forEach(chunks * blocks, t -> cols.pack(w, t % blocks, piecesOf[t / blocks], b, t * blockFloats));
         par.forEach(chunks * ot, task -> {
             int p0 = (task % ot) * panelsPerTask;
             int p1 = Math.min(panelsO, p0 + panelsPerTask);
             int chunk = task / ot;
             for (int kb = 0; kb < blocks && p0 < p1; kb++) {
-                tiles(w, kb, p0, p1, piecesOf[chunk], b, (chunk * blocks + kb) * blockFloats, o, pixels, bias, out);
+                tiles(w, kb, p0, p1, piecesOf[chunk], b, (chunk * blocks + kb) * blockFloats, o, cols.pixels, bias, out);
             }
         });
     }
@@ -129,17 +127,24 @@ final class Conv2dCpu {
     /** Floats of the shared column array at most (24 MiB): SD 1.5's 8x8 planes up to 2560 input channels take 12 MiB. */
     private static final int SHARED_MAX = 6 << 20;
 
-    /** Reduction block kb of a chunk's columns (its pieces) into b from element {@code off}: [panel][kk][jj]. */
-    private static void packBlock(MemorySegment x, long xBase, int c, int h, int wd, int up, int kw, int khw, int stride,
-                                  int pad, boolean direct, int pixels, Packed w, int kb, Piece[] pieces, float[] b, int off) {
-        int kc = w.kcOf(kb);
-        int k0 = kb * w.kc();
-        for (Piece pc : pieces) {
-            if (direct) {
-                packDirect(x, xBase + (long) pc.img * c * pixels + pc.j0, pixels, k0, kc, pc.cols, b, off + pc.q0 * kc * NR);
-            } else {
-                packColumns(x, xBase + (long) pc.img * c * h * wd, h, wd, up, kw, khw, stride, pad, k0, kc, pc.runs, b,
-                        off + pc.q0 * kc * NR);
+    /**
+     * The column matrix of a convolution's input, packed a reduction block at a time: x [N, C, H, W] from element
+     * {@code xBase}, read upsampled ×{@code up}, under a kw-wide window of {@code khw} taps at {@code stride} and
+     * {@code pad}; {@code direct} for a 1x1 window read straight from the input; {@code pixels} output pixels an image.
+     */
+    private record Columns(MemorySegment x, long xBase, int c, int h, int wd, int up, int kw, int khw, int stride,
+                           int pad, boolean direct, int pixels) {
+        /** Reduction block kb of a chunk's columns (its pieces) into b from element {@code off}: [panel][kk][jj]. */
+        void pack(Packed w, int kb, Piece[] pieces, float[] b, int off) {
+            int kc = w.kcOf(kb);
+            int k0 = kb * w.kc();
+            for (Piece pc : pieces) {
+                if (direct) {
+                    packDirect(x, xBase + (long) pc.img * c * pixels + pc.j0, pixels, k0, kc, pc.cols, b, off + pc.q0 * kc * NR);
+                } else {
+                    packColumns(x, xBase + (long) pc.img * c * h * wd, h, wd, up, kw, khw, stride, pad, k0, kc, pc.runs, b,
+                            off + pc.q0 * kc * NR);
+                }
             }
         }
     }

@@ -86,6 +86,26 @@ class VectorMathTest {
     }
 
     @Test
+    void maxIsTheLanewiseMaxAndKeepsTheFirstWhereTheSecondIsNaN() {
+        float[] a = new float[VL], b = new float[VL];
+        for (int i = 0; i < VL; i++) {
+            a[i] = (float) Math.sin(i) * 100;
+            b[i] = (float) Math.cos(i) * 100;
+        }
+        a[0] = Float.NEGATIVE_INFINITY;
+        b[1] = Float.NEGATIVE_INFINITY;
+        b[2] = Float.NaN;
+        a[3] = 7f;
+        b[3] = 7f;
+        float[] m = new float[VL];
+        VectorMath.max(FloatVector.fromArray(Microkernel.S, a, 0), FloatVector.fromArray(Microkernel.S, b, 0)).intoArray(m, 0);
+        for (int i = 0; i < VL; i++) {
+            float want = i == 2 ? a[2] : Math.max(a[i], b[i]);
+            assertEquals(want, m[i], "lane " + i);
+        }
+    }
+
+    @Test
     void sumAddsInLaneOrder() {
         float[] v = new float[VL];
         for (int i = 0; i < VL; i++) v[i] = (i % 2 == 0 ? 1e8f : 1f);
