@@ -2,15 +2,15 @@ package dev.panamadiffusion.backend.cpu;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 
 import static dev.panamadiffusion.backend.cpu.Microkernel.MR;
 import static dev.panamadiffusion.backend.cpu.Microkernel.NR;
 
 /**
  * Blocked SGEMM for {@code linear}: C[M, N] = X[M, K] · W^T (+ bias[N]), with W packed once into NR-wide B panels
- * (see {@link WeightCache}); X is copied a block of {@link #MC} rows at a time into the A operand. Tasks are ranges
- * of row blocks times ranges of column panels, shaped so that the larger operand is read as few times as possible.
+ * (see {@link WeightCache}); X's rows are the A operand where they lie (copying a block of rows per task cost up to
+ * half the time of the small products, where many tasks copy the same rows). Tasks are ranges of blocks of
+ * {@link #MC} rows times ranges of column panels, shaped so that the larger operand is read as few times as possible.
  */
 final class Sgemm {
     private Sgemm() {}
@@ -60,15 +60,12 @@ final class Sgemm {
             for (int rb = rb0; rb < rb1 && q0 < q1; rb++) {
                 int m0 = rb * MC;
                 int rows = Math.min(MC, m - m0);
-                // the block's rows of x, row-major, as the A operand (rows padded to whole panels)
-                float[] a = Scratch.get().a(Packed.pad(rows, MR) * k);
-                MemorySegment.copy(x, ValueLayout.JAVA_FLOAT_UNALIGNED, (xBase + (long) m0 * k) * 4, a, 0, rows * k);
                 // column panels in groups, each finished over all of K before the next: its C block stays in L2
                 for (int g0 = q0; g0 < q1; g0 += QC) {
                     int g1 = Math.min(q1, g0 + QC);
                     for (int kb = 0; kb < w.blocks(); kb++) {
                         int kc = w.kcOf(kb);
-                        int k0 = kb * w.kc();
+                        long k0 = xBase + (long) m0 * k + (long) kb * w.kc(); // the block's first row, at this reduction block
                         boolean acc = kb > 0;
                         for (int q = g0; q < g1; q++) {
                             int nr = Math.min(NR, n - q * NR);
@@ -77,12 +74,10 @@ final class Sgemm {
                             float[] bw = w.format() == Packed.Format.F32 ? null : WeightKernels.widenB(w, kb, q, WeightKernels.panelBufferB());
                             for (int p = 0; p * MR < rows; p++) {
                                 int mr = Math.min(MR, rows - p * MR);
+                                long ao = k0 + (long) p * MR * k;
                                 long ci = (long) (m0 + p * MR) * n + q * NR;
-                                if (bw == null) {
-                                    Microkernel.tile(a, p * MR * k + k0, k, 1, w.data(), bo, kc, out, ci, n, mr, nr, acc, null, 0, bias, q * NR);
-                                } else {
-                                    Microkernel.tile(a, p * MR * k + k0, k, 1, bw, 0, kc, out, ci, n, mr, nr, acc, null, 0, bias, q * NR);
-                                }
+                                if (bw == null) Microkernel.tile(x, ao, k, w.data(), bo, kc, out, ci, n, mr, nr, acc, bias, q * NR);
+                                else Microkernel.tile(x, ao, k, bw, 0, kc, out, ci, n, mr, nr, acc, bias, q * NR);
                             }
                         }
                     }
