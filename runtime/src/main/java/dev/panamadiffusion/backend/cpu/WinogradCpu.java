@@ -13,7 +13,8 @@ import static dev.panamadiffusion.backend.cpu.Microkernel.S;
 import static dev.panamadiffusion.backend.cpu.Microkernel.VL;
 
 /**
- * 3x3 stride-1 convolution by Winograd's minimal filtering F(4x4, 3x3) (Lavin and Gray 2015, points 0, ±1, ±2, ∞):
+ * 3x3 stride-1 convolution by Winograd's minimal filtering F(4x4, 3x3) (Lavin and Gray 2015, points 0, ±1, ±2, ∞), or
+ * F(2x2, 3x3) ({@link Winograd23}, the same driver with 16 positions) on planes with too few 4x4 tiles:
  * every 4x4 block of outputs ("tile") comes from the 6x6 input patch d under it as Y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A,
  * 36 multiplications per tile and channel pair instead of 144. Summed over input channels, the element-wise products
  * become 36 independent GEMMs, one per position ξ of the 6x6 transform: M[ξ][O × tiles] = U[ξ][O × C] · V[ξ][C × tiles],
@@ -42,9 +43,10 @@ final class WinogradCpu {
     }
 
     /**
-     * The fewest tiles (4x4 outputs) of one image worth transforming the filters for: each call transforms every filter
-     * (about 16 ns each on one core), which [2, 640, 32, 32] (128 tiles) and [1, 640, 32, 32] (64) repay (1.35x and
-     * 1.26x faster than direct) and [2, 1280, 16, 16] (32 tiles) does not (0.9x; bench/RESULTS.md). Counted per image,
+     * The fewest tiles of one image worth transforming the filters for: each call transforms every filter (about 16 ns
+     * each on one core for F(4x4, 3x3)), which [2, 640, 32, 32] (128 tiles) and [1, 640, 32, 32] (64) repay (1.35x and
+     * 1.26x faster than direct) and [2, 1280, 16, 16] (32 tiles of 4x4) does not (0.9x; bench/RESULTS.md), where its
+     * 64 tiles an image of 2x2 outputs take F(2x2, 3x3) instead. Counted per image,
      * not over the batch: Winograd and the direct convolution round differently, and an image must come out the same
      * bits whether a server ran it alone or batched with other requests.
      */
@@ -57,10 +59,11 @@ final class WinogradCpu {
     /**
      * Whether a convolution of this shape takes the Winograd path: 3x3, stride 1, at least 64 input and output
      * channels, at least half the multiplications of the direct convolution saved (so not for outputs of a few
-     * pixels), and at least {@link #MIN_TILES} tiles an image: the transformed filter is 4x the size of the
-     * weight and is made and read once per call, so with fewer tiles the GEMMs wait for memory ([2, 1280, 8, 8]
-     * measured 1.5x slower than direct). On by default; system property {@code pd.cpu.winograd}: {@code false} turns
-     * it off, {@code always} takes it for every 3x3 stride-1 convolution (to test models through it).
+     * pixels), and at least {@link #MIN_TILES} tiles an image ({@link #tileSize}: of 4x4 outputs, else of 2x2): the
+     * transformed filters (4x the weight for F(4x4, 3x3), 16/9 for F(2x2, 3x3)) are made and read once per call, so
+     * with fewer tiles the GEMMs wait for memory ([2, 1280, 8, 8] measured 1.5x slower than direct). On by default;
+     * system property {@code pd.cpu.winograd}: {@code false} turns it off, {@code always} takes it for every 3x3
+     * stride-1 convolution (to test models through it); {@code pd.cpu.winograd23=false} keeps F(2x2, 3x3) off.
      */
     static boolean applies(int n, int c, int h, int w, int o, int kh, int kw, int stride, int pad) {
         if (kh != 3 || kw != 3 || stride != 1) return false;
@@ -68,11 +71,23 @@ final class WinogradCpu {
         if (mode.equals("false")) return false;
         int ho = h + 2 * pad - 2, wo = w + 2 * pad - 2;
         if (ho < 1 || wo < 1 || c < 1) return false;
-        long tiles = (long) ((ho + 3) / 4) * ((wo + 3) / 4);
-        long planes = (long) (4 * ((ho + 3) / 4) + 2) * (4 * ((wo + 3) / 4) + 2);
+        int m = tileSize(h, w, pad);
+        long tiles = (long) ((ho + m - 1) / m) * ((wo + m - 1) / m);
+        long planes = (long) (m * ((ho + m - 1) / m) + 2) * (m * ((wo + m - 1) / m) + 2);
         if ((long) n * c * planes >= Integer.MAX_VALUE - 64) return false;
         if (mode.equals("always")) return true;
-        return c >= 64 && o >= 64 && 2 * XI * tiles <= 9L * ho * wo && tiles >= MIN_TILES;
+        if (m == 2 && !Boolean.parseBoolean(System.getProperty("pd.cpu.winograd23", "true"))) return false;
+        return c >= 64 && o >= 64 && 2L * (m + 2) * (m + 2) * tiles <= 9L * ho * wo && tiles >= MIN_TILES;
+    }
+
+    /**
+     * The tile size for an input of h x w padded by {@code pad}: 4 (F(4x4, 3x3)) where an image has at least
+     * {@link #MIN_TILES} tiles of 4x4 outputs, else 2 (F(2x2, 3x3): SD 1.5's 16x16 level at 512x512). Per image, as
+     * MIN_TILES.
+     */
+    static int tileSize(int h, int w, int pad) {
+        int ho = h + 2 * pad - 2, wo = w + 2 * pad - 2;
+        return (long) ((ho + 3) / 4) * ((wo + 3) / 4) >= MIN_TILES ? 4 : 2;
     }
 
     /**
@@ -111,40 +126,53 @@ final class WinogradCpu {
     /** As above with the scratch budgets given (tests take small ones to run many groups and chunks). */
     static void conv(Parallel par, MemorySegment x, long xBase, int n, int c, int h, int wd, int up, Packed w, int o, int pad,
                      float[] bias, MemorySegment out, int vFloats, long uFloats) {
+        conv(par, x, xBase, n, c, h, wd, up, w, o, pad, bias, out, vFloats, uFloats, tileSize(h, wd, pad));
+    }
+
+    /** As above with the tile size given: 4 for F(4x4, 3x3), 2 for F(2x2, 3x3). */
+    static void conv(Parallel par, MemorySegment x, long xBase, int n, int c, int h, int wd, int up, Packed w, int o, int pad,
+                     float[] bias, MemorySegment out, int vFloats, long uFloats, int tile) {
+        if (tile != 2 && tile != 4) throw new IllegalArgumentException("Winograd tiles of " + tile + "x" + tile);
         if (up < 1 || h % up != 0 || wd % up != 0) throw new IllegalArgumentException("upsampling " + up + " of " + h + "x" + wd);
         if (w.format() != Packed.Format.F32 || w.width() != MR || w.n() != o || w.k() != 9 * c) {
             throw new IllegalArgumentException("Winograd wants the f32 packed weight of [" + o + ", " + c + ", 3, 3], got "
                     + w.format() + " " + w.n() + " x " + w.k() + " of width " + w.width());
         }
-        final Shape s = new Shape(n, c, h, wd, o, pad, blockTiles());
+        final Shape s = new Shape(n, c, h, wd, o, pad, blockTiles(), tile);
+        final int xi = s.xi;
         final int tb = s.tb;
         final int threads = par.threads();
         final float[] xp = padded(par, x, xBase, s, up);
         final int blocks = (int) ((s.tiles + tb - 1) / tb);
-        final int vSize = XI * c * tb; // one block's V: [36][C blocks][tb / NR panels][kc][NR]
+        final int vSize = xi * c * tb; // one block's V: [xi][C blocks][tb / NR panels][kc][NR]
         final int groups = (int) Math.max(1, Math.min(blocks, ((long) blocks * vSize + vFloats - 1) / vFloats));
         final int perGroup = (blocks + groups - 1) / groups; // tile blocks per group, evened out
         final float[] v = Scratch.get().c(Math.multiplyExact(perGroup, vSize));
         final int kc = Packed.blockK(c); // U's reduction blocks, and so V's
         final int panelsO = Packed.pad(o, MR) / MR;
-        int chunk = (int) Math.max(1, Math.min(panelsO, uFloats / ((long) XI * MR * c))); // A panels per chunk
+        int chunk = (int) Math.max(1, Math.min(panelsO, uFloats / ((long) xi * MR * c))); // A panels per chunk
         if (chunk > threads && chunk < panelsO) chunk = chunk / threads * threads; // whole rounds of tasks
         final int chunkPanels = chunk;
-        final MemorySegment uSeg = Scratch.get().winogradU((long) XI * chunkPanels * MR * c);
+        final MemorySegment uSeg = Scratch.get().winogradU((long) xi * chunkPanels * MR * c);
         for (int b0 = 0; b0 < blocks; b0 += perGroup) {
             final int first = b0, nb = Math.min(perGroup, blocks - b0);
             int cSplit = Math.max(1, Math.min(c / 16, (2 * threads + nb - 1) / nb));
             int cPer = (c + cSplit - 1) / cSplit;
             par.forEach(nb * cSplit, task -> {
                 int bl = task / cSplit, c0 = (task % cSplit) * cPer;
-                if (c0 < c) inputTransform(xp, s, first + bl, c0, Math.min(c, c0 + cPer), kc, v, bl * vSize);
+                if (c0 >= c) return;
+                if (tile == 2) Winograd23.inputTransform(xp, s, first + bl, c0, Math.min(c, c0 + cPer), kc, v, bl * vSize);
+                else inputTransform(xp, s, first + bl, c0, Math.min(c, c0 + cPer), kc, v, bl * vSize);
             });
             for (int q0 = 0; q0 < panelsO; q0 += chunkPanels) {
                 final int np = Math.min(chunkPanels, panelsO - q0);
                 final int ocA = q0 * MR, ocB = Math.min(o, (q0 + np) * MR);
-                final Packed u = new Packed(uSeg, XI * np * MR, XI * np * MR, c, kc, MR);
+                final Packed u = new Packed(uSeg, xi * np * MR, xi * np * MR, c, kc, MR);
                 final int wq = q0;
-                par.forEach(np, p -> transformPanel(w, wq + p, c, u, p, np));
+                par.forEach(np, p -> {
+                    if (tile == 2) Winograd23.transformPanel(w, wq + p, c, u, p, np);
+                    else transformPanel(w, wq + p, c, u, p, np);
+                });
                 int ot = nb >= 4 * threads ? 1 : Math.min(np, (4 * threads + nb - 1) / nb);
                 final int per = (np + ot - 1) / ot;
                 final int tasksO = (np + per - 1) / per;
@@ -153,9 +181,10 @@ final class WinogradCpu {
                     int bl = task / tasksO, blk = first + bl;
                     int t = (int) Math.min(tb, s.tiles - (long) blk * tb);
                     int rows = (p1 - p0) * MR;
-                    MemorySegment m = Scratch.get().seg1((long) XI * rows * tb + VL); // [36, rows, tb]
-                    gemms(u, ocB - ocA, v, bl * vSize, c, tb, t, p0, p1, m);
-                    outputTransform(m, rows, s, blk, t, ocA + p0 * MR, Math.min(ocB, ocA + p1 * MR), bias, out);
+                    MemorySegment m = Scratch.get().seg1((long) xi * rows * tb + VL); // [xi, rows, tb]
+                    gemms(u, ocB - ocA, v, bl * vSize, c, tb, t, p0, p1, m, xi);
+                    if (tile == 2) Winograd23.outputTransform(m, rows, s, blk, t, ocA + p0 * MR, Math.min(ocB, ocA + p1 * MR), bias, out);
+                    else outputTransform(m, rows, s, blk, t, ocA + p0 * MR, Math.min(ocB, ocA + p1 * MR), bias, out);
                 });
             }
         }
@@ -215,7 +244,7 @@ final class WinogradCpu {
      * ignored, or masked off. A second species in the process (8 lanes would do) made the other kernels' vector code
      * 2.5x slower: their JDK call sites saw two vector classes).
      */
-    private static final jdk.incubator.vector.VectorMask<Float> ROWS = S.indexInRange(0, MR);
+    static final jdk.incubator.vector.VectorMask<Float> ROWS = S.indexInRange(0, MR);
 
     /**
      * dst[at + i·step ...] = (G (a, b, c)ᵀ)_i, i < 6, for VL lanes (those past MR land on the next input channel's
@@ -231,12 +260,19 @@ final class WinogradCpu {
         c.intoArray(dst, at + 5 * step);
     }
 
-    /** The convolution's geometry: tiles of 4x4 outputs over padded planes of (4·tilesH + 2) x (4·tilesW + 2). */
+    /**
+     * The convolution's geometry: tiles of m x m outputs (4: F(4x4, 3x3); 2: F(2x2, 3x3)) over padded planes of
+     * (m·tilesH + 2) x (m·tilesW + 2), {@code xi} positions of the (m + 2) x (m + 2) transform.
+     */
     static final class Shape {
-        final int n, c, h, w, o, pad, ho, wo, tilesH, tilesW, hp, wp, plane, tb;
+        final int n, c, h, w, o, pad, ho, wo, m, xi, tilesH, tilesW, hp, wp, plane, tb;
         final long tiles;
 
-        Shape(int n, int c, int h, int w, int o, int pad, int tb) {
+        Shape(int n, int c, int h, int w, int o, int pad, int tb) { this(n, c, h, w, o, pad, tb, 4); }
+
+        Shape(int n, int c, int h, int w, int o, int pad, int tb, int m) {
+            this.m = m;
+            this.xi = (m + 2) * (m + 2);
             this.tb = tb;
             this.n = n;
             this.c = c;
@@ -246,10 +282,10 @@ final class WinogradCpu {
             this.pad = pad;
             this.ho = h + 2 * pad - 2;
             this.wo = w + 2 * pad - 2;
-            this.tilesH = (ho + 3) / 4;
-            this.tilesW = (wo + 3) / 4;
-            this.hp = 4 * tilesH + 2;
-            this.wp = 4 * tilesW + 2;
+            this.tilesH = (ho + m - 1) / m;
+            this.tilesW = (wo + m - 1) / m;
+            this.hp = m * tilesH + 2;
+            this.wp = m * tilesW + 2;
             this.plane = hp * wp;
             this.tiles = (long) n * tilesH * tilesW;
         }
@@ -356,11 +392,11 @@ final class WinogradCpu {
     }
 
     /** M[ξ][r][j] = Σ_c U[ξ][p0·MR + r][c] · V[ξ][c][j] for the task's A panels [p0, p1) and its t tiles. */
-    static void gemms(Packed u, int o, float[] v, int vo, int c, int tb, int t, int p0, int p1, MemorySegment m) {
+    static void gemms(Packed u, int o, float[] v, int vo, int c, int tb, int t, int p0, int p1, MemorySegment m, int positions) {
         final int panelsXi = Packed.pad(o, MR) / MR;
         final int rows = (p1 - p0) * MR;
         final int bPanels = (t + NR - 1) / NR;
-        for (int xi = 0; xi < XI; xi++) {
+        for (int xi = 0; xi < positions; xi++) {
             int vXi = vo + xi * c * tb;
             long mXi = (long) xi * rows * tb;
             for (int kb = 0; kb < u.blocks(); kb++) {

@@ -116,13 +116,15 @@ class BatchInvarianceTest {
     @Test
     void winogradWhereAnImageHasEnoughTiles() {
         assertWinograd(true, 64, 32, 32, 64);
-        conv3x3(64, 32, 32, 64); // 64 tiles an image: Winograd at every batch size
+        conv3x3(64, 32, 32, 64); // 64 tiles of 4x4 an image: F(4x4, 3x3) at every batch size
+        assertWinograd(true, 64, 16, 16, 64);
+        conv3x3(64, 16, 16, 64); // 16 of 4x4, 64 of 2x2: F(2x2, 3x3) at every batch size
     }
 
     @Test
     void directWhereAnImageHasTooFewTilesHoweverManyTheBatchHas() {
-        assertWinograd(false, 64, 24, 24, 64);
-        conv3x3(64, 24, 24, 64); // 36 tiles an image: a batch of 2 has 72
+        assertWinograd(false, 64, 12, 12, 64);
+        conv3x3(64, 12, 12, 64); // 36 tiles of 2x2 an image: a batch of 2 has 72
     }
 
     @Test

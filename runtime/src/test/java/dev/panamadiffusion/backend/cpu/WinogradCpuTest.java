@@ -17,8 +17,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 /**
- * Winograd F(4x4, 3x3) against the naive {@link Reference} (double accumulation) and against the direct
- * convolution, with errors measured relative to the output's scale (its largest magnitude).
+ * Winograd F(4x4, 3x3) and F(2x2, 3x3) against the naive {@link Reference} (double accumulation) and against the
+ * direct convolution, with errors measured relative to the output's scale (its largest magnitude).
  */
 class WinogradCpuTest {
     private static final Parallel PAR = new Parallel(3); // more threads than cores: exercises the pool
@@ -47,18 +47,20 @@ class WinogradCpuTest {
         return Math.sqrt(-2 * Math.log(1 - random.nextDouble())) * Math.cos(2 * Math.PI * random.nextDouble());
     }
 
-    /** Winograd convolution of x [n, c, h, w] with wt [o, c, 3, 3], on the given pool. */
-    private static float[] winograd(Parallel par, float[] x, int n, int c, int h, int w, float[] wt, int o, float[] b, int pad) {
-        return winograd(par, x, n, c, h, w, wt, o, b, pad, WinogradCpu.V_FLOATS, WinogradCpu.U_FLOATS);
+    /** Winograd convolution of x [n, c, h, w] with wt [o, c, 3, 3] in tiles of {@code tile}, on the given pool. */
+    private static float[] winograd(Parallel par, float[] x, int n, int c, int h, int w, float[] wt, int o, float[] b, int pad,
+                                    int tile) {
+        return winograd(par, x, n, c, h, w, wt, o, b, pad, WinogradCpu.V_FLOATS, WinogradCpu.U_FLOATS, tile);
     }
 
     /** As above with the given scratch budgets (small ones: many tile groups and filter chunks per call). */
     private static float[] winograd(Parallel par, float[] x, int n, int c, int h, int w, float[] wt, int o, float[] b, int pad,
-                                    int vFloats, long uFloats) {
+                                    int vFloats, long uFloats, int tile) {
         Packed pw = Conv2dCpu.packWeight(par, MemorySegment.ofArray(wt), 0, o, c * 9, Arena.ofAuto());
         int ho = h + 2 * pad - 2, wo = w + 2 * pad - 2;
         float[] out = new float[n * o * ho * wo];
-        WinogradCpu.conv(par, MemorySegment.ofArray(x), 0, n, c, h, w, 1, pw, o, pad, b, MemorySegment.ofArray(out), vFloats, uFloats);
+        WinogradCpu.conv(par, MemorySegment.ofArray(x), 0, n, c, h, w, 1, pw, o, pad, b, MemorySegment.ofArray(out), vFloats,
+                uFloats, tile);
         return out;
     }
 
@@ -103,12 +105,15 @@ class WinogradCpuTest {
     void matchesReferenceAndDirect(int n, int c, int h, int w, int o, int pad, boolean withBias) {
         float[] x = uniform(n * c * h * w), wt = uniform(o * c * 9), b = withBias ? uniform(o) : null;
         float[] want = Reference.conv2d(x, n, c, h, w, wt, o, 3, 3, b, 1, pad);
-        for (Parallel par : new Parallel[] {PAR, ONE}) {
-            float[] got = winograd(par, x, n, c, h, w, wt, o, b, pad);
-            double ref = relError(want, got);
-            double dir = relError(direct(par, x, n, c, h, w, wt, o, b, pad), got);
-            if (ref > 2e-6 * Math.max(1, Math.sqrt(c)) || dir > 2e-6 * Math.max(1, Math.sqrt(c))) {
-                fail("relative error " + ref + " against the reference, " + dir + " against the direct convolution");
+        for (int tile : new int[] {4, 2}) {
+            for (Parallel par : new Parallel[] {PAR, ONE}) {
+                float[] got = winograd(par, x, n, c, h, w, wt, o, b, pad, tile);
+                double ref = relError(want, got);
+                double dir = relError(direct(par, x, n, c, h, w, wt, o, b, pad), got);
+                if (ref > 2e-6 * Math.max(1, Math.sqrt(c)) || dir > 2e-6 * Math.max(1, Math.sqrt(c))) {
+                    fail("F(" + tile + "x" + tile + ", 3x3): relative error " + ref + " against the reference, " + dir
+                            + " against the direct convolution");
+                }
             }
         }
     }
@@ -128,14 +133,17 @@ class WinogradCpuTest {
     void tileGroupsAndFilterChunksMatchOneOfEach(int n, int c, int h, int w, int o, int groupBlocks, int chunkPanels) {
         float[] x = uniform(n * c * h * w), wt = uniform(o * c * 9), b = uniform(o);
         float[] want = Reference.conv2d(x, n, c, h, w, wt, o, 3, 3, b, 1, 1);
-        int vBlock = WinogradCpu.XI * c * WinogradCpu.blockTiles();
-        long uPanel = (long) WinogradCpu.XI * Microkernel.MR * c;
-        for (Parallel par : new Parallel[] {PAR, ONE}) {
-            float[] whole = winograd(par, x, n, c, h, w, wt, o, b, 1, Integer.MAX_VALUE / 2, Long.MAX_VALUE / 2);
-            float[] split = winograd(par, x, n, c, h, w, wt, o, b, 1, groupBlocks * vBlock, chunkPanels * uPanel);
-            assertArrayEquals(whole, split, "the same sums in the same order");
-            double ref = relError(want, split);
-            assertTrue(ref < 2e-6 * Math.sqrt(c), "relative error " + ref + " against the reference");
+        for (int tile : new int[] {4, 2}) {
+            int positions = (tile + 2) * (tile + 2);
+            int vBlock = positions * c * WinogradCpu.blockTiles();
+            long uPanel = (long) positions * Microkernel.MR * c;
+            for (Parallel par : new Parallel[] {PAR, ONE}) {
+                float[] whole = winograd(par, x, n, c, h, w, wt, o, b, 1, Integer.MAX_VALUE / 2, Long.MAX_VALUE / 2, tile);
+                float[] split = winograd(par, x, n, c, h, w, wt, o, b, 1, groupBlocks * vBlock, chunkPanels * uPanel, tile);
+                assertArrayEquals(whole, split, "the same sums in the same order");
+                double ref = relError(want, split);
+                assertTrue(ref < 2e-6 * Math.sqrt(c), "F(" + tile + "x" + tile + ", 3x3): relative error " + ref);
+            }
         }
     }
 
@@ -151,10 +159,13 @@ class WinogradCpuTest {
         float[] want = Reference.conv2d(big, n, c, 2 * h, 2 * w, wt, o, 3, 3, b, 1, pad);
         Packed pw = Conv2dCpu.packWeight(PAR, MemorySegment.ofArray(wt), 0, o, c * 9, Arena.ofAuto());
         int ho = 2 * h + 2 * pad - 2, wo = 2 * w + 2 * pad - 2;
-        float[] got = new float[n * o * ho * wo];
-        WinogradCpu.conv(PAR, MemorySegment.ofArray(x), 0, n, c, 2 * h, 2 * w, 2, pw, o, pad, b, MemorySegment.ofArray(got));
-        assertArrayEquals(winograd(PAR, big, n, c, 2 * h, 2 * w, wt, o, b, pad), got, "the same as the made input");
-        assertTrue(relError(want, got) < 2e-6 * Math.max(1, Math.sqrt(c)), "against the reference");
+        for (int tile : new int[] {4, 2}) {
+            float[] got = new float[n * o * ho * wo];
+            WinogradCpu.conv(PAR, MemorySegment.ofArray(x), 0, n, c, 2 * h, 2 * w, 2, pw, o, pad, b, MemorySegment.ofArray(got),
+                    WinogradCpu.V_FLOATS, WinogradCpu.U_FLOATS, tile);
+            assertArrayEquals(winograd(PAR, big, n, c, 2 * h, 2 * w, wt, o, b, pad, tile), got, "the same as the made input");
+            assertTrue(relError(want, got) < 2e-6 * Math.max(1, Math.sqrt(c)), "F(" + tile + "x" + tile + ", 3x3) against the reference");
+        }
     }
 
     /**
@@ -167,10 +178,12 @@ class WinogradCpuTest {
         int n = 1, h = 12, w = 10, o = 64;
         float[] x = normal(n * c * h * w, 1), wt = normal(o * c * 9, 0.02), b = normal(o, 0.02);
         float[] want = Reference.conv2d(x, n, c, h, w, wt, o, 3, 3, b, 1, 1);
-        double win = relError(want, winograd(PAR, x, n, c, h, w, wt, o, b, 1));
         double dir = relError(want, direct(PAR, x, n, c, h, w, wt, o, b, 1));
-        System.out.printf("winograd F(4x4,3x3) C=%d: max relative error %.2e (direct %.2e)%n", c, win, dir);
-        assertTrue(win < 1e-4, "relative error " + win);
+        for (int tile : new int[] {4, 2}) {
+            double win = relError(want, winograd(PAR, x, n, c, h, w, wt, o, b, 1, tile));
+            System.out.printf("winograd F(%dx%d,3x3) C=%d: max relative error %.2e (direct %.2e)%n", tile, tile, c, win, dir);
+            assertTrue(win < 1e-4, "relative error " + win);
+        }
     }
 
     @Test
@@ -182,14 +195,21 @@ class WinogradCpuTest {
             System.setProperty("pd.cpu.winograd", "true");
             assertTrue(WinogradCpu.applies(2, 320, 64, 64, 320, 3, 3, 1, 1));
             assertTrue(WinogradCpu.applies(1, 640, 32, 32, 640, 3, 3, 1, 1), "64 tiles");
-            assertFalse(WinogradCpu.applies(2, 1280, 16, 16, 1280, 3, 3, 1, 1), "16 tiles an image: the filters' transform costs more");
+            assertEquals(4, WinogradCpu.tileSize(32, 32, 1), "64 tiles of 4x4");
+            assertEquals(2, WinogradCpu.tileSize(16, 16, 1), "16 tiles of 4x4: F(4x4, 3x3)'s filters cost more, F(2x2, 3x3)'s");
+            assertTrue(WinogradCpu.applies(2, 1280, 16, 16, 1280, 3, 3, 1, 1), "64 tiles of 2x2 an image");
             // counted per image: the same image takes the same path (and comes out the same bits) alone or in a batch
             for (int n : new int[] {1, 2, 4, 8, 16}) {
-                assertFalse(WinogradCpu.applies(n, 1280, 16, 16, 1280, 3, 3, 1, 1), "batch " + n + " at 16x16");
+                assertTrue(WinogradCpu.applies(n, 1280, 16, 16, 1280, 3, 3, 1, 1), "batch " + n + " at 16x16");
+                assertFalse(WinogradCpu.applies(n, 1280, 8, 8, 1280, 3, 3, 1, 1), "batch " + n + " at 8x8");
                 assertTrue(WinogradCpu.applies(n, 640, 32, 32, 640, 3, 3, 1, 1), "batch " + n + " at 32x32");
             }
+            System.setProperty("pd.cpu.winograd23", "false");
+            assertFalse(WinogradCpu.applies(2, 1280, 16, 16, 1280, 3, 3, 1, 1), "F(2x2, 3x3) switched off");
+            assertTrue(WinogradCpu.applies(2, 640, 32, 32, 640, 3, 3, 1, 1), "F(4x4, 3x3) still on");
+            System.clearProperty("pd.cpu.winograd23");
             assertTrue(WinogradCpu.applies(1, 512, 64, 64, 512, 3, 3, 1, 1), "VAE");
-            assertFalse(WinogradCpu.applies(2, 1280, 8, 8, 1280, 3, 3, 1, 1), "8 tiles");
+            assertFalse(WinogradCpu.applies(2, 1280, 8, 8, 1280, 3, 3, 1, 1), "16 tiles of 2x2");
             assertFalse(WinogradCpu.applies(2, 320, 64, 64, 320, 3, 3, 2, 1), "stride 2");
             assertFalse(WinogradCpu.applies(2, 320, 64, 64, 320, 1, 1, 1, 0), "1x1");
             assertFalse(WinogradCpu.applies(2, 4, 64, 64, 320, 3, 3, 1, 1), "4 input channels");
@@ -203,6 +223,26 @@ class WinogradCpuTest {
         } finally {
             if (old == null) System.clearProperty("pd.cpu.winograd");
             else System.setProperty("pd.cpu.winograd", old);
+        }
+    }
+
+    /** A 16x16 plane of 64 channels: the backend takes F(2x2, 3x3), whose sums differ from the direct convolution's and F(4x4, 3x3)'s. */
+    @Test
+    void backendTakesTwoByTwoTilesOnSixteenBySixteenPlanes() {
+        int n = 2, c = 64, h = 16, w = 16, o = 70;
+        float[] x = uniform(n * c * h * w), wt = uniform(o * c * 9), b = uniform(o);
+        String mode = System.getProperty("pd.cpu.winograd");
+        System.setProperty("pd.cpu.winograd", "true");
+        try (CpuBackend cpu = new CpuBackend(2)) {
+            Tensor got = cpu.conv2d(Tensor.fromFloats(x, n, c, h, w), Tensor.fromFloats(wt, o, c, 3, 3), Tensor.fromFloats(b, o), 1, 1);
+            float[] two = winograd(PAR, x, n, c, h, w, wt, o, b, 1, 2);
+            assertArrayEquals(two, got.toFloatArray(), "F(2x2, 3x3)'s sums");
+            assertFalse(java.util.Arrays.equals(two, winograd(PAR, x, n, c, h, w, wt, o, b, 1, 4)), "not F(4x4, 3x3)'s");
+            assertFalse(java.util.Arrays.equals(two, direct(PAR, x, n, c, h, w, wt, o, b, 1)), "not the direct convolution's");
+            assertTrue(relError(Reference.conv2d(x, n, c, h, w, wt, o, 3, 3, b, 1, 1), two) < 2e-6 * Math.sqrt(c));
+        } finally {
+            if (mode == null) System.clearProperty("pd.cpu.winograd");
+            else System.setProperty("pd.cpu.winograd", mode);
         }
     }
 
