@@ -32,28 +32,15 @@ final class Winograd23 {
 
     /** As {@link WinogradCpu#transformPanel}, U = G g Gᵀ at 16 positions. */
     static void transformPanel(Packed w, int wPanel, int c, Packed u, int p, int np) {
-        final MemorySegment wd = w.data(), ud = u.data();
-        final int nbW = w.blocks();
-        final long end = wd.byteSize();
         final float[] g = new float[9 * VL];  // one input channel's 3x3 for the panel's rows: g[i·VL + r]
         final float[] t = new float[12 * VL]; // G g: t[(a·3 + l)·VL + r]
         final int stride = u.kc() * MR + VL;
         final float[] st = Scratch.get().row(XI * stride); // one block's U for panel p: st[ξ·stride + kk·MR + r]
-        int kb = 0, kk = 0, kcb = w.kcOf(0);
-        long wBase = w.offset(0, wPanel);
+        final WinogradCpu.Taps taps = new WinogradCpu.Taps(w, wPanel);
         for (int ukb = 0; ukb < u.blocks(); ukb++) {
             final int ukcb = u.kcOf(ukb);
             for (int ukk = 0; ukk < ukcb; ukk++) {
-                for (int i = 0; i < 9; i++) {
-                    long at = (wBase + (long) kk * MR) * 4; // VL lanes readable but at the weight's very end
-                    (at + 4L * VL <= end ? FloatVector.fromMemorySegment(S, wd, at, NO)
-                            : FloatVector.fromMemorySegment(S, wd, at, NO, WinogradCpu.ROWS)).intoArray(g, i * VL);
-                    if (++kk == kcb && ++kb < nbW) {
-                        kk = 0;
-                        kcb = w.kcOf(kb);
-                        wBase = w.offset(kb, wPanel);
-                    }
-                }
+                taps.next(g);
                 for (int l = 0; l < 3; l++) { // t = G g, a column of g at a time
                     four(FloatVector.fromArray(S, g, l * VL), FloatVector.fromArray(S, g, (3 + l) * VL),
                             FloatVector.fromArray(S, g, (6 + l) * VL), t, l * VL, 3 * VL);
@@ -63,10 +50,7 @@ final class Winograd23 {
                             FloatVector.fromArray(S, t, (3 * a + 2) * VL), st, 4 * a * stride + ukk * MR, stride);
                 }
             }
-            final int len = ukcb * MR;
-            final long xiStep = (long) np * len;
-            final long uBlock = u.offset(ukb, p);
-            for (int xi = 0; xi < XI; xi++) MemorySegment.copy(st, xi * stride, ud, F, (uBlock + xi * xiStep) * 4, len);
+            WinogradCpu.storeBlock(st, stride, XI, u, ukb, p, np);
         }
     }
 
@@ -81,15 +65,8 @@ final class Winograd23 {
 
     /** As {@link WinogradCpu#inputTransform}: V = Bᵀ d B of 4x4 patches two apart, 16 positions. */
     static void inputTransform(float[] xp, WinogradCpu.Shape s, int blk, int c0, int c1, int kc, float[] v, int vo) {
-        int[] off = new int[s.tb]; // each tile's top-left in xp for channel 0; past the block's end, tile 0's
-        long g0 = (long) blk * s.tb;
-        int t = (int) Math.min(s.tb, s.tiles - g0);
-        int perImage = s.tilesH * s.tilesW;
-        for (int j = 0; j < s.tb; j++) {
-            long g = g0 + Math.min(j, t - 1);
-            int img = (int) (g / perImage), r = (int) (g % perImage);
-            off[j] = img * s.c * s.plane + (r / s.tilesW) * 2 * s.wp + (r % s.tilesW) * 2;
-        }
+        int[] off = WinogradCpu.origins(s, blk);
+        int t = (int) Math.min(s.tb, s.tiles - (long) blk * s.tb);
         final int xiStride = s.c * s.tb;
         final int wp = s.wp;
         final float[] d = new float[XI * VL];   // the patches d[row][col], a vector of tiles each

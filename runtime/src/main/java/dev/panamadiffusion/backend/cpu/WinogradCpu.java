@@ -21,10 +21,10 @@ import static dev.panamadiffusion.backend.cpu.Microkernel.VL;
  * run on {@link Microkernel} like {@link Conv2dCpu}: U (the transformed filter) is the packed A operand, V (the
  * transformed input) is written straight into NR-wide B panels.
  *
- * <p>U is 4x the size of the weight, so it is never kept: a call takes the tiles in groups whose V fits its scratch
+ * <p>U is 4x the size of the weight (16/9 for F(2x2, 3x3)), so it is never kept: a call takes the tiles in groups whose V fits its scratch
  * ({@link #V_FLOATS}) and transforms each group's input once (in parallel over blocks of {@link #TB} tiles and
  * channel ranges), then takes the output channels in chunks whose U fits ({@link #U_FLOATS}): it transforms the
- * chunk's filters from the weight as the direct convolution packs it (one A panel per task), and runs the 36 GEMMs of
+ * chunk's filters from the weight as the direct convolution packs it (one A panel per task), and runs the 36 (16) GEMMs of
  * each (tile block, range of the chunk's panels) into a scratch M, transformed back into output rows (vectorised over
  * tiles, plus bias). The filters are transformed once per group: the whole weight once for all but the largest
  * images. The 6x6 patches are read with scalar loads from a zero-padded copy of the input (the Vector API's gathers
@@ -201,28 +201,15 @@ final class WinogradCpu {
      * filter serves 64 or more tiles ({@link #MIN_TILES}).
      */
     static void transformPanel(Packed w, int wPanel, int c, Packed u, int p, int np) {
-        final MemorySegment wd = w.data(), ud = u.data();
-        final int nbW = w.blocks();
-        final long end = wd.byteSize();
         final float[] g = new float[9 * VL];  // one input channel's 3x3 for the panel's rows: g[i·VL + r]
         final float[] t = new float[18 * VL]; // G g: t[(a·3 + l)·VL + r]
         final int stride = u.kc() * MR + VL;
         final float[] st = Scratch.get().row(XI * stride); // one block's U for panel p: st[ξ·stride + kk·MR + r]
-        int kb = 0, kk = 0, kcb = w.kcOf(0);
-        long wBase = w.offset(0, wPanel);
+        final Taps taps = new Taps(w, wPanel);
         for (int ukb = 0; ukb < u.blocks(); ukb++) {
             final int ukcb = u.kcOf(ukb);
             for (int ukk = 0; ukk < ukcb; ukk++) {
-                for (int i = 0; i < 9; i++) {
-                    long at = (wBase + (long) kk * MR) * 4; // VL lanes readable but at the weight's very end
-                    (at + 4L * VL <= end ? FloatVector.fromMemorySegment(S, wd, at, NO)
-                            : FloatVector.fromMemorySegment(S, wd, at, NO, ROWS)).intoArray(g, i * VL);
-                    if (++kk == kcb && ++kb < nbW) {
-                        kk = 0;
-                        kcb = w.kcOf(kb);
-                        wBase = w.offset(kb, wPanel);
-                    }
-                }
+                taps.next(g);
                 for (int l = 0; l < 3; l++) { // t = G g, a column of g at a time
                     six(FloatVector.fromArray(S, g, l * VL), FloatVector.fromArray(S, g, (3 + l) * VL),
                             FloatVector.fromArray(S, g, (6 + l) * VL), t, l * VL, 3 * VL);
@@ -232,11 +219,48 @@ final class WinogradCpu {
                             FloatVector.fromArray(S, t, (3 * a + 2) * VL), st, 6 * a * stride + ukk * MR, stride);
                 }
             }
-            final int len = ukcb * MR; // one position's panel p in this block
-            final long xiStep = (long) np * len; // from one position's panel p to the next's
-            final long uBlock = u.offset(ukb, p);
-            for (int xi = 0; xi < XI; xi++) MemorySegment.copy(st, xi * stride, ud, F, (uBlock + xi * xiStep) * 4, len);
+            storeBlock(st, stride, XI, u, ukb, p, np);
         }
+    }
+
+    /** A weight panel's 3x3 filters, one input channel at a time, in the direct convolution's packing. */
+    static final class Taps {
+        private final Packed w;
+        private final int panel;
+        private final long end;
+        private int kb, kk, kcb;
+        private long base;
+
+        Taps(Packed w, int panel) {
+            this.w = w;
+            this.panel = panel;
+            this.end = w.data().byteSize();
+            this.kcb = w.kcOf(0);
+            this.base = w.offset(0, panel);
+        }
+
+        /** The next input channel's 9 taps for the panel's MR rows into g[i·VL + r] (the lanes past MR: whatever). */
+        void next(float[] g) {
+            MemorySegment wd = w.data();
+            for (int i = 0; i < 9; i++) {
+                long at = (base + (long) kk * MR) * 4; // VL lanes readable but at the weight's very end
+                (at + 4L * VL <= end ? FloatVector.fromMemorySegment(S, wd, at, NO)
+                        : FloatVector.fromMemorySegment(S, wd, at, NO, ROWS)).intoArray(g, i * VL);
+                if (++kk == kcb && ++kb < w.blocks()) {
+                    kk = 0;
+                    kcb = w.kcOf(kb);
+                    base = w.offset(kb, panel);
+                }
+            }
+        }
+    }
+
+    /** Reduction block ukb of panel p's U, st[ξ·stride + kk·MR + r] for {@code positions} ξ, into u (np panels a position). */
+    static void storeBlock(float[] st, int stride, int positions, Packed u, int ukb, int p, int np) {
+        final int len = u.kcOf(ukb) * MR; // one position's panel p in this block
+        final long xiStep = (long) np * len; // from one position's panel p to the next's
+        final long uBlock = u.offset(ukb, p);
+        for (int xi = 0; xi < positions; xi++) MemorySegment.copy(st, xi * stride, u.data(), F, (uBlock + xi * xiStep) * 4, len);
     }
 
     /**
@@ -329,15 +353,8 @@ final class WinogradCpu {
      * (ch = kb·kc + kk, kcb the length of reduction block kb).
      */
     static void inputTransform(float[] xp, Shape s, int blk, int c0, int c1, int kc, float[] v, int vo) {
-        int[] off = new int[s.tb]; // each tile's top-left in xp for channel 0; past the block's end, tile 0's
-        long g0 = (long) blk * s.tb;
-        int t = (int) Math.min(s.tb, s.tiles - g0);
-        int perImage = s.tilesH * s.tilesW;
-        for (int j = 0; j < s.tb; j++) {
-            long g = g0 + Math.min(j, t - 1);
-            int img = (int) (g / perImage), r = (int) (g % perImage);
-            off[j] = img * s.c * s.plane + (r / s.tilesW) * 4 * s.wp + (r % s.tilesW) * 4;
-        }
+        int[] off = origins(s, blk);
+        int t = (int) Math.min(s.tb, s.tiles - (long) blk * s.tb);
         final int xiStride = s.c * s.tb;
         final int wp = s.wp;
         final float[] d = new float[XI * VL];   // the patches d[row][col], a vector of tiles each
@@ -376,6 +393,20 @@ final class WinogradCpu {
                 }
             }
         }
+    }
+
+    /** Each tile of block {@code blk}: its patch's top-left in the padded input for channel 0; past the block's end, its last tile's. */
+    static int[] origins(Shape s, int blk) {
+        int[] off = new int[s.tb];
+        long g0 = (long) blk * s.tb;
+        int t = (int) Math.min(s.tb, s.tiles - g0);
+        int perImage = s.tilesH * s.tilesW;
+        for (int j = 0; j < s.tb; j++) {
+            long g = g0 + Math.min(j, t - 1);
+            int img = (int) (g / perImage), r = (int) (g % perImage);
+            off[j] = img * s.c * s.plane + (r / s.tilesW) * s.m * s.wp + (r % s.tilesW) * s.m;
+        }
+        return off;
     }
 
     /** dst[at + i·step ...] = (Bᵀ d)_i for the column d = (d0..d5) of patches. */
