@@ -48,11 +48,12 @@ final class KernelWarmup {
         long start = System.nanoTime();
         for (int i = 0; i < ROUNDS || System.nanoTime() - start < MIN_NANOS; i++) {
             Scratch.dropAll();
+            boolean deep = i % 8 == 0;
             if (i % 4 == 3) {
-                in.round(cpu); // and, as other callers run them, without one
+                in.round(cpu, deep); // and, as other callers run them, without one
             } else {
                 Abort.when(STOPS[i % STOPS.length], () -> {
-                    in.round(cpu);
+                    in.round(cpu, deep);
                     return null;
                 });
             }
@@ -79,8 +80,9 @@ final class KernelWarmup {
         // (convolution and linear), a projection wider than its tokens (text K/V), a padded stride-2 convolution,
         // LayerNorm over 320, heads of 40 over 400 and 77 keys
         final Tensor x2, x2half, w64, b64, g64, lw320, g320, b320, ctx, lw64, tokens150, lw640;
-        // Winograd at its 64-tile minimum or more: two reduction blocks (C 272), and an upsampled input
-        final Tensor x24, w272, x16;
+        // Winograd, F(2x2, 3x3) and F(4x4, 3x3), each with two reduction blocks (C 272) and an upsampled input; the
+        // direct convolution and its upsampled input on planes too small for either
+        final Tensor x24, x32, w272, x16, x5;
 
         Inputs(CpuBackend cpu) {
             x = up(cpu, 2, 32, 16, 16);                                                          // [N, C, H, W]
@@ -106,13 +108,19 @@ final class KernelWarmup {
             tokens150 = up(cpu, 1, 150, 320);
             lw640 = up(cpu, 640, 320);
             x24 = up(cpu, 2, 272, 24, 24);
+            x32 = up(cpu, 1, 272, 32, 32);
             w272 = up(cpu, 64, 272, 3, 3);
             x16 = up(cpu, 1, 64, 16, 16);
+            x5 = up(cpu, 1, 64, 5, 5);
         }
 
         private Tensor up(CpuBackend cpu, long... shape) { return cpu.upload(rand(r, shape)); }
 
-        void round(CpuBackend cpu) {
+        /**
+         * One round; {@code deep}: with Winograd's two reduction blocks as well (a round in 8: their scratch, grown
+         * again each round, made every round 3x as long).
+         */
+        void round(CpuBackend cpu, boolean deep) {
             Tensor h = cpu.groupNorm(cpu.conv2d(x, w3, b, 1, 1), 8, g, beta, 1e-5f, true);      // [2, 32, 16, 16]
             h = cpu.addChannelwise(cpu.add(h, cpu.conv2d(x, w1, b, 1, 0)), emb);
             Tensor down = cpu.conv2d(cpu.pad2d(h, 0, 1, 0, 1), w3, b, 2, 0);                    // [2, 32, 8, 8]
@@ -125,9 +133,9 @@ final class KernelWarmup {
             cpu.download(cpu.concatChannels(up, h));
             // at the small sizes alone, a model's first step hit uncommon traps in the convolution, LayerNorm and
             // attention kernels (C2 had compiled out branches real shapes take) and ran them deoptimized
-            Tensor big = cpu.conv2d(x2, w64, b64, 1, 1);                                         // [1, 64, 20, 20]
+            Tensor big = cpu.conv2d(x2, w64, b64, 1, 1);                                         // [1, 64, 20, 20]: F(2x2)
             Tensor n = cpu.groupNorm(big, 32, g64, b64, 1e-6f, false);                           // [1, 64, 20, 20]
-            Tensor u = cpu.upsampleNearest2xConv2d(x2half, w64, b64, 1);                        // [1, 64, 20, 20]
+            Tensor u = cpu.upsampleNearest2xConv2d(x2half, w64, b64, 1);                        // [1, 64, 20, 20]: F(2x2), ×2
             Tensor tok = cpu.linear(cpu.toTokens(n), lw320, null);                              // [1, 400, 320]
             Tensor ln = cpu.layerNorm(tok, g320, b320, 1e-5f);                                  // [1, 400, 320]
             Tensor self = cpu.attention(ln, ln, ln, 8, false);                                   // [1, 400, 320]
@@ -136,9 +144,12 @@ final class KernelWarmup {
             Tensor proj = cpu.linear(cross, lw64, null);                                         // [1, 400, 64]: K 256 + 64
             Tensor half = cpu.conv2d(x2, w64, b64, 2, 1);                                        // [1, 64, 10, 10]: Downsample2D
             Tensor kv = cpu.linear(tokens150, lw640, null);                                     // [1, 150, 640]: 2 row blocks a task
-            Tensor wino = cpu.conv2d(x24, w272, b64, 1, 1);                                      // [2, 64, 24, 24]: Winograd
-            Tensor wup = cpu.upsampleNearest2xConv2d(x16, w64, b64, 1);                          // [1, 64, 32, 32]: Winograd, ×2
-            cpu.release(big, n, u, tok, ln, self, cross, text, proj, half, kv, wino, wup);
+            Tensor wino = deep ? cpu.conv2d(x24, w272, b64, 1, 1) : null;                        // [2, 64, 24, 24]: F(2x2)
+            Tensor wino4 = deep ? cpu.conv2d(x32, w272, b64, 1, 1) : null;                       // [1, 64, 32, 32]: F(4x4)
+            Tensor wup = cpu.upsampleNearest2xConv2d(x16, w64, b64, 1);                          // [1, 64, 32, 32]: F(4x4), ×2
+            Tensor direct = cpu.conv2d(x2half, w64, b64, 1, 1);                                  // [1, 64, 10, 10]: direct
+            Tensor dup = cpu.upsampleNearest2xConv2d(x5, w64, b64, 1);                           // [1, 64, 10, 10]: direct, ×2
+            cpu.release(big, n, u, tok, ln, self, cross, text, proj, half, kv, wino, wino4, wup, direct, dup);
         }
     }
 }
