@@ -23,13 +23,13 @@ class HostMemoryTest {
     void blocksComeBackWhenTheResultIsUnreachableAndAreReused() throws InterruptedException {
         HostMemory m = new HostMemory();
         Tensor t = m.uninitialized(256, 1024); // 1 MiB
-        assertEquals(HostMemory.sizeClass(1 << 20), m.lentBytes());
+        assertEquals(1 << 20, m.lentBytes());
         long pooled = m.pooledBytes();
         t = null;
         awaitReturn(m, 0);
         assertEquals(0, m.lentBytes(), "block returned");
-        Tensor again = m.uninitialized(250, 1024); // same size class
-        assertEquals(pooled, m.pooledBytes(), "block reused, not a new one");
+        Tensor again = m.uninitialized(250, 1024);
+        assertEquals(pooled, m.pooledBytes(), "slab reused, not a new one");
         assertEquals(250 * 1024, again.numel());
     }
 
@@ -57,17 +57,17 @@ class HostMemoryTest {
     }
 
     @Test
-    void sizeClassesHaveAtMostOneEighthSlack() {
+    void loansAreWholePages() {
         for (long b : new long[] {1, 4095, 4096, 65537, 1 << 20, (1 << 20) + 1, 10_485_760L, 41_943_041L}) {
-            long c = HostMemory.sizeClass(b);
-            assertTrue(c >= b && c <= Math.max(4096, b + b / 8 + 4096), b + " -> " + c);
+            long c = HostMemory.loanSize(b);
+            assertTrue(c >= b && c < b + HostMemory.PAGE && c % HostMemory.PAGE == 0, b + " -> " + c);
         }
     }
 
     @Test
     void aPoolPastItsThresholdCollectsAndStaysBounded() {
         long threshold = 8L << 20;
-        HostMemory m = new HostMemory(threshold);
+        HostMemory m = new HostMemory(threshold, 1 << 20); // every result takes a slab of its own
         Tensor keep = m.uninitialized(256, 1024); // 1 MiB that stays lent throughout
         for (int i = 0; i < 200; i++) {
             Tensor t = m.uninitialized(256 + i % 3 * 64, 1024); // 1-1.5 MiB results, dropped at once
@@ -75,36 +75,37 @@ class HostMemoryTest {
         }
         assertTrue(m.collections() > 0, "the pool asked for a collection");
         assertTrue(m.pooledBytes() <= 2 * threshold, "pool bounded: " + m.pooledBytes() + " bytes");
-        assertTrue(m.lentBytes() >= HostMemory.sizeClass(1 << 20), "the kept result is still lent");
+        assertTrue(m.lentBytes() >= 1 << 20, "the kept result is still lent");
         assertEquals(256 * 1024, keep.numel());
     }
 
     @Test
-    void closeFreesIdleBlocksAtOnceAndLentOnesWhenTheyComeBack() throws InterruptedException {
-        HostMemory m = new HostMemory();
+    void closeFreesIdleSlabsAtOnceAndLentOnesWhenTheyComeBack() throws InterruptedException {
+        HostMemory m = new HostMemory(512L << 20, 1 << 20); // each result in a slab of its own: 2 MiB, a huge page
         Tensor kept = m.uninitialized(256, 1024);
         Tensor dropped = m.uninitialized(512, 1024);
-        long keptBytes = HostMemory.sizeClass(256 * 1024 * 4);
+        long keptBytes = 1 << 20;
         dropped = null;
         awaitReturn(m, keptBytes);
         assertEquals(keptBytes, m.lentBytes());
         m.close();
-        assertEquals(keptBytes, m.pooledBytes(), "the idle block is freed, the lent one stays");
+        assertEquals(2 << 20, m.pooledBytes(), "the idle slab is freed, the lent one's stays");
         assertEquals(256 * 1024, kept.numel());
         kept = null;
         awaitReturn(m, 0);
-        assertEquals(0, m.pooledBytes(), "the lent block is freed when it comes back");
+        assertEquals(0, m.pooledBytes(), "the lent one's slab is freed when it comes back");
     }
+
     @Test
     void aReleasedBlockIsReusedAtOnceWithoutACollection() {
-        HostMemory m = new HostMemory(4L << 20); // a second 2 MiB block would ask for a collection
+        HostMemory m = new HostMemory(4L << 20, 1 << 20); // a second 2 MiB slab would ask for a collection
         for (int i = 0; i < 200; i++) {
             Tensor t = m.uninitialized(512, 1024); // 2 MiB
             t.segment().set(ValueLayout.JAVA_FLOAT, 0, i);
             assertTrue(m.release(t.storage()));
             assertEquals(0, m.lentBytes(), "released at once");
         }
-        assertEquals(HostMemory.sizeClass(2 << 20), m.pooledBytes(), "one block, reused by every loan");
+        assertEquals(2 << 20, m.pooledBytes(), "one slab, reused by every loan");
         assertEquals(0, m.collections(), "no collection asked for");
     }
 
@@ -131,7 +132,7 @@ class HostMemoryTest {
         Tensor second = m.uninitialized(256, 1024); // the same block again, at the same address
         assertEquals(stale.address(), second.storage().address());
         assertFalse(m.release(stale), "the first loan is over: its segment must not free the second");
-        assertEquals(HostMemory.sizeClass(1 << 20), m.lentBytes());
+        assertEquals(1 << 20, m.lentBytes());
         second.segment().set(ValueLayout.JAVA_FLOAT, 0, 3f);
         assertEquals(3f, second.getFloat(0));
     }
@@ -162,5 +163,71 @@ class HostMemoryTest {
         }
         assertEquals(lent, m.lentBytes(), "the collected first loan must not return the block lent again");
         assertEquals(256 * 1024, next.numel());
+    }
+
+    @Test
+    void freedNeighboursMergeAndServeALargerLoan() {
+        HostMemory m = new HostMemory(512L << 20, 8L << 20);
+        Tensor a = m.uninitialized(512, 1024), b = m.uninitialized(512, 1024), c = m.uninitialized(512, 1024); // 2 MiB
+        long address = a.storage().address();
+        assertEquals(8L << 20, m.pooledBytes(), "one slab holds the three");
+        assertTrue(m.release(b.storage()));
+        assertTrue(m.release(a.storage()));
+        Tensor ab = m.uninitialized(1024, 1024); // 4 MiB: a and b merged
+        assertEquals(address, ab.storage().address());
+        assertEquals(8L << 20, m.pooledBytes(), "no new slab");
+        assertTrue(m.release(ab.storage()));
+        assertTrue(m.release(c.storage()));
+        Tensor whole = m.uninitialized(2048, 1024); // 8 MiB: the whole slab again, its three ranges merged
+        assertEquals(address, whole.storage().address());
+        assertEquals(8L << 20, m.pooledBytes());
+    }
+
+    @Test
+    void aLoanTakesTheSmallestFreeRangeThatFits() {
+        HostMemory m = new HostMemory(512L << 20, 16L << 20);
+        Tensor big = m.uninitialized(768, 1024), sep1 = m.uninitialized(16, 1024); // 3 MiB, then 64 KiB
+        Tensor small = m.uninitialized(256, 1024), sep2 = m.uninitialized(16, 1024); // 1 MiB, then 64 KiB
+        assertTrue(m.release(big.storage()));
+        assertTrue(m.release(small.storage()));
+        Tensor next = m.uninitialized(200, 1024); // fits either hole (or the slab's tail): takes the 1 MiB one
+        assertEquals(small.storage().address(), next.storage().address());
+        assertTrue(m.release(sep1.storage()) && m.release(sep2.storage()), "the separators stayed lent throughout");
+    }
+
+    @Test
+    void aRepeatedSequenceOfLoansStopsGrowingThePoolAfterItsFirstRound() {
+        // a step's pattern: results of many sizes, some kept for a while (skips), most released after their use
+        HostMemory m = new HostMemory(512L << 20, 8L << 20);
+        java.util.SplittableRandom r = new java.util.SplittableRandom(7);
+        int n = 300;
+        long[] sizes = new long[n];
+        int[] lifetimes = new int[n];
+        for (int i = 0; i < n; i++) {
+            sizes[i] = (64 + r.nextInt(1200)) * 1024L;  // 64 KiB - 1.2 MiB (a slab holds many)
+            lifetimes[i] = r.nextInt(10) == 0 ? 40 + r.nextInt(60) : 1 + r.nextInt(3);
+        }
+        long firstRound = 0, maxLent = 0;
+        for (int round = 0; round < 5; round++) {
+            Tensor[] held = new Tensor[n];
+            for (int i = 0; i < n; i++) {
+                held[i] = m.uninitialized(sizes[i] / 4);
+                held[i].segment().set(ValueLayout.JAVA_FLOAT, 0, i);
+                maxLent = Math.max(maxLent, m.lentBytes());
+                for (int j = 0; j < i; j++) {
+                    if (held[j] != null && j + lifetimes[j] <= i) {
+                        assertEquals(j, held[j].getFloat(0), "a live result kept its contents");
+                        assertTrue(m.release(held[j].storage()));
+                        held[j] = null;
+                    }
+                }
+            }
+            for (Tensor t : held) if (t != null) assertTrue(m.release(t.storage()));
+            assertEquals(0, m.lentBytes());
+            if (round == 0) firstRound = m.pooledBytes();
+            else assertEquals(firstRound, m.pooledBytes(), "round " + round + " grew the pool");
+        }
+        assertTrue(firstRound <= maxLent * 3 / 2 + (8L << 20), "pool " + firstRound + " bytes for " + maxLent + " lent at most");
+        assertEquals(0, m.collections());
     }
 }
