@@ -50,15 +50,16 @@ final class Scratch {
     float[] c(int n) { return c.length >= n ? c : (c = new float[grow(n)]); }
 
     /**
-     * The zero-padded input of a convolution (filled by the calling thread, read by the pool). Inputs above 16 MiB
-     * (VAE decoder planes) get an array of their own rather than one kept for the life of the thread.
+     * The zero-padded input of a convolution (filled by the pool, read by the pool). Larger inputs get an array of
+     * their own rather than one kept for the life of the thread; Winograd pads in bands of at most this size.
      */
     float[] padded(int n) {
-        if (n > KEEP_LIMIT) return new float[n];
-        return padded.length >= n ? padded : (padded = new float[Math.min(KEEP_LIMIT, grow(n))]);
+        if (n > PADDED_KEEP) return new float[n];
+        return padded.length >= n ? padded : (padded = new float[Math.min(PADDED_KEEP, grow(n))]);
     }
 
-    private static final int KEEP_LIMIT = 4 << 20;
+    /** Floats of padded input a thread keeps (32 MiB). */
+    static final int PADDED_KEEP = 8 << 20;
 
     /** A convolution's packed columns shared by its tasks (filled and then read by the pool; at most 16 MiB). */
     float[] columns(int n) { return columns.length >= n ? columns : (columns = new float[grow(n)]); }

@@ -64,8 +64,10 @@ final class Winograd23 {
     }
 
     /** As {@link WinogradCpu#inputTransform}: V = Bᵀ d B of 4x4 patches two apart, 16 positions. */
-    static void inputTransform(float[] xp, WinogradCpu.Shape s, int blk, int c0, int c1, int kc, float[] v, int vo) {
-        int[] off = WinogradCpu.origins(s, blk);
+    static void inputTransform(WinogradCpu.Band band, WinogradCpu.Shape s, int blk, int c0, int c1, int kc, float[] v, int vo) {
+        final float[] xp = band.xp();
+        final int plane = band.rows() * s.wp;
+        int[] off = WinogradCpu.origins(s, blk, band.r0());
         int t = (int) Math.min(s.tb, s.tiles - (long) blk * s.tb);
         final int xiStride = s.c * s.tb;
         final int wp = s.wp;
@@ -74,7 +76,7 @@ final class Winograd23 {
         for (int ch = c0; ch < c1; ch++) {
             int kb = ch / kc, kk = ch % kc;
             int kcb = Math.min(kc, s.c - kb * kc);
-            int cb = ch * s.plane;
+            int cb = ch * plane;
             for (int j0 = 0; j0 < t; j0 += VL) {
                 int dst = vo + kb * kc * s.tb + (j0 / NR) * kcb * NR + kk * NR + j0 % NR;
                 for (int l = 0; l < VL; l++) {

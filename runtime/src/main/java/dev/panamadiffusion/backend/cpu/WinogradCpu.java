@@ -101,6 +101,13 @@ final class WinogradCpu {
      * chunk's filters transformed from the packed weight just before its GEMMs (16 MiB, the calling thread's scratch).
      */
     static final long U_FLOATS = 4L << 20;
+    /**
+     * Floats of padded input made at a time: a plane set larger than this (a VAE decoder's 512x512 planes: 135 MB at
+     * 128 channels) is padded one band of rows at a time, each group of tiles reading its own band, so that the input
+     * copy fits the calling thread's kept scratch ({@link Scratch#padded}) instead of a fresh heap array per call
+     * (those grew the heap to 1.1 GB in a VAE decode).
+     */
+    static final int BAND_FLOATS = Scratch.PADDED_KEEP;
 
     /**
      * x [N, C, H, W] at element {@code xBase}, the weight [O, C, 3, 3] packed for the direct convolution ({@code w},
@@ -132,6 +139,12 @@ final class WinogradCpu {
     /** As above with the tile size given: 4 for F(4x4, 3x3), 2 for F(2x2, 3x3). */
     static void conv(Parallel par, MemorySegment x, long xBase, int n, int c, int h, int wd, int up, Packed w, int o, int pad,
                      float[] bias, MemorySegment out, int vFloats, long uFloats, int tile) {
+        conv(par, x, xBase, n, c, h, wd, up, w, o, pad, bias, out, vFloats, uFloats, tile, BAND_FLOATS);
+    }
+
+    /** As above with the padded input's budget given (tests take small ones to pad in many bands). */
+    static void conv(Parallel par, MemorySegment x, long xBase, int n, int c, int h, int wd, int up, Packed w, int o, int pad,
+                     float[] bias, MemorySegment out, int vFloats, long uFloats, int tile, int bandFloats) {
         if (tile != 2 && tile != 4) throw new IllegalArgumentException("Winograd tiles of " + tile + "x" + tile);
         if (up < 1 || h % up != 0 || wd % up != 0) throw new IllegalArgumentException("upsampling " + up + " of " + h + "x" + wd);
         if (w.format() != Packed.Format.F32 || w.width() != MR || w.n() != o || w.k() != 9 * c) {
@@ -142,11 +155,17 @@ final class WinogradCpu {
         final int xi = s.xi;
         final int tb = s.tb;
         final int threads = par.threads();
-        final float[] xp = padded(par, x, xBase, s, up);
         final int blocks = (int) ((s.tiles + tb - 1) / tb);
         final int vSize = xi * c * tb; // one block's V: [xi][C blocks][tb / NR panels][kc][NR]
-        final int groups = (int) Math.max(1, Math.min(blocks, ((long) blocks * vSize + vFloats - 1) / vFloats));
+        int groups = (int) Math.max(1, Math.min(blocks, ((long) blocks * vSize + vFloats - 1) / vFloats));
+        final boolean banded = (long) c * s.n * s.hp * s.wp > bandFloats;
+        if (banded) { // a group's tiles span at most one tile row more than they fill
+            long tileRows = ((long) bandFloats / ((long) c * s.wp) - 2) / s.m - 1;
+            long perBand = Math.max(1, tileRows * s.tilesW / tb);
+            groups = (int) Math.max(groups, Math.min(blocks, (blocks + perBand - 1) / perBand));
+        }
         final int perGroup = (blocks + groups - 1) / groups; // tile blocks per group, evened out
+        Band whole = banded ? null : padRows(par, x, xBase, s, up, 0, s.n * s.hp);
         final float[] v = Scratch.get().c(Math.multiplyExact(perGroup, vSize));
         final int kc = Packed.blockK(c); // U's reduction blocks, and so V's
         final int panelsO = Packed.pad(o, MR) / MR;
@@ -156,6 +175,7 @@ final class WinogradCpu {
         final MemorySegment uSeg = Scratch.get().winogradU((long) xi * chunkPanels * MR * c);
         for (int b0 = 0; b0 < blocks; b0 += perGroup) {
             final int first = b0, nb = Math.min(perGroup, blocks - b0);
+            final Band xp = banded ? bandFor(par, x, xBase, s, up, first, nb) : whole;
             int cSplit = Math.max(1, Math.min(c / 16, (2 * threads + nb - 1) / nb));
             int cPer = (c + cSplit - 1) / cSplit;
             par.forEach(nb * cSplit, task -> {
@@ -289,7 +309,7 @@ final class WinogradCpu {
      * (m·tilesH + 2) x (m·tilesW + 2), {@code xi} positions of the (m + 2) x (m + 2) transform.
      */
     static final class Shape {
-        final int n, c, h, w, o, pad, ho, wo, m, xi, tilesH, tilesW, hp, wp, plane, tb;
+        final int n, c, h, w, o, pad, ho, wo, m, xi, tilesH, tilesW, hp, wp, tb;
         final long tiles;
 
         Shape(int n, int c, int h, int w, int o, int pad, int tb) { this(n, c, h, w, o, pad, tb, 4); }
@@ -310,30 +330,50 @@ final class WinogradCpu {
             this.tilesW = (wo + m - 1) / m;
             this.hp = m * tilesH + 2;
             this.wp = m * tilesW + 2;
-            this.plane = hp * wp;
             this.tiles = (long) n * tilesH * tilesW;
         }
     }
 
     /**
-     * The input in planes of hp x wp, {@code pad} zeros above and left, zeros to fill below and right; an input of
-     * (H/up) x (W/up) upsampled ×{@code up} (nearest) on the way, so the upsampled input is never made.
+     * Rows [r0, r0 + rows) of the padded input for every channel, the images' padded planes stacked (image i's row y is
+     * row i·hp + y): xp[ch·rows·wp + (row - r0)·wp + col].
      */
-    static float[] padded(Parallel par, MemorySegment x, long xBase, Shape s, int up) {
-        int planes = s.n * s.c;
-        float[] xp = Scratch.get().padded(Math.multiplyExact(planes, s.plane));
-        int rows = Math.min(s.h, s.hp - s.pad);
-        int cols = Math.min(s.w, s.wp - s.pad);
-        int sw = s.w / up, srcCols = (cols + up - 1) / up; // the source row's width, and how much of it is read
-        par.forEach(planes, p -> {
-            int base = p * s.plane;
-            long src = xBase + (long) p * (s.h / up) * sw;
+    record Band(float[] xp, int r0, int rows) {}
+
+    /** The stacked padded row where tile {@code g}'s patch starts. */
+    static int patchRow(Shape s, long g) {
+        long tileRow = g / s.tilesW; // image · tilesH + the tile's row
+        return (int) (tileRow / s.tilesH * s.hp + tileRow % s.tilesH * s.m);
+    }
+
+    /** The band the tiles of blocks [first, first + nb) read. */
+    static Band bandFor(Parallel par, MemorySegment x, long xBase, Shape s, int up, int first, int nb) {
+        long last = Math.min(s.tiles, (long) (first + nb) * s.tb) - 1;
+        return padRows(par, x, xBase, s, up, patchRow(s, (long) first * s.tb), patchRow(s, last) + s.m + 2);
+    }
+
+    /**
+     * Stacked rows [r0, r1) of the input in planes of hp x wp, {@code pad} zeros above and left, zeros to fill below
+     * and right; an input of (H/up) x (W/up) upsampled ×{@code up} (nearest) on the way, so the upsampled input is never
+     * made.
+     */
+    static Band padRows(Parallel par, MemorySegment x, long xBase, Shape s, int up, int r0, int r1) {
+        final int rows = r1 - r0, plane = rows * s.wp;
+        final float[] xp = Scratch.get().padded(Math.multiplyExact(s.c, plane));
+        final int valid = Math.min(s.h, s.hp - s.pad); // padded rows pad .. pad + valid - 1 hold input rows
+        final int cols = Math.min(s.w, s.wp - s.pad);
+        final int sh = s.h / up, sw = s.w / up, srcCols = (cols + up - 1) / up; // the source plane, and what a row reads
+        par.forEach(s.c, ch -> {
             float[] line = up == 1 ? null : new float[srcCols];
-            Arrays.fill(xp, base, base + s.pad * s.wp, 0f);
-            for (int y = 0; y < rows; y++) {
-                int row = base + (y + s.pad) * s.wp;
+            for (int r = r0; r < r1; r++) {
+                int img = r / s.hp, y = r % s.hp - s.pad;
+                int row = ch * plane + (r - r0) * s.wp;
+                if (y < 0 || y >= valid) {
+                    Arrays.fill(xp, row, row + s.wp, 0f);
+                    continue;
+                }
                 Arrays.fill(xp, row, row + s.pad, 0f);
-                long from = (src + (long) (y / up) * sw) * 4;
+                long from = (xBase + (((long) img * s.c + ch) * sh + y / up) * sw) * 4;
                 if (up == 1) {
                     MemorySegment.copy(x, F, from, xp, row + s.pad, cols);
                 } else { // nearest: each source pixel up times along the row, each source row up times
@@ -342,9 +382,8 @@ final class WinogradCpu {
                 }
                 Arrays.fill(xp, row + s.pad + cols, row + s.wp, 0f);
             }
-            Arrays.fill(xp, base + (s.pad + rows) * s.wp, base + s.plane, 0f);
         });
-        return xp;
+        return new Band(xp, r0, rows);
     }
 
     /**
@@ -352,8 +391,10 @@ final class WinogradCpu {
      * position ξ, channel ch, tile j at vo + ξ·C·tb + kb·kc·tb + (j / NR)·kcb·NR + kk·NR + j % NR
      * (ch = kb·kc + kk, kcb the length of reduction block kb).
      */
-    static void inputTransform(float[] xp, Shape s, int blk, int c0, int c1, int kc, float[] v, int vo) {
-        int[] off = origins(s, blk);
+    static void inputTransform(Band band, Shape s, int blk, int c0, int c1, int kc, float[] v, int vo) {
+        final float[] xp = band.xp();
+        final int plane = band.rows() * s.wp;
+        int[] off = origins(s, blk, band.r0());
         int t = (int) Math.min(s.tb, s.tiles - (long) blk * s.tb);
         final int xiStride = s.c * s.tb;
         final int wp = s.wp;
@@ -362,7 +403,7 @@ final class WinogradCpu {
         for (int ch = c0; ch < c1; ch++) {
             int kb = ch / kc, kk = ch % kc;
             int kcb = Math.min(kc, s.c - kb * kc);
-            int cb = ch * s.plane;
+            int cb = ch * plane;
             for (int j0 = 0; j0 < t; j0 += VL) {
                 int dst = vo + kb * kc * s.tb + (j0 / NR) * kcb * NR + kk * NR + j0 % NR;
                 for (int l = 0; l < VL; l++) { // gathered with scalar loads (the Vector API's gathers are slower)
@@ -395,16 +436,17 @@ final class WinogradCpu {
         }
     }
 
-    /** Each tile of block {@code blk}: its patch's top-left in the padded input for channel 0; past the block's end, its last tile's. */
-    static int[] origins(Shape s, int blk) {
+    /**
+     * Each tile of block {@code blk}: its patch's top-left in channel 0 of a band starting at stacked row {@code r0};
+     * past the block's end, its last tile's.
+     */
+    static int[] origins(Shape s, int blk, int r0) {
         int[] off = new int[s.tb];
         long g0 = (long) blk * s.tb;
         int t = (int) Math.min(s.tb, s.tiles - g0);
-        int perImage = s.tilesH * s.tilesW;
         for (int j = 0; j < s.tb; j++) {
             long g = g0 + Math.min(j, t - 1);
-            int img = (int) (g / perImage), r = (int) (g % perImage);
-            off[j] = img * s.c * s.plane + (r / s.tilesW) * s.m * s.wp + (r % s.tilesW) * s.m;
+            off[j] = (patchRow(s, g) - r0) * s.wp + (int) (g % s.tilesW) * s.m;
         }
         return off;
     }

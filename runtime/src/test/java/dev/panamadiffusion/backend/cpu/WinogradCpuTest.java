@@ -147,6 +147,45 @@ class WinogradCpuTest {
         }
     }
 
+    /**
+     * A padded input larger than its budget is made one band of rows at a time, each group of tiles reading its own
+     * band: the same bits as padding it whole, for bands of a tile row or a few, bands across two images, and an input
+     * upsampled on the way.
+     */
+    @ParameterizedTest
+    @CsvSource({
+            // n, c, h, w, o, pad, up
+            "2, 4, 36, 40, 6, 1, 1",    // tile blocks spanning two images
+            "2, 3, 66, 70, 7, 1, 1",
+            "1, 64, 16, 16, 70, 1, 1",
+            "2, 5, 30, 22, 9, 0, 1",    // no padding
+            "1, 6, 26, 18, 5, 2, 1",    // padding 2
+            "2, 7, 24, 28, 8, 1, 2"})   // upsampled x2
+    void aBandedPaddedInputGivesTheSameBitsAsAWholeOne(int n, int c, int h, int w, int o, int pad, int up) {
+        float[] x = uniform(n * c * (h / up) * (w / up)), wt = uniform(o * c * 9), b = uniform(o);
+        Packed pw = Conv2dCpu.packWeight(PAR, MemorySegment.ofArray(wt), 0, o, c * 9, Arena.ofAuto());
+        int ho = h + 2 * pad - 2, wo = w + 2 * pad - 2;
+        for (int tile : new int[] {4, 2}) {
+            float[] whole = new float[n * o * ho * wo];
+            WinogradCpu.conv(PAR, MemorySegment.ofArray(x), 0, n, c, h, w, up, pw, o, pad, b, MemorySegment.ofArray(whole),
+                    WinogradCpu.V_FLOATS, WinogradCpu.U_FLOATS, tile, Integer.MAX_VALUE);
+            int wp = tile * ((wo + tile - 1) / tile) + 2;
+            for (int rows : new int[] {1, tile + 2, 2 * tile + 3, 3 * tile + 2}) { // a band's budget, in padded rows
+                float[] got = new float[n * o * ho * wo];
+                WinogradCpu.conv(PAR, MemorySegment.ofArray(x), 0, n, c, h, w, up, pw, o, pad, b, MemorySegment.ofArray(got),
+                        WinogradCpu.V_FLOATS, WinogradCpu.U_FLOATS, tile, c * wp * rows);
+                assertArrayEquals(whole, got, "F(" + tile + "x" + tile + "), bands of " + rows + " rows");
+            }
+        }
+        if (up == 1) {
+            float[] want = Reference.conv2d(x, n, c, h, w, wt, o, 3, 3, b, 1, pad);
+            float[] got = new float[n * o * ho * wo];
+            WinogradCpu.conv(PAR, MemorySegment.ofArray(x), 0, n, c, h, w, 1, pw, o, pad, b, MemorySegment.ofArray(got),
+                    WinogradCpu.V_FLOATS, WinogradCpu.U_FLOATS, 4, c * (4 * ((wo + 3) / 4) + 2) * 7);
+            assertTrue(relError(want, got) < 2e-6 * Math.max(1, Math.sqrt(c)), "banded F(4x4) against the reference");
+        }
+    }
+
     /** An input upsampled ×2 (nearest) as it is padded: the same as Winograd of the upsampled input, and the reference. */
     @ParameterizedTest
     @CsvSource({"1, 5, 3, 4, 7, 1", "2, 70, 9, 7, 13, 1", "1, 8, 5, 5, 6, 0", "1, 4, 4, 3, 5, 2"})
