@@ -1,7 +1,7 @@
 package dev.panamadiffusion.backend.cpu;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.lang.foreign.MemorySegment;
@@ -194,7 +194,12 @@ final class AttentionCpu {
 
         /**
          * n[h, h + VL) = the column max of m[mo + h, ...) and the block's unmasked scores in lanes h to h + VL, in
-         * two chains of {@link VectorMath#max} (one chain waited on each step's latency).
+         * two chains of compare-and-blend (one chain waited on each step's latency; not {@code FloatVector.max}, whose
+         * NaN and signed-zero rules make it a sequence of instructions, 4x slower on a dependent chain).
+         *
+         * <p>No vector crosses a call here or in {@link #expBlock}: where C2 does not inline such a call it boxes the
+         * vectors, and it did not always inline even a 14-byte helper ("already compiled into a medium method", from
+         * the order in which methods were compiled); self-attention then took 1.2x or 2.5x as long in that JVM.
          */
         private void maxBlock(MemorySegment st, int rows, int h, float[] m, int mo, int t, float[] n) {
             FloatVector x = FloatVector.fromArray(S, m, mo + h), y = x;
@@ -203,18 +208,18 @@ final class AttentionCpu {
                 FloatVector s0 = FloatVector.fromMemorySegment(S, st, (r * NR + h) * 4L, NO);
                 FloatVector s1 = FloatVector.fromMemorySegment(S, st, ((r + 1) * NR + h) * 4L, NO);
                 if (causal) {
-                    s0 = s0.blend(Float.NEGATIVE_INFINITY, masked(t + r));
-                    s1 = s1.blend(Float.NEGATIVE_INFINITY, masked(t + r + 1));
+                    s0 = s0.blend(Float.NEGATIVE_INFINITY, S.indexInRange(0, Math.max(0, Math.min(VL, t + r))));
+                    s1 = s1.blend(Float.NEGATIVE_INFINITY, S.indexInRange(0, Math.max(0, Math.min(VL, t + r + 1))));
                 }
-                x = VectorMath.max(x, s0);
-                y = VectorMath.max(y, s1);
+                x = x.blend(s0, x.compare(VectorOperators.LT, s0));
+                y = y.blend(s1, y.compare(VectorOperators.LT, s1));
             }
             if (r < rows) {
                 FloatVector s0 = FloatVector.fromMemorySegment(S, st, (r * NR + h) * 4L, NO);
-                if (causal) s0 = s0.blend(Float.NEGATIVE_INFINITY, masked(t + r));
-                x = VectorMath.max(x, s0);
+                if (causal) s0 = s0.blend(Float.NEGATIVE_INFINITY, S.indexInRange(0, Math.max(0, Math.min(VL, t + r))));
+                x = x.blend(s0, x.compare(VectorOperators.LT, s0));
             }
-            VectorMath.max(x, y).intoArray(n, h);
+            x.blend(y, x.compare(VectorOperators.LT, y)).intoArray(n, h);
         }
 
         /**
@@ -224,30 +229,23 @@ final class AttentionCpu {
          * compiled method, and every operation on it would then box.)
          */
         private void expBlock(MemorySegment st, float[] pt, int rows, int h, float[] m, float[] l, int lo, int t) {
-            FloatVector mv = FloatVector.fromArray(S, m, lo);
             FloatVector sum = FloatVector.fromArray(S, l, lo);
-            if (causal) {
+            if (causal) { // lanes j < t + r are queries before key r: masked to exactly 0
                 for (int r = 0; r < rows; r++) {
                     int o = r * NR + h;
-                    FloatVector p = VectorMath.expNonPositive(FloatVector.fromMemorySegment(S, st, o * 4L, NO).sub(mv))
-                            .blend(0f, masked(t + r));
+                    VectorMath.expNonPositive(st, o * 4L, m, lo, pt, o);
+                    FloatVector p = FloatVector.fromArray(S, pt, o).blend(0f, S.indexInRange(0, Math.max(0, Math.min(VL, t + r))));
                     p.intoArray(pt, o);
                     sum = sum.add(p);
                 }
             } else {
                 for (int r = 0; r < rows; r++) {
                     int o = r * NR + h;
-                    FloatVector p = VectorMath.expNonPositive(FloatVector.fromMemorySegment(S, st, o * 4L, NO).sub(mv));
-                    p.intoArray(pt, o);
-                    sum = sum.add(p);
+                    VectorMath.expNonPositive(st, o * 4L, m, lo, pt, o);
+                    sum = sum.add(FloatVector.fromArray(S, pt, o));
                 }
             }
             sum.intoArray(l, lo);
         }
-    }
-
-    /** Lanes j with j < t, i.e. queries before the key when t = key - first query of the half panel. */
-    private static VectorMask<Float> masked(int t) {
-        return S.indexInRange(0, Math.max(0, Math.min(VL, t)));
     }
 }

@@ -6,6 +6,9 @@ import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+
 /**
  * Transcendentals and reductions that give the same bits whether the JIT has compiled the caller or not. The Vector
  * API leaves both open: {@code lanewise(EXP)} is SVML in C2-compiled code and {@code Math.exp} per lane before, and
@@ -49,12 +52,15 @@ final class VectorMath {
     }
 
     /**
-     * e^x for x ≤ 0 (softmax's shifted scores), cheaper than {@link #exp}: x·log2 e = n + f with n = rint, f in
-     * [-1/2, 1/2] taken with one fma (so the only error is log2 e's rounding, 2e-8·|x| absolute in f), 2^f by its
-     * degree-6 Taylor polynomial (|relative error| < 2e-7), 2^n in the exponent bits. Below -87.3 (n < -126) the
-     * result is 2^-126·2^f (under 1.2e-38) rather than 0: callers that need exact zeros (masks) blend them in.
+     * dst[d, d + VL) = e^x with x = s[at, at + VL) - m[mo, mo + VL) ≤ 0 (softmax's shifted scores; {@code at} in
+     * bytes), cheaper than {@link #exp}: x·log2 e = n + f with n = rint, f in [-1/2, 1/2] taken with one fma (so the
+     * only error is log2 e's rounding, 2e-8·|x| absolute in f), 2^f by its degree-6 Taylor polynomial (|relative
+     * error| < 2e-7), 2^n in the exponent bits. Below -87.3 (n < -126) the result is 2^-126·2^f (under 1.2e-38) rather
+     * than 0: callers that need exact zeros (masks) blend them in. It loads and stores its vectors itself: a call that
+     * C2 does not inline boxes the vectors it passes (see {@code AttentionCpu.Block.maxBlock}).
      */
-    static FloatVector expNonPositive(FloatVector x) {
+    static void expNonPositive(MemorySegment s, long at, float[] m, int mo, float[] dst, int d) {
+        FloatVector x = FloatVector.fromMemorySegment(S, s, at, ByteOrder.nativeOrder()).sub(FloatVector.fromArray(S, m, mo));
         FloatVector v = x.blend(LO_SOFTMAX, x.compare(VectorOperators.LT, LO_SOFTMAX));
         FloatVector nr = v.mul(LOG2E).add(ROUND);                 // ROUND + n
         FloatVector f = v.fma(FloatVector.broadcast(S, LOG2E), nr.sub(ROUND).neg()); // x·log2 e - n
@@ -66,20 +72,12 @@ final class VectorMath {
         p = p.fma(f, FloatVector.broadcast(S, P1));
         p = p.fma(f, FloatVector.broadcast(S, 1f));
         IntVector bits = nr.reinterpretAsInts().add(127 - Float.floatToRawIntBits(ROUND)).lanewise(VectorOperators.LSHL, 23);
-        return p.mul(bits.reinterpretAsFloats());
+        p.mul(bits.reinterpretAsFloats()).intoArray(dst, d);
     }
 
     private static final float LO_SOFTMAX = -87.33654f; // -126 ln 2
     private static final float P1 = 0.6931471806f, P2 = 0.2402265070f, P3 = 0.05550410866f, P4 = 0.009618129108f,
             P5 = 0.001333355815f, P6 = 1.540353040e-4f;
-
-    /**
-     * The lane-wise max of a and b by one compare and one blend (a where b is NaN). Not {@code FloatVector.max}: Java's
-     * NaN and signed-zero rules make that a sequence of instructions, 4x slower on a dependent chain (softmax's max).
-     */
-    static FloatVector max(FloatVector a, FloatVector b) {
-        return a.blend(b, a.compare(VectorOperators.LT, b));
-    }
 
     /** a[from, to) = e^a[from, to), {@code to - from} a multiple of the vector length. */
     static void expInPlace(float[] a, int from, int to) {

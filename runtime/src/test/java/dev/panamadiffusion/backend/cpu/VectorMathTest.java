@@ -3,6 +3,7 @@ package dev.panamadiffusion.backend.cpu;
 import jdk.incubator.vector.FloatVector;
 import org.junit.jupiter.api.Test;
 
+import java.lang.foreign.MemorySegment;
 import java.util.function.UnaryOperator;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -13,7 +14,11 @@ class VectorMathTest {
 
     private static float[] exp(float[] x) { return map(x, VectorMath::exp); }
 
-    private static float[] expNonPositive(float[] x) { return map(x, VectorMath::expNonPositive); }
+    private static float[] expNonPositive(float[] x) {
+        float[] out = new float[x.length], zeros = new float[VL];
+        for (int i = 0; i < x.length; i += VL) VectorMath.expNonPositive(MemorySegment.ofArray(x), 4L * i, zeros, 0, out, i);
+        return out;
+    }
 
     private static float[] map(float[] x, UnaryOperator<FloatVector> f) {
         float[] out = new float[x.length];
@@ -86,31 +91,25 @@ class VectorMathTest {
     }
 
     @Test
-    void maxIsTheLanewiseMaxAndKeepsTheFirstWhereTheSecondIsNaN() {
-        float[] a = new float[VL], b = new float[VL];
-        for (int i = 0; i < VL; i++) {
-            a[i] = (float) Math.sin(i) * 100;
-            b[i] = (float) Math.cos(i) * 100;
-        }
-        a[0] = Float.NEGATIVE_INFINITY;
-        b[1] = Float.NEGATIVE_INFINITY;
-        b[2] = Float.NaN;
-        a[3] = 7f;
-        b[3] = 7f;
-        float[] m = new float[VL];
-        VectorMath.max(FloatVector.fromArray(Microkernel.S, a, 0), FloatVector.fromArray(Microkernel.S, b, 0)).intoArray(m, 0);
-        for (int i = 0; i < VL; i++) {
-            float want = i == 2 ? a[2] : Math.max(a[i], b[i]);
-            assertEquals(want, m[i], "lane " + i);
-        }
-    }
-
-    @Test
     void sumAddsInLaneOrder() {
         float[] v = new float[VL];
         for (int i = 0; i < VL; i++) v[i] = (i % 2 == 0 ? 1e8f : 1f);
         double want = 0;
         for (float f : v) want += f;
         assertEquals(want, VectorMath.sum(FloatVector.fromArray(Microkernel.S, v, 0)));
+    }
+
+    @Test
+    void expNonPositiveSubtractsTheRowMaxima() {
+        java.util.SplittableRandom r = new java.util.SplittableRandom(3);
+        float[] x = new float[4 * VL], m = new float[VL], out = new float[4 * VL];
+        for (int i = 0; i < m.length; i++) m[i] = (float) (r.nextDouble() * 40 - 20);
+        for (int i = 0; i < x.length; i++) x[i] = m[i % VL] - (float) (r.nextDouble() * 30);
+        for (int i = 0; i < x.length; i += VL) VectorMath.expNonPositive(MemorySegment.ofArray(x), 4L * i, m, 0, out, i);
+        for (int i = 0; i < x.length; i++) {
+            float d = x[i] - m[i % VL];
+            double want = Math.exp(d);
+            assertTrue(Math.abs(out[i] - want) <= (3e-7 + 1.4e-8 * -d) * want, i + ": " + out[i] + " against " + want);
+        }
     }
 }
