@@ -208,15 +208,15 @@ final class AttentionCpu {
                 FloatVector s0 = FloatVector.fromMemorySegment(S, st, (r * NR + h) * 4L, NO);
                 FloatVector s1 = FloatVector.fromMemorySegment(S, st, ((r + 1) * NR + h) * 4L, NO);
                 if (causal) {
-                    s0 = s0.blend(Float.NEGATIVE_INFINITY, S.indexInRange(0, Math.max(0, Math.min(VL, t + r))));
-                    s1 = s1.blend(Float.NEGATIVE_INFINITY, S.indexInRange(0, Math.max(0, Math.min(VL, t + r + 1))));
+                    s0 = s0.blend(Float.NEGATIVE_INFINITY, S.indexInRange(0, lanesBefore(t + r)));
+                    s1 = s1.blend(Float.NEGATIVE_INFINITY, S.indexInRange(0, lanesBefore(t + r + 1)));
                 }
                 x = x.blend(s0, x.compare(VectorOperators.LT, s0));
                 y = y.blend(s1, y.compare(VectorOperators.LT, s1));
             }
             if (r < rows) {
                 FloatVector s0 = FloatVector.fromMemorySegment(S, st, (r * NR + h) * 4L, NO);
-                if (causal) s0 = s0.blend(Float.NEGATIVE_INFINITY, S.indexInRange(0, Math.max(0, Math.min(VL, t + r))));
+                if (causal) s0 = s0.blend(Float.NEGATIVE_INFINITY, S.indexInRange(0, lanesBefore(t + r)));
                 x = x.blend(s0, x.compare(VectorOperators.LT, s0));
             }
             x.blend(y, x.compare(VectorOperators.LT, y)).intoArray(n, h);
@@ -230,11 +230,11 @@ final class AttentionCpu {
          */
         private void expBlock(MemorySegment st, float[] pt, int rows, int h, float[] m, float[] l, int lo, int t) {
             FloatVector sum = FloatVector.fromArray(S, l, lo);
-            if (causal) { // lanes j < t + r are queries before key r: masked to exactly 0
+            if (causal) {
                 for (int r = 0; r < rows; r++) {
                     int o = r * NR + h;
                     VectorMath.expNonPositive(st, o * 4L, m, lo, pt, o);
-                    FloatVector p = FloatVector.fromArray(S, pt, o).blend(0f, S.indexInRange(0, Math.max(0, Math.min(VL, t + r))));
+                    FloatVector p = FloatVector.fromArray(S, pt, o).blend(0f, S.indexInRange(0, lanesBefore(t + r)));
                     p.intoArray(pt, o);
                     sum = sum.add(p);
                 }
@@ -247,5 +247,13 @@ final class AttentionCpu {
             }
             sum.intoArray(l, lo);
         }
+    }
+
+    /**
+     * How many lanes j of a half panel have j < t, i.e. hold queries before the key when t = key - its first query:
+     * the causal mask's lanes. A count, not the mask: a mask returned from a call C2 did not inline would be boxed.
+     */
+    private static int lanesBefore(int t) {
+        return Math.max(0, Math.min(VL, t));
     }
 }

@@ -96,11 +96,11 @@ final class HostMemory {
     }
 
     /**
-     * {@code size} bytes, aligned to {@code alignment} (a power of two, at least 64), freed when {@code arena} closes, and
-     * not zero-filled:
-     * {@code Arena.allocate} writes every byte on the allocating thread, a pass over fresh pages that the op which first
-     * writes the slab (in parallel) would fault in anyway. A pooled range's contents are unspecified in any case (it is
-     * recycled). Slabs are aligned to huge pages, which the kernel can then back whole. Falls back to {@code Arena.allocate} where libc's {@code aligned_alloc} is not reachable.
+     * {@code size} bytes, aligned to {@code alignment} (a power of two, at least 64), freed when {@code arena} closes,
+     * and not zero-filled: {@code Arena.allocate} writes every byte on the allocating thread, a pass over fresh pages
+     * that the op which first writes the slab (in parallel) would fault in anyway. A pooled range's contents are
+     * unspecified in any case (it is recycled). Slabs are aligned to huge pages, which the kernel can then back whole.
+     * Falls back to {@code Arena.allocate} where libc's {@code aligned_alloc} is not reachable.
      */
     static MemorySegment allocateUninitialized(Arena arena, long size, long alignment) {
         if (ALIGNED_ALLOC != null) {
@@ -215,23 +215,23 @@ final class HostMemory {
 
     private MemorySegment borrow(long bytes) {
         long size = loanSize(bytes);
+        long slabSize = newSlabSize(size); // what a new slab for this loan would add
         Range range;
         boolean collect;
         synchronized (this) {
             range = take(size);
-            collect = range == null && pooled + newSlabSize(size) > threshold && !releaseIdle(threshold - newSlabSize(size));
+            collect = range == null && pooled + slabSize > threshold && !releaseIdle(threshold - slabSize);
         }
         if (collect) {
             collect();
             synchronized (this) {
                 collections++;
                 range = take(size);
-                if (range == null) releaseIdle(threshold - newSlabSize(size));
+                if (range == null) releaseIdle(threshold - slabSize);
                 threshold = Math.max(initialThreshold, 2 * (lent + size));
             }
         }
         if (range == null) {
-            long slabSize = newSlabSize(size);
             Arena arena = Arena.ofShared();
             MemorySegment memory = allocateUninitialized(arena, slabSize, slabSize >= HUGE_PAGE ? HUGE_PAGE : 64);
             synchronized (this) {
